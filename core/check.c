@@ -1,0 +1,185 @@
+/*
+ * check.c — `samspor check [--connect]`: validate the configuration, load
+ * its plugins and the key, print a summary a person can read; with
+ * --connect, reach the warehouse and every source, loading nothing.
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "conf.h"
+#include "host.h"
+#include "key.h"
+#include "warehouse.h"
+
+typedef struct check_opts {
+  int connect;
+} check_opts;
+
+static int check_opt(int opt, const char *arg, void *data) {
+  (void)arg;
+  if (opt != 'C') return -1;
+  ((check_opts *)data)->connect = 1;
+  return 0;
+}
+
+static const char *mode_name(sp_mode m) {
+  return m == SP_MODE_APPEND              ? "append"
+         : m == SP_MODE_INCREMENTAL_DEDUP ? "incremental_dedup"
+                                          : "full_refresh";
+}
+
+static void print_column(const sp_column *col) {
+  const char *rule = col->rule;
+  printf("        %-20s %-12s ", col->name, col->sql_type);
+  if (sp_streq(rule, "pseudonym"))
+    printf("pseudonym of %s (kind %s)", col->from,
+           sp_get_string(col->s, "kind"));
+  else if (sp_streq(rule, "lookup"))
+    printf("%s looked up in map %s", col->from, sp_get_string(col->s, "map"));
+  else if (sp_streq(rule, "keep"))
+    printf("from %s", col->from);
+  else
+    printf("%s of %s", rule, col->from);
+  printf("\n");
+}
+
+static void print_connector(const sp_config *c, const sp_connector *conn) {
+  const char *tz = sp_config_timezone(c);
+  printf("  %s (plugin %s %s)%s\n", conn->name, conn->plugin->desc->name,
+         conn->plugin->desc->version,
+         sp_get_bool(conn->s, "enabled") ? "" : " [disabled]");
+  const char *sched = sp_get_string(conn->s, "schedule");
+  char next[SP_TIME_BUFLEN] = "never";
+  time_t t;
+  if (conn->schedule &&
+      sp_schedule_next(conn->schedule, tz, time(NULL), &t) == 0)
+    sp_time_format(t, tz, next, sizeof next);
+  printf("    schedule: %s (%s); next run %s\n", sched,
+         sp_schedule_text(conn->schedule), next);
+  char timeout[32], backoff[32];
+  const samspor_settings *retry = sp_get_group(conn->s, "retry");
+  sp_duration_format(sp_get_duration(conn->s, "timeout"), timeout,
+                     sizeof timeout);
+  sp_duration_format(sp_get_duration(retry, "backoff"), backoff,
+                     sizeof backoff);
+  printf("    timeout %s; retry %lld times, backoff from %s\n", timeout,
+         sp_get_int(retry, "attempts"), backoff);
+  for (size_t s = 0; s < conn->nstreams; s++) {
+    const sp_stream *st = &conn->streams[s];
+    printf("    stream -> %s.%s (%s", sp_config_schema(c), st->table,
+           mode_name(st->mode));
+    const char *const *key;
+    size_t nkey = sp_get_list(st->s, "key", &key);
+    for (size_t k = 0; k < nkey; k++)
+      printf("%s%s", k ? ", " : "; key ", key[k]);
+    if (st->cursor_column >= 0)
+      printf("; cursor %s", st->columns[st->cursor_column].name);
+    if (sp_is_set(st->s, "retention"))
+      printf("; retention %s on %s", sp_settings_value(st->s, "retention")->str,
+             sp_get_string(st->s, "retention_column"));
+    printf("; max reject ratio %g)\n", sp_get_float(st->s, "max_reject_ratio"));
+    for (size_t i = 0; i < st->ncolumns; i++)
+      print_column(&st->columns[i]);
+  }
+}
+
+/* --connect for one connector: the plugin's check callback. */
+static int connect_source(const sp_connector *conn) {
+  const samspor_plugin *d = conn->plugin->desc;
+  if (!d->check) {
+    printf("  %-20s plugin %s cannot check its source (skipped)\n", conn->name,
+           d->name);
+    return 0;
+  }
+  samspor_ctx ctx;
+  sp_ctx_init(&ctx, conn->name, NULL, 0);
+  samspor_check_args a = {.struct_size = sizeof a,
+                          .host = sp_host(),
+                          .ctx = &ctx,
+                          .source = conn->source};
+  int rc = d->check(&a);
+  if (rc == 0)
+    printf("  %-20s ok\n", conn->name);
+  else
+    printf("  %-20s FAILED: %s\n", conn->name,
+           sp_ctx_error(&ctx, samspor_strerror(rc)));
+  sp_ctx_free(&ctx);
+  return rc;
+}
+
+int sp_cmd_check(sp_global *g, int argc, char **argv) {
+  static const struct option longopts[] = {{"connect", no_argument, NULL, 'C'},
+                                           {NULL, 0, NULL, 0}};
+  check_opts o = {0};
+  const sp_command *cmd = sp_command_find("check");
+  int first = sp_parse_opts(g, cmd, argc, argv, "", longopts, check_opt, &o);
+  if (first < 0) return first == -2 ? SP_EXIT_OK : SP_EXIT_USAGE;
+  if (first != argc)
+    return sp_usage_error("check", "unexpected argument '%s'", argv[first]);
+
+  const char *path = g->config_path ? g->config_path : sp_config_default_path();
+  sp_errors errs;
+  sp_config *c = NULL;
+  sp_errors_init(&errs);
+  int rc = sp_config_load(path, &c, &errs);
+  if (rc == 0) {
+    /* The key is checked here, not in sp_config_load, so that commands
+     * that never pseudonymise (plugins, schedule) work without it. */
+    const samspor_settings *ps = sp_get_group(c->root, "pseudonym");
+    const char *kf = sp_get_string(ps, "key_file");
+    char err[512];
+    sp_key *k = NULL;
+    int krc = sp_key_load(kf, &k, err, sizeof err);
+    if (krc == SAMSPOR_ENOENT)
+      sp_warnings_add(&errs, ps->file, sp_get_line(ps, "key_file"),
+                      "%s (create it with: samspor keygen %s)", err, kf);
+    else if (krc != 0)
+      sp_errors_add(&errs, ps->file, sp_get_line(ps, "key_file"), "%s", err);
+    printf("configuration %s\n", path);
+    printf("  warehouse: schema %s\n", sp_config_schema(c));
+    if (k)
+      printf("  pseudonym key: %s (key id %s)\n", kf, sp_key_id(k));
+    else
+      printf("  pseudonym key: %s (not usable, see below)\n", kf);
+    sp_key_free(k);
+    printf("  time zone: %s\n", sp_config_timezone(c));
+    printf("  plugins (%s):", c->plugins.dir);
+    for (size_t i = 0; i < c->plugins.n; i++)
+      printf(" %s %s", c->plugins.plugins[i].desc->name,
+             c->plugins.plugins[i].desc->version);
+    printf("\nconnectors (%zu):\n", c->nconnectors);
+    for (size_t i = 0; i < c->nconnectors; i++)
+      print_connector(c, &c->connectors[i]);
+  }
+  sp_errors_print(&errs, stderr);
+  int status = errs.nerrors ? SP_EXIT_USAGE : SP_EXIT_OK;
+  if (status == SP_EXIT_OK && o.connect) {
+    printf("connecting:\n");
+    char err[1024];
+    int wrc = sp_warehouse_ping(c, err, sizeof err);
+    if (wrc == 0)
+      printf("  %-20s ok\n", "warehouse");
+    else
+      printf("  %-20s FAILED: %s\n", "warehouse", err);
+    int worst = wrc;
+    for (size_t i = 0; i < c->nconnectors; i++) {
+      int crc = connect_source(&c->connectors[i]);
+      if (crc != 0 && (worst == 0 || crc == SAMSPOR_ETEMP)) worst = crc;
+    }
+    status = sp_exit_status(worst);
+  }
+  if (errs.nerrors)
+    fprintf(stderr, "%s: %zu error%s\n", path, errs.nerrors,
+            errs.nerrors == 1 ? "" : "s");
+  else if (status == SP_EXIT_OK)
+    printf("configuration is valid\n");
+  sp_errors_free(&errs);
+  sp_config_free(c);
+  return status;
+}

@@ -1,0 +1,71 @@
+/*
+ * cli.h — the samspor commands.  Each returns the process exit status of
+ * SPEC.md: 0 success, 1 failed, 2 usage or configuration error, 75
+ * temporary failure.
+ */
+#ifndef SAMSPOR_CLI_H
+#define SAMSPOR_CLI_H
+
+#define SP_EXIT_OK 0
+#define SP_EXIT_FAIL 1
+#define SP_EXIT_USAGE 2
+#define SP_EXIT_TEMPFAIL 75
+
+/* Options every command takes (-c, -v, -q). */
+typedef struct sp_global {
+  const char *config_path; /* -c, else $SAMSPOR_CONFIG, else /etc/... */
+  int verbosity;           /* +1 per -v, -1 per -q */
+} sp_global;
+
+/* A command: argv[0] is the command name; options start at argv[1]. */
+typedef int (*sp_command_fn)(sp_global *g, int argc, char **argv);
+
+typedef struct sp_command {
+  const char *name;     /* as typed */
+  sp_command_fn fn;     /* NULL: not implemented yet */
+  const char *synopsis; /* "check [--connect]" */
+  const char *summary;  /* one line */
+  const char *help;     /* the rest of `samspor NAME --help` */
+} sp_command;
+
+extern const sp_command sp_commands[];
+const sp_command *sp_command_find(const char *name);
+
+/* Print `samspor NAME --help` to stdout. */
+void sp_command_usage(const sp_command *c);
+/* "samspor: <cmd>: <msg>; see samspor <cmd> --help", returns 2 */
+int sp_usage_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Map a SAMSPOR_E* code to an exit status. */
+int sp_exit_status(int code);
+
+/*
+ * Parse the per-command options.  `spec` is a getopt_long short-option
+ * string for the command's own flags; -c FILE, -v, -q and -h/--help are
+ * added.  Returns the index of the first operand, or -1 after printing a
+ * usage error (exit 2), or -2 when help was printed (exit 0).
+ */
+struct option;
+int sp_parse_opts(sp_global *g, const sp_command *cmd, int argc, char **argv,
+                  const char *spec, const struct option *longopts,
+                  int (*on_opt)(int opt, const char *arg, void *data),
+                  void *data);
+
+/* Commands, each in the file named after it. */
+int sp_cmd_check(sp_global *g, int argc, char **argv);
+int sp_cmd_plugins(sp_global *g, int argc, char **argv);
+int sp_cmd_version(sp_global *g, int argc, char **argv);
+int sp_cmd_keygen(sp_global *g, int argc, char **argv);
+int sp_cmd_schedule(sp_global *g, int argc, char **argv);
+int sp_cmd_man(sp_global *g, int argc, char **argv);
+int sp_cmd_pseudonym(sp_global *g, int argc, char **argv);
+int sp_cmd_sync(sp_global *g, int argc, char **argv);
+int sp_cmd_run(sp_global *g, int argc, char **argv);
+int sp_cmd_status(sp_global *g, int argc, char **argv);
+int sp_cmd_trigger(sp_global *g, int argc, char **argv);
+int sp_cmd_reload(sp_global *g, int argc, char **argv);
+int sp_cmd_forget(sp_global *g, int argc, char **argv);
+int sp_cmd_docs(sp_global *g, int argc, char **argv);
+
+#endif

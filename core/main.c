@@ -1,0 +1,256 @@
+/*
+ * main.c — the samspor binary: global options, command dispatch, usage.
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "cli.h"
+#include "log.h"
+
+#define CONF_HELP                                                              \
+  "  -c FILE     configuration (default: $SAMSPOR_CONFIG, else\n"              \
+  "              /etc/samspor/samspor.conf)\n"                                 \
+  "  -v, -q      more or less logging (repeatable)\n"                          \
+  "  -h, --help  this text\n"
+
+const sp_command sp_commands[] = {
+    {"check", sp_cmd_check, "check [--connect]",
+     "validate the configuration and load every plugin it names",
+     "Parses and validates the configuration and loads every plugin it "
+     "names,\nthen prints a summary: connectors, plugin, schedule and next "
+     "run, target\ntables. All errors are reported, each with its file and "
+     "line.\n\n"
+     "  --connect   also reach the warehouse and every source and verify\n"
+     "              credentials, loading nothing\n" CONF_HELP
+     "\nExit status: 0 valid; 2 invalid; 75 (with --connect) a source or the\n"
+     "warehouse could not be reached.\n"},
+    {"sync", sp_cmd_sync, "sync [NAME...] [--full] [--new-key]",
+     "run connectors once, now, and exit",
+     "Runs the named connectors (default: all) once and exits, printing a\n"
+     "summary per stream: rows read, loaded, rejected, deleted, seconds.\n\n"
+     "  --full      ignore stored cursors and load everything again\n"
+     "  --new-key   accept a pseudonymisation key other than the one the\n"
+     "              warehouse recorded (breaks linkage with earlier "
+     "loads)\n" CONF_HELP
+     "\nExit status: 0 success; 1 a sync failed or the reject ratio was\n"
+     "exceeded; 2 configuration error; 75 a source or the warehouse was\n"
+     "unreachable or the connector is locked by another samspor.\n"},
+    {"run", sp_cmd_run, "run", "the daemon, in the foreground",
+     "Runs the scheduler in the foreground (systemd starts it): each due\n"
+     "connector syncs in a child process; SIGHUP reloads the configuration,\n"
+     "SIGTERM stops gracefully.\n\n" CONF_HELP},
+    {"status", sp_cmd_status, "status [--json]",
+     "show the running daemon's state",
+     "Asks the running daemon over its admin socket for each connector's\n"
+     "state, last run and next run.\n\n"
+     "  --json      machine-readable output\n" CONF_HELP},
+    {"trigger", sp_cmd_trigger, "trigger NAME",
+     "ask the daemon to run a connector now",
+     "Asks the running daemon to run connector NAME now.\n\n" CONF_HELP},
+    {"reload", sp_cmd_reload, "reload",
+     "ask the daemon to reload its configuration",
+     "Asks the running daemon to re-read its configuration; an invalid one\n"
+     "is refused and the old one kept.\n\n" CONF_HELP},
+    {"keygen", sp_cmd_keygen, "keygen FILE", "write a new pseudonymisation key",
+     "Writes 32 random bytes to FILE with mode 0600. Refuses to overwrite an\n"
+     "existing file: a new key breaks linkage with everything loaded so far.\n"
+     "Keep a copy of the key offline; without it, pseudonyms cannot be\n"
+     "reproduced.\n\n" CONF_HELP},
+    {"pseudonym", sp_cmd_pseudonym, "pseudonym --kind KIND",
+     "print the pseudonyms of identifiers read on stdin",
+     "Reads identifiers on stdin, one a line, and prints one pseudonym a line\n"
+     "(or 'invalid' for an identifier that does not validate), with the key\n"
+     "of the configuration. For subject-access requests and for a partner\n"
+     "linking its own data.\n\n"
+     "  --kind KIND the identifier kind: cpr, or another name (tenancy, "
+     "...)\n" CONF_HELP},
+    {"forget", sp_cmd_forget, "forget --kind KIND",
+     "erase people from the warehouse and keep them out",
+     "Reads identifiers on stdin; in one transaction deletes every row of\n"
+     "every warehouse table whose pseudonym column of that kind matches, and\n"
+     "records the pseudonyms so future loads skip them.\n\n"
+     "  --kind KIND the identifier kind\n" CONF_HELP},
+    {"schedule", sp_cmd_schedule,
+     "schedule EXPR [--tz ZONE] [--from TIME] [-n N]",
+     "print the next run times of a schedule",
+     "Prints the next N run times of EXPR (five-field cron or @hourly,\n"
+     "@daily, @nightly, @weekly), one ISO 8601 time with offset a line.\n\n"
+     "  --tz ZONE    IANA time zone (default: daemon.timezone of the\n"
+     "               configuration if readable, else Europe/Copenhagen)\n"
+     "  --from TIME  print times strictly after TIME (default: now)\n"
+     "  -n N         how many (default 5)\n"
+     "  -h, --help   this text\n"},
+    {"plugins", sp_cmd_plugins, "plugins [NAME]",
+     "list the plugins found, with every option they take",
+     "Lists the plugins in the plugin directory with their source and stream\n"
+     "options; with NAME, only that plugin. Plugins that were refused (wrong\n"
+     "ABI) are listed with the reason.\n\n" CONF_HELP},
+    {"docs", sp_cmd_docs, "docs [--html] [-o FILE]",
+     "write the warehouse's data dictionary",
+     "Writes the data dictionary of the warehouse from the live warehouse\n"
+     "and the configuration.\n\n"
+     "  --html      HTML instead of Markdown\n"
+     "  -o FILE     write to FILE instead of stdout\n" CONF_HELP},
+    {"version", sp_cmd_version, "version",
+     "print versions of samspor, its plugin ABI and its libraries",
+     "Prints the samspor version, the plugin ABI version and the versions of\n"
+     "the libraries it runs with.\n"},
+    {"man", sp_cmd_man, "man", "write the man page (roff) to stdout",
+     "Writes samspor(1) in roff, generated from the option tables and the\n"
+     "plugins found, to stdout.\n\n" CONF_HELP},
+    {NULL, NULL, NULL, NULL, NULL}};
+
+const sp_command *sp_command_find(const char *name) {
+  for (const sp_command *c = sp_commands; c->name; c++)
+    if (strcmp(c->name, name) == 0) return c;
+  return NULL;
+}
+
+void sp_command_usage(const sp_command *c) {
+  printf("usage: samspor [-c FILE] %s\n\n%s: %s.\n\n%s", c->synopsis, c->name,
+         c->summary, c->help);
+}
+
+int sp_usage_error(const char *cmd, const char *fmt, ...) {
+  va_list ap;
+  fprintf(stderr, "samspor: %s%s", cmd ? cmd : "", cmd ? ": " : "");
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "\nsee 'samspor %s--help'\n", cmd ? cmd : "");
+  if (cmd) {
+    /* 'samspor check --help' */
+  }
+  return SP_EXIT_USAGE;
+}
+
+int sp_exit_status(int code) {
+  switch (code) {
+  case SAMSPOR_OK:
+    return SP_EXIT_OK;
+  case SAMSPOR_ETEMP:
+    return SP_EXIT_TEMPFAIL;
+  case SAMSPOR_ECONFIG:
+  case SAMSPOR_EINVAL:
+  case SAMSPOR_EABI:
+    return SP_EXIT_USAGE;
+  default:
+    return SP_EXIT_FAIL;
+  }
+}
+
+int sp_parse_opts(sp_global *g, const sp_command *cmd, int argc, char **argv,
+                  const char *spec, const struct option *longopts,
+                  int (*on_opt)(int opt, const char *arg, void *data),
+                  void *data) {
+  static const struct option common[] = {
+      {"help", no_argument, NULL, 'h'},
+      {"config", required_argument, NULL, 'c'}};
+  struct option all[32];
+  size_t n = 0;
+  for (size_t i = 0; i < SP_ARRAY_LEN(common); i++)
+    all[n++] = common[i];
+  for (const struct option *o = longopts; o && o->name && n < 31; o++)
+    all[n++] = *o;
+  memset(&all[n], 0, sizeof all[n]);
+  char shorts[64];
+  /* Leading '+': stop at the first operand (POSIX), ':' to report missing
+   * arguments ourselves. */
+  snprintf(shorts, sizeof shorts, "+:hc:vq%s", spec ? spec : "");
+  optind = 1;
+  opterr = 0;
+  for (;;) {
+    int opt = getopt_long(argc, argv, shorts, all, NULL);
+    if (opt == -1) break;
+    switch (opt) {
+    case 'h':
+      sp_command_usage(cmd);
+      return -2;
+    case 'c':
+      g->config_path = optarg;
+      break;
+    case 'v':
+      g->verbosity++;
+      break;
+    case 'q':
+      g->verbosity--;
+      break;
+    case ':':
+      sp_usage_error(cmd->name, "option %s needs an argument",
+                     argv[optind - 1]);
+      return -1;
+    case '?':
+      if (optopt)
+        sp_usage_error(cmd->name, "unknown option -%c", optopt);
+      else
+        sp_usage_error(cmd->name, "unknown option %s", argv[optind - 1]);
+      return -1;
+    default:
+      if (!on_opt || on_opt(opt, optarg, data) != 0) return -1;
+    }
+  }
+  return optind;
+}
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: samspor [-c FILE] [-v|-q] COMMAND [ARGS]\n\n"
+          "samspor pulls the partners' data every night, pseudonymises it on "
+          "the way in,\nand loads it into one shared PostgreSQL warehouse.\n\n"
+          "Commands:\n");
+  for (const sp_command *c = sp_commands; c->name; c++)
+    fprintf(f, "  %-48s %s\n", c->synopsis, c->summary);
+  fprintf(f, "\nGlobal options (before or after the command):\n" CONF_HELP
+             "\n'samspor COMMAND --help' explains a command.\n"
+             "Exit status: 0 success, 1 failed, 2 usage or configuration "
+             "error,\n75 temporary failure (worth retrying later).\n");
+}
+
+int main(int argc, char **argv) {
+  sp_global g = {NULL, 0};
+  if (sodium_init() < 0) {
+    fprintf(stderr, "samspor: libsodium failed to initialise\n");
+    return SP_EXIT_FAIL;
+  }
+  /* Global options before the command. */
+  int i = 1;
+  while (i < argc && argv[i][0] == '-') {
+    const char *a = argv[i];
+    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+      usage(stdout);
+      return SP_EXIT_OK;
+    } else if (strcmp(a, "--version") == 0) {
+      return sp_cmd_version(&g, 1, argv + i);
+    } else if (strcmp(a, "-c") == 0 && i + 1 < argc) {
+      g.config_path = argv[++i];
+    } else if (strncmp(a, "-c", 2) == 0 && a[2]) {
+      g.config_path = a + 2;
+    } else if (strcmp(a, "-v") == 0) {
+      g.verbosity++;
+    } else if (strcmp(a, "-q") == 0) {
+      g.verbosity--;
+    } else {
+      return sp_usage_error(NULL, "unknown option %s", a);
+    }
+    i++;
+  }
+  if (i >= argc) {
+    usage(stderr);
+    return SP_EXIT_USAGE;
+  }
+  const sp_command *cmd = sp_command_find(argv[i]);
+  if (!cmd) {
+    fprintf(stderr, "samspor: unknown command '%s'\n\n", argv[i]);
+    usage(stderr);
+    return SP_EXIT_USAGE;
+  }
+  sp_log_setup(SP_LOG_INFO + g.verbosity, 0);
+  return cmd->fn(&g, argc - i, argv + i);
+}

@@ -1,0 +1,269 @@
+/*
+ * samspor-plugin.h — the one header a samspor source plugin includes.
+ *
+ * A plugin is a shared object in plugin_dir that exports exactly one symbol,
+ * samspor_plugin_descriptor(), a function returning a pointer to a static
+ * samspor_plugin block (use SAMSPOR_PLUGIN_EXPORT below).  The loader calls
+ * it and compares, in this order, struct_size and abi_version with its own
+ * before it touches any other field; a plugin built against another version
+ * of this header is refused with a message naming both values.  The idea is
+ * PostgreSQL's PG_MODULE_MAGIC.
+ *
+ * Division of labour.  A plugin reads its source and hands the core *field
+ * values* of *records*.  It never sees the warehouse, never sees the column
+ * rules, and is only ever told about the source fields a stream declares
+ * (the columns' `from` values), so fields the configuration does not name
+ * never leave the plugin: privacy by default starts here.  Mapping,
+ * pseudonymisation, type conversion and loading are the core's.
+ *
+ * Record flow, for one stream of one connector:
+ *
+ *     open(args, &handle)        parse settings, resolve the requested fields
+ *                                (a CSV header name, an XPath, a JSON path,
+ *                                a result column) and connect
+ *     read(handle)               for each record:
+ *                                  host->record_begin(sink, position)
+ *                                  host->field(sink, i, value, len) ...
+ *                                  host->record_end(sink)
+ *                                or host->reject(...) for a malformed one
+ *     close(handle)              always called after a successful open
+ *
+ * Error convention (libuv's): every function returns 0 or a negative
+ * SAMSPOR_E* code.  A plugin that fails says why with host->error(); the
+ * message must name what failed (file, URL, line) and never contain a field
+ * value, since values may be CPR numbers, names or addresses.
+ *
+ * Threads: a plugin's callbacks for one handle are called from one thread at
+ * a time; the host functions may be called only from that thread, during the
+ * callback.  Plugins keep no file-scope mutable state: everything lives in
+ * the handle, so one process may run several streams of one plugin.
+ */
+#ifndef SAMSPOR_PLUGIN_H
+#define SAMSPOR_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Bumped whenever any struct below changes layout or meaning. */
+#define SAMSPOR_ABI_VERSION 1
+
+/* ---- error codes ------------------------------------------------------ */
+
+#define SAMSPOR_OK 0
+#define SAMSPOR_ENOMEM (-1) /* out of memory */
+#define SAMSPOR_EINVAL (-2) /* invalid argument or setting */
+#define SAMSPOR_EIO (-3)    /* local I/O error (file unreadable, ...) */
+#define SAMSPOR_ETEMP                                                          \
+  (-4)                        /* temporary: unreachable, timeout, 5xx, 429;    \
+                                 worth retrying later (exit status 75) */
+#define SAMSPOR_EDATA (-5)    /* malformed or truncated document */
+#define SAMSPOR_EABI (-6)     /* plugin does not fit this samspor */
+#define SAMSPOR_ENOENT (-7)   /* no such file, table, plugin, ... */
+#define SAMSPOR_EABORT (-8)   /* the core asked the plugin to stop */
+#define SAMSPOR_EAUTH (-9)    /* credentials refused (not retried) */
+#define SAMSPOR_ECONFIG (-10) /* configuration error (exit status 2) */
+#define SAMSPOR_EFAIL (-11)   /* any other permanent failure */
+
+/* ---- option tables ---------------------------------------------------- */
+
+/*
+ * Every option of the core and of every plugin is declared once in an
+ * option table: an array of samspor_option ended by an entry whose name is
+ * NULL.  The table alone drives parsing, defaults, validation, `samspor
+ * plugins`, the man page and the data dictionary.
+ */
+typedef enum samspor_opt_type {
+  SAMSPOR_OPT_STRING = 1, /* libconfig string */
+  SAMSPOR_OPT_INT,        /* libconfig integer; range min..max */
+  SAMSPOR_OPT_FLOAT,      /* libconfig float or integer; range min..max */
+  SAMSPOR_OPT_BOOL,       /* libconfig true/false */
+  SAMSPOR_OPT_DURATION,   /* string such as "90s" "30m" "2h" "1d" "6y";
+                             read as seconds; range min..max in seconds */
+  SAMSPOR_OPT_ENUM,       /* string, one of `choices` ("a|b|c") */
+  SAMSPOR_OPT_STRLIST,    /* array of strings, or a single string */
+  SAMSPOR_OPT_INTLIST,    /* array of integers */
+  SAMSPOR_OPT_PATH,       /* string naming a file; must be readable */
+  SAMSPOR_OPT_GROUP,      /* nested group described by `sub` */
+  SAMSPOR_OPT_GROUPLIST,  /* list of groups, each described by `sub` */
+  SAMSPOR_OPT_MAP,        /* group of named groups, each described by `sub`
+                             (e.g. maps: { areas = {...}; }) */
+  SAMSPOR_OPT_ANY         /* a group whose contents another table checks
+                             (a connector's `source`: the plugin's table) */
+} samspor_opt_type;
+
+#define SAMSPOR_OPT_REQUIRED 0x01u /* must be given (no default) */
+/*
+ * A secret.  For an option named "password", the configuration must say
+ * password_file (a file that holds only the secret, not readable by group or
+ * others) or password_env (an environment variable); "password" itself is
+ * refused.  The value is never printed or logged.
+ */
+#define SAMSPOR_OPT_SECRET 0x02u
+#define SAMSPOR_OPT_RESTART 0x04u /* changing it needs a daemon restart */
+
+typedef struct samspor_option {
+  const char *name;      /* option name as written in the config */
+  samspor_opt_type type; /* value type */
+  const char *def;       /* default, written as in the config, or NULL */
+  unsigned flags;        /* SAMSPOR_OPT_* flags */
+  double min, max;       /* numeric/duration range; min == max: none */
+  const char *choices;   /* ENUM: "a|b|c"; else NULL */
+  const char *help;      /* one or two sentences for a person */
+  const struct samspor_option *sub; /* GROUP/GROUPLIST/MAP: member table */
+} samspor_option;
+
+/* Parsed settings of one group.  Opaque; read with the host's getters. */
+typedef struct samspor_settings samspor_settings;
+
+/* ---- the host: what the core offers a plugin -------------------------- */
+
+typedef struct samspor_sink samspor_sink; /* where records go; opaque */
+typedef struct samspor_ctx samspor_ctx;   /* connector/stream/run context */
+
+#define SAMSPOR_LOG_ERROR 0
+#define SAMSPOR_LOG_WARN 1
+#define SAMSPOR_LOG_INFO 2
+#define SAMSPOR_LOG_DEBUG 3
+
+#if defined(__GNUC__)
+#define SAMSPOR_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define SAMSPOR_PRINTF(f, a)
+#endif
+
+typedef struct samspor_host {
+  uint32_t struct_size; /* sizeof(samspor_host) of the core */
+  uint32_t abi_version; /* SAMSPOR_ABI_VERSION of the core */
+
+  /*
+   * Settings getters.  `name` must be an option of the table the settings
+   * were parsed with; defaults are already applied.  Strings are borrowed:
+   * valid until close().  get_string returns NULL for an unset option
+   * without default; a SECRET option returns the resolved secret.
+   */
+  const char *(*get_string)(const samspor_settings *s, const char *name);
+  long long (*get_int)(const samspor_settings *s, const char *name);
+  double (*get_float)(const samspor_settings *s, const char *name);
+  int (*get_bool)(const samspor_settings *s, const char *name);
+  double (*get_duration)(const samspor_settings *s, const char *name);
+  /* Number of items of a STRLIST; *items (borrowed) is set to the array. */
+  size_t (*get_list)(const samspor_settings *s, const char *name,
+                     const char *const **items);
+  /* Nonzero when the option was written in the configuration. */
+  int (*is_set)(const samspor_settings *s, const char *name);
+  /* The settings of a GROUP option, or NULL. */
+  const samspor_settings *(*get_group)(const samspor_settings *s,
+                                       const char *name);
+
+  /* Logging with the connector/stream/run context attached.  Never log a
+   * field value. */
+  void (*log)(samspor_ctx *ctx, int level, const char *fmt, ...)
+      SAMSPOR_PRINTF(3, 4);
+  /* Record why the current call fails (last call wins).  No values. */
+  void (*error)(samspor_ctx *ctx, const char *fmt, ...) SAMSPOR_PRINTF(2, 3);
+
+  /*
+   * Records.  `position` says where a record came from, for rejects and
+   * errors: "unge_2026.csv:42", "page 3 item 17", "row 1004".  Borrowed
+   * for the duration of the call.
+   *
+   * field(): value of requested field `index` (0..nfields-1) for the
+   * current record; `value` NULL means absent/NULL.  Borrowed for the call
+   * only: the core copies what it needs.  Fields not given are NULL.
+   *
+   * record_end() returns 0, or a negative code when the core wants the read
+   * to stop (the warehouse failed, a limit was reached); the plugin then
+   * returns that code from read() promptly.
+   */
+  int (*record_begin)(samspor_sink *sink, const char *position);
+  void (*field)(samspor_sink *sink, size_t index, const char *value,
+                size_t len);
+  int (*record_end)(samspor_sink *sink);
+  /*
+   * A record the plugin could not parse (wrong number of fields, invalid
+   * byte sequence, ...).  `reason` is a short code ("field_count",
+   * "encoding"), `message` a sentence without values.  Returns like
+   * record_end().
+   */
+  int (*reject)(samspor_sink *sink, const char *position, const char *reason,
+                const char *message);
+
+  /*
+   * Plugin state kept in the warehouse with the stream's cursor and
+   * committed in the same transaction as the rows (e.g. files already
+   * loaded: name, size, mtime).  A string the plugin owns the format of;
+   * the core copies it.  Given back in samspor_open_args.state next run.
+   */
+  void (*set_state)(samspor_sink *sink, const char *state);
+} samspor_host;
+
+/* ---- the plugin ------------------------------------------------------- */
+
+typedef struct samspor_open_args {
+  uint32_t struct_size;           /* sizeof(samspor_open_args) of the core */
+  const samspor_host *host;       /* valid until close() */
+  samspor_ctx *ctx;               /* for host->log and host->error */
+  samspor_sink *sink;             /* for the record functions */
+  const samspor_settings *source; /* the connector's `source` group */
+  const samspor_settings *stream; /* the stream (core + plugin options) */
+  const char *const *fields;      /* requested fields: the columns' `from` */
+  size_t nfields;
+  /* The stored cursor (largest value loaded so far) or NULL when there is
+   * none or --full was given; cursor_field is the index in `fields` of the
+   * cursor column's source field, or -1.  A plugin that can filter at the
+   * source (URL parameter, SQL $1) asks for values >= cursor: the core
+   * removes the boundary rows it already has. */
+  const char *cursor;
+  int cursor_field;
+  const char *state; /* set_state() of the last good run, or NULL */
+  int full;          /* --full was given */
+} samspor_open_args;
+
+typedef struct samspor_check_args {
+  uint32_t struct_size;
+  const samspor_host *host;
+  samspor_ctx *ctx;
+  const samspor_settings *source;
+} samspor_check_args;
+
+typedef struct samspor_plugin {
+  uint32_t struct_size; /* sizeof(samspor_plugin): compared first */
+  uint32_t abi_version; /* SAMSPOR_ABI_VERSION: compared second */
+  const char *name;     /* the `plugin` value in the config: "csv" */
+  const char *version;  /* the plugin's own version */
+  const char *description;
+  const samspor_option *source_options; /* the connector's `source` group */
+  const samspor_option *stream_options; /* extra options of each stream */
+
+  /* Open one stream.  On success *handle is the plugin's and close() will
+   * be called.  On failure nothing needs closing. */
+  int (*open)(const samspor_open_args *args, void **handle);
+  /* Emit every record of the stream through args->host/args->sink.
+   * Returns 0 at the end of the data, or a negative code. */
+  int (*read)(void *handle);
+  /* Release the handle.  Never fails. */
+  void (*close)(void *handle);
+  /* Optional (NULL): reach the source and verify credentials, loading
+   * nothing.  For `samspor check --connect`. */
+  int (*check)(const samspor_check_args *args);
+} samspor_plugin;
+
+#define SAMSPOR_DESCRIPTOR_SYMBOL "samspor_plugin_descriptor"
+
+/* Put this once in a plugin, naming its static samspor_plugin. */
+#define SAMSPOR_PLUGIN_EXPORT(desc)                                            \
+  __attribute__((visibility("default"))) const samspor_plugin *                \
+  samspor_plugin_descriptor(void);                                             \
+  __attribute__((visibility("default"))) const samspor_plugin *                \
+  samspor_plugin_descriptor(void) {                                            \
+    return &(desc);                                                            \
+  }
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,64 @@
+/*
+ * util.h — small helpers used all over the core: a growable byte buffer and
+ * allocation that aborts on out-of-memory.
+ *
+ * Why abort: samspor is a batch loader with bounded memory; an allocation
+ * failure means the machine is in trouble, and every load is a transaction,
+ * so dying leaves the warehouse exactly as it was.  Checking every malloc
+ * would add thousands of untested branches for no safer outcome.
+ */
+#ifndef SAMSPOR_UTIL_H
+#define SAMSPOR_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#define SP_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define SP_NORETURN __attribute__((noreturn))
+#define SP_UNUSED __attribute__((unused))
+#else
+#define SP_PRINTF(f, a)
+#define SP_NORETURN
+#define SP_UNUSED
+#endif
+
+#define SP_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Allocation that never returns NULL (aborts with a message instead). */
+void *sp_xmalloc(size_t n);
+void *sp_xcalloc(size_t n, size_t size);
+void *sp_xrealloc(void *p, size_t n);
+char *sp_xstrdup(const char *s);
+char *sp_xstrndup(const char *s, size_t n);
+/* Freshly allocated formatted string; caller frees. */
+char *sp_xasprintf(const char *fmt, ...) SP_PRINTF(1, 2);
+
+/* Growable byte buffer, always NUL-terminated after len. */
+typedef struct sp_buf {
+  char *data; /* owned; NULL until the first append */
+  size_t len; /* bytes used, excluding the terminating NUL */
+  size_t cap; /* bytes allocated */
+} sp_buf;
+
+void sp_buf_init(sp_buf *b);
+void sp_buf_free(sp_buf *b);
+void sp_buf_reset(sp_buf *b); /* len = 0, keeps the allocation */
+void sp_buf_reserve(sp_buf *b, size_t extra);
+void sp_buf_append(sp_buf *b, const void *p, size_t n);
+void sp_buf_puts(sp_buf *b, const char *s);
+void sp_buf_putc(sp_buf *b, char c);
+void sp_buf_printf(sp_buf *b, const char *fmt, ...) SP_PRINTF(2, 3);
+void sp_buf_vprintf(sp_buf *b, const char *fmt, va_list ap) SP_PRINTF(2, 0);
+
+/* Wipe memory that held a secret; not optimised away. */
+void sp_wipe(void *p, size_t n);
+
+/* Monotonic clock in seconds. */
+double sp_now_mono(void);
+
+/* Case-sensitive string equality that tolerates NULL. */
+int sp_streq(const char *a, const char *b);
+
+#endif

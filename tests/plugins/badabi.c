@@ -1,0 +1,43 @@
+/*
+ * A deliberately mismatched plugin: built with -DBAD_ABI_VERSION it claims
+ * another ABI version, with -DBAD_STRUCT_SIZE a descriptor of another
+ * size.  The loader must refuse both and name the expected and found
+ * values.
+ */
+#include "config.h"
+
+#include "samspor-plugin.h"
+
+static int bad_open(const samspor_open_args *a, void **h) {
+  (void)a;
+  *h = 0;
+  return SAMSPOR_EFAIL;
+}
+static int bad_read(void *h) {
+  (void)h;
+  return SAMSPOR_EFAIL;
+}
+static void bad_close(void *h) {
+  (void)h;
+}
+
+static const samspor_plugin bad = {
+#ifdef BAD_STRUCT_SIZE
+    .struct_size = sizeof(samspor_plugin) + 8,
+#else
+    .struct_size = sizeof(samspor_plugin),
+#endif
+#ifdef BAD_ABI_VERSION
+    .abi_version = SAMSPOR_ABI_VERSION + 1,
+#else
+    .abi_version = SAMSPOR_ABI_VERSION,
+#endif
+    .name = "bad",
+    .version = "0",
+    .description = "a plugin that does not fit",
+    .open = bad_open,
+    .read = bad_read,
+    .close = bad_close,
+};
+
+SAMSPOR_PLUGIN_EXPORT(bad)
