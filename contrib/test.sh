@@ -1,0 +1,435 @@
+#!/usr/bin/env bash
+# contrib/test.sh: build samspor from a clean tree and run every test.
+#
+#   contrib/test.sh
+#
+# On a fresh Debian 12, as root: installs every build and test dependency
+# with apt-get, then
+#   1. builds out of tree in build/ with -Werror and runs `make check`
+#      (cmocka unit tests, then the integration suite on a throwaway
+#      PostgreSQL);
+#   2. builds again in build-asan/ with ASan+UBSan and runs the unit tests;
+#   3. builds each libFuzzer target of tests/fuzz/ and runs it briefly;
+# and ends with one line, "N passed, N failed", counting every unit test
+# case, integration test and fuzz target, and every build step that failed.
+# Exits non-zero when anything failed.
+#
+# Environment:
+#   SAMSPOR_NO_APT=1         do not run apt-get (as when not root)
+#   SAMSPOR_FUZZ_SECONDS     run time of each fuzz target (default 20)
+#   SAMSPOR_SKIP_ASAN=1      skip the sanitizer build
+#   SAMSPOR_SKIP_FUZZ=1      skip the fuzz smoke
+#   SAMSPOR_UNIT_TARGET      make target running only the unit tests
+#                            (default check-unit)
+#   SAMSPOR_CHECK_TIMEOUT    seconds make check may take (default 720)
+#   JOBS                     parallel make jobs (default 2)
+# Logs of each step are kept in build-logs/.
+set -euo pipefail
+exec </dev/null
+
+# --------------------------------------------------------------------------
+# What to install, and the fuzz targets: edit these tables.
+# --------------------------------------------------------------------------
+
+# Debian 12 packages: build, unit tests, integration tests, fuzzing.
+APT_PACKAGES=(
+	# build
+	build-essential autoconf automake libtool pkg-config git
+	libuv1-dev libconfig-dev libpq-dev libcurl4-openssl-dev libxml2-dev
+	libsodium-dev libjansson-dev zlib1g-dev libsystemd-dev
+	# unit tests
+	libcmocka-dev
+	# fuzzing and sanitizers: clang's fuzzer runtime comes only as a
+	# recommendation of clang-14, so name it; llvm gives llvm-symbolizer
+	clang libclang-rt-14-dev llvm
+	# integration tests: PostgreSQL 15 server (/usr/lib/postgresql/15/bin),
+	# SFTP and HTTPS on loopback, the CSV generator
+	postgresql postgresql-contrib openssh-server openssh-client
+	openssl curl ca-certificates python3 tzdata procps
+)
+
+# libFuzzer targets: "name | sources it links, besides tests/fuzz/NAME.c |
+# extra flags". Paths are relative to the repository root. A target listed
+# here whose fuzz file does not exist yet is skipped; a tests/fuzz/fuzz_*.c
+# not listed is built from its own file alone.
+FUZZ_TARGETS=(
+	"fuzz_csv  | plugins/csv/csv_parse.c                            | -Iplugins/csv"
+	"fuzz_cron | core/schedule.c core/util.c                        |"
+	"fuzz_cpr  | core/cpr.c core/pseudonym.c core/key.c core/util.c |"
+)
+FUZZ_LIBS="-lsodium -lz"
+FUZZ_CFLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
+
+SANITIZE_FLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
+UNIT_TARGET=${SAMSPOR_UNIT_TARGET:-check-unit}
+JOBS=${JOBS:-2}
+FUZZ_SECONDS=${SAMSPOR_FUZZ_SECONDS:-20}
+MAKE_CHECK_TIMEOUT=${SAMSPOR_CHECK_TIMEOUT:-720}
+UNIT_CHECK_TIMEOUT=300
+
+# --------------------------------------------------------------------------
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+LOGS=$ROOT/build-logs
+T0=$SECONDS
+
+PASSED=0
+FAILED=0
+FAILURES=()
+
+# The closing line is printed whatever happens, even when a step aborts the
+# script or CI stops it.
+finish() {
+	local rc=$?
+	trap - EXIT INT TERM
+	set +e
+	if [[ -n $CHILD ]]; then
+		# Stopped while a step ran: stop its process group too, and wait
+		# for it to clean up (timeout -k bounds the wait).
+		kill -TERM "$CHILD" 2>/dev/null
+		wait "$CHILD" 2>/dev/null
+	fi
+	if [[ -n $TAILPID ]]; then
+		wait "$TAILPID" 2>/dev/null
+	fi
+	if ((rc != 0 && FAILED == 0)); then
+		FAILED=1
+		FAILURES+=("contrib/test.sh stopped with status $rc")
+	fi
+	echo
+	echo "==== summary ($((SECONDS - T0))s)"
+	local f
+	for f in "${FAILURES[@]+"${FAILURES[@]}"}"; do
+		echo "  failed: $f"
+	done
+	echo "$PASSED passed, $FAILED failed"
+	((FAILED == 0)) && exit 0
+	exit 1
+}
+trap finish EXIT
+trap 'FAILURES+=("interrupted"); FAILED=$((FAILED + 1)); exit 130' INT
+trap 'FAILURES+=("terminated"); FAILED=$((FAILED + 1)); exit 143' TERM
+
+section() {
+	echo
+	echo "==== $* ($((SECONDS - T0))s)"
+}
+
+# fail_step WHAT: count a step that failed (a build, an install) as one
+# failed test.
+fail_step() {
+	FAILED=$((FAILED + 1))
+	FAILURES+=("$1")
+	echo "FAILED: $1"
+}
+
+# quiet LOG CMD...: run CMD with its output in LOG; show the end of LOG if it
+# fails. Returns CMD's status.
+quiet() {
+	local log=$1 rc=0
+	shift
+	"$@" >"$log" 2>&1 || rc=$?
+	if ((rc != 0)); then
+		echo "---- $* failed ($rc); last lines of $log:"
+		tail -n 40 "$log"
+		echo "----"
+	fi
+	return "$rc"
+}
+
+# limited SECS LOG SHOW CMD...: run CMD for at most SECS seconds with its
+# output in LOG, also shown live when SHOW is 1. CMD runs under timeout(1),
+# which puts it in a process group of its own; it runs in the background so
+# that a signal to this script is handled at once and passed on to that
+# group (see finish), and nothing is left running.
+CHILD=
+TAILPID=
+limited() {
+	local secs=$1 log=$2 show=$3 rc=0
+	shift 3
+	: >"$log"
+	timeout -k 30 "$secs" "$@" >"$log" 2>&1 &
+	CHILD=$!
+	if [[ $show == 1 ]]; then
+		tail -n +1 -f --pid="$CHILD" "$log" &
+		TAILPID=$!
+	fi
+	wait "$CHILD" || rc=$?
+	CHILD=
+	if [[ -n $TAILPID ]]; then
+		wait "$TAILPID" || true
+		TAILPID=
+	fi
+	((rc == 124)) && echo "---- timed out after ${secs}s: $*"
+	if ((rc != 0)) && [[ $show != 1 ]]; then
+		echo "---- $* exited $rc; last lines of ${log#"$ROOT"/}:"
+		tail -n 60 "$log"
+		echo "----"
+	fi
+	return "$rc"
+}
+
+# --------------------------------------------------------------------------
+# Counting
+# --------------------------------------------------------------------------
+
+# count_log LOG RESULT: add up the tests of one automake test log. RESULT is
+# the :test-result: of its .trs (PASS, FAIL, ERROR, SKIP, XFAIL, XPASS).
+# Reads, in this order: our harness's "N passed, N failed" (the last one);
+# cmocka's "[  PASSED  ] N test(s)." and "[  FAILED  ] N test(s)" (summed
+# over groups); TAP "ok"/"not ok" lines; else the result counts as one test.
+# A log that says nothing failed, of a test that failed (a crash, a
+# sanitizer report after the summary), adds one failure.
+count_log() {
+	local log=$1 result=$2 p=0 f=0 found=
+	local re_plain='^([0-9]+) passed, ([0-9]+) failed$'
+	local re_cm_pass='^\[  PASSED  \] ([0-9]+) test'
+	local re_cm_fail='^\[  FAILED  \] ([0-9]+) test'
+	local line
+	if [[ $result == SKIP ]]; then
+		return 0
+	fi
+	if grep -qE "$re_plain" "$log" 2>/dev/null; then
+		line=$(grep -E "$re_plain" "$log" | tail -n 1)
+		[[ $line =~ $re_plain ]]
+		p=${BASH_REMATCH[1]} f=${BASH_REMATCH[2]} found=plain
+	elif grep -qE "$re_cm_pass|$re_cm_fail" "$log" 2>/dev/null; then
+		while IFS= read -r line; do
+			if [[ $line =~ $re_cm_pass ]]; then
+				p=$((p + BASH_REMATCH[1]))
+			elif [[ $line =~ $re_cm_fail ]]; then
+				f=$((f + BASH_REMATCH[1]))
+			fi
+		done <"$log"
+		found=cmocka
+	elif grep -qE '^(not )?ok( |$)' "$log" 2>/dev/null; then
+		p=$(grep -cE '^ok( |$)' "$log" || true)
+		f=$(grep -cE '^not ok( |$)' "$log" || true)
+		found=tap
+	fi
+	if [[ -z $found ]]; then
+		case $result in
+		PASS | XFAIL) p=1 ;;
+		*) f=1 ;;
+		esac
+	elif [[ $result != PASS && $result != XFAIL ]] && ((f == 0)); then
+		f=1
+	fi
+	PASSED=$((PASSED + p))
+	FAILED=$((FAILED + f))
+	if ((f > 0)); then
+		FAILURES+=("${log#"$ROOT"/}: $f failed")
+	fi
+	printf '  %-50s %5d passed, %d failed\n' "${log#"$ROOT"/}" "$p" "$f"
+}
+
+# count_tree DIR: count every automake test result (.trs) under DIR, and show
+# the log of each that did not pass. Returns 1 when there was none.
+count_tree() {
+	local dir=$1 trs log result any=
+	while IFS= read -r trs; do
+		any=1
+		log=${trs%.trs}.log
+		result=$(sed -n 's/^:test-result: //p' "$trs" | head -n 1)
+		result=${result:-ERROR}
+		if [[ $result != PASS && $result != SKIP && $result != XFAIL ]]; then
+			echo "---- $result: ${log#"$ROOT"/} (last 60 lines)"
+			tail -n 60 "$log" 2>/dev/null || true
+			echo "----"
+		fi
+		count_log "$log" "$result"
+	done < <(find "$dir" -name '*.trs' ! -name 'test-suite.trs' | sort)
+	[[ -n $any ]]
+}
+
+# count_output FILE: count from make's own output when no .trs was written
+# (a target that runs the tests without automake's harness).
+count_output() {
+	count_log "$1" "${2:-PASS}"
+}
+
+# --------------------------------------------------------------------------
+# 1. Dependencies
+# --------------------------------------------------------------------------
+
+section "dependencies"
+mkdir -p "$LOGS"
+missing=()
+if command -v dpkg-query >/dev/null 2>&1; then
+	for pkg in "${APT_PACKAGES[@]}"; do
+		if [[ $(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null) != "install ok installed" ]]; then
+			missing+=("$pkg")
+		fi
+	done
+fi
+if ((${#missing[@]} == 0)); then
+	echo "all ${#APT_PACKAGES[@]} packages installed"
+elif [[ $(id -u) == 0 && ${SAMSPOR_NO_APT:-} != 1 ]]; then
+	echo "installing: ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	# A fresh machine may still be running its own apt jobs: wait for the lock.
+	apt_opts=(-q -o DPkg::Lock::Timeout=600)
+	if quiet "$LOGS/apt-update.log" apt-get "${apt_opts[@]}" update &&
+		quiet "$LOGS/apt-install.log" apt-get "${apt_opts[@]}" install -y --no-install-recommends "${missing[@]}"; then
+		echo "installed ${#missing[@]} packages"
+	else
+		fail_step "apt-get install (see build-logs/apt-*.log)"
+	fi
+else
+	echo "WARNING: missing Debian packages: ${missing[*]}"
+	echo "  install them with: apt-get install --no-install-recommends ${missing[*]}"
+	echo "  (not installing: $([[ $(id -u) != 0 ]] && echo "not root" || echo "SAMSPOR_NO_APT=1"))"
+fi
+
+echo "tools: $(gcc -dumpfullversion 2>/dev/null || echo 'no gcc'); clang $(clang -dumpversion 2>/dev/null || echo 'none');" \
+	"PostgreSQL $(ls /usr/lib/postgresql 2>/dev/null | tr '\n' ' ' || true)($(id -un))"
+
+# --------------------------------------------------------------------------
+# 2. Build in build/ and make check
+# --------------------------------------------------------------------------
+
+section "autogen"
+built=
+if [[ -f $ROOT/config.status ]]; then
+	fail_step "the source tree is configured in place; run 'make distclean' in $ROOT first"
+elif quiet "$LOGS/autogen.log" ./autogen.sh; then
+	echo "ok"
+
+	section "build (build/, -Werror)"
+	rm -rf build build-asan build-fuzz
+	mkdir build
+	if (cd build && quiet "$LOGS/configure.log" ../configure --enable-werror) &&
+		limited 1800 "$LOGS/make.log" 1 make -C build -j"$JOBS"; then
+		built=1
+	else
+		fail_step "build in build/ (configure or make; see build-logs/)"
+	fi
+
+	if [[ -n $built ]]; then
+		section "make check (unit and integration tests)"
+		rc=0
+		limited "$MAKE_CHECK_TIMEOUT" "$LOGS/make-check.log" 1 make -C build -j"$JOBS" check || rc=$?
+		echo
+		echo "counts:"
+		before=$FAILED
+		if ! count_tree build; then
+			count_output "$LOGS/make-check.log" "$( ((rc == 0)) && echo PASS || echo FAIL)"
+		fi
+		if ! find build -name '*.trs' -path '*integration*' | grep -q .; then
+			# The suite ran outside automake's harness (check-local): its
+			# closing line is in make's output, after its summary marker.
+			if grep -q '^== integration summary' "$LOGS/make-check.log"; then
+				sed -n '/^== integration summary/,$p' "$LOGS/make-check.log" >"$LOGS/integration.log"
+				count_log "$LOGS/integration.log" "$( ((rc == 0)) && echo PASS || echo FAIL)"
+			fi
+		fi
+		if ((rc != 0 && FAILED == before)); then
+			fail_step "make check exited $rc"
+		fi
+	fi
+
+	# ----------------------------------------------------------------------
+	# 3. ASan + UBSan build, unit tests only
+	# ----------------------------------------------------------------------
+
+	if [[ ${SAMSPOR_SKIP_ASAN:-} != 1 ]]; then
+		section "sanitizer build (build-asan/, ASan+UBSan) and unit tests"
+		mkdir -p build-asan
+		if (cd build-asan && quiet "$LOGS/configure-asan.log" ../configure \
+			CFLAGS="$SANITIZE_FLAGS" LDFLAGS="$SANITIZE_FLAGS") &&
+			ASAN_OPTIONS=detect_leaks=0 limited 1800 "$LOGS/make-asan.log" 0 make -C build-asan -j"$JOBS"; then
+			export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}
+			export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+			rc=0
+			if make -C build-asan -n "$UNIT_TARGET" >/dev/null 2>&1; then
+				limited "$UNIT_CHECK_TIMEOUT" "$LOGS/check-unit-asan.log" 1 \
+					make -C build-asan -j"$JOBS" "$UNIT_TARGET" || rc=$?
+			else
+				echo "(no '$UNIT_TARGET' target: make check with the integration suite skipped)"
+				SAMSPOR_SKIP_INTEGRATION=1 limited "$UNIT_CHECK_TIMEOUT" "$LOGS/check-unit-asan.log" 1 \
+					make -C build-asan -j"$JOBS" check || rc=$?
+			fi
+			echo
+			echo "counts:"
+			before=$FAILED
+			if ! count_tree build-asan; then
+				count_output "$LOGS/check-unit-asan.log" "$( ((rc == 0)) && echo PASS || echo FAIL)"
+			fi
+			if ((rc != 0 && FAILED == before)); then
+				fail_step "unit tests under ASan+UBSan exited $rc"
+			fi
+		else
+			fail_step "sanitizer build in build-asan/ (see build-logs/)"
+		fi
+	fi
+else
+	fail_step "autogen.sh (see build-logs/autogen.log)"
+fi
+
+# --------------------------------------------------------------------------
+# 4. libFuzzer smoke
+# --------------------------------------------------------------------------
+
+# fuzz_one NAME SOURCES EXTRA: build tests/fuzz/NAME.c with SOURCES and run
+# it for FUZZ_SECONDS; counts one test.
+fuzz_one() {
+	local name=$1 sources=$2 extra=$3 dir=build-fuzz/$1 src rc=0
+	local -a srcs=()
+	for src in $sources; do
+		srcs+=("$ROOT/$src")
+	done
+	mkdir -p "$dir/corpus"
+	echo "-- $name: build"
+	# shellcheck disable=SC2086
+	if ! quiet "$LOGS/$name-build.log" clang $FUZZ_CFLAGS -DHAVE_CONFIG_H -D_GNU_SOURCE \
+		-I"$ROOT/build" -I"$ROOT" -I"$ROOT/core" -I"$ROOT/tests/fuzz" $extra \
+		-o "$dir/$name" "$ROOT/tests/fuzz/$name.c" "${srcs[@]}" $FUZZ_LIBS; then
+		fail_step "fuzz target $name does not build (see build-logs/$name-build.log)"
+		return 0
+	fi
+	local -a args=(-max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048
+		-print_final_stats=1 -artifact_prefix="$dir/")
+	[[ -f tests/fuzz/$name.dict ]] && args+=(-dict="tests/fuzz/$name.dict")
+	local -a corpora=("$dir/corpus")
+	[[ -d tests/fuzz/corpus/$name ]] && corpora+=("tests/fuzz/corpus/$name")
+	echo "-- $name: run ${FUZZ_SECONDS}s"
+	limited $((FUZZ_SECONDS + 120)) "$LOGS/$name-run.log" 0 \
+		"$dir/$name" "${args[@]}" "${corpora[@]}" || rc=$?
+	if ((rc == 0)); then
+		PASSED=$((PASSED + 1))
+		echo "ok - $name: $(grep -oE 'stat::number_of_executed_units: [0-9]+' "$LOGS/$name-run.log" |
+			grep -oE '[0-9]+$' || echo '?') runs"
+	else
+		fail_step "fuzz target $name (exit $rc; crash input in $dir/)"
+	fi
+}
+
+if [[ ${SAMSPOR_SKIP_FUZZ:-} != 1 ]]; then
+	section "libFuzzer smoke (${FUZZ_SECONDS}s per target)"
+	export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}
+	for s in /usr/lib/llvm-*/bin/llvm-symbolizer; do
+		[[ -x $s ]] && export ASAN_SYMBOLIZER_PATH=$s
+	done
+	mkdir -p build-fuzz
+	declare -A listed=()
+	for row in "${FUZZ_TARGETS[@]}"; do
+		IFS='|' read -r name sources extra <<<"$row"
+		name=${name//[[:space:]]/}
+		listed[$name]=1
+		if [[ ! -f tests/fuzz/$name.c ]]; then
+			echo "-- $name: skipped (tests/fuzz/$name.c does not exist yet)"
+			continue
+		fi
+		fuzz_one "$name" "$sources" "$extra"
+	done
+	for f in tests/fuzz/fuzz_*.c; do
+		[[ -e $f ]] || continue
+		name=$(basename "$f" .c)
+		[[ -n ${listed[$name]:-} ]] && continue
+		echo "-- $name: not in FUZZ_TARGETS of contrib/test.sh; building it alone"
+		fuzz_one "$name" "" ""
+	done
+fi
+
+# finish (the EXIT trap) prints the summary and the closing line.
