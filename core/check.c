@@ -23,7 +23,8 @@ typedef struct check_opts {
 
 static int check_opt(int opt, const char *arg, void *data) {
   (void)arg;
-  if (opt != 'C') return -1;
+  if (opt != 'C')
+    return -1;
   ((check_opts *)data)->connect = 1;
   return 0;
 }
@@ -42,6 +43,10 @@ static void print_column(const sp_column *col) {
            sp_get_string(col->s, "kind"));
   else if (sp_streq(rule, "lookup"))
     printf("%s looked up in map %s", col->from, sp_get_string(col->s, "map"));
+  else if (sp_streq(rule, "keep") && sp_streq(col->sql_type, "text"))
+    printf("from %s (free text: can hold names; kept %s)", col->from,
+           sp_is_set(col->s, "rule") ? "as rule = \"keep\" says"
+                                     : "WITHOUT rule = \"keep\"");
   else if (sp_streq(rule, "keep"))
     printf("from %s", col->from);
   else
@@ -61,7 +66,7 @@ static void print_connector(const sp_config *c, const sp_connector *conn) {
       sp_schedule_next(conn->schedule, tz, time(NULL), &t) == 0)
     sp_time_format(t, tz, next, sizeof next);
   printf("    schedule: %s (%s); next run %s\n", sched,
-         sp_schedule_text(conn->schedule), next);
+         conn->schedule ? sp_schedule_text(conn->schedule) : "?", next);
   char timeout[32], backoff[32];
   const samspor_settings *retry = sp_get_group(conn->s, "retry");
   sp_duration_format(sp_get_duration(conn->s, "timeout"), timeout,
@@ -119,7 +124,8 @@ int sp_cmd_check(sp_global *g, int argc, char **argv) {
   check_opts o = {0};
   const sp_command *cmd = sp_command_find("check");
   int first = sp_parse_opts(g, cmd, argc, argv, "", longopts, check_opt, &o);
-  if (first < 0) return first == -2 ? SP_EXIT_OK : SP_EXIT_USAGE;
+  if (first < 0)
+    return first == -2 ? SP_EXIT_OK : SP_EXIT_USAGE;
   if (first != argc)
     return sp_usage_error("check", "unexpected argument '%s'", argv[first]);
 
@@ -170,7 +176,8 @@ int sp_cmd_check(sp_global *g, int argc, char **argv) {
     int worst = wrc;
     for (size_t i = 0; i < c->nconnectors; i++) {
       int crc = connect_source(&c->connectors[i]);
-      if (crc != 0 && (worst == 0 || crc == SAMSPOR_ETEMP)) worst = crc;
+      if (crc != 0 && (worst == 0 || crc == SAMSPOR_ETEMP))
+        worst = crc;
     }
     status = sp_exit_status(worst);
   }

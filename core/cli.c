@@ -87,7 +87,8 @@ static void describe_plugin(const samspor_plugin *d, const char *path) {
 int sp_cmd_plugins(sp_global *g, int argc, char **argv) {
   const sp_command *cmd = sp_command_find("plugins");
   int first = sp_parse_opts(g, cmd, argc, argv, "", NULL, NULL, NULL);
-  if (first < 0) return first == -2 ? SP_EXIT_OK : SP_EXIT_USAGE;
+  if (first < 0)
+    return first == -2 ? SP_EXIT_OK : SP_EXIT_USAGE;
   if (argc - first > 1)
     return sp_usage_error("plugins", "at most one plugin name");
   const char *want = first < argc ? argv[first] : NULL;
@@ -103,10 +104,12 @@ int sp_cmd_plugins(sp_global *g, int argc, char **argv) {
     return SP_EXIT_USAGE;
   }
   int found = 0;
-  if (!want) printf("plugins in %s:\n\n", dir);
+  if (!want)
+    printf("plugins in %s:\n\n", dir);
   for (size_t i = 0; i < set.n; i++) {
     const samspor_plugin *d = set.plugins[i].desc;
-    if (want && strcmp(want, d->name) != 0) continue;
+    if (want && strcmp(want, d->name) != 0)
+      continue;
     found = 1;
     describe_plugin(d, set.plugins[i].path);
   }
@@ -130,7 +133,8 @@ int sp_cmd_plugins(sp_global *g, int argc, char **argv) {
 int sp_cmd_man(sp_global *g, int argc, char **argv) {
   const sp_command *cmd = sp_command_find("man");
   int first = sp_parse_opts(g, cmd, argc, argv, "", NULL, NULL, NULL);
-  if (first < 0) return first == -2 ? SP_EXIT_OK : SP_EXIT_USAGE;
+  if (first < 0)
+    return first == -2 ? SP_EXIT_OK : SP_EXIT_USAGE;
   FILE *f = stdout;
   fprintf(f, ".TH SAMSPOR 1 \"\" \"samspor %s\" \"User Commands\"\n",
           PACKAGE_VERSION);
@@ -182,8 +186,10 @@ int sp_cmd_man(sp_global *g, int argc, char **argv) {
 int sp_cmd_keygen(sp_global *g, int argc, char **argv) {
   const sp_command *cmd = sp_command_find("keygen");
   int first = sp_parse_opts(g, cmd, argc, argv, "", NULL, NULL, NULL);
-  if (first < 0) return first == -2 ? SP_EXIT_OK : SP_EXIT_USAGE;
-  if (argc - first != 1) return sp_usage_error("keygen", "expected one FILE");
+  if (first < 0)
+    return first == -2 ? SP_EXIT_OK : SP_EXIT_USAGE;
+  if (argc - first != 1)
+    return sp_usage_error("keygen", "expected one FILE");
   char err[512];
   int rc = sp_key_generate(argv[first], err, sizeof err);
   if (rc != 0) {
@@ -236,13 +242,15 @@ int sp_cmd_schedule(sp_global *g, int argc, char **argv) {
   const sp_command *cmd = sp_command_find("schedule");
   int first =
       sp_parse_opts(g, cmd, argc, argv, "n:", longopts, schedule_opt, &o);
-  if (first < 0) return first == -2 ? SP_EXIT_OK : SP_EXIT_USAGE;
+  if (first < 0)
+    return first == -2 ? SP_EXIT_OK : SP_EXIT_USAGE;
   /* Options may follow the expression: samspor schedule "@daily" -n 3 */
   if (first < argc) {
     const char *expr = argv[first];
     int rest = sp_parse_opts(g, cmd, argc - first, argv + first, "n:", longopts,
                              schedule_opt, &o);
-    if (rest < 0) return rest == -2 ? SP_EXIT_OK : SP_EXIT_USAGE;
+    if (rest < 0)
+      return rest == -2 ? SP_EXIT_OK : SP_EXIT_USAGE;
     if (rest != argc - first)
       return sp_usage_error("schedule",
                             "expected one EXPR (quote it: \"30 2 * * *\")");
@@ -287,7 +295,8 @@ int sp_cmd_schedule(sp_global *g, int argc, char **argv) {
 /* ---- pseudonym -------------------------------------------------------- */
 
 static int kind_opt(int opt, const char *arg, void *data) {
-  if (opt != 'k') return -1;
+  if (opt != 'k')
+    return -1;
   *(const char **)data = arg;
   return 0;
 }
@@ -325,7 +334,8 @@ int sp_cmd_pseudonym(sp_global *g, int argc, char **argv) {
   const sp_command *cmd = sp_command_find("pseudonym");
   int first =
       sp_parse_opts(g, cmd, argc, argv, "", longopts, kind_opt, (void *)&kind);
-  if (first < 0) return first == -2 ? SP_EXIT_OK : SP_EXIT_USAGE;
+  if (first < 0)
+    return first == -2 ? SP_EXIT_OK : SP_EXIT_USAGE;
   if (!kind || !*kind)
     return sp_usage_error("pseudonym", "--kind KIND is required");
   if (first != argc)
@@ -333,7 +343,8 @@ int sp_cmd_pseudonym(sp_global *g, int argc, char **argv) {
                                        "from the command line");
   sp_key *key = NULL;
   int st = load_config_key(g, "pseudonym", &key);
-  if (st != 0) return st;
+  if (st != 0)
+    return st;
   sp_pseudonymiser *p = sp_pseudonymiser_new(key, kind);
   char *line = NULL;
   size_t cap = 0;
@@ -374,7 +385,8 @@ static int not_yet(sp_global *g, const char *name, int argc, char **argv,
   const sp_command *cmd = sp_command_find(name);
   int first =
       sp_parse_opts(g, cmd, argc, argv, shorts, longopts, ignore_opt, NULL);
-  if (first < 0) return first == -2 ? SP_EXIT_OK : SP_EXIT_USAGE;
+  if (first < 0)
+    return first == -2 ? SP_EXIT_OK : SP_EXIT_USAGE;
   int n = argc - first;
   if (n < min_operands || (max_operands >= 0 && n > max_operands))
     return sp_usage_error(name, "wrong number of arguments; usage: samspor %s",
@@ -399,12 +411,6 @@ int sp_cmd_trigger(sp_global *g, int argc, char **argv) {
 
 int sp_cmd_reload(sp_global *g, int argc, char **argv) {
   return not_yet(g, "reload", argc, argv, "", NULL, 0, 0);
-}
-
-int sp_cmd_forget(sp_global *g, int argc, char **argv) {
-  static const struct option lo[] = {{"kind", required_argument, NULL, 'k'},
-                                     {NULL, 0, NULL, 0}};
-  return not_yet(g, "forget", argc, argv, "", lo, 0, 0);
 }
 
 int sp_cmd_docs(sp_global *g, int argc, char **argv) {

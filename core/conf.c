@@ -243,8 +243,10 @@ const char *sp_config_default_path(void) {
 /* Names that become SQL identifiers unquoted: no quoting surprises for the
  * analysts who type them in psql or Excel. */
 static int valid_ident(const char *s) {
-  if (!s || !*s || strlen(s) > 63) return 0;
-  if (!(islower((unsigned char)s[0]))) return 0;
+  if (!s || !*s || strlen(s) > 63)
+    return 0;
+  if (!(islower((unsigned char)s[0])))
+    return 0;
   for (const char *p = s; *p; p++)
     if (!(islower((unsigned char)*p) || isdigit((unsigned char)*p) ||
           *p == '_'))
@@ -269,15 +271,18 @@ static const char *rule_sql_type(const char *rule, const char *type) {
                {"date", "date"},      {"timestamp", "timestamptz"},
                {"boolean", "boolean"}};
   for (size_t i = 0; i < SP_ARRAY_LEN(rules); i++)
-    if (strcmp(rule, rules[i].rule) == 0) return rules[i].sql;
+    if (strcmp(rule, rules[i].rule) == 0)
+      return rules[i].sql;
   for (size_t i = 0; i < SP_ARRAY_LEN(types); i++)
-    if (strcmp(type, types[i].type) == 0) return types[i].sql;
+    if (strcmp(type, types[i].type) == 0)
+      return types[i].sql;
   return "text";
 }
 
 static const sp_column *find_column(const sp_stream *st, const char *name) {
   for (size_t i = 0; i < st->ncolumns; i++)
-    if (sp_streq(st->columns[i].name, name)) return &st->columns[i];
+    if (sp_streq(st->columns[i].name, name))
+      return &st->columns[i];
   return NULL;
 }
 
@@ -285,7 +290,8 @@ static int has_map(const sp_config *c, const char *name) {
   samspor_settings *const *maps;
   size_t n = sp_get_items(c->root, "maps", &maps);
   for (size_t i = 0; i < n; i++)
-    if (sp_streq(maps[i]->name, name)) return 1;
+    if (sp_streq(maps[i]->name, name))
+      return 1;
   return 0;
 }
 
@@ -366,19 +372,23 @@ static void build_stream(sp_config *c, const sp_connector *conn, sp_stream *st,
           sp_errors_add(errs, file, b->line,
                         "%s: bands must be strictly ascending", cs->where);
     }
+    /* Free text can hold anything a person typed, names included: keeping
+     * it must be a written decision, and check says so either way. */
     if (sp_streq(col->rule, "keep") && sp_streq(col->sql_type, "text") &&
-        !sp_is_set(cs, "type"))
+        !sp_is_set(cs, "rule"))
       sp_warnings_add(errs, file, col->line,
-                      "%s keeps free text: free text can hold names, "
-                      "addresses or CPR numbers; write type = \"text\" to "
-                      "confirm the column is safe to keep",
+                      "%s keeps free text without saying so: free text can "
+                      "hold names, addresses or CPR numbers; write rule = "
+                      "\"keep\" once you have made sure it cannot",
                       cs->where);
     /* Distinct source fields: several columns may derive from one field
      * (cpr -> person, birth_year, gender); the plugin resolves each once. */
     size_t f;
     for (f = 0; f < st->nfields; f++)
-      if (strcmp(st->fields[f], col->from) == 0) break;
-    if (f == st->nfields) st->fields[st->nfields++] = col->from;
+      if (strcmp(st->fields[f], col->from) == 0)
+        break;
+    if (f == st->nfields)
+      st->fields[st->nfields++] = col->from;
     col->field = f;
     st->ncolumns++;
   }
@@ -505,7 +515,8 @@ static void build_connector(sp_config *c, sp_connector *conn,
 
   const sp_value *sv = sp_settings_value(cs, "streams");
   const config_setting_t *raw = sv ? sv->raw : NULL;
-  if (!raw) return;
+  if (!raw)
+    return;
   if (config_setting_type(raw) != CONFIG_TYPE_LIST) {
     sp_errors_add(errs, file, sp_get_line(cs, "streams"),
                   "option 'streams' in connector '%s': expected a list of "
@@ -651,7 +662,8 @@ int sp_config_load(const char *path, sp_config **out, sp_errors *errs) {
       for (size_t j = 0; j <= i; j++)
         for (size_t t = 0; t < c->connectors[j].nstreams; t++) {
           const sp_stream *b = &c->connectors[j].streams[t];
-          if (b == a) goto next;
+          if (b == a)
+            goto next;
           if (a->table && sp_streq(a->table, b->table))
             sp_errors_add(errs, a->s->file, a->line,
                           "table '%s' is loaded by two streams (the other at "
@@ -670,7 +682,8 @@ int sp_config_load(const char *path, sp_config **out, sp_errors *errs) {
 }
 
 void sp_config_free(sp_config *c) {
-  if (!c) return;
+  if (!c)
+    return;
   for (size_t i = 0; i < c->nconnectors; i++) {
     sp_connector *conn = &c->connectors[i];
     for (size_t s = 0; s < conn->nstreams; s++) {
@@ -694,7 +707,8 @@ void sp_config_free(sp_config *c) {
 
 const sp_connector *sp_config_connector(const sp_config *c, const char *name) {
   for (size_t i = 0; i < c->nconnectors; i++)
-    if (sp_streq(c->connectors[i].name, name)) return &c->connectors[i];
+    if (sp_streq(c->connectors[i].name, name))
+      return &c->connectors[i];
   return NULL;
 }
 

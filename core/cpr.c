@@ -14,7 +14,8 @@ static int is_leap(int year) {
 
 static int days_in_month(int year, int month) {
   static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  if (month == 2 && is_leap(year)) return 29;
+  if (month == 2 && is_leap(year))
+    return 29;
   return days[month - 1];
 }
 
@@ -28,9 +29,12 @@ static int days_in_month(int year, int month) {
  *   5-8         20YY       20YY       18YY
  */
 static int century(int digit7, int yy) {
-  if (digit7 <= 3) return 1900;
-  if (digit7 == 4 || digit7 == 9) return yy <= 36 ? 2000 : 1900;
-  if (yy <= 57) return 2000;
+  if (digit7 <= 3)
+    return 1900;
+  if (digit7 == 4 || digit7 == 9)
+    return yy <= 36 ? 2000 : 1900;
+  if (yy <= 57)
+    return 2000;
   return 1800;
 }
 
@@ -39,7 +43,8 @@ int sp_cpr_parse(const char *s, size_t len, sp_cpr *out) {
   int rc = 0;
 
   memset(out, 0, sizeof *out);
-  if (!s) len = 0;
+  if (!s)
+    len = 0;
 
   /* One pass over all the input, even past the 10th digit: whether a
    * non-digit appears decides the code, and "not digits" says more than
@@ -47,12 +52,14 @@ int sp_cpr_parse(const char *s, size_t len, sp_cpr *out) {
    * so the output buffer cannot overflow whatever the input length. */
   for (size_t i = 0; i < len; i++) {
     unsigned char c = (unsigned char)s[i];
-    if (c == ' ' || c == '-') continue;
+    if (c == ' ' || c == '-')
+      continue;
     if (c < '0' || c > '9') {
       rc = SP_CPR_NOT_DIGITS;
       break;
     }
-    if (ndigits < 10) out->digits[ndigits] = (char)c;
+    if (ndigits < 10)
+      out->digits[ndigits] = (char)c;
     ndigits++;
   }
 
@@ -85,7 +92,8 @@ int sp_cpr_parse(const char *s, size_t len, sp_cpr *out) {
 
   /* A rejected value must not survive in the caller's struct: the caller
    * may log or keep it around without knowing what it holds. */
-  if (rc != 0) sodium_memzero(out, sizeof *out);
+  if (rc != 0)
+    sodium_memzero(out, sizeof *out);
   return rc;
 }
 

@@ -6,6 +6,8 @@
 
 #include "options.h"
 
+static void host_log(samspor_ctx *ctx, int level, const char *fmt, ...)
+    SP_PRINTF(3, 4);
 static void host_log(samspor_ctx *ctx, int level, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
@@ -13,9 +15,11 @@ static void host_log(samspor_ctx *ctx, int level, const char *fmt, ...) {
   va_end(ap);
 }
 
+static void host_error(samspor_ctx *ctx, const char *fmt, ...) SP_PRINTF(2, 3);
 static void host_error(samspor_ctx *ctx, const char *fmt, ...) {
   va_list ap;
-  if (!ctx) return;
+  if (!ctx)
+    return;
   sp_buf_reset(&ctx->error);
   va_start(ap, fmt);
   sp_buf_vprintf(&ctx->error, fmt, ap);

@@ -33,7 +33,8 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...) {
   va_list ap;
-  if (!err || errlen == 0) return;
+  if (!err || errlen == 0)
+    return;
   va_start(ap, fmt);
   vsnprintf(err, errlen, fmt, ap);
   va_end(ap);
@@ -52,7 +53,8 @@ static sp_key *key_alloc(void) {
   /* sizeof is a multiple of the struct's alignment, and sodium_malloc puts
    * the block flush against its trailing guard page, so it stays aligned. */
   sp_key *k = sodium_malloc(sizeof *k);
-  if (k) memset(k, 0, sizeof *k);
+  if (k)
+    memset(k, 0, sizeof *k);
   return k;
 }
 
@@ -63,10 +65,12 @@ static ssize_t read_full(int fd, void *buf, size_t n) {
   while (got < n) {
     ssize_t r = read(fd, (char *)buf + got, n - got);
     if (r < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR)
+        continue;
       return -1;
     }
-    if (r == 0) break;
+    if (r == 0)
+      break;
     got += (size_t)r;
   }
   return (ssize_t)got;
@@ -77,7 +81,8 @@ static int write_full(int fd, const void *buf, size_t n) {
   while (done < n) {
     ssize_t w = write(fd, (const char *)buf + done, n - done);
     if (w < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR)
+        continue;
       return -1;
     }
     done += (size_t)w;
@@ -210,7 +215,8 @@ int sp_key_load(const char *path, sp_key **out, char *err, size_t errlen) {
   rc = 0;
 
 done:
-  if (k) sodium_free(k);
+  if (k)
+    sodium_free(k);
   close(fd);
   return rc;
 }
@@ -218,9 +224,11 @@ done:
 int sp_key_from_bytes(const unsigned char *bytes, size_t n, sp_key **out) {
   sp_key *k;
   *out = NULL;
-  if (!bytes || n != SP_KEY_BYTES) return SAMSPOR_EINVAL;
+  if (!bytes || n != SP_KEY_BYTES)
+    return SAMSPOR_EINVAL;
   k = key_alloc();
-  if (!k) return SAMSPOR_ENOMEM;
+  if (!k)
+    return SAMSPOR_ENOMEM;
   memcpy(k->bytes, bytes, SP_KEY_BYTES);
   compute_id(k);
   sodium_mprotect_readonly(k);
@@ -236,9 +244,11 @@ static int fsync_parent(const char *path) {
   int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   int rc = 0;
   free(copy);
-  if (fd < 0) return -1;
+  if (fd < 0)
+    return -1;
   /* EINVAL: the file system cannot sync directories; nothing more to do. */
-  if (fsync(fd) != 0 && errno != EINVAL) rc = -1;
+  if (fsync(fd) != 0 && errno != EINVAL)
+    rc = -1;
   close(fd);
   return rc;
 }
@@ -302,5 +312,6 @@ int sp_key_hmac_init(const sp_key *k, struct crypto_auth_hmacsha256_state *st) {
 /* sodium_free makes the block writable again, zeroes it, checks its canary
  * and unmaps it with its guard pages. */
 void sp_key_free(sp_key *k) {
-  if (k) sodium_free(k);
+  if (k)
+    sodium_free(k);
 }

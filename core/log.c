@@ -14,8 +14,10 @@ static int g_json = 0;
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
 void sp_log_setup(int level, int json) {
-  if (level < SP_LOG_ERROR) level = SP_LOG_ERROR;
-  if (level > SP_LOG_DEBUG) level = SP_LOG_DEBUG;
+  if (level < SP_LOG_ERROR)
+    level = SP_LOG_ERROR;
+  if (level > SP_LOG_DEBUG)
+    level = SP_LOG_DEBUG;
   g_level = level;
   g_json = json;
 }
@@ -26,8 +28,10 @@ int sp_log_level(void) {
 
 int sp_log_level_parse(const char *s) {
   for (int i = 0; i < (int)SP_ARRAY_LEN(level_names); i++)
-    if (s && strcmp(s, level_names[i]) == 0) return i;
-  if (s && strcmp(s, "warning") == 0) return SP_LOG_WARN;
+    if (s && strcmp(s, level_names[i]) == 0)
+      return i;
+  if (s && strcmp(s, "warning") == 0)
+    return SP_LOG_WARN;
   return -1;
 }
 
@@ -94,7 +98,8 @@ static void put_field(sp_buf *b, const char *key, const char *val) {
 }
 
 void sp_vlog(int level, const sp_logctx *ctx, const char *fmt, va_list ap) {
-  if (level > g_level) return;
+  if (level > g_level)
+    return;
   struct timeval tv;
   struct tm tm;
   char ts[64];
@@ -117,22 +122,26 @@ void sp_vlog(int level, const sp_logctx *ctx, const char *fmt, va_list ap) {
     sp_buf_puts(&line, ts);
   }
   put_field(&line, "level", level_names[level]);
-  if (ctx && ctx->connector) put_field(&line, "connector", ctx->connector);
-  if (ctx && ctx->stream) put_field(&line, "stream", ctx->stream);
+  if (ctx && ctx->connector)
+    put_field(&line, "connector", ctx->connector);
+  if (ctx && ctx->stream)
+    put_field(&line, "stream", ctx->stream);
   if (ctx && ctx->run > 0) {
     char run[32];
     snprintf(run, sizeof run, "%lld", ctx->run);
     put_field(&line, "run", run);
   }
   put_field(&line, "msg", msg.data ? msg.data : "");
-  if (g_json) sp_buf_putc(&line, '}');
+  if (g_json)
+    sp_buf_putc(&line, '}');
   sp_buf_putc(&line, '\n');
   /* One write(2) per line so lines from parallel children never interleave
    * (stderr is shared with the daemon and journald). */
   ssize_t off = 0;
   while ((size_t)off < line.len) {
     ssize_t n = write(STDERR_FILENO, line.data + off, line.len - (size_t)off);
-    if (n <= 0) break;
+    if (n <= 0)
+      break;
     off += n;
   }
   sp_buf_free(&msg);

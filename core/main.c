@@ -109,7 +109,8 @@ const sp_command sp_commands[] = {
 
 const sp_command *sp_command_find(const char *name) {
   for (const sp_command *c = sp_commands; c->name; c++)
-    if (strcmp(c->name, name) == 0) return c;
+    if (strcmp(c->name, name) == 0)
+      return c;
   return NULL;
 }
 
@@ -168,7 +169,8 @@ int sp_parse_opts(sp_global *g, const sp_command *cmd, int argc, char **argv,
   opterr = 0;
   for (;;) {
     int opt = getopt_long(argc, argv, shorts, all, NULL);
-    if (opt == -1) break;
+    if (opt == -1)
+      break;
     switch (opt) {
     case 'h':
       sp_command_usage(cmd);
@@ -193,7 +195,8 @@ int sp_parse_opts(sp_global *g, const sp_command *cmd, int argc, char **argv,
         sp_usage_error(cmd->name, "unknown option %s", argv[optind - 1]);
       return -1;
     default:
-      if (!on_opt || on_opt(opt, optarg, data) != 0) return -1;
+      if (!on_opt || on_opt(opt, optarg, data) != 0)
+        return -1;
     }
   }
   return optind;

@@ -27,13 +27,16 @@ void sp_errors_free(sp_errors *e) {
   sp_errors_init(e);
 }
 
+static char *located(const char *file, int line, const char *fmt, va_list ap)
+    SP_PRINTF(3, 0);
 static char *located(const char *file, int line, const char *fmt, va_list ap) {
   sp_buf b;
   sp_buf_init(&b);
   if (file) {
     const char *base = strrchr(file, '/');
     sp_buf_puts(&b, base ? base + 1 : file);
-    if (line > 0) sp_buf_printf(&b, ":%d", line);
+    if (line > 0)
+      sp_buf_printf(&b, ":%d", line);
     sp_buf_puts(&b, ": ");
   } else if (line > 0) {
     sp_buf_printf(&b, "line %d: ", line);
@@ -72,13 +75,16 @@ void sp_errors_print(const sp_errors *e, FILE *f) {
 int sp_duration_parse(const char *s, double *seconds) {
   double total = 0;
   const char *p = s;
-  if (!s || !*s) return -1;
+  if (!s || !*s)
+    return -1;
   while (*p) {
-    if (!isdigit((unsigned char)*p)) return -1;
+    if (!isdigit((unsigned char)*p))
+      return -1;
     errno = 0;
     char *end;
     unsigned long long n = strtoull(p, &end, 10);
-    if (errno || end == p) return -1;
+    if (errno || end == p)
+      return -1;
     double unit;
     switch (*end) {
     case 's':
@@ -126,7 +132,8 @@ void sp_duration_format(double seconds, char *buf, size_t len) {
     if (s >= units[i].secs) {
       int n = snprintf(buf + off, len - off, "%lld%c", s / units[i].secs,
                        units[i].unit);
-      if (n < 0) return;
+      if (n < 0)
+        return;
       off += (size_t)n;
       s %= units[i].secs;
     }
@@ -197,7 +204,8 @@ static int enum_has(const char *choices, const char *v) {
   while (p && *p) {
     const char *bar = strchr(p, '|');
     size_t l = bar ? (size_t)(bar - p) : strlen(p);
-    if (l == vl && strncmp(p, v, l) == 0) return 1;
+    if (l == vl && strncmp(p, v, l) == 0)
+      return 1;
     p = bar ? bar + 1 : NULL;
   }
   return 0;
@@ -208,16 +216,19 @@ static int has_range(const samspor_option *o) {
 }
 
 static char *resolve_path(const parse_ctx *pc, const char *p) {
-  if (p[0] == '/' || !pc->basedir || !*pc->basedir) return sp_xstrdup(p);
+  if (p[0] == '/' || !pc->basedir || !*pc->basedir)
+    return sp_xstrdup(p);
   /* URLs are not paths */
-  if (strstr(p, "://")) return sp_xstrdup(p);
+  if (strstr(p, "://"))
+    return sp_xstrdup(p);
   return sp_xasprintf("%s/%s", pc->basedir, p);
 }
 
 /* Check a parsed number against the option's range. */
 static void check_range(parse_ctx *pc, const samspor_option *o, double v,
                         int line, const char *shown) {
-  if (!has_range(o)) return;
+  if (!has_range(o))
+    return;
   if (v < o->min || v > o->max) {
     if (o->type == SAMSPOR_OPT_DURATION) {
       char lo[32], hi[32];
@@ -351,7 +362,8 @@ static void read_secret(parse_ctx *pc, sp_value *v, const char *how,
       v->secret_problem = sp_xasprintf("%s_file %s is empty", o->name, path);
     else
       v->str = sp_xstrdup(b.data);
-    if (b.data) sp_wipe(b.data, b.cap);
+    if (b.data)
+      sp_wipe(b.data, b.cap);
     sp_buf_free(&b);
   }
   close(fd);
@@ -575,7 +587,8 @@ static void apply_default(sp_value *v, parse_ctx *pc, samspor_settings *s) {
     free(where);
     return;
   }
-  if (!d) return;
+  if (!d)
+    return;
   switch (o->type) {
   case SAMSPOR_OPT_STRING:
   case SAMSPOR_OPT_ENUM:
@@ -593,7 +606,8 @@ static void apply_default(sp_value *v, parse_ctx *pc, samspor_settings *s) {
     break;
   case SAMSPOR_OPT_DURATION:
     v->str = sp_xstrdup(d);
-    if (sp_duration_parse(d, &v->f) != 0) v->f = 0;
+    if (sp_duration_parse(d, &v->f) != 0)
+      v->f = 0;
     break;
   case SAMSPOR_OPT_STRLIST:
     v->list = sp_xcalloc(2, sizeof(char *));
@@ -621,14 +635,16 @@ static void apply_default(sp_value *v, parse_ctx *pc, samspor_settings *s) {
 
 static sp_value *find_value(const samspor_settings *s, const char *name) {
   for (size_t i = 0; i < s->nvals; i++)
-    if (strcmp(s->vals[i].opt->name, name) == 0) return &s->vals[i];
+    if (strcmp(s->vals[i].opt->name, name) == 0)
+      return &s->vals[i];
   return NULL;
 }
 
 static void list_valid(const samspor_settings *s, sp_buf *b) {
   for (size_t i = 0; i < s->nvals; i++) {
     const samspor_option *o = s->vals[i].opt;
-    if (i) sp_buf_puts(b, ", ");
+    if (i)
+      sp_buf_puts(b, ", ");
     if (o->flags & SAMSPOR_OPT_SECRET)
       sp_buf_printf(b, "%s_file, %s_env", o->name, o->name);
     else
@@ -643,7 +659,8 @@ static void parse_group_into(samspor_settings *s, const config_setting_t *cs,
     const config_setting_t *m = config_setting_get_elem(cs, (unsigned)i);
     const char *name = config_setting_name(m);
     int line = setting_line(m);
-    if (!name) continue;
+    if (!name)
+      continue;
     sp_value *v = find_value(s, name);
     if (v && (v->opt->flags & SAMSPOR_OPT_SECRET)) {
       sp_errors_add(pc->errs, pc->file, line,
@@ -693,7 +710,8 @@ static void parse_group_into(samspor_settings *s, const config_setting_t *cs,
   }
   for (size_t i = 0; i < s->nvals; i++) {
     sp_value *v = &s->vals[i];
-    if (v->set) continue;
+    if (v->set)
+      continue;
     if (v->opt->flags & SAMSPOR_OPT_REQUIRED) {
       if (v->opt->flags & SAMSPOR_OPT_SECRET)
         sp_errors_add(pc->errs, pc->file, s->line,
@@ -702,9 +720,8 @@ static void parse_group_into(samspor_settings *s, const config_setting_t *cs,
                       v->opt->name, pc->where, v->opt->name, v->opt->name);
       else
         sp_errors_add(pc->errs, pc->file, s->line,
-                      "missing required option '%s' (%s) in %s",
-                      v->opt->name, sp_opt_type_name(v->opt->type),
-                      pc->where);
+                      "missing required option '%s' (%s) in %s", v->opt->name,
+                      sp_opt_type_name(v->opt->type), pc->where);
       continue;
     }
     apply_default(v, pc, s);
@@ -728,7 +745,8 @@ samspor_settings *sp_settings_parse(const config_setting_t *group,
 
 static void free_value(sp_value *v) {
   if (v->str) {
-    if (v->opt->flags & SAMSPOR_OPT_SECRET) sp_wipe(v->str, strlen(v->str));
+    if (v->opt->flags & SAMSPOR_OPT_SECRET)
+      sp_wipe(v->str, strlen(v->str));
     free(v->str);
   }
   for (size_t i = 0; v->list && i < v->nlist; i++)
@@ -744,7 +762,8 @@ static void free_value(sp_value *v) {
 }
 
 void sp_settings_free(samspor_settings *s) {
-  if (!s) return;
+  if (!s)
+    return;
   for (size_t i = 0; i < s->nvals; i++)
     free_value(&s->vals[i]);
   free(s->vals);
@@ -796,7 +815,8 @@ double sp_get_duration(const samspor_settings *s, const char *name) {
 size_t sp_get_list(const samspor_settings *s, const char *name,
                    const char *const **items) {
   const sp_value *v = must_find(s, name);
-  if (items) *items = (const char *const *)v->list;
+  if (items)
+    *items = (const char *const *)v->list;
   return v->nlist;
 }
 
@@ -812,7 +832,8 @@ const samspor_settings *sp_get_group(const samspor_settings *s,
 size_t sp_get_items(const samspor_settings *s, const char *name,
                     samspor_settings *const **items) {
   const sp_value *v = must_find(s, name);
-  if (items) *items = v->items;
+  if (items)
+    *items = v->items;
   return v->nitems;
 }
 
@@ -823,23 +844,36 @@ int sp_get_line(const samspor_settings *s, const char *name) {
 
 /* ---- describing ------------------------------------------------------- */
 
+/* A default as it would be written in the configuration. */
+static void put_config_value(sp_buf *b, const samspor_option *o,
+                             const char *v) {
+  int quoted = o->type == SAMSPOR_OPT_STRING || o->type == SAMSPOR_OPT_ENUM ||
+               o->type == SAMSPOR_OPT_DURATION || o->type == SAMSPOR_OPT_PATH;
+  if (!quoted) {
+    sp_buf_puts(b, v);
+    return;
+  }
+  sp_buf_putc(b, '"');
+  for (const char *p = v; *p; p++) {
+    if (*p == '"' || *p == '\\')
+      sp_buf_putc(b, '\\');
+    if (*p == '\t')
+      sp_buf_puts(b, "\\t");
+    else
+      sp_buf_putc(b, *p);
+  }
+  sp_buf_putc(b, '"');
+}
+
 static void describe_default(sp_buf *b, const samspor_option *o) {
-  if (o->flags & SAMSPOR_OPT_REQUIRED)
+  if (o->flags & SAMSPOR_OPT_REQUIRED) {
     sp_buf_puts(b, "required");
-  else if (o->def)
-    sp_buf_printf(
-        b, "default %s%s%s",
-        (o->type == SAMSPOR_OPT_STRING || o->type == SAMSPOR_OPT_ENUM ||
-         o->type == SAMSPOR_OPT_DURATION || o->type == SAMSPOR_OPT_PATH)
-            ? "\""
-            : "",
-        o->def,
-        (o->type == SAMSPOR_OPT_STRING || o->type == SAMSPOR_OPT_ENUM ||
-         o->type == SAMSPOR_OPT_DURATION || o->type == SAMSPOR_OPT_PATH)
-            ? "\""
-            : "");
-  else
+  } else if (o->def) {
+    sp_buf_puts(b, "default ");
+    put_config_value(b, o, o->def);
+  } else {
     sp_buf_puts(b, "optional");
+  }
   if (o->type == SAMSPOR_OPT_ENUM && o->choices)
     sp_buf_printf(b, "; one of %s", o->choices);
   if (has_range(o)) {
@@ -849,7 +883,8 @@ static void describe_default(sp_buf *b, const samspor_option *o) {
       sp_duration_format(o->max, hi, sizeof hi);
       sp_buf_printf(b, "; %s to %s", lo, hi);
     } else {
-      sp_buf_printf(b, "; %g to %g", o->min, o->max);
+      /* %.15g: whole numbers print whole (1073741824, not 1.07e+09). */
+      sp_buf_printf(b, "; %.15g to %.15g", o->min, o->max);
     }
   }
   if (o->flags & SAMSPOR_OPT_RESTART)
@@ -894,7 +929,8 @@ void sp_options_describe(FILE *f, const samspor_option *table,
     fprintf(f, "%*s%s  (%s%s; %s)\n", indent, "", head.data,
             (o->flags & SAMSPOR_OPT_SECRET) ? "secret " : "",
             sp_opt_type_name(o->type), meta.data);
-    if (o->help) wrap(f, o->help, indent + 4, 78);
+    if (o->help)
+      wrap(f, o->help, indent + 4, 78);
     if (o->sub && !(o->type == SAMSPOR_OPT_ANY)) {
       char *p2 = sp_xasprintf("%s%s%s.", prefix, o->name,
                               o->type == SAMSPOR_OPT_GROUPLIST ? "[]" : "");
@@ -941,7 +977,8 @@ void sp_options_roff(FILE *f, const samspor_option *table, const char *prefix) {
       roff_escape(f, o->name);
     }
     fputs("\n(", f);
-    if (o->flags & SAMSPOR_OPT_SECRET) fputs("secret ", f);
+    if (o->flags & SAMSPOR_OPT_SECRET)
+      fputs("secret ", f);
     roff_escape(f, sp_opt_type_name(o->type));
     fputs("; ", f);
     roff_escape(f, meta.data);

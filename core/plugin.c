@@ -85,7 +85,8 @@ int sp_plugin_load(const char *path, sp_plugin *out, char *err, size_t errlen) {
 }
 
 void sp_plugin_unload(sp_plugin *p) {
-  if (p->dl) dlclose(p->dl);
+  if (p->dl)
+    dlclose(p->dl);
   free(p->path);
   memset(p, 0, sizeof *p);
 }
@@ -99,7 +100,8 @@ int sp_plugin_set_load(const char *dir, sp_plugin_set *set) {
   memset(set, 0, sizeof *set);
   set->dir = sp_xstrdup(dir);
   DIR *d = opendir(dir);
-  if (!d) return errno == ENOENT ? SAMSPOR_ENOENT : SAMSPOR_EIO;
+  if (!d)
+    return errno == ENOENT ? SAMSPOR_ENOENT : SAMSPOR_EIO;
   struct dirent *de;
   char **names = NULL;
   size_t nnames = 0;
@@ -135,7 +137,8 @@ int sp_plugin_set_load(const char *dir, sp_plugin_set *set) {
     free(names[i]);
   }
   free(names);
-  if (set->n) qsort(set->plugins, set->n, sizeof(sp_plugin), by_name);
+  if (set->n)
+    qsort(set->plugins, set->n, sizeof(sp_plugin), by_name);
   return 0;
 }
 
@@ -153,13 +156,16 @@ void sp_plugin_set_free(sp_plugin_set *set) {
 const sp_plugin *sp_plugin_set_find(const sp_plugin_set *set,
                                     const char *name) {
   for (size_t i = 0; i < set->n; i++)
-    if (strcmp(set->plugins[i].desc->name, name) == 0) return &set->plugins[i];
+    if (strcmp(set->plugins[i].desc->name, name) == 0)
+      return &set->plugins[i];
   return NULL;
 }
 
 const char *sp_plugin_dir(const char *configured) {
   const char *env = getenv("SAMSPOR_PLUGIN_DIR");
-  if (env && *env) return env;
-  if (configured && *configured) return configured;
+  if (env && *env)
+    return env;
+  if (configured && *configured)
+    return configured;
   return SAMSPOR_PLUGIN_DIR;
 }

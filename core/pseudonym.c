@@ -19,11 +19,13 @@ struct sp_pseudonymiser {
 sp_pseudonymiser *sp_pseudonymiser_new(const sp_key *k, const char *kind) {
   sp_pseudonymiser *p;
 
-  if (!k || !kind || !*kind) return NULL;
+  if (!k || !kind || !*kind)
+    return NULL;
   /* sizeof is a multiple of the struct's alignment and sodium_malloc ends
    * the block at its guard page, so the uint64_t inside stays aligned. */
   p = sodium_malloc(sizeof *p);
-  if (!p) return NULL;
+  if (!p)
+    return NULL;
   memset(p, 0, sizeof *p);
   sp_key_hmac_init(k, &p->st);
   /* The NUL is part of the message: it separates kind from identifier, so
@@ -37,7 +39,8 @@ sp_pseudonymiser *sp_pseudonymiser_new(const sp_key *k, const char *kind) {
 
 /* sodium_free makes the block writable, zeroes it and unmaps it. */
 void sp_pseudonymiser_free(sp_pseudonymiser *p) {
-  if (p) sodium_free(p);
+  if (p)
+    sodium_free(p);
 }
 
 void sp_pseudonym_raw(const sp_pseudonymiser *p, const char *norm, size_t len,
@@ -48,7 +51,8 @@ void sp_pseudonym_raw(const sp_pseudonymiser *p, const char *norm, size_t len,
   crypto_auth_hmacsha256_state st = p->st;
   unsigned char mac[crypto_auth_hmacsha256_BYTES];
 
-  if (len) crypto_auth_hmacsha256_update(&st, (const unsigned char *)norm, len);
+  if (len)
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)norm, len);
   crypto_auth_hmacsha256_final(&st, mac);
   memcpy(out, mac, 16);
   /* libsodium's final already clears the state, but it does not promise
@@ -62,7 +66,8 @@ void sp_uuid_format(const unsigned char in[16], char out[37]) {
   size_t o = 0;
   for (size_t i = 0; i < 16; i++) {
     /* Hyphens before bytes 4, 6, 8 and 10: 8-4-4-4-12 hex digits. */
-    if (i == 4 || i == 6 || i == 8 || i == 10) out[o++] = '-';
+    if (i == 4 || i == 6 || i == 8 || i == 10)
+      out[o++] = '-';
     out[o++] = hex[in[i] >> 4];
     out[o++] = hex[in[i] & 0x0f];
   }
@@ -78,14 +83,17 @@ int sp_pseudonym(const sp_pseudonymiser *p, const char *in, size_t len,
   unsigned char raw[16];
 
   out[0] = '\0';
-  if (reason) *reason = NULL;
-  if (!in) len = 0;
+  if (reason)
+    *reason = NULL;
+  if (!in)
+    len = 0;
 
   if (p->is_cpr) {
     sp_cpr c;
     int rc = sp_cpr_parse(in, len, &c);
     if (rc != 0) {
-      if (reason) *reason = sp_cpr_reason(rc);
+      if (reason)
+        *reason = sp_cpr_reason(rc);
       return SAMSPOR_EDATA;
     }
     sp_pseudonym_raw(p, c.digits, 10, raw);
@@ -97,7 +105,8 @@ int sp_pseudonym(const sp_pseudonymiser *p, const char *in, size_t len,
     while (e > b && is_trim_space(in[e - 1]))
       e--;
     if (b == e) {
-      if (reason) *reason = "empty";
+      if (reason)
+        *reason = "empty";
       return SAMSPOR_EDATA;
     }
     sp_pseudonym_raw(p, in + b, e - b, raw);

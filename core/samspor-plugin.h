@@ -175,9 +175,9 @@ typedef struct samspor_host {
    * current record; `value` NULL means absent/NULL.  Borrowed for the call
    * only: the core copies what it needs.  Fields not given are NULL.
    *
-   * record_end() returns 0, or a negative code when the core wants the read
-   * to stop (the warehouse failed, a limit was reached); the plugin then
-   * returns that code from read() promptly.
+   * record_begin() and record_end() return 0, or a negative code when the
+   * core wants the read to stop (the warehouse failed, a limit was
+   * reached); the plugin then returns that code from read() promptly.
    */
   int (*record_begin)(samspor_sink *sink, const char *position);
   void (*field)(samspor_sink *sink, size_t index, const char *value,
@@ -210,7 +210,8 @@ typedef struct samspor_open_args {
   samspor_sink *sink;             /* for the record functions */
   const samspor_settings *source; /* the connector's `source` group */
   const samspor_settings *stream; /* the stream (core + plugin options) */
-  const char *const *fields;      /* requested fields: the columns' `from` */
+  const char *const *fields;      /* requested fields: the columns' `from`,
+                                     valid until close() */
   size_t nfields;
   /* The stored cursor (largest value loaded so far) or NULL when there is
    * none or --full was given; cursor_field is the index in `fields` of the

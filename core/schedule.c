@@ -88,7 +88,8 @@ static void quote(char *dst, size_t dstlen, const char *s, size_t n) {
     else
       sp_buf_printf(&b, "\\x%02x", c);
   }
-  if (n > 24) sp_buf_puts(&b, "...");
+  if (n > 24)
+    sp_buf_puts(&b, "...");
   sp_buf_putc(&b, '\'');
   snprintf(dst, dstlen, "%s", b.data);
   sp_buf_free(&b);
@@ -177,7 +178,8 @@ static char lower(char c) {
 static bool word_eq(const char *s, size_t n, const char *word) {
   size_t i = 0;
   for (; i < n && word[i]; i++)
-    if (lower(s[i]) != word[i]) return false;
+    if (lower(s[i]) != word[i])
+      return false;
   return i == n && word[i] == '\0';
 }
 
@@ -238,7 +240,8 @@ static int parse_value(const field_ctx *fc, const char **pp, int *val,
     long v = 0;
     /* Stop accumulating at 9 digits; the range check below refuses it. */
     while (p < fc->end && is_digit(*p)) {
-      if (p - start < 9) v = v * 10 + (*p - '0');
+      if (p - start < 9)
+        v = v * 10 + (*p - '0');
       p++;
     }
     if (p - start > 9 || v < fd->min || v > fd->max) {
@@ -288,13 +291,16 @@ static int parse_field(const field_ctx *fc, const char *p, uint64_t *bits) {
       hi = fd->max;
       p++;
     } else {
-      if ((rc = parse_value(fc, &p, &lo, "")) < 0) return rc;
+      if ((rc = parse_value(fc, &p, &lo, "")) < 0)
+        return rc;
       hi = lo;
       if (p < fc->end && *p == '-') {
         p++;
-        if ((rc = parse_value(fc, &p, &hi, " after '-'")) < 0) return rc;
+        if ((rc = parse_value(fc, &p, &hi, " after '-'")) < 0)
+          return rc;
         /* Sunday is 7 as well as 0, so "fri-sun" (5-0) means 5-7. */
-        if (fd->names == day_names && hi == 0 && lo > 0) hi = 7;
+        if (fd->names == day_names && hi == 0 && lo > 0)
+          hi = 7;
         if (hi < lo) {
           /* Some crons wrap such ranges around; Vixie refuses them, and so
            * do we, but say what to write instead. */
@@ -310,14 +316,17 @@ static int parse_field(const field_ctx *fc, const char *p, uint64_t *bits) {
       const char *start = p;
       long v = 0;
       while (p < fc->end && is_digit(*p)) {
-        if (p - start < 9) v = v * 10 + (*p - '0');
+        if (p - start < 9)
+          v = v * 10 + (*p - '0');
         p++;
       }
-      if (p == start) return expected_value(fc, p, " after '/'");
+      if (p == start)
+        return expected_value(fc, p, " after '/'");
       /* A step wider than the field only ever hits its start: "*\/90" in
        * the minute field is somebody hoping for "every 90 minutes". */
       int smax = fd->max - fd->min;
-      if (fd->names == day_names) smax = 6;
+      if (fd->names == day_names)
+        smax = 6;
       if (p - start > 9 || v < 1 || v > smax) {
         if (p - start > 9)
           return field_fail(fc, "step is out of range 1-%d", smax);
@@ -327,7 +336,8 @@ static int parse_field(const field_ctx *fc, const char *p, uint64_t *bits) {
     }
     for (int v = lo; v <= hi; v += step)
       *bits |= UINT64_C(1) << v;
-    if (p == fc->end) return 0;
+    if (p == fc->end)
+      return 0;
     if (*p != ',') {
       char q[128];
       quote(q, sizeof q, p, item_len(fc, p));
@@ -348,7 +358,8 @@ static int parse_fields(const char *text, sp_schedule *s, char *err,
   for (;;) {
     while (*p && is_space(*p))
       p++;
-    if (!*p) break;
+    if (!*p)
+      break;
     const char *b = p;
     while (*p && !is_space(*p))
       p++;
@@ -358,14 +369,17 @@ static int parse_fields(const char *text, sp_schedule *s, char *err,
     }
     n++;
   }
-  if (n == 0) return fail(err, errlen, "empty schedule");
-  if (n != 5) return fail(err, errlen, "expected 5 fields, found %d", n);
+  if (n == 0)
+    return fail(err, errlen, "empty schedule");
+  if (n != 5)
+    return fail(err, errlen, "expected 5 fields, found %d", n);
 
   uint64_t bits[5];
   for (int i = 0; i < 5; i++) {
     field_ctx fc = {i, &fields[i], end[i], err, errlen};
     int rc = parse_field(&fc, start[i], &bits[i]);
-    if (rc < 0) return rc;
+    if (rc < 0)
+      return rc;
   }
   s->minute = bits[0];
   s->hour = (uint32_t)bits[1];
@@ -380,10 +394,13 @@ static int parse_fields(const char *text, sp_schedule *s, char *err,
 
 int sp_schedule_parse(const char *expr, sp_schedule **out, char *err,
                       size_t errlen) {
-  if (err && errlen) err[0] = '\0';
-  if (!out) return fail(err, errlen, "no place to store the schedule");
+  if (err && errlen)
+    err[0] = '\0';
+  if (!out)
+    return fail(err, errlen, "no place to store the schedule");
   *out = NULL;
-  if (!expr) return fail(err, errlen, "empty schedule");
+  if (!expr)
+    return fail(err, errlen, "empty schedule");
 
   const char *p = expr;
   while (*p && is_space(*p))
@@ -439,7 +456,8 @@ int sp_schedule_parse(const char *expr, sp_schedule **out, char *err,
         const char *f = q;
         while (q < end && !is_space(*q))
           q++;
-        if (b.len) sp_buf_putc(&b, ' ');
+        if (b.len)
+          sp_buf_putc(&b, ' ');
         sp_buf_append(&b, f, (size_t)(q - f));
       }
       s->text = b.data;
@@ -454,7 +472,8 @@ int sp_schedule_parse(const char *expr, sp_schedule **out, char *err,
 }
 
 void sp_schedule_free(sp_schedule *s) {
-  if (!s) return;
+  if (!s)
+    return;
   free(s->text);
   free(s);
 }
@@ -467,12 +486,14 @@ const char *sp_schedule_text(const sp_schedule *s) {
 static bool day_matches(const sp_schedule *s, int64_t y, int m, int d) {
   bool dom = (s->dom >> d) & 1;
   bool dow = (s->dow >> weekday(days_from_civil(y, m, d))) & 1;
-  if (s->dom_star || s->dow_star) return dom && dow;
+  if (s->dom_star || s->dow_star)
+    return dom && dow;
   return dom || dow;
 }
 
 int sp_schedule_match(const sp_schedule *s, const struct tm *tm) {
-  if (!s || !tm) return 0;
+  if (!s || !tm)
+    return 0;
   int64_t y = (int64_t)tm->tm_year + 1900;
   int m = tm->tm_mon + 1;
   if (m < 1 || m > 12 || tm->tm_mday < 1 || tm->tm_mday > days_in_month(y, m) ||
@@ -485,16 +506,19 @@ int sp_schedule_match(const sp_schedule *s, const struct tm *tm) {
 /* ---- zones -------------------------------------------------------------- */
 
 int sp_tz_valid(const char *tz) {
-  if (!tz || !*tz || tz[0] == '/' || strlen(tz) > 200) return 0;
+  if (!tz || !*tz || tz[0] == '/' || strlen(tz) > 200)
+    return 0;
   /* Zone names are ASCII letters, digits, '_', '-', '+' and '/'. */
   for (const char *p = tz; *p; p++)
-    if (!is_alpha(*p) && !is_digit(*p) && !strchr("_-+/", *p)) return 0;
+    if (!is_alpha(*p) && !is_digit(*p) && !strchr("_-+/", *p))
+      return 0;
   if (strstr(tz, "..") || strstr(tz, "//") || strncmp(tz, "right/", 6) == 0)
     return 0;
   char path[sizeof SP_ZONEINFO_DIR + 256];
   snprintf(path, sizeof path, "%s/%s", SP_ZONEINFO_DIR, tz);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
+  if (fd < 0)
+    return 0;
   /* A regular file that starts like a zone file; zone.tab, tzdata.zi and
    * the directories are not zones. */
   struct stat st;
@@ -526,7 +550,8 @@ static void tz_enter(const char *tz, tz_saved *saved) {
   pthread_mutex_lock(&tz_lock);
   const char *old = getenv("TZ");
   saved->value = old ? sp_xstrdup(old) : NULL;
-  if (!old || strcmp(old, value) != 0) setenv("TZ", value, 1);
+  if (!old || strcmp(old, value) != 0)
+    setenv("TZ", value, 1);
   tzset();
 }
 
@@ -547,7 +572,8 @@ static void tz_leave(tz_saved *saved) {
 static bool offset_at(int64_t t, long *off) {
   time_t tt = (time_t)t;
   struct tm tm;
-  if (!localtime_r(&tt, &tm)) return false;
+  if (!localtime_r(&tt, &tm))
+    return false;
   *off = tm.tm_gmtoff;
   return true;
 }
@@ -593,7 +619,8 @@ static bool local_to_instant(int64_t wall, int64_t *out) {
     return false;
   while (hi - lo > 1) {
     int64_t mid = lo + (hi - lo) / 2;
-    if (!offset_at(mid, &off)) return false;
+    if (!offset_at(mid, &off))
+      return false;
     if (mid + off > wall)
       hi = mid;
     else
@@ -605,7 +632,8 @@ static bool local_to_instant(int64_t wall, int64_t *out) {
 
 /* First set bit of mask at or above `from`, or -1. */
 static int next_bit(uint64_t mask, int from) {
-  if (from > 63) return -1;
+  if (from > 63)
+    return -1;
   mask &= ~UINT64_C(0) << from;
   return mask ? __builtin_ctzll(mask) : -1;
 }
@@ -614,16 +642,19 @@ static int next_bit(uint64_t mask, int from) {
 static int next_locked(const sp_schedule *s, int64_t after, int64_t *next) {
   time_t ta = (time_t)after;
   struct tm tm;
-  if (!localtime_r(&ta, &tm)) return SAMSPOR_EINVAL;
+  if (!localtime_r(&ta, &tm))
+    return SAMSPOR_EINVAL;
   int64_t y = (int64_t)tm.tm_year + 1900;
   int mon = tm.tm_mon + 1, d = tm.tm_mday, h = tm.tm_hour, mi = tm.tm_min;
   int64_t limit = y + SP_SCHEDULE_HORIZON_YEARS;
-  if (limit > 9999) limit = 9999;
+  if (limit > 9999)
+    limit = 9999;
 
   /* Start at the minute of `after` itself: a candidate at or before
    * `after` is simply passed over by the comparison below. */
   for (;;) {
-    if (y > limit) return SAMSPOR_ENOENT;
+    if (y > limit)
+      return SAMSPOR_ENOENT;
     if (!((s->month >> mon) & 1) || d > days_in_month(y, mon)) {
       int nm = next_bit(s->month, mon + 1);
       if (nm < 0 || nm > 12) {
@@ -664,7 +695,8 @@ static int next_locked(const sp_schedule *s, int64_t after, int64_t *next) {
     int64_t t;
     if (local_to_instant(wall, &t) && t > after) {
       /* Keep within what sp_time_format() can write. */
-      if (t > SP_TIME_MAX) return SAMSPOR_ENOENT;
+      if (t > SP_TIME_MAX)
+        return SAMSPOR_ENOENT;
       *next = t;
       return 0;
     }
@@ -680,8 +712,10 @@ static int next_locked(const sp_schedule *s, int64_t after, int64_t *next) {
 
 int sp_schedule_next(const sp_schedule *s, const char *tz, time_t after,
                      time_t *next) {
-  if (!s || !next) return SAMSPOR_EINVAL;
-  if (!tz) tz = SP_DEFAULT_TZ;
+  if (!s || !next)
+    return SAMSPOR_EINVAL;
+  if (!tz)
+    tz = SP_DEFAULT_TZ;
   if (!sp_tz_valid(tz) || (int64_t)after < SP_TIME_MIN ||
       (int64_t)after > SP_TIME_MAX)
     return SAMSPOR_EINVAL;
@@ -691,16 +725,19 @@ int sp_schedule_next(const sp_schedule *s, const char *tz, time_t after,
   tz_enter(tz, &saved);
   int rc = next_locked(s, (int64_t)after, &t);
   tz_leave(&saved);
-  if (rc == 0) *next = (time_t)t;
+  if (rc == 0)
+    *next = (time_t)t;
   return rc;
 }
 
 /* ---- ISO 8601 ----------------------------------------------------------- */
 
 int sp_time_format(time_t t, const char *tz, char *buf, size_t len) {
-  if (!buf || len == 0) return SAMSPOR_EINVAL;
+  if (!buf || len == 0)
+    return SAMSPOR_EINVAL;
   buf[0] = '\0';
-  if (!tz) tz = SP_DEFAULT_TZ;
+  if (!tz)
+    tz = SP_DEFAULT_TZ;
   if (!sp_tz_valid(tz) || (int64_t)t < SP_TIME_MIN || (int64_t)t > SP_TIME_MAX)
     return SAMSPOR_EINVAL;
   tz_saved saved;
@@ -708,13 +745,15 @@ int sp_time_format(time_t t, const char *tz, char *buf, size_t len) {
   tz_enter(tz, &saved);
   bool ok = localtime_r(&t, &tm) != NULL;
   tz_leave(&saved);
-  if (!ok) return SAMSPOR_EINVAL;
+  if (!ok)
+    return SAMSPOR_EINVAL;
 
   long off = tm.tm_gmtoff;
   char sign = off < 0 ? '-' : '+';
   long a = off < 0 ? -off : off;
   char secs[8] = "";
-  if (a % 60) snprintf(secs, sizeof secs, ":%02ld", a % 60);
+  if (a % 60)
+    snprintf(secs, sizeof secs, ":%02ld", a % 60);
   int n = snprintf(buf, len, "%04lld-%02d-%02dT%02d:%02d:%02d%c%02ld:%02ld%s",
                    (long long)tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
                    tm.tm_hour, tm.tm_min, tm.tm_sec, sign, a / 3600,
@@ -728,7 +767,8 @@ int sp_time_format(time_t t, const char *tz, char *buf, size_t len) {
 
 /* Skip the character c at *pp; false (and *pp unmoved) if it is not there. */
 static bool skip(const char **pp, char c) {
-  if (**pp != c) return false;
+  if (**pp != c)
+    return false;
   (*pp)++;
   return true;
 }
@@ -738,7 +778,8 @@ static bool digits(const char **pp, int n, int *v) {
   const char *p = *pp;
   int x = 0;
   for (int i = 0; i < n; i++) {
-    if (!is_digit(p[i])) return false;
+    if (!is_digit(p[i]))
+      return false;
     x = x * 10 + (p[i] - '0');
   }
   *v = x;
@@ -747,11 +788,14 @@ static bool digits(const char **pp, int n, int *v) {
 }
 
 int sp_time_parse(const char *s, const char *tz, time_t *out) {
-  if (!s || !out) return SAMSPOR_EINVAL;
-  if (!tz) tz = SP_DEFAULT_TZ;
+  if (!s || !out)
+    return SAMSPOR_EINVAL;
+  if (!tz)
+    tz = SP_DEFAULT_TZ;
   /* Checked even when s carries its own offset, so a bad --tz is reported
    * whatever --from looks like. */
-  if (!sp_tz_valid(tz)) return SAMSPOR_EINVAL;
+  if (!sp_tz_valid(tz))
+    return SAMSPOR_EINVAL;
 
   const char *p = s;
   int y, mon, d, h = 0, mi = 0, sec = 0;
@@ -766,10 +810,12 @@ int sp_time_parse(const char *s, const char *tz, time_t *out) {
       return SAMSPOR_EINVAL;
     if (*p == ':') {
       p++;
-      if (!digits(&p, 2, &sec)) return SAMSPOR_EINVAL;
+      if (!digits(&p, 2, &sec))
+        return SAMSPOR_EINVAL;
     }
     /* No leap seconds: unix time has none to give them. */
-    if (h > 23 || mi > 59 || sec > 59) return SAMSPOR_EINVAL;
+    if (h > 23 || mi > 59 || sec > 59)
+      return SAMSPOR_EINVAL;
   }
   int64_t wall = days_from_civil(y, mon, d) * 86400 + h * 3600 + mi * 60 + sec;
 
@@ -779,30 +825,36 @@ int sp_time_parse(const char *s, const char *tz, time_t *out) {
     tz_enter(tz, &saved);
     bool ok = local_to_instant(wall, &t);
     tz_leave(&saved);
-    if (!ok) return SAMSPOR_EINVAL;
+    if (!ok)
+      return SAMSPOR_EINVAL;
   } else if ((*p == 'Z' || *p == 'z') && p[1] == '\0') {
     t = wall;
   } else if (*p == '+' || *p == '-') {
     int sign = *p++ == '-' ? -1 : 1;
     int oh, om = 0, os = 0;
-    if (!digits(&p, 2, &oh)) return SAMSPOR_EINVAL;
+    if (!digits(&p, 2, &oh))
+      return SAMSPOR_EINVAL;
     if (*p == ':') {
       p++;
-      if (!digits(&p, 2, &om)) return SAMSPOR_EINVAL;
+      if (!digits(&p, 2, &om))
+        return SAMSPOR_EINVAL;
       /* Seconds, as sp_time_format() writes for local mean time. */
       if (*p == ':') {
         p++;
-        if (!digits(&p, 2, &os)) return SAMSPOR_EINVAL;
+        if (!digits(&p, 2, &os))
+          return SAMSPOR_EINVAL;
       }
     } else if (is_digit(*p) && !digits(&p, 2, &om)) {
       return SAMSPOR_EINVAL;
     }
-    if (*p != '\0' || oh > 23 || om > 59 || os > 59) return SAMSPOR_EINVAL;
+    if (*p != '\0' || oh > 23 || om > 59 || os > 59)
+      return SAMSPOR_EINVAL;
     t = wall - sign * (oh * 3600 + om * 60 + os);
   } else {
     return SAMSPOR_EINVAL;
   }
-  if (t < SP_TIME_MIN || t > SP_TIME_MAX) return SAMSPOR_EINVAL;
+  if (t < SP_TIME_MIN || t > SP_TIME_MAX)
+    return SAMSPOR_EINVAL;
   *out = (time_t)t;
   return 0;
 }

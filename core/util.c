@@ -16,19 +16,22 @@ static SP_NORETURN void oom(size_t n) {
 
 void *sp_xmalloc(size_t n) {
   void *p = malloc(n ? n : 1);
-  if (!p) oom(n);
+  if (!p)
+    oom(n);
   return p;
 }
 
 void *sp_xcalloc(size_t n, size_t size) {
   void *p = calloc(n ? n : 1, size ? size : 1);
-  if (!p) oom(n * size);
+  if (!p)
+    oom(n * size);
   return p;
 }
 
 void *sp_xrealloc(void *p, size_t n) {
   void *q = realloc(p, n ? n : 1);
-  if (!q) oom(n);
+  if (!q)
+    oom(n);
   return q;
 }
 
@@ -50,7 +53,8 @@ char *sp_xasprintf(const char *fmt, ...) {
   va_start(ap, fmt);
   sp_buf_vprintf(&b, fmt, ap);
   va_end(ap);
-  if (!b.data) return sp_xstrdup("");
+  if (!b.data)
+    return sp_xstrdup("");
   return b.data;
 }
 
@@ -67,12 +71,14 @@ void sp_buf_free(sp_buf *b) {
 
 void sp_buf_reset(sp_buf *b) {
   b->len = 0;
-  if (b->data) b->data[0] = '\0';
+  if (b->data)
+    b->data[0] = '\0';
 }
 
 void sp_buf_reserve(sp_buf *b, size_t extra) {
   size_t need = b->len + extra + 1;
-  if (need <= b->cap) return;
+  if (need <= b->cap)
+    return;
   size_t cap = b->cap ? b->cap : 64;
   while (cap < need)
     cap *= 2;
@@ -82,7 +88,8 @@ void sp_buf_reserve(sp_buf *b, size_t extra) {
 
 void sp_buf_append(sp_buf *b, const void *p, size_t n) {
   sp_buf_reserve(b, n);
-  if (n) memcpy(b->data + b->len, p, n);
+  if (n)
+    memcpy(b->data + b->len, p, n);
   b->len += n;
   b->data[b->len] = '\0';
 }
@@ -106,7 +113,8 @@ void sp_buf_vprintf(sp_buf *b, const char *fmt, va_list ap) {
     sp_buf_reserve(b, (size_t)n);
     vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap2);
   }
-  if (n > 0) b->len += (size_t)n;
+  if (n > 0)
+    b->len += (size_t)n;
   va_end(ap2);
 }
 
@@ -118,7 +126,8 @@ void sp_buf_printf(sp_buf *b, const char *fmt, ...) {
 }
 
 void sp_wipe(void *p, size_t n) {
-  if (p && n) sodium_memzero(p, n);
+  if (p && n)
+    sodium_memzero(p, n);
 }
 
 double sp_now_mono(void) {
@@ -128,6 +137,7 @@ double sp_now_mono(void) {
 }
 
 int sp_streq(const char *a, const char *b) {
-  if (!a || !b) return a == b;
+  if (!a || !b)
+    return a == b;
   return strcmp(a, b) == 0;
 }

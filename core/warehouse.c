@@ -46,7 +46,8 @@ int sp_warehouse_connect(const sp_config *c, PGconn **out, char *err,
   const char *conninfo = sp_get_string(w, "conninfo");
   const sp_value *pw = sp_settings_value(w, "password");
   *out = NULL;
-  if (sp_conninfo_check(conninfo, err, errlen) != 0) return SAMSPOR_ECONFIG;
+  if (sp_conninfo_check(conninfo, err, errlen) != 0)
+    return SAMSPOR_ECONFIG;
   if (pw && pw->set && pw->secret_problem) {
     snprintf(err, errlen, "warehouse %s", pw->secret_problem);
     return SAMSPOR_ECONFIG;
@@ -88,6 +89,7 @@ int sp_warehouse_connect(const sp_config *c, PGconn **out, char *err,
 int sp_warehouse_ping(const sp_config *c, char *err, size_t errlen) {
   PGconn *conn;
   int rc = sp_warehouse_connect(c, &conn, err, errlen);
-  if (rc == 0) PQfinish(conn);
+  if (rc == 0)
+    PQfinish(conn);
   return rc;
 }

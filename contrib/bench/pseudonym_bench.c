@@ -129,7 +129,8 @@ static uint64_t run_reference(const bench_ctx *b) {
   uint64_t acc = 0;
   for (size_t i = 0; i < b->n; i++) {
     sp_cpr c;
-    if (sp_cpr_parse(b->ids + i * ID_STRIDE, 11, &c) != 0) abort();
+    if (sp_cpr_parse(b->ids + i * ID_STRIDE, 11, &c) != 0)
+      abort();
     memcpy(msg + 4, c.digits, 10);
     crypto_auth_hmacsha256(mac, msg, sizeof msg, b->key);
     sp_uuid_format(mac, out);
@@ -180,7 +181,8 @@ static double best_rate(uint64_t (*fn)(const bench_ctx *), const bench_ctx *b,
     double t0 = sp_now_mono();
     *acc = fn(b);
     double rate = (double)b->n / (sp_now_mono() - t0);
-    if (rate > best) best = rate;
+    if (rate > best)
+      best = rate;
   }
   return best;
 }

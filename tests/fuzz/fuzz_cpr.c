@@ -45,7 +45,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define CHECK(cond)                                                            \
   do {                                                                         \
-    if (!(cond)) abort();                                                      \
+    if (!(cond))                                                               \
+      abort();                                                                 \
   } while (0)
 
 /*
@@ -65,7 +66,8 @@ static fuzz_state fs;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   sp_key *k;
-  if (sodium_init() < 0) abort();
+  if (sodium_init() < 0)
+    abort();
   for (int i = 0; i < SP_KEY_BYTES; i++)
     fs.key[i] = (unsigned char)i;
   CHECK(sp_key_from_bytes(fs.key, sizeof fs.key, &k) == 0);
@@ -105,7 +107,8 @@ static void check_cpr(const uint8_t *data, size_t size) {
   size_t digits = 0;
   int only_digits = 1;
   for (size_t i = 0; i < size; i++) {
-    if (data[i] == ' ' || data[i] == '-') continue;
+    if (data[i] == ' ' || data[i] == '-')
+      continue;
     if (data[i] >= '0' && data[i] <= '9')
       digits++;
     else
@@ -127,7 +130,8 @@ static void check_cpr(const uint8_t *data, size_t size) {
     CHECK(is_known_code(rc));
     CHECK(memcmp(&c, &zero, sizeof c) == 0);
     CHECK(!(only_digits && digits == 10) || rc == SP_CPR_BAD_DATE);
-    if (only_digits && digits == 9) CHECK(rc == SP_CPR_NINE_DIGITS);
+    if (only_digits && digits == 9)
+      CHECK(rc == SP_CPR_NINE_DIGITS);
   }
 
   int prc = sp_pseudonym(fs.cpr, (const char *)data, size, out, &reason);
@@ -176,7 +180,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
    * the length the functions were given. */
   uint8_t *copy = malloc(size ? size : 1);
   CHECK(copy);
-  if (size) memcpy(copy, data, size);
+  if (size)
+    memcpy(copy, data, size);
   check_cpr(copy, size);
   check_other(copy, size);
   free(copy);

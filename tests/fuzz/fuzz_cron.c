@@ -45,7 +45,8 @@ static void check(int ok, const char *what, const char *text) {
 
 /* The local wall time of t in tz, via the module's own formatter. */
 static int wall_of(time_t t, const char *tz, struct tm *tm, char *buf) {
-  if (sp_time_format(t, tz, buf, SP_TIME_BUFLEN) != 0) return -1;
+  if (sp_time_format(t, tz, buf, SP_TIME_BUFLEN) != 0)
+    return -1;
   memset(tm, 0, sizeof *tm);
   if (sscanf(buf, "%4d-%2d-%2dT%2d:%2d", &tm->tm_year, &tm->tm_mon,
              &tm->tm_mday, &tm->tm_hour, &tm->tm_min) != 5)
@@ -56,7 +57,8 @@ static int wall_of(time_t t, const char *tz, struct tm *tm, char *buf) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  if (size < 5 || size > 256) return 0;
+  if (size < 5 || size > 256)
+    return 0;
   const char *tz = zones[data[0] % (sizeof zones / sizeof zones[0])];
   uint32_t r = (uint32_t)data[1] << 24 | (uint32_t)data[2] << 16 |
                (uint32_t)data[3] << 8 | data[4];
@@ -90,7 +92,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (int i = 0; i < 4; i++) {
       time_t next;
       rc = sp_schedule_next(s, tz, t, &next);
-      if (rc == SAMSPOR_ENOENT) break;
+      if (rc == SAMSPOR_ENOENT)
+        break;
       check(rc == 0, "next failed", text);
       check(next > t, "next not after", text);
 

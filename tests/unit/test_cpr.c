@@ -61,7 +61,8 @@ static void test_spaces_and_hyphens_removed(void **state) {
       "--0101001234--", "0 1 0 1 0 0 1 2 3 4", "010100 - 1234   "};
   for (size_t i = 0; i < sizeof spellings / sizeof spellings[0]; i++) {
     sp_cpr c;
-    if (parse(spellings[i], &c) != 0) fail_msg("spelling %zu rejected", i);
+    if (parse(spellings[i], &c) != 0)
+      fail_msg("spelling %zu rejected", i);
     assert_string_equal(c.digits, "0101001234");
   }
 }

@@ -66,7 +66,8 @@ static void done(fixture *f) {
 
 static int has_error(const fixture *f, const char *needle) {
   for (size_t i = 0; i < f->errs.nerrors; i++)
-    if (strstr(f->errs.errors[i], needle)) return 1;
+    if (strstr(f->errs.errors[i], needle))
+      return 1;
   return 0;
 }
 
@@ -131,7 +132,8 @@ static void test_errors_all_reported(void **state) {
             "mode = \"d\";\n"                   /* not a choice */
             "delimter = \";\";\n"               /* unknown */
             "items = ( { weight = 11; } );\n"); /* nested: missing + range */
-  assert_true(has_error(&f, "missing required option 'url' (string) in connector 'x'"));
+  assert_true(
+      has_error(&f, "missing required option 'url' (string) in connector 'x'"));
   assert_true(has_error(&f, "line 1: option 'count' in connector 'x': expected "
                             "integer"));
   assert_true(has_error(&f, "line 2: option 'ratio' in connector 'x': 2 is out "
@@ -145,8 +147,9 @@ static void test_errors_all_reported(void **state) {
   assert_true(has_error(&f, "line 6: unknown option 'delimter' in connector "
                             "'x'; valid options: url, count"));
   assert_true(has_error(&f, "password_file, password_env"));
-  assert_true(has_error(&f, "missing required option 'name' (string) in item #1 of "
-                            "connector 'x'"));
+  assert_true(has_error(&f,
+                        "missing required option 'name' (string) in item #1 of "
+                        "connector 'x'"));
   assert_true(has_error(&f, "option 'weight' in item #1 of connector 'x': "
                             "11 is out of range 0 to 10"));
   assert_int_equal(f.errs.nerrors, 9);

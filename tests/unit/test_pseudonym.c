@@ -51,7 +51,8 @@ static sp_key *fill_key(unsigned char first, unsigned char step) {
 static void pseudo_ok(const sp_pseudonymiser *p, const char *in, char out[37]) {
   const char *reason = "unset";
   int rc = sp_pseudonym(p, in, strlen(in), out, &reason);
-  if (rc != 0) fail_msg("rejected with %s", reason ? reason : "(null)");
+  if (rc != 0)
+    fail_msg("rejected with %s", reason ? reason : "(null)");
   assert_null(reason);
   assert_int_equal(strlen(out), SP_UUID_LEN);
 }
@@ -67,7 +68,8 @@ static void pseudo_reject(const sp_pseudonymiser *p, const char *in, size_t len,
   assert_non_null(reason);
   assert_string_equal(reason, code);
   assert_string_equal(out, "");
-  if (len >= 3) assert_null(memmem(reason, strlen(reason), in, len));
+  if (len >= 3)
+    assert_null(memmem(reason, strlen(reason), in, len));
 }
 
 static int rm_entry(const char *path, const struct stat *sb, int flag,
@@ -78,7 +80,8 @@ static int rm_entry(const char *path, const struct stat *sb, int flag,
 /* A fresh directory per test, removed afterwards with all it holds. */
 static int tmpdir_setup(void **state) {
   char *dir = strdup("/tmp/sp_test_key_XXXXXX");
-  if (!dir || !mkdtemp(dir)) return -1;
+  if (!dir || !mkdtemp(dir))
+    return -1;
   *state = dir;
   return 0;
 }
@@ -127,7 +130,8 @@ static void expect_load_refused(const char *path, int code, ...) {
   va_start(ap, code);
   for (const char *n = va_arg(ap, const char *); n;
        n = va_arg(ap, const char *)) {
-    if (!strstr(err, n)) fail_msg("message \"%s\" lacks \"%s\"", err, n);
+    if (!strstr(err, n))
+      fail_msg("message \"%s\" lacks \"%s\"", err, n);
   }
   va_end(ap);
 }

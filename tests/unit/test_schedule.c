@@ -30,7 +30,8 @@ static sp_schedule *parse_ok(const char *expr) {
   sp_schedule *s = NULL;
   char err[256] = "";
   int rc = sp_schedule_parse(expr, &s, err, sizeof err);
-  if (rc != 0) print_error("parsing '%s' failed: %s\n", expr, err);
+  if (rc != 0)
+    print_error("parsing '%s' failed: %s\n", expr, err);
   assert_int_equal(rc, 0);
   assert_non_null(s);
   return s;
@@ -39,7 +40,8 @@ static sp_schedule *parse_ok(const char *expr) {
 static time_t time_ok(const char *iso, const char *tz) {
   time_t t = 0;
   int rc = sp_time_parse(iso, tz, &t);
-  if (rc != 0) print_error("cannot parse time '%s'\n", iso);
+  if (rc != 0)
+    print_error("cannot parse time '%s'\n", iso);
   assert_int_equal(rc, 0);
   return t;
 }
@@ -479,7 +481,8 @@ static void test_next_speed(void **state) {
     time_t t = t0;
     for (int k = 0; k < 50; k++, calls++) {
       time_t next;
-      if (sp_schedule_next(s, "Europe/Copenhagen", t, &next) != 0) break;
+      if (sp_schedule_next(s, "Europe/Copenhagen", t, &next) != 0)
+        break;
       t = next;
     }
     sp_schedule_free(s);
@@ -488,7 +491,8 @@ static void test_next_speed(void **state) {
   double ms = ((double)(b.tv_sec - a.tv_sec) * 1e3 +
                (double)(b.tv_nsec - a.tv_nsec) / 1e6) /
               calls;
-  if (ms > 5.0) print_error("%.3f ms per next-time computation\n", ms);
+  if (ms > 5.0)
+    print_error("%.3f ms per next-time computation\n", ms);
   assert_true(ms < 5.0);
 }
 
@@ -567,7 +571,8 @@ static void cross_check(const char *expr, const char *tz, const char *from_s,
     if (i >= n || next != runs[i]) {
       char a[SP_TIME_BUFLEN], b[SP_TIME_BUFLEN] = "(none)";
       sp_time_format(next, tz, a, sizeof a);
-      if (i < n) sp_time_format(runs[i], tz, b, sizeof b);
+      if (i < n)
+        sp_time_format(runs[i], tz, b, sizeof b);
       print_error("'%s' in %s: run %zu is %s, brute force says %s\n", expr, tz,
                   i + 1, a, b);
       fail();
@@ -580,7 +585,8 @@ static void cross_check(const char *expr, const char *tz, const char *from_s,
     size_t i = 0;
     while (i < n && runs[i] <= f)
       i++;
-    if (i == n) break;
+    if (i == n)
+      break;
     time_t next;
     assert_int_equal(sp_schedule_next(s, tz, f, &next), 0);
     if (next != runs[i]) {
@@ -756,7 +762,8 @@ static void test_time_parse(void **state) {
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     time_t t = 42;
     int rc = sp_time_parse(bad[i], cph, &t);
-    if (rc != SAMSPOR_EINVAL) print_error("'%s' was accepted\n", bad[i]);
+    if (rc != SAMSPOR_EINVAL)
+      print_error("'%s' was accepted\n", bad[i]);
     assert_int_equal(rc, SAMSPOR_EINVAL);
     assert_int_equal(t, 42);
   }
