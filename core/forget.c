@@ -1,0 +1,241 @@
+/*
+ * forget.c — `samspor forget --kind KIND`: erase people from the
+ * warehouse (GDPR art. 17) and keep them out of future loads.
+ *
+ * Identifiers come on stdin and are pseudonymised with the configured key;
+ * in one transaction every row of every table whose pseudonym column of
+ * that kind matches is deleted, the pseudonyms go to samspor.forgotten
+ * (which every load consults), and samspor.erasure_log records how many
+ * people and rows, never who.  Every connector's sync lock is held
+ * meanwhile, so no sync can put a person back between the delete and the
+ * commit.
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "log.h"
+#include "pseudonym.h"
+#include "schema.h"
+#include "sync.h"
+
+static int forget_opt(int opt, const char *arg, void *data) {
+  if (opt != 'k')
+    return -1;
+  *(const char **)data = arg;
+  return 0;
+}
+
+/* Read stdin into COPY text lines of pseudonyms.  Returns the number of
+ * valid identifiers; *invalid counts the others. */
+static long read_pseudonyms(const sp_pseudonymiser *p, sp_buf *copy,
+                            long *invalid) {
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t n;
+  long valid = 0, lineno = 0;
+  *invalid = 0;
+  while ((n = getline(&line, &cap, stdin)) >= 0) {
+    lineno++;
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+      n--;
+    if (n == 0)
+      continue;
+    char out[37];
+    const char *reason = NULL;
+    if (sp_pseudonym(p, line, (size_t)n, out, &reason) == 0) {
+      sp_buf_puts(copy, out);
+      sp_buf_putc(copy, '\n');
+      valid++;
+    } else {
+      (*invalid)++;
+      fprintf(stderr,
+              "samspor: forget: line %ld: not a valid identifier "
+              "(%s); skipped\n",
+              lineno, reason ? reason : "invalid");
+    }
+  }
+  if (line) {
+    sp_wipe(line, cap);
+    free(line);
+  }
+  return valid;
+}
+
+static int copy_in(PGconn *conn, const char *sql, const sp_buf *data, char *err,
+                   size_t errlen) {
+  PGresult *res = PQexec(conn, sql);
+  if (PQresultStatus(res) != PGRES_COPY_IN) {
+    int rc = sp_pg_classify(conn, res);
+    snprintf(err, errlen, "%s", PQerrorMessage(conn));
+    PQclear(res);
+    return rc;
+  }
+  PQclear(res);
+  int rc = 0;
+  if (data->len && PQputCopyData(conn, data->data, (int)data->len) != 1)
+    rc = SAMSPOR_ETEMP;
+  PQputCopyEnd(conn, rc ? "abandoned" : NULL);
+  while ((res = PQgetResult(conn)) != NULL) {
+    if (PQresultStatus(res) != PGRES_COMMAND_OK && !rc) {
+      rc = sp_pg_classify(conn, res);
+      snprintf(err, errlen, "%s", PQerrorMessage(conn));
+    }
+    PQclear(res);
+  }
+  return rc;
+}
+
+/* The deletes, inside the caller's transaction.  Prints per table. */
+static int erase(sp_syncer *s, const char *kind, long people, char *err,
+                 size_t errlen) {
+  PGconn *conn = s->conn;
+  PGresult *cols = NULL, *res = NULL;
+  const char *kp[] = {kind};
+  int rc = sp_pg_execp(conn,
+                       "SELECT c.table_schema, c.table_name, c.column_name "
+                       "FROM samspor.pseudonym_columns c "
+                       "WHERE c.kind = $1 AND to_regclass(quote_ident("
+                       "c.table_schema) || '.' || quote_ident(c.table_name)) "
+                       "IS NOT NULL ORDER BY 1, 2, 3",
+                       1, kp, PGRES_TUPLES_OK, &cols, err, errlen);
+  if (rc)
+    return rc;
+  long long total = 0;
+  sp_buf tables, sql;
+  sp_buf_init(&tables);
+  sp_buf_init(&sql);
+  sp_buf_puts(&tables, "{");
+  for (int i = 0; i < PQntuples(cols) && !rc; i++) {
+    const char *schema = PQgetvalue(cols, i, 0);
+    const char *table = PQgetvalue(cols, i, 1);
+    const char *column = PQgetvalue(cols, i, 2);
+    char *qt = sp_schema_qualified(conn, schema, table);
+    char *qc = PQescapeIdentifier(conn, column, strlen(column));
+    sp_buf_reset(&sql);
+    sp_buf_printf(&sql,
+                  "DELETE FROM %s WHERE %s IN (SELECT pseudonym FROM "
+                  "samspor_forget)",
+                  qt, qc);
+    rc = sp_pg_exec(conn, sql.data, PGRES_COMMAND_OK, &res, err, errlen);
+    if (!rc) {
+      long long n = atoll(PQcmdTuples(res));
+      total += n;
+      printf("%s.%s (%s): %lld rows deleted\n", schema, table, column, n);
+      sp_buf_printf(&tables, "%s\"%s.%s.%s\": %lld", i ? ", " : "", schema,
+                    table, column, n);
+      PQclear(res);
+    }
+    free(qt);
+    PQfreemem(qc);
+  }
+  sp_buf_puts(&tables, "}");
+  PQclear(cols);
+  if (!rc)
+    rc = sp_pg_execp(conn,
+                     "INSERT INTO samspor.forgotten (kind, pseudonym) "
+                     "SELECT DISTINCT $1, pseudonym FROM samspor_forget "
+                     "ON CONFLICT DO NOTHING",
+                     1, kp, PGRES_COMMAND_OK, NULL, err, errlen);
+  if (!rc) {
+    char ppl[32], rows[32];
+    snprintf(ppl, sizeof ppl, "%ld", people);
+    snprintf(rows, sizeof rows, "%lld", total);
+    const char *lp[] = {kind, ppl, rows, tables.data, sp_key_id(s->key)};
+    rc = sp_pg_execp(conn,
+                     "INSERT INTO samspor.erasure_log (kind, people, "
+                     "rows_deleted, tables, key_id) VALUES ($1, $2, $3, "
+                     "$4::jsonb, $5)",
+                     5, lp, PGRES_COMMAND_OK, NULL, err, errlen);
+  }
+  if (!rc) {
+    printf("%lld rows deleted for %ld %s; they are kept out of future "
+           "loads\n",
+           total, people, people == 1 ? "person" : "people");
+    sp_info(NULL, "forget: %lld rows of %ld people (kind %s) erased", total,
+            people, kind);
+  }
+  sp_buf_free(&tables);
+  sp_buf_free(&sql);
+  return rc;
+}
+
+int sp_cmd_forget(sp_global *g, int argc, char **argv) {
+  static const struct option lo[] = {{"kind", required_argument, NULL, 'k'},
+                                     {NULL, 0, NULL, 0}};
+  const char *kind = NULL;
+  const sp_command *cmd = sp_command_find("forget");
+  int first =
+      sp_parse_opts(g, cmd, argc, argv, "", lo, forget_opt, (void *)&kind);
+  if (first < 0)
+    return first == -2 ? SP_EXIT_OK : SP_EXIT_USAGE;
+  if (!kind || !*kind)
+    return sp_usage_error("forget", "--kind KIND is required");
+  if (first != argc)
+    return sp_usage_error("forget", "identifiers are read on stdin, not "
+                                    "from the command line");
+  const char *path = g->config_path ? g->config_path : sp_config_default_path();
+  sp_errors errs;
+  sp_config *c = NULL;
+  sp_errors_init(&errs);
+  int rc = sp_config_load(path, &c, &errs);
+  sp_errors_print(&errs, stderr);
+  sp_errors_free(&errs);
+  if (rc)
+    return SP_EXIT_USAGE;
+
+  sp_syncer s;
+  sp_sync_opts o = {0, 0};
+  char err[1024];
+  /* The same key check as sync: with another key the pseudonyms would
+   * match nobody, and the erasure would silently do nothing. */
+  rc = sp_syncer_open(&s, c, &o, err, sizeof err);
+  sp_pseudonymiser *p = NULL;
+  sp_buf copy;
+  sp_buf_init(&copy);
+  size_t locked = 0;
+  long invalid = 0, people = 0;
+  if (!rc) {
+    p = sp_pseudonymiser_new(s.key, kind);
+    if (!p) {
+      rc = SAMSPOR_ENOMEM;
+      snprintf(err, sizeof err, "cannot set up pseudonyms");
+    }
+  }
+  if (!rc)
+    people = read_pseudonyms(p, &copy, &invalid);
+  for (; !rc && locked < c->nconnectors; locked++)
+    rc = sp_sync_lock(&s, &c->connectors[locked], err, sizeof err);
+  if (!rc)
+    rc = sp_pg_exec(s.conn,
+                    "BEGIN; CREATE TEMP TABLE samspor_forget (pseudonym "
+                    "uuid NOT NULL) ON COMMIT DROP",
+                    PGRES_COMMAND_OK, NULL, err, sizeof err);
+  if (!rc)
+    rc = copy_in(s.conn, "COPY samspor_forget FROM STDIN", &copy, err,
+                 sizeof err);
+  if (!rc)
+    rc = erase(&s, kind, people, err, sizeof err);
+  if (!rc)
+    rc = sp_pg_exec(s.conn, "COMMIT", PGRES_COMMAND_OK, NULL, err, sizeof err);
+  if (rc && s.conn && PQstatus(s.conn) == CONNECTION_OK)
+    PQclear(PQexec(s.conn, "ROLLBACK"));
+  if (s.conn && PQstatus(s.conn) == CONNECTION_OK)
+    for (size_t i = 0; i < locked; i++)
+      sp_sync_unlock(&s, &c->connectors[i]);
+  if (rc)
+    fprintf(stderr, "samspor: forget: %s; nothing was erased\n", err);
+  if (copy.data)
+    sp_wipe(copy.data, copy.cap);
+  sp_buf_free(&copy);
+  sp_pseudonymiser_free(p);
+  sp_syncer_close(&s);
+  sp_config_free(c);
+  if (rc)
+    return sp_exit_status(rc);
+  return invalid ? SP_EXIT_FAIL : SP_EXIT_OK;
+}

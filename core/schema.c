@@ -1,0 +1,429 @@
+#include "config.h"
+
+#include "schema.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- SQL helpers ------------------------------------------------------ */
+
+int sp_pg_classify(PGconn *conn, const PGresult *res) {
+  if (PQstatus(conn) != CONNECTION_OK)
+    return SAMSPOR_ETEMP;
+  const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+  if (!state)
+    return SAMSPOR_ETEMP; /* no SQLSTATE: the connection broke */
+  /* 08: connection exception; 57P: admin shutdown, crash, cannot connect
+   * now; 53: insufficient resources; 40: serialization/deadlock. */
+  if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0 ||
+      strncmp(state, "53", 2) == 0 || strncmp(state, "40", 2) == 0)
+    return SAMSPOR_ETEMP;
+  return SAMSPOR_EFAIL;
+}
+
+static void copy_error(PGconn *conn, const PGresult *res, char *err,
+                       size_t errlen) {
+  const char *msg =
+      res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+  if (!msg)
+    msg = PQerrorMessage(conn);
+  size_t l = strlen(msg);
+  while (l && (msg[l - 1] == '\n' || msg[l - 1] == ' '))
+    l--;
+  snprintf(err, errlen, "%.*s", (int)l, msg);
+}
+
+int sp_pg_execp(PGconn *conn, const char *sql, int nparams,
+                const char *const *params, ExecStatusType expect,
+                PGresult **out, char *err, size_t errlen) {
+  PGresult *res =
+      nparams ? PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0)
+              : PQexec(conn, sql);
+  if (out)
+    *out = NULL;
+  if (!res || PQresultStatus(res) != expect) {
+    copy_error(conn, res, err, errlen);
+    int rc = sp_pg_classify(conn, res);
+    PQclear(res);
+    return rc;
+  }
+  if (out)
+    *out = res;
+  else
+    PQclear(res);
+  return 0;
+}
+
+int sp_pg_exec(PGconn *conn, const char *sql, ExecStatusType expect,
+               PGresult **out, char *err, size_t errlen) {
+  return sp_pg_execp(conn, sql, 0, NULL, expect, out, err, errlen);
+}
+
+char *sp_schema_qualified(PGconn *conn, const char *schema, const char *table) {
+  char *s = PQescapeIdentifier(conn, schema, strlen(schema));
+  char *t = PQescapeIdentifier(conn, table, strlen(table));
+  char *q = sp_xasprintf("%s.%s", s ? s : "\"?\"", t ? t : "\"?\"");
+  PQfreemem(s);
+  PQfreemem(t);
+  return q;
+}
+
+/* ---- migrations ------------------------------------------------------- */
+
+typedef struct migration {
+  int version;
+  const char *description;
+  const char *sql;
+} migration;
+
+/* Append-only: a released migration is never edited, only followed. */
+static const migration migrations[] = {
+    {1, "bookkeeping: runs, state, rejects, forgotten, erasure log, keys",
+     "CREATE TABLE samspor.sync_run ("
+     "  run_id bigint PRIMARY KEY,"
+     "  connector text NOT NULL,"
+     "  stream text NOT NULL,"
+     "  started_at timestamptz NOT NULL,"
+     "  finished_at timestamptz,"
+     "  status text NOT NULL CHECK (status IN ('succeeded','failed')),"
+     "  full_sync boolean NOT NULL DEFAULT false,"
+     "  rows_read bigint NOT NULL DEFAULT 0,"
+     "  rows_loaded bigint NOT NULL DEFAULT 0,"
+     "  rows_rejected bigint NOT NULL DEFAULT 0,"
+     "  rows_deleted bigint NOT NULL DEFAULT 0,"
+     "  rows_skipped bigint NOT NULL DEFAULT 0,"
+     "  key_id text NOT NULL,"
+     "  error text,"
+     "  host text,"
+     "  pid integer);"
+     "CREATE SEQUENCE samspor.sync_run_id_seq OWNED BY samspor.sync_run.run_id;"
+     "CREATE INDEX ON samspor.sync_run (connector, stream, started_at);"
+     "COMMENT ON TABLE samspor.sync_run IS 'One row per connector stream per "
+     "run: times, result, row counts and the pseudonymisation key id used';"
+     "CREATE TABLE samspor.sync_state ("
+     "  connector text NOT NULL,"
+     "  stream text NOT NULL,"
+     "  cursor_value text,"
+     "  plugin_state text,"
+     "  run_id bigint,"
+     "  updated_at timestamptz NOT NULL DEFAULT now(),"
+     "  PRIMARY KEY (connector, stream));"
+     "COMMENT ON TABLE samspor.sync_state IS 'Per connector stream: the "
+     "largest cursor value loaded and the source plugin''s own state (files "
+     "already loaded)';"
+     "CREATE TABLE samspor.rejects ("
+     "  run_id bigint NOT NULL,"
+     "  connector text NOT NULL,"
+     "  stream text NOT NULL,"
+     "  position text,"
+     "  column_name text,"
+     "  reason text NOT NULL,"
+     "  message text);"
+     "CREATE INDEX ON samspor.rejects (run_id);"
+     "COMMENT ON TABLE samspor.rejects IS 'Rows that were not loaded: where "
+     "they were in the source, which column, and why; never the values';"
+     "CREATE TABLE samspor.forgotten ("
+     "  kind text NOT NULL,"
+     "  pseudonym uuid NOT NULL,"
+     "  forgotten_at timestamptz NOT NULL DEFAULT now(),"
+     "  PRIMARY KEY (kind, pseudonym));"
+     "COMMENT ON TABLE samspor.forgotten IS 'Pseudonyms of people erased "
+     "with samspor forget; future loads skip them';"
+     "CREATE TABLE samspor.erasure_log ("
+     "  erasure_id bigserial PRIMARY KEY,"
+     "  erased_at timestamptz NOT NULL DEFAULT now(),"
+     "  kind text NOT NULL,"
+     "  people integer NOT NULL,"
+     "  rows_deleted bigint NOT NULL,"
+     "  tables jsonb NOT NULL DEFAULT '{}',"
+     "  key_id text NOT NULL);"
+     "COMMENT ON TABLE samspor.erasure_log IS 'Each samspor forget: when, "
+     "how many people and rows; never who';"
+     "CREATE TABLE samspor.key_history ("
+     "  key_id text PRIMARY KEY,"
+     "  first_used timestamptz NOT NULL DEFAULT now(),"
+     "  note text);"
+     "COMMENT ON TABLE samspor.key_history IS 'Pseudonymisation keys used, "
+     "by key id; the newest is the current one';"
+     "CREATE TABLE samspor.pseudonym_columns ("
+     "  table_schema text NOT NULL,"
+     "  table_name text NOT NULL,"
+     "  column_name text NOT NULL,"
+     "  kind text NOT NULL,"
+     "  PRIMARY KEY (table_schema, table_name, column_name));"
+     "COMMENT ON TABLE samspor.pseudonym_columns IS 'Which warehouse "
+     "columns hold pseudonyms of which kind (used by samspor forget)';"},
+};
+
+int sp_schema_version_current(void) {
+  return migrations[SP_ARRAY_LEN(migrations) - 1].version;
+}
+
+/* Arbitrary constant naming samspor's migration lock. */
+#define MIGRATION_LOCK "7368303"
+
+int sp_schema_migrate(PGconn *conn, char *err, size_t errlen) {
+  int rc = sp_pg_exec(conn, "SELECT pg_advisory_lock(" MIGRATION_LOCK ")",
+                      PGRES_TUPLES_OK, NULL, err, errlen);
+  if (rc)
+    return rc;
+  rc = sp_pg_exec(conn,
+                  "CREATE SCHEMA IF NOT EXISTS samspor;"
+                  "CREATE TABLE IF NOT EXISTS samspor.schema_version ("
+                  "  version integer PRIMARY KEY,"
+                  "  description text NOT NULL,"
+                  "  applied_at timestamptz NOT NULL DEFAULT now())",
+                  PGRES_COMMAND_OK, NULL, err, errlen);
+  PGresult *res = NULL;
+  if (!rc)
+    rc = sp_pg_exec(conn,
+                    "SELECT coalesce(max(version), 0) FROM "
+                    "samspor.schema_version",
+                    PGRES_TUPLES_OK, &res, err, errlen);
+  int have = res ? atoi(PQgetvalue(res, 0, 0)) : 0;
+  PQclear(res);
+  if (!rc && have > sp_schema_version_current()) {
+    snprintf(err, errlen,
+             "the warehouse's samspor schema is version %d, newer than this "
+             "samspor knows (%d); upgrade samspor before syncing",
+             have, sp_schema_version_current());
+    rc = SAMSPOR_ECONFIG;
+  }
+  for (size_t i = 0; !rc && i < SP_ARRAY_LEN(migrations); i++) {
+    const migration *m = &migrations[i];
+    if (m->version <= have)
+      continue;
+    char v[16];
+    snprintf(v, sizeof v, "%d", m->version);
+    const char *params[] = {v, m->description};
+    rc = sp_pg_exec(conn, "BEGIN", PGRES_COMMAND_OK, NULL, err, errlen);
+    if (!rc)
+      rc = sp_pg_exec(conn, m->sql, PGRES_COMMAND_OK, NULL, err, errlen);
+    if (!rc)
+      rc = sp_pg_execp(conn,
+                       "INSERT INTO samspor.schema_version (version, "
+                       "description) VALUES ($1, $2)",
+                       2, params, PGRES_COMMAND_OK, NULL, err, errlen);
+    if (!rc)
+      rc = sp_pg_exec(conn, "COMMIT", PGRES_COMMAND_OK, NULL, err, errlen);
+    if (rc) {
+      char tmp[512];
+      snprintf(tmp, sizeof tmp, "migration %d (%s) failed: %s", m->version,
+               m->description, err);
+      snprintf(err, errlen, "%s", tmp);
+      PQclear(PQexec(conn, "ROLLBACK"));
+    }
+  }
+  PQclear(PQexec(conn, "SELECT pg_advisory_unlock(" MIGRATION_LOCK ")"));
+  return rc;
+}
+
+/* ---- stream tables ---------------------------------------------------- */
+
+/* format_type() spelling of a column's SQL type, for comparison. */
+static const char *pg_type_name(const char *sql_type) {
+  if (strcmp(sql_type, "timestamptz") == 0)
+    return "timestamp with time zone";
+  return sql_type;
+}
+
+/* The comment of a column: its description, else what samspor did. */
+static char *column_comment(const sp_column *col) {
+  const char *desc = sp_get_string(col->s, "description");
+  const char *rule = col->rule;
+  sp_buf b;
+  sp_buf_init(&b);
+  if (desc)
+    sp_buf_printf(&b, "%s. ", desc);
+  if (strcmp(rule, "pseudonym") == 0)
+    sp_buf_printf(&b, "Pseudonym (kind %s) of source field %s.",
+                  sp_get_string(col->s, "kind"), col->from);
+  else if (strcmp(rule, "lookup") == 0)
+    sp_buf_printf(&b,
+                  "Source field %s mapped through map %s; the source "
+                  "value is not kept.",
+                  col->from, sp_get_string(col->s, "map"));
+  else if (strcmp(rule, "keep") == 0)
+    sp_buf_printf(&b, "Source field %s.", col->from);
+  else
+    sp_buf_printf(&b,
+                  "Rule %s of source field %s; the source value is not "
+                  "kept.",
+                  rule, col->from);
+  return b.data;
+}
+
+static void add_comment(sp_buf *sql, PGconn *conn, const char *what,
+                        const char *text) {
+  char *lit = PQescapeLiteral(conn, text, strlen(text));
+  sp_buf_printf(sql, "COMMENT ON %s IS %s;", what, lit ? lit : "NULL");
+  PQfreemem(lit);
+}
+
+static int is_key(const sp_stream *st, const char *name) {
+  const char *const *key;
+  size_t n = sp_get_list(st->s, "key", &key);
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(key[i], name) == 0)
+      return 1;
+  return 0;
+}
+
+int sp_schema_ensure_table(PGconn *conn, const sp_config *c,
+                           const sp_connector *cc, const sp_stream *st,
+                           char *err, size_t errlen) {
+  const char *schema = sp_config_schema(c);
+  char *qt = sp_schema_qualified(conn, schema, st->table);
+  char *qs = PQescapeIdentifier(conn, schema, strlen(schema));
+  sp_buf sql;
+  sp_buf_init(&sql);
+  PGresult *res = NULL;
+  int rc = 0;
+
+  const char *params[] = {schema, st->table};
+  rc = sp_pg_execp(conn,
+                   "SELECT a.attname, format_type(a.atttypid, a.atttypmod), "
+                   "  coalesce(a.attnum = ANY(i.indkey), false) "
+                   "FROM pg_attribute a "
+                   "JOIN pg_class t ON t.oid = a.attrelid "
+                   "JOIN pg_namespace n ON n.oid = t.relnamespace "
+                   "LEFT JOIN pg_index i ON i.indrelid = t.oid AND "
+                   "  i.indisprimary "
+                   "WHERE n.nspname = $1 AND t.relname = $2 AND a.attnum > 0 "
+                   "  AND NOT a.attisdropped ORDER BY a.attnum",
+                   2, params, PGRES_TUPLES_OK, &res, err, errlen);
+  if (rc)
+    goto out;
+  int exists = PQntuples(res) > 0;
+  sp_buf_printf(&sql, "CREATE SCHEMA IF NOT EXISTS %s;", qs);
+  if (!exists) {
+    sp_buf_printf(&sql, "CREATE TABLE %s (", qt);
+    for (size_t i = 0; i < st->ncolumns; i++) {
+      const sp_column *col = &st->columns[i];
+      char *qc = PQescapeIdentifier(conn, col->name, strlen(col->name));
+      sp_buf_printf(&sql, "%s %s%s, ", qc, col->sql_type,
+                    sp_get_bool(col->s, "not_null") || is_key(st, col->name)
+                        ? " NOT NULL"
+                        : "");
+      PQfreemem(qc);
+    }
+    sp_buf_puts(&sql, "_run_id bigint NOT NULL, _loaded_at timestamptz NOT "
+                      "NULL DEFAULT now()");
+    const char *const *key;
+    size_t nkey = sp_get_list(st->s, "key", &key);
+    for (size_t i = 0; i < nkey; i++) {
+      char *qc = PQescapeIdentifier(conn, key[i], strlen(key[i]));
+      sp_buf_printf(&sql, "%s%s", i ? ", " : ", PRIMARY KEY (", qc);
+      PQfreemem(qc);
+    }
+    sp_buf_puts(&sql, nkey ? "));" : ");");
+  } else {
+    /* Evolve: compare what is there with what is declared. */
+    for (size_t i = 0; i < st->ncolumns && !rc; i++) {
+      const sp_column *col = &st->columns[i];
+      int found = 0;
+      for (int r = 0; r < PQntuples(res); r++) {
+        if (strcmp(PQgetvalue(res, r, 0), col->name) != 0)
+          continue;
+        found = 1;
+        const char *have = PQgetvalue(res, r, 1);
+        if (strcmp(have, pg_type_name(col->sql_type)) != 0) {
+          snprintf(err, errlen,
+                   "column %s of table %s.%s is %s in the warehouse, but the "
+                   "configuration (line %d) makes it %s; samspor never "
+                   "converts or drops data: change the configuration back, "
+                   "or alter or rename the column yourself",
+                   col->name, schema, st->table, have, col->line,
+                   pg_type_name(col->sql_type));
+          rc = SAMSPOR_ECONFIG;
+        }
+      }
+      if (!found) {
+        char *qc = PQescapeIdentifier(conn, col->name, strlen(col->name));
+        sp_buf_printf(&sql, "ALTER TABLE %s ADD COLUMN %s %s;", qt, qc,
+                      col->sql_type);
+        PQfreemem(qc);
+      }
+    }
+    /* The key must be the same set of columns. */
+    for (int r = 0; r < PQntuples(res) && !rc; r++) {
+      const char *name = PQgetvalue(res, r, 0);
+      int in_pk = strcmp(PQgetvalue(res, r, 2), "t") == 0;
+      if (in_pk != is_key(st, name)) {
+        snprintf(err, errlen,
+                 "table %s.%s has %s %s its primary key, but the "
+                 "configuration's key %s; samspor does not change a key: "
+                 "restore the key in the configuration, or load into a new "
+                 "table",
+                 schema, st->table, name, in_pk ? "in" : "outside",
+                 in_pk ? "leaves it out" : "names it");
+        rc = SAMSPOR_ECONFIG;
+      }
+    }
+    const char *const *key;
+    size_t nkey = sp_get_list(st->s, "key", &key);
+    for (size_t k = 0; k < nkey && !rc; k++) {
+      int present = 0;
+      for (int r = 0; r < PQntuples(res); r++)
+        present |= strcmp(PQgetvalue(res, r, 0), key[k]) == 0;
+      if (!present) {
+        snprintf(err, errlen,
+                 "key column %s is new to table %s.%s; samspor does not "
+                 "change a key: load into a new table",
+                 key[k], schema, st->table);
+        rc = SAMSPOR_ECONFIG;
+      }
+    }
+  }
+  if (rc)
+    goto out;
+
+  const char *desc = sp_get_string(st->s, "description");
+  char *tcomment = sp_xasprintf("%s%sLoaded by samspor connector %s.",
+                                desc ? desc : "", desc ? ". " : "", cc->name);
+  char *twhat = sp_xasprintf("TABLE %s", qt);
+  add_comment(&sql, conn, twhat, tcomment);
+  free(twhat);
+  free(tcomment);
+  for (size_t i = 0; i < st->ncolumns; i++) {
+    const sp_column *col = &st->columns[i];
+    char *qc = PQescapeIdentifier(conn, col->name, strlen(col->name));
+    char *what = sp_xasprintf("COLUMN %s.%s", qt, qc);
+    char *text = column_comment(col);
+    add_comment(&sql, conn, what, text);
+    free(what);
+    free(text);
+    PQfreemem(qc);
+  }
+  {
+    char *what = sp_xasprintf("COLUMN %s._run_id", qt);
+    add_comment(&sql, conn, what, "The samspor.sync_run that loaded the row.");
+    free(what);
+    what = sp_xasprintf("COLUMN %s._loaded_at", qt);
+    add_comment(&sql, conn, what, "When the row was loaded.");
+    free(what);
+  }
+  rc = sp_pg_exec(conn, sql.data, PGRES_COMMAND_OK, NULL, err, errlen);
+  if (rc)
+    goto out;
+  /* The register forget uses to find pseudonym columns. */
+  for (size_t i = 0; i < st->ncolumns && !rc; i++) {
+    const sp_column *col = &st->columns[i];
+    if (strcmp(col->rule, "pseudonym") != 0)
+      continue;
+    const char *p[] = {schema, st->table, col->name,
+                       sp_get_string(col->s, "kind")};
+    rc = sp_pg_execp(conn,
+                     "INSERT INTO samspor.pseudonym_columns VALUES "
+                     "($1, $2, $3, $4) ON CONFLICT (table_schema, table_name, "
+                     "column_name) DO UPDATE SET kind = EXCLUDED.kind",
+                     4, p, PGRES_COMMAND_OK, NULL, err, errlen);
+  }
+out:
+  PQclear(res);
+  sp_buf_free(&sql);
+  free(qt);
+  PQfreemem(qs);
+  return rc;
+}

@@ -1,0 +1,55 @@
+/*
+ * schema.h — the warehouse layout: versioned migrations of the `samspor`
+ * bookkeeping schema, and each stream's table created and evolved from its
+ * declared columns.  Evolution only ever adds: a new column is added; a
+ * changed type or key is refused with a message saying what to do, never
+ * fixed by dropping data.
+ */
+#ifndef SAMSPOR_SCHEMA_H
+#define SAMSPOR_SCHEMA_H
+
+#include <stddef.h>
+
+#include <libpq-fe.h>
+
+#include "conf.h"
+
+/* The bookkeeping schema version this samspor writes. */
+int sp_schema_version_current(void);
+
+/*
+ * Bring schema `samspor` up to the current version, each migration in its
+ * own transaction, serialised across processes by an advisory lock.
+ * Idempotent.  A warehouse of a newer version is refused.  Returns 0, or a
+ * SAMSPOR_E* code with a message in err.
+ */
+int sp_schema_migrate(PGconn *conn, char *err, size_t errlen);
+
+/*
+ * Inside the caller's transaction: create the stream's table when missing,
+ * add columns new in the configuration, refresh the comments and the
+ * pseudonym-column register.  Refuses (SAMSPOR_ECONFIG) a changed column
+ * type or key.  Returns 0 or a code with a message in err.
+ */
+int sp_schema_ensure_table(PGconn *conn, const sp_config *c,
+                           const sp_connector *conn_cfg, const sp_stream *st,
+                           char *err, size_t errlen);
+
+/* "schema"."table", quoted; caller frees. */
+char *sp_schema_qualified(PGconn *conn, const char *schema, const char *table);
+
+/*
+ * Run a statement, expecting `expect` (PGRES_COMMAND_OK or
+ * PGRES_TUPLES_OK).  Returns 0, or a code classified from the SQLSTATE
+ * (class 08 and 57P: SAMSPOR_ETEMP; else SAMSPOR_EFAIL) with the server's
+ * message in err.  `res` (may be NULL) receives the result on success.
+ */
+int sp_pg_exec(PGconn *conn, const char *sql, ExecStatusType expect,
+               PGresult **res, char *err, size_t errlen);
+int sp_pg_execp(PGconn *conn, const char *sql, int nparams,
+                const char *const *params, ExecStatusType expect,
+                PGresult **res, char *err, size_t errlen);
+/* Classify a failed result or a lost connection. */
+int sp_pg_classify(PGconn *conn, const PGresult *res);
+
+#endif
