@@ -86,7 +86,9 @@ typedef enum samspor_opt_type {
   SAMSPOR_OPT_ENUM,       /* string, one of `choices` ("a|b|c") */
   SAMSPOR_OPT_STRLIST,    /* array of strings, or a single string */
   SAMSPOR_OPT_INTLIST,    /* array of integers */
-  SAMSPOR_OPT_PATH,       /* string naming a file; must be readable */
+  SAMSPOR_OPT_PATH,       /* a local file path (or a URL with "://", left
+                             as it is); a relative path is taken relative
+                             to the configuration file's directory */
   SAMSPOR_OPT_GROUP,      /* nested group described by `sub` */
   SAMSPOR_OPT_GROUPLIST,  /* list of groups, each described by `sub` */
   SAMSPOR_OPT_MAP,        /* group of named groups, each described by `sub`

@@ -97,9 +97,10 @@ typedef struct csv_handle {
  */
 static const samspor_option csv_source_options[] = {
     {.name = "url",
-     .type = SAMSPOR_OPT_STRING,
+     .type = SAMSPOR_OPT_PATH,
      .flags = SAMSPOR_OPT_REQUIRED,
-     .help = "Where the CSV file is: a local path or a file:// URL. The "
+     .help = "Where the CSV file is: a local path (relative to the "
+             "configuration file's directory) or a file:// URL. The "
              "last path segment may be a glob (unge_*.csv). https:// and "
              "sftp:// are not supported yet."},
     {.name = "files",

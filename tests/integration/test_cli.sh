@@ -204,7 +204,7 @@ test_plugin_exports_one_symbol() {
 test_plugins_lists_options() {
 	assert_exit 0 "$SAMSPOR" plugins csv
 	assert_contains "$OUT" "source options" "source options listed"
-	assert_contains "$OUT" "url  (string; required)" "url documented"
+	assert_contains "$OUT" "url  (file path; required)" "url documented"
 	assert_contains "$OUT" "encoding" "encoding documented"
 	assert_exit 2 "$SAMSPOR" plugins nosuch
 }
