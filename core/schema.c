@@ -22,16 +22,41 @@ int sp_pg_classify(PGconn *conn, const PGresult *res) {
   return SAMSPOR_EFAIL;
 }
 
-static void copy_error(PGconn *conn, const PGresult *res, char *err,
-                       size_t errlen) {
+void sp_pg_error(PGconn *conn, const PGresult *res, char *err, size_t errlen) {
   const char *msg =
       res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+  const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
   if (!msg)
     msg = PQerrorMessage(conn);
   size_t l = strlen(msg);
   while (l && (msg[l - 1] == '\n' || msg[l - 1] == ' '))
     l--;
-  snprintf(err, errlen, "%.*s", (int)l, msg);
+  /* Data exceptions (22) and integrity violations (23) quote the value
+   * that failed ("invalid input syntax for type uuid: \"...\""), which
+   * may be personal data: keep the sentence, drop what is quoted. */
+  int redact =
+      state && (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0);
+  size_t o = 0;
+  int inq = 0;
+  for (size_t i = 0; i < l && o + 4 < errlen; i++) {
+    char c = msg[i];
+    if (redact && c == '"') {
+      if (!inq) {
+        memcpy(err + o, "\"...", 4);
+        o += 4;
+      } else {
+        err[o++] = '"';
+      }
+      inq = !inq;
+      continue;
+    }
+    if (!(redact && inq))
+      err[o++] = c;
+  }
+  if (errlen)
+    err[o < errlen ? o : errlen - 1] = '\0';
+  if (state && o + 10 < errlen)
+    snprintf(err + o, errlen - o, " (SQLSTATE %s)", state);
 }
 
 int sp_pg_execp(PGconn *conn, const char *sql, int nparams,
@@ -43,7 +68,7 @@ int sp_pg_execp(PGconn *conn, const char *sql, int nparams,
   if (out)
     *out = NULL;
   if (!res || PQresultStatus(res) != expect) {
-    copy_error(conn, res, err, errlen);
+    sp_pg_error(conn, res, err, errlen);
     int rc = sp_pg_classify(conn, res);
     PQclear(res);
     return rc;

@@ -49,6 +49,9 @@ int sp_pg_exec(PGconn *conn, const char *sql, ExecStatusType expect,
 int sp_pg_execp(PGconn *conn, const char *sql, int nparams,
                 const char *const *params, ExecStatusType expect,
                 PGresult **res, char *err, size_t errlen);
+/* The server's message for a failed result, with any value it quotes
+ * removed for data errors (SQLSTATE classes 22 and 23). */
+void sp_pg_error(PGconn *conn, const PGresult *res, char *err, size_t errlen);
 /* Classify a failed result or a lost connection. */
 int sp_pg_classify(PGconn *conn, const PGresult *res);
 

@@ -325,11 +325,9 @@ static int finish_copy(loader *l) {
   while ((res = PQgetResult(l->conn)) != NULL) {
     if (PQresultStatus(res) != PGRES_COMMAND_OK && !rc) {
       rc = sp_pg_classify(l->conn, res);
-      const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-      /* The server's message can quote a value (e.g. a duplicate key):
-       * keep only its SQLSTATE and primary text up to the first detail. */
-      snprintf(l->err, sizeof l->err, "the warehouse refused the rows: %s",
-               m ? m : PQerrorMessage(l->conn));
+      char m[768];
+      sp_pg_error(l->conn, res, m, sizeof m);
+      snprintf(l->err, sizeof l->err, "the warehouse refused the rows: %s", m);
     }
     PQclear(res);
   }

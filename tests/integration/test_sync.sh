@@ -345,6 +345,24 @@ test_forget_erases_and_keeps_out() {
 	assert_not_contains "$ERR" "12345" "value not echoed"
 }
 
+# A data error raised by the server quotes the value; samspor must not
+# repeat it in its output, its log or sync_run.error.
+test_server_data_error_is_redacted() {
+	reset_db
+	conf append
+	printf 'cpr;status;statusdato;ydelse_kr\r\n0101011234;ledig;01-01-2026;1\r\n' |
+		iconv -f utf-8 -t windows-1252 >"$T/in/unge_1.csv"
+	sync 0
+	psql_q "CREATE FUNCTION public.refuse() RETURNS trigger LANGUAGE plpgsql AS \$\$ BEGIN RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = format('value \"%s\" not allowed', NEW.person); END \$\$;
+		CREATE TRIGGER refuse BEFORE INSERT ON warehouse.youth_status FOR EACH ROW EXECUTE FUNCTION public.refuse()" >/dev/null
+	local pn
+	pn=$(echo 0101011234 | "$SAMSPOR" -c "$T/s.conf" pseudonym --kind cpr)
+	sync 1
+	assert_contains "$OUT" 'value "..." not allowed (SQLSTATE 22023)' "the sentence is kept"
+	assert_not_contains "$OUT$ERR" "$pn" "the quoted value is not repeated"
+	assert_not_contains "$(psql_q 'SELECT error FROM samspor.sync_run ORDER BY run_id DESC LIMIT 1')" "$pn" "nor stored"
+}
+
 # warehouse.password_file against real SCRAM authentication, and a libpq
 # service name in conninfo.
 test_password_file_and_service_name() {
