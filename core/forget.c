@@ -66,30 +66,6 @@ static long read_pseudonyms(const sp_pseudonymiser *p, sp_buf *copy,
   return valid;
 }
 
-static int copy_in(PGconn *conn, const char *sql, const sp_buf *data, char *err,
-                   size_t errlen) {
-  PGresult *res = PQexec(conn, sql);
-  if (PQresultStatus(res) != PGRES_COPY_IN) {
-    int rc = sp_pg_classify(conn, res);
-    snprintf(err, errlen, "%s", PQerrorMessage(conn));
-    PQclear(res);
-    return rc;
-  }
-  PQclear(res);
-  int rc = 0;
-  if (data->len && PQputCopyData(conn, data->data, (int)data->len) != 1)
-    rc = SAMSPOR_ETEMP;
-  PQputCopyEnd(conn, rc ? "abandoned" : NULL);
-  while ((res = PQgetResult(conn)) != NULL) {
-    if (PQresultStatus(res) != PGRES_COMMAND_OK && !rc) {
-      rc = sp_pg_classify(conn, res);
-      snprintf(err, errlen, "%s", PQerrorMessage(conn));
-    }
-    PQclear(res);
-  }
-  return rc;
-}
-
 /* The deletes, inside the caller's transaction.  Prints per table. */
 static int erase(sp_syncer *s, const char *kind, long people, char *err,
                  size_t errlen) {
@@ -215,9 +191,14 @@ int sp_cmd_forget(sp_global *g, int argc, char **argv) {
                     "BEGIN; CREATE TEMP TABLE samspor_forget (pseudonym "
                     "uuid NOT NULL) ON COMMIT DROP",
                     PGRES_COMMAND_OK, NULL, err, sizeof err);
-  if (!rc)
-    rc = copy_in(s.conn, "COPY samspor_forget FROM STDIN", &copy, err,
-                 sizeof err);
+  if (!rc) {
+    FILE *f = fmemopen(copy.data ? copy.data : (char *)"", copy.len, "r");
+    rc = f ? sp_pg_copy_in(s.conn, "COPY samspor_forget FROM STDIN", f, err,
+                           sizeof err)
+           : SAMSPOR_ENOMEM;
+    if (f)
+      fclose(f);
+  }
   if (!rc)
     rc = erase(&s, kind, people, err, sizeof err);
   if (!rc)

@@ -162,17 +162,6 @@ static uint32_t hash_bytes(const char *s, size_t n) {
   return h;
 }
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    SP_PRINTF(3, 4);
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-  if (!err || !errlen)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
-
 /* ---- extract ----------------------------------------------------------- */
 
 /*
@@ -341,11 +330,11 @@ int sp_map_open(const sp_map_spec *spec, sp_map **out, char *err,
   *out = NULL;
 
   if (dlen == 0) {
-    set_err(err, errlen, "map '%s': delimiter is empty", name);
+    sp_set_err(err, errlen, "map '%s': delimiter is empty", name);
     return SAMSPOR_ECONFIG;
   }
   if (spec->def && !sp_utf8_valid(spec->def, strlen(spec->def))) {
-    set_err(err, errlen, "map '%s': default is not valid UTF-8", name);
+    sp_set_err(err, errlen, "map '%s': default is not valid UTF-8", name);
     return SAMSPOR_ECONFIG;
   }
   sp_map *m = sp_xcalloc(1, sizeof *m);
@@ -360,16 +349,17 @@ int sp_map_open(const sp_map_spec *spec, sp_map **out, char *err,
     if (rc != 0) {
       char msg[128];
       regerror(rc, &m->rx, msg, sizeof msg);
-      set_err(err, errlen,
-              "map '%s': extract is not a valid POSIX extended regex: %s", name,
-              msg);
+      sp_set_err(err, errlen,
+                 "map '%s': extract is not a valid POSIX extended regex: %s",
+                 name, msg);
       sp_map_free(m);
       return SAMSPOR_ECONFIG;
     }
     m->has_extract = 1;
     if (m->rx.re_nsub < 1) {
-      set_err(err, errlen,
-              "map '%s': extract needs a group ( ... ) around the key", name);
+      sp_set_err(err, errlen,
+                 "map '%s': extract needs a group ( ... ) around the key",
+                 name);
       sp_map_free(m);
       return SAMSPOR_ECONFIG;
     }
@@ -379,8 +369,8 @@ int sp_map_open(const sp_map_spec *spec, sp_map **out, char *err,
   FILE *f = spec->file ? fopen(spec->file, "r") : NULL;
   if (!f) {
     int e = spec->file ? errno : ENOENT;
-    set_err(err, errlen, "map '%s': cannot open %s: %s", name,
-            spec->file ? spec->file : "(no file)", strerror(e));
+    sp_set_err(err, errlen, "map '%s': cannot open %s: %s", name,
+               spec->file ? spec->file : "(no file)", strerror(e));
     sp_map_free(m);
     return e == ENOENT ? SAMSPOR_ENOENT : SAMSPOR_EIO;
   }
@@ -404,15 +394,15 @@ int sp_map_open(const sp_map_spec *spec, sp_map **out, char *err,
     }
     const char *problem = add_line(m, p, len, delim, dlen, lineno, &cap);
     if (problem) {
-      set_err(err, errlen, "map '%s': %s line %u %s", name, spec->file,
-              (unsigned)lineno, problem);
+      sp_set_err(err, errlen, "map '%s': %s line %u %s", name, spec->file,
+                 (unsigned)lineno, problem);
       rc = SAMSPOR_ECONFIG;
       break;
     }
   }
   if (rc == 0 && ferror(f)) {
-    set_err(err, errlen, "map '%s': cannot read %s: %s", name, spec->file,
-            strerror(errno));
+    sp_set_err(err, errlen, "map '%s': cannot read %s: %s", name, spec->file,
+               strerror(errno));
     rc = SAMSPOR_EIO;
   }
   /* The line buffer held a key (an address, say): wipe before freeing. */
@@ -422,11 +412,11 @@ int sp_map_open(const sp_map_spec *spec, sp_map **out, char *err,
   if (rc == 0) {
     size_t dup_of = 0, bad = build_index(m, &dup_of);
     if (bad) {
-      set_err(err, errlen,
-              "map '%s': %s lines %u and %u give one key (after case "
-              "folding and white space collapsing) two different values",
-              name, spec->file, (unsigned)m->entries[dup_of].line,
-              (unsigned)m->entries[bad - 1].line);
+      sp_set_err(err, errlen,
+                 "map '%s': %s lines %u and %u give one key (after case "
+                 "folding and white space collapsing) two different values",
+                 name, spec->file, (unsigned)m->entries[dup_of].line,
+                 (unsigned)m->entries[bad - 1].line);
       rc = SAMSPOR_ECONFIG;
     }
   }

@@ -152,17 +152,6 @@ struct sp_rules {
 
 /* ---- small helpers ----------------------------------------------------- */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    SP_PRINTF(3, 4);
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-  if (!err || !errlen)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
-
 static int is_digit(char c) {
   return c >= '0' && c <= '9';
 }
@@ -542,16 +531,16 @@ static int compile_fmt(const char *fmt, dfmt *f, char *err, size_t errlen) {
       if (*p == '%') {
         lit = '%';
       } else if (conversion(*p, &tk) != 0) {
-        set_err(err, errlen,
-                "format '%s': %%%c is not supported; use %%d %%m %%Y %%y "
-                "%%b %%H %%M %%S %%z %%F %%T %%%% and literal characters",
-                fmt, *p ? *p : ' ');
+        sp_set_err(err, errlen,
+                   "format '%s': %%%c is not supported; use %%d %%m %%Y %%y "
+                   "%%b %%H %%M %%S %%z %%F %%T %%%% and literal characters",
+                   fmt, *p ? *p : ' ');
         rc = -1;
         break;
       }
     }
     if (f->n == FMT_MAX) {
-      set_err(err, errlen, "format '%s' is too long", fmt);
+      sp_set_err(err, errlen, "format '%s' is too long", fmt);
       rc = -1;
       break;
     }
@@ -561,7 +550,7 @@ static int compile_fmt(const char *fmt, dfmt *f, char *err, size_t errlen) {
                             : tk == T_MONNAME ? T_MONTH
                                               : tk);
       if (seen & bit) {
-        set_err(err, errlen, "format '%s' gives one field twice", fmt);
+        sp_set_err(err, errlen, "format '%s' gives one field twice", fmt);
         rc = -1;
         break;
       }
@@ -573,9 +562,9 @@ static int compile_fmt(const char *fmt, dfmt *f, char *err, size_t errlen) {
   }
   sp_buf_free(&x);
   if (rc == 0 && (!(seen & (1u << T_YEAR4)) || !(seen & (1u << T_MONTH)))) {
-    set_err(err, errlen,
-            "format '%s' needs a year (%%Y or %%y) and a month (%%m or %%b)",
-            fmt);
+    sp_set_err(err, errlen,
+               "format '%s' needs a year (%%Y or %%y) and a month (%%m or %%b)",
+               fmt);
     rc = -1;
   }
   return rc;
@@ -1192,10 +1181,10 @@ static int add_word(rcol *c, const char *w, int value, const char *name,
   n[k] = '\0';
   if (k == 0 || k > 64) {
     free(n);
-    set_err(err, errlen,
-            "column '%s': boolean words must be 1 to 64 bytes and not only "
-            "white space",
-            name);
+    sp_set_err(err, errlen,
+               "column '%s': boolean words must be 1 to 64 bytes and not only "
+               "white space",
+               name);
     return -1;
   }
   for (size_t i = 0; i < c->nwords; i++)
@@ -1203,9 +1192,9 @@ static int add_word(rcol *c, const char *w, int value, const char *name,
       free(n);
       if (c->words[i].value == value)
         return 0;
-      set_err(err, errlen,
-              "column '%s': the word '%s' is both a true and a false word",
-              name, w);
+      sp_set_err(err, errlen,
+                 "column '%s': the word '%s' is both a true and a false word",
+                 name, w);
       return -1;
     }
   c->words = sp_xrealloc(c->words, (c->nwords + 1) * sizeof(bword));
@@ -1242,11 +1231,11 @@ static int setup_numbers(rcol *c, const samspor_settings *s, const char *name,
   c->nthousands = c->thousands ? strlen(c->thousands) : 0;
   if (c->thousands && (strchr(c->thousands, c->decimal) ||
                        strpbrk(c->thousands, "0123456789+-"))) {
-    set_err(err, errlen,
-            "column '%s': thousands_separator must differ from the decimal "
-            "separator ('%c'; decimal_comma = true makes it ',') and hold "
-            "no digit or sign",
-            name, c->decimal);
+    sp_set_err(err, errlen,
+               "column '%s': thousands_separator must differ from the decimal "
+               "separator ('%c'; decimal_comma = true makes it ',') and hold "
+               "no digit or sign",
+               name, c->decimal);
     return -1;
   }
   return 0;
@@ -1256,17 +1245,19 @@ static int setup_bands(rcol *c, const samspor_settings *s, const char *name,
                        char *err, size_t errlen) {
   const sp_value *v = sp_settings_value(s, "bands");
   if (!v || v->nlist == 0) {
-    set_err(err, errlen,
-            "column '%s': rule age_band needs bands, e.g. [0, 6, 10, 15, 18, "
-            "25, 30, 65]",
-            name);
+    sp_set_err(
+        err, errlen,
+        "column '%s': rule age_band needs bands, e.g. [0, 6, 10, 15, 18, "
+        "25, 30, 65]",
+        name);
     return -1;
   }
   for (size_t i = 0; i < v->nlist; i++)
     if (v->ilist[i] < 0 || v->ilist[i] > 200 ||
         (i && v->ilist[i] <= v->ilist[i - 1])) {
-      set_err(err, errlen,
-              "column '%s': bands must be ascending ages from 0 to 200", name);
+      sp_set_err(err, errlen,
+                 "column '%s': bands must be ascending ages from 0 to 200",
+                 name);
       return -1;
     }
   c->nbands = v->nlist;
@@ -1290,17 +1281,17 @@ static int setup_pseudonym(sp_rules *r, rcol *c, const samspor_settings *s,
                            size_t errlen) {
   const char *kind = sp_get_string(s, "kind");
   if (!kind || !*kind) {
-    set_err(err, errlen,
-            "column '%s': rule pseudonym needs kind (cpr, or a name such "
-            "as tenancy)",
-            name);
+    sp_set_err(err, errlen,
+               "column '%s': rule pseudonym needs kind (cpr, or a name such "
+               "as tenancy)",
+               name);
     return SAMSPOR_ECONFIG;
   }
   if (!env->key) {
-    set_err(err, errlen,
-            "column '%s' has rule pseudonym, but no pseudonymisation key "
-            "is loaded",
-            name);
+    sp_set_err(err, errlen,
+               "column '%s' has rule pseudonym, but no pseudonymisation key "
+               "is loaded",
+               name);
     return SAMSPOR_EINVAL;
   }
   for (size_t i = 0; i < r->nkinds; i++)
@@ -1312,10 +1303,10 @@ static int setup_pseudonym(sp_rules *r, rcol *c, const samspor_settings *s,
     }
   sp_pseudonymiser *pz = sp_pseudonymiser_new(env->key, kind);
   if (!pz) {
-    set_err(err, errlen,
-            "column '%s': cannot allocate protected memory for the "
-            "pseudonymiser",
-            name);
+    sp_set_err(err, errlen,
+               "column '%s': cannot allocate protected memory for the "
+               "pseudonymiser",
+               name);
     return SAMSPOR_ENOMEM;
   }
   r->pz = sp_xrealloc(r->pz, (r->nkinds + 1) * sizeof *r->pz);
@@ -1334,8 +1325,8 @@ static int setup_lookup(sp_rules *r, rcol *c, const samspor_settings *s,
                         size_t errlen) {
   const char *mname = sp_get_string(s, "map");
   if (!mname) {
-    set_err(err, errlen, "column '%s': rule lookup needs map (one of maps)",
-            name);
+    sp_set_err(err, errlen, "column '%s': rule lookup needs map (one of maps)",
+               name);
     return SAMSPOR_ECONFIG;
   }
   for (size_t i = 0; i < r->nmaps; i++)
@@ -1359,8 +1350,8 @@ static int setup_lookup(sp_rules *r, rcol *c, const samspor_settings *s,
     c->map = m;
     return 0;
   }
-  set_err(err, errlen, "column '%s': map '%s' is not defined in maps", name,
-          mname);
+  sp_set_err(err, errlen, "column '%s': map '%s' is not defined in maps", name,
+             mname);
   return SAMSPOR_ECONFIG;
 }
 
@@ -1424,8 +1415,8 @@ static int setup_column(sp_rules *r, size_t ci, const sp_rules_env *env,
       }
   }
   if (!found) {
-    set_err(err, errlen, "column '%s': unknown rule '%s' or type '%s'", name,
-            rule, type ? type : "(none)");
+    sp_set_err(err, errlen, "column '%s': unknown rule '%s' or type '%s'", name,
+               rule, type ? type : "(none)");
     return SAMSPOR_ECONFIG;
   }
 
@@ -1489,7 +1480,7 @@ static int setup_column(sp_rules *r, size_t ci, const sp_rules_env *env,
     char ferr[200];
     if (compile_fmt(sp_get_string(s, "format"), &c->fmt, ferr, sizeof ferr) !=
         0) {
-      set_err(err, errlen, "column '%s': %s", name, ferr);
+      sp_set_err(err, errlen, "column '%s': %s", name, ferr);
       return SAMSPOR_ECONFIG;
     }
   }
@@ -1506,8 +1497,8 @@ static int setup_reference(sp_rules *r, size_t ci, char *err, size_t errlen) {
   if (!ref || strcmp(ref, "run_date") == 0) {
     if (r->run_m < 1 || r->run_m > 12 || r->run_d < 1 ||
         r->run_d > days_in_month(r->run_y, r->run_m)) {
-      set_err(err, errlen, "column '%s': the run date is not a real date",
-              name ? name : "?");
+      sp_set_err(err, errlen, "column '%s': the run date is not a real date",
+                 name ? name : "?");
       return SAMSPOR_EINVAL;
     }
     return 0;
@@ -1517,10 +1508,11 @@ static int setup_reference(sp_rules *r, size_t ci, char *err, size_t errlen) {
       c->ref = (int)i;
       return 0;
     }
-  set_err(err, errlen,
-          "column '%s': reference '%s' is neither run_date nor a date column "
-          "of this stream",
-          name ? name : "?", ref);
+  sp_set_err(
+      err, errlen,
+      "column '%s': reference '%s' is neither run_date nor a date column "
+      "of this stream",
+      name ? name : "?", ref);
   return SAMSPOR_ECONFIG;
 }
 
@@ -1549,8 +1541,8 @@ int sp_rules_new(const sp_stream *st, const sp_rules_env *env, sp_rules **out,
   int rc = 0;
   for (size_t i = 0; i < r->ncols && rc == 0; i++) {
     if (st->columns[i].field >= st->nfields) {
-      set_err(err, errlen, "column '%s' has no source field",
-              st->columns[i].name ? st->columns[i].name : "?");
+      sp_set_err(err, errlen, "column '%s' has no source field",
+                 st->columns[i].name ? st->columns[i].name : "?");
       rc = SAMSPOR_EINVAL;
       break;
     }

@@ -85,6 +85,35 @@ int sp_pg_exec(PGconn *conn, const char *sql, ExecStatusType expect,
   return sp_pg_execp(conn, sql, 0, NULL, expect, out, err, errlen);
 }
 
+int sp_pg_copy_in(PGconn *conn, const char *sql, FILE *data, char *err,
+                  size_t errlen) {
+  PGresult *res = PQexec(conn, sql);
+  if (PQresultStatus(res) != PGRES_COPY_IN) {
+    int rc = sp_pg_classify(conn, res);
+    sp_pg_error(conn, res, err, errlen);
+    PQclear(res);
+    return rc;
+  }
+  PQclear(res);
+  char buf[65536];
+  size_t n;
+  int rc = 0;
+  while (!rc && (n = fread(buf, 1, sizeof buf, data)) > 0)
+    if (PQputCopyData(conn, buf, (int)n) != 1) {
+      rc = SAMSPOR_ETEMP;
+      sp_set_err(err, errlen, "COPY failed: %s", PQerrorMessage(conn));
+    }
+  PQputCopyEnd(conn, rc ? "samspor: abandoned" : NULL);
+  while ((res = PQgetResult(conn)) != NULL) {
+    if (PQresultStatus(res) != PGRES_COMMAND_OK && !rc) {
+      rc = sp_pg_classify(conn, res);
+      sp_pg_error(conn, res, err, errlen);
+    }
+    PQclear(res);
+  }
+  return rc;
+}
+
 char *sp_schema_qualified(PGconn *conn, const char *schema, const char *table) {
   char *s = PQescapeIdentifier(conn, schema, strlen(schema));
   char *t = PQescapeIdentifier(conn, table, strlen(table));

@@ -49,6 +49,13 @@ int sp_pg_exec(PGconn *conn, const char *sql, ExecStatusType expect,
 int sp_pg_execp(PGconn *conn, const char *sql, int nparams,
                 const char *const *params, ExecStatusType expect,
                 PGresult **res, char *err, size_t errlen);
+/*
+ * Run `sql` (a COPY ... FROM STDIN) and send it everything `data` holds,
+ * from its current position.  Returns 0, or a classified code with the
+ * server's (redacted) message in err.
+ */
+int sp_pg_copy_in(PGconn *conn, const char *sql, FILE *data, char *err,
+                  size_t errlen);
 /* The server's message for a failed result, with any value it quotes
  * removed for data errors (SQLSTATE classes 22 and 23). */
 void sp_pg_error(PGconn *conn, const PGresult *res, char *err, size_t errlen);

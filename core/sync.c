@@ -338,32 +338,15 @@ static int finish_copy(loader *l) {
 static int load_rejects(PGconn *conn, FILE *spool, char *err, size_t errlen) {
   if (!spool || ftell(spool) == 0)
     return 0;
-  PGresult *res = PQexec(conn, "COPY samspor.rejects (run_id, connector, "
-                               "stream, position, column_name, reason, "
-                               "message) FROM STDIN");
-  if (PQresultStatus(res) != PGRES_COPY_IN) {
-    int rc = sp_pg_classify(conn, res);
-    snprintf(err, errlen, "cannot record rejects: %s", PQerrorMessage(conn));
-    PQclear(res);
-    return rc;
-  }
-  PQclear(res);
   rewind(spool);
-  char buf[65536];
-  size_t n;
-  int rc = 0;
-  while ((n = fread(buf, 1, sizeof buf, spool)) > 0)
-    if (PQputCopyData(conn, buf, (int)n) != 1) {
-      rc = SAMSPOR_ETEMP;
-      break;
-    }
-  PQputCopyEnd(conn, rc ? "abandoned" : NULL);
-  while ((res = PQgetResult(conn)) != NULL) {
-    if (PQresultStatus(res) != PGRES_COMMAND_OK && !rc) {
-      rc = sp_pg_classify(conn, res);
-      snprintf(err, errlen, "cannot record rejects: %s", PQerrorMessage(conn));
-    }
-    PQclear(res);
+  int rc = sp_pg_copy_in(conn,
+                         "COPY samspor.rejects (run_id, connector, stream, "
+                         "position, column_name, reason, message) FROM STDIN",
+                         spool, err, errlen);
+  if (rc) {
+    char tmp[512];
+    snprintf(tmp, sizeof tmp, "cannot record rejects: %s", err);
+    snprintf(err, errlen, "%s", tmp);
   }
   return rc;
 }

@@ -125,6 +125,15 @@ void sp_buf_printf(sp_buf *b, const char *fmt, ...) {
   va_end(ap);
 }
 
+void sp_set_err(char *err, size_t errlen, const char *fmt, ...) {
+  if (!err || !errlen)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, errlen, fmt, ap);
+  va_end(ap);
+}
+
 void sp_wipe(void *p, size_t n) {
   if (p && n)
     sodium_memzero(p, n);

@@ -52,6 +52,9 @@ void sp_buf_putc(sp_buf *b, char c);
 void sp_buf_printf(sp_buf *b, const char *fmt, ...) SP_PRINTF(2, 3);
 void sp_buf_vprintf(sp_buf *b, const char *fmt, va_list ap) SP_PRINTF(2, 0);
 
+/* Format a message into err (when err and errlen allow). */
+void sp_set_err(char *err, size_t errlen, const char *fmt, ...) SP_PRINTF(3, 4);
+
 /* Wipe memory that held a secret; not optimised away. */
 void sp_wipe(void *p, size_t n);
 
