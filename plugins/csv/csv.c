@@ -3,10 +3,17 @@
 /*
  * csv.c — the csv source plugin: the samspor plugin ABI over csv_parse.
  *
- * One stream reads the file (or files) the connector's `url` names, takes
+ * One stream reads the file (or files) the connector's `url` names (a local
+ * path, file://, https:// or sftp://: plugins/common/transport.c), takes
  * the first record as the header, and hands the core only the fields the
  * stream's columns ask for.  Records are streamed file by file through a
- * fixed read buffer; memory does not grow with the file.
+ * fixed read buffer, pulled from the transport (so that open() can stop
+ * after the header) and inflated on the way when gzip-compressed; memory
+ * does not grow with the file.
+ *
+ * In append mode the files already loaded (name, size, mtime, kept in the
+ * stream's plugin state) are skipped, so that a glob over a directory of
+ * daily exports loads each export once.
  *
  * Privacy: messages name files, line numbers, field numbers and header
  * names (which describe the data and are not personal); never a value.
@@ -17,41 +24,33 @@
 #include "samspor-plugin.h"
 
 #include "csv_parse.h"
+#include "transport.h"
 
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #define CSV_PLUGIN_VERSION "0.1.0"
 #define READ_CHUNK (256 * 1024) /* bytes per read(); also the gzip buffer */
+#define STATE_MAX 1000          /* files remembered in append mode */
 
 /* Record function stop values (positive: never a parser or host code). */
 #define STOP_HEADER 1 /* the header is resolved: open() returns */
 #define STOP_FAIL 2   /* h->fail holds the code; the error is reported */
 
-/* One file the url selected. */
-typedef struct csv_file {
-  char *path;       /* owned */
-  const char *base; /* inside path: the name used in positions and state */
-  long long size;   /* bytes, as found when opened */
-  long long mtime;  /* seconds since the epoch, as found when opened */
-  long mtime_ns;    /* nanoseconds part, to order files by age */
-} csv_file;
-
-/* The source settings, checked. */
+/* The source settings of the parser, checked (the url and everything
+ * about reaching it are the transport's). */
 typedef struct csv_opts {
-  const char *url; /* borrowed from the settings (valid until close) */
-  int all_files;   /* files = all */
-  int header;      /* the first record names the fields */
-  csv_config cfg;  /* for the parser */
+  int header;     /* the first record names the fields */
+  csv_config cfg; /* for the parser */
 } csv_opts;
+
+/* A file loaded by an earlier run (append mode state). */
+typedef struct csv_seen {
+  char *name; /* owned */
+  long long size, mtime;
+} csv_seen;
 
 /* One open stream. */
 typedef struct csv_handle {
@@ -59,11 +58,16 @@ typedef struct csv_handle {
   samspor_ctx *ctx;
   samspor_sink *sink;
   csv_opts opts;
+  sp_transport *tp; /* owned: reaches the files */
 
-  csv_file *files; /* owned: the files to read, in reading order */
+  sp_file *files; /* owned: the files to read, in reading order */
   size_t nfiles;
-  size_t cur;  /* index of the file open (or next to open) */
-  int is_open; /* files[cur] is open */
+  size_t cur;     /* index of the file open (or next to open) */
+  int is_open;    /* files[cur] is open */
+  char *shown;    /* owned: files[cur] for messages (no credentials) */
+  int append;     /* the stream's mode is append (and not --full) */
+  csv_seen *seen; /* owned: the files of the stored state */
+  size_t nseen;
 
   char **fields; /* owned copies of the requested fields */
   size_t nfields;
@@ -73,8 +77,11 @@ typedef struct csv_handle {
   int header_pending; /* the next record is this file's header */
 
   csv_parser *parser;
-  int fd;         /* the open file, or -1 (owned by gz once gz is set) */
-  gzFile gz;      /* gzip stream over fd, or NULL for plain files */
+  sp_reader *rd;  /* the open file's bytes, or NULL */
+  int gz;         /* the file is gzip-compressed: inflated through zs */
+  z_stream zs;    /* inflate state while gz */
+  char *zin;      /* owned compressed input buffer of READ_CHUNK bytes */
+  int zin_eof;    /* the reader has no more compressed bytes */
   int eof;        /* the file has no more bytes */
   char *buf;      /* owned read buffer of READ_CHUNK bytes */
   size_t buf_len; /* bytes in buf */
@@ -96,19 +103,7 @@ typedef struct csv_handle {
  * them cannot give the parser something it refuses.
  */
 static const samspor_option csv_source_options[] = {
-    {.name = "url",
-     .type = SAMSPOR_OPT_PATH,
-     .flags = SAMSPOR_OPT_REQUIRED,
-     .help = "Where the CSV file is: a local path (relative to the "
-             "configuration file's directory) or a file:// URL. The "
-             "last path segment may be a glob (unge_*.csv). https:// and "
-             "sftp:// are not supported yet."},
-    {.name = "files",
-     .type = SAMSPOR_OPT_ENUM,
-     .def = "newest",
-     .choices = "newest|all",
-     .help = "Which files a glob in url selects: the newest by modification "
-             "time, or all of them, read in name order."},
+    SP_TRANSPORT_OPTION_ROWS,
     {.name = "encoding",
      .type = SAMSPOR_OPT_ENUM,
      .def = "utf-8",
@@ -161,22 +156,6 @@ static int parse_opts(const samspor_host *host, samspor_ctx *ctx,
   long long n;
 
   csv_config_init(&o->cfg);
-  o->url = host->get_string(s, "url");
-  if (!o->url || !*o->url) {
-    host->error(ctx, "csv: url is required");
-    return SAMSPOR_EINVAL;
-  }
-
-  v = host->get_string(s, "files");
-  if (!v || !strcmp(v, "newest")) {
-    o->all_files = 0;
-  } else if (!strcmp(v, "all")) {
-    o->all_files = 1;
-  } else {
-    host->error(ctx, "csv: files must be \"newest\" or \"all\"");
-    return SAMSPOR_EINVAL;
-  }
-
   v = host->get_string(s, "encoding");
   if (!v || !strcmp(v, "utf-8")) {
     o->cfg.encoding = CSV_UTF8;
@@ -238,371 +217,108 @@ static int parse_opts(const samspor_host *host, samspor_ctx *ctx,
   return 0;
 }
 
-/* ---- finding the files ------------------------------------------------ */
-
-static int hexval(int c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
-/*
- * The local path a url names: a path as it is, or a file:// URL
- * (file:///p, file://localhost/p) percent-decoded.  Returns 0 with a
- * freshly allocated *path (caller frees), or SAMSPOR_EINVAL /
- * SAMSPOR_ENOMEM after host->error.
- */
-static int url_to_path(const samspor_host *host, samspor_ctx *ctx,
-                       const char *url, char **path) {
-  const char *sep = strstr(url, "://");
-  const char *src;
-  size_t i, n;
-  char *out;
-
-  *path = NULL;
-  if (sep) {
-    size_t slen = (size_t)(sep - url);
-    int scheme = slen > 0 && strspn(url, "abcdefghijklmnopqrstuvwxyz"
-                                         "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                         "0123456789+.-") >= slen;
-    if (scheme && slen == 4 && !strncasecmp(url, "file", 4)) {
-      src = sep + 3;
-      if (!strncasecmp(src, "localhost/", 10))
-        src += 9;
-      if (*src != '/') {
-        host->error(ctx,
-                    "csv: url %s: a file:// URL needs an absolute path "
-                    "on this host (file:///path)",
-                    url);
-        return SAMSPOR_EINVAL;
-      }
-    } else if (scheme) {
-      if ((slen == 5 && !strncasecmp(url, "https", 5)) ||
-          (slen == 4 && !strncasecmp(url, "http", 4)) ||
-          (slen == 4 && !strncasecmp(url, "sftp", 4)))
-        host->error(ctx,
-                    "csv: url %s: transport not supported yet (only "
-                    "local files and file:// for now)",
-                    url);
-      else
-        host->error(ctx, "csv: url %s: unsupported URL scheme", url);
-      return SAMSPOR_EINVAL;
-    } else {
-      src = url; /* a local path that happens to contain "://" */
-      sep = NULL;
-    }
-  } else {
-    src = url;
-  }
-
-  n = strlen(src);
-  out = malloc(n + 1);
-  if (!out) {
-    host->error(ctx, "csv: out of memory");
-    return SAMSPOR_ENOMEM;
-  }
-  if (!sep) {
-    memcpy(out, src, n + 1);
-  } else {
-    char *o = out;
-    for (i = 0; i < n; i++) {
-      if (src[i] == '%') {
-        int hi = i + 2 < n ? hexval(src[i + 1]) : -1;
-        int lo = hi >= 0 ? hexval(src[i + 2]) : -1;
-        if (lo < 0 || (hi == 0 && lo == 0)) {
-          host->error(ctx, "csv: url %s: invalid %%-escape", url);
-          free(out);
-          return SAMSPOR_EINVAL;
-        }
-        *o++ = (char)(hi * 16 + lo);
-        i += 2;
-      } else {
-        *o++ = src[i];
-      }
-    }
-    *o = '\0';
-  }
-  *path = out;
-  return 0;
-}
-
-static int by_name(const void *a, const void *b) {
-  const csv_file *x = a, *y = b;
-  return strcmp(x->base, y->base);
-}
-
-/* Nonzero when file a is newer than b (later mtime; on a tie the later
- * name, so the choice does not depend on the order glob returned). */
-static int newer(const csv_file *a, const csv_file *b) {
-  if (a->mtime != b->mtime)
-    return a->mtime > b->mtime;
-  if (a->mtime_ns != b->mtime_ns)
-    return a->mtime_ns > b->mtime_ns;
-  return strcmp(a->base, b->base) > 0;
-}
-
-static void free_files(csv_file *files, size_t n) {
-  size_t i;
-  for (i = 0; i < n; i++)
-    free(files[i].path);
-  free(files);
-}
-
-/* Add path (taking ownership) to the list if it is a regular file.
- * Returns 0, 1 when skipped (not a regular file), or SAMSPOR_ENOMEM. */
-static int add_file(csv_file **files, size_t *n, char *path) {
-  struct stat st;
-  csv_file *nf, *f;
-  const char *slash;
-
-  if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
-    free(path);
-    return 1;
-  }
-  nf = realloc(*files, (*n + 1) * sizeof **files);
-  if (!nf) {
-    free(path);
-    return SAMSPOR_ENOMEM;
-  }
-  *files = nf;
-  f = &nf[(*n)++];
-  f->path = path;
-  slash = strrchr(path, '/');
-  f->base = slash ? slash + 1 : path;
-  f->size = (long long)st.st_size;
-  f->mtime = (long long)st.st_mtim.tv_sec;
-  f->mtime_ns = st.st_mtim.tv_nsec;
-  return 0;
-}
-
-/*
- * glob(3) failed to read the directory of `path` (its last '/' at `slash`,
- * or none) and says not why; its error callback has no user pointer to
- * carry errno without file-scope state, so ask opendir() again.  Returns
- * SAMSPOR_ENOENT for a missing directory, else SAMSPOR_EIO, after
- * host->error.
- */
-static int dir_error(const samspor_host *host, samspor_ctx *ctx,
-                     const char *path, const char *slash) {
-  char dir[4096];
-  DIR *d;
-  int e = EIO;
-
-  if (!slash)
-    strcpy(dir, ".");
-  else
-    snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path),
-             path);
-  d = opendir(dir);
-  if (d)
-    closedir(d); /* readable now: it failed while reading */
-  else
-    e = errno;
-  host->error(ctx, "csv: cannot read directory %s (for %s): %s", dir, path,
-              strerror(e));
-  return e == ENOENT || e == ENOTDIR ? SAMSPOR_ENOENT : SAMSPOR_EIO;
-}
-
-/*
- * The files the url selects, in reading order: one file, or with a glob
- * in the last segment the newest match (files = newest) or every match in
- * name order.  Returns 0 with *out and *nout set (caller frees with
- * free_files), or SAMSPOR_EINVAL, SAMSPOR_ENOENT, SAMSPOR_EIO or SAMSPOR_ENOMEM
- * after host->error.
- */
-static int resolve_files(const samspor_host *host, samspor_ctx *ctx,
-                         const csv_opts *o, csv_file **out, size_t *nout) {
-  char *path, *slash;
-  csv_file *files = NULL;
-  size_t n = 0, i, best;
-  int rc;
-
-  *out = NULL;
-  *nout = 0;
-  if ((rc = url_to_path(host, ctx, o->url, &path)) != 0)
-    return rc;
-  slash = strrchr(path, '/');
-  if (strpbrk(path, "*?[") && slash && strpbrk(path, "*?[") < slash) {
-    host->error(ctx,
-                "csv: url %s: a glob is allowed only in the last path "
-                "segment",
-                o->url);
-    free(path);
-    return SAMSPOR_EINVAL;
-  }
-
-  if (!strpbrk(slash ? slash + 1 : path, "*?[")) {
-    struct stat st;
-    if (stat(path, &st) != 0) {
-      int e = errno;
-      host->error(ctx, "csv: %s: %s", path, strerror(e));
-      free(path);
-      return e == ENOENT || e == ENOTDIR ? SAMSPOR_ENOENT : SAMSPOR_EIO;
-    }
-    if (!S_ISREG(st.st_mode)) {
-      host->error(ctx, "csv: %s: not a regular file", path);
-      free(path);
-      return SAMSPOR_EINVAL;
-    }
-    rc = add_file(&files, &n, path);
-    if (rc == 1) { /* gone or replaced since the stat above */
-      host->error(ctx, "csv: %s: no longer a regular file", o->url);
-      rc = SAMSPOR_ENOENT;
-    } else if (rc < 0) {
-      host->error(ctx, "csv: out of memory");
-    }
-  } else {
-    glob_t g;
-    int grc = glob(path, GLOB_ERR | GLOB_NOSORT, NULL, &g);
-
-    if (grc == GLOB_NOMATCH || (grc == 0 && g.gl_pathc == 0)) {
-      host->error(ctx, "csv: no file matches %s", path);
-      rc = SAMSPOR_ENOENT;
-    } else if (grc == GLOB_NOSPACE) {
-      host->error(ctx, "csv: out of memory");
-      rc = SAMSPOR_ENOMEM;
-    } else if (grc != 0) {
-      rc = dir_error(host, ctx, path, slash);
-    } else {
-      rc = 0;
-      for (i = 0; i < g.gl_pathc && rc >= 0; i++) {
-        char *p = strdup(g.gl_pathv[i]);
-        rc = p ? add_file(&files, &n, p) : SAMSPOR_ENOMEM;
-      }
-      if (rc == SAMSPOR_ENOMEM)
-        host->error(ctx, "csv: out of memory");
-      else if (n == 0) {
-        host->error(ctx, "csv: no regular file matches %s", path);
-        rc = SAMSPOR_ENOENT;
-      } else
-        rc = 0;
-    }
-    if (grc != GLOB_NOMATCH)
-      globfree(&g);
-    free(path);
-  }
-  if (rc < 0) {
-    free_files(files, n);
-    return rc;
-  }
-
-  if (o->all_files) {
-    qsort(files, n, sizeof *files, by_name);
-  } else if (n > 1) {
-    best = 0;
-    for (i = 1; i < n; i++)
-      if (newer(&files[i], &files[best]))
-        best = i;
-    if (best != 0) {
-      csv_file t = files[0];
-      files[0] = files[best];
-      files[best] = t;
-    }
-    for (i = 1; i < n; i++)
-      free(files[i].path);
-    n = 1;
-  }
-  *out = files;
-  *nout = n;
-  return 0;
-}
-
 /* ---- reading one file ------------------------------------------------- */
 
 static void file_close(csv_handle *h) {
+  sp_reader_close(h->rd);
+  h->rd = NULL;
   if (h->gz)
-    gzclose(h->gz); /* closes fd too */
-  else if (h->fd >= 0)
-    close(h->fd);
-  h->gz = NULL;
-  h->fd = -1;
+    inflateEnd(&h->zs);
+  h->gz = 0;
   h->is_open = 0;
 }
 
-/* Report a failed read of the open file; returns SAMSPOR_EIO. */
-static int read_error(csv_handle *h, int e) {
-  h->host->error(h->ctx, "csv: %s: read failed: %s", h->files[h->cur].path,
-                 strerror(e));
-  return SAMSPOR_EIO;
+/* Read up to n raw (possibly compressed) bytes of the open file.  Returns
+ * the count (0 at the end) or a negative SAMSPOR code after host->error
+ * (the transport names the file). */
+static long long raw_read(csv_handle *h, char *buf, size_t n) {
+  return sp_reader_read(h->rd, buf, n);
 }
 
-/* Read up to n bytes of the open file.  Returns the count (0 at the end)
- * or a negative SAMSPOR code after host->error. */
-static long long src_read(csv_handle *h, char *buf, size_t n) {
-  const char *path = h->files[h->cur].path;
+/*
+ * Inflate up to n bytes of the open gzip file into buf.  Returns the count
+ * (0 at the end) or a negative SAMSPOR code after host->error.  A file of
+ * several gzip members (as `cat a.gz b.gz` makes) is read whole, as gzip
+ * -d would; bytes after the last member that are no gzip header end it,
+ * as zlib's gzread() does.
+ */
+static long long gz_read(csv_handle *h, char *buf, size_t n) {
+  z_stream *zs = &h->zs;
+  int zrc;
 
-  if (h->gz) {
-    int k = gzread(h->gz, buf, (unsigned)n), err;
-    const char *zmsg;
-
-    if (k > 0)
-      return k;
-    zmsg = gzerror(h->gz, &err);
-    if (k == 0 && err == Z_OK)
-      return 0;
-    if (err == Z_ERRNO)
-      return read_error(h, errno);
-    if (err == Z_MEM_ERROR) {
-      h->host->error(h->ctx, "csv: out of memory decompressing %s", path);
-      return SAMSPOR_ENOMEM;
+  zs->next_out = (Bytef *)buf;
+  zs->avail_out = (uInt)n;
+  while (zs->avail_out == n) {
+    if (zs->avail_in == 0 && !h->zin_eof) {
+      long long k = raw_read(h, h->zin, READ_CHUNK);
+      if (k < 0)
+        return k;
+      if (k == 0)
+        h->zin_eof = 1;
+      zs->next_in = (Bytef *)h->zin;
+      zs->avail_in = (uInt)k;
     }
-    if (err == Z_BUF_ERROR) {
+    zrc = inflate(zs, Z_NO_FLUSH);
+    if (zrc == Z_STREAM_END) {
+      if (zs->avail_in == 0 && !h->zin_eof)
+        continue; /* look at what follows before deciding */
+      if (zs->avail_in == 0 || zs->next_in[0] != 0x1f) {
+        h->zin_eof = 1;
+        zs->avail_in = 0;
+        break; /* the end (any trailing bytes are no member) */
+      }
+      inflateReset(zs); /* the next member */
+      continue;
+    }
+    if (zrc == Z_OK)
+      continue;
+    if (zrc == Z_BUF_ERROR && zs->avail_in == 0 && h->zin_eof) {
       h->host->error(h->ctx,
                      "csv: %s: gzip data ends early (truncated "
                      "file?)",
-                     path);
+                     h->shown);
       return SAMSPOR_EDATA;
     }
-    /* zlib's messages are fixed strings about the stream, not its data */
-    h->host->error(h->ctx, "csv: %s: corrupt gzip data: %s", path,
-                   zmsg ? zmsg : "unknown error");
-    return SAMSPOR_EDATA;
-  }
-  for (;;) {
-    ssize_t k = read(h->fd, buf, n);
-    if (k >= 0)
-      return k;
-    if (errno != EINTR)
-      return read_error(h, errno);
-  }
-}
-
-/* Open files[h->cur] and reset the parser for it.  Returns 0 or a
- * negative SAMSPOR code after host->error. */
-static int file_open(csv_handle *h) {
-  csv_file *f = &h->files[h->cur];
-  unsigned char magic[2];
-  struct stat st;
-  size_t blen = strlen(f->base);
-  int gz;
-
-  h->fd = open(f->path, O_RDONLY | O_CLOEXEC);
-  if (h->fd < 0) {
-    int e = errno;
-    h->host->error(h->ctx, "csv: %s: %s", f->path, strerror(e));
-    return e == ENOENT ? SAMSPOR_ENOENT : SAMSPOR_EIO;
-  }
-  h->is_open = 1;
-  if (fstat(h->fd, &st) == 0) { /* what is read, not what glob saw */
-    f->size = (long long)st.st_size;
-    f->mtime = (long long)st.st_mtim.tv_sec;
-    f->mtime_ns = st.st_mtim.tv_nsec;
-  }
-  /* The magic bytes decide, so a gzip file without .gz is still read;
-   * a .gz name without them is read as it is (as zlib would anyway). */
-  gz = pread(h->fd, magic, 2, 0) == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
-  if (gz) {
-    h->gz = gzdopen(h->fd, "rb");
-    if (!h->gz) {
-      h->host->error(h->ctx, "csv: out of memory opening %s", f->path);
+    if (zrc == Z_BUF_ERROR)
+      continue;
+    if (zrc == Z_MEM_ERROR) {
+      h->host->error(h->ctx, "csv: out of memory decompressing %s", h->shown);
       return SAMSPOR_ENOMEM;
     }
-    gzbuffer(h->gz, READ_CHUNK);
+    /* zlib's messages are fixed strings about the stream, not its data */
+    h->host->error(h->ctx, "csv: %s: corrupt gzip data: %s", h->shown,
+                   zs->msg ? zs->msg : "unknown error");
+    return SAMSPOR_EDATA;
   }
+  return (long long)(n - zs->avail_out);
+}
+
+/* Read up to n bytes of the open file, inflated when it is gzip.  Returns
+ * the count (0 at the end) or a negative SAMSPOR code after host->error. */
+static long long src_read(csv_handle *h, char *buf, size_t n) {
+  return h->gz ? gz_read(h, buf, n) : raw_read(h, buf, n);
+}
+
+/* Open files[h->cur] and reset the parser for it.  The first bytes are
+ * read here: gzip is recognised by its magic bytes (so a gzip file without
+ * .gz is still read; a .gz name without them is read as it is); plain
+ * bytes stay in buf for the parser.  Returns 0 or a negative SAMSPOR code
+ * after host->error. */
+static int file_open(csv_handle *h) {
+  sp_file *f = &h->files[h->cur];
+  size_t blen = strlen(f->name);
+  long long k;
+  int rc;
+
+  free(h->shown);
+  h->shown = sp_url_redact(f->url);
+  if (!h->shown) {
+    h->host->error(h->ctx, "csv: out of memory");
+    return SAMSPOR_ENOMEM;
+  }
+  if ((rc = sp_transport_read_open(h->tp, f, &h->rd)) != 0)
+    return rc;
+  h->is_open = 1;
 
   free(h->pos);
   h->pos = malloc(blen + 2 + 20);
@@ -610,7 +326,7 @@ static int file_open(csv_handle *h) {
     h->host->error(h->ctx, "csv: out of memory");
     return SAMSPOR_ENOMEM;
   }
-  memcpy(h->pos, f->base, blen);
+  memcpy(h->pos, f->name, blen);
   h->pos[blen] = ':';
   h->pos_prefix = blen + 1;
 
@@ -620,8 +336,41 @@ static int file_open(csv_handle *h) {
   h->ncols = 0;
   h->header_pending = h->opts.header;
   h->nrec = h->nrej = 0;
-  h->host->log(h->ctx, SAMSPOR_LOG_INFO, "csv: reading %s (%lld bytes%s)",
-               f->path, f->size, gz ? ", gzip" : "");
+
+  /* The magic bytes: read until there are two, or the file ends. */
+  while (h->buf_len < 2 && !h->eof) {
+    k = raw_read(h, h->buf + h->buf_len, READ_CHUNK - h->buf_len);
+    if (k < 0)
+      return (int)k;
+    if (k == 0)
+      h->eof = 1;
+    h->buf_len += (size_t)k;
+  }
+  if (h->buf_len >= 2 && (unsigned char)h->buf[0] == 0x1f &&
+      (unsigned char)h->buf[1] == 0x8b) {
+    if (!h->zin && !(h->zin = malloc(READ_CHUNK))) {
+      h->host->error(h->ctx, "csv: out of memory");
+      return SAMSPOR_ENOMEM;
+    }
+    memset(&h->zs, 0, sizeof h->zs);
+    if (inflateInit2(&h->zs, 16 + MAX_WBITS) != Z_OK) {
+      h->host->error(h->ctx, "csv: out of memory opening %s", h->shown);
+      return SAMSPOR_ENOMEM;
+    }
+    h->gz = 1;
+    memcpy(h->zin, h->buf, h->buf_len);
+    h->zs.next_in = (Bytef *)h->zin;
+    h->zs.avail_in = (uInt)h->buf_len;
+    h->zin_eof = h->eof;
+    h->eof = 0;
+    h->buf_len = 0;
+  }
+  if (f->size >= 0)
+    h->host->log(h->ctx, SAMSPOR_LOG_INFO, "csv: reading %s (%lld bytes%s)",
+                 h->shown, (long long)f->size, h->gz ? ", gzip" : "");
+  else
+    h->host->log(h->ctx, SAMSPOR_LOG_INFO, "csv: reading %s%s", h->shown,
+                 h->gz ? " (gzip)" : "");
   return 0;
 }
 
@@ -691,7 +440,7 @@ static size_t position_of(const char *s, size_t len) {
  */
 static int resolve_field(csv_handle *h, const csv_record *r, const char *want,
                          size_t *col) {
-  const char *path = h->files[h->cur].path;
+  const char *path = h->shown;
   const char *w, *name;
   size_t wlen = trim(want, strlen(want), &w);
   size_t pass, j, len, nmatch, first = 0, second = 0, pos;
@@ -749,8 +498,8 @@ static int take_header(csv_handle *h, const csv_record *r) {
     h->host->error(h->ctx,
                    "csv: %s:%llu: cannot read the header line: %s "
                    "(%s)",
-                   h->files[h->cur].path, (unsigned long long)r->line,
-                   r->message, csv_status_reason(r->status));
+                   h->shown, (unsigned long long)r->line, r->message,
+                   csv_status_reason(r->status));
     h->fail = SAMSPOR_EDATA;
     return STOP_FAIL;
   }
@@ -764,7 +513,7 @@ static int take_header(csv_handle *h, const csv_record *r) {
   h->ncols = r->nfields;
   h->host->log(h->ctx, SAMSPOR_LOG_DEBUG,
                "csv: %s: header on line %llu, %zu fields, delimiter %s",
-               h->files[h->cur].base, (unsigned long long)r->line, r->nfields,
+               h->files[h->cur].name, (unsigned long long)r->line, r->nfields,
                csv_parser_delimiter(h->parser) == '\t'  ? "tab"
                : csv_parser_delimiter(h->parser) == ',' ? "','"
                                                         : "';'");
@@ -828,8 +577,7 @@ static int parser_rc(csv_handle *h, int rc) {
   if (rc == STOP_FAIL)
     return h->fail;
   if (rc == CSV_ENOMEM) {
-    h->host->error(h->ctx, "csv: out of memory reading %s",
-                   h->files[h->cur].path);
+    h->host->error(h->ctx, "csv: out of memory reading %s", h->shown);
     return SAMSPOR_ENOMEM;
   }
   return rc < 0 ? SAMSPOR_EFAIL : 0;
@@ -884,7 +632,7 @@ static int pump(csv_handle *h, int header_only) {
     h->host->error(h->ctx,
                    "csv: %s: no header line (the file has no "
                    "records)",
-                   h->files[h->cur].path);
+                   h->shown);
     return SAMSPOR_EDATA;
   }
   return 0;
@@ -903,7 +651,8 @@ static int file_start(csv_handle *h) {
 
 /* Append s as a JSON string to b (capacity known to suffice).  Bytes of a
  * name that is not valid UTF-8 are written as \u00XX, keeping the JSON
- * valid and the same name always giving the same text. */
+ * valid and the same name always giving the same text; parse_state()
+ * turns them back into those bytes. */
 static char *json_string(char *b, const char *s) {
   int utf8 = csv_utf8_valid(s, strlen(s));
   const unsigned char *p;
@@ -923,29 +672,256 @@ static char *json_string(char *b, const char *s) {
   return b;
 }
 
+static void seen_free(csv_seen *v, size_t n) {
+  size_t i;
+  for (i = 0; i < n; i++)
+    free(v[i].name);
+  free(v);
+}
+
+static int hexval(int c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+static const char *skip_ws(const char *p) {
+  while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+    p++;
+  return p;
+}
+
+/* Parse the JSON string at *pp (at its '"') into a malloc'd *out, the
+ * inverse of json_string (\u00XX is the byte XX).  Returns 0, 1 when
+ * malformed, or SAMSPOR_ENOMEM (which is -1: hence 1). */
+static int parse_string(const char **pp, char **out) {
+  const char *p = *pp + 1, *q;
+  size_t n = 0;
+  char *o;
+
+  *out = NULL;
+  /* the decoded text is never longer than the JSON text */
+  for (q = p; *q && *q != '"'; q++)
+    if (*q == '\\' && q[1])
+      q++;
+  if (*q != '"')
+    return 1;
+  o = malloc((size_t)(q - p) + 1);
+  if (!o)
+    return SAMSPOR_ENOMEM;
+  while (*p != '"') {
+    unsigned char c = (unsigned char)*p++;
+    if (c != '\\') {
+      o[n++] = (char)c;
+      continue;
+    }
+    c = (unsigned char)*p++;
+    if (c == 'u') {
+      unsigned v = 0;
+      int i;
+      for (i = 0; i < 4; i++) {
+        int d = hexval(p[i]);
+        if (d < 0)
+          goto bad;
+        v = v * 16 + (unsigned)d;
+      }
+      p += 4;
+      if (v == 0 || v > 0xff) /* never written by json_string */
+        goto bad;
+      o[n++] = (char)v;
+    } else if (c == '"' || c == '\\' || c == '/') {
+      o[n++] = (char)c;
+    } else {
+      goto bad;
+    }
+  }
+  o[n] = '\0';
+  *pp = p + 1;
+  *out = o;
+  return 0;
+bad:
+  free(o);
+  return 1;
+}
+
+/*
+ * The files a stored state names: what state_json wrote,
+ * [{"name":"unge_1.csv","size":123,"mtime":1700000000},...] (keys in any
+ * order; other keys with number or string values are ignored).
+ * Hand-written, as the format is this small and jansson would turn a
+ * \u00XX back into a character rather than the byte of a non-UTF-8 name.
+ * Returns 0 with *out and *nout (caller frees with seen_free), 1 when
+ * the text is not such a list, or SAMSPOR_ENOMEM.
+ */
+static int parse_state(const char *js, csv_seen **out, size_t *nout) {
+  const char *p = skip_ws(js);
+  csv_seen *v = NULL;
+  size_t n = 0;
+  int rc = 1;
+
+  *out = NULL;
+  *nout = 0;
+  if (*p++ != '[')
+    return 1;
+  p = skip_ws(p);
+  if (*p == ']')
+    return skip_ws(p + 1)[0] ? -1 : 0;
+  for (;;) {
+    csv_seen e = {NULL, -1, -1}, *nv;
+    p = skip_ws(p);
+    if (*p++ != '{')
+      goto out;
+    for (;;) {
+      char *key;
+      p = skip_ws(p);
+      if (*p != '"' || (rc = parse_string(&p, &key)) != 0)
+        goto fail_entry;
+      p = skip_ws(p);
+      if (*p++ != ':') {
+        free(key);
+        goto fail_entry;
+      }
+      p = skip_ws(p);
+      if (*p == '"') {
+        char *val;
+        if ((rc = parse_string(&p, &val)) != 0) {
+          free(key);
+          goto fail_entry;
+        }
+        if (!strcmp(key, "name")) {
+          free(e.name);
+          e.name = val;
+        } else {
+          free(val);
+        }
+      } else {
+        char *end;
+        long long num = strtoll(p, &end, 10);
+        if (end == p) {
+          free(key);
+          goto fail_entry;
+        }
+        p = end;
+        if (!strcmp(key, "size"))
+          e.size = num;
+        else if (!strcmp(key, "mtime"))
+          e.mtime = num;
+      }
+      free(key);
+      p = skip_ws(p);
+      if (*p == ',') {
+        p++;
+        continue;
+      }
+      if (*p++ == '}')
+        break;
+      goto fail_entry;
+    }
+    if (!e.name)
+      goto fail_entry;
+    nv = realloc(v, (n + 1) * sizeof *v);
+    if (!nv) {
+      rc = SAMSPOR_ENOMEM;
+      goto fail_entry;
+    }
+    v = nv;
+    v[n++] = e;
+    p = skip_ws(p);
+    if (*p == ',') {
+      p++;
+      continue;
+    }
+    if (*p++ == ']' && !skip_ws(p)[0]) {
+      *out = v;
+      *nout = n;
+      return 0;
+    }
+    rc = 1;
+    goto out;
+  fail_entry:
+    free(e.name);
+    if (rc == 0)
+      rc = 1;
+    goto out;
+  }
+out:
+  seen_free(v, n);
+  return rc == SAMSPOR_ENOMEM ? rc : 1;
+}
+
+/* Nonzero when f was loaded by an earlier run: same name, size and mtime.
+ * A file whose mtime is unknown (an https server without Last-Modified)
+ * never counts as seen, since a new version could not be told apart. */
+static int was_loaded(const csv_handle *h, const sp_file *f) {
+  size_t i;
+  if (f->mtime < 0)
+    return 0;
+  for (i = 0; i < h->nseen; i++)
+    if (h->seen[i].size == f->size && h->seen[i].mtime == f->mtime &&
+        !strcmp(h->seen[i].name, f->name))
+      return 1;
+  return 0;
+}
+
+/* Nonzero when a file named `name` is read in this run. */
+static int read_now(const csv_handle *h, const char *name) {
+  size_t i;
+  for (i = 0; i < h->nfiles; i++)
+    if (!strcmp(h->files[i].name, name))
+      return 1;
+  return 0;
+}
+
 /*
  * The state after a complete read: the files read, as
- * [{"name":"unge_1.csv","size":123,"mtime":1700000000}].  Hand-written
- * (no jansson) as the format is this small.  Returns a malloc'd string or
- * NULL when out of memory.
+ * [{"name":"unge_1.csv","size":123,"mtime":1700000000}]; in append mode
+ * after the files of the stored state not read again now, so that the
+ * skipping goes on working, and of all of them only the last STATE_MAX
+ * (a daily export is remembered for years; older ones are no longer in
+ * the directory in practice).  Hand-written (no jansson) as the format is
+ * this small.  Returns a malloc'd string or NULL when out of memory.
  */
 static char *state_json(const csv_handle *h) {
-  size_t i, cap = 3;
+  size_t i, cap = 3, total = h->nfiles, skip, k = 0;
   char *s, *b;
 
+  if (h->append)
+    for (i = 0; i < h->nseen; i++)
+      if (!read_now(h, h->seen[i].name))
+        total++;
+  skip = total > STATE_MAX ? total - STATE_MAX : 0;
+  if (h->append)
+    for (i = 0; i < h->nseen; i++)
+      cap += strlen(h->seen[i].name) * 6 + 80;
   for (i = 0; i < h->nfiles; i++)
-    cap += strlen(h->files[i].base) * 6 + 80;
+    cap += strlen(h->files[i].name) * 6 + 80;
   s = b = malloc(cap);
   if (!s)
     return NULL;
   *b++ = '[';
-  for (i = 0; i < h->nfiles; i++) {
-    if (i)
+  for (i = 0; h->append && i < h->nseen; i++) {
+    if (read_now(h, h->seen[i].name) || k++ < skip)
+      continue;
+    if (b[-1] != '[')
       *b++ = ',';
     b += sprintf(b, "{\"name\":");
-    b = json_string(b, h->files[i].base);
-    b += sprintf(b, ",\"size\":%lld,\"mtime\":%lld}", h->files[i].size,
-                 h->files[i].mtime);
+    b = json_string(b, h->seen[i].name);
+    b += sprintf(b, ",\"size\":%lld,\"mtime\":%lld}", h->seen[i].size,
+                 h->seen[i].mtime);
+  }
+  for (i = 0; i < h->nfiles; i++) {
+    if (k++ < skip)
+      continue;
+    if (b[-1] != '[')
+      *b++ = ',';
+    b += sprintf(b, "{\"name\":");
+    b = json_string(b, h->files[i].name);
+    b += sprintf(b, ",\"size\":%lld,\"mtime\":%lld}",
+                 (long long)h->files[i].size, (long long)h->files[i].mtime);
   }
   *b++ = ']';
   *b = '\0';
@@ -962,13 +938,20 @@ static void csv_close(void *handle) {
     return;
   file_close(h);
   csv_parser_free(h->parser);
-  free_files(h->files, h->nfiles);
+  {
+    sp_files fl = {h->files, h->nfiles};
+    sp_files_free(&fl);
+  }
+  sp_transport_close(h->tp);
+  seen_free(h->seen, h->nseen);
   for (i = 0; i < h->nfields; i++)
     free(h->fields[i]);
   free(h->fields);
   free(h->col);
   free(h->buf);
+  free(h->zin);
   free(h->pos);
+  free(h->shown);
   free(h);
 }
 
@@ -1017,8 +1000,69 @@ static int abi_fits(const samspor_host *host, uint32_t args_size,
          host->abi_version == SAMSPOR_ABI_VERSION;
 }
 
+/*
+ * In append mode, read the stored state and drop from h->files those
+ * loaded before.  Only then is the stream's mode looked at: without a
+ * state (first run, --full) there is nothing to skip.  Returns 0 or a
+ * negative SAMSPOR code after host->error.
+ */
+static int skip_loaded(csv_handle *h, const samspor_open_args *a) {
+  const char *mode;
+  size_t i, kept = 0;
+  int rc;
+
+  if (!a->state || a->full)
+    return 0;
+  mode = a->host->get_string(a->stream, "mode");
+  if (!mode || strcmp(mode, "append") != 0)
+    return 0;
+  h->append = 1;
+  rc = parse_state(a->state, &h->seen, &h->nseen);
+  if (rc == SAMSPOR_ENOMEM) {
+    a->host->error(a->ctx, "csv: out of memory");
+    return rc;
+  }
+  if (rc) {
+    /* Loading every file again would duplicate rows in append mode. */
+    a->host->error(a->ctx,
+                   "csv: the stored state of this stream (the files "
+                   "already loaded) is not the list csv writes; refusing "
+                   "to guess which files were loaded. Delete the stream's "
+                   "row in samspor.sync_state, or sync with --full, to "
+                   "load every file again");
+    return SAMSPOR_EDATA;
+  }
+  for (i = 0; i < h->nfiles; i++) {
+    if (was_loaded(h, &h->files[i])) {
+      a->host->log(a->ctx, SAMSPOR_LOG_INFO,
+                   "csv: %s already loaded (same name, size and "
+                   "modification time); skipped",
+                   h->files[i].name);
+      free(h->files[i].name);
+      free(h->files[i].url);
+      continue;
+    }
+    h->files[kept++] = h->files[i];
+  }
+  h->nfiles = kept;
+  return 0;
+}
+
+/* The files of the url, as csv reads them: at least one must match.
+ * Returns 0 or a negative SAMSPOR code after host->error. */
+static int list_files(const samspor_host *host, samspor_ctx *ctx,
+                      sp_transport *tp, sp_files *out) {
+  int rc = sp_transport_list(tp, sp_transport_files_all(tp), out);
+  if (rc == 0 && out->n == 0) {
+    host->error(ctx, "csv: no file matches %s", sp_transport_url(tp));
+    rc = SAMSPOR_ENOENT;
+  }
+  return rc;
+}
+
 static int csv_open(const samspor_open_args *a, void **handle) {
   csv_handle *h;
+  sp_files fl = {NULL, 0};
   int rc;
 
   *handle = NULL;
@@ -1032,12 +1076,15 @@ static int csv_open(const samspor_open_args *a, void **handle) {
   h->host = a->host;
   h->ctx = a->ctx;
   h->sink = a->sink;
-  h->fd = -1;
 
   if ((rc = parse_opts(a->host, a->ctx, a->source, &h->opts)) != 0 ||
       (rc = take_fields(h, a)) != 0 ||
-      (rc = resolve_files(a->host, a->ctx, &h->opts, &h->files, &h->nfiles)) !=
-          0)
+      (rc = sp_transport_open(a->host, a->ctx, a->source, &h->tp)) != 0 ||
+      (rc = list_files(a->host, a->ctx, h->tp, &fl)) != 0)
+    goto fail;
+  h->files = fl.v;
+  h->nfiles = fl.n;
+  if ((rc = skip_loaded(h, a)) != 0)
     goto fail;
   h->buf = malloc(READ_CHUNK);
   rc = h->buf ? csv_parser_new(&h->parser, &h->opts.cfg, on_record, h)
@@ -1048,7 +1095,7 @@ static int csv_open(const samspor_open_args *a, void **handle) {
     rc = rc == CSV_ENOMEM ? SAMSPOR_ENOMEM : SAMSPOR_EINVAL;
     goto fail;
   }
-  if ((rc = file_start(h)) != 0)
+  if (h->nfiles > 0 && (rc = file_start(h)) != 0)
     goto fail;
   *handle = h;
   return 0;
@@ -1069,7 +1116,7 @@ static int csv_read(void *handle) {
       return rc;
     h->host->log(h->ctx, SAMSPOR_LOG_INFO,
                  "csv: read %s: %llu records, %llu rejected",
-                 h->files[h->cur].base, h->nrec, h->nrej);
+                 h->files[h->cur].name, h->nrec, h->nrej);
     file_close(h);
     h->cur++;
   }
@@ -1083,28 +1130,19 @@ static int csv_read(void *handle) {
   return 0;
 }
 
+/* `check --connect`: the settings parse, the url resolves to a file that
+ * can be opened, and (remote) the credentials are accepted. */
 static int csv_check(const samspor_check_args *a) {
   csv_opts o;
-  csv_file *files;
-  size_t n, i;
+  sp_transport *tp = NULL;
   int rc;
 
   if (!abi_fits(a->host, a->struct_size, sizeof *a))
     return SAMSPOR_EABI;
-  if ((rc = parse_opts(a->host, a->ctx, a->source, &o)) != 0 ||
-      (rc = resolve_files(a->host, a->ctx, &o, &files, &n)) != 0)
-    return rc;
-  for (i = 0; i < n && rc == 0; i++) {
-    int fd = open(files[i].path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-      int e = errno;
-      a->host->error(a->ctx, "csv: %s: %s", files[i].path, strerror(e));
-      rc = e == ENOENT ? SAMSPOR_ENOENT : SAMSPOR_EIO;
-    } else {
-      close(fd);
-    }
-  }
-  free_files(files, n);
+  if ((rc = parse_opts(a->host, a->ctx, a->source, &o)) == 0 &&
+      (rc = sp_transport_open(a->host, a->ctx, a->source, &tp)) == 0)
+    rc = sp_transport_check(tp);
+  sp_transport_close(tp);
   return rc;
 }
 
@@ -1113,8 +1151,9 @@ static const samspor_plugin csv_plugin = {
     .abi_version = SAMSPOR_ABI_VERSION,
     .name = "csv",
     .version = CSV_PLUGIN_VERSION,
-    .description = "CSV files (RFC 4180), local or file://, optionally "
-                   "gzip-compressed, in UTF-8, windows-1252 or ISO 8859-1",
+    .description = "CSV files (RFC 4180), local, file://, https:// or "
+                   "sftp://, optionally gzip-compressed, in UTF-8, "
+                   "windows-1252 or ISO 8859-1",
     .source_options = csv_source_options,
     .stream_options = csv_stream_options,
     .open = csv_open,

@@ -197,7 +197,7 @@ test_forgotten_person_skipped() {
 	pn=$(echo 0101011234 | "$SAMSPOR" -c "$T/s.conf" pseudonym --kind cpr)
 	psql_q "INSERT INTO samspor.forgotten (kind, pseudonym) VALUES ('cpr', '$pn')" >/dev/null
 	psql_q "TRUNCATE warehouse.youth_status" >/dev/null
-	sync 0
+	sync 0 --full # append mode skips a file already loaded
 	assert_match "$OUT" "loaded 1, rejected 0, skipped 1" "forgotten skipped"
 	assert_eq "$(psql_q "SELECT count(*) FROM warehouse.youth_status WHERE person = '$pn'")" 0 "not loaded"
 }
@@ -336,7 +336,7 @@ test_forget_erases_and_keeps_out() {
 	assert_not_contains "$OUT$ERR" "0101011234" "identifier not echoed"
 	assert_eq "$(psql_q 'SELECT count(*) FROM warehouse.youth_status')" 1 "erased"
 	assert_eq "$(psql_q "SELECT people || ':' || rows_deleted FROM samspor.erasure_log")" "1:2" "erasure logged (counts only)"
-	sync 0
+	sync 0 --full # append mode skips a file already loaded
 	assert_match "$OUT" "loaded 1, rejected 0, skipped 2" "kept out of the next load"
 	assert_eq "$(psql_q 'SELECT count(*) FROM warehouse.youth_status')" 2 "only the other person"
 	# An invalid identifier is reported by line, never by value; exit 1.
@@ -357,7 +357,7 @@ test_server_data_error_is_redacted() {
 		CREATE TRIGGER refuse BEFORE INSERT ON warehouse.youth_status FOR EACH ROW EXECUTE FUNCTION public.refuse()" >/dev/null
 	local pn
 	pn=$(echo 0101011234 | "$SAMSPOR" -c "$T/s.conf" pseudonym --kind cpr)
-	sync 1
+	sync 1 --full # append mode skips a file already loaded
 	assert_contains "$OUT" 'value "..." not allowed (SQLSTATE 22023)' "the sentence is kept"
 	assert_not_contains "$OUT$ERR" "$pn" "the quoted value is not repeated"
 	assert_not_contains "$(psql_q 'SELECT error FROM samspor.sync_run ORDER BY run_id DESC LIMIT 1')" "$pn" "nor stored"

@@ -833,6 +833,8 @@ typedef struct run {
   int open_rc;
   int read_rc;
   char url[300];
+  const char *state; /* samspor_open_args.state */
+  int full;          /* samspor_open_args.full */
 } run;
 
 static void run_init(run *r) {
@@ -867,6 +869,8 @@ static void run_plugin(run *r, const char *const *fields, size_t nfields) {
       .fields = fields,
       .nfields = nfields,
       .cursor_field = -1,
+      .state = r->state,
+      .full = r->full,
   };
   void *h = NULL;
 
@@ -1268,8 +1272,8 @@ static void test_plugin_url_errors(void **state) {
     int rc;
     const char *says;
   } cases[] = {
-      {"https://example.invalid/x.csv", SAMSPOR_EINVAL, "not supported yet"},
-      {"sftp://example.invalid/x.csv", SAMSPOR_EINVAL, "not supported yet"},
+      {"http://example.invalid/x.csv", SAMSPOR_EINVAL, "https://"},
+      {"sftp://example.invalid/x.csv", SAMSPOR_EINVAL, "known_hosts_file"},
       {"gopher://example.invalid/x.csv", SAMSPOR_EINVAL, "scheme"},
       {"file://otherhost/x.csv", SAMSPOR_EINVAL, "absolute path"},
       {"/nonexistent-dir-samspor/x.csv", SAMSPOR_ENOENT, "x.csv"},
@@ -1523,6 +1527,164 @@ static void test_plugin_check(void **state) {
   run_free(&r);
 }
 
+/* The core's stream options the plugin may read (the stream's mode). */
+static const samspor_option stream_core_options[] = {
+    {.name = "mode",
+     .type = SAMSPOR_OPT_ENUM,
+     .def = "full_refresh",
+     .choices = "full_refresh|append|incremental_dedup",
+     .help = "the stream's load mode"},
+    {.name = NULL}};
+
+/* A run over tmpdir/pattern (files = all) in `mode` with stored `state`. */
+static void run_mode(run *r, const char *pattern, const char *mode,
+                     const char *state) {
+  static const char *const fields[] = {"a"};
+  run_init(r);
+  r->stream.table = stream_core_options;
+  r->stream.names[0] = "mode";
+  r->stream.values[0] = mode;
+  r->stream.n = 1;
+  run_url(r, pattern);
+  run_set(r, "files", "all");
+  r->state = state;
+  run_plugin(r, fields, 1);
+}
+
+/* Append mode: a file loaded before (same name, size, mtime) is skipped;
+ * new and changed files are read; the state keeps them all. */
+static void test_plugin_append_skips_loaded(void **state) {
+  char *s1, *s2;
+  run r;
+  (void)state;
+  assert_int_equal(mkdir(strcat(strcpy((char[300]){0}, tmpdir), "/ap"), 0700),
+                   0);
+  write_file("ap/a_1.csv", "a\n1\n", 4, 1700000100);
+  write_file("ap/a_2.csv", "a\n2\n", 4, 1700000200);
+  write_file("ap/a_\xff.csv", "a\n9\n", 4, 1700000300);
+
+  run_mode(&r, "ap/a_*.csv", "append", NULL);
+  assert_int_equal(r.read_rc, 0);
+  assert_string_equal(r.sink.out.s, "a_1.csv:2 |1\na_2.csv:2 |2\n"
+                                    "a_\xff.csv:2 |9\n");
+  s1 = strdup(r.sink.state);
+  run_free(&r);
+
+  /* the same files again: nothing read, the state unchanged */
+  run_mode(&r, "ap/a_*.csv", "append", s1);
+  assert_int_equal(r.read_rc, 0);
+  assert_string_equal(r.sink.out.s, "");
+  assert_string_equal(r.sink.state, s1);
+  run_free(&r);
+
+  /* a new file and a changed one are read; the state names all four */
+  write_file("ap/a_3.csv", "a\n3\n", 4, 1700000400);
+  write_file("ap/a_1.csv", "a\n1\n10\n", 7, 1700000100);
+  run_mode(&r, "ap/a_*.csv", "append", s1);
+  assert_int_equal(r.read_rc, 0);
+  assert_string_equal(r.sink.out.s, "a_1.csv:2 |1\na_1.csv:3 |10\n"
+                                    "a_3.csv:2 |3\n");
+  assert_string_equal(
+      r.sink.state,
+      "[{\"name\":\"a_2.csv\",\"size\":4,\"mtime\":1700000200},"
+      "{\"name\":\"a_\\u00ff.csv\",\"size\":4,\"mtime\":1700000300},"
+      "{\"name\":\"a_1.csv\",\"size\":7,\"mtime\":1700000100},"
+      "{\"name\":\"a_3.csv\",\"size\":4,\"mtime\":1700000400}]");
+  s2 = strdup(r.sink.state);
+  run_free(&r);
+
+  run_mode(&r, "ap/a_*.csv", "append", s2);
+  assert_int_equal(r.read_rc, 0);
+  assert_string_equal(r.sink.out.s, "");
+  run_free(&r);
+
+  /* other modes read everything, and --full does too */
+  run_mode(&r, "ap/a_*.csv", "full_refresh", s2);
+  assert_int_equal(r.read_rc, 0);
+  assert_int_equal(strlen(r.sink.out.s), strlen("a_1.csv:2 |1\na_1.csv:3 "
+                                                "|10\na_2.csv:2 |2\na_3.csv:2 "
+                                                "|3\na_\xff.csv:2 |9\n"));
+  run_free(&r);
+  r.full = 1;
+  run_mode(&r, "ap/a_*.csv", "append", s2);
+  run_free(&r);
+
+  /* a state csv did not write is refused rather than guessed at */
+  run_mode(&r, "ap/a_*.csv", "append", "[{\"name\": 3}]");
+  assert_int_equal(r.open_rc, SAMSPOR_EDATA);
+  assert_non_null(strstr(r.ctx.error, "sync_state"));
+  run_free(&r);
+  run_mode(&r, "ap/a_*.csv", "append", "[{\"name\":\"a_1.csv\"");
+  assert_int_equal(r.open_rc, SAMSPOR_EDATA);
+  run_free(&r);
+  /* whitespace and unknown keys are fine */
+  run_mode(&r, "ap/a_*.csv", "append",
+           " [ { \"size\" : 4 , \"x\":\"y\", \"mtime\": 1700000400, "
+           "\"name\": \"a_3.csv\" } ] ");
+  assert_int_equal(r.read_rc, 0);
+  assert_null(strstr(r.sink.out.s, "a_3.csv"));
+  run_free(&r);
+  free(s1);
+  free(s2);
+}
+
+/* The append state keeps only the last 1000 files. */
+static void test_plugin_append_state_bounded(void **state) {
+  size_t cap = 1000 * 64 + 16, n = 0, i, count = 0;
+  char *big = malloc(cap);
+  const char *p;
+  run r;
+  (void)state;
+  assert_int_equal(mkdir(strcat(strcpy((char[300]){0}, tmpdir), "/bd"), 0700),
+                   0);
+  write_file("bd/new.csv", "a\n1\n", 4, 1700000100);
+  n += (size_t)snprintf(big + n, cap - n, "[");
+  for (i = 0; i < 1000; i++)
+    n += (size_t)snprintf(big + n, cap - n,
+                          "%s{\"name\":\"old_%zu.csv\",\"size\":1,"
+                          "\"mtime\":1}",
+                          i ? "," : "", i);
+  snprintf(big + n, cap - n, "]");
+  run_mode(&r, "bd/*.csv", "append", big);
+  assert_int_equal(r.read_rc, 0);
+  assert_string_equal(r.sink.out.s, "new.csv:2 |1\n");
+  for (p = r.sink.state; (p = strstr(p, "\"name\"")) != NULL; p++)
+    count++;
+  assert_int_equal(count, 1000);
+  assert_null(strstr(r.sink.state, "\"old_0.csv\""));
+  assert_non_null(strstr(r.sink.state, "[{\"name\":\"old_1.csv\""));
+  assert_non_null(strstr(r.sink.state, "\"new.csv\""));
+  run_free(&r);
+  free(big);
+}
+
+/* A file of two gzip members (cat a.gz b.gz) is read whole. */
+static void test_plugin_gzip_members(void **state) {
+  static const char *const fields[] = {"a"};
+  char path[300];
+  gzFile gz;
+  FILE *f;
+  run r;
+  (void)state;
+  snprintf(path, sizeof path, "%s/m.csv.gz", tmpdir);
+  gz = gzopen(path, "wb");
+  assert_non_null(gz);
+  assert_int_equal(gzputs(gz, "a\n1\n"), 4);
+  assert_int_equal(gzclose(gz), Z_OK);
+  f = fopen(path, "ab");
+  assert_non_null(f);
+  gz = gzdopen(fileno(f), "ab");
+  assert_non_null(gz);
+  assert_int_equal(gzputs(gz, "2\n"), 2);
+  assert_int_equal(gzclose(gz), Z_OK);
+  run_init(&r);
+  run_url(&r, "m.csv.gz");
+  run_plugin(&r, fields, 1);
+  assert_int_equal(r.read_rc, 0);
+  assert_string_equal(r.sink.out.s, "m.csv.gz:2 |1\nm.csv.gz:3 |2\n");
+  run_free(&r);
+}
+
 int main(void) {
   const struct CMUnitTest parser_tests[] = {
       cmocka_unit_test(test_parse_quoted),
@@ -1564,6 +1726,9 @@ int main(void) {
       cmocka_unit_test(test_plugin_bad_header),
       cmocka_unit_test(test_plugin_odd_names),
       cmocka_unit_test(test_plugin_check),
+      cmocka_unit_test(test_plugin_append_skips_loaded),
+      cmocka_unit_test(test_plugin_append_state_bounded),
+      cmocka_unit_test(test_plugin_gzip_members),
   };
   int failed =
       cmocka_run_group_tests_name("csv parser", parser_tests, NULL, NULL);

@@ -1,0 +1,317 @@
+/*
+ * transport.h — how file-based plugins (csv, xml) reach their files: a local
+ * path, file://, https:// or sftp://, all through libcurl (local paths
+ * through plain stdio, which is faster).  Compiled into each plugin that
+ * uses it (plugins never link against the core), so everything here is
+ * hidden and reached only through the plugin's own code.
+ *
+ * Streaming: fetch() pushes the bytes of one file through a callback as
+ * they arrive; nothing is ever held whole in memory.
+ *
+ * Ownership: sp_transport owns its curl handle and settings copies; a
+ * file list returned by list() is owned by the caller (sp_files_free).
+ *
+ * Errors follow the ABI: 0 or a negative SAMSPOR_E* code, with a message
+ * through host->error() that names the URL (without credentials) and never
+ * a field value.  Temporary failures (connect, timeout, 5xx, 429) are
+ * retried inside the call with capped exponential backoff and full jitter
+ * (429 honours Retry-After); still failing, they return SAMSPOR_ETEMP.
+ */
+#ifndef SAMSPOR_TRANSPORT_H
+#define SAMSPOR_TRANSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "samspor-plugin.h"
+
+/*
+ * The source options of the transport (url, timeouts, TLS, SFTP
+ * credentials, headers, retries), as option-table rows to put at the top
+ * of a plugin's own source table, so that one table still declares every
+ * option:
+ *
+ *   static const samspor_option csv_source_options[] = {
+ *       SP_TRANSPORT_OPTION_ROWS,
+ *       {.name = "encoding", ...},
+ *       {.name = NULL}};
+ */
+/* clang-format off */
+#define SP_TRANSPORT_OPTION_ROWS                                               \
+    {.name = "url",                                                            \
+     .type = SAMSPOR_OPT_PATH,                                                 \
+     .flags = SAMSPOR_OPT_REQUIRED,                                            \
+     .help = "Where the data is: a local path (relative to the configuration " \
+             "file's directory), file:///path, https://host/path or "          \
+             "sftp://host/path. The last path segment of a local path or an "  \
+             "sftp:// URL may be a glob (unge_*.csv). Put credentials in "     \
+             "username and password_file, not in the URL."},                   \
+    {.name = "files",                                                          \
+     .type = SAMSPOR_OPT_ENUM,                                                 \
+     .def = "newest",                                                          \
+     .choices = "newest|all",                                                  \
+     .help = "Which files a glob in url selects: the newest by "               \
+             "modification time, or all of them, read in name order. In "      \
+             "append mode a file already loaded (same name, size and "         \
+             "modification time) is not loaded again."},                       \
+    {.name = "ca_file",                                                        \
+     .type = SAMSPOR_OPT_PATH,                                                 \
+     .help = "PEM file of the certificate authorities to trust for an "        \
+             "https:// server (default: the system's). The server's "          \
+             "certificate and name are always verified."},                     \
+    {.name = "client_cert_file",                                               \
+     .type = SAMSPOR_OPT_PATH,                                                 \
+     .help = "PEM client certificate, for https:// servers that require "      \
+             "mutual TLS (such as Serviceplatformen). Its key is "             \
+             "client_key_file, or this file when that is not given."},         \
+    {.name = "client_key_file",                                                \
+     .type = SAMSPOR_OPT_PATH,                                                 \
+     .help = "Unencrypted PEM private key of client_cert_file; make it "       \
+             "readable only by the user running samspor."},                    \
+    {.name = "username",                                                       \
+     .type = SAMSPOR_OPT_STRING,                                               \
+     .help = "User name: the SFTP login (required for sftp://), or with "      \
+             "password HTTP basic authentication for https://."},              \
+    {.name = "password",                                                       \
+     .type = SAMSPOR_OPT_STRING,                                               \
+     .flags = SAMSPOR_OPT_SECRET,                                              \
+     .help = "Password of username, for an SFTP login or HTTP basic "          \
+             "authentication. For SFTP prefer private_key_file."},             \
+    {.name = "private_key_file",                                               \
+     .type = SAMSPOR_OPT_PATH,                                                 \
+     .help = "Unencrypted private key (OpenSSH or PEM format: ed25519, "       \
+             "ECDSA or RSA) for an SFTP login by public key; make it "         \
+             "readable only by the user running samspor."},                    \
+    {.name = "known_hosts_file",                                               \
+     .type = SAMSPOR_OPT_PATH,                                                 \
+     .help = "OpenSSH known_hosts file with the SFTP server's host key "       \
+             "(written [host]:port for a port other than 22), e.g. from "      \
+             "ssh-keyscan once its fingerprint is checked. Required for "      \
+             "sftp://: an unknown or changed host key is refused."},           \
+    {.name = "headers",                                                        \
+     .type = SAMSPOR_OPT_STRLIST,                                              \
+     .help = "Extra HTTP request headers for https://, each \"Name: "          \
+             "value\" (e.g. \"SOAPAction: urn:hent\")."},                      \
+    {.name = "connect_timeout",                                                \
+     .type = SAMSPOR_OPT_DURATION,                                             \
+     .def = "30s",                                                             \
+     .min = 1,                                                                 \
+     .max = 3600,                                                              \
+     .help = "Longest wait for a connection (TCP, TLS and SSH handshakes) "    \
+             "to a remote source; longer counts as a temporary failure."},     \
+    {.name = "timeout",                                                        \
+     .type = SAMSPOR_OPT_DURATION,                                             \
+     .def = "30m",                                                             \
+     .min = 1,                                                                 \
+     .max = 604800,                                                            \
+     .help = "Longest one transfer from a remote source may take, "            \
+             "including the time spent loading what it delivers; longer "      \
+             "counts as a temporary failure."},                                \
+    {.name = "retry_attempts",                                                 \
+     .type = SAMSPOR_OPT_INT,                                                  \
+     .def = "3",                                                               \
+     .min = 0,                                                                 \
+     .max = 20,                                                                \
+     .help = "How often a temporary failure of a remote source (cannot "       \
+             "connect, timeout, HTTP 5xx or 429) is retried within the run "   \
+             "before any of its data was read; still failing, the run "        \
+             "ends with exit status 75 (worth retrying later)."},              \
+    {.name = "retry_backoff",                                                  \
+     .type = SAMSPOR_OPT_DURATION,                                             \
+     .def = "1s",                                                              \
+     .min = 0,                                                                 \
+     .max = 3600,                                                              \
+     .help = "Limit of the wait before the first retry; it doubles for "       \
+             "each further one, up to retry_max_backoff. The wait is a "       \
+             "random time below the limit (full jitter)."},                    \
+    {.name = "retry_max_backoff",                                              \
+     .type = SAMSPOR_OPT_DURATION,                                             \
+     .def = "30s",                                                             \
+     .min = 0,                                                                 \
+     .max = 86400,                                                             \
+     .help = "Longest wait between two retries; also the longest "             \
+             "Retry-After of an HTTP 429 or 503 answer that is waited for "    \
+             "(a longer one ends the run with exit status 75)."}
+/* clang-format on */
+
+typedef struct sp_file {
+  char *name;    /* base name, for positions ("unge_2026.csv") and state */
+  char *url;     /* full URL (credentials included as configured) or local
+                    path to fetch; never put it in a message as it is: see
+                    sp_url_redact() */
+  int64_t size;  /* bytes, -1 when unknown */
+  int64_t mtime; /* modification time (unix seconds), -1 when unknown */
+  long mtime_ns; /* nanoseconds part of mtime (local files; else 0), so
+                    that "newest" can tell apart files of the same second */
+} sp_file;
+
+typedef struct sp_files {
+  sp_file *v; /* owned, n entries */
+  size_t n;
+} sp_files;
+
+typedef struct sp_transport sp_transport;
+typedef struct sp_reader sp_reader;
+
+/* Called with each piece of a file's bytes as it arrives.  Return 0 to go
+ * on, or a negative code to stop the transfer (returned by fetch()). */
+typedef int (*sp_transport_data_fn)(void *ud, const char *buf, size_t len);
+
+/*
+ * Read the transport options from `source` (url, timeouts, TLS, SFTP
+ * credentials...) and check them: files named must be readable, sftp://
+ * needs username, known_hosts_file and a key or password.  Nothing is
+ * contacted yet.  Returns 0 and *out (free with sp_transport_close), or
+ * SAMSPOR_EINVAL / SAMSPOR_ENOMEM after host->error().  `host` and `ctx`
+ * are borrowed and must outlive the transport; every option value is
+ * copied.
+ */
+int sp_transport_open(const samspor_host *host, samspor_ctx *ctx,
+                      const samspor_settings *source, sp_transport **out);
+/* Free t (NULL is fine), closing its connections.  Never fails. */
+void sp_transport_close(sp_transport *t);
+
+/* The configured url for messages, without credentials.  Borrowed: valid
+ * until sp_transport_close. */
+const char *sp_transport_url(const sp_transport *t);
+
+/* Nonzero when the `files` option says "all" (else "newest"). */
+int sp_transport_files_all(const sp_transport *t);
+
+/* Nonzero when the url is a local path or file:// URL. */
+int sp_transport_is_local(const sp_transport *t);
+
+/*
+ * The files the url names: one file, or the matches of a glob in its last
+ * path segment (local: glob(3); sftp: a directory listing, then a stat of
+ * each match for its size and mtime; https: no globs, one file, whose size
+ * and mtime come from a HEAD request when the server answers one).
+ * `all`: every match in name order; else only the newest by mtime (on a
+ * tie, the last by name).  Names starting with '.' match only a pattern
+ * that starts with '.'.  Returns 0 with *out (owned by the caller: free
+ * with sp_files_free; possibly empty, n == 0, when a glob matches
+ * nothing), or a negative code after host->error() (a single file that
+ * does not exist: SAMSPOR_ENOENT).
+ */
+int sp_transport_list(sp_transport *t, int all, sp_files *out);
+/* Free the entries of f and empty it (f itself is the caller's). */
+void sp_files_free(sp_files *f);
+
+/*
+ * Stream one file's bytes to fn, as they arrive, in pieces of at most
+ * 256 KiB.  Returns 0 at its end, fn's own negative code when fn stopped
+ * the transfer, or a code after host->error().
+ *
+ * Retries: a temporary failure (cannot connect, timeout, connection lost,
+ * HTTP 5xx, HTTP 429) is retried inside the call, with capped exponential
+ * backoff and full jitter (retry_attempts, retry_backoff,
+ * retry_max_backoff; a Retry-After of a 429 or 503 is waited for exactly,
+ * when not longer than retry_max_backoff), but only as long as fn has been
+ * given no byte of the file yet.  Once fn has bytes, the transfer cannot
+ * start over without handing it the same bytes twice, so a failure then
+ * returns SAMSPOR_ETEMP at once, and the run is retried later as a whole.
+ * Still failing after the retries: SAMSPOR_ETEMP.  Permanent failures are
+ * not retried: HTTP 401 and a refused login or client certificate
+ * (SAMSPOR_EAUTH), any other HTTP 4xx (SAMSPOR_EFAIL naming URL and
+ * status), an untrusted server certificate or host key (SAMSPOR_EFAIL), no
+ * such file (SAMSPOR_ENOENT).
+ *
+ * Source files are only ever read: never modified, renamed or deleted.
+ */
+int sp_transport_fetch(sp_transport *t, const sp_file *f,
+                       sp_transport_data_fn fn, void *ud);
+
+/*
+ * POST `body` (len bytes; copied) to the url (https:// only: SOAP) with
+ * the configured headers and stream the response to fn, with fetch()'s
+ * retries.  Returns 0, or a code (4xx other than 429: SAMSPOR_EFAIL naming
+ * the status; 401: SAMSPOR_EAUTH).
+ */
+int sp_transport_post(sp_transport *t, const char *body, size_t len,
+                      sp_transport_data_fn fn, void *ud);
+
+/*
+ * Pull-style reading, for a consumer that asks for bytes when it wants
+ * them (a parser that must stop after a header, libxml2's xmlReaderForIO)
+ * instead of having them pushed: open a reader on one file (or a POST),
+ * call sp_reader_read until it returns 0, close it.  The same retry rules
+ * as fetch(): a failure before the first byte was returned is retried,
+ * after it returns SAMSPOR_ETEMP.  Memory stays bounded (the transfer is
+ * paused while unread bytes wait).  One reader may be open per transport
+ * at a time.
+ *
+ * sp_transport_read_open: for a local file, f->size and f->mtime are
+ * updated from the file actually opened (what is read, not what the
+ * listing saw).  Returns 0 with *out (close with sp_reader_close), or a
+ * code after host->error().  Remote transfers start on the first read.
+ */
+int sp_transport_read_open(sp_transport *t, sp_file *f, sp_reader **out);
+int sp_transport_post_open(sp_transport *t, const char *body, size_t len,
+                           sp_reader **out);
+/* Up to `cap` bytes into buf.  Returns the count (> 0), 0 at the end of
+ * the data, or a negative code after host->error(). */
+long long sp_reader_read(sp_reader *r, char *buf, size_t cap);
+/* Close the reader (NULL is fine), abandoning a transfer in progress. */
+void sp_reader_close(sp_reader *r);
+
+/*
+ * Reach the source and verify credentials without transferring data, for
+ * `samspor check --connect`: list the url (TLS handshake with the client
+ * certificate and an HTTP HEAD for https, SSH login, host key check and a
+ * stat or directory listing for sftp; open for local files) and require at
+ * least one file.  Tried once: no retries, so that a check answers
+ * quickly.  Returns 0, or a code after host->error() (unreachable:
+ * SAMSPOR_ETEMP).
+ */
+int sp_transport_check(sp_transport *t);
+
+/* ---- pure helpers (also for tests/unit/test_transport.c) -------------- */
+
+/* A copy of url without the user name and password of its authority
+ * ("sftp://u:pw@host/p" -> "sftp://host/p"), for messages.  Returns a
+ * malloc'd string (caller frees) or NULL when out of memory. */
+char *sp_url_redact(const char *url);
+
+/*
+ * The wait before retry number `attempt` (0 for the first retry): a
+ * uniformly random time in [0, min(cap, base * 2^attempt)) seconds, "full
+ * jitter", drawn with rand_r(seed) so that the state is the caller's.
+ */
+double sp_backoff_delay(double base, double cap, int attempt, unsigned *seed);
+
+/* Nonzero when an HTTP status is worth retrying: 429 and 5xx. */
+int sp_http_status_temporary(long status);
+
+/* The reason phrase of common HTTP statuses ("Not Found"), or "". */
+const char *sp_http_reason(long status);
+
+/*
+ * The names in a directory listing (one name a line, "\n" or "\r\n"
+ * terminated, as curl's SFTP DIRLISTONLY gives them) that match the
+ * fnmatch(3) pattern; "." and ".." never match and a leading '.' must be
+ * matched explicitly.  Returns 0 with *names (n entries, in listing order;
+ * free each and the array) or SAMSPOR_ENOMEM.
+ */
+int sp_listing_match(const char *listing, size_t len, const char *pattern,
+                     char ***names, size_t *n);
+
+/*
+ * Whether `name` is a directory according to a long directory listing
+ * ("ls -l" style lines, as an SFTP server's long names are: the type in
+ * the first column, the name last).  Nonzero only when a line ending in
+ * " name" starts with 'd' and no other line ending so says otherwise.
+ */
+int sp_listing_is_dir(const char *listing, size_t len, const char *name);
+
+/* Keep in f every file in name order (all), or only the newest (largest
+ * mtime, then mtime_ns, then name), freeing the others. */
+void sp_files_select(sp_files *f, int all);
+
+/*
+ * Decode the %XX escapes of s[0..len) into a new string.  Returns 0 with
+ * *out (malloc'd, caller frees), SAMSPOR_EINVAL for a malformed escape or
+ * %00, or SAMSPOR_ENOMEM.
+ */
+int sp_percent_decode(const char *s, size_t len, char **out);
+
+#endif

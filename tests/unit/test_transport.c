@@ -1,0 +1,583 @@
+#include "config.h"
+
+/*
+ * test_transport.c — unit tests of plugins/common/transport.c: its pure
+ * helpers (credentials out of URLs, backoff with full jitter, HTTP status
+ * classes, glob matching on a directory listing, newest/all selection,
+ * %-decoding), option checking, and local files end to end.  Remote
+ * transfers run against real servers in tests/integration/
+ * test_transport.sh; the one remote case here is a refused connection on
+ * 127.0.0.1, which needs no server.
+ */
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "transport.h"
+
+/* ---- a test host ------------------------------------------------------ */
+
+static const samspor_option table[] = {SP_TRANSPORT_OPTION_ROWS,
+                                       {.name = NULL}};
+
+struct samspor_settings {
+  const char *names[16];
+  const char *values[16];
+  size_t n;
+  const char *list[4]; /* the `headers` STRLIST */
+  size_t nlist;
+};
+
+struct samspor_ctx {
+  char error[1024]; /* last host->error() */
+  int nerrors;
+  int nwarn; /* WARN log lines (retries) */
+  char warn[1024];
+};
+
+static const char *setting(const samspor_settings *s, const char *name) {
+  const samspor_option *o;
+  size_t i;
+  for (i = 0; i < s->n; i++)
+    if (!strcmp(s->names[i], name))
+      return s->values[i];
+  for (o = table; o->name; o++)
+    if (!strcmp(o->name, name))
+      return o->def;
+  fail_msg("the transport asked for option '%s', which its rows lack", name);
+  return NULL;
+}
+
+static const char *h_get_string(const samspor_settings *s, const char *name) {
+  return setting(s, name);
+}
+
+static long long h_get_int(const samspor_settings *s, const char *name) {
+  const char *v = setting(s, name);
+  return v ? strtoll(v, NULL, 10) : 0;
+}
+
+/* "90s" "30m" "2h" "1d" as seconds */
+static double h_get_duration(const samspor_settings *s, const char *name) {
+  const char *v = setting(s, name);
+  char *end;
+  double d;
+  if (!v)
+    return 0;
+  d = strtod(v, &end);
+  switch (*end) {
+  case 'm':
+    return d * 60;
+  case 'h':
+    return d * 3600;
+  case 'd':
+    return d * 86400;
+  default:
+    return d;
+  }
+}
+
+static size_t h_get_list(const samspor_settings *s, const char *name,
+                         const char *const **items) {
+  assert_string_equal(name, "headers");
+  *items = s->list;
+  return s->nlist;
+}
+
+static void h_log(samspor_ctx *ctx, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void h_log(samspor_ctx *ctx, int level, const char *fmt, ...) {
+  va_list ap;
+  if (level != SAMSPOR_LOG_WARN)
+    return;
+  va_start(ap, fmt);
+  vsnprintf(ctx->warn, sizeof ctx->warn, fmt, ap);
+  va_end(ap);
+  ctx->nwarn++;
+}
+
+static void h_error(samspor_ctx *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void h_error(samspor_ctx *ctx, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(ctx->error, sizeof ctx->error, fmt, ap);
+  va_end(ap);
+  ctx->nerrors++;
+}
+
+static const samspor_host host = {
+    .struct_size = sizeof(samspor_host),
+    .abi_version = SAMSPOR_ABI_VERSION,
+    .get_string = h_get_string,
+    .get_int = h_get_int,
+    .get_duration = h_get_duration,
+    .get_list = h_get_list,
+    .log = h_log,
+    .error = h_error,
+};
+
+static void set(samspor_settings *s, const char *name, const char *value) {
+  assert_true(s->n < 16);
+  s->names[s->n] = name;
+  s->values[s->n++] = value;
+}
+
+/* ---- pure helpers ----------------------------------------------------- */
+
+static void test_redact(void **state) {
+  static const char *const cases[][2] = {
+      {"sftp://user:pw@host/x.csv", "sftp://host/x.csv"},
+      {"https://u@h:443/p?q=a@b", "https://h:443/p?q=a@b"},
+      {"https://u:p@ss@h/p", "https://h/p"},
+      {"https://h/p@x", "https://h/p@x"},
+      {"/local/path@x.csv", "/local/path@x.csv"},
+      {"sftp://h", "sftp://h"},
+  };
+  size_t i;
+  (void)state;
+  for (i = 0; i < sizeof cases / sizeof *cases; i++) {
+    char *r = sp_url_redact(cases[i][0]);
+    assert_string_equal(r, cases[i][1]);
+    free(r);
+  }
+}
+
+static void test_backoff(void **state) {
+  unsigned seed = 42;
+  int attempt, i;
+  double lo = 1e9, hi = 0;
+  (void)state;
+  /* each wait lies in [0, min(cap, base * 2^attempt)) */
+  for (attempt = 0; attempt < 12; attempt++) {
+    double limit = 0.5;
+    for (i = 0; i < attempt && limit < 30; i++)
+      limit *= 2;
+    if (limit > 30)
+      limit = 30;
+    for (i = 0; i < 200; i++) {
+      double d = sp_backoff_delay(0.5, 30, attempt, &seed);
+      assert_true(d >= 0 && d < limit);
+      if (attempt == 11) {
+        lo = d < lo ? d : lo;
+        hi = d > hi ? d : hi;
+      }
+    }
+  }
+  /* full jitter: spread over the whole range, not bunched at the cap */
+  assert_true(lo < 5);
+  assert_true(hi > 25);
+  /* the state is the caller's: the same seed gives the same waits */
+  {
+    unsigned a = 7, b = 7;
+    assert_true(sp_backoff_delay(1, 30, 3, &a) ==
+                sp_backoff_delay(1, 30, 3, &b));
+  }
+  assert_true(sp_backoff_delay(0, 30, 5, &seed) == 0);
+  /* a huge attempt number neither overflows nor passes the cap */
+  assert_true(sp_backoff_delay(1, 30, 1000000, &seed) < 30);
+}
+
+static void test_http_status(void **state) {
+  (void)state;
+  assert_true(sp_http_status_temporary(429));
+  assert_true(sp_http_status_temporary(500));
+  assert_true(sp_http_status_temporary(503));
+  assert_false(sp_http_status_temporary(404));
+  assert_false(sp_http_status_temporary(401));
+  assert_false(sp_http_status_temporary(200));
+  assert_string_equal(sp_http_reason(404), "Not Found");
+  assert_string_equal(sp_http_reason(299), "");
+}
+
+static void test_listing_match(void **state) {
+  static const char listing[] = ".\n..\nunge_1.csv\r\nunge_2.csv\n"
+                                ".unge_3.csv\nunge_dir\nnote.txt\n"
+                                "unge_4.csv";
+  char **names;
+  size_t n, i;
+  (void)state;
+  assert_int_equal(
+      sp_listing_match(listing, sizeof listing - 1, "unge_*.csv", &names, &n),
+      0);
+  assert_int_equal(n, 3);
+  assert_string_equal(names[0], "unge_1.csv");
+  assert_string_equal(names[1], "unge_2.csv");
+  assert_string_equal(names[2], "unge_4.csv");
+  for (i = 0; i < n; i++)
+    free(names[i]);
+  free(names);
+
+  /* a hidden file only for a pattern that says so; never . or .. */
+  assert_int_equal(
+      sp_listing_match(listing, sizeof listing - 1, ".*", &names, &n), 0);
+  assert_int_equal(n, 1);
+  assert_string_equal(names[0], ".unge_3.csv");
+  free(names[0]);
+  free(names);
+
+  assert_int_equal(sp_listing_match("", 0, "*", &names, &n), 0);
+  assert_int_equal(n, 0);
+  free(names);
+
+  /* a line with a NUL is no file name */
+  assert_int_equal(sp_listing_match("a\0b\nab\n", 8, "a*", &names, &n), 0);
+  assert_int_equal(n, 1);
+  assert_string_equal(names[0], "ab");
+  free(names[0]);
+  free(names);
+}
+
+static void test_listing_is_dir(void **state) {
+  static const char listing[] =
+      "lrwxrwxrwx    1 root root    5 Nov 26 17:30 link.csv -> x.csv\n"
+      "drwxr-xr-x    3 root root 4096 Nov 26 17:30 .\n"
+      "-rw-r--r--    1 root root    8 Nov 26 17:30 x.csv\r\n"
+      "drwxr-xr-x    2 root root 4096 Nov 26 17:30 sub.csv\n"
+      "-rw-r--r--    1 root root    2 Nov 26 17:30 sp ace.csv\n"
+      "drwxr-xr-x    2 root root 4096 Nov 26 17:30 a b\n"
+      "-rw-r--r--    1 root root    2 Nov 26 17:30 b";
+  (void)state;
+  assert_true(sp_listing_is_dir(listing, sizeof listing - 1, "sub.csv"));
+  assert_false(sp_listing_is_dir(listing, sizeof listing - 1, "x.csv"));
+  assert_false(sp_listing_is_dir(listing, sizeof listing - 1, "sp ace.csv"));
+  assert_false(sp_listing_is_dir(listing, sizeof listing - 1, "link.csv"));
+  assert_false(sp_listing_is_dir(listing, sizeof listing - 1, "nothere"));
+  assert_true(sp_listing_is_dir(listing, sizeof listing - 1, "a b"));
+  /* "b" ends both the file's line and the dir "a b"'s: not a dir */
+  assert_false(sp_listing_is_dir(listing, sizeof listing - 1, "b"));
+}
+
+static sp_file mkfile(const char *name, int64_t mtime, long ns) {
+  sp_file f = {strdup(name), strdup(name), 1, mtime, ns};
+  return f;
+}
+
+static void test_files_select(void **state) {
+  sp_files f;
+  (void)state;
+  f.n = 4;
+  f.v = malloc(4 * sizeof *f.v);
+  f.v[0] = mkfile("c", 100, 0);
+  f.v[1] = mkfile("a", 300, 0);
+  f.v[2] = mkfile("d", 200, 0);
+  f.v[3] = mkfile("b", 300, 0);
+  sp_files_select(&f, 1);
+  assert_int_equal(f.n, 4);
+  assert_string_equal(f.v[0].name, "a");
+  assert_string_equal(f.v[3].name, "d");
+  /* newest: mtime 300 twice, the later name wins the tie */
+  sp_files_select(&f, 0);
+  assert_int_equal(f.n, 1);
+  assert_string_equal(f.v[0].name, "b");
+  sp_files_free(&f);
+  assert_int_equal(f.n, 0);
+
+  f.n = 2;
+  f.v = malloc(2 * sizeof *f.v);
+  f.v[0] = mkfile("z", 300, 5);
+  f.v[1] = mkfile("y", 300, 9);
+  sp_files_select(&f, 0);
+  assert_string_equal(f.v[0].name, "y"); /* nanoseconds decide first */
+  sp_files_free(&f);
+}
+
+static void test_percent_decode(void **state) {
+  char *out;
+  (void)state;
+  assert_int_equal(sp_percent_decode("a%20b%2fc", 9, &out), 0);
+  assert_string_equal(out, "a b/c");
+  free(out);
+  assert_int_equal(sp_percent_decode("x%2", 3, &out), SAMSPOR_EINVAL);
+  assert_int_equal(sp_percent_decode("x%zz", 4, &out), SAMSPOR_EINVAL);
+  assert_int_equal(sp_percent_decode("x%00", 4, &out), SAMSPOR_EINVAL);
+  assert_int_equal(sp_percent_decode("x%41yz", 4, &out), 0); /* len 4 */
+  assert_string_equal(out, "xA");
+  free(out);
+}
+
+/* ---- options ---------------------------------------------------------- */
+
+static char tmpdir[64];
+static char keyfile[128];
+
+static int rm_entry(const char *path, const struct stat *st, int flag,
+                    struct FTW *ftw) {
+  (void)st;
+  (void)flag;
+  (void)ftw;
+  return remove(path);
+}
+
+static void write_file(const char *name, const char *text, time_t mtime) {
+  char path[256];
+  FILE *f;
+  snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+  f = fopen(path, "w");
+  assert_non_null(f);
+  fputs(text, f);
+  assert_int_equal(fclose(f), 0);
+  if (mtime) {
+    struct timespec ts[2] = {{mtime, 0}, {mtime, 0}};
+    assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+  }
+}
+
+static int setup_dir(void **state) {
+  (void)state;
+  strcpy(tmpdir, "/tmp/test_transport.XXXXXX");
+  if (!mkdtemp(tmpdir))
+    return -1;
+  snprintf(keyfile, sizeof keyfile, "%s/key", tmpdir);
+  write_file("key", "not really a key\n", 0);
+  return 0;
+}
+
+static int teardown_dir(void **state) {
+  (void)state;
+  return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* sp_transport_open on s; returns its code, error text in ctx. */
+static int try_open(samspor_settings *s, samspor_ctx *ctx) {
+  sp_transport *t = NULL;
+  int rc;
+  memset(ctx, 0, sizeof *ctx);
+  rc = sp_transport_open(&host, ctx, s, &t);
+  if (rc == 0)
+    assert_non_null(t);
+  else
+    assert_true(ctx->nerrors > 0);
+  sp_transport_close(t);
+  return rc;
+}
+
+static void test_open_errors(void **state) {
+  static const struct {
+    const char *url;
+    const char *opt, *val; /* one more option, or NULL */
+    const char *says;
+  } cases[] = {
+      {"http://h/x.csv", NULL, NULL, "https://"},
+      {"ftp://h/x.csv", NULL, NULL, "scheme"},
+      {"sftp://h/x.csv", NULL, NULL, "known_hosts_file"},
+      {"sftp://h/d/*/x.csv", NULL, NULL, "last path segment"},
+      {"sftp://h", NULL, NULL, "no file path"},
+      {"https://h/x", "client_key_file", "KEY", "without client_cert_file"},
+      {"https://h/x", "ca_file", "/nonexistent/ca.pem", "ca_file"},
+      {"/a/*/b.csv", NULL, NULL, "last path segment"},
+      {"file://h/x", NULL, NULL, "absolute path"},
+      {"file:///x%zz", NULL, NULL, "escape"},
+      {"", NULL, NULL, "url is required"},
+      {"/x.csv", "files", "oldest", "files"},
+  };
+  size_t i;
+  (void)state;
+  for (i = 0; i < sizeof cases / sizeof *cases; i++) {
+    samspor_settings s = {0};
+    samspor_ctx ctx;
+    set(&s, "url", cases[i].url);
+    if (cases[i].opt)
+      set(&s, cases[i].opt,
+          strcmp(cases[i].val, "KEY") ? cases[i].val : keyfile);
+    if (try_open(&s, &ctx) != SAMSPOR_EINVAL ||
+        !strstr(ctx.error, cases[i].says))
+      fail_msg("%s: error '%s'", cases[i].url, ctx.error);
+  }
+}
+
+static void test_open_sftp_needs(void **state) {
+  samspor_settings s = {0};
+  samspor_ctx ctx;
+  (void)state;
+  set(&s, "url", "sftp://127.0.0.1/x.csv");
+  set(&s, "known_hosts_file", keyfile);
+  assert_int_equal(try_open(&s, &ctx), SAMSPOR_EINVAL);
+  assert_non_null(strstr(ctx.error, "username"));
+  set(&s, "username", "u");
+  assert_int_equal(try_open(&s, &ctx), SAMSPOR_EINVAL);
+  assert_non_null(strstr(ctx.error, "private_key_file or password_file"));
+  set(&s, "private_key_file", keyfile);
+  assert_int_equal(try_open(&s, &ctx), 0);
+  /* a user in the URL will do; credentials never show in messages */
+  s.n = 0;
+  set(&s, "url", "sftp://u:secretpw@127.0.0.1/x/y_*.csv");
+  set(&s, "password", "pw");
+  assert_int_equal(try_open(&s, &ctx), SAMSPOR_EINVAL);
+  assert_null(strstr(ctx.error, "secretpw"));
+  assert_non_null(strstr(ctx.error, "sftp://127.0.0.1/x/y_*.csv"));
+}
+
+static void test_open_headers(void **state) {
+  samspor_settings s = {0};
+  samspor_ctx ctx;
+  (void)state;
+  set(&s, "url", "https://127.0.0.1/x");
+  s.list[0] = "SOAPAction: urn:x";
+  s.nlist = 1;
+  assert_int_equal(try_open(&s, &ctx), 0);
+  s.list[1] = "no colon";
+  s.nlist = 2;
+  assert_int_equal(try_open(&s, &ctx), SAMSPOR_EINVAL);
+  assert_non_null(strstr(ctx.error, "entry 2"));
+  s.list[1] = "X: a\r\nInjected: b";
+  assert_int_equal(try_open(&s, &ctx), SAMSPOR_EINVAL);
+}
+
+/* ---- local files end to end ------------------------------------------- */
+
+typedef struct sink {
+  char data[256];
+  size_t len;
+  int stop; /* return this from the callback */
+} sink;
+
+static int collect(void *ud, const char *buf, size_t len) {
+  sink *k = ud;
+  assert_true(k->len + len < sizeof k->data);
+  memcpy(k->data + k->len, buf, len);
+  k->len += len;
+  k->data[k->len] = '\0';
+  return k->stop;
+}
+
+static void test_local(void **state) {
+  char url[200];
+  samspor_settings s = {0};
+  samspor_ctx ctx = {0};
+  sp_transport *t;
+  sp_files f;
+  sink k = {{0}, 0, 0};
+  sp_reader *r;
+  char buf[4];
+  long long n;
+  (void)state;
+  assert_int_equal(mkdir(strcat(strcpy(url, tmpdir), "/l"), 0700), 0);
+  write_file("l/u_1.csv", "one\n", 1700000300);
+  write_file("l/u_2.csv", "two\n", 1700000100);
+  write_file("l/.u_3.csv", "hidden\n", 1700000900);
+  snprintf(url, sizeof url, "%s/l/u_*.csv", tmpdir);
+  set(&s, "url", url);
+  assert_int_equal(sp_transport_open(&host, &ctx, &s, &t), 0);
+  assert_true(sp_transport_is_local(t));
+  assert_string_equal(sp_transport_url(t), url);
+
+  assert_int_equal(sp_transport_list(t, 1, &f), 0);
+  assert_int_equal(f.n, 2);
+  assert_string_equal(f.v[0].name, "u_1.csv");
+  assert_int_equal(f.v[0].size, 4);
+  assert_int_equal(f.v[0].mtime, 1700000300);
+  assert_int_equal(sp_transport_fetch(t, &f.v[1], collect, &k), 0);
+  assert_string_equal(k.data, "two\n");
+  /* a callback's stop code comes back unchanged */
+  k.stop = -42;
+  assert_int_equal(sp_transport_fetch(t, &f.v[0], collect, &k), -42);
+  sp_files_free(&f);
+
+  assert_int_equal(sp_transport_list(t, 0, &f), 0);
+  assert_int_equal(f.n, 1);
+  assert_string_equal(f.v[0].name, "u_1.csv");
+  /* pull reading, in small pieces */
+  assert_int_equal(sp_transport_read_open(t, &f.v[0], &r), 0);
+  k.len = 0;
+  k.stop = 0;
+  while ((n = sp_reader_read(r, buf, sizeof buf - 1)) > 0)
+    collect(&k, buf, (size_t)n);
+  assert_int_equal(n, 0);
+  assert_string_equal(k.data, "one\n");
+  /* one reader at a time */
+  {
+    sp_reader *r2;
+    assert_int_equal(sp_transport_read_open(t, &f.v[0], &r2), SAMSPOR_EINVAL);
+  }
+  sp_reader_close(r);
+  sp_files_free(&f);
+  assert_int_equal(sp_transport_check(t), 0);
+  sp_transport_close(t);
+
+  /* no match: an empty list, and check says so */
+  snprintf(url, sizeof url, "%s/l/none_*.csv", tmpdir);
+  s.values[0] = url;
+  assert_int_equal(sp_transport_open(&host, &ctx, &s, &t), 0);
+  assert_int_equal(sp_transport_list(t, 1, &f), 0);
+  assert_int_equal(f.n, 0);
+  sp_files_free(&f);
+  assert_int_equal(sp_transport_check(t), SAMSPOR_ENOENT);
+  assert_non_null(strstr(ctx.error, "none_*.csv"));
+  sp_transport_close(t);
+
+  /* a single missing file */
+  snprintf(url, sizeof url, "%s/l/missing.csv", tmpdir);
+  assert_int_equal(sp_transport_open(&host, &ctx, &s, &t), 0);
+  assert_int_equal(sp_transport_list(t, 1, &f), SAMSPOR_ENOENT);
+  assert_int_equal(f.n, 0);
+  sp_transport_close(t);
+
+  /* POST needs https */
+  snprintf(url, sizeof url, "%s/l/u_1.csv", tmpdir);
+  assert_int_equal(sp_transport_open(&host, &ctx, &s, &t), 0);
+  assert_int_equal(sp_transport_post(t, "x", 1, collect, &k), SAMSPOR_EINVAL);
+  sp_transport_close(t);
+}
+
+/* A refused connection is temporary: retried retry_attempts times (here
+ * without waiting), then SAMSPOR_ETEMP; check() tries once. */
+static void test_refused_is_temporary(void **state) {
+  samspor_settings s = {0};
+  samspor_ctx ctx = {0};
+  sp_transport *t;
+  sp_files f;
+  (void)state;
+  /* port 1 on loopback: nothing listens there */
+  set(&s, "url", "https://127.0.0.1:1/x.csv");
+  set(&s, "retry_attempts", "2");
+  set(&s, "retry_backoff", "0s");
+  set(&s, "connect_timeout", "5s");
+  assert_int_equal(sp_transport_open(&host, &ctx, &s, &t), 0);
+  assert_int_equal(sp_transport_list(t, 0, &f), SAMSPOR_ETEMP);
+  assert_int_equal(ctx.nwarn, 2);
+  assert_non_null(strstr(ctx.warn, "retry 2 of 2"));
+  assert_non_null(strstr(ctx.error, "https://127.0.0.1:1/x.csv"));
+  assert_non_null(strstr(ctx.error, "cannot connect"));
+  assert_non_null(strstr(ctx.error, "after 2 retries"));
+  ctx.nwarn = 0;
+  assert_int_equal(sp_transport_check(t), SAMSPOR_ETEMP);
+  assert_int_equal(ctx.nwarn, 0);
+  sp_transport_close(t);
+}
+
+int main(void) {
+  const struct CMUnitTest pure[] = {
+      cmocka_unit_test(test_redact),
+      cmocka_unit_test(test_backoff),
+      cmocka_unit_test(test_http_status),
+      cmocka_unit_test(test_listing_match),
+      cmocka_unit_test(test_listing_is_dir),
+      cmocka_unit_test(test_files_select),
+      cmocka_unit_test(test_percent_decode),
+  };
+  const struct CMUnitTest io[] = {
+      cmocka_unit_test(test_open_errors),
+      cmocka_unit_test(test_open_sftp_needs),
+      cmocka_unit_test(test_open_headers),
+      cmocka_unit_test(test_local),
+      cmocka_unit_test(test_refused_is_temporary),
+  };
+  int failed =
+      cmocka_run_group_tests_name("transport helpers", pure, NULL, NULL);
+  failed +=
+      cmocka_run_group_tests_name("transport", io, setup_dir, teardown_dir);
+  return failed ? 1 : 0;
+}
