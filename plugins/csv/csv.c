@@ -12,8 +12,8 @@
  * does not grow with the file.
  *
  * In append mode the files already loaded (name, size, mtime, kept in the
- * stream's plugin state) are skipped, so that a glob over a directory of
- * daily exports loads each export once.
+ * stream's plugin state: plugins/common/loaded.c) are skipped, so that a
+ * glob over a directory of daily exports loads each export once.
  *
  * Privacy: messages name files, line numbers, field numbers and header
  * names (which describe the data and are not personal); never a value.
@@ -24,6 +24,7 @@
 #include "samspor-plugin.h"
 
 #include "csv_parse.h"
+#include "loaded.h"
 #include "transport.h"
 
 #include <stdio.h>
@@ -33,7 +34,6 @@
 
 #define CSV_PLUGIN_VERSION "0.1.0"
 #define READ_CHUNK (256 * 1024) /* bytes per read(); also the gzip buffer */
-#define STATE_MAX 1000          /* files remembered in append mode */
 
 /* Record function stop values (positive: never a parser or host code). */
 #define STOP_HEADER 1 /* the header is resolved: open() returns */
@@ -46,12 +46,6 @@ typedef struct csv_opts {
   csv_config cfg; /* for the parser */
 } csv_opts;
 
-/* A file loaded by an earlier run (append mode state). */
-typedef struct csv_seen {
-  char *name; /* owned */
-  long long size, mtime;
-} csv_seen;
-
 /* One open stream. */
 typedef struct csv_handle {
   const samspor_host *host; /* borrowed, valid until close */
@@ -62,12 +56,11 @@ typedef struct csv_handle {
 
   sp_file *files; /* owned: the files to read, in reading order */
   size_t nfiles;
-  size_t cur;     /* index of the file open (or next to open) */
-  int is_open;    /* files[cur] is open */
-  char *shown;    /* owned: files[cur] for messages (no credentials) */
-  int append;     /* the stream's mode is append (and not --full) */
-  csv_seen *seen; /* owned: the files of the stored state */
-  size_t nseen;
+  size_t cur;       /* index of the file open (or next to open) */
+  int is_open;      /* files[cur] is open */
+  char *shown;      /* owned: files[cur] for messages (no credentials) */
+  int append;       /* the stream's mode is append (and not --full) */
+  sp_loaded loaded; /* owned: the files of the stored state */
 
   char **fields; /* owned copies of the requested fields */
   size_t nfields;
@@ -647,287 +640,6 @@ static int file_start(csv_handle *h) {
   return rc;
 }
 
-/* ---- state ------------------------------------------------------------ */
-
-/* Append s as a JSON string to b (capacity known to suffice).  Bytes of a
- * name that is not valid UTF-8 are written as \u00XX, keeping the JSON
- * valid and the same name always giving the same text; parse_state()
- * turns them back into those bytes. */
-static char *json_string(char *b, const char *s) {
-  int utf8 = csv_utf8_valid(s, strlen(s));
-  const unsigned char *p;
-
-  *b++ = '"';
-  for (p = (const unsigned char *)s; *p; p++) {
-    if (*p == '"' || *p == '\\') {
-      *b++ = '\\';
-      *b++ = (char)*p;
-    } else if (*p < 0x20 || (*p >= 0x80 && !utf8)) {
-      b += sprintf(b, "\\u%04x", *p);
-    } else {
-      *b++ = (char)*p;
-    }
-  }
-  *b++ = '"';
-  return b;
-}
-
-static void seen_free(csv_seen *v, size_t n) {
-  size_t i;
-  for (i = 0; i < n; i++)
-    free(v[i].name);
-  free(v);
-}
-
-static int hexval(int c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
-static const char *skip_ws(const char *p) {
-  while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
-    p++;
-  return p;
-}
-
-/* Parse the JSON string at *pp (at its '"') into a malloc'd *out, the
- * inverse of json_string (\u00XX is the byte XX).  Returns 0, 1 when
- * malformed, or SAMSPOR_ENOMEM (which is -1: hence 1). */
-static int parse_string(const char **pp, char **out) {
-  const char *p = *pp + 1, *q;
-  size_t n = 0;
-  char *o;
-
-  *out = NULL;
-  /* the decoded text is never longer than the JSON text */
-  for (q = p; *q && *q != '"'; q++)
-    if (*q == '\\' && q[1])
-      q++;
-  if (*q != '"')
-    return 1;
-  o = malloc((size_t)(q - p) + 1);
-  if (!o)
-    return SAMSPOR_ENOMEM;
-  while (*p != '"') {
-    unsigned char c = (unsigned char)*p++;
-    if (c != '\\') {
-      o[n++] = (char)c;
-      continue;
-    }
-    c = (unsigned char)*p++;
-    if (c == 'u') {
-      unsigned v = 0;
-      int i;
-      for (i = 0; i < 4; i++) {
-        int d = hexval(p[i]);
-        if (d < 0)
-          goto bad;
-        v = v * 16 + (unsigned)d;
-      }
-      p += 4;
-      if (v == 0 || v > 0xff) /* never written by json_string */
-        goto bad;
-      o[n++] = (char)v;
-    } else if (c == '"' || c == '\\' || c == '/') {
-      o[n++] = (char)c;
-    } else {
-      goto bad;
-    }
-  }
-  o[n] = '\0';
-  *pp = p + 1;
-  *out = o;
-  return 0;
-bad:
-  free(o);
-  return 1;
-}
-
-/*
- * The files a stored state names: what state_json wrote,
- * [{"name":"unge_1.csv","size":123,"mtime":1700000000},...] (keys in any
- * order; other keys with number or string values are ignored).
- * Hand-written, as the format is this small and jansson would turn a
- * \u00XX back into a character rather than the byte of a non-UTF-8 name.
- * Returns 0 with *out and *nout (caller frees with seen_free), 1 when
- * the text is not such a list, or SAMSPOR_ENOMEM.
- */
-static int parse_state(const char *js, csv_seen **out, size_t *nout) {
-  const char *p = skip_ws(js);
-  csv_seen *v = NULL;
-  size_t n = 0;
-  int rc = 1;
-
-  *out = NULL;
-  *nout = 0;
-  if (*p++ != '[')
-    return 1;
-  p = skip_ws(p);
-  if (*p == ']')
-    return skip_ws(p + 1)[0] ? -1 : 0;
-  for (;;) {
-    csv_seen e = {NULL, -1, -1}, *nv;
-    p = skip_ws(p);
-    if (*p++ != '{')
-      goto out;
-    for (;;) {
-      char *key;
-      p = skip_ws(p);
-      if (*p != '"' || (rc = parse_string(&p, &key)) != 0)
-        goto fail_entry;
-      p = skip_ws(p);
-      if (*p++ != ':') {
-        free(key);
-        goto fail_entry;
-      }
-      p = skip_ws(p);
-      if (*p == '"') {
-        char *val;
-        if ((rc = parse_string(&p, &val)) != 0) {
-          free(key);
-          goto fail_entry;
-        }
-        if (!strcmp(key, "name")) {
-          free(e.name);
-          e.name = val;
-        } else {
-          free(val);
-        }
-      } else {
-        char *end;
-        long long num = strtoll(p, &end, 10);
-        if (end == p) {
-          free(key);
-          goto fail_entry;
-        }
-        p = end;
-        if (!strcmp(key, "size"))
-          e.size = num;
-        else if (!strcmp(key, "mtime"))
-          e.mtime = num;
-      }
-      free(key);
-      p = skip_ws(p);
-      if (*p == ',') {
-        p++;
-        continue;
-      }
-      if (*p++ == '}')
-        break;
-      goto fail_entry;
-    }
-    if (!e.name)
-      goto fail_entry;
-    nv = realloc(v, (n + 1) * sizeof *v);
-    if (!nv) {
-      rc = SAMSPOR_ENOMEM;
-      goto fail_entry;
-    }
-    v = nv;
-    v[n++] = e;
-    p = skip_ws(p);
-    if (*p == ',') {
-      p++;
-      continue;
-    }
-    if (*p++ == ']' && !skip_ws(p)[0]) {
-      *out = v;
-      *nout = n;
-      return 0;
-    }
-    rc = 1;
-    goto out;
-  fail_entry:
-    free(e.name);
-    if (rc == 0)
-      rc = 1;
-    goto out;
-  }
-out:
-  seen_free(v, n);
-  return rc == SAMSPOR_ENOMEM ? rc : 1;
-}
-
-/* Nonzero when f was loaded by an earlier run: same name, size and mtime.
- * A file whose mtime is unknown (an https server without Last-Modified)
- * never counts as seen, since a new version could not be told apart. */
-static int was_loaded(const csv_handle *h, const sp_file *f) {
-  size_t i;
-  if (f->mtime < 0)
-    return 0;
-  for (i = 0; i < h->nseen; i++)
-    if (h->seen[i].size == f->size && h->seen[i].mtime == f->mtime &&
-        !strcmp(h->seen[i].name, f->name))
-      return 1;
-  return 0;
-}
-
-/* Nonzero when a file named `name` is read in this run. */
-static int read_now(const csv_handle *h, const char *name) {
-  size_t i;
-  for (i = 0; i < h->nfiles; i++)
-    if (!strcmp(h->files[i].name, name))
-      return 1;
-  return 0;
-}
-
-/*
- * The state after a complete read: the files read, as
- * [{"name":"unge_1.csv","size":123,"mtime":1700000000}]; in append mode
- * after the files of the stored state not read again now, so that the
- * skipping goes on working, and of all of them only the last STATE_MAX
- * (a daily export is remembered for years; older ones are no longer in
- * the directory in practice).  Hand-written (no jansson) as the format is
- * this small.  Returns a malloc'd string or NULL when out of memory.
- */
-static char *state_json(const csv_handle *h) {
-  size_t i, cap = 3, total = h->nfiles, skip, k = 0;
-  char *s, *b;
-
-  if (h->append)
-    for (i = 0; i < h->nseen; i++)
-      if (!read_now(h, h->seen[i].name))
-        total++;
-  skip = total > STATE_MAX ? total - STATE_MAX : 0;
-  if (h->append)
-    for (i = 0; i < h->nseen; i++)
-      cap += strlen(h->seen[i].name) * 6 + 80;
-  for (i = 0; i < h->nfiles; i++)
-    cap += strlen(h->files[i].name) * 6 + 80;
-  s = b = malloc(cap);
-  if (!s)
-    return NULL;
-  *b++ = '[';
-  for (i = 0; h->append && i < h->nseen; i++) {
-    if (read_now(h, h->seen[i].name) || k++ < skip)
-      continue;
-    if (b[-1] != '[')
-      *b++ = ',';
-    b += sprintf(b, "{\"name\":");
-    b = json_string(b, h->seen[i].name);
-    b += sprintf(b, ",\"size\":%lld,\"mtime\":%lld}", h->seen[i].size,
-                 h->seen[i].mtime);
-  }
-  for (i = 0; i < h->nfiles; i++) {
-    if (k++ < skip)
-      continue;
-    if (b[-1] != '[')
-      *b++ = ',';
-    b += sprintf(b, "{\"name\":");
-    b = json_string(b, h->files[i].name);
-    b += sprintf(b, ",\"size\":%lld,\"mtime\":%lld}",
-                 (long long)h->files[i].size, (long long)h->files[i].mtime);
-  }
-  *b++ = ']';
-  *b = '\0';
-  return s;
-}
-
 /* ---- the plugin functions --------------------------------------------- */
 
 static void csv_close(void *handle) {
@@ -943,7 +655,7 @@ static void csv_close(void *handle) {
     sp_files_free(&fl);
   }
   sp_transport_close(h->tp);
-  seen_free(h->seen, h->nseen);
+  sp_loaded_free(&h->loaded);
   for (i = 0; i < h->nfields; i++)
     free(h->fields[i]);
   free(h->fields);
@@ -1017,7 +729,7 @@ static int skip_loaded(csv_handle *h, const samspor_open_args *a) {
   if (!mode || strcmp(mode, "append") != 0)
     return 0;
   h->append = 1;
-  rc = parse_state(a->state, &h->seen, &h->nseen);
+  rc = sp_loaded_parse(a->state, &h->loaded);
   if (rc == SAMSPOR_ENOMEM) {
     a->host->error(a->ctx, "csv: out of memory");
     return rc;
@@ -1033,7 +745,7 @@ static int skip_loaded(csv_handle *h, const samspor_open_args *a) {
     return SAMSPOR_EDATA;
   }
   for (i = 0; i < h->nfiles; i++) {
-    if (was_loaded(h, &h->files[i])) {
+    if (sp_loaded_has(&h->loaded, &h->files[i])) {
       a->host->log(a->ctx, SAMSPOR_LOG_INFO,
                    "csv: %s already loaded (same name, size and "
                    "modification time); skipped",
@@ -1120,7 +832,7 @@ static int csv_read(void *handle) {
     file_close(h);
     h->cur++;
   }
-  state = state_json(h);
+  state = sp_loaded_json(h->append ? &h->loaded : NULL, h->files, h->nfiles);
   if (!state) {
     h->host->error(h->ctx, "csv: out of memory");
     return SAMSPOR_ENOMEM;

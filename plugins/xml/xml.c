@@ -12,7 +12,8 @@
  * record at a time is ever a tree.
  *
  * In append mode the files already loaded (name, size, mtime, kept in the
- * stream's plugin state: xml_state.c) are skipped, as the csv plugin does.
+ * stream's plugin state: plugins/common/loaded.c) are skipped, as the csv
+ * plugin does.
  *
  * A document that turns out malformed, truncated, a SOAP Fault or carrying
  * a DTD fails the stream with SAMSPOR_EDATA (a Fault: SAMSPOR_EFAIL) even
@@ -32,9 +33,9 @@
 
 #include "samspor-plugin.h"
 
+#include "loaded.h"
 #include "transport.h"
 #include "xml_records.h"
-#include "xml_state.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -58,7 +59,7 @@ typedef struct xml_handle {
   sp_transport *t;  /* owned */
   sp_files files;   /* owned: the documents to read (not for SOAP) */
   int append;       /* append mode with a stored state (and not --full) */
-  xml_state loaded; /* owned: in append mode, the files loaded before */
+  sp_loaded loaded; /* owned: in append mode, the files loaded before */
   char *soap_body;  /* owned: the request, cursor substituted; or NULL */
   size_t soap_len;
 
@@ -369,7 +370,7 @@ static void xml_close(void *handle) {
   if (h->t)
     sp_transport_close(h->t);
   sp_files_free(&h->files);
-  xml_state_free(&h->loaded);
+  sp_loaded_free(&h->loaded);
   for (i = 0; i < h->nfields; i++)
     free(h->exprs[i]);
   free(h->exprs);
@@ -408,7 +409,7 @@ static int skip_loaded(xml_handle *h, const samspor_open_args *a) {
   if (!mode || strcmp(mode, "append") != 0)
     return 0;
   h->append = 1;
-  rc = xml_state_parse(a->state, &h->loaded);
+  rc = sp_loaded_parse(a->state, &h->loaded);
   if (rc == SAMSPOR_ENOMEM) {
     a->host->error(a->ctx, "xml: out of memory");
     return rc;
@@ -424,7 +425,7 @@ static int skip_loaded(xml_handle *h, const samspor_open_args *a) {
     return SAMSPOR_EDATA;
   }
   for (i = 0; i < h->files.n; i++) {
-    if (xml_state_has(&h->loaded, &h->files.v[i])) {
+    if (sp_loaded_has(&h->loaded, &h->files.v[i])) {
       a->host->log(a->ctx, SAMSPOR_LOG_INFO,
                    "xml: %s already loaded (same name, size and "
                    "modification time); skipped",
@@ -532,7 +533,7 @@ static int xml_read(void *handle) {
   for (i = 0; i < h->files.n; i++)
     if ((rc = read_doc(h, &h->files.v[i])) != 0)
       return rc;
-  state = xml_state_json(h->append ? &h->loaded : NULL, h->files.v, h->files.n);
+  state = sp_loaded_json(h->append ? &h->loaded : NULL, h->files.v, h->files.n);
   if (!state) {
     h->host->error(h->ctx, "xml: out of memory");
     return SAMSPOR_ENOMEM;

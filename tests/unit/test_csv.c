@@ -1617,6 +1617,11 @@ static void test_plugin_append_skips_loaded(void **state) {
   run_mode(&r, "ap/a_*.csv", "append", "[{\"name\":\"a_1.csv\"");
   assert_int_equal(r.open_rc, SAMSPOR_EDATA);
   run_free(&r);
+  /* (an empty list with more after it once came out as out of memory) */
+  run_mode(&r, "ap/a_*.csv", "append", "[] x");
+  assert_int_equal(r.open_rc, SAMSPOR_EDATA);
+  assert_non_null(strstr(r.ctx.error, "sync_state"));
+  run_free(&r);
   /* whitespace and unknown keys are fine */
   run_mode(&r, "ap/a_*.csv", "append",
            " [ { \"size\" : 4 , \"x\":\"y\", \"mtime\": 1700000400, "

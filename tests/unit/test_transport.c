@@ -8,6 +8,12 @@
  * transfers run against real servers in tests/integration/
  * test_transport.sh; the one remote case here is a refused connection on
  * 127.0.0.1, which needs no server.
+ *
+ * Also plugins/common/loaded.c, the files-loaded state that the file-based
+ * plugins share with the transport: its JSON both ways, the \u00XX of
+ * names that are not UTF-8, merging and the SP_LOADED_MAX bound.  How csv
+ * and xml use it (skipping, refusing a state they did not write) is tested
+ * through each plugin in test_csv.c and test_xml.c.
  */
 
 #include <stdarg.h>
@@ -25,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "loaded.h"
 #include "transport.h"
 
 /* ---- a test host ------------------------------------------------------ */
@@ -558,6 +565,191 @@ static void test_refused_is_temporary(void **state) {
   sp_transport_close(t);
 }
 
+/* ---- the files-loaded state (loaded.c) -------------------------------- */
+
+static void test_loaded_roundtrip(void **state) {
+  sp_file files[3] = {{.name = "a.xml", .size = 10, .mtime = 100},
+                      {.name = "b\xff\"\\.xml", .size = 0, .mtime = 5},
+                      {.name = "c\xc3\xa6.xml", .size = -1, .mtime = -1}};
+  sp_loaded st, st2;
+  char *js, *js2;
+  size_t i;
+  (void)state;
+
+  js = sp_loaded_json(NULL, files, 3);
+  assert_non_null(js);
+  assert_string_equal(js,
+                      "[{\"name\":\"a.xml\",\"size\":10,\"mtime\":100},"
+                      "{\"name\":\"b\\u00ff\\\"\\\\.xml\",\"size\":0,"
+                      "\"mtime\":5},{\"name\":\"c\xc3\xa6.xml\",\"size\":-1,"
+                      "\"mtime\":-1}]");
+  assert_int_equal(sp_loaded_parse(js, &st), 0);
+  assert_int_equal(st.n, 3);
+  for (i = 0; i < 3; i++)
+    assert_string_equal(st.v[i].name, files[i].name);
+  assert_true(sp_loaded_has(&st, &files[0]));
+  assert_true(sp_loaded_has(&st, &files[1]));
+  assert_false(sp_loaded_has(&st, &files[2])); /* mtime unknown */
+  files[0].size = 11;
+  assert_false(sp_loaded_has(&st, &files[0]));
+  /* merged: the old entries not read now, then the files read now */
+  js2 = sp_loaded_json(&st, files, 1);
+  assert_int_equal(sp_loaded_parse(js2, &st2), 0);
+  assert_int_equal(st2.n, 3);
+  assert_string_equal(st2.v[2].name, "a.xml");
+  assert_int_equal(st2.v[2].size, 11);
+  sp_loaded_free(&st2);
+  free(js2);
+  sp_loaded_free(&st);
+  sp_loaded_free(&st); /* twice is harmless */
+  free(js);
+
+  assert_int_equal(sp_loaded_parse("[]", &st), 0);
+  assert_int_equal(st.n, 0);
+  assert_int_equal(sp_loaded_parse(" [ ] \n", &st), 0);
+  /* whitespace, any key order, unknown keys and \/ are read */
+  assert_int_equal(sp_loaded_parse(" [ { \"size\" : 4 , \"x\":\"y\", "
+                                   "\"mtime\": 7, \"z\": 1, "
+                                   "\"name\": \"d\\/e\" } ] ",
+                                   &st),
+                   0);
+  assert_int_equal(st.n, 1);
+  assert_string_equal(st.v[0].name, "d/e");
+  assert_int_equal(st.v[0].size, 4);
+  assert_int_equal(st.v[0].mtime, 7);
+  sp_loaded_free(&st);
+  {
+    /* what the plugins did not write: 1, never SAMSPOR_ENOMEM (which
+     * would be reported as out of memory) */
+    static const char *const bad[] = {"",
+                                      "{}",
+                                      "{\"cursor\": 1}",
+                                      "[",
+                                      "[{}]",
+                                      "[1]",
+                                      "[{\"name\":1}]",
+                                      "[{\"name\": 3}]",
+                                      "[{\"name\":\"a_1.csv\"",
+                                      "[{\"name\":\"a\"}",
+                                      "[{\"name\":\"a\"},]",
+                                      "[{\"name\":\"a\"}] x",
+                                      "[] x",
+                                      "[{\"name\":\"a\\u0000\"}]",
+                                      "[{\"name\":\"a\\u0100\"}]",
+                                      "[{\"name\":\"a\\u00g0\"}]",
+                                      "[{\"name\":\"a\\n\"}]",
+                                      "[{\"size\":1}]",
+                                      "[{\"name\":\"a\",\"size\":}]",
+                                      "[{\"name\" \"a\"}]"};
+    for (i = 0; i < sizeof bad / sizeof *bad; i++) {
+      st.n = 99; /* emptied on every return */
+      if (sp_loaded_parse(bad[i], &st) != 1)
+        fail_msg("state '%s' accepted", bad[i]);
+      assert_null(st.v);
+      assert_int_equal(st.n, 0);
+    }
+  }
+}
+
+/* Only a name that is UTF-8 as PostgreSQL text takes it is written as it
+ * is; any other has its bytes >= 0x80 escaped, and reads back the same. */
+static void test_loaded_utf8(void **state) {
+  static const struct {
+    const char *name, *json; /* the name, and its JSON string */
+  } cases[] = {
+      {"\xc3\xa6\xe2\x82\xac\xf0\x9f\x98\x80",
+       "\"\xc3\xa6\xe2\x82\xac\xf0\x9f\x98\x80\""},
+      {"\xf4\x8f\xbf\xbf", "\"\xf4\x8f\xbf\xbf\""}, /* U+10FFFF */
+      {"\xc0\xaf", "\"\\u00c0\\u00af\""},           /* overlong */
+      {"\xe0\x80\xaf", "\"\\u00e0\\u0080\\u00af\""},
+      {"\xf0\x80\x80\xaf", "\"\\u00f0\\u0080\\u0080\\u00af\""},
+      {"\xed\xa0\x80", "\"\\u00ed\\u00a0\\u0080\""}, /* surrogate */
+      {"\xf4\x90\x80\x80", "\"\\u00f4\\u0090\\u0080\\u0080\""},
+      {"\xf5\x80\x80\x80", "\"\\u00f5\\u0080\\u0080\\u0080\""},
+      {"a\xc3", "\"a\\u00c3\""}, /* cut short */
+      {"\xe2\x82", "\"\\u00e2\\u0082\""},
+      {"\x80", "\"\\u0080\""},
+      /* one bad byte escapes the good characters too: one text per name */
+      {"\xc3\xa6\xff", "\"\\u00c3\\u00a6\\u00ff\""},
+      {"\t\x1f\x7f", "\"\\u0009\\u001f\x7f\""},
+  };
+  char want[128];
+  size_t i;
+  (void)state;
+
+  for (i = 0; i < sizeof cases / sizeof *cases; i++) {
+    sp_file f = {.name = (char *)cases[i].name, .size = 1, .mtime = 2};
+    sp_loaded st;
+    char *js = sp_loaded_json(NULL, &f, 1);
+    assert_non_null(js);
+    snprintf(want, sizeof want, "[{\"name\":%s,\"size\":1,\"mtime\":2}]",
+             cases[i].json);
+    if (strcmp(js, want) != 0)
+      fail_msg("case %zu: %s, not %s", i, js, want);
+    assert_int_equal(sp_loaded_parse(js, &st), 0);
+    assert_int_equal(st.n, 1);
+    assert_string_equal(st.v[0].name, cases[i].name);
+    assert_true(sp_loaded_has(&st, &f));
+    sp_loaded_free(&st);
+    free(js);
+  }
+}
+
+/* Of the old entries and the files read now only the last SP_LOADED_MAX
+ * are kept, the oldest dropped first. */
+static void test_loaded_bounded(void **state) {
+  enum { OLD = SP_LOADED_MAX, NEW = 3 };
+  sp_loaded old = {calloc(OLD, sizeof(sp_loaded_file)), OLD}, st;
+  sp_file files[NEW];
+  char name[32];
+  char *js;
+  size_t i;
+  (void)state;
+
+  assert_non_null(old.v);
+  for (i = 0; i < OLD; i++) {
+    snprintf(name, sizeof name, "old_%zu.csv", i);
+    old.v[i].name = strdup(name);
+    old.v[i].size = 1;
+    old.v[i].mtime = (long long)i;
+  }
+  memset(files, 0, sizeof files);
+  /* one of them is old_5.csv again, changed: it moves to the end */
+  files[0].name = "old_5.csv";
+  files[1].name = "new_1.csv";
+  files[2].name = "new_2.csv";
+  for (i = 0; i < NEW; i++) {
+    files[i].size = 2;
+    files[i].mtime = 5000;
+  }
+
+  js = sp_loaded_json(&old, files, NEW);
+  assert_non_null(js);
+  assert_int_equal(sp_loaded_parse(js, &st), 0);
+  assert_int_equal(st.n, SP_LOADED_MAX);
+  /* 999 old not read now + 3 read now = 1002: old_0 and old_1 go */
+  assert_string_equal(st.v[0].name, "old_2.csv");
+  assert_string_equal(st.v[2].name, "old_4.csv");
+  assert_string_equal(st.v[3].name, "old_6.csv");
+  assert_string_equal(st.v[SP_LOADED_MAX - 4].name, "old_999.csv");
+  assert_string_equal(st.v[SP_LOADED_MAX - 3].name, "old_5.csv");
+  assert_int_equal(st.v[SP_LOADED_MAX - 3].size, 2);
+  assert_string_equal(st.v[SP_LOADED_MAX - 1].name, "new_2.csv");
+  sp_loaded_free(&st);
+  free(js);
+
+  /* not in append mode: only the files read now */
+  js = sp_loaded_json(NULL, files, NEW);
+  assert_int_equal(sp_loaded_parse(js, &st), 0);
+  assert_int_equal(st.n, NEW);
+  sp_loaded_free(&st);
+  free(js);
+  js = sp_loaded_json(NULL, NULL, 0);
+  assert_string_equal(js, "[]");
+  free(js);
+  sp_loaded_free(&old);
+}
+
 int main(void) {
   const struct CMUnitTest pure[] = {
       cmocka_unit_test(test_redact),
@@ -567,6 +759,9 @@ int main(void) {
       cmocka_unit_test(test_listing_is_dir),
       cmocka_unit_test(test_files_select),
       cmocka_unit_test(test_percent_decode),
+      cmocka_unit_test(test_loaded_roundtrip),
+      cmocka_unit_test(test_loaded_utf8),
+      cmocka_unit_test(test_loaded_bounded),
   };
   const struct CMUnitTest io[] = {
       cmocka_unit_test(test_open_errors),

@@ -39,7 +39,6 @@
 #include "samspor-plugin.h"
 #include "util.h"
 #include "xml_records.h"
-#include "xml_state.h"
 
 const samspor_plugin *samspor_plugin_descriptor(void);
 
@@ -1476,55 +1475,6 @@ static void test_plugin_soap_settings(void **state) {
   run_free(&r);
 }
 
-static void test_state_roundtrip(void **state) {
-  sp_file files[3] = {{.name = "a.xml", .size = 10, .mtime = 100},
-                      {.name = "b\xff\"\\.xml", .size = 0, .mtime = 5},
-                      {.name = "c\xc3\xa6.xml", .size = -1, .mtime = -1}};
-  xml_state st, st2;
-  char *js, *js2;
-  size_t i;
-  (void)state;
-
-  js = xml_state_json(NULL, files, 3);
-  assert_non_null(js);
-  assert_string_equal(js,
-                      "[{\"name\":\"a.xml\",\"size\":10,\"mtime\":100},"
-                      "{\"name\":\"b\\u00ff\\\"\\\\.xml\",\"size\":0,"
-                      "\"mtime\":5},{\"name\":\"c\xc3\xa6.xml\",\"size\":-1,"
-                      "\"mtime\":-1}]");
-  assert_int_equal(xml_state_parse(js, &st), 0);
-  assert_int_equal(st.n, 3);
-  for (i = 0; i < 3; i++)
-    assert_string_equal(st.v[i].name, files[i].name);
-  assert_true(xml_state_has(&st, &files[0]));
-  assert_true(xml_state_has(&st, &files[1]));
-  assert_false(xml_state_has(&st, &files[2])); /* mtime unknown */
-  files[0].size = 11;
-  assert_false(xml_state_has(&st, &files[0]));
-  /* merged: the old entries not read now, then the files read now */
-  js2 = xml_state_json(&st, files, 1);
-  assert_int_equal(xml_state_parse(js2, &st2), 0);
-  assert_int_equal(st2.n, 3);
-  assert_string_equal(st2.v[2].name, "a.xml");
-  assert_int_equal(st2.v[2].size, 11);
-  xml_state_free(&st2);
-  free(js2);
-  xml_state_free(&st);
-  free(js);
-
-  assert_int_equal(xml_state_parse("[]", &st), 0);
-  assert_int_equal(st.n, 0);
-  {
-    static const char *const bad[] = {"",     "{}",
-                                      "[",    "[{}]",
-                                      "[1]",  "[{\"name\":1}]",
-                                      "[] x", "[{\"name\":\"a\\u0000\"}]"};
-    for (i = 0; i < NELEM(bad); i++)
-      if (xml_state_parse(bad[i], &st) != 1)
-        fail_msg("state '%s' accepted", bad[i]);
-  }
-}
-
 static void test_plugin_append_skips_loaded_files(void **state) {
   static const char *const fields[] = {"cpr"};
   static const char src[] = "url = \"%D/elever_*.xml\"; files = \"all\";";
@@ -1652,7 +1602,6 @@ int main(void) {
       cmocka_unit_test(test_plugin_too_long_is_a_reject),
       cmocka_unit_test(test_plugin_host_stop),
       cmocka_unit_test(test_plugin_soap_settings),
-      cmocka_unit_test(test_state_roundtrip),
       cmocka_unit_test(test_plugin_append_skips_loaded_files),
       cmocka_unit_test(test_plugin_check),
   };

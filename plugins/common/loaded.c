@@ -1,21 +1,21 @@
 #include "config.h"
 
 /*
- * xml_state.c — the files-loaded state of the xml plugin (see
- * xml_state.h).  Hand-written rather than jansson: the format is this
- * small, and jansson would turn the \u00XX of a name that is not UTF-8
- * back into a character rather than the byte it stands for.
+ * loaded.c — the files-loaded state of the file-based plugins (see
+ * loaded.h).  Hand-written rather than jansson: the format is this small,
+ * the plugins would otherwise have to link jansson for it, and jansson
+ * would turn the \u00XX of a name that is not UTF-8 back into a character
+ * rather than the byte it stands for.
  */
 
-#include "xml_state.h"
+#include "loaded.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <libxml/xmlstring.h>
-
-void xml_state_free(xml_state *s) {
+void sp_loaded_free(sp_loaded *s) {
   size_t i;
   for (i = 0; i < s->n; i++)
     free(s->v[i].name);
@@ -24,15 +24,7 @@ void xml_state_free(xml_state *s) {
   s->n = 0;
 }
 
-static int hexval(int c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
+/* ---- reading ---------------------------------------------------------- */
 
 static const char *skip_ws(const char *p) {
   while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
@@ -68,14 +60,18 @@ static int parse_string(const char **pp, char **out) {
     if (c == 'u') {
       unsigned v = 0;
       int i;
+      /* isxdigit() is 0-9a-fA-F in every locale, and false at the
+       * terminating NUL, so p never runs past it */
       for (i = 0; i < 4; i++) {
-        int d = hexval(p[i]);
-        if (d < 0)
+        int d = (unsigned char)p[i];
+        if (!isxdigit(d))
           goto bad;
-        v = v * 16 + (unsigned)d;
+        v = v * 16 + (unsigned)(isdigit(d) ? d - '0' : (d | 0x20) - 'a' + 10);
       }
       p += 4;
-      if (v == 0 || v > 0xff) /* never written by json_string */
+      /* Only what json_string writes: a NUL would cut the name short,
+       * and a real character (> 0xff) is never escaped there. */
+      if (v == 0 || v > 0xff)
         goto bad;
       o[n++] = (char)v;
     } else if (c == '"' || c == '\\' || c == '/') {
@@ -95,8 +91,9 @@ bad:
 
 /* Parse one {"name":...,"size":...,"mtime":...} object at *pp into *e
  * (keys in any order; others with string or number values ignored).
- * Returns 0, 1 when malformed, or SAMSPOR_ENOMEM. */
-static int parse_entry(const char **pp, xml_seen *e) {
+ * Returns 0, 1 when malformed, or SAMSPOR_ENOMEM; e->name is the
+ * caller's to free whatever the result. */
+static int parse_entry(const char **pp, sp_loaded_file *e) {
   const char *p = skip_ws(*pp);
   int rc;
 
@@ -150,11 +147,12 @@ static int parse_entry(const char **pp, xml_seen *e) {
     if (*p++ != '}')
       return 1;
     *pp = p;
+    /* without a name the entry could never match a file: not ours */
     return e->name ? 0 : 1;
   }
 }
 
-int xml_state_parse(const char *json, xml_state *out) {
+int sp_loaded_parse(const char *json, sp_loaded *out) {
   const char *p = skip_ws(json);
   int rc;
 
@@ -166,16 +164,16 @@ int xml_state_parse(const char *json, xml_state *out) {
   if (*p == ']')
     return skip_ws(p + 1)[0] ? 1 : 0;
   for (;;) {
-    xml_seen e, *nv;
+    sp_loaded_file e, *nv;
     if ((rc = parse_entry(&p, &e)) != 0) {
       free(e.name);
-      xml_state_free(out);
+      sp_loaded_free(out);
       return rc;
     }
     nv = realloc(out->v, (out->n + 1) * sizeof *nv);
     if (!nv) {
       free(e.name);
-      xml_state_free(out);
+      sp_loaded_free(out);
       return SAMSPOR_ENOMEM;
     }
     out->v = nv;
@@ -187,12 +185,12 @@ int xml_state_parse(const char *json, xml_state *out) {
     }
     if (*p++ == ']' && !skip_ws(p)[0])
       return 0;
-    xml_state_free(out);
+    sp_loaded_free(out);
     return 1;
   }
 }
 
-int xml_state_has(const xml_state *s, const sp_file *f) {
+int sp_loaded_has(const sp_loaded *s, const sp_file *f) {
   size_t i;
   if (f->mtime < 0)
     return 0;
@@ -203,11 +201,60 @@ int xml_state_has(const xml_state *s, const sp_file *f) {
   return 0;
 }
 
-/* Append s as a JSON string to b (capacity known to suffice).  Bytes of a
- * name that is not valid UTF-8 are written as \u00XX, keeping the JSON
- * valid and the same name always giving the same text. */
+/* ---- writing ---------------------------------------------------------- */
+
+/*
+ * Nonzero when the NUL-terminated s is UTF-8 as PostgreSQL text takes it
+ * (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF).
+ * The core stores the state in a text column, so a looser check (such as
+ * libxml2's xmlCheckUTF8, which lets surrogates through) would let a name
+ * make the state unstorable.  Not csv_utf8_valid(): the xml plugin does
+ * not have csv_parse.c, and a name needs no speed.
+ */
+static int utf8_valid(const char *str) {
+  const unsigned char *s = (const unsigned char *)str;
+
+  while (*s) {
+    unsigned c = *s++, lo = 0x80, hi = 0xBF;
+    int more;
+
+    if (c < 0x80)
+      continue;
+    if (c < 0xC2) {
+      return 0; /* a continuation byte, or an overlong 2-byte form */
+    } else if (c < 0xE0) {
+      more = 1;
+    } else if (c < 0xF0) {
+      more = 2;
+      if (c == 0xE0)
+        lo = 0xA0; /* overlong */
+      else if (c == 0xED)
+        hi = 0x9F; /* surrogates */
+    } else if (c < 0xF5) {
+      more = 3;
+      if (c == 0xF0)
+        lo = 0x90; /* overlong */
+      else if (c == 0xF4)
+        hi = 0x8F; /* above U+10FFFF */
+    } else {
+      return 0;
+    }
+    /* the terminating NUL fails both tests, so s never runs past it */
+    if (*s < lo || *s > hi)
+      return 0;
+    for (s++; --more > 0; s++)
+      if ((*s & 0xC0) != 0x80)
+        return 0;
+  }
+  return 1;
+}
+
+/* Append s as a JSON string to b (capacity known to suffice: at most 6
+ * bytes per byte of s, plus the quotes).  Bytes of a name that is not
+ * valid UTF-8 are written as \u00XX, keeping the JSON valid and the same
+ * name always giving the same text; parse_string() turns them back. */
 static char *json_string(char *b, const char *s) {
-  int utf8 = xmlCheckUTF8((const unsigned char *)s);
+  int utf8 = utf8_valid(s);
   const unsigned char *p;
 
   *b++ = '"';
@@ -225,6 +272,7 @@ static char *json_string(char *b, const char *s) {
   return b;
 }
 
+/* Append one entry, after a comma unless it is the first. */
 static char *json_entry(char *b, const char *name, long long size,
                         long long mtime) {
   if (b[-1] != '[')
@@ -235,6 +283,7 @@ static char *json_entry(char *b, const char *name, long long size,
   return b;
 }
 
+/* Nonzero when a file named `name` is among files[0..n). */
 static int among(const sp_file *files, size_t n, const char *name) {
   size_t i;
   for (i = 0; i < n; i++)
@@ -243,18 +292,26 @@ static int among(const sp_file *files, size_t n, const char *name) {
   return 0;
 }
 
-char *xml_state_json(const xml_state *old, const sp_file *files, size_t n) {
+/* The room an entry for `name` can take: the name escaped at 6 bytes a
+ * byte, and 80 for the quotes, keys, two numbers of up to 20 characters
+ * and the comma. */
+static size_t entry_cap(const char *name) {
+  return strlen(name) * 6 + 80;
+}
+
+char *sp_loaded_json(const sp_loaded *old, const sp_file *files, size_t n) {
   size_t i, cap = 3, total = n, skip, k = 0;
   char *s, *b;
 
   for (i = 0; old && i < old->n; i++) {
-    cap += strlen(old->v[i].name) * 6 + 80;
+    cap += entry_cap(old->v[i].name);
     if (!among(files, n, old->v[i].name))
       total++;
   }
   for (i = 0; i < n; i++)
-    cap += strlen(files[i].name) * 6 + 80;
-  skip = total > XML_STATE_MAX ? total - XML_STATE_MAX : 0;
+    cap += entry_cap(files[i].name);
+  /* the oldest go first: the list is in loading order */
+  skip = total > SP_LOADED_MAX ? total - SP_LOADED_MAX : 0;
   s = b = malloc(cap);
   if (!s)
     return NULL;
