@@ -395,24 +395,6 @@ static int not_yet(sp_global *g, const char *name, int argc, char **argv,
   return SP_EXIT_USAGE;
 }
 
-int sp_cmd_run(sp_global *g, int argc, char **argv) {
-  return not_yet(g, "run", argc, argv, "", NULL, 0, 0);
-}
-
-int sp_cmd_status(sp_global *g, int argc, char **argv) {
-  static const struct option lo[] = {{"json", no_argument, NULL, 'J'},
-                                     {NULL, 0, NULL, 0}};
-  return not_yet(g, "status", argc, argv, "", lo, 0, 0);
-}
-
-int sp_cmd_trigger(sp_global *g, int argc, char **argv) {
-  return not_yet(g, "trigger", argc, argv, "", NULL, 1, 1);
-}
-
-int sp_cmd_reload(sp_global *g, int argc, char **argv) {
-  return not_yet(g, "reload", argc, argv, "", NULL, 0, 0);
-}
-
 int sp_cmd_docs(sp_global *g, int argc, char **argv) {
   static const struct option lo[] = {{"html", no_argument, NULL, 'H'},
                                      {NULL, 0, NULL, 0}};

@@ -1,0 +1,454 @@
+#include "config.h"
+
+/*
+ * test_daemon.c — the pure parts of the daemon: retry backoff, the
+ * complain pattern, catch-up and next-run decisions, the child's summary
+ * lines, the Prometheus text and its atomic file, and the status table.
+ * The daemon itself (processes, signals, sockets) is tested end to end in
+ * tests/integration/test_daemon.sh.
+ */
+
+#include <dirent.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "admin.h"
+#include "cli.h"
+#include "daemon.h"
+#include "metrics.h"
+#include "samspor-plugin.h"
+#include "schedule.h"
+
+#define TZ_CPH "Europe/Copenhagen"
+
+/*
+ * daemon.c and admin.c also hold the commands run, status, trigger and
+ * reload, which use the command-line helpers of main.c.  This program
+ * never calls those commands; these stand-ins only satisfy the linker, and
+ * fail the test should one ever be reached.
+ */
+const sp_command *sp_command_find(const char *name) {
+  fail_msg("sp_command_find(%s) called from a unit test", name);
+  return NULL;
+}
+int sp_parse_opts(sp_global *g, const sp_command *cmd, int argc, char **argv,
+                  const char *spec, const struct option *longopts,
+                  int (*on_opt)(int opt, const char *arg, void *data),
+                  void *data) {
+  fail_msg("sp_parse_opts called from a unit test");
+  return -1;
+}
+int sp_usage_error(const char *cmd, const char *fmt, ...) {
+  fail_msg("sp_usage_error called from a unit test");
+  return SP_EXIT_USAGE;
+}
+int sp_exit_status(int code) {
+  fail_msg("sp_exit_status called from a unit test");
+  return SP_EXIT_FAIL;
+}
+
+static time_t at(const char *iso) {
+  time_t t = 0;
+  assert_int_equal(sp_time_parse(iso, TZ_CPH, &t), 0);
+  return t;
+}
+
+static sp_schedule *sched(const char *expr) {
+  sp_schedule *s = NULL;
+  assert_int_equal(sp_schedule_parse(expr, &s, NULL, 0), 0);
+  return s;
+}
+
+static void assert_time(time_t t, const char *want) {
+  char buf[SP_TIME_BUFLEN];
+  assert_int_equal(sp_time_format(t, TZ_CPH, buf, sizeof buf), 0);
+  assert_string_equal(buf, want);
+}
+
+/* ---- backoff and complaining ------------------------------------------ */
+
+static void test_backoff_doubles_and_caps(void **state) {
+  /* u = 0.5: half of min(cap, base * 2^(attempt-1)). */
+  assert_true(sp_backoff_delay(300, 3600, 1, 0.5) == 150);
+  assert_true(sp_backoff_delay(300, 3600, 2, 0.5) == 300);
+  assert_true(sp_backoff_delay(300, 3600, 3, 0.5) == 600);
+  assert_true(sp_backoff_delay(300, 3600, 4, 0.5) == 1200);
+  assert_true(sp_backoff_delay(300, 3600, 5, 0.5) == 1800); /* 4800 capped */
+  assert_true(sp_backoff_delay(300, 3600, 1000000, 0.5) == 1800);
+  /* Full jitter: anywhere from 0 up to (not including) the ceiling. */
+  assert_true(sp_backoff_delay(300, 3600, 3, 0) == 0);
+  assert_true(sp_backoff_delay(300, 3600, 3, 0.9999) < 1200);
+  assert_true(sp_backoff_delay(300, 3600, 3, 0.9999) > 1199);
+  /* Out-of-range inputs are clamped, not trusted. */
+  assert_true(sp_backoff_delay(300, 3600, 0, 0.5) == 150);
+  assert_true(sp_backoff_delay(300, 3600, 1, -1) == 0);
+  assert_true(sp_backoff_delay(300, 3600, 1, 7) < 300);
+  /* A base above the cap is capped too. */
+  assert_true(sp_backoff_delay(7200, 3600, 1, 0.5) == 1800);
+  for (unsigned a = 1; a < 80; a++)
+    for (int k = 0; k < 10; k++) {
+      double d = sp_backoff_delay(1, 86400, a, k / 10.0);
+      assert_true(d >= 0 && d < 86400);
+    }
+}
+
+static void test_complain_growing_gaps(void **state) {
+  static const unsigned long long yes[] = {1, 2, 4, 8, 16, 1024, 1ull << 63};
+  static const unsigned long long no[] = {0, 3, 5, 6, 7, 9, 15, 1000};
+  for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+    assert_true(sp_complain_due(yes[i]));
+  for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+    assert_false(sp_complain_due(no[i]));
+  /* 100 failures in a row: reported 7 times (1, 2, 4, ..., 64). */
+  int n = 0;
+  for (unsigned long long f = 1; f <= 100; f++)
+    n += sp_complain_due(f);
+  assert_int_equal(n, 7);
+}
+
+/* ---- catch-up and next runs ------------------------------------------- */
+
+static void test_catchup(void **state) {
+  sp_schedule *s = sched("30 2 * * *");
+  time_t now = at("2027-03-10T10:00:00+01:00");
+  time_t missed = 0;
+  /* Succeeded after today's 02:30: nothing missed. */
+  assert_int_equal(
+      sp_catchup_due(s, TZ_CPH, now, at("2027-03-10T02:45:00+01:00"), &missed),
+      0);
+  /* Succeeded exactly at the scheduled time: not older, nothing missed. */
+  assert_int_equal(
+      sp_catchup_due(s, TZ_CPH, now, at("2027-03-10T02:30:00+01:00"), &missed),
+      0);
+  /* Last success yesterday: today's 02:30 was missed. */
+  assert_int_equal(
+      sp_catchup_due(s, TZ_CPH, now, at("2027-03-09T02:45:00+01:00"), &missed),
+      1);
+  assert_time(missed, "2027-03-10T02:30:00+01:00");
+  /* Days behind: the first missed time is reported (for the queue order),
+   * and the connector runs once. */
+  assert_int_equal(
+      sp_catchup_due(s, TZ_CPH, now, at("2027-03-01T12:00:00+01:00"), &missed),
+      1);
+  assert_time(missed, "2027-03-02T02:30:00+01:00");
+  /* Never succeeded: behind. */
+  assert_int_equal(sp_catchup_due(s, TZ_CPH, now, 0, &missed), 1);
+  /* A last success in the future (clocks differ): nothing to catch up. */
+  assert_int_equal(
+      sp_catchup_due(s, TZ_CPH, now, at("2027-03-11T00:00:00+01:00"), &missed),
+      0);
+  /* The spring-forward gap: 02:30 on 2027-03-28 runs at 03:00+02:00. */
+  assert_int_equal(sp_catchup_due(s, TZ_CPH, at("2027-03-28T03:10:00+02:00"),
+                                  at("2027-03-27T02:40:00+01:00"), &missed),
+                   1);
+  assert_time(missed, "2027-03-28T03:00:00+02:00");
+  assert_int_equal(sp_catchup_due(s, TZ_CPH, at("2027-03-28T01:59:00+01:00"),
+                                  at("2027-03-27T02:40:00+01:00"), &missed),
+                   0);
+  sp_schedule_free(s);
+
+  /* @yearly never run: the window reaches back over a year. */
+  s = sched("@yearly");
+  assert_int_equal(sp_catchup_due(s, TZ_CPH, now, 0, &missed), 1);
+  assert_time(missed, "2027-01-01T00:00:00+01:00");
+  /* ... and succeeded since the new year: nothing missed. */
+  assert_int_equal(
+      sp_catchup_due(s, TZ_CPH, now, at("2027-01-01T00:05:00+01:00"), &missed),
+      0);
+  sp_schedule_free(s);
+
+  /* @monthly, last success two months ago. */
+  s = sched("@monthly");
+  assert_int_equal(
+      sp_catchup_due(s, TZ_CPH, now, at("2027-01-15T00:00:00+01:00"), &missed),
+      1);
+  assert_time(missed, "2027-02-01T00:00:00+01:00");
+  sp_schedule_free(s);
+
+  /* Leap day only: the last one is more than the window ago. */
+  s = sched("0 0 29 2 *");
+  assert_int_equal(
+      sp_catchup_due(s, TZ_CPH, at("2027-06-01T00:00:00+02:00"), 0, &missed),
+      0);
+  assert_int_equal(
+      sp_catchup_due(s, TZ_CPH, at("2028-03-01T00:00:00+01:00"), 0, &missed),
+      1);
+  assert_time(missed, "2028-02-29T00:00:00+01:00");
+  /* A zone that does not exist is an error, not "nothing missed". */
+  assert_true(sp_catchup_due(s, "Nowhere/Atlantis", now, 0, &missed) < 0);
+  sp_schedule_free(s);
+}
+
+static void test_next_run_and_jitter(void **state) {
+  sp_schedule *s = sched("30 2 * * *");
+  time_t t = 0;
+  double due = 0;
+  assert_int_equal(
+      sp_next_run(s, TZ_CPH, at("2027-03-27T12:00:00+01:00"), 0, 0.7, &t, &due),
+      0);
+  assert_time(t, "2027-03-28T03:00:00+02:00");
+  assert_true(due == (double)t);
+  assert_int_equal(sp_next_run(s, TZ_CPH, at("2027-03-27T12:00:00+01:00"), 600,
+                               0.5, &t, &due),
+                   0);
+  assert_true(due == (double)t + 300);
+  /* Autumn: 02:30 happens twice on 2027-10-31; it runs at the first. */
+  assert_int_equal(
+      sp_next_run(s, TZ_CPH, at("2027-10-30T12:00:00+02:00"), 0, 0, &t, &due),
+      0);
+  assert_time(t, "2027-10-31T02:30:00+02:00");
+  assert_int_equal(sp_next_run(s, TZ_CPH, t, 0, 0, &t, &due), 0);
+  assert_time(t, "2027-11-01T02:30:00+01:00");
+  sp_schedule_free(s);
+  s = sched("0 0 30 2 *");
+  assert_int_equal(sp_next_run(s, TZ_CPH, at("2027-01-01"), 0, 0, &t, &due),
+                   SAMSPOR_ENOENT);
+  sp_schedule_free(s);
+}
+
+/* ---- the child's summary lines ---------------------------------------- */
+
+static void test_summary_parse(void **state) {
+  sp_summary s;
+  assert_int_equal(
+      sp_summary_parse("unge.youth_status: read 200, loaded 198, rejected 2, "
+                       "skipped 0, deleted 5 in 1.25 s (run 42)",
+                       "unge", &s),
+      0);
+  assert_false(s.failed);
+  assert_string_equal(s.stream, "youth_status");
+  assert_int_equal(s.read, 200);
+  assert_int_equal(s.loaded, 198);
+  assert_int_equal(s.rejected, 2);
+  assert_int_equal(s.run_id, 42);
+  assert_true(s.seconds > 1.24 && s.seconds < 1.26);
+
+  assert_int_equal(
+      sp_summary_parse("unge.youth_status: FAILED after 0.50 s (run 43): "
+                       "more than max_reject_ratio (0.1) rejected (run 43)",
+                       "unge", &s),
+      0);
+  assert_true(s.failed);
+  assert_int_equal(s.run_id, 43);
+  assert_int_equal(s.loaded, 0);
+  assert_string_equal(s.error,
+                      "more than max_reject_ratio (0.1) rejected (run 43)");
+
+  /* Another connector whose name starts the same. */
+  assert_int_equal(
+      sp_summary_parse("ungedatabasen.t: read 1, loaded 1, rejected 0, "
+                       "skipped 0, deleted 0 in 0.01 s (run 1)",
+                       "unge", &s),
+      -1);
+  /* Not a summary line. */
+  assert_int_equal(sp_summary_parse("hello", "unge", &s), -1);
+  assert_int_equal(sp_summary_parse("unge.: read 1", "unge", &s), -1);
+  assert_int_equal(sp_summary_parse("unge.t: read 1, loaded x", "unge", &s),
+                   -1);
+  assert_int_equal(sp_summary_parse("unge.t: read 1, loaded 1, rejected 0, "
+                                    "skipped 0, deleted 0 in 0.01 s (run 1) "
+                                    "and more",
+                                    "unge", &s),
+                   -1);
+  assert_int_equal(sp_summary_parse("", "unge", &s), -1);
+}
+
+/* ---- metrics ---------------------------------------------------------- */
+
+static const sp_metrics_conn two[] = {
+    {"unge", 1800000000, 1, 12.5, 200, 3, 1, 0},
+    {"skole", 0, 0, 0, 0, 0, 0, 1},
+};
+
+static const char two_text[] =
+    "# HELP samspor_last_success_timestamp_seconds Unix time the "
+    "connector's last successful run ended (0: none known).\n"
+    "# TYPE samspor_last_success_timestamp_seconds gauge\n"
+    "samspor_last_success_timestamp_seconds{connector=\"unge\"} 1800000000\n"
+    "samspor_last_success_timestamp_seconds{connector=\"skole\"} 0\n"
+    "# HELP samspor_last_run_duration_seconds How long the connector's last "
+    "run took.\n"
+    "# TYPE samspor_last_run_duration_seconds gauge\n"
+    "samspor_last_run_duration_seconds{connector=\"unge\"} 12.500\n"
+    "# HELP samspor_rows_loaded Rows the connector's last run loaded, all "
+    "streams.\n"
+    "# TYPE samspor_rows_loaded gauge\n"
+    "samspor_rows_loaded{connector=\"unge\"} 200\n"
+    "# HELP samspor_rows_rejected Rows the connector's last run rejected, "
+    "all streams.\n"
+    "# TYPE samspor_rows_rejected gauge\n"
+    "samspor_rows_rejected{connector=\"unge\"} 3\n"
+    "# HELP samspor_failures_total Failed runs of the connector since the "
+    "daemon started.\n"
+    "# TYPE samspor_failures_total counter\n"
+    "samspor_failures_total{connector=\"unge\"} 1\n"
+    "samspor_failures_total{connector=\"skole\"} 0\n"
+    "# HELP samspor_running 1 while a run of the connector is going on, "
+    "else 0.\n"
+    "# TYPE samspor_running gauge\n"
+    "samspor_running{connector=\"unge\"} 0\n"
+    "samspor_running{connector=\"skole\"} 1\n";
+
+static void test_metrics_format(void **state) {
+  sp_buf b;
+  sp_buf_init(&b);
+  sp_metrics_format(&b, two, 2);
+  assert_string_equal(b.data, two_text);
+  sp_buf_free(&b);
+
+  /* No runs yet: the last-run metrics are left out, not written as 0. */
+  sp_buf_init(&b);
+  sp_metrics_format(&b, &two[1], 1);
+  assert_null(strstr(b.data, "samspor_rows_loaded"));
+  assert_non_null(strstr(b.data, "samspor_running{connector=\"skole\"} 1\n"));
+  sp_buf_free(&b);
+
+  /* Label values are escaped. */
+  sp_metrics_conn odd = {"a\"b\\c\nd", 0, 0, 0, 0, 0, 0, 0};
+  sp_buf_init(&b);
+  sp_metrics_format(&b, &odd, 1);
+  assert_non_null(strstr(b.data, "{connector=\"a\\\"b\\\\c\\nd\"}"));
+  sp_buf_free(&b);
+
+  /* No connectors: headers only, still a valid file. */
+  sp_buf_init(&b);
+  sp_metrics_format(&b, NULL, 0);
+  assert_non_null(strstr(b.data, "# TYPE samspor_running gauge\n"));
+  sp_buf_free(&b);
+}
+
+static char *slurp(const char *path) {
+  FILE *f = fopen(path, "r");
+  assert_non_null(f);
+  sp_buf b;
+  sp_buf_init(&b);
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+    sp_buf_append(&b, buf, n);
+  fclose(f);
+  return b.data ? b.data : sp_xstrdup("");
+}
+
+static int count_entries(const char *dir) {
+  DIR *d = opendir(dir);
+  assert_non_null(d);
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)))
+    if (e->d_name[0] != '.')
+      n++;
+  closedir(d);
+  return n;
+}
+
+static void test_metrics_write_atomic(void **state) {
+  char dir[] = "/tmp/test_daemon.XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  char *path = sp_xasprintf("%s/samspor.prom", dir);
+  char err[512] = "";
+  assert_int_equal(sp_metrics_write(path, two, 2, err, sizeof err), 0);
+  char *text = slurp(path);
+  assert_string_equal(text, two_text);
+  free(text);
+  struct stat st1, st2;
+  assert_int_equal(stat(path, &st1), 0);
+  assert_int_equal(st1.st_mode & 0777, 0644);
+  /* Replaced by rename: a new inode, never the old one rewritten in place
+   * (a reader holding the old file sees it whole). */
+  assert_int_equal(sp_metrics_write(path, &two[1], 1, err, sizeof err), 0);
+  assert_int_equal(stat(path, &st2), 0);
+  assert_true(st1.st_ino != st2.st_ino);
+  assert_int_equal(count_entries(dir), 1); /* no temporary left behind */
+
+  /* A directory that does not exist: an error naming the file, and the
+   * old file untouched. */
+  char *bad = sp_xasprintf("%s/nodir/samspor.prom", dir);
+  assert_int_equal(sp_metrics_write(bad, two, 2, err, sizeof err), SAMSPOR_EIO);
+  assert_non_null(strstr(err, bad));
+  assert_non_null(strstr(err, "No such file or directory"));
+  free(bad);
+
+  unlink(path);
+  rmdir(dir);
+  free(path);
+}
+
+/* ---- the status table ------------------------------------------------- */
+
+static void test_status_print(void **state) {
+  const char *resp =
+      "{\"ok\":true,\"daemon\":{\"pid\":77,\"version\":\"0.1.0\","
+      "\"started\":\"2027-03-28T01:00:00+01:00\",\"config\":\"/etc/s.conf\","
+      "\"config_loaded\":\"2027-03-28T01:00:00+01:00\",\"timezone\":"
+      "\"Europe/Copenhagen\",\"max_parallel\":2,\"running\":1,\"queued\":0,"
+      "\"stopping\":false},\"connectors\":["
+      "{\"name\":\"unge\",\"state\":\"running\",\"next_run\":"
+      "\"2027-03-29T02:30:00+02:00\",\"running_since\":"
+      "\"2027-03-28T03:00:00+02:00\",\"pid\":99,\"last_run\":{\"started\":"
+      "\"2027-03-27T02:30:00+01:00\",\"duration_seconds\":12.5,\"result\":"
+      "\"succeeded\",\"rows_loaded\":200,\"rows_rejected\":3},"
+      "\"consecutive_failures\":0},"
+      "{\"name\":\"skoledata\",\"state\":\"retrying\",\"next_run\":null,"
+      "\"retry_at\":\"2027-03-28T03:10:00+02:00\",\"retry\":1,"
+      "\"retry_attempts\":3,\"last_run\":{\"started\":"
+      "\"2027-03-28T03:00:00+02:00\",\"duration_seconds\":90,\"result\":"
+      "\"temporary failure\",\"rows_loaded\":null,\"error\":\"t: cannot "
+      "connect\"},\"consecutive_failures\":2,\"last_success\":null},"
+      "{\"name\":\"ny\",\"state\":\"idle\",\"last_run\":null}]}";
+  json_error_t jerr;
+  json_t *j = json_loads(resp, 0, &jerr);
+  assert_non_null(j);
+  char *out = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&out, &len);
+  sp_status_print(f, j);
+  fclose(f);
+  json_decref(j);
+  const char *want[] = {
+      "samspor 0.1.0 daemon, pid 77, up since 2027-03-28 01:00:00+01:00\n",
+      "running 1 of at most 2, queued 0; times in Europe/Copenhagen\n",
+      "CONNECTOR  STATE      LAST RUN STARTED               TOOK  RESULT",
+      "unge       running    2027-03-27 02:30:00+01:00     12.5s  succeeded"
+      "                200          3  2027-03-29 02:30:00+02:00\n",
+      "           running since 2027-03-28 03:00:00+02:00, pid 99\n",
+      "skoledata  retrying   2027-03-28 03:00:00+02:00     1m30s  temporary "
+      "failure          -          -  -\n",
+      "           retry 1 of 3 at 2027-03-28 03:10:00+02:00\n",
+      "           error: t: cannot connect\n",
+      "           2 failed runs in a row; last success -\n",
+      "ny         idle       -                                 -  -        "
+      "                  -          -  -\n",
+  };
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+    if (!strstr(out, want[i])) {
+      print_error("missing:\n%s\nin:\n%s\n", want[i], out);
+      fail();
+    }
+  free(out);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_backoff_doubles_and_caps),
+      cmocka_unit_test(test_complain_growing_gaps),
+      cmocka_unit_test(test_catchup),
+      cmocka_unit_test(test_next_run_and_jitter),
+      cmocka_unit_test(test_summary_parse),
+      cmocka_unit_test(test_metrics_format),
+      cmocka_unit_test(test_metrics_write_atomic),
+      cmocka_unit_test(test_status_print),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
