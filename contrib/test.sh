@@ -57,9 +57,10 @@ FUZZ_TARGETS=(
 	"fuzz_cron | core/schedule.c core/util.c                        |"
 	"fuzz_cpr  | core/cpr.c core/pseudonym.c core/key.c core/util.c |"
 	"fuzz_xml  | plugins/xml/xml_records.c | -Iplugins/xml -I/usr/include/libxml2"
+	"fuzz_rest | plugins/rest/rest_json.c plugins/rest/rest_util.c | -Iplugins/rest"
 	"fuzz_rules | core/util.c core/options.c core/conf.c core/plugin.c core/host.c core/log.c core/schedule.c core/cpr.c core/key.c core/pseudonym.c core/warehouse.c core/maps.c core/rules.c | -I/usr/include/postgresql"
 )
-FUZZ_LIBS="-lsodium -lz -lconfig -lpq -lxml2 -ldl -lm"
+FUZZ_LIBS="-lsodium -lz -lconfig -lpq -lxml2 -ljansson -ldl -lm"
 FUZZ_CFLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 
 SANITIZE_FLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
