@@ -279,6 +279,27 @@ test_hanging_sync_stopped_by_timeout() {
 	stop_daemon
 }
 
+# A source that hangs (a partner's query that never answers) is stopped by
+# the connector's timeout; nothing is committed.
+test_hanging_source_stopped_by_timeout() {
+	reset_db
+	conf "" "{ name = \"slow\"; plugin = \"pgsql\"; schedule = \"0 0 1 1 *\";
+	  timeout = \"2s\"; retry = { attempts = 0; };
+	  source = { conninfo = \"$SP_CONNINFO\"; };
+	  streams = ( { table = \"slow\";
+	    query = \"SELECT '0101011234'::text AS cpr, pg_sleep(30)::text AS slept /* samspor-test-hang */\";
+	    columns = ( { name = \"person\"; from = \"cpr\"; rule = \"pseudonym\"; kind = \"cpr\"; },
+	                { name = \"slept\"; from = \"slept\"; rule = \"keep\"; } ); } ); }"
+	start_daemon # never run before: the catch-up starts it
+	wait_log 'level=error connector=slow .*run exceeded its timeout \(2s\)' 20
+	wait_log 'level=error connector=slow .*run timed out' 10
+	assert_eq "$(pgrep -fc -- "-c $T/d.conf sync slow$" || true)" 0 "the sync is gone"
+	assert_eq "$(status_field slow 'c["last_run"]["result"]')" "timed out" "status says timed out"
+	assert_eq "$(psql_q "SELECT count(*) FROM samspor.sync_run WHERE connector = 'slow' AND status = 'succeeded'")" 0 "nothing committed"
+	psql_q "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%samspor-test-hang%' AND pid <> pg_backend_pid()" >/dev/null
+	stop_daemon
+}
+
 # SIGHUP: an invalid file is refused with every error logged and the old
 # configuration kept; a valid one is applied (a new connector appears);
 # options that need a restart are named in a warning.  `samspor reload`
