@@ -331,3 +331,48 @@ char *sp_loaded_json(const sp_loaded *old, const sp_file *files, size_t n) {
   *b = '\0';
   return s;
 }
+
+int sp_loaded_skip(const samspor_open_args *a, const char *plugin,
+                   const char *written, sp_loaded *loaded, int *append,
+                   sp_file *files, size_t *nfiles) {
+  const char *mode;
+  size_t i, kept = 0;
+  int rc;
+
+  if (!a->state || a->full)
+    return 0;
+  mode = a->host->get_string(a->stream, "mode");
+  if (!mode || strcmp(mode, "append") != 0)
+    return 0;
+  *append = 1;
+  rc = sp_loaded_parse(a->state, loaded);
+  if (rc == SAMSPOR_ENOMEM) {
+    a->host->error(a->ctx, "%s: out of memory", plugin);
+    return rc;
+  }
+  if (rc) {
+    /* Loading every file again would duplicate rows in append mode. */
+    a->host->error(a->ctx,
+                   "%s: the stored state of this stream (the files "
+                   "already loaded) is not %s; refusing to guess which "
+                   "files were loaded. Delete the stream's row in "
+                   "samspor.sync_state, or sync with --full, to load every "
+                   "file again",
+                   plugin, written);
+    return SAMSPOR_EDATA;
+  }
+  for (i = 0; i < *nfiles; i++) {
+    if (sp_loaded_has(loaded, &files[i])) {
+      a->host->log(a->ctx, SAMSPOR_LOG_INFO,
+                   "%s: %s already loaded (same name, size and "
+                   "modification time); skipped",
+                   plugin, files[i].name);
+      free(files[i].name);
+      free(files[i].url);
+      continue;
+    }
+    files[kept++] = files[i];
+  }
+  *nfiles = kept;
+  return 0;
+}

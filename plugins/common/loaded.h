@@ -13,8 +13,9 @@
  *
  * Ownership: an sp_loaded filled by sp_loaded_parse() owns its array and
  * names until sp_loaded_free(); sp_loaded_json() returns a string the
- * caller frees.  No function here reports through the host: the caller
- * words the message, as only it knows which plugin is refusing what.
+ * caller frees.  Only sp_loaded_skip() reports through the host, with
+ * the plugin's name and wording given by the caller, as only it knows
+ * which plugin is refusing what.
  */
 #ifndef SAMSPOR_LOADED_H
 #define SAMSPOR_LOADED_H
@@ -71,5 +72,20 @@ int sp_loaded_has(const sp_loaded *s, const sp_file *f);
  * frees it) or NULL when out of memory.
  */
 char *sp_loaded_json(const sp_loaded *old, const sp_file *files, size_t n);
+
+/*
+ * What csv and xml do at open in append mode: parse the stored state
+ * a->state into *loaded and drop from files[0..*nfiles) (compacting it,
+ * freeing the name and url of each dropped file) those loaded before,
+ * logging each at INFO.  Without a state, with a->full or when the
+ * stream's mode is not "append", nothing is done: there is nothing to
+ * skip.  Otherwise *append is set to 1.  `plugin` ("csv") starts every
+ * message; `written` says what the plugin expected the state to be ("the
+ * list csv writes"), for the refusal of a state it cannot read.  Returns
+ * 0, or SAMSPOR_ENOMEM or SAMSPOR_EDATA after host->error.
+ */
+int sp_loaded_skip(const samspor_open_args *a, const char *plugin,
+                   const char *written, sp_loaded *loaded, int *append,
+                   sp_file *files, size_t *nfiles);
 
 #endif

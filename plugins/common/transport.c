@@ -149,56 +149,6 @@ char *sp_url_redact(const char *url) {
   return out;
 }
 
-double sp_backoff_delay(double base, double cap, int attempt, unsigned *seed) {
-  double limit = base;
-  int i;
-
-  for (i = 0; i < attempt && limit < cap; i++)
-    limit *= 2;
-  if (limit > cap)
-    limit = cap;
-  if (limit <= 0)
-    return 0;
-  return limit * ((double)rand_r(seed) / ((double)RAND_MAX + 1.0));
-}
-
-int sp_http_status_temporary(long status) {
-  return status == 429 || (status >= 500 && status <= 599);
-}
-
-const char *sp_http_reason(long status) {
-  switch (status) {
-  case 400:
-    return "Bad Request";
-  case 401:
-    return "Unauthorized";
-  case 403:
-    return "Forbidden";
-  case 404:
-    return "Not Found";
-  case 405:
-    return "Method Not Allowed";
-  case 408:
-    return "Request Timeout";
-  case 410:
-    return "Gone";
-  case 429:
-    return "Too Many Requests";
-  case 500:
-    return "Internal Server Error";
-  case 501:
-    return "Not Implemented";
-  case 502:
-    return "Bad Gateway";
-  case 503:
-    return "Service Unavailable";
-  case 504:
-    return "Gateway Timeout";
-  default:
-    return "";
-  }
-}
-
 int sp_listing_match(const char *listing, size_t len, const char *pattern,
                      char ***names, size_t *n) {
   const char *p = listing, *end = listing + len;
@@ -530,16 +480,6 @@ static int setup_easy(sp_reader *r) {
 
 /* ---- the transfer engine ---------------------------------------------- */
 
-static void sleep_for(double s) {
-  struct timespec ts;
-  if (s <= 0)
-    return;
-  ts.tv_sec = (time_t)s;
-  ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-    ;
-}
-
 /* Start an attempt of r.  Returns 0 or a code after host->error. */
 static int start_attempt(sp_reader *r) {
   sp_transport *t = r->t;
@@ -767,7 +707,7 @@ static void finish_attempt(sp_reader *r, CURLcode res) {
     t->host->log(t->ctx, SAMSPOR_LOG_WARN,
                  "%s: %s; retrying in %.1fs (retry %d of %d)", r->shown, msg, d,
                  r->attempt + 1, tries);
-    sleep_for(d);
+    sp_sleep_for(d);
     r->attempt++;
     r->started = 0; /* drive() starts the next attempt */
     /* what this attempt received was never handed out: the next attempt

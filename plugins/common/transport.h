@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "http_util.h"
 #include "samspor-plugin.h"
 
 /*
@@ -272,18 +273,8 @@ int sp_transport_check(sp_transport *t);
  * malloc'd string (caller frees) or NULL when out of memory. */
 char *sp_url_redact(const char *url);
 
-/*
- * The wait before retry number `attempt` (0 for the first retry): a
- * uniformly random time in [0, min(cap, base * 2^attempt)) seconds, "full
- * jitter", drawn with rand_r(seed) so that the state is the caller's.
- */
-double sp_backoff_delay(double base, double cap, int attempt, unsigned *seed);
-
-/* Nonzero when an HTTP status is worth retrying: 429 and 5xx. */
-int sp_http_status_temporary(long status);
-
-/* The reason phrase of common HTTP statuses ("Not Found"), or "". */
-const char *sp_http_reason(long status);
+/* sp_backoff_delay, sp_http_status_temporary, sp_http_reason: see
+ * http_util.h. */
 
 /*
  * The names in a directory listing (one name a line, "\n" or "\r\n"

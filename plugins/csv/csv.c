@@ -712,52 +712,12 @@ static int abi_fits(const samspor_host *host, uint32_t args_size,
          host->abi_version == SAMSPOR_ABI_VERSION;
 }
 
-/*
- * In append mode, read the stored state and drop from h->files those
- * loaded before.  Only then is the stream's mode looked at: without a
- * state (first run, --full) there is nothing to skip.  Returns 0 or a
- * negative SAMSPOR code after host->error.
- */
+/* In append mode, drop from h->files those loaded before (see
+ * sp_loaded_skip).  Returns 0 or a negative SAMSPOR code after
+ * host->error. */
 static int skip_loaded(csv_handle *h, const samspor_open_args *a) {
-  const char *mode;
-  size_t i, kept = 0;
-  int rc;
-
-  if (!a->state || a->full)
-    return 0;
-  mode = a->host->get_string(a->stream, "mode");
-  if (!mode || strcmp(mode, "append") != 0)
-    return 0;
-  h->append = 1;
-  rc = sp_loaded_parse(a->state, &h->loaded);
-  if (rc == SAMSPOR_ENOMEM) {
-    a->host->error(a->ctx, "csv: out of memory");
-    return rc;
-  }
-  if (rc) {
-    /* Loading every file again would duplicate rows in append mode. */
-    a->host->error(a->ctx,
-                   "csv: the stored state of this stream (the files "
-                   "already loaded) is not the list csv writes; refusing "
-                   "to guess which files were loaded. Delete the stream's "
-                   "row in samspor.sync_state, or sync with --full, to "
-                   "load every file again");
-    return SAMSPOR_EDATA;
-  }
-  for (i = 0; i < h->nfiles; i++) {
-    if (sp_loaded_has(&h->loaded, &h->files[i])) {
-      a->host->log(a->ctx, SAMSPOR_LOG_INFO,
-                   "csv: %s already loaded (same name, size and "
-                   "modification time); skipped",
-                   h->files[i].name);
-      free(h->files[i].name);
-      free(h->files[i].url);
-      continue;
-    }
-    h->files[kept++] = h->files[i];
-  }
-  h->nfiles = kept;
-  return 0;
+  return sp_loaded_skip(a, "csv", "the list csv writes", &h->loaded, &h->append,
+                        h->files, &h->nfiles);
 }
 
 /* The files of the url, as csv reads them: at least one must match.

@@ -25,6 +25,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "http_util.h"
 #include "rest_util.h"
 
 #define URL_TEXT 512          /* a redacted URL in a message */
@@ -99,18 +100,6 @@ static double now_mono(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Sleep s seconds, through signals (the core ends the process when it
- * wants us gone). */
-static void sleep_for(double s) {
-  struct timespec ts;
-  if (s <= 0)
-    return;
-  ts.tv_sec = (time_t)s;
-  ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
-  while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-    ;
-}
-
 /* Overwrite and free a secret. */
 static void wipe_free(char *s) {
   if (!s)
@@ -127,52 +116,10 @@ static void wipe_free(char *s) {
   free(s);
 }
 
-static const char *reason_phrase(long status) {
-  switch (status) {
-  case 400:
-    return "Bad Request";
-  case 401:
-    return "Unauthorized";
-  case 403:
-    return "Forbidden";
-  case 404:
-    return "Not Found";
-  case 405:
-    return "Method Not Allowed";
-  case 406:
-    return "Not Acceptable";
-  case 408:
-    return "Request Timeout";
-  case 409:
-    return "Conflict";
-  case 410:
-    return "Gone";
-  case 413:
-    return "Content Too Large";
-  case 415:
-    return "Unsupported Media Type";
-  case 422:
-    return "Unprocessable Content";
-  case 429:
-    return "Too Many Requests";
-  case 500:
-    return "Internal Server Error";
-  case 501:
-    return "Not Implemented";
-  case 502:
-    return "Bad Gateway";
-  case 503:
-    return "Service Unavailable";
-  case 504:
-    return "Gateway Timeout";
-  }
-  return "";
-}
-
 /* "HTTP 404 Not Found", or "HTTP 499" for a status without a phrase
  * here, into buf. */
 static const char *status_text(long status, char *buf, size_t size) {
-  const char *p = reason_phrase(status);
+  const char *p = sp_http_reason(status);
   snprintf(buf, size, "HTTP %ld%s%s", status, *p ? " " : "", p);
   return buf;
 }
@@ -490,12 +437,12 @@ static int with_retries(rest_http *h, const request *rq) {
     if (cc == CURLE_OK && h->has_retry_after)
       delay = h->retry_after;
     else
-      delay = rest_backoff(attempt, h->cfg.retry_backoff,
-                           h->cfg.retry_max_backoff, &h->seed);
+      delay = sp_backoff_delay(h->cfg.retry_backoff, h->cfg.retry_max_backoff,
+                               (int)attempt, &h->seed);
     h->host->log(h->ctx, SAMSPOR_LOG_WARN,
                  "rest: %s%s: %s; retry %u of %u in %.1f s", rq->what, url, why,
                  attempt + 1, tries - 1, delay);
-    sleep_for(delay);
+    sp_sleep_for(delay);
   }
 }
 

@@ -2,7 +2,7 @@
 
 /*
  * rest_util.c — Link headers, Retry-After, ${cursor}, query parameters,
- * redacted URLs and backoff.  See rest_util.h for the contract.
+ * redacted URLs.  See rest_util.h for the contract.
  */
 
 #include "rest_util.h"
@@ -522,18 +522,4 @@ void rest_url_redact(const char *url, char *buf, size_t size) {
     b.len += 3;
   }
   b.buf[b.len] = '\0';
-}
-
-/* ---- backoff ---------------------------------------------------------- */
-
-double rest_backoff(unsigned attempt, double base, double cap, unsigned *seed) {
-  double ceil = base;
-  unsigned k;
-  for (k = 0; k < attempt && ceil < cap; k++)
-    ceil *= 2;
-  if (ceil > cap)
-    ceil = cap;
-  if (ceil <= 0)
-    return 0;
-  return ceil * ((double)rand_r(seed) / (double)RAND_MAX);
 }

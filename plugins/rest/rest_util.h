@@ -75,11 +75,4 @@ int rest_url_set_param(const char *url, const char *name, const char *value,
  */
 void rest_url_redact(const char *url, char *buf, size_t size);
 
-/*
- * The delay before retry number `attempt` (0 for the first retry) with
- * full jitter: uniform in [0, min(cap, base * 2^attempt)].  `seed` is the
- * caller's rand_r state.
- */
-double rest_backoff(unsigned attempt, double base, double cap, unsigned *seed);
-
 #endif

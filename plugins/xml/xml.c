@@ -392,52 +392,12 @@ static void engine_config(const samspor_host *host, const samspor_settings *src,
   c->record = stream ? host->get_string(stream, "record") : NULL;
 }
 
-/*
- * In append mode, read the stored state and drop from h->files those
- * loaded before (same name, size and mtime), as the csv plugin does.
- * Without a state (first run, --full) there is nothing to skip.  Returns 0
- * or a negative code after host->error.
- */
+/* In append mode, drop from h->files those loaded before (same name,
+ * size and mtime; see sp_loaded_skip), as the csv plugin does.  Returns 0
+ * or a negative code after host->error. */
 static int skip_loaded(xml_handle *h, const samspor_open_args *a) {
-  const char *mode;
-  size_t i, kept = 0;
-  int rc;
-
-  if (!a->state || a->full)
-    return 0;
-  mode = a->host->get_string(a->stream, "mode");
-  if (!mode || strcmp(mode, "append") != 0)
-    return 0;
-  h->append = 1;
-  rc = sp_loaded_parse(a->state, &h->loaded);
-  if (rc == SAMSPOR_ENOMEM) {
-    a->host->error(a->ctx, "xml: out of memory");
-    return rc;
-  }
-  if (rc) {
-    /* Loading every file again would duplicate rows in append mode. */
-    a->host->error(a->ctx,
-                   "xml: the stored state of this stream (the files "
-                   "already loaded) is not a list of files; refusing to "
-                   "guess which files were loaded. Delete the stream's row "
-                   "in samspor.sync_state, or sync with --full, to load "
-                   "every file again");
-    return SAMSPOR_EDATA;
-  }
-  for (i = 0; i < h->files.n; i++) {
-    if (sp_loaded_has(&h->loaded, &h->files.v[i])) {
-      a->host->log(a->ctx, SAMSPOR_LOG_INFO,
-                   "xml: %s already loaded (same name, size and "
-                   "modification time); skipped",
-                   h->files.v[i].name);
-      free(h->files.v[i].name);
-      free(h->files.v[i].url);
-      continue;
-    }
-    h->files.v[kept++] = h->files.v[i];
-  }
-  h->files.n = kept;
-  return 0;
+  return sp_loaded_skip(a, "xml", "a list of files", &h->loaded, &h->append,
+                        h->files.v, &h->files.n);
 }
 
 static int xml_open(const samspor_open_args *a, void **handle) {

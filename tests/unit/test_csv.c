@@ -29,18 +29,13 @@
 
 #include "samspor-plugin.h"
 #include "csv_parse.h"
+#include "plugin_host.h"
 
 const samspor_plugin *samspor_plugin_descriptor(void);
 
 /* Values in the test data carry these; no message may. */
-static const char *const private_markers[] = {"Person", "Testvej", "0101"};
-
-static void assert_no_values(const char *msg) {
-  size_t i;
-  for (i = 0; i < sizeof private_markers / sizeof *private_markers; i++)
-    if (strstr(msg, private_markers[i]))
-      fail_msg("message contains a field value: %s", msg);
-}
+static const char *const private_markers[] = {"Person", "Testvej", "0101",
+                                              NULL};
 
 /* ---- a growable string -------------------------------------------------
  */
@@ -106,7 +101,7 @@ static int collect_rec(void *u, const csv_record *r) {
     }
   } else {
     assert_int_equal(r->nfields, 0);
-    assert_no_values(r->message);
+    ph_assert_no_values(r->message);
     sb_printf(&c->out, " !%s (%s)", csv_status_reason(r->status), r->message);
   }
   sb_add(&c->out, "\n", 1);
@@ -608,289 +603,20 @@ static void test_parse_chunk_equivalence(void **state) {
   }
 }
 
-/* ---- the test host -----------------------------------------------------
- */
-
-/* The core's settings are not written yet: a name/value list, with the
- * option table's defaults for the rest. */
-struct samspor_settings {
-  const samspor_option *table;
-  const char *names[16];
-  const char *values[16];
-  size_t n;
-};
-
-struct samspor_ctx {
-  char error[1024]; /* last host->error() */
-  int nerrors;
-};
-
-struct samspor_sink {
-  strbuf out;      /* one line per record or reject */
-  size_t nfields;  /* fields requested */
-  int in_record;   /* between record_begin and record_end */
-  size_t next;     /* next field index expected */
-  char *state;     /* last set_state() */
-  long stop_after; /* record_end fails with -42 after this many (0: never) */
-  long nrecords;
-};
-
-static const char *setting(const samspor_settings *s, const char *name) {
-  const samspor_option *o;
-  size_t i;
-  for (i = 0; i < s->n; i++)
-    if (!strcmp(s->names[i], name))
-      return s->values[i];
-  for (o = s->table; o->name; o++)
-    if (!strcmp(o->name, name))
-      return o->def;
-  fail_msg("the plugin asked for option '%s', which its table lacks", name);
-  return NULL;
-}
-
-static const char *h_get_string(const samspor_settings *s, const char *name) {
-  return setting(s, name);
-}
-
-static long long h_get_int(const samspor_settings *s, const char *name) {
-  const char *v = setting(s, name);
-  return v ? strtoll(v, NULL, 10) : 0;
-}
-
-static double h_get_float(const samspor_settings *s, const char *name) {
-  const char *v = setting(s, name);
-  return v ? strtod(v, NULL) : 0;
-}
-
-static int h_get_bool(const samspor_settings *s, const char *name) {
-  const char *v = setting(s, name);
-  return v && !strcmp(v, "true");
-}
-
-static size_t h_get_list(const samspor_settings *s, const char *name,
-                         const char *const **items) {
-  (void)s;
-  (void)name;
-  *items = NULL;
-  return 0;
-}
-
-static int h_is_set(const samspor_settings *s, const char *name) {
-  size_t i;
-  for (i = 0; i < s->n; i++)
-    if (!strcmp(s->names[i], name))
-      return 1;
-  return 0;
-}
-
-static const samspor_settings *h_get_group(const samspor_settings *s,
-                                           const char *name) {
-  (void)s;
-  (void)name;
-  return NULL;
-}
-
-static void h_log(samspor_ctx *ctx, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void h_log(samspor_ctx *ctx, int level, const char *fmt, ...) {
-  char msg[1024];
-  va_list ap;
-  (void)ctx;
-  (void)level;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  assert_no_values(msg);
-}
-
-static void h_error(samspor_ctx *ctx, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void h_error(samspor_ctx *ctx, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(ctx->error, sizeof ctx->error, fmt, ap);
-  va_end(ap);
-  ctx->nerrors++;
-  assert_no_values(ctx->error);
-}
-
-static int h_record_begin(samspor_sink *sink, const char *position) {
-  assert_false(sink->in_record);
-  sink->in_record = 1;
-  sink->next = 0;
-  sb_printf(&sink->out, "%s", position);
-  return 0;
-}
-
-static void h_field(samspor_sink *sink, size_t index, const char *value,
-                    size_t len) {
-  assert_true(sink->in_record);
-  assert_int_equal(index, sink->next);
-  sink->next++;
-  if (value) {
-    sb_add(&sink->out, " |", 2);
-    sb_add(&sink->out, value, len);
-  } else {
-    sb_add(&sink->out, " <null>", 7);
-  }
-}
-
-static int h_record_end(samspor_sink *sink) {
-  assert_true(sink->in_record);
-  assert_int_equal(sink->next, sink->nfields);
-  sink->in_record = 0;
-  sb_add(&sink->out, "\n", 1);
-  if (sink->stop_after && ++sink->nrecords >= sink->stop_after)
-    return -42;
-  return 0;
-}
-
-static int h_reject(samspor_sink *sink, const char *position,
-                    const char *reason, const char *message) {
-  assert_false(sink->in_record);
-  assert_no_values(message);
-  sb_printf(&sink->out, "%s REJECT %s: %s\n", position, reason, message);
-  return 0;
-}
-
-static void h_set_state(samspor_sink *sink, const char *state) {
-  free(sink->state);
-  sink->state = strdup(state);
-}
-
-static const samspor_host test_host = {
-    .struct_size = sizeof(samspor_host),
-    .abi_version = SAMSPOR_ABI_VERSION,
-    .get_string = h_get_string,
-    .get_int = h_get_int,
-    .get_float = h_get_float,
-    .get_bool = h_get_bool,
-    .get_duration = h_get_float,
-    .get_list = h_get_list,
-    .is_set = h_is_set,
-    .get_group = h_get_group,
-    .log = h_log,
-    .error = h_error,
-    .record_begin = h_record_begin,
-    .field = h_field,
-    .record_end = h_record_end,
-    .reject = h_reject,
-    .set_state = h_set_state,
-};
-
 /* ---- glue harness ------------------------------------------------------
  */
 
-static char tmpdir[64];
-
-static int rm_entry(const char *path, const struct stat *st, int flag,
-                    struct FTW *ftw) {
-  (void)st;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
-}
-
-static int setup_dir(void **state) {
-  (void)state;
-  strcpy(tmpdir, "/tmp/test_csv.XXXXXX");
-  return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown_dir(void **state) {
-  (void)state;
-  return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* Write a file in tmpdir with the given mtime (0: leave it); returns its
- * path in a static buffer that the next call overwrites. */
-static const char *write_file(const char *name, const char *data, size_t len,
-                              time_t mtime) {
-  static char path[256];
-  FILE *f;
-  snprintf(path, sizeof path, "%s/%s", tmpdir, name);
-  f = fopen(path, "wb");
-  assert_non_null(f);
-  assert_int_equal(fwrite(data, 1, len, f), len);
-  assert_int_equal(fclose(f), 0);
-  if (mtime) {
-    struct timespec ts[2] = {{mtime, 0}, {mtime, 0}};
-    assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
-  }
-  return path;
-}
-
-static const char *write_text(const char *name, const char *text) {
-  return write_file(name, text, strlen(text), 0);
-}
-
-/* One run of the plugin: settings, host objects and results. */
-typedef struct run {
-  samspor_settings source;
-  samspor_settings stream;
-  samspor_ctx ctx;
-  samspor_sink sink;
-  int open_rc;
-  int read_rc;
-  char url[300];
-  const char *state; /* samspor_open_args.state */
-  int full;          /* samspor_open_args.full */
-} run;
+/* One run of the plugin through the shared test host (plugin_host.h). */
+typedef ph_run run;
 
 static void run_init(run *r) {
-  const samspor_plugin *pl = samspor_plugin_descriptor();
-  memset(r, 0, sizeof *r);
-  r->source.table = pl->source_options;
-  r->stream.table = pl->stream_options;
+  ph_run_init(r, samspor_plugin_descriptor());
 }
 
-static void run_set(run *r, const char *name, const char *value) {
-  assert_true(r->source.n < 16);
-  r->source.names[r->source.n] = name;
-  r->source.values[r->source.n++] = value;
-}
-
-/* Point url at tmpdir/name. */
+/* Point url at ph_tmpdir/name. */
 static void run_url(run *r, const char *name) {
-  snprintf(r->url, sizeof r->url, "%s/%s", tmpdir, name);
-  run_set(r, "url", r->url);
-}
-
-/* open, read (when open worked), close; results in r. */
-static void run_plugin(run *r, const char *const *fields, size_t nfields) {
-  const samspor_plugin *pl = samspor_plugin_descriptor();
-  samspor_open_args a = {
-      .struct_size = sizeof a,
-      .host = &test_host,
-      .ctx = &r->ctx,
-      .sink = &r->sink,
-      .source = &r->source,
-      .stream = &r->stream,
-      .fields = fields,
-      .nfields = nfields,
-      .cursor_field = -1,
-      .state = r->state,
-      .full = r->full,
-  };
-  void *h = NULL;
-
-  r->sink.nfields = nfields;
-  sb_add(&r->sink.out, "", 0);
-  r->read_rc = 1; /* "not called" */
-  r->open_rc = pl->open(&a, &h);
-  if (r->open_rc == 0) {
-    assert_non_null(h);
-    r->read_rc = pl->read(h);
-    pl->close(h);
-  } else {
-    assert_null(h);
-    assert_true(r->ctx.nerrors > 0);
-  }
-}
-
-static void run_free(run *r) {
-  free(r->sink.out.s);
-  free(r->sink.state);
+  snprintf(r->url, sizeof r->url, "%s/%s", ph_tmpdir, name);
+  ph_run_set(r, "url", r->url);
 }
 
 static const char *const three_fields[] = {"cpr", "navn", "adresse"};
@@ -923,18 +649,19 @@ static void test_plugin_basic(void **state) {
   static const char *const fields[] = {" cpr ", "NAVN", "3", "note"};
   run r;
   (void)state;
-  write_text("unge_1.csv", "\xef\xbb\xbf"
-                           " cpr ;navn;Adresse;note\r\n"
-                           "0101001234;Person 1;\"Testvej 3; 2. th\";\r\n"
-                           "0101001235;\"Person \"\"2\"\"\";Testvej 4;\"\"\r\n"
-                           "\r\n"
-                           "0101001236;Person 3;\"Testvej\n5\";x\r\n");
+  ph_write_text("unge_1.csv",
+                "\xef\xbb\xbf"
+                " cpr ;navn;Adresse;note\r\n"
+                "0101001234;Person 1;\"Testvej 3; 2. th\";\r\n"
+                "0101001235;\"Person \"\"2\"\"\";Testvej 4;\"\"\r\n"
+                "\r\n"
+                "0101001236;Person 3;\"Testvej\n5\";x\r\n");
   run_init(&r);
   run_url(&r, "unge_1.csv");
-  run_plugin(&r, fields, 4);
+  ph_run_plugin(&r, fields, 4);
   assert_int_equal(r.open_rc, 0);
   assert_int_equal(r.read_rc, 0);
-  assert_string_equal(r.sink.out.s,
+  assert_string_equal(r.sink.out.data,
                       "unge_1.csv:2 |0101001234 |Person 1 |Testvej 3; 2. th "
                       "<null>\n"
                       "unge_1.csv:3 |0101001235 |Person \"2\" |Testvej 4 "
@@ -943,27 +670,27 @@ static void test_plugin_basic(void **state) {
   assert_non_null(r.sink.state);
   assert_int_equal(
       strncmp(r.sink.state, "[{\"name\":\"unge_1.csv\",\"size\":", 29), 0);
-  run_free(&r);
+  ph_run_free(&r);
 }
 
 static void test_plugin_rejects(void **state) {
   run r;
   (void)state;
-  write_text("rej.csv", "cpr;navn;adresse\n"
-                        "0101001234;Person 1;Testvej 1\n"
-                        "0101001235;Person 2\n"
-                        "0101001236;Person 3;Testvej 3;extra\n"
-                        "0101001237;Person \xff;Testvej 4\n"
-                        "0101001238;\"Person\"5;Testvej 5\n"
-                        "0101001239;Person 6;Testvej 6\n"
-                        "0101001240;\"Person 7;Testvej 7\n");
+  ph_write_text("rej.csv", "cpr;navn;adresse\n"
+                           "0101001234;Person 1;Testvej 1\n"
+                           "0101001235;Person 2\n"
+                           "0101001236;Person 3;Testvej 3;extra\n"
+                           "0101001237;Person \xff;Testvej 4\n"
+                           "0101001238;\"Person\"5;Testvej 5\n"
+                           "0101001239;Person 6;Testvej 6\n"
+                           "0101001240;\"Person 7;Testvej 7\n");
   run_init(&r);
   run_url(&r, "rej.csv");
-  run_plugin(&r, three_fields, 3);
+  ph_run_plugin(&r, three_fields, 3);
   assert_int_equal(r.open_rc, 0);
   assert_int_equal(r.read_rc, 0);
   assert_string_equal(
-      r.sink.out.s,
+      r.sink.out.data,
       "rej.csv:2 |0101001234 |Person 1 |Testvej 1\n"
       "rej.csv:3 REJECT field_count: record has 2 fields, header has 3\n"
       "rej.csv:4 REJECT field_count: record has 4 fields, header has 3\n"
@@ -973,7 +700,7 @@ static void test_plugin_rejects(void **state) {
       "rej.csv:7 |0101001239 |Person 6 |Testvej 6\n"
       "rej.csv:8 REJECT unterminated_quote: quoted field 2 is not closed "
       "before the end of the file\n");
-  run_free(&r);
+  ph_run_free(&r);
 }
 
 static void test_plugin_too_long(void **state) {
@@ -984,18 +711,18 @@ static void test_plugin_too_long(void **state) {
   strcpy(data, "cpr;navn\n");
   memset(data + 9, 'x', n);
   strcpy(data + 9 + n, ";y\n1;2\n");
-  write_file("long.csv", data, strlen(data), 0);
+  ph_write_file("long.csv", data, strlen(data), 0);
   free(data);
   run_init(&r);
   run_url(&r, "long.csv");
-  run_set(&r, "max_record_size", "1024");
-  run_plugin(&r, three_fields, 2);
+  ph_run_set(&r, "max_record_size", "1024");
+  ph_run_plugin(&r, three_fields, 2);
   assert_int_equal(r.read_rc, 0);
-  assert_string_equal(r.sink.out.s,
+  assert_string_equal(r.sink.out.data,
                       "long.csv:2 REJECT record_too_long: record is longer "
                       "than the maximum of 1024 bytes\n"
                       "long.csv:3 |1 |2\n");
-  run_free(&r);
+  ph_run_free(&r);
 }
 
 static void test_plugin_missing_field(void **state) {
@@ -1003,44 +730,44 @@ static void test_plugin_missing_field(void **state) {
   static const char *const beyond[] = {"cpr", "9"};
   run r;
   (void)state;
-  write_text("miss.csv", "cpr;navn\n0101001234;Person 1\n");
+  ph_write_text("miss.csv", "cpr;navn\n0101001234;Person 1\n");
   run_init(&r);
   run_url(&r, "miss.csv");
-  run_plugin(&r, fields, 2);
+  ph_run_plugin(&r, fields, 2);
   assert_int_equal(r.open_rc, SAMSPOR_EINVAL);
   assert_non_null(strstr(r.ctx.error, "'status'"));
   assert_non_null(strstr(r.ctx.error, "miss.csv"));
-  run_free(&r);
+  ph_run_free(&r);
 
   run_init(&r);
   run_url(&r, "miss.csv");
-  run_plugin(&r, beyond, 2);
+  ph_run_plugin(&r, beyond, 2);
   assert_int_equal(r.open_rc, SAMSPOR_EINVAL);
   assert_non_null(strstr(r.ctx.error, "field 9"));
-  run_free(&r);
+  ph_run_free(&r);
 
   /* a file with no header at all must not have its first line quoted */
-  write_text("nohead.csv", "0101001234;Person 1;Testvej 1\n");
+  ph_write_text("nohead.csv", "0101001234;Person 1;Testvej 1\n");
   run_init(&r);
   run_url(&r, "nohead.csv");
-  run_plugin(&r, three_fields, 3);
+  ph_run_plugin(&r, three_fields, 3);
   assert_int_equal(r.open_rc, SAMSPOR_EINVAL);
-  run_free(&r);
+  ph_run_free(&r);
 
   /* a name twice is ambiguous */
-  write_text("dup.csv", "cpr;navn;CPR\n");
+  ph_write_text("dup.csv", "cpr;navn;CPR\n");
   run_init(&r);
   run_url(&r, "dup.csv");
-  run_plugin(&r, three_fields, 1);
+  ph_run_plugin(&r, three_fields, 1);
   assert_int_equal(r.open_rc, 0); /* exact match wins over case */
-  run_free(&r);
-  write_text("dup2.csv", "cpr;navn;cpr\n");
+  ph_run_free(&r);
+  ph_write_text("dup2.csv", "cpr;navn;cpr\n");
   run_init(&r);
   run_url(&r, "dup2.csv");
-  run_plugin(&r, three_fields, 1);
+  ph_run_plugin(&r, three_fields, 1);
   assert_int_equal(r.open_rc, SAMSPOR_EINVAL);
   assert_non_null(strstr(r.ctx.error, "columns 1 and 3"));
-  run_free(&r);
+  ph_run_free(&r);
 }
 
 static void test_plugin_header_false(void **state) {
@@ -1049,39 +776,39 @@ static void test_plugin_header_false(void **state) {
   static const char *const far[] = {"4"};
   run r;
   (void)state;
-  write_text("pos.csv", "0101001234,Person 1,Testvej 1\n"
-                        "0101001235,Person 2\n"
-                        "0101001236,Person 3,Testvej 3\n");
+  ph_write_text("pos.csv", "0101001234,Person 1,Testvej 1\n"
+                           "0101001235,Person 2\n"
+                           "0101001236,Person 3,Testvej 3\n");
   run_init(&r);
   run_url(&r, "pos.csv");
-  run_set(&r, "header", "false");
-  run_set(&r, "delimiter", ",");
-  run_plugin(&r, pos, 2);
+  ph_run_set(&r, "header", "false");
+  ph_run_set(&r, "delimiter", ",");
+  ph_run_plugin(&r, pos, 2);
   assert_int_equal(r.read_rc, 0);
-  assert_string_equal(r.sink.out.s,
+  assert_string_equal(r.sink.out.data,
                       "pos.csv:1 |Testvej 1 |0101001234\n"
                       "pos.csv:2 REJECT field_count: record has 2 fields, "
                       "the first record has 3\n"
                       "pos.csv:3 |Testvej 3 |0101001236\n");
-  run_free(&r);
+  ph_run_free(&r);
 
   run_init(&r);
   run_url(&r, "pos.csv");
-  run_set(&r, "header", "false");
-  run_plugin(&r, names, 1);
+  ph_run_set(&r, "header", "false");
+  ph_run_plugin(&r, names, 1);
   assert_int_equal(r.open_rc, SAMSPOR_EINVAL);
   assert_non_null(strstr(r.ctx.error, "1-based position"));
-  run_free(&r);
+  ph_run_free(&r);
 
   run_init(&r);
   run_url(&r, "pos.csv");
-  run_set(&r, "header", "false");
-  run_set(&r, "delimiter", ",");
-  run_plugin(&r, far, 1);
+  ph_run_set(&r, "header", "false");
+  ph_run_set(&r, "delimiter", ",");
+  ph_run_plugin(&r, far, 1);
   assert_int_equal(r.open_rc, 0);
   assert_int_equal(r.read_rc, SAMSPOR_EINVAL);
   assert_non_null(strstr(r.ctx.error, "field 4 is requested"));
-  run_free(&r);
+  ph_run_free(&r);
 }
 
 static void test_plugin_delimiters(void **state) {
@@ -1094,14 +821,14 @@ static void test_plugin_delimiters(void **state) {
   (void)state;
   for (i = 0; i < sizeof delims / sizeof *delims; i++) {
     run r;
-    write_text("d.csv", delims[i][1]);
+    ph_write_text("d.csv", delims[i][1]);
     run_init(&r);
     run_url(&r, "d.csv");
-    run_set(&r, "delimiter", delims[i][0]);
-    run_plugin(&r, fields, 2);
+    ph_run_set(&r, "delimiter", delims[i][0]);
+    ph_run_plugin(&r, fields, 2);
     assert_int_equal(r.read_rc, 0);
-    assert_string_equal(r.sink.out.s, "d.csv:2 |2 |1\n");
-    run_free(&r);
+    assert_string_equal(r.sink.out.data, "d.csv:2 |2 |1\n");
+    ph_run_free(&r);
   }
 }
 
@@ -1109,15 +836,15 @@ static void test_plugin_skip_lines(void **state) {
   static const char *const fields[] = {"b"};
   run r;
   (void)state;
-  write_text("skip.csv", "Export from Testvej\r\n\r\na,b\r\n1,2\r\n");
+  ph_write_text("skip.csv", "Export from Testvej\r\n\r\na,b\r\n1,2\r\n");
   run_init(&r);
   run_url(&r, "skip.csv");
-  run_set(&r, "skip_lines", "2");
-  run_set(&r, "delimiter", "auto");
-  run_plugin(&r, fields, 1);
+  ph_run_set(&r, "skip_lines", "2");
+  ph_run_set(&r, "delimiter", "auto");
+  ph_run_plugin(&r, fields, 1);
   assert_int_equal(r.read_rc, 0);
-  assert_string_equal(r.sink.out.s, "skip.csv:4 |2\n");
-  run_free(&r);
+  assert_string_equal(r.sink.out.data, "skip.csv:4 |2\n");
+  ph_run_free(&r);
 }
 
 static void test_plugin_encodings(void **state) {
@@ -1125,32 +852,33 @@ static void test_plugin_encodings(void **state) {
                                              "b"};
   run r;
   (void)state;
-  write_text("w.csv", "navn;by;bel\xf8"
-                      "b\r\n"
-                      "Person 1;\xc6r\xf8;\x80 5\r\n"
-                      "Person 2;\x8f;1\r\n"
-                      "Person 3;caf\xe9;2\r\n");
+  ph_write_text("w.csv", "navn;by;bel\xf8"
+                         "b\r\n"
+                         "Person 1;\xc6r\xf8;\x80 5\r\n"
+                         "Person 2;\x8f;1\r\n"
+                         "Person 3;caf\xe9;2\r\n");
   run_init(&r);
   run_url(&r, "w.csv");
-  run_set(&r, "encoding", "windows-1252");
-  run_plugin(&r, fields, 2);
+  ph_run_set(&r, "encoding", "windows-1252");
+  ph_run_plugin(&r, fields, 2);
   assert_int_equal(r.read_rc, 0);
-  assert_string_equal(r.sink.out.s,
+  assert_string_equal(r.sink.out.data,
                       "w.csv:2 |\xc3\x86r\xc3\xb8 |\xe2\x82\xac 5\n"
                       "w.csv:3 REJECT encoding: byte not defined in "
                       "windows-1252 in field 2\n"
                       "w.csv:4 |caf\xc3\xa9 |2\n");
-  run_free(&r);
+  ph_run_free(&r);
 
   run_init(&r);
   run_url(&r, "w.csv");
-  run_set(&r, "encoding", "iso-8859-1");
-  run_plugin(&r, fields, 2);
+  ph_run_set(&r, "encoding", "iso-8859-1");
+  ph_run_plugin(&r, fields, 2);
   assert_int_equal(r.read_rc, 0);
-  assert_string_equal(r.sink.out.s, "w.csv:2 |\xc3\x86r\xc3\xb8 |\xc2\x80 5\n"
-                                    "w.csv:3 |\xc2\x8f |1\n"
-                                    "w.csv:4 |caf\xc3\xa9 |2\n");
-  run_free(&r);
+  assert_string_equal(r.sink.out.data,
+                      "w.csv:2 |\xc3\x86r\xc3\xb8 |\xc2\x80 5\n"
+                      "w.csv:3 |\xc2\x8f |1\n"
+                      "w.csv:4 |caf\xc3\xa9 |2\n");
+  ph_run_free(&r);
 }
 
 static void test_plugin_gzip(void **state) {
@@ -1164,30 +892,30 @@ static void test_plugin_gzip(void **state) {
   run r;
   (void)state;
 
-  snprintf(path, sizeof path, "%s/g.csv.gz", tmpdir);
+  snprintf(path, sizeof path, "%s/g.csv.gz", ph_tmpdir);
   gz = gzopen(path, "wb");
   assert_non_null(gz);
   assert_int_equal(gzwrite(gz, text, sizeof text - 1), (int)sizeof text - 1);
   assert_int_equal(gzclose(gz), Z_OK);
   run_init(&r);
   run_url(&r, "g.csv.gz");
-  run_plugin(&r, three_fields, 2);
+  ph_run_plugin(&r, three_fields, 2);
   assert_int_equal(r.read_rc, 0);
-  assert_string_equal(r.sink.out.s, "g.csv.gz:2 |0101001234 |Person 1\n"
-                                    "g.csv.gz:3 |0101001235 |Person 2\n");
+  assert_string_equal(r.sink.out.data, "g.csv.gz:2 |0101001234 |Person 1\n"
+                                       "g.csv.gz:3 |0101001235 |Person 2\n");
   assert_int_equal(stat(path, &st), 0);
   assert_non_null(strstr(r.sink.state, "\"name\":\"g.csv.gz\""));
-  run_free(&r);
+  ph_run_free(&r);
 
   /* gzip without the suffix is found by its magic bytes */
-  assert_int_equal(rename(path, strcat(strcpy(big, tmpdir), "/gz.csv")), 0);
+  assert_int_equal(rename(path, strcat(strcpy(big, ph_tmpdir), "/gz.csv")), 0);
   run_init(&r);
   run_url(&r, "gz.csv");
-  run_plugin(&r, three_fields, 1);
+  ph_run_plugin(&r, three_fields, 1);
   assert_int_equal(r.read_rc, 0);
-  assert_string_equal(r.sink.out.s, "gz.csv:2 |0101001234\n"
-                                    "gz.csv:3 |0101001235\n");
-  run_free(&r);
+  assert_string_equal(r.sink.out.data, "gz.csv:2 |0101001234\n"
+                                       "gz.csv:3 |0101001235\n");
+  ph_run_free(&r);
 
   /* truncated: an error, not a silent short read */
   n = (size_t)snprintf(big, sizeof big, "cpr;navn\n");
@@ -1201,69 +929,69 @@ static void test_plugin_gzip(void **state) {
   assert_int_equal(truncate(path, st.st_size / 2), 0);
   run_init(&r);
   run_url(&r, "g.csv.gz");
-  run_plugin(&r, three_fields, 1);
+  ph_run_plugin(&r, three_fields, 1);
   assert_int_equal(r.open_rc, 0);
   assert_int_equal(r.read_rc, SAMSPOR_EDATA);
   assert_non_null(strstr(r.ctx.error, "g.csv.gz"));
-  run_free(&r);
+  ph_run_free(&r);
 }
 
 static void test_plugin_glob(void **state) {
   static const char *const fields[] = {"navn", "cpr"};
   run r;
   (void)state;
-  assert_int_equal(mkdir(strcat(strcpy((char[300]){0}, tmpdir), "/g"), 0700),
+  assert_int_equal(mkdir(strcat(strcpy((char[300]){0}, ph_tmpdir), "/g"), 0700),
                    0);
   /* the newest by mtime is not the last by name; columns move around */
-  write_file("g/unge_1.csv", "cpr;navn\n1;Person 1\n", 20, 1700000100);
-  write_file("g/unge_2.csv", "navn;x;cpr\nPerson 2;-;2\n", 24, 1700000300);
-  write_file("g/unge_3.csv", "cpr;navn\n3;Person 3\n", 20, 1700000200);
+  ph_write_file("g/unge_1.csv", "cpr;navn\n1;Person 1\n", 20, 1700000100);
+  ph_write_file("g/unge_2.csv", "navn;x;cpr\nPerson 2;-;2\n", 24, 1700000300);
+  ph_write_file("g/unge_3.csv", "cpr;navn\n3;Person 3\n", 20, 1700000200);
   assert_int_equal(
-      mkdir(strcat(strcpy((char[300]){0}, tmpdir), "/g/unge_dir.csv"), 0700),
+      mkdir(strcat(strcpy((char[300]){0}, ph_tmpdir), "/g/unge_dir.csv"), 0700),
       0);
 
   run_init(&r);
   run_url(&r, "g/unge_*.csv");
-  run_plugin(&r, fields, 2);
+  ph_run_plugin(&r, fields, 2);
   assert_int_equal(r.read_rc, 0);
-  assert_string_equal(r.sink.out.s, "unge_2.csv:2 |Person 2 |2\n");
+  assert_string_equal(r.sink.out.data, "unge_2.csv:2 |Person 2 |2\n");
   assert_string_equal(r.sink.state, "[{\"name\":\"unge_2.csv\",\"size\":24,"
                                     "\"mtime\":1700000300}]");
-  run_free(&r);
+  ph_run_free(&r);
 
   run_init(&r);
   run_url(&r, "g/unge_*.csv");
-  run_set(&r, "files", "all");
-  run_plugin(&r, fields, 2);
+  ph_run_set(&r, "files", "all");
+  ph_run_plugin(&r, fields, 2);
   assert_int_equal(r.read_rc, 0);
-  assert_string_equal(r.sink.out.s, "unge_1.csv:2 |Person 1 |1\n"
-                                    "unge_2.csv:2 |Person 2 |2\n"
-                                    "unge_3.csv:2 |Person 3 |3\n");
+  assert_string_equal(r.sink.out.data, "unge_1.csv:2 |Person 1 |1\n"
+                                       "unge_2.csv:2 |Person 2 |2\n"
+                                       "unge_3.csv:2 |Person 3 |3\n");
   assert_string_equal(r.sink.state,
                       "[{\"name\":\"unge_1.csv\",\"size\":20,\"mtime\":"
                       "1700000100},{\"name\":\"unge_2.csv\",\"size\":24,"
                       "\"mtime\":1700000300},{\"name\":\"unge_3.csv\","
                       "\"size\":20,\"mtime\":1700000200}]");
-  run_free(&r);
+  ph_run_free(&r);
 
   /* every file must have the header */
-  write_file("g/unge_4.csv", "cpr;status\n4;x\n", 15, 1700000000);
+  ph_write_file("g/unge_4.csv", "cpr;status\n4;x\n", 15, 1700000000);
   run_init(&r);
   run_url(&r, "g/unge_*.csv");
-  run_set(&r, "files", "all");
-  run_plugin(&r, fields, 2);
+  ph_run_set(&r, "files", "all");
+  ph_run_plugin(&r, fields, 2);
   assert_int_equal(r.open_rc, 0);
   assert_int_equal(r.read_rc, SAMSPOR_EINVAL);
   assert_non_null(strstr(r.ctx.error, "unge_4.csv"));
   assert_non_null(strstr(r.ctx.error, "'navn'"));
-  run_free(&r);
+  ph_run_free(&r);
 
   run_init(&r);
   run_url(&r, "g/nothing_*.csv");
-  run_plugin(&r, fields, 2);
+  ph_run_plugin(&r, fields, 2);
   assert_int_equal(r.open_rc, SAMSPOR_ENOENT);
   assert_non_null(strstr(r.ctx.error, "nothing_*.csv"));
-  run_free(&r);
+  ph_run_free(&r);
 }
 
 static void test_plugin_url_errors(void **state) {
@@ -1286,11 +1014,11 @@ static void test_plugin_url_errors(void **state) {
   for (i = 0; i < sizeof cases / sizeof *cases; i++) {
     run r;
     run_init(&r);
-    run_set(&r, "url", cases[i].url);
-    run_plugin(&r, three_fields, 1);
+    ph_run_set(&r, "url", cases[i].url);
+    ph_run_plugin(&r, three_fields, 1);
     if (r.open_rc != cases[i].rc || !strstr(r.ctx.error, cases[i].says))
       fail_msg("%s: rc %d, error '%s'", cases[i].url, r.open_rc, r.ctx.error);
-    run_free(&r);
+    ph_run_free(&r);
   }
 }
 
@@ -1302,17 +1030,17 @@ static void test_plugin_bad_options(void **state) {
   };
   size_t i;
   (void)state;
-  write_text("opt.csv", "a\n");
+  ph_write_text("opt.csv", "a\n");
   for (i = 0; i < sizeof bad / sizeof *bad; i++) {
     run r;
     run_init(&r);
     run_url(&r, "opt.csv");
-    run_set(&r, bad[i][0], bad[i][1]);
-    run_plugin(&r, three_fields, 0);
+    ph_run_set(&r, bad[i][0], bad[i][1]);
+    ph_run_plugin(&r, three_fields, 0);
     if (r.open_rc != SAMSPOR_EINVAL || !strstr(r.ctx.error, bad[i][0]))
       fail_msg("%s = %s: rc %d, error '%s'", bad[i][0], bad[i][1], r.open_rc,
                r.ctx.error);
-    run_free(&r);
+    ph_run_free(&r);
   }
 }
 
@@ -1321,59 +1049,59 @@ static void test_plugin_file_url(void **state) {
   char url[400];
   run r;
   (void)state;
-  write_text("with space.csv", "a\n1\n");
-  snprintf(url, sizeof url, "file://%s/with%%20space.csv", tmpdir);
+  ph_write_text("with space.csv", "a\n1\n");
+  snprintf(url, sizeof url, "file://%s/with%%20space.csv", ph_tmpdir);
   run_init(&r);
-  run_set(&r, "url", url);
-  run_plugin(&r, fields, 1);
+  ph_run_set(&r, "url", url);
+  ph_run_plugin(&r, fields, 1);
   assert_int_equal(r.read_rc, 0);
-  assert_string_equal(r.sink.out.s, "with space.csv:2 |1\n");
-  run_free(&r);
+  assert_string_equal(r.sink.out.data, "with space.csv:2 |1\n");
+  ph_run_free(&r);
 }
 
 static void test_plugin_empty_file(void **state) {
   static const char *const fields[] = {"1"};
   run r;
   (void)state;
-  write_text("empty.csv", "\r\n\n");
+  ph_write_text("empty.csv", "\r\n\n");
   run_init(&r);
   run_url(&r, "empty.csv");
-  run_plugin(&r, three_fields, 1);
+  ph_run_plugin(&r, three_fields, 1);
   assert_int_equal(r.open_rc, SAMSPOR_EDATA);
   assert_non_null(strstr(r.ctx.error, "no header"));
-  run_free(&r);
+  ph_run_free(&r);
 
   /* without a header an empty file is just no records */
   run_init(&r);
   run_url(&r, "empty.csv");
-  run_set(&r, "header", "false");
-  run_plugin(&r, fields, 1);
+  ph_run_set(&r, "header", "false");
+  ph_run_plugin(&r, fields, 1);
   assert_int_equal(r.read_rc, 0);
-  assert_string_equal(r.sink.out.s, "");
-  run_free(&r);
+  assert_string_equal(r.sink.out.data, "");
+  ph_run_free(&r);
 
   /* a header-only file without a newline: no records, no error */
-  write_text("head.csv", "cpr;navn");
+  ph_write_text("head.csv", "cpr;navn");
   run_init(&r);
   run_url(&r, "head.csv");
-  run_plugin(&r, three_fields, 2);
+  ph_run_plugin(&r, three_fields, 2);
   assert_int_equal(r.read_rc, 0);
-  assert_string_equal(r.sink.out.s, "");
-  run_free(&r);
+  assert_string_equal(r.sink.out.data, "");
+  ph_run_free(&r);
 }
 
 static void test_plugin_stop(void **state) {
   run r;
   (void)state;
-  write_text("stop.csv", "cpr\n1\n2\n3\n4\n");
+  ph_write_text("stop.csv", "cpr\n1\n2\n3\n4\n");
   run_init(&r);
   run_url(&r, "stop.csv");
   r.sink.stop_after = 2;
-  run_plugin(&r, three_fields, 1);
+  ph_run_plugin(&r, three_fields, 1);
   assert_int_equal(r.read_rc, -42);
-  assert_string_equal(r.sink.out.s, "stop.csv:2 |1\nstop.csv:3 |2\n");
+  assert_string_equal(r.sink.out.data, "stop.csv:2 |1\nstop.csv:3 |2\n");
   assert_null(r.sink.state);
-  run_free(&r);
+  ph_run_free(&r);
 }
 
 /* A file bigger than the read buffer, header after a pause inside the
@@ -1388,24 +1116,24 @@ static void test_plugin_big_file(void **state) {
   for (i = 1; n < cap - 200; i++)
     n += (size_t)snprintf(data + n, cap - n,
                           "%zu,Person %zu,\"a, \"\"b\"\"\r\nc\"\r\n", i, i);
-  write_file("big.csv", data, n, 0);
+  ph_write_file("big.csv", data, n, 0);
   free(data);
   run_init(&r);
   run_url(&r, "big.csv");
-  run_set(&r, "delimiter", "auto");
-  run_plugin(&r, fields, 2);
+  ph_run_set(&r, "delimiter", "auto");
+  ph_run_plugin(&r, fields, 2);
   assert_int_equal(r.read_rc, 0);
   {
     static const char first[] = "big.csv:2 |1 |a, \"b\"\r\nc\n";
-    assert_int_equal(strncmp(r.sink.out.s, first, sizeof first - 1), 0);
+    assert_int_equal(strncmp(r.sink.out.data, first, sizeof first - 1), 0);
   }
   {
     char last[100];
     snprintf(last, sizeof last, "big.csv:%zu |%zu |a, \"b\"\r\nc\n",
              2 * (i - 1), i - 1);
-    assert_string_equal(r.sink.out.s + r.sink.out.len - strlen(last), last);
+    assert_string_equal(r.sink.out.data + r.sink.out.len - strlen(last), last);
   }
-  run_free(&r);
+  ph_run_free(&r);
 }
 
 static void test_plugin_corrupt_gzip(void **state) {
@@ -1421,7 +1149,7 @@ static void test_plugin_corrupt_gzip(void **state) {
   for (i = 0; n < sizeof big - 40; i++)
     n += (size_t)snprintf(big + n, sizeof big - n, "%zu;Person %zu\n",
                           i * 7919 % 100003, i);
-  snprintf(path, sizeof path, "%s/bad.csv.gz", tmpdir);
+  snprintf(path, sizeof path, "%s/bad.csv.gz", ph_tmpdir);
   gz = gzopen(path, "wb");
   assert_non_null(gz);
   assert_int_equal(gzwrite(gz, big, (unsigned)n), (int)n);
@@ -1438,28 +1166,28 @@ static void test_plugin_corrupt_gzip(void **state) {
 
   run_init(&r);
   run_url(&r, "bad.csv.gz");
-  run_plugin(&r, three_fields, 1);
+  ph_run_plugin(&r, three_fields, 1);
   /* open() reads the first chunk for the header, which may already hit
    * the damage */
   assert_int_equal(r.open_rc ? r.open_rc : r.read_rc, SAMSPOR_EDATA);
   assert_non_null(strstr(r.ctx.error, "bad.csv.gz"));
   assert_non_null(strstr(r.ctx.error, "gzip"));
   assert_null(r.sink.state);
-  run_free(&r);
+  ph_run_free(&r);
 }
 
 static void test_plugin_bad_header(void **state) {
   run r;
   (void)state;
-  write_text("badhead.csv", "cpr;n\xe6vn\n1;Person 1\n");
+  ph_write_text("badhead.csv", "cpr;n\xe6vn\n1;Person 1\n");
   run_init(&r);
   run_url(&r, "badhead.csv");
-  run_plugin(&r, three_fields, 1);
+  ph_run_plugin(&r, three_fields, 1);
   assert_int_equal(r.open_rc, SAMSPOR_EDATA);
   assert_non_null(strstr(r.ctx.error, "badhead.csv:1"));
   assert_non_null(strstr(r.ctx.error, "header"));
   assert_non_null(strstr(r.ctx.error, "(encoding)"));
-  run_free(&r);
+  ph_run_free(&r);
 }
 
 static void test_plugin_odd_names(void **state) {
@@ -1469,62 +1197,62 @@ static void test_plugin_odd_names(void **state) {
   (void)state;
   /* a quote, a backslash and a byte that is not UTF-8 in the name: the
    * state must still be valid JSON */
-  write_text("we\"ird\\x\xff.csv", "a\n1\n");
+  ph_write_text("we\"ird\\x\xff.csv", "a\n1\n");
   run_init(&r);
   run_url(&r, "we\"ird\\x\xff.csv");
-  run_plugin(&r, fields, 1);
+  ph_run_plugin(&r, fields, 1);
   assert_int_equal(r.read_rc, 0);
   {
     static const char want[] =
         "[{\"name\":\"we\\\"ird\\\\x\\u00ff.csv\",\"size\":4,";
     assert_int_equal(strncmp(r.sink.state, want, sizeof want - 1), 0);
   }
-  run_free(&r);
+  ph_run_free(&r);
 
   /* a directory is not a file */
   run_init(&r);
-  run_set(&r, "url", tmpdir);
-  run_plugin(&r, fields, 1);
+  ph_run_set(&r, "url", ph_tmpdir);
+  ph_run_plugin(&r, fields, 1);
   assert_int_equal(r.open_rc, SAMSPOR_EINVAL);
   assert_non_null(strstr(r.ctx.error, "not a regular file"));
-  run_free(&r);
+  ph_run_free(&r);
 
   /* a broken %-escape */
-  snprintf(url, sizeof url, "file://%s/x%%zz.csv", tmpdir);
+  snprintf(url, sizeof url, "file://%s/x%%zz.csv", ph_tmpdir);
   run_init(&r);
-  run_set(&r, "url", url);
-  run_plugin(&r, fields, 1);
+  ph_run_set(&r, "url", url);
+  ph_run_plugin(&r, fields, 1);
   assert_int_equal(r.open_rc, SAMSPOR_EINVAL);
   assert_non_null(strstr(r.ctx.error, "escape"));
-  run_free(&r);
+  ph_run_free(&r);
 }
 
 static void test_plugin_check(void **state) {
   const samspor_plugin *pl = samspor_plugin_descriptor();
-  samspor_check_args a = {.struct_size = sizeof a, .host = &test_host};
+  samspor_check_args a = {.struct_size = sizeof a, .host = &ph_host};
   run r;
   (void)state;
-  write_text("chk.csv", "a\n");
+  ph_write_text("chk.csv", "a\n");
   run_init(&r);
   run_url(&r, "chk.csv");
-  a.ctx = &r.ctx;
-  a.source = &r.source;
+  a.ctx = PH_CTX(&r.ctx);
+  a.source = PH_SETTINGS(&r.source);
   assert_int_equal(pl->check(&a), 0);
-  run_free(&r);
+  ph_run_free(&r);
 
   run_init(&r);
   run_url(&r, "chk_missing_*.csv");
-  a.ctx = &r.ctx;
-  a.source = &r.source;
+  a.ctx = PH_CTX(&r.ctx);
+  a.source = PH_SETTINGS(&r.source);
   assert_int_equal(pl->check(&a), SAMSPOR_ENOENT);
-  run_free(&r);
+  ph_run_free(&r);
 
   run_init(&r);
-  run_set(&r, "url", "sftp://example.invalid/x.csv");
-  a.ctx = &r.ctx;
-  a.source = &r.source;
+  ph_run_set(&r, "url", "sftp://example.invalid/x.csv");
+  a.ctx = PH_CTX(&r.ctx);
+  a.source = PH_SETTINGS(&r.source);
   assert_int_equal(pl->check(&a), SAMSPOR_EINVAL);
-  run_free(&r);
+  ph_run_free(&r);
 }
 
 /* The core's stream options the plugin may read (the stream's mode). */
@@ -1536,7 +1264,7 @@ static const samspor_option stream_core_options[] = {
      .help = "the stream's load mode"},
     {.name = NULL}};
 
-/* A run over tmpdir/pattern (files = all) in `mode` with stored `state`. */
+/* A run over ph_tmpdir/pattern (files = all) in `mode` with stored `state`. */
 static void run_mode(run *r, const char *pattern, const char *mode,
                      const char *state) {
   static const char *const fields[] = {"a"};
@@ -1546,9 +1274,9 @@ static void run_mode(run *r, const char *pattern, const char *mode,
   r->stream.values[0] = mode;
   r->stream.n = 1;
   run_url(r, pattern);
-  run_set(r, "files", "all");
+  ph_run_set(r, "files", "all");
   r->state = state;
-  run_plugin(r, fields, 1);
+  ph_run_plugin(r, fields, 1);
 }
 
 /* Append mode: a file loaded before (same name, size, mtime) is skipped;
@@ -1557,33 +1285,33 @@ static void test_plugin_append_skips_loaded(void **state) {
   char *s1, *s2;
   run r;
   (void)state;
-  assert_int_equal(mkdir(strcat(strcpy((char[300]){0}, tmpdir), "/ap"), 0700),
-                   0);
-  write_file("ap/a_1.csv", "a\n1\n", 4, 1700000100);
-  write_file("ap/a_2.csv", "a\n2\n", 4, 1700000200);
-  write_file("ap/a_\xff.csv", "a\n9\n", 4, 1700000300);
+  assert_int_equal(
+      mkdir(strcat(strcpy((char[300]){0}, ph_tmpdir), "/ap"), 0700), 0);
+  ph_write_file("ap/a_1.csv", "a\n1\n", 4, 1700000100);
+  ph_write_file("ap/a_2.csv", "a\n2\n", 4, 1700000200);
+  ph_write_file("ap/a_\xff.csv", "a\n9\n", 4, 1700000300);
 
   run_mode(&r, "ap/a_*.csv", "append", NULL);
   assert_int_equal(r.read_rc, 0);
-  assert_string_equal(r.sink.out.s, "a_1.csv:2 |1\na_2.csv:2 |2\n"
-                                    "a_\xff.csv:2 |9\n");
+  assert_string_equal(r.sink.out.data, "a_1.csv:2 |1\na_2.csv:2 |2\n"
+                                       "a_\xff.csv:2 |9\n");
   s1 = strdup(r.sink.state);
-  run_free(&r);
+  ph_run_free(&r);
 
   /* the same files again: nothing read, the state unchanged */
   run_mode(&r, "ap/a_*.csv", "append", s1);
   assert_int_equal(r.read_rc, 0);
-  assert_string_equal(r.sink.out.s, "");
+  assert_string_equal(r.sink.out.data, "");
   assert_string_equal(r.sink.state, s1);
-  run_free(&r);
+  ph_run_free(&r);
 
   /* a new file and a changed one are read; the state names all four */
-  write_file("ap/a_3.csv", "a\n3\n", 4, 1700000400);
-  write_file("ap/a_1.csv", "a\n1\n10\n", 7, 1700000100);
+  ph_write_file("ap/a_3.csv", "a\n3\n", 4, 1700000400);
+  ph_write_file("ap/a_1.csv", "a\n1\n10\n", 7, 1700000100);
   run_mode(&r, "ap/a_*.csv", "append", s1);
   assert_int_equal(r.read_rc, 0);
-  assert_string_equal(r.sink.out.s, "a_1.csv:2 |1\na_1.csv:3 |10\n"
-                                    "a_3.csv:2 |3\n");
+  assert_string_equal(r.sink.out.data, "a_1.csv:2 |1\na_1.csv:3 |10\n"
+                                       "a_3.csv:2 |3\n");
   assert_string_equal(
       r.sink.state,
       "[{\"name\":\"a_2.csv\",\"size\":4,\"mtime\":1700000200},"
@@ -1591,44 +1319,45 @@ static void test_plugin_append_skips_loaded(void **state) {
       "{\"name\":\"a_1.csv\",\"size\":7,\"mtime\":1700000100},"
       "{\"name\":\"a_3.csv\",\"size\":4,\"mtime\":1700000400}]");
   s2 = strdup(r.sink.state);
-  run_free(&r);
+  ph_run_free(&r);
 
   run_mode(&r, "ap/a_*.csv", "append", s2);
   assert_int_equal(r.read_rc, 0);
-  assert_string_equal(r.sink.out.s, "");
-  run_free(&r);
+  assert_string_equal(r.sink.out.data, "");
+  ph_run_free(&r);
 
   /* other modes read everything, and --full does too */
   run_mode(&r, "ap/a_*.csv", "full_refresh", s2);
   assert_int_equal(r.read_rc, 0);
-  assert_int_equal(strlen(r.sink.out.s), strlen("a_1.csv:2 |1\na_1.csv:3 "
-                                                "|10\na_2.csv:2 |2\na_3.csv:2 "
-                                                "|3\na_\xff.csv:2 |9\n"));
-  run_free(&r);
+  assert_int_equal(strlen(r.sink.out.data),
+                   strlen("a_1.csv:2 |1\na_1.csv:3 "
+                          "|10\na_2.csv:2 |2\na_3.csv:2 "
+                          "|3\na_\xff.csv:2 |9\n"));
+  ph_run_free(&r);
   r.full = 1;
   run_mode(&r, "ap/a_*.csv", "append", s2);
-  run_free(&r);
+  ph_run_free(&r);
 
   /* a state csv did not write is refused rather than guessed at */
   run_mode(&r, "ap/a_*.csv", "append", "[{\"name\": 3}]");
   assert_int_equal(r.open_rc, SAMSPOR_EDATA);
   assert_non_null(strstr(r.ctx.error, "sync_state"));
-  run_free(&r);
+  ph_run_free(&r);
   run_mode(&r, "ap/a_*.csv", "append", "[{\"name\":\"a_1.csv\"");
   assert_int_equal(r.open_rc, SAMSPOR_EDATA);
-  run_free(&r);
+  ph_run_free(&r);
   /* (an empty list with more after it once came out as out of memory) */
   run_mode(&r, "ap/a_*.csv", "append", "[] x");
   assert_int_equal(r.open_rc, SAMSPOR_EDATA);
   assert_non_null(strstr(r.ctx.error, "sync_state"));
-  run_free(&r);
+  ph_run_free(&r);
   /* whitespace and unknown keys are fine */
   run_mode(&r, "ap/a_*.csv", "append",
            " [ { \"size\" : 4 , \"x\":\"y\", \"mtime\": 1700000400, "
            "\"name\": \"a_3.csv\" } ] ");
   assert_int_equal(r.read_rc, 0);
-  assert_null(strstr(r.sink.out.s, "a_3.csv"));
-  run_free(&r);
+  assert_null(strstr(r.sink.out.data, "a_3.csv"));
+  ph_run_free(&r);
   free(s1);
   free(s2);
 }
@@ -1640,9 +1369,9 @@ static void test_plugin_append_state_bounded(void **state) {
   const char *p;
   run r;
   (void)state;
-  assert_int_equal(mkdir(strcat(strcpy((char[300]){0}, tmpdir), "/bd"), 0700),
-                   0);
-  write_file("bd/new.csv", "a\n1\n", 4, 1700000100);
+  assert_int_equal(
+      mkdir(strcat(strcpy((char[300]){0}, ph_tmpdir), "/bd"), 0700), 0);
+  ph_write_file("bd/new.csv", "a\n1\n", 4, 1700000100);
   n += (size_t)snprintf(big + n, cap - n, "[");
   for (i = 0; i < 1000; i++)
     n += (size_t)snprintf(big + n, cap - n,
@@ -1652,14 +1381,14 @@ static void test_plugin_append_state_bounded(void **state) {
   snprintf(big + n, cap - n, "]");
   run_mode(&r, "bd/*.csv", "append", big);
   assert_int_equal(r.read_rc, 0);
-  assert_string_equal(r.sink.out.s, "new.csv:2 |1\n");
+  assert_string_equal(r.sink.out.data, "new.csv:2 |1\n");
   for (p = r.sink.state; (p = strstr(p, "\"name\"")) != NULL; p++)
     count++;
   assert_int_equal(count, 1000);
   assert_null(strstr(r.sink.state, "\"old_0.csv\""));
   assert_non_null(strstr(r.sink.state, "[{\"name\":\"old_1.csv\""));
   assert_non_null(strstr(r.sink.state, "\"new.csv\""));
-  run_free(&r);
+  ph_run_free(&r);
   free(big);
 }
 
@@ -1671,7 +1400,7 @@ static void test_plugin_gzip_members(void **state) {
   FILE *f;
   run r;
   (void)state;
-  snprintf(path, sizeof path, "%s/m.csv.gz", tmpdir);
+  snprintf(path, sizeof path, "%s/m.csv.gz", ph_tmpdir);
   gz = gzopen(path, "wb");
   assert_non_null(gz);
   assert_int_equal(gzputs(gz, "a\n1\n"), 4);
@@ -1684,10 +1413,10 @@ static void test_plugin_gzip_members(void **state) {
   assert_int_equal(gzclose(gz), Z_OK);
   run_init(&r);
   run_url(&r, "m.csv.gz");
-  run_plugin(&r, fields, 1);
+  ph_run_plugin(&r, fields, 1);
   assert_int_equal(r.read_rc, 0);
-  assert_string_equal(r.sink.out.s, "m.csv.gz:2 |1\nm.csv.gz:3 |2\n");
-  run_free(&r);
+  assert_string_equal(r.sink.out.data, "m.csv.gz:2 |1\nm.csv.gz:3 |2\n");
+  ph_run_free(&r);
 }
 
 int main(void) {
@@ -1735,9 +1464,10 @@ int main(void) {
       cmocka_unit_test(test_plugin_append_state_bounded),
       cmocka_unit_test(test_plugin_gzip_members),
   };
-  int failed =
-      cmocka_run_group_tests_name("csv parser", parser_tests, NULL, NULL);
-  failed += cmocka_run_group_tests_name("csv plugin", plugin_tests, setup_dir,
-                                        teardown_dir);
+  int failed;
+  ph_set_markers(private_markers);
+  failed = cmocka_run_group_tests_name("csv parser", parser_tests, NULL, NULL);
+  failed += cmocka_run_group_tests_name("csv plugin", plugin_tests,
+                                        ph_setup_dir, ph_teardown_dir);
   return failed ? 1 : 0;
 }

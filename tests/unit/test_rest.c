@@ -4,7 +4,8 @@
  * test_rest.c — unit tests of the rest plugin's pure parts: dotted JSON
  * paths, value texts, pages (plugins/rest/rest_json.c); Link headers,
  * Retry-After, ${cursor} substitution and escaping, query parameters, URL
- * redaction and backoff (plugins/rest/rest_util.c); URL resolution
+ * redaction (plugins/rest/rest_util.c); backoff (plugins/common/
+ * http_util.c, which rest shares with the transport); URL resolution
  * (rest_http.c, through libcurl's URL parser, no network); and the
  * settings checks of the glue (plugins/rest/rest.c) through a test host.
  * The HTTP side runs against a real server in
@@ -26,9 +27,11 @@
 #include <time.h>
 
 #include "samspor-plugin.h"
+#include "http_util.h"
 #include "rest_http.h"
 #include "rest_json.h"
 #include "rest_util.h"
+#include "plugin_host.h"
 
 const samspor_plugin *samspor_plugin_descriptor(void);
 
@@ -517,15 +520,15 @@ static void test_backoff(void **state) {
   for (a = 0; a < 12; a++)
     for (i = 0; i < 200; i++) {
       double ceil = a >= 6 ? 30 : (double)(1u << a) * 0.5;
-      d = rest_backoff(a, 0.5, 30, &seed);
+      d = sp_backoff_delay(0.5, 30, (int)a, &seed);
       assert_true(d >= 0 && d <= ceil);
     }
-  assert_true(rest_backoff(3, 0, 30, &seed) == 0);
+  assert_true(sp_backoff_delay(0, 30, 3, &seed) == 0);
   /* Full jitter: spread over the whole range, not bunched at the top. */
   {
     int low = 0, high = 0;
     for (i = 0; i < 1000; i++) {
-      d = rest_backoff(10, 1, 60, &seed);
+      d = sp_backoff_delay(1, 60, 10, &seed);
       low += d < 20;
       high += d > 40;
     }
@@ -536,203 +539,13 @@ static void test_backoff(void **state) {
 /* ---- the glue's settings checks ------------------------------------------
  */
 
-struct samspor_settings {
-  const samspor_option *table;
-  const char *names[24];
-  const char *values[24];
-  size_t n;
-};
-
-struct samspor_ctx {
-  char error[1024];
-  int nerrors;
-};
-
-struct samspor_sink {
-  int dummy;
-};
-
-static const char *setting(const samspor_settings *s, const char *name) {
-  const samspor_option *o;
-  size_t i;
-  for (i = 0; i < s->n; i++)
-    if (!strcmp(s->names[i], name))
-      return s->values[i];
-  for (o = s->table; o->name; o++)
-    if (!strcmp(o->name, name))
-      return o->def;
-  fail_msg("the plugin asked for option '%s', which its table lacks", name);
-  return NULL;
-}
-
-static const char *h_get_string(const samspor_settings *s, const char *name) {
-  return setting(s, name);
-}
-
-static long long h_get_int(const samspor_settings *s, const char *name) {
-  const char *v = setting(s, name);
-  return v ? strtoll(v, NULL, 10) : 0;
-}
-
-static double h_get_float(const samspor_settings *s, const char *name) {
-  const char *v = setting(s, name);
-  return v ? strtod(v, NULL) : 0;
-}
-
-static int h_get_bool(const samspor_settings *s, const char *name) {
-  const char *v = setting(s, name);
-  return v && !strcmp(v, "true");
-}
-
-static size_t h_get_list(const samspor_settings *s, const char *name,
-                         const char *const **items) {
-  static const char *const one[] = {NULL};
-  static const char *hdr[1];
-  const char *v;
-  size_t i;
-  for (i = 0; i < s->n; i++)
-    if (!strcmp(s->names[i], name))
-      break;
-  if (i == s->n) {
-    *items = one;
-    return 0;
-  }
-  v = s->values[i];
-  hdr[0] = v;
-  *items = hdr;
-  return 1;
-}
-
-static int h_is_set(const samspor_settings *s, const char *name) {
-  size_t i;
-  setting(s, name); /* must be declared */
-  for (i = 0; i < s->n; i++)
-    if (!strcmp(s->names[i], name))
-      return 1;
-  return 0;
-}
-
-static const samspor_settings *h_get_group(const samspor_settings *s,
-                                           const char *name) {
-  (void)s;
-  (void)name;
-  return NULL;
-}
-
-static void h_log(samspor_ctx *ctx, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void h_log(samspor_ctx *ctx, int level, const char *fmt, ...) {
-  (void)ctx;
-  (void)level;
-  (void)fmt;
-}
-
-static void h_error(samspor_ctx *ctx, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void h_error(samspor_ctx *ctx, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(ctx->error, sizeof ctx->error, fmt, ap);
-  va_end(ap);
-  ctx->nerrors++;
-}
-
-static int h_record_begin(samspor_sink *sink, const char *position) {
-  (void)sink;
-  (void)position;
-  fail_msg("no record expected");
-  return 0;
-}
-
-static void h_field(samspor_sink *sink, size_t index, const char *value,
-                    size_t len) {
-  (void)sink;
-  (void)index;
-  (void)value;
-  (void)len;
-}
-
-static int h_record_end(samspor_sink *sink) {
-  (void)sink;
-  return 0;
-}
-
-static int h_reject(samspor_sink *sink, const char *position,
-                    const char *reason, const char *message) {
-  (void)sink;
-  (void)position;
-  (void)reason;
-  (void)message;
-  return 0;
-}
-
-static void h_set_state(samspor_sink *sink, const char *state) {
-  (void)sink;
-  (void)state;
-}
-
-static const samspor_host test_host = {
-    .struct_size = sizeof(samspor_host),
-    .abi_version = SAMSPOR_ABI_VERSION,
-    .get_string = h_get_string,
-    .get_int = h_get_int,
-    .get_float = h_get_float,
-    .get_bool = h_get_bool,
-    .get_duration = h_get_float,
-    .get_list = h_get_list,
-    .is_set = h_is_set,
-    .get_group = h_get_group,
-    .log = h_log,
-    .error = h_error,
-    .record_begin = h_record_begin,
-    .field = h_field,
-    .record_end = h_record_end,
-    .reject = h_reject,
-    .set_state = h_set_state,
-};
-
-typedef struct run {
-  samspor_settings source, stream;
-  samspor_ctx ctx;
-  samspor_sink sink;
-  int open_rc, read_rc;
-} run;
+/* One run of the plugin through the shared test host (plugin_host.h).
+ * Every run here fails before the first record. */
+typedef ph_run run;
 
 static void run_init(run *r) {
-  const samspor_plugin *pl = samspor_plugin_descriptor();
-  memset(r, 0, sizeof *r);
-  r->source.table = pl->source_options;
-  r->stream.table = pl->stream_options;
-}
-
-static void run_set(run *r, const char *name, const char *value) {
-  assert_true(r->source.n < 24);
-  r->source.names[r->source.n] = name;
-  r->source.values[r->source.n++] = value;
-}
-
-static void run_plugin(run *r, const char *const *fields, size_t n) {
-  const samspor_plugin *pl = samspor_plugin_descriptor();
-  samspor_open_args a = {.struct_size = sizeof a,
-                         .host = &test_host,
-                         .ctx = &r->ctx,
-                         .sink = &r->sink,
-                         .source = &r->source,
-                         .stream = &r->stream,
-                         .fields = fields,
-                         .nfields = n,
-                         .cursor_field = -1};
-  void *h = NULL;
-  r->read_rc = 1;
-  r->open_rc = pl->open(&a, &h);
-  if (r->open_rc == 0) {
-    assert_non_null(h);
-    r->read_rc = pl->read(h);
-    pl->close(h);
-  } else {
-    assert_null(h);
-    assert_true(r->ctx.nerrors > 0);
-  }
+  ph_run_init(r, samspor_plugin_descriptor());
+  r->sink.no_records = 1;
 }
 
 static const char *const fields[] = {"tenant.cpr", "unit.area"};
@@ -743,11 +556,12 @@ static void expect_refused(const char *const *pairs, const char *want) {
   size_t i;
   run_init(&r);
   for (i = 0; pairs[i]; i += 2)
-    run_set(&r, pairs[i], pairs[i + 1]);
-  run_plugin(&r, fields, 2);
+    ph_run_set(&r, pairs[i], pairs[i + 1]);
+  ph_run_plugin(&r, fields, 2);
   if (r.open_rc != SAMSPOR_EINVAL || !strstr(r.ctx.error, want))
     fail_msg("expected EINVAL with \"%s\", got %d: %s", want, r.open_rc,
              r.ctx.error);
+  ph_run_free(&r);
 }
 
 #define REFUSED(want, ...)                                                     \
@@ -796,14 +610,16 @@ static void test_bad_field_path_refused(void **state) {
   run r;
   (void)state;
   run_init(&r);
-  run_set(&r, "url", "https://127.0.0.1:1/x");
-  run_plugin(&r, bad, 1);
+  ph_run_set(&r, "url", "https://127.0.0.1:1/x");
+  ph_run_plugin(&r, bad, 1);
   assert_int_equal(r.open_rc, SAMSPOR_EINVAL);
   assert_non_null(strstr(r.ctx.error, "column source (from) 'tenant..cpr'"));
+  ph_run_free(&r);
   run_init(&r);
-  run_set(&r, "url", "https://127.0.0.1:1/x");
-  run_plugin(&r, root, 1);
+  ph_run_set(&r, "url", "https://127.0.0.1:1/x");
+  ph_run_plugin(&r, root, 1);
   assert_int_equal(r.open_rc, SAMSPOR_EINVAL);
+  ph_run_free(&r);
 }
 
 /* A real request to a closed port: temporary, after the retries. */
@@ -811,16 +627,17 @@ static void test_unreachable_is_temporary(void **state) {
   run r;
   (void)state;
   run_init(&r);
-  run_set(&r, "url", "https://127.0.0.1:1/x?token=SECRET");
-  run_set(&r, "retry_attempts", "1");
-  run_set(&r, "retry_backoff", "0");
-  run_set(&r, "connect_timeout", "5");
-  run_plugin(&r, fields, 2);
+  ph_run_set(&r, "url", "https://127.0.0.1:1/x?token=SECRET");
+  ph_run_set(&r, "retry_attempts", "1");
+  ph_run_set(&r, "retry_backoff", "0");
+  ph_run_set(&r, "connect_timeout", "5");
+  ph_run_plugin(&r, fields, 2);
   assert_int_equal(r.open_rc, 0);
   assert_int_equal(r.read_rc, SAMSPOR_ETEMP);
   assert_non_null(strstr(r.ctx.error, "https://127.0.0.1:1/x?token=...: "));
   assert_non_null(strstr(r.ctx.error, "still failing after 2 attempts"));
   assert_null(strstr(r.ctx.error, "SECRET"));
+  ph_run_free(&r);
 }
 
 int main(void) {

@@ -33,114 +33,14 @@
 
 #include "loaded.h"
 #include "transport.h"
+#include "plugin_host.h"
 
 /* ---- a test host ------------------------------------------------------ */
 
+/* The host is the shared test host (plugin_host.h), with settings over the
+ * transport's rows; headers are given as the settings' list. */
 static const samspor_option table[] = {SP_TRANSPORT_OPTION_ROWS,
                                        {.name = NULL}};
-
-struct samspor_settings {
-  const char *names[16];
-  const char *values[16];
-  size_t n;
-  const char *list[4]; /* the `headers` STRLIST */
-  size_t nlist;
-};
-
-struct samspor_ctx {
-  char error[1024]; /* last host->error() */
-  int nerrors;
-  int nwarn; /* WARN log lines (retries) */
-  char warn[1024];
-};
-
-static const char *setting(const samspor_settings *s, const char *name) {
-  const samspor_option *o;
-  size_t i;
-  for (i = 0; i < s->n; i++)
-    if (!strcmp(s->names[i], name))
-      return s->values[i];
-  for (o = table; o->name; o++)
-    if (!strcmp(o->name, name))
-      return o->def;
-  fail_msg("the transport asked for option '%s', which its rows lack", name);
-  return NULL;
-}
-
-static const char *h_get_string(const samspor_settings *s, const char *name) {
-  return setting(s, name);
-}
-
-static long long h_get_int(const samspor_settings *s, const char *name) {
-  const char *v = setting(s, name);
-  return v ? strtoll(v, NULL, 10) : 0;
-}
-
-/* "90s" "30m" "2h" "1d" as seconds */
-static double h_get_duration(const samspor_settings *s, const char *name) {
-  const char *v = setting(s, name);
-  char *end;
-  double d;
-  if (!v)
-    return 0;
-  d = strtod(v, &end);
-  switch (*end) {
-  case 'm':
-    return d * 60;
-  case 'h':
-    return d * 3600;
-  case 'd':
-    return d * 86400;
-  default:
-    return d;
-  }
-}
-
-static size_t h_get_list(const samspor_settings *s, const char *name,
-                         const char *const **items) {
-  assert_string_equal(name, "headers");
-  *items = s->list;
-  return s->nlist;
-}
-
-static void h_log(samspor_ctx *ctx, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void h_log(samspor_ctx *ctx, int level, const char *fmt, ...) {
-  va_list ap;
-  if (level != SAMSPOR_LOG_WARN)
-    return;
-  va_start(ap, fmt);
-  vsnprintf(ctx->warn, sizeof ctx->warn, fmt, ap);
-  va_end(ap);
-  ctx->nwarn++;
-}
-
-static void h_error(samspor_ctx *ctx, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void h_error(samspor_ctx *ctx, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(ctx->error, sizeof ctx->error, fmt, ap);
-  va_end(ap);
-  ctx->nerrors++;
-}
-
-static const samspor_host host = {
-    .struct_size = sizeof(samspor_host),
-    .abi_version = SAMSPOR_ABI_VERSION,
-    .get_string = h_get_string,
-    .get_int = h_get_int,
-    .get_duration = h_get_duration,
-    .get_list = h_get_list,
-    .log = h_log,
-    .error = h_error,
-};
-
-static void set(samspor_settings *s, const char *name, const char *value) {
-  assert_true(s->n < 16);
-  s->names[s->n] = name;
-  s->values[s->n++] = value;
-}
 
 /* ---- pure helpers ----------------------------------------------------- */
 
@@ -317,52 +217,28 @@ static void test_percent_decode(void **state) {
 
 /* ---- options ---------------------------------------------------------- */
 
-static char tmpdir[64];
 static char keyfile[128];
 
-static int rm_entry(const char *path, const struct stat *st, int flag,
-                    struct FTW *ftw) {
-  (void)st;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
-}
-
+/* Write ph_tmpdir/name with the given mtime (0: leave it). */
 static void write_file(const char *name, const char *text, time_t mtime) {
-  char path[256];
-  FILE *f;
-  snprintf(path, sizeof path, "%s/%s", tmpdir, name);
-  f = fopen(path, "w");
-  assert_non_null(f);
-  fputs(text, f);
-  assert_int_equal(fclose(f), 0);
-  if (mtime) {
-    struct timespec ts[2] = {{mtime, 0}, {mtime, 0}};
-    assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
-  }
+  ph_write_file(name, text, strlen(text), mtime);
 }
 
+/* The shared temporary directory, with a key file in it. */
 static int setup_dir(void **state) {
-  (void)state;
-  strcpy(tmpdir, "/tmp/test_transport.XXXXXX");
-  if (!mkdtemp(tmpdir))
+  if (ph_setup_dir(state) != 0)
     return -1;
-  snprintf(keyfile, sizeof keyfile, "%s/key", tmpdir);
+  snprintf(keyfile, sizeof keyfile, "%s/key", ph_tmpdir);
   write_file("key", "not really a key\n", 0);
   return 0;
 }
 
-static int teardown_dir(void **state) {
-  (void)state;
-  return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 /* sp_transport_open on s; returns its code, error text in ctx. */
-static int try_open(samspor_settings *s, samspor_ctx *ctx) {
+static int try_open(ph_settings *s, ph_ctx *ctx) {
   sp_transport *t = NULL;
   int rc;
   memset(ctx, 0, sizeof *ctx);
-  rc = sp_transport_open(&host, ctx, s, &t);
+  rc = sp_transport_open(&ph_host, PH_CTX(ctx), PH_SETTINGS(s), &t);
   if (rc == 0)
     assert_non_null(t);
   else
@@ -393,12 +269,12 @@ static void test_open_errors(void **state) {
   size_t i;
   (void)state;
   for (i = 0; i < sizeof cases / sizeof *cases; i++) {
-    samspor_settings s = {0};
-    samspor_ctx ctx;
-    set(&s, "url", cases[i].url);
+    ph_settings s = {.table = table};
+    ph_ctx ctx;
+    ph_set(&s, "url", cases[i].url);
     if (cases[i].opt)
-      set(&s, cases[i].opt,
-          strcmp(cases[i].val, "KEY") ? cases[i].val : keyfile);
+      ph_set(&s, cases[i].opt,
+             strcmp(cases[i].val, "KEY") ? cases[i].val : keyfile);
     if (try_open(&s, &ctx) != SAMSPOR_EINVAL ||
         !strstr(ctx.error, cases[i].says))
       fail_msg("%s: error '%s'", cases[i].url, ctx.error);
@@ -406,32 +282,33 @@ static void test_open_errors(void **state) {
 }
 
 static void test_open_sftp_needs(void **state) {
-  samspor_settings s = {0};
-  samspor_ctx ctx;
+  ph_settings s = {.table = table};
+  ph_ctx ctx;
   (void)state;
-  set(&s, "url", "sftp://127.0.0.1/x.csv");
-  set(&s, "known_hosts_file", keyfile);
+  ph_set(&s, "url", "sftp://127.0.0.1/x.csv");
+  ph_set(&s, "known_hosts_file", keyfile);
   assert_int_equal(try_open(&s, &ctx), SAMSPOR_EINVAL);
   assert_non_null(strstr(ctx.error, "username"));
-  set(&s, "username", "u");
+  ph_set(&s, "username", "u");
   assert_int_equal(try_open(&s, &ctx), SAMSPOR_EINVAL);
   assert_non_null(strstr(ctx.error, "private_key_file or password_file"));
-  set(&s, "private_key_file", keyfile);
+  ph_set(&s, "private_key_file", keyfile);
   assert_int_equal(try_open(&s, &ctx), 0);
   /* a user in the URL will do; credentials never show in messages */
   s.n = 0;
-  set(&s, "url", "sftp://u:secretpw@127.0.0.1/x/y_*.csv");
-  set(&s, "password", "pw");
+  ph_set(&s, "url", "sftp://u:secretpw@127.0.0.1/x/y_*.csv");
+  ph_set(&s, "password", "pw");
   assert_int_equal(try_open(&s, &ctx), SAMSPOR_EINVAL);
   assert_null(strstr(ctx.error, "secretpw"));
   assert_non_null(strstr(ctx.error, "sftp://127.0.0.1/x/y_*.csv"));
 }
 
 static void test_open_headers(void **state) {
-  samspor_settings s = {0};
-  samspor_ctx ctx;
+  ph_settings s = {.table = table};
+  ph_ctx ctx;
   (void)state;
-  set(&s, "url", "https://127.0.0.1/x");
+  ph_set(&s, "url", "https://127.0.0.1/x");
+  s.list_name = "headers";
   s.list[0] = "SOAPAction: urn:x";
   s.nlist = 1;
   assert_int_equal(try_open(&s, &ctx), 0);
@@ -462,8 +339,8 @@ static int collect(void *ud, const char *buf, size_t len) {
 
 static void test_local(void **state) {
   char url[200];
-  samspor_settings s = {0};
-  samspor_ctx ctx = {0};
+  ph_settings s = {.table = table};
+  ph_ctx ctx = {0};
   sp_transport *t;
   sp_files f;
   sink k = {{0}, 0, 0};
@@ -471,13 +348,14 @@ static void test_local(void **state) {
   char buf[4];
   long long n;
   (void)state;
-  assert_int_equal(mkdir(strcat(strcpy(url, tmpdir), "/l"), 0700), 0);
+  assert_int_equal(mkdir(strcat(strcpy(url, ph_tmpdir), "/l"), 0700), 0);
   write_file("l/u_1.csv", "one\n", 1700000300);
   write_file("l/u_2.csv", "two\n", 1700000100);
   write_file("l/.u_3.csv", "hidden\n", 1700000900);
-  snprintf(url, sizeof url, "%s/l/u_*.csv", tmpdir);
-  set(&s, "url", url);
-  assert_int_equal(sp_transport_open(&host, &ctx, &s, &t), 0);
+  snprintf(url, sizeof url, "%s/l/u_*.csv", ph_tmpdir);
+  ph_set(&s, "url", url);
+  assert_int_equal(
+      sp_transport_open(&ph_host, PH_CTX(&ctx), PH_SETTINGS(&s), &t), 0);
   assert_true(sp_transport_is_local(t));
   assert_string_equal(sp_transport_url(t), url);
 
@@ -515,9 +393,10 @@ static void test_local(void **state) {
   sp_transport_close(t);
 
   /* no match: an empty list, and check says so */
-  snprintf(url, sizeof url, "%s/l/none_*.csv", tmpdir);
+  snprintf(url, sizeof url, "%s/l/none_*.csv", ph_tmpdir);
   s.values[0] = url;
-  assert_int_equal(sp_transport_open(&host, &ctx, &s, &t), 0);
+  assert_int_equal(
+      sp_transport_open(&ph_host, PH_CTX(&ctx), PH_SETTINGS(&s), &t), 0);
   assert_int_equal(sp_transport_list(t, 1, &f), 0);
   assert_int_equal(f.n, 0);
   sp_files_free(&f);
@@ -526,15 +405,17 @@ static void test_local(void **state) {
   sp_transport_close(t);
 
   /* a single missing file */
-  snprintf(url, sizeof url, "%s/l/missing.csv", tmpdir);
-  assert_int_equal(sp_transport_open(&host, &ctx, &s, &t), 0);
+  snprintf(url, sizeof url, "%s/l/missing.csv", ph_tmpdir);
+  assert_int_equal(
+      sp_transport_open(&ph_host, PH_CTX(&ctx), PH_SETTINGS(&s), &t), 0);
   assert_int_equal(sp_transport_list(t, 1, &f), SAMSPOR_ENOENT);
   assert_int_equal(f.n, 0);
   sp_transport_close(t);
 
   /* POST needs https */
-  snprintf(url, sizeof url, "%s/l/u_1.csv", tmpdir);
-  assert_int_equal(sp_transport_open(&host, &ctx, &s, &t), 0);
+  snprintf(url, sizeof url, "%s/l/u_1.csv", ph_tmpdir);
+  assert_int_equal(
+      sp_transport_open(&ph_host, PH_CTX(&ctx), PH_SETTINGS(&s), &t), 0);
   assert_int_equal(sp_transport_post(t, "x", 1, collect, &k), SAMSPOR_EINVAL);
   sp_transport_close(t);
 }
@@ -542,17 +423,18 @@ static void test_local(void **state) {
 /* A refused connection is temporary: retried retry_attempts times (here
  * without waiting), then SAMSPOR_ETEMP; check() tries once. */
 static void test_refused_is_temporary(void **state) {
-  samspor_settings s = {0};
-  samspor_ctx ctx = {0};
+  ph_settings s = {.table = table};
+  ph_ctx ctx = {0};
   sp_transport *t;
   sp_files f;
   (void)state;
   /* port 1 on loopback: nothing listens there */
-  set(&s, "url", "https://127.0.0.1:1/x.csv");
-  set(&s, "retry_attempts", "2");
-  set(&s, "retry_backoff", "0s");
-  set(&s, "connect_timeout", "5s");
-  assert_int_equal(sp_transport_open(&host, &ctx, &s, &t), 0);
+  ph_set(&s, "url", "https://127.0.0.1:1/x.csv");
+  ph_set(&s, "retry_attempts", "2");
+  ph_set(&s, "retry_backoff", "0s");
+  ph_set(&s, "connect_timeout", "5s");
+  assert_int_equal(
+      sp_transport_open(&ph_host, PH_CTX(&ctx), PH_SETTINGS(&s), &t), 0);
   assert_int_equal(sp_transport_list(t, 0, &f), SAMSPOR_ETEMP);
   assert_int_equal(ctx.nwarn, 2);
   assert_non_null(strstr(ctx.warn, "retry 2 of 2"));
@@ -773,6 +655,6 @@ int main(void) {
   int failed =
       cmocka_run_group_tests_name("transport helpers", pure, NULL, NULL);
   failed +=
-      cmocka_run_group_tests_name("transport", io, setup_dir, teardown_dir);
+      cmocka_run_group_tests_name("transport", io, setup_dir, ph_teardown_dir);
   return failed ? 1 : 0;
 }

@@ -39,6 +39,7 @@
 #include "samspor-plugin.h"
 #include "util.h"
 #include "xml_records.h"
+#include "plugin_host.h"
 
 const samspor_plugin *samspor_plugin_descriptor(void);
 
@@ -55,14 +56,7 @@ const samspor_plugin *samspor_plugin_descriptor(void);
 
 /* Values in the test data carry these; no message may. */
 static const char *const private_markers[] = {"Person", "Testvej", "SECRET",
-                                              "0101", "root:"};
-
-static void assert_no_values(const char *msg) {
-  size_t i;
-  for (i = 0; i < sizeof private_markers / sizeof *private_markers; i++)
-    if (strstr(msg, private_markers[i]))
-      fail_msg("message contains a field value: %s", msg);
-}
+                                              "0101",   "root:",   NULL};
 
 #define NELEM(a) (sizeof(a) / sizeof *(a))
 
@@ -169,7 +163,7 @@ static void run_parse(parse *p, const char *doc, size_t len) {
   p->nrecords = xr_parser_records(xp);
   p->peak = xr_parser_peak(xp);
   p->out = s.out.data;
-  assert_no_values(p->err);
+  ph_assert_no_values(p->err);
   xr_parser_free(xp);
   xr_fields_free(s.fields);
 }
@@ -997,136 +991,36 @@ static void test_large_document_bounded_memory(void **state) {
 
 /* ---- the plugin: test host -------------------------------------------- */
 
-/* The context: embeds the core's, whose functions are replaced here. */
-typedef struct tctx {
-  samspor_ctx base;
-  char error[1024]; /* last host->error() */
-  int nerrors;
-  sp_buf log; /* every log line */
-} tctx;
-
-/* The sink: embeds the core's sink interface. */
+/* The context, sink and temporary directory are the shared test host's
+ * (plugin_host.h); the host is the core's, with the shared log and error
+ * (which check messages for markers and keep them).  The core's host
+ * forwards records to a core sink, which forwards them to the shared
+ * one. */
 typedef struct tsink {
-  samspor_sink base;
-  sp_buf out;      /* one line per record or reject */
-  size_t nfields;  /* fields requested */
-  int in_record;   /* between record_begin and record_end */
-  size_t next;     /* next field index expected */
-  char *state;     /* last set_state() */
-  long stop_after; /* record_end fails with -42 after this many (0: never) */
-  long nrecords;
+  samspor_sink base; /* the core's sink interface */
+  ph_sink *to;
 } tsink;
 
-static void h_log(samspor_ctx *ctx, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void h_log(samspor_ctx *ctx, int level, const char *fmt, ...) {
-  tctx *c = (tctx *)ctx;
-  char msg[1024];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  assert_no_values(msg);
-  sp_buf_printf(&c->log, "%d %s\n", level, msg);
-}
-
-static void h_error(samspor_ctx *ctx, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void h_error(samspor_ctx *ctx, const char *fmt, ...) {
-  tctx *c = (tctx *)ctx;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(c->error, sizeof c->error, fmt, ap);
-  va_end(ap);
-  c->nerrors++;
-  assert_no_values(c->error);
-}
-
 static int s_record_begin(samspor_sink *sink, const char *position) {
-  tsink *s = (tsink *)sink;
-  assert_false(s->in_record);
-  s->in_record = 1;
-  s->next = 0;
-  sp_buf_puts(&s->out, position);
-  return 0;
+  return ph_record_begin(((tsink *)sink)->to, position);
 }
 
 static void s_field(samspor_sink *sink, size_t index, const char *value,
                     size_t len) {
-  tsink *s = (tsink *)sink;
-  assert_true(s->in_record);
-  assert_int_equal(index, s->next);
-  s->next++;
-  if (value) {
-    sp_buf_puts(&s->out, " |");
-    sp_buf_append(&s->out, value, len);
-  } else {
-    sp_buf_puts(&s->out, " <null>");
-  }
+  ph_field(((tsink *)sink)->to, index, value, len);
 }
 
 static int s_record_end(samspor_sink *sink) {
-  tsink *s = (tsink *)sink;
-  assert_true(s->in_record);
-  assert_int_equal(s->next, s->nfields);
-  s->in_record = 0;
-  sp_buf_putc(&s->out, '\n');
-  if (s->stop_after && ++s->nrecords >= s->stop_after)
-    return -42;
-  return 0;
+  return ph_record_end(((tsink *)sink)->to);
 }
 
 static int s_reject(samspor_sink *sink, const char *position,
                     const char *reason, const char *message) {
-  tsink *s = (tsink *)sink;
-  assert_false(s->in_record);
-  assert_no_values(message);
-  sp_buf_printf(&s->out, "%s REJECT %s: %s\n", position, reason, message);
-  return 0;
+  return ph_reject(((tsink *)sink)->to, position, reason, message);
 }
 
 static void s_set_state(samspor_sink *sink, const char *state) {
-  tsink *s = (tsink *)sink;
-  free(s->state);
-  s->state = strdup(state);
-}
-
-static char tmpdir[64];
-
-static int rm_entry(const char *path, const struct stat *st, int flag,
-                    struct FTW *ftw) {
-  (void)st;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
-}
-
-static int setup_dir(void **state) {
-  (void)state;
-  strcpy(tmpdir, "/tmp/test_xml.XXXXXX");
-  return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown_dir(void **state) {
-  (void)state;
-  return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* Write tmpdir/name; returns its path in a static buffer that the next
- * call overwrites. */
-static const char *write_file(const char *name, const char *data, size_t len) {
-  static char path[256];
-  FILE *f;
-  snprintf(path, sizeof path, "%s/%s", tmpdir, name);
-  f = fopen(path, "wb");
-  assert_non_null(f);
-  assert_int_equal(fwrite(data, 1, len, f), len);
-  assert_int_equal(fclose(f), 0);
-  return path;
-}
-
-static const char *write_text(const char *name, const char *text) {
-  return write_file(name, text, strlen(text));
+  ph_set_state(((tsink *)sink)->to, state);
 }
 
 /* One run of the plugin: settings from libconfig text, host objects,
@@ -1135,8 +1029,9 @@ typedef struct run {
   config_t cfg;
   samspor_settings *source, *stream;
   samspor_host host;
-  tctx ctx;
-  tsink sink;
+  ph_ctx ctx;
+  ph_sink sink;
+  tsink fwd; /* forwards to sink */
   const char *cursor;
   const char *state; /* the stored state given to open */
   int full;          /* --full */
@@ -1145,7 +1040,7 @@ typedef struct run {
 
 /*
  * Parse `source` and `stream` (the insides of the groups, libconfig
- * syntax; "%D" stands for tmpdir) with the plugin's tables and the core's
+ * syntax; "%D" stands for ph_tmpdir) with the plugin's tables and the core's
  * option engine, the stream as the core does: its own table and the
  * plugin's (a table and a column are added for the core's).
  */
@@ -1165,7 +1060,7 @@ static void run_init(run *r, const char *source, const char *stream) {
                 source, stream);
   for (s = text.data; *s; s++)
     if (s[0] == '%' && s[1] == 'D') {
-      sp_buf_puts(&sub, tmpdir);
+      sp_buf_puts(&sub, ph_tmpdir);
       s++;
     } else {
       sp_buf_putc(&sub, *s);
@@ -1177,10 +1072,10 @@ static void run_init(run *r, const char *source, const char *stream) {
   sp_errors_init(&errs);
   r->source =
       sp_settings_parse(config_lookup(&r->cfg, "source"), pl->source_options,
-                        NULL, "source", tmpdir, &errs);
+                        NULL, "source", ph_tmpdir, &errs);
   r->stream =
       sp_settings_parse(config_lookup(&r->cfg, "stream"), sp_stream_options,
-                        pl->stream_options, "stream", tmpdir, &errs);
+                        pl->stream_options, "stream", ph_tmpdir, &errs);
   for (i = 0; i < errs.nerrors; i++)
     print_error("settings: %s\n", errs.errors[i]);
   assert_int_equal(errs.nerrors, 0);
@@ -1189,17 +1084,19 @@ static void run_init(run *r, const char *source, const char *stream) {
   sp_buf_free(&sub);
 
   r->host = *sp_host();
-  r->host.log = h_log;
-  r->host.error = h_error;
+  r->host.log = ph_host.log;
+  r->host.error = ph_host.error;
+  r->ctx.keep_log = 1;
   sp_buf_init(&r->ctx.log);
   sp_buf_init(&r->sink.out);
   sp_buf_puts(&r->sink.out, "");
   sp_buf_puts(&r->ctx.log, "");
-  r->sink.base.record_begin = s_record_begin;
-  r->sink.base.field = s_field;
-  r->sink.base.record_end = s_record_end;
-  r->sink.base.reject = s_reject;
-  r->sink.base.set_state = s_set_state;
+  r->fwd.base.record_begin = s_record_begin;
+  r->fwd.base.field = s_field;
+  r->fwd.base.record_end = s_record_end;
+  r->fwd.base.reject = s_reject;
+  r->fwd.base.set_state = s_set_state;
+  r->fwd.to = &r->sink;
 }
 
 /* open, read (when open worked), close; results in r. */
@@ -1208,8 +1105,8 @@ static void run_plugin(run *r, const char *const *fields, size_t nfields) {
   samspor_open_args a = {
       .struct_size = sizeof a,
       .host = &r->host,
-      .ctx = &r->ctx.base,
-      .sink = &r->sink.base,
+      .ctx = PH_CTX(&r->ctx),
+      .sink = &r->fwd.base,
       .source = r->source,
       .stream = r->stream,
       .fields = fields,
@@ -1219,28 +1116,17 @@ static void run_plugin(run *r, const char *const *fields, size_t nfields) {
       .state = r->state,
       .full = r->full,
   };
-  void *h = NULL;
 
   r->sink.nfields = nfields;
-  r->read_rc = 1; /* "not called" */
-  r->open_rc = pl->open(&a, &h);
-  if (r->open_rc == 0) {
-    assert_non_null(h);
-    r->read_rc = pl->read(h);
-    pl->close(h);
-  } else {
-    assert_null(h);
-    assert_true(r->ctx.nerrors > 0);
-  }
+  ph_open_read_close(pl, &a, &r->ctx, &r->open_rc, &r->read_rc);
 }
 
 static void run_free(run *r) {
   sp_settings_free(r->source);
   sp_settings_free(r->stream);
   config_destroy(&r->cfg);
-  sp_buf_free(&r->sink.out);
-  sp_buf_free(&r->ctx.log);
-  free(r->sink.state);
+  ph_sink_free(&r->sink);
+  ph_ctx_free(&r->ctx);
 }
 
 /* ---- the plugin ------------------------------------------------------- */
@@ -1286,7 +1172,7 @@ static void test_plugin_reads_records(void **state) {
   run r;
   (void)state;
 
-  write_text("elevliste.xml", elevliste);
+  ph_write_text("elevliste.xml", elevliste);
   run_init(&r,
            "url = \"%D/elevliste.xml\"; namespaces = [\"e=urn:test:elev\"];",
            "record = \"/e:Elevliste/e:Elev\";");
@@ -1313,8 +1199,8 @@ static void test_plugin_malformed_fails_stream(void **state) {
   run r;
   (void)state;
 
-  write_text("bad.xml", "<r>\n<Elev><cpr>0101001234</cpr></Elev>\n"
-                        "<Elev><cpr>SECRET</cpr></Elev\n</r>\n");
+  ph_write_text("bad.xml", "<r>\n<Elev><cpr>0101001234</cpr></Elev>\n"
+                           "<Elev><cpr>SECRET</cpr></Elev\n</r>\n");
   run_init(&r, "url = \"%D/bad.xml\";", "record = \"/r/Elev\";");
   run_plugin(&r, fields, 1);
   assert_int_equal(r.open_rc, 0);
@@ -1324,14 +1210,14 @@ static void test_plugin_malformed_fails_stream(void **state) {
   assert_null(r.sink.state); /* no state: the run failed */
   run_free(&r);
 
-  write_text("trunc.xml", "<r>\n<Elev><cpr>0101001234</cpr></Elev>\n<Elev>");
+  ph_write_text("trunc.xml", "<r>\n<Elev><cpr>0101001234</cpr></Elev>\n<Elev>");
   run_init(&r, "url = \"%D/trunc.xml\";", "record = \"/r/Elev\";");
   run_plugin(&r, fields, 1);
   assert_int_equal(r.read_rc, SAMSPOR_EDATA);
   assert_non_null(strstr(r.ctx.error, "truncated"));
   run_free(&r);
 
-  write_text("lol.xml", billion_laughs);
+  ph_write_text("lol.xml", billion_laughs);
   run_init(&r, "url = \"%D/lol.xml\";", "record = \"//Elev\";");
   run_plugin(&r, fields, 1);
   assert_int_equal(r.read_rc, SAMSPOR_EDATA);
@@ -1341,7 +1227,7 @@ static void test_plugin_malformed_fails_stream(void **state) {
   run_free(&r);
 
   run_init(&r, "url = \"%D/elevliste.xml\";", "record = \"/Elevliste/Elev\";");
-  write_text("elevliste.xml", elevliste);
+  ph_write_text("elevliste.xml", elevliste);
   run_plugin(&r, fields, 1);
   assert_int_equal(r.read_rc, SAMSPOR_EINVAL);
   assert_non_null(strstr(r.ctx.error, "in namespace 'urn:test:elev'"));
@@ -1354,7 +1240,7 @@ static void test_plugin_settings_errors(void **state) {
   run r;
   (void)state;
 
-  write_text("elevliste.xml", elevliste);
+  ph_write_text("elevliste.xml", elevliste);
   run_init(&r, "url = \"%D/elevliste.xml\"; namespaces = [\"e=urn:x\"];",
            "record = \"/e:Elevliste/e:Elev\";");
   run_plugin(&r, bad_field, 1);
@@ -1392,7 +1278,7 @@ static void test_plugin_too_long_is_a_reject(void **state) {
   for (i = 0; i < 2000; i++)
     sp_buf_puts(&b, "<n>Testvej</n>");
   sp_buf_puts(&b, "</Elev>\n<Elev><cpr>3</cpr></Elev>\n</r>\n");
-  write_file("big.xml", b.data, b.len);
+  ph_write_file("big.xml", b.data, b.len, 0);
   sp_buf_free(&b);
   run_init(&r, "url = \"%D/big.xml\"; max_record_size = 4096;",
            "record = \"/r/Elev\";");
@@ -1413,7 +1299,7 @@ static void test_plugin_host_stop(void **state) {
   run r;
   (void)state;
 
-  write_text("elevliste.xml", elevliste);
+  ph_write_text("elevliste.xml", elevliste);
   run_init(&r,
            "url = \"%D/elevliste.xml\"; namespaces = [\"e=urn:test:elev\"];",
            "record = \"//e:Elev\";");
@@ -1455,8 +1341,8 @@ static void test_plugin_soap_settings(void **state) {
   (void)state;
 
   /* SOAP is a POST to an https:// service, not a local file. */
-  write_text("request.xml", "<x>${cursor}</x>");
-  write_text("svc.xml", "<x/>");
+  ph_write_text("request.xml", "<x>${cursor}</x>");
+  ph_write_text("svc.xml", "<x/>");
   run_init(&r, "url = \"%D/svc.xml\"; soap_request_file = \"%D/request.xml\";",
            "record = \"//Elev\";");
   run_plugin(&r, fields, 0);
@@ -1482,7 +1368,7 @@ static void test_plugin_append_skips_loaded_files(void **state) {
   run r;
   (void)state;
 
-  write_text("elever_1.xml", "<r><Elev><cpr>1</cpr></Elev></r>");
+  ph_write_text("elever_1.xml", "<r><Elev><cpr>1</cpr></Elev></r>");
   run_init(&r, src, "mode = \"append\"; record = \"/r/Elev\";");
   run_plugin(&r, fields, 1);
   assert_int_equal(r.read_rc, 0);
@@ -1491,7 +1377,7 @@ static void test_plugin_append_skips_loaded_files(void **state) {
   run_free(&r);
 
   /* the next run: only the new file */
-  write_text("elever_2.xml", "<r><Elev><cpr>2</cpr></Elev></r>");
+  ph_write_text("elever_2.xml", "<r><Elev><cpr>2</cpr></Elev></r>");
   run_init(&r, src, "mode = \"append\"; record = \"/r/Elev\";");
   r.state = saved;
   run_plugin(&r, fields, 1);
@@ -1505,7 +1391,7 @@ static void test_plugin_append_skips_loaded_files(void **state) {
   run_free(&r);
 
   /* a file that changed is read again; --full reads every file */
-  write_text("elever_1.xml", "<r><Elev><cpr>11</cpr></Elev></r>");
+  ph_write_text("elever_1.xml", "<r><Elev><cpr>11</cpr></Elev></r>");
   run_init(&r, src, "mode = \"append\"; record = \"/r/Elev\";");
   r.state = saved;
   run_plugin(&r, fields, 1);
@@ -1543,17 +1429,17 @@ static void test_plugin_check(void **state) {
   run r;
   (void)state;
 
-  write_text("elevliste.xml", elevliste);
+  ph_write_text("elevliste.xml", elevliste);
   run_init(&r, "url = \"%D/elevliste.xml\";", "record = \"/a\";");
   a.host = &r.host;
-  a.ctx = &r.ctx.base;
+  a.ctx = PH_CTX(&r.ctx);
   a.source = r.source;
   assert_int_equal(pl->check(&a), 0);
   run_free(&r);
 
   run_init(&r, "url = \"%D/nosuch.xml\";", "record = \"/a\";");
   a.host = &r.host;
-  a.ctx = &r.ctx.base;
+  a.ctx = PH_CTX(&r.ctx);
   a.source = r.source;
   assert_true(pl->check(&a) < 0);
   assert_true(r.ctx.nerrors > 0);
@@ -1562,7 +1448,7 @@ static void test_plugin_check(void **state) {
   run_init(&r, "url = \"%D/elevliste.xml\"; namespaces = [\"bad\"];",
            "record = \"/a\";");
   a.host = &r.host;
-  a.ctx = &r.ctx.base;
+  a.ctx = PH_CTX(&r.ctx);
   a.source = r.source;
   assert_int_equal(pl->check(&a), SAMSPOR_EINVAL);
   assert_non_null(strstr(r.ctx.error, "namespaces"));
@@ -1606,10 +1492,11 @@ int main(void) {
       cmocka_unit_test(test_plugin_check),
   };
   int failed;
+  ph_set_markers(private_markers);
 
   xmlInitParser();
   failed = cmocka_run_group_tests_name("xml engine", engine, NULL, NULL);
-  failed += cmocka_run_group_tests_name("xml plugin", plugin, setup_dir,
-                                        teardown_dir);
+  failed += cmocka_run_group_tests_name("xml plugin", plugin, ph_setup_dir,
+                                        ph_teardown_dir);
   return failed ? 1 : 0;
 }
