@@ -174,6 +174,12 @@ const samspor_option sp_stream_options[] = {
      NULL},
     {"retention_column", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
      "Date column that retention is measured on.", NULL},
+    {"restrict_by", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
+     "Text column holding the housing area of each row (e.g. \"area\"): "
+     "row-level security then lets an analyst login of an organisation "
+     "(samspor grant ORG --role analyst --areas ...) see only its own areas' "
+     "rows; members of samspor_analyst_all see all.",
+     NULL},
     {"columns", SAMSPOR_OPT_GROUPLIST, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
      "The table's columns. Only these reach the warehouse: every other "
      "source field is dropped before anything is written or logged.",
@@ -436,6 +442,20 @@ static void build_stream(sp_config *c, const sp_connector *conn, sp_stream *st,
                     "mode full_refresh would then throw away; use append or "
                     "incremental_dedup",
                     st->table);
+  }
+  const char *restrict_by = sp_get_string(st->s, "restrict_by");
+  if (restrict_by) {
+    const sp_column *rc = find_column(st, restrict_by);
+    if (!rc)
+      sp_errors_add(errs, file, sp_get_line(st->s, "restrict_by"),
+                    "restrict_by column '%s' of stream '%s' is not one of its "
+                    "columns",
+                    restrict_by, st->table);
+    else if (!sp_streq(rc->sql_type, "text"))
+      sp_errors_add(errs, file, sp_get_line(st->s, "restrict_by"),
+                    "restrict_by column '%s' of stream '%s' is %s; it must "
+                    "be a text column holding area names",
+                    restrict_by, st->table, rc->sql_type);
   }
   int has_ret = sp_is_set(st->s, "retention");
   const char *retcol = sp_get_string(st->s, "retention_column");

@@ -2,6 +2,8 @@
 
 #include "schema.h"
 
+#include "access.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,6 +210,93 @@ static const migration migrations[] = {
      "  PRIMARY KEY (table_schema, table_name, column_name));"
      "COMMENT ON TABLE samspor.pseudonym_columns IS 'Which warehouse "
      "columns hold pseudonyms of which kind (used by samspor forget)';"},
+    /* Roles are cluster-wide: created here only when missing and when this
+     * user may (CREATEROLE or superuser); otherwise a NOTICE says what an
+     * administrator must run, and the sync goes on.  The grants are not
+     * here: access.c applies them with every load, for the roles that
+     * exist then (see access.h). */
+    {2, "access: schemas partner and samspor_access, roles, org_area",
+     "CREATE SCHEMA IF NOT EXISTS partner;"
+     "CREATE SCHEMA IF NOT EXISTS samspor_access;"
+     /* Either schema may be left from an earlier warehouse, another
+      * user's: then its comment is theirs. */
+     "DO $d$ BEGIN\n"
+     "COMMENT ON SCHEMA partner IS 'Aggregate views for the partners, small "
+     "counts suppressed; readable by samspor_partner and samspor_analyst';"
+     "COMMENT ON SCHEMA samspor_access IS 'Functions the row-level security "
+     "policies of the warehouse call; nothing else';"
+     "EXCEPTION WHEN insufficient_privilege THEN NULL;\n"
+     "END $d$;"
+     "REVOKE ALL ON SCHEMA samspor FROM PUBLIC;"
+     "CREATE TABLE samspor.org_area ("
+     "  org text NOT NULL,"
+     "  area text NOT NULL,"
+     "  PRIMARY KEY (org, area));"
+     "COMMENT ON TABLE samspor.org_area IS 'The housing areas of each "
+     "partner organisation: an analyst login of the organisation "
+     "(org_<org>_analyst) sees only these areas'' rows of tables restricted "
+     "by area (samspor grant)';"
+     "DO $d$ BEGIN\n"
+     "REVOKE ALL ON SCHEMA samspor_access FROM PUBLIC;"
+     "CREATE OR REPLACE FUNCTION samspor_access.visible_areas(who name) "
+     "RETURNS SETOF "
+     "text LANGUAGE sql STABLE SECURITY DEFINER "
+     "SET search_path = pg_catalog, pg_temp AS $f$"
+     "  SELECT o.area FROM samspor.org_area o"
+     "  WHERE pg_has_role(session_user, who, 'MEMBER')"
+     "    AND EXISTS (SELECT 1 FROM pg_roles r"
+     "      WHERE r.rolname = 'org_' || o.org || '_analyst'"
+     "        AND pg_has_role(who, r.oid, 'MEMBER'))"
+     "$f$;"
+     "REVOKE ALL ON FUNCTION samspor_access.visible_areas(name) FROM PUBLIC;"
+     "COMMENT ON FUNCTION samspor_access.visible_areas(name) IS 'The areas "
+     "whose rows role who may see: those of the organisations whose analyst "
+     "role it belongs to; only for the session''s own roles';"
+     "CREATE OR REPLACE FUNCTION samspor_access.sees_all(who name) RETURNS "
+     "boolean "
+     "LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $f$"
+     "  SELECT EXISTS (SELECT 1 FROM pg_roles r"
+     "    WHERE r.rolname = 'samspor_analyst_all'"
+     "      AND pg_has_role(who, r.oid, 'MEMBER'))"
+     "$f$;"
+     "REVOKE ALL ON FUNCTION samspor_access.sees_all(name) FROM PUBLIC;"
+     "COMMENT ON FUNCTION samspor_access.sees_all(name) IS 'Whether role who "
+     "belongs to samspor_analyst_all, which sees every area';"
+     "EXCEPTION WHEN insufficient_privilege THEN\n"
+     "  RAISE NOTICE 'samspor: schema samspor_access belongs to another user; "
+     "its functions are kept';\n"
+     "END $d$;"
+     "DO $d$\n"
+     "DECLARE\n"
+     "  r text;\n"
+     "  can boolean;\n"
+     "BEGIN\n"
+     "  SELECT rolsuper OR rolcreaterole INTO can FROM pg_roles\n"
+     "    WHERE rolname = current_user;\n"
+     "  FOREACH r IN ARRAY ARRAY['samspor_loader', 'samspor_analyst',\n"
+     "      'samspor_analyst_all', 'samspor_partner'] LOOP\n"
+     "    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN\n"
+     "      IF can THEN\n"
+     "        EXECUTE format('CREATE ROLE %I NOLOGIN', r);\n"
+     "      ELSE\n"
+     "        RAISE NOTICE 'samspor: role % is missing and % may not create "
+     "roles; an administrator must run: CREATE ROLE % NOLOGIN;', r, "
+     "current_user, r;\n"
+     "      END IF;\n"
+     "    END IF;\n"
+     "  END LOOP;\n"
+     "  IF can AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = "
+     "'samspor_analyst_all') AND EXISTS (SELECT 1 FROM pg_roles WHERE "
+     "rolname = 'samspor_analyst') THEN\n"
+     "    BEGIN\n"
+     "      GRANT samspor_analyst TO samspor_analyst_all;\n"
+     "    EXCEPTION WHEN insufficient_privilege THEN\n"
+     "      RAISE NOTICE 'samspor: an administrator must run: GRANT "
+     "samspor_analyst TO samspor_analyst_all;';\n"
+     "    END;\n"
+     "  END IF;\n"
+     "END\n"
+     "$d$;"},
 };
 
 int sp_schema_version_current(void) {
@@ -459,6 +548,11 @@ int sp_schema_ensure_table(PGconn *conn, const sp_config *c,
     free(what);
   }
   rc = sp_pg_exec(conn, sql.data, PGRES_COMMAND_OK, NULL, err, errlen);
+  /* Grants and row-level security, again with every load: roles may have
+   * been created since, and restrict_by may have changed. */
+  if (!rc)
+    rc = sp_access_apply(conn, schema, st->table,
+                         sp_get_string(st->s, "restrict_by"), err, errlen);
   if (rc)
     goto out;
   /* The register forget uses to find pseudonym columns. */

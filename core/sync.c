@@ -11,6 +11,7 @@
 
 #include <sodium.h>
 
+#include "access.h"
 #include "cli.h"
 #include "host.h"
 #include "log.h"
@@ -1048,6 +1049,8 @@ int sp_syncer_open(sp_syncer *s, const sp_config *c, const sp_sync_opts *o,
   free(app);
   if (!rc)
     rc = sp_schema_migrate(s->conn, err, errlen);
+  if (!rc)
+    (void)sp_access_check_roles(s->conn); /* a warning, never a failure */
   if (!rc)
     rc = check_key(s, err, errlen);
   return rc;

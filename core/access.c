@@ -1,0 +1,163 @@
+#include "config.h"
+
+#include "access.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "schema.h"
+#include "util.h"
+
+/* Statements in a PL/pgSQL block that skip, with a NOTICE, what the
+ * current user may not grant (a schema someone else owns). */
+static void tolerant(sp_buf *b, const char *stmts, const char *what) {
+  sp_buf_printf(b,
+                "  BEGIN\n%s"
+                "  EXCEPTION WHEN insufficient_privilege THEN\n"
+                "    RAISE NOTICE 'samspor: %% may not grant %s; the "
+                "schema''s owner should', current_user;\n"
+                "  END;\n",
+                stmts, what);
+}
+
+int sp_access_apply(PGconn *conn, const char *schema, const char *table,
+                    const char *restrict_col, char *err, size_t errlen) {
+  char *qs = PQescapeIdentifier(conn, schema, strlen(schema));
+  char *qt = table ? sp_schema_qualified(conn, schema, table) : NULL;
+  char *qc = restrict_col
+                 ? PQescapeIdentifier(conn, restrict_col, strlen(restrict_col))
+                 : NULL;
+  sp_buf b, s;
+  sp_buf_init(&b);
+  sp_buf_init(&s);
+  /* Identifiers here are validated names (lowercase, digits, _), quoted:
+   * nothing in them can end the dollar quote. */
+  sp_buf_puts(&b,
+              "DO $samspor$\n"
+              "DECLARE\n"
+              "  has_loader boolean := EXISTS (SELECT 1 FROM pg_roles WHERE "
+              "rolname = '" SP_ROLE_LOADER "');\n"
+              "  has_analyst boolean := EXISTS (SELECT 1 FROM pg_roles WHERE "
+              "rolname = '" SP_ROLE_ANALYST "');\n"
+              "  has_partner boolean := EXISTS (SELECT 1 FROM pg_roles WHERE "
+              "rolname = '" SP_ROLE_PARTNER "');\n"
+              "BEGIN\n");
+  /* The loader writes: bookkeeping and the warehouse schema. */
+  sp_buf_reset(&s);
+  sp_buf_printf(&s,
+                "    GRANT USAGE ON SCHEMA samspor TO " SP_ROLE_LOADER ";\n"
+                "    GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN "
+                "SCHEMA samspor TO " SP_ROLE_LOADER ";\n"
+                "    GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA "
+                "samspor TO " SP_ROLE_LOADER ";\n"
+                "    GRANT USAGE, CREATE ON SCHEMA %s TO " SP_ROLE_LOADER ";\n",
+                qs);
+  sp_buf_puts(&b, "  IF has_loader THEN\n");
+  tolerant(&b, s.data, "the loader its privileges");
+  sp_buf_puts(&b, "  END IF;\n");
+  /* Analysts: the warehouse schema and the RLS helper functions. */
+  sp_buf_reset(&s);
+  sp_buf_printf(&s,
+                "    GRANT USAGE ON SCHEMA %s TO " SP_ROLE_ANALYST ";\n"
+                "    GRANT USAGE ON SCHEMA " SP_ACCESS_SCHEMA
+                " TO " SP_ROLE_ANALYST ";\n"
+                "    GRANT EXECUTE ON FUNCTION " SP_ACCESS_SCHEMA
+                ".visible_areas(name), " SP_ACCESS_SCHEMA
+                ".sees_all(name) TO " SP_ROLE_ANALYST ";\n",
+                qs);
+  sp_buf_puts(&b, "  IF has_analyst THEN\n");
+  tolerant(&b, s.data, "analysts usage of the warehouse schema");
+  sp_buf_puts(&b, "  END IF;\n");
+  /* Schema partner: partners and analysts read all of it, including views
+   * created later by this user. */
+  sp_buf_puts(&b, "  IF has_partner AND has_analyst THEN\n");
+  tolerant(
+      &b,
+      "    GRANT USAGE ON SCHEMA partner TO " SP_ROLE_PARTNER
+      ", " SP_ROLE_ANALYST ";\n"
+      "    GRANT SELECT ON ALL TABLES IN SCHEMA partner TO " SP_ROLE_PARTNER
+      ", " SP_ROLE_ANALYST ";\n"
+      "    ALTER DEFAULT PRIVILEGES IN SCHEMA partner GRANT SELECT ON "
+      "TABLES TO " SP_ROLE_PARTNER ", " SP_ROLE_ANALYST ";\n",
+      "on schema partner");
+  sp_buf_puts(&b, "  END IF;\n");
+  if (qt) {
+    sp_buf_printf(&b,
+                  "  IF has_loader THEN\n"
+                  "    GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON "
+                  "TABLE %s TO " SP_ROLE_LOADER ";\n"
+                  "  END IF;\n"
+                  "  IF has_analyst THEN\n"
+                  "    GRANT SELECT ON TABLE %s TO " SP_ROLE_ANALYST ";\n"
+                  "  END IF;\n"
+                  "  IF has_partner THEN\n"
+                  "    REVOKE ALL ON TABLE %s FROM " SP_ROLE_PARTNER ";\n"
+                  "  END IF;\n",
+                  qt, qt, qt);
+    if (qc) {
+      /* Without the analyst role there is no policy: RLS then shows
+       * analysts nothing, which is the safe side. */
+      sp_buf_printf(
+          &b,
+          "  ALTER TABLE %s ENABLE ROW LEVEL SECURITY;\n"
+          "  IF has_analyst THEN\n"
+          "    DROP POLICY IF EXISTS samspor_org ON %s;\n"
+          "    CREATE POLICY samspor_org ON %s FOR SELECT TO " SP_ROLE_ANALYST
+          " USING (" SP_ACCESS_SCHEMA ".sees_all(current_user) OR "
+          "%s IN (SELECT " SP_ACCESS_SCHEMA ".visible_areas(current_user)));\n"
+          "  END IF;\n",
+          qt, qt, qt, qc);
+    } else {
+      /* restrict_by removed: drop our policy, and RLS too unless someone
+       * else put policies on the table. */
+      sp_buf_printf(&b,
+                    "  IF EXISTS (SELECT 1 FROM pg_policy WHERE polrelid = "
+                    "'%s'::regclass AND polname = 'samspor_org') THEN\n"
+                    "    DROP POLICY samspor_org ON %s;\n"
+                    "    IF NOT EXISTS (SELECT 1 FROM pg_policy WHERE "
+                    "polrelid = '%s'::regclass) THEN\n"
+                    "      ALTER TABLE %s DISABLE ROW LEVEL SECURITY;\n"
+                    "    END IF;\n"
+                    "  END IF;\n",
+                    qt, qt, qt, qt);
+    }
+  }
+  sp_buf_puts(&b, "END\n$samspor$");
+  int rc = sp_pg_exec(conn, b.data, PGRES_COMMAND_OK, NULL, err, errlen);
+  sp_buf_free(&b);
+  sp_buf_free(&s);
+  PQfreemem(qs);
+  PQfreemem(qc);
+  free(qt);
+  return rc;
+}
+
+int sp_access_check_roles(PGconn *conn) {
+  static int warned;
+  char err[512];
+  PGresult *res = NULL;
+  if (sp_pg_exec(conn,
+                 "SELECT r FROM unnest(ARRAY['" SP_ROLE_LOADER
+                 "', '" SP_ROLE_ANALYST "', '" SP_ROLE_ANALYST_ALL
+                 "', '" SP_ROLE_PARTNER "']) r WHERE NOT EXISTS (SELECT 1 "
+                 "FROM pg_roles WHERE rolname = r) ORDER BY 1",
+                 PGRES_TUPLES_OK, &res, err, sizeof err) != 0)
+    return -1;
+  int n = PQntuples(res);
+  if (n && !warned) {
+    warned = 1;
+    sp_buf b;
+    sp_buf_init(&b);
+    for (int i = 0; i < n; i++)
+      sp_buf_printf(&b, "CREATE ROLE %s NOLOGIN; ", PQgetvalue(res, i, 0));
+    sp_warn(NULL,
+            "warehouse roles missing and this user may not create roles; "
+            "an administrator should run: %sthen GRANT %s TO %s; (the "
+            "grants follow at the next sync)",
+            b.data, SP_ROLE_ANALYST, SP_ROLE_ANALYST_ALL);
+    sp_buf_free(&b);
+  }
+  PQclear(res);
+  return n;
+}

@@ -1,0 +1,401 @@
+/*
+ * grant.c — `samspor grant ORG --role partner|analyst`: a login for a
+ * partner organisation.
+ *
+ * The login role is org_<slug>_<role>, where slug is ORG lowercased with
+ * spaces and dashes made _ (it must then match ^[a-z][a-z0-9_]{0,40}$).
+ * It is a member of samspor_partner (schema partner only) or
+ * samspor_analyst (the pseudonymised stream tables); an analyst's
+ * organisation gets its housing areas in samspor.org_area (the set is
+ * replaced), which row-level security on tables with restrict_by reads, or
+ * with --all-areas membership of samspor_analyst_all instead.  The
+ * password comes from a file of mode 0600, is hashed on this side
+ * (SCRAM) and never printed or sent in clear.  Needs CREATEROLE.
+ * Idempotent: a second run updates the same role.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "access.h"
+#include "cli.h"
+#include "log.h"
+#include "schema.h"
+#include "warehouse.h"
+
+typedef struct grant_args {
+  const char *role;
+  const char *areas;
+  int all_areas;
+  const char *password_file;
+} grant_args;
+
+static int grant_opt(int opt, const char *arg, void *data) {
+  grant_args *a = data;
+  switch (opt) {
+  case 'r':
+    a->role = arg;
+    return 0;
+  case 'a':
+    a->areas = arg;
+    return 0;
+  case 'A':
+    a->all_areas = 1;
+    return 0;
+  case 'p':
+    a->password_file = arg;
+    return 0;
+  default:
+    return -1;
+  }
+}
+
+/* ORG as a role-name part, or NULL when it cannot be one. */
+static char *org_slug(const char *org) {
+  size_t n = strlen(org);
+  char *s = sp_xcalloc(n + 1, 1);
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)org[i];
+    s[i] = (c == ' ' || c == '-') ? '_' : (char)tolower(c);
+  }
+  int ok = n >= 1 && n <= 41 && s[0] >= 'a' && s[0] <= 'z';
+  for (size_t i = 0; ok && i < n; i++)
+    ok = (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
+         s[i] == '_';
+  if (!ok) {
+    free(s);
+    return NULL;
+  }
+  return s;
+}
+
+/* The password in file path (first line), or NULL with a message. */
+static char *read_password(const char *path, char *err, size_t errlen) {
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    snprintf(err, errlen, "password file %s: %s", path, strerror(errno));
+    return NULL;
+  }
+  struct stat st;
+  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) ||
+      (st.st_mode & 077) != 0) {
+    snprintf(err, errlen,
+             "password file %s must be a regular file of mode 0600 (chmod "
+             "600 %s)",
+             path, path);
+    fclose(f);
+    return NULL;
+  }
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t n = getline(&line, &cap, f);
+  fclose(f);
+  if (n < 0) {
+    free(line);
+    snprintf(err, errlen, "password file %s is empty", path);
+    return NULL;
+  }
+  while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+    line[--n] = '\0';
+  if (n == 0) {
+    sp_wipe(line, cap);
+    free(line);
+    snprintf(err, errlen, "password file %s is empty", path);
+    return NULL;
+  }
+  return line;
+}
+
+static int exec1(PGconn *conn, const char *sql, const char *p1, char *err,
+                 size_t errlen) {
+  const char *p[] = {p1};
+  return sp_pg_execp(conn, sql, p1 ? 1 : 0, p, PGRES_COMMAND_OK, NULL, err,
+                     errlen);
+}
+
+/* Everything inside one transaction. */
+static int do_grant(PGconn *conn, const char *slug, const char *login,
+                    const grant_args *a, const char *pwhash, int *created,
+                    char *err, size_t errlen) {
+  char *ql = PQescapeIdentifier(conn, login, strlen(login));
+  PGresult *res = NULL;
+  const char *lp[] = {login};
+  int rc = sp_pg_execp(conn, "SELECT 1 FROM pg_roles WHERE rolname = $1", 1, lp,
+                       PGRES_TUPLES_OK, &res, err, errlen);
+  *created = res && PQntuples(res) == 0;
+  PQclear(res);
+  sp_buf sql;
+  sp_buf_init(&sql);
+  if (!rc) {
+    /* The group roles, when migration 2 could not create them. */
+    rc = sp_pg_exec(
+        conn,
+        "DO $g$ DECLARE r text; BEGIN FOREACH r IN ARRAY "
+        "ARRAY['" SP_ROLE_LOADER "', '" SP_ROLE_ANALYST
+        "', '" SP_ROLE_ANALYST_ALL "', '" SP_ROLE_PARTNER "'] LOOP "
+        "IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN "
+        "EXECUTE format('CREATE ROLE %I NOLOGIN', r); END IF; END LOOP; END "
+        "$g$",
+        PGRES_COMMAND_OK, NULL, err, errlen);
+  }
+  if (!rc) {
+    sp_buf_printf(&sql,
+                  "%s ROLE %s LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "
+                  "INHERIT",
+                  *created ? "CREATE" : "ALTER", ql);
+    if (pwhash) {
+      char *lit = PQescapeLiteral(conn, pwhash, strlen(pwhash));
+      sp_buf_printf(&sql, " PASSWORD %s", lit ? lit : "NULL");
+      PQfreemem(lit);
+    }
+    rc = sp_pg_exec(conn, sql.data, PGRES_COMMAND_OK, NULL, err, errlen);
+  }
+  int analyst = strcmp(a->role, "analyst") == 0;
+  if (!rc) {
+    sp_buf_reset(&sql);
+    sp_buf_printf(&sql, "GRANT %s TO %s",
+                  analyst ? SP_ROLE_ANALYST : SP_ROLE_PARTNER, ql);
+    rc = sp_pg_exec(conn, sql.data, PGRES_COMMAND_OK, NULL, err, errlen);
+  }
+  if (!rc && analyst) {
+    sp_buf_reset(&sql);
+    sp_buf_printf(&sql, "%s " SP_ROLE_ANALYST_ALL " %s %s",
+                  a->all_areas ? "GRANT" : "REVOKE",
+                  a->all_areas ? "TO" : "FROM", ql);
+    rc = sp_pg_exec(conn, sql.data, PGRES_COMMAND_OK, NULL, err, errlen);
+  }
+  if (!rc && analyst)
+    rc = exec1(conn, "DELETE FROM samspor.org_area WHERE org = $1", slug, err,
+               errlen);
+  if (!rc && analyst && a->areas) {
+    const char *p[] = {slug, a->areas};
+    rc = sp_pg_execp(conn,
+                     "INSERT INTO samspor.org_area (org, area) SELECT DISTINCT "
+                     "$1, btrim(x) FROM unnest(string_to_array($2, ',')) x "
+                     "WHERE btrim(x) <> ''",
+                     2, p, PGRES_COMMAND_OK, NULL, err, errlen);
+  }
+  sp_buf_free(&sql);
+  PQfreemem(ql);
+  return rc;
+}
+
+/* Grants and policies on the configured tables that exist, so a new role
+ * works before the next sync.  A table this user may not alter is left to
+ * the next sync, with a warning. */
+static void apply_tables(PGconn *conn, const sp_config *c) {
+  const char *schema = sp_config_schema(c);
+  char err[1024];
+  if (sp_access_apply(conn, schema, NULL, NULL, err, sizeof err) != 0)
+    sp_warn(NULL, "grant: schema grants: %s; they follow at the next sync",
+            err);
+  for (size_t i = 0; i < c->nconnectors; i++)
+    for (size_t s = 0; s < c->connectors[i].nstreams; s++) {
+      const sp_stream *st = &c->connectors[i].streams[s];
+      const char *p[] = {schema, st->table};
+      PGresult *res = NULL;
+      if (sp_pg_execp(conn,
+                      "SELECT 1 FROM pg_class t JOIN pg_namespace n ON n.oid "
+                      "= t.relnamespace WHERE n.nspname = $1 AND t.relname "
+                      "= $2",
+                      2, p, PGRES_TUPLES_OK, &res, err, sizeof err) != 0 ||
+          PQntuples(res) == 0) {
+        PQclear(res);
+        continue;
+      }
+      PQclear(res);
+      if (sp_access_apply(conn, schema, st->table,
+                          sp_get_string(st->s, "restrict_by"), err,
+                          sizeof err) != 0)
+        sp_warn(NULL, "grant: table %s.%s: %s; it follows at the next sync",
+                schema, st->table, err);
+    }
+}
+
+static int grant_main(sp_global *g, int argc, char **argv, char ***owned) {
+  static const struct option lo[] = {
+      {"role", required_argument, NULL, 'r'},
+      {"areas", required_argument, NULL, 'a'},
+      {"all-areas", no_argument, NULL, 'A'},
+      {"password-file", required_argument, NULL, 'p'},
+      {NULL, 0, NULL, 0}};
+  grant_args a = {NULL, NULL, 0, NULL};
+  const sp_command *cmd = sp_command_find("grant");
+  /* The options parser stops at the first operand: move the operands
+   * (ORG, written first in the synopsis) behind the options. */
+  char **args = sp_xcalloc((size_t)argc + 1, sizeof *args);
+  {
+    int n = 0, nop = 0;
+    char **ops = sp_xcalloc((size_t)argc + 1, sizeof *ops);
+    args[n++] = argv[0];
+    for (int i = 1; i < argc; i++) {
+      const char *x = argv[i];
+      if (strcmp(x, "--") == 0) {
+        for (i++; i < argc; i++)
+          ops[nop++] = argv[i];
+        break;
+      }
+      if (x[0] != '-' || !x[1]) {
+        ops[nop++] = argv[i];
+        continue;
+      }
+      args[n++] = argv[i];
+      int takes = !strchr(x, '=') &&
+                  (strcmp(x, "--role") == 0 || strcmp(x, "--areas") == 0 ||
+                   strcmp(x, "--password-file") == 0 ||
+                   strcmp(x, "--config") == 0 || strcmp(x, "-c") == 0);
+      if (takes && i + 1 < argc)
+        args[n++] = argv[++i];
+    }
+    if (nop)
+      args[n++] = (char *)"--";
+    for (int k = 0; k < nop; k++)
+      args[n++] = ops[k];
+    free(ops);
+    argc = n;
+    argv = args;
+    *owned = args;
+  }
+  int first = sp_parse_opts(g, cmd, argc, argv, "", lo, grant_opt, &a);
+  if (first < 0)
+    return first == -2 ? SP_EXIT_OK : SP_EXIT_USAGE;
+  if (argc - first != 1)
+    return sp_usage_error("grant", "expected one organisation name");
+  if (!a.role ||
+      (strcmp(a.role, "analyst") != 0 && strcmp(a.role, "partner") != 0))
+    return sp_usage_error("grant", "--role partner or --role analyst is "
+                                   "required");
+  int analyst = strcmp(a.role, "analyst") == 0;
+  if (!analyst && (a.areas || a.all_areas))
+    return sp_usage_error("grant", "--areas and --all-areas apply to --role "
+                                   "analyst only; partners see only the "
+                                   "aggregates of schema partner");
+  if (analyst && !a.areas == !a.all_areas)
+    return sp_usage_error("grant", "--role analyst needs either --areas "
+                                   "A,B,... or --all-areas");
+  char *slug = org_slug(argv[first]);
+  if (!slug)
+    return sp_usage_error("grant",
+                          "organisation name '%s': use letters a-z, digits, "
+                          "_, - or spaces, starting with a letter (at most "
+                          "41)",
+                          argv[first]);
+  char *login = sp_xasprintf("org_%s_%s", slug, a.role);
+
+  char err[1024];
+  char *pw = NULL;
+  int rc = 0;
+  if (a.password_file) {
+    pw = read_password(a.password_file, err, sizeof err);
+    if (!pw) {
+      fprintf(stderr, "samspor: grant: %s\n", err);
+      free(slug);
+      free(login);
+      return SP_EXIT_USAGE;
+    }
+  }
+
+  const char *path = g->config_path ? g->config_path : sp_config_default_path();
+  sp_errors errs;
+  sp_config *c = NULL;
+  sp_errors_init(&errs);
+  rc = sp_config_load(path, &c, &errs);
+  sp_errors_print(&errs, stderr);
+  sp_errors_free(&errs);
+  PGconn *conn = NULL;
+  char *pwhash = NULL;
+  int created = 0, status = SP_EXIT_OK;
+  if (rc) {
+    status = SP_EXIT_USAGE;
+    goto done;
+  }
+  rc = sp_warehouse_connect(c, &conn, err, sizeof err);
+  PGresult *res = NULL;
+  if (!rc)
+    rc = sp_pg_exec(conn,
+                    "SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE "
+                    "rolname = current_user",
+                    PGRES_TUPLES_OK, &res, err, sizeof err);
+  if (!rc && (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 0), "t"))) {
+    snprintf(err, sizeof err,
+             "%s may not create roles; run samspor grant as a user with "
+             "CREATEROLE (e.g. with -c a configuration whose conninfo names "
+             "an administrator)",
+             PQuser(conn));
+    rc = SAMSPOR_ECONFIG;
+  }
+  PQclear(res);
+  if (!rc)
+    rc = sp_schema_migrate(conn, err, sizeof err);
+  if (!rc && pw) {
+    /* Hashed here: the clear password never reaches the server (or its
+     * log, should a statement be logged). */
+    pwhash = PQencryptPasswordConn(conn, pw, login, NULL);
+    if (!pwhash) {
+      snprintf(err, sizeof err, "cannot hash the password: %s",
+               PQerrorMessage(conn));
+      rc = SAMSPOR_EFAIL;
+    }
+  }
+  if (!rc)
+    rc = sp_pg_exec(conn, "BEGIN", PGRES_COMMAND_OK, NULL, err, sizeof err);
+  if (!rc)
+    rc = do_grant(conn, slug, login, &a, pwhash, &created, err, sizeof err);
+  if (!rc)
+    rc = sp_pg_exec(conn, "COMMIT", PGRES_COMMAND_OK, NULL, err, sizeof err);
+  if (rc) {
+    if (conn && PQstatus(conn) == CONNECTION_OK)
+      PQclear(PQexec(conn, "ROLLBACK"));
+    fprintf(stderr, "samspor: grant: %s; nothing was changed\n", err);
+    status = sp_exit_status(rc);
+    goto done;
+  }
+  apply_tables(conn, c);
+
+  printf("%s login role %s (member of %s%s)\n", created ? "created" : "updated",
+         login, analyst ? SP_ROLE_ANALYST : SP_ROLE_PARTNER,
+         analyst && a.all_areas ? ", " SP_ROLE_ANALYST_ALL : "");
+  if (analyst && a.all_areas)
+    printf("areas: all (rows of every area)\n");
+  else if (analyst)
+    printf("areas of organisation %s: %s (rows of tables with restrict_by "
+           "are limited to these)\n",
+           slug, a.areas);
+  else
+    printf("reads schema partner only (aggregates, small counts "
+           "suppressed)\n");
+  if (pw)
+    printf("password: set from %s\n", a.password_file);
+  else
+    printf("password: %s; set one with psql: \\password %s\n",
+           created ? "none yet" : "unchanged", login);
+  const char *host = PQhost(conn);
+  printf("connect: psql \"host=%s port=%s dbname=%s user=%s\"\n",
+         host && *host ? host : "localhost", PQport(conn), PQdb(conn), login);
+done:
+  if (pw) {
+    sp_wipe(pw, strlen(pw));
+    free(pw);
+  }
+  if (pwhash)
+    PQfreemem(pwhash);
+  if (conn)
+    PQfinish(conn);
+  sp_config_free(c);
+  free(slug);
+  free(login);
+  return status;
+}
+
+int sp_cmd_grant(sp_global *g, int argc, char **argv) {
+  char **owned = NULL;
+  int status = grant_main(g, argc, argv, &owned);
+  free(owned);
+  return status;
+}
