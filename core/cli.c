@@ -1,7 +1,6 @@
 /*
  * cli.c — the small commands: version, plugins, man, keygen, schedule,
- * pseudonym; and the option parsing of commands whose issue has not
- * landed yet (they answer "not implemented yet", exit 2).
+ * pseudonym.
  */
 #include "config.h"
 
@@ -366,37 +365,4 @@ int sp_cmd_pseudonym(sp_global *g, int argc, char **argv) {
   sp_pseudonymiser_free(p);
   sp_key_free(key);
   return fflush(stdout) == 0 ? SP_EXIT_OK : SP_EXIT_FAIL;
-}
-
-/* ---- commands of later issues ----------------------------------------- */
-
-static int ignore_opt(int opt, const char *arg, void *data) {
-  (void)opt;
-  (void)arg;
-  (void)data;
-  return 0;
-}
-
-/* Parse a command's options so that --help and typos work, then say that
- * the command is not there yet (exit status 2). */
-static int not_yet(sp_global *g, const char *name, int argc, char **argv,
-                   const char *shorts, const struct option *longopts,
-                   int min_operands, int max_operands) {
-  const sp_command *cmd = sp_command_find(name);
-  int first =
-      sp_parse_opts(g, cmd, argc, argv, shorts, longopts, ignore_opt, NULL);
-  if (first < 0)
-    return first == -2 ? SP_EXIT_OK : SP_EXIT_USAGE;
-  int n = argc - first;
-  if (n < min_operands || (max_operands >= 0 && n > max_operands))
-    return sp_usage_error(name, "wrong number of arguments; usage: samspor %s",
-                          cmd->synopsis);
-  fprintf(stderr, "samspor: %s: not implemented yet\n", name);
-  return SP_EXIT_USAGE;
-}
-
-int sp_cmd_docs(sp_global *g, int argc, char **argv) {
-  static const struct option lo[] = {{"html", no_argument, NULL, 'H'},
-                                     {NULL, 0, NULL, 0}};
-  return not_yet(g, "docs", argc, argv, "o:", lo, 0, 0);
 }

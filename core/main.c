@@ -77,6 +77,31 @@ const sp_command sp_commands[] = {
      "every warehouse table whose pseudonym column of that kind matches, and\n"
      "records the pseudonyms so future loads skip them.\n\n"
      "  --kind KIND the identifier kind\n" CONF_HELP},
+    {"grant", sp_cmd_grant,
+     "grant ORG --role partner|analyst [--areas A,B,...] [--all-areas] "
+     "[--password-file FILE]",
+     "create or update a partner organisation's login",
+     "Creates (or updates) the login role of organisation ORG in the\n"
+     "warehouse: org_<org>_partner, a member of samspor_partner, which reads\n"
+     "only the aggregate views of schema partner; or org_<org>_analyst, a\n"
+     "member of samspor_analyst, which reads the pseudonymised tables. <org>\n"
+     "is ORG in lowercase with spaces and dashes made _ (letters a-z, digits\n"
+     "and _, starting with a letter, at most 41). Tables whose stream sets\n"
+     "restrict_by show an analyst only the rows of its organisation's areas.\n"
+     "Running it again updates the role and replaces the areas.\n\n"
+     "  --role partner|analyst  what the login may read (required)\n"
+     "  --areas A,B,...         analyst: the organisation's housing areas\n"
+     "                          (replaces those recorded before)\n"
+     "  --all-areas             analyst: every area (samspor_analyst_all)\n"
+     "  --password-file FILE    set the password from the first line of FILE\n"
+     "                          (mode 0600; hashed before it is sent; never\n"
+     "                          printed). Without it, set one in psql with\n"
+     "                          \\password ROLE\n" CONF_HELP
+     "\nNeeds a warehouse user with CREATEROLE (or a superuser): point -c at "
+     "a\n"
+     "configuration whose conninfo names an administrator.\n"
+     "Exit status: 0 done; 1 failed; 2 usage error, a bad name or password\n"
+     "file, or no CREATEROLE; 75 the warehouse was unreachable.\n"},
     {"schedule", sp_cmd_schedule,
      "schedule EXPR [--tz ZONE] [--from TIME] [-n N]",
      "print the next run times of a schedule",
@@ -95,9 +120,15 @@ const sp_command sp_commands[] = {
     {"docs", sp_cmd_docs, "docs [--html] [-o FILE]",
      "write the warehouse's data dictionary",
      "Writes the data dictionary of the warehouse from the live warehouse\n"
-     "and the configuration.\n\n"
-     "  --html      HTML instead of Markdown\n"
-     "  -o FILE     write to FILE instead of stdout\n" CONF_HELP},
+     "and the configuration: every table and column with its meaning, source\n"
+     "connector, refresh schedule, the pseudonymisation or generalisation\n"
+     "applied, retention, last load and row count; how pseudonyms, erasure,\n"
+     "rejects, small-count suppression and the roles work. Only catalog\n"
+     "metadata, configuration and counts: never a value of a row.\n\n"
+     "  --html      one self-contained HTML page instead of Markdown\n"
+     "  -o FILE     write to FILE (atomically) instead of stdout\n" CONF_HELP
+     "\nExit status: 0 written; 2 configuration error; 75 the warehouse could\n"
+     "not be reached (nothing is written).\n"},
     {"version", sp_cmd_version, "version",
      "print versions of samspor, its plugin ABI and its libraries",
      "Prints the samspor version, the plugin ABI version and the versions of\n"

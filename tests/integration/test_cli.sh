@@ -61,10 +61,16 @@ test_usage_errors() {
 	assert_exit 2 "$SAMSPOR" trigger
 }
 
-test_not_implemented_yet() {
+test_docs_help_and_usage() {
+	assert_exit 0 "$SAMSPOR" docs --help
+	assert_contains "$OUT" "usage: samspor [-c FILE] docs [--html] [-o FILE]" "docs --help shows usage"
+	assert_contains "$OUT" "--html" "docs --help explains --html"
+	assert_exit 2 "$SAMSPOR" docs --bogus
+	assert_exit 2 "$SAMSPOR" docs extra
+	# Without a reachable warehouse: a temporary failure, nothing written.
 	write_conf
-	assert_exit 2 "$SAMSPOR" -c "$T/samspor.conf" docs
-	assert_contains "$ERR" "not implemented yet" "docs says not yet"
+	assert_exit 75 "$SAMSPOR" -c "$T/samspor.conf" docs -o "$T/dict.md"
+	assert_no_file "$T/dict.md"
 }
 
 test_check_valid() {
