@@ -243,16 +243,11 @@ int sp_cmd_schedule(sp_global *g, int argc, char **argv) {
       sp_parse_opts(g, cmd, argc, argv, "n:", longopts, schedule_opt, &o);
   if (first < 0)
     return first == -2 ? SP_EXIT_OK : SP_EXIT_USAGE;
-  /* Options may follow the expression: samspor schedule "@daily" -n 3 */
+  if (argc - first > 1)
+    return sp_usage_error("schedule",
+                          "expected one EXPR (quote it: \"30 2 * * *\")");
   if (first < argc) {
     const char *expr = argv[first];
-    int rest = sp_parse_opts(g, cmd, argc - first, argv + first, "n:", longopts,
-                             schedule_opt, &o);
-    if (rest < 0)
-      return rest == -2 ? SP_EXIT_OK : SP_EXIT_USAGE;
-    if (rest != argc - first)
-      return sp_usage_error("schedule",
-                            "expected one EXPR (quote it: \"30 2 * * *\")");
     const char *tz = o.tz ? o.tz : SP_DEFAULT_TZ;
     if (!sp_tz_valid(tz))
       return sp_usage_error("schedule", "unknown time zone '%s'", tz);

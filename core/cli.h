@@ -43,8 +43,10 @@ int sp_exit_status(int code);
 /*
  * Parse the per-command options.  `spec` is a getopt_long short-option
  * string for the command's own flags; -c FILE, -v, -q and -h/--help are
- * added.  Returns the index of the first operand, or -1 after printing a
- * usage error (exit 2), or -2 when help was printed (exit 0).
+ * added.  Options and operands may come in any order; the operands, in
+ * their order, are moved to the end of argv.  Returns the index of the
+ * first operand, or -1 after printing a usage error (exit 2), or -2 when
+ * help was printed (exit 0).
  */
 struct option;
 int sp_parse_opts(sp_global *g, const sp_command *cmd, int argc, char **argv,

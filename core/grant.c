@@ -218,7 +218,7 @@ static void apply_tables(PGconn *conn, const sp_config *c) {
     }
 }
 
-static int grant_main(sp_global *g, int argc, char **argv, char ***owned) {
+int sp_cmd_grant(sp_global *g, int argc, char **argv) {
   static const struct option lo[] = {
       {"role", required_argument, NULL, 'r'},
       {"areas", required_argument, NULL, 'a'},
@@ -227,41 +227,6 @@ static int grant_main(sp_global *g, int argc, char **argv, char ***owned) {
       {NULL, 0, NULL, 0}};
   grant_args a = {NULL, NULL, 0, NULL};
   const sp_command *cmd = sp_command_find("grant");
-  /* The options parser stops at the first operand: move the operands
-   * (ORG, written first in the synopsis) behind the options. */
-  char **args = sp_xcalloc((size_t)argc + 1, sizeof *args);
-  {
-    int n = 0, nop = 0;
-    char **ops = sp_xcalloc((size_t)argc + 1, sizeof *ops);
-    args[n++] = argv[0];
-    for (int i = 1; i < argc; i++) {
-      const char *x = argv[i];
-      if (strcmp(x, "--") == 0) {
-        for (i++; i < argc; i++)
-          ops[nop++] = argv[i];
-        break;
-      }
-      if (x[0] != '-' || !x[1]) {
-        ops[nop++] = argv[i];
-        continue;
-      }
-      args[n++] = argv[i];
-      int takes = !strchr(x, '=') &&
-                  (strcmp(x, "--role") == 0 || strcmp(x, "--areas") == 0 ||
-                   strcmp(x, "--password-file") == 0 ||
-                   strcmp(x, "--config") == 0 || strcmp(x, "-c") == 0);
-      if (takes && i + 1 < argc)
-        args[n++] = argv[++i];
-    }
-    if (nop)
-      args[n++] = (char *)"--";
-    for (int k = 0; k < nop; k++)
-      args[n++] = ops[k];
-    free(ops);
-    argc = n;
-    argv = args;
-    *owned = args;
-  }
   int first = sp_parse_opts(g, cmd, argc, argv, "", lo, grant_opt, &a);
   if (first < 0)
     return first == -2 ? SP_EXIT_OK : SP_EXIT_USAGE;
@@ -390,12 +355,5 @@ done:
   sp_config_free(c);
   free(slug);
   free(login);
-  return status;
-}
-
-int sp_cmd_grant(sp_global *g, int argc, char **argv) {
-  char **owned = NULL;
-  int status = grant_main(g, argc, argv, &owned);
-  free(owned);
   return status;
 }

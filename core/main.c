@@ -156,10 +156,8 @@ int sp_usage_error(const char *cmd, const char *fmt, ...) {
   va_start(ap, fmt);
   vfprintf(stderr, fmt, ap);
   va_end(ap);
-  fprintf(stderr, "\nsee 'samspor %s--help'\n", cmd ? cmd : "");
-  if (cmd) {
-    /* 'samspor check --help' */
-  }
+  fprintf(stderr, "\nsee 'samspor %s%s--help'\n", cmd ? cmd : "",
+          cmd ? " " : "");
   return SP_EXIT_USAGE;
 }
 
@@ -193,9 +191,13 @@ int sp_parse_opts(sp_global *g, const sp_command *cmd, int argc, char **argv,
     all[n++] = *o;
   memset(&all[n], 0, sizeof all[n]);
   char shorts[64];
-  /* Leading '+': stop at the first operand (POSIX), ':' to report missing
-   * arguments ourselves. */
-  snprintf(shorts, sizeof shorts, "+:hc:vq%s", spec ? spec : "");
+  /* Leading '-': operands come back in order as option 1, wherever they
+   * stand (samspor sync a --full b, samspor grant ORG --role analyst),
+   * whatever POSIXLY_CORRECT says; ':' to report missing arguments
+   * ourselves. */
+  snprintf(shorts, sizeof shorts, "-:hc:vq%s", spec ? spec : "");
+  char **ops = sp_xcalloc((size_t)argc + 1, sizeof *ops);
+  int nops = 0;
   optind = 1;
   opterr = 0;
   for (;;) {
@@ -203,8 +205,12 @@ int sp_parse_opts(sp_global *g, const sp_command *cmd, int argc, char **argv,
     if (opt == -1)
       break;
     switch (opt) {
+    case 1:
+      ops[nops++] = optarg;
+      break;
     case 'h':
       sp_command_usage(cmd);
+      free(ops);
       return -2;
     case 'c':
       g->config_path = optarg;
@@ -218,19 +224,32 @@ int sp_parse_opts(sp_global *g, const sp_command *cmd, int argc, char **argv,
     case ':':
       sp_usage_error(cmd->name, "option %s needs an argument",
                      argv[optind - 1]);
+      free(ops);
       return -1;
     case '?':
       if (optopt)
         sp_usage_error(cmd->name, "unknown option -%c", optopt);
       else
         sp_usage_error(cmd->name, "unknown option %s", argv[optind - 1]);
+      free(ops);
       return -1;
     default:
-      if (!on_opt || on_opt(opt, optarg, data) != 0)
+      if (!on_opt || on_opt(opt, optarg, data) != 0) {
+        free(ops);
         return -1;
+      }
     }
   }
-  return optind;
+  /* After "--" the rest are operands too. */
+  while (optind < argc)
+    ops[nops++] = argv[optind++];
+  /* The operands, in order, become argv's tail: the callers read them at
+   * argv[first .. argc-1].  Only the pointer array is rearranged. */
+  int first = argc - nops;
+  for (int i = 0; i < nops; i++)
+    argv[first + i] = ops[i];
+  free(ops);
+  return first;
 }
 
 static void usage(FILE *f) {

@@ -1131,21 +1131,11 @@ int sp_cmd_sync(sp_global *g, int argc, char **argv) {
                                      {NULL, 0, NULL, 0}};
   sp_sync_opts o = {0, 0};
   const sp_command *cmd = sp_command_find("sync");
-  /* Options may come before or between connector names. */
-  char **names = sp_xcalloc((size_t)argc + 1, sizeof(char *));
-  int nnames = 0;
-  int i = 0;
-  while (i < argc) {
-    int first = sp_parse_opts(g, cmd, argc - i, argv + i, "", lo, sync_opt, &o);
-    if (first < 0) {
-      free(names);
-      return first == -2 ? SP_EXIT_OK : SP_EXIT_USAGE;
-    }
-    i += first;
-    if (i < argc)
-      names[nnames++] = argv[i];
-    /* getopt needs argv[0] to be a non-option: reuse the operand. */
-  }
+  int first = sp_parse_opts(g, cmd, argc, argv, "", lo, sync_opt, &o);
+  if (first < 0)
+    return first == -2 ? SP_EXIT_OK : SP_EXIT_USAGE;
+  char **names = argv + first;
+  int nnames = argc - first;
   const char *path = g->config_path ? g->config_path : sp_config_default_path();
   sp_errors errs;
   sp_config *c = NULL;
@@ -1153,10 +1143,8 @@ int sp_cmd_sync(sp_global *g, int argc, char **argv) {
   int rc = sp_config_load(path, &c, &errs);
   sp_errors_print(&errs, stderr);
   sp_errors_free(&errs);
-  if (rc) {
-    free(names);
+  if (rc)
     return SP_EXIT_USAGE;
-  }
   const samspor_settings *lg = sp_get_group(c->root, "log");
   sp_log_setup(sp_log_level_parse(sp_get_string(lg, "level")) + g->verbosity,
                sp_streq(sp_get_string(lg, "format"), "json"));
@@ -1164,7 +1152,6 @@ int sp_cmd_sync(sp_global *g, int argc, char **argv) {
     if (!sp_config_connector(c, names[n])) {
       fprintf(stderr, "samspor: sync: no connector named '%s' in %s\n",
               names[n], path);
-      free(names);
       sp_config_free(c);
       return SP_EXIT_USAGE;
     }
@@ -1177,7 +1164,6 @@ int sp_cmd_sync(sp_global *g, int argc, char **argv) {
     fprintf(stderr, "samspor: sync: %s\n", err);
     sp_syncer_close(&s);
     sp_config_free(c);
-    free(names);
     return sp_exit_status(rc);
   }
   int status = SP_EXIT_OK;
@@ -1209,6 +1195,5 @@ int sp_cmd_sync(sp_global *g, int argc, char **argv) {
   fflush(stdout);
   sp_syncer_close(&s);
   sp_config_free(c);
-  free(names);
   return status;
 }

@@ -57,6 +57,10 @@ test_usage_errors() {
 	assert_contains "$ERR" "unknown command 'frobnicate'" "unknown command named"
 	assert_exit 2 "$SAMSPOR" check --bogus
 	assert_contains "$ERR" "unknown option --bogus" "unknown option named"
+	assert_contains "$ERR" "see 'samspor check --help'" "points to the command's help"
+	# Options and operands in any order.
+	assert_exit 0 "$SAMSPOR" schedule -n 1 "0 3 * * *" --from 2027-06-01T00:00:00+02:00
+	assert_eq "$OUT" "2027-06-01T03:00:00+02:00" "option before and after the operand"
 	assert_exit 2 "$SAMSPOR" keygen
 	assert_exit 2 "$SAMSPOR" trigger
 }
