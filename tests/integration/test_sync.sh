@@ -151,8 +151,9 @@ test_schema_new_column_added_type_change_refused() {
 	sync 0
 	sed -i 's|{ name = "benefit_dkk"|{ name = "institution"; from = "institution"; type = "text"; },\n      { name = "benefit_dkk"|' "$T/s.conf"
 	sync 0
-	assert_eq "$(psql_q "SELECT count(*) FROM warehouse.youth_status WHERE institution IS NOT NULL")" \
-		"$(psql_q "SELECT count(*) FROM warehouse.youth_status WHERE institution <> ''")" "new column added and filled"
+	local filled
+	filled=$(psql_q "SELECT count(*) FROM warehouse.youth_status WHERE institution IS NOT NULL")
+	[[ $filled -gt 0 ]] || fail "the new column institution was added but never filled"
 	sed -i 's|from = "cpr"; rule = "cpr_birth_year"; }|from = "cpr"; rule = "cpr_gender"; }|' "$T/s.conf"
 	sync 2
 	assert_contains "$OUT" "column birth_year of table warehouse.youth_status is integer in the warehouse" "type change refused"
