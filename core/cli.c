@@ -295,6 +295,22 @@ static int kind_opt(int opt, const char *arg, void *data) {
   return 0;
 }
 
+sp_config *sp_cmd_config(const sp_global *g) {
+  const char *path = g->config_path ? g->config_path : sp_config_default_path();
+  sp_errors errs;
+  sp_config *c = NULL;
+  sp_errors_init(&errs);
+  int rc = sp_config_load(path, &c, &errs);
+  sp_errors_print(&errs, stderr);
+  sp_errors_free(&errs);
+  if (rc)
+    return NULL;
+  const samspor_settings *lg = sp_get_group(c->root, "log");
+  sp_log_setup(sp_log_level_parse(sp_get_string(lg, "level")) + g->verbosity,
+               sp_streq(sp_get_string(lg, "format"), "json"));
+  return c;
+}
+
 /* Load the configuration's key for pseudonym/forget.  Returns an exit
  * status (0 ok) and sets *key. */
 static int load_config_key(sp_global *g, const char *cmdname, sp_key **key) {

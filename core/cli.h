@@ -54,6 +54,14 @@ int sp_parse_opts(sp_global *g, const sp_command *cmd, int argc, char **argv,
                   int (*on_opt)(int opt, const char *arg, void *data),
                   void *data);
 
+/*
+ * The configuration of -c (or the default), with every error and warning
+ * printed to stderr and logging set up from its log group and -v/-q.
+ * NULL when it has errors (the command then exits 2).
+ */
+struct sp_config;
+struct sp_config *sp_cmd_config(const sp_global *g);
+
 /* Commands, each in the file named after it. */
 int sp_cmd_check(sp_global *g, int argc, char **argv);
 int sp_cmd_plugins(sp_global *g, int argc, char **argv);
@@ -70,5 +78,6 @@ int sp_cmd_reload(sp_global *g, int argc, char **argv);
 int sp_cmd_forget(sp_global *g, int argc, char **argv);
 int sp_cmd_grant(sp_global *g, int argc, char **argv);
 int sp_cmd_docs(sp_global *g, int argc, char **argv);
+int sp_cmd_refresh(sp_global *g, int argc, char **argv);
 
 #endif

@@ -237,6 +237,10 @@ const samspor_option sp_root_options[] = {
      "Named lookup maps for rule lookup.", map_options},
     {"connectors", SAMSPOR_OPT_GROUPLIST, NULL, SAMSPOR_OPT_REQUIRED, 0, 0,
      NULL, "The connectors: one per source system.", connector_options},
+    {"partner", SAMSPOR_OPT_GROUP, NULL, 0, 0, 0, NULL,
+     "The partners' indicators (schema partner): small-count suppression, "
+     "the indicator queries, the report.",
+     sp_partner_options},
     {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
 
 /* ---- helpers ---------------------------------------------------------- */
@@ -248,7 +252,7 @@ const char *sp_config_default_path(void) {
 
 /* Names that become SQL identifiers unquoted: no quoting surprises for the
  * analysts who type them in psql or Excel. */
-static int valid_ident(const char *s) {
+int sp_valid_ident(const char *s) {
   if (!s || !*s || strlen(s) > 63)
     return 0;
   if (!(islower((unsigned char)s[0])))
@@ -314,7 +318,7 @@ static void build_stream(sp_config *c, const sp_connector *conn, sp_stream *st,
              : sp_streq(mode, "incremental_dedup") ? SP_MODE_INCREMENTAL_DEDUP
                                                    : SP_MODE_FULL_REFRESH;
   st->cursor_column = -1;
-  if (st->table && !valid_ident(st->table))
+  if (st->table && !sp_valid_ident(st->table))
     sp_errors_add(errs, file, st->line,
                   "table name '%s' in connector '%s': use lowercase letters, "
                   "digits and _, starting with a letter (at most 63)",
@@ -336,7 +340,7 @@ static void build_stream(sp_config *c, const sp_connector *conn, sp_stream *st,
     col->line = cs->line;
     if (!col->name || !col->from || !col->rule)
       continue; /* already reported as missing */
-    if (!valid_ident(col->name))
+    if (!sp_valid_ident(col->name))
       sp_errors_add(errs, file, col->line,
                     "column name '%s' in %s: use lowercase letters, digits "
                     "and _, starting with a letter",
@@ -490,7 +494,7 @@ static void build_connector(sp_config *c, sp_connector *conn,
   conn->line = cs->line;
   const char *file = cs->file;
   const char *label = conn->name ? conn->name : "?";
-  if (conn->name && !valid_ident(conn->name))
+  if (conn->name && !sp_valid_ident(conn->name))
     sp_errors_add(errs, file, sp_get_line(cs, "name"),
                   "connector name '%s': use lowercase letters, digits and "
                   "_, starting with a letter",
@@ -639,7 +643,7 @@ int sp_config_load(const char *path, sp_config **out, sp_errors *errs) {
   const char *schema =
       sp_get_string(sp_get_group(c->root, "warehouse"), "schema");
   if (schema &&
-      (!valid_ident(schema) || strcmp(schema, "samspor") == 0 ||
+      (!sp_valid_ident(schema) || strcmp(schema, "samspor") == 0 ||
        strcmp(schema, "partner") == 0 || strncmp(schema, "pg_", 3) == 0))
     sp_errors_add(errs, c->root->file,
                   sp_get_line(sp_get_group(c->root, "warehouse"), "schema"),
@@ -693,6 +697,9 @@ int sp_config_load(const char *path, sp_config **out, sp_errors *errs) {
     next:;
     }
 
+  (void)sp_partner_init(&c->partner, sp_get_group(c->root, "partner"),
+                        c->root->file, errs);
+
   if (errs->nerrors > before) {
     sp_config_free(c);
     return SAMSPOR_ECONFIG;
@@ -716,6 +723,7 @@ void sp_config_free(sp_config *c) {
     sp_schedule_free(conn->schedule);
   }
   free(c->connectors);
+  sp_partner_free(&c->partner);
   sp_settings_free(c->root);
   /* Plugins last: settings may point into their option tables. */
   sp_plugin_set_free(&c->plugins);
@@ -730,6 +738,10 @@ const sp_connector *sp_config_connector(const sp_config *c, const char *name) {
     if (sp_streq(c->connectors[i].name, name))
       return &c->connectors[i];
   return NULL;
+}
+
+const sp_partner *sp_config_partner(const sp_config *c) {
+  return &c->partner;
 }
 
 const char *sp_config_schema(const sp_config *c) {

@@ -11,6 +11,7 @@
 
 #include <libconfig.h>
 
+#include "indicators.h"
 #include "options.h"
 #include "plugin.h"
 #include "schedule.h"
@@ -64,6 +65,7 @@ typedef struct sp_config {
   sp_plugin_set plugins;  /* plugins of plugin_dir */
   sp_connector *connectors;
   size_t nconnectors;
+  sp_partner partner; /* the partner indicators */
 } sp_config;
 
 /* The core's option tables (for docs and `samspor plugins`). */
@@ -84,6 +86,10 @@ int sp_config_load(const char *path, sp_config **out, sp_errors *errs);
 void sp_config_free(sp_config *c);
 
 const sp_connector *sp_config_connector(const sp_config *c, const char *name);
+
+/* A name that may become an unquoted SQL identifier: lowercase letters,
+ * digits and _, starting with a letter, at most 63 bytes. */
+int sp_valid_ident(const char *s);
 
 /* The warehouse schema for stream tables. */
 const char *sp_config_schema(const sp_config *c);

@@ -1039,40 +1039,91 @@ static void rejects_section(ctx *x) {
   PQclear(res);
 }
 
+/* One indicator of the configuration: what its table holds and how. */
+static void indicator_doc(ctx *x, const sp_indicator *ind, int exists) {
+  doc *d = x->d;
+  const sp_partner *p = sp_config_partner(x->c);
+  heading(d, 3, "partner.%s", ind->name);
+  para(d, "%s%s%s", ind->title, ind->description ? ". " : "",
+       ind->description ? ind->description : "");
+  sp_buf dims;
+  sp_buf_init(&dims);
+  for (size_t i = 0; i < ind->ndims; i++)
+    sp_buf_printf(&dims, "%s%s%s%s", i ? ", " : "", ind->dims[i],
+                  (int)i == ind->time_dim ? " (time)" : "",
+                  (ind->totals & (1u << i)) ? " (with total rows)" : "");
+  item(d, "One row per", "%s. Total rows carry '%s'.", dims.data,
+       p->total_label);
+  sp_buf_free(&dims);
+  if (ind->baseline)
+    item(d, "Baseline", "%s", ind->baseline);
+  item(d, "Refreshed", "%s",
+       exists ? "after every sync (samspor refresh recomputes it by hand)"
+              : "not computed yet: run samspor sync or samspor refresh");
+  list_end(d);
+  static const char *const heads[] = {"Column", "Meaning"};
+  table_begin(d, heads, 2);
+  for (size_t i = 0; i < ind->nmeasures; i++) {
+    const sp_measure *m = &ind->measures[i];
+    char *text;
+    if (m->kind == SP_MEASURE_SUM)
+      continue;
+    if (m->kind == SP_MEASURE_COUNT)
+      text = sp_xasprintf("%s%sSuppressed (empty, %s_suppressed true) when "
+                          "1 to %d or to protect another hidden cell.",
+                          m->description ? m->description : "A count",
+                          m->description ? ". " : ". ", m->name, p->threshold);
+    else
+      text = sp_xasprintf(
+          "%s%s%s / %s x %g, %d decimals; empty when either count is "
+          "suppressed.%s",
+          m->description ? m->description : "Ratio",
+          m->description ? ": " : ": ", ind->measures[m->numerator].name,
+          ind->measures[m->denominator].name, m->scale, m->decimals,
+          m->change ? " With _change: the difference to the baseline." : "");
+    const char *cells[] = {m->name, text};
+    table_row(d, cells, 2);
+    free(text);
+  }
+  const char *last[] = {"suppressed, suppression_reason",
+                        "Whether anything in the row is hidden, and why."};
+  table_row(d, last, 2);
+  table_end(d);
+  para(d, "Computed by samspor from this query over the warehouse: %s",
+       ind->query);
+}
+
 static void suppression_section(ctx *x) {
   doc *d = x->d;
-  heading(d, 2, "Suppression of small counts");
-  para(d, "Partners see figures only through the aggregate views of schema "
-          "partner, never single rows. In those views every count from 1 "
-          "up to the suppression threshold (default 5, never below 3) is "
-          "shown as empty with a suppressed flag, and any share or change "
-          "built on such a count is shown as empty and flagged likewise. "
-          "Secondary suppression hides further cells where needed, so that "
-          "no suppressed count can be recovered by subtracting the "
-          "published cells from a published total or from neighbouring "
-          "cells. A count of 0 is shown as 0.");
+  const sp_partner *p = sp_config_partner(x->c);
+  heading(d, 2, "Partner indicators and the suppression of small counts");
+  para(d,
+       "Partners see figures only through the tables of schema partner, "
+       "never single rows. In those tables every count from 1 up to the "
+       "suppression threshold (here %d; default 5, never below 3) is shown "
+       "as empty with a suppressed flag, and any share or change built on "
+       "such a count is shown as empty and flagged likewise. Secondary "
+       "suppression hides further cells where needed, so that no suppressed "
+       "count can be recovered by subtracting the published cells from a "
+       "published total or from neighbouring cells. A count of 0 is shown as "
+       "0. The tables are recomputed after every sync; the unsuppressed "
+       "figures are never stored.",
+       p->threshold);
   PGresult *res = q(x,
-                    "SELECT c.relname, obj_description(c.oid, 'pg_class') "
-                    "FROM pg_class c JOIN pg_namespace n ON n.oid = "
-                    "c.relnamespace WHERE n.nspname = 'partner' AND "
-                    "c.relkind IN ('v', 'm') ORDER BY 1",
+                    "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON "
+                    "n.oid = c.relnamespace WHERE n.nspname = 'partner' AND "
+                    "c.relkind IN ('r', 'v', 'm') ORDER BY 1",
                     0, NULL);
   if (!res)
     return;
-  if (PQntuples(res) == 0) {
-    para(d, "The partner views have not been created in this warehouse yet; "
-            "the rule above applies to them when they are.");
-  } else {
-    static const char *const heads[] = {"View", "Comment in the warehouse"};
-    table_begin(d, heads, 2);
-    for (int r = 0; r < PQntuples(res); r++) {
-      char *name = sp_xasprintf("partner.%s", PQgetvalue(res, r, 0));
-      const char *cells[] = {
-          name, PQgetisnull(res, r, 1) ? "" : PQgetvalue(res, r, 1)};
-      table_row(d, cells, 2);
-      free(name);
-    }
-    table_end(d);
+  if (p->nindicators == 0)
+    para(d, "No indicators are configured (partner.indicators); the rule "
+            "above applies to them when they are.");
+  for (size_t i = 0; i < p->nindicators; i++) {
+    int exists = 0;
+    for (int r = 0; r < PQntuples(res); r++)
+      exists |= strcmp(PQgetvalue(res, r, 0), p->indicators[i].name) == 0;
+    indicator_doc(x, &p->indicators[i], exists);
   }
   PQclear(res);
 }
@@ -1277,15 +1328,10 @@ int sp_cmd_docs(sp_global *g, int argc, char **argv) {
   if (o.out && !*o.out)
     return sp_usage_error("docs", "-o needs a file name");
 
-  const char *path = g->config_path ? g->config_path : sp_config_default_path();
-  sp_errors errs;
-  sp_config *c = NULL;
-  sp_errors_init(&errs);
-  int rc = sp_config_load(path, &c, &errs);
-  sp_errors_print(&errs, stderr);
-  sp_errors_free(&errs);
-  if (rc)
+  sp_config *c = sp_cmd_config(g);
+  if (!c)
     return SP_EXIT_USAGE;
+  int rc;
 
   ctx x;
   memset(&x, 0, sizeof x);
@@ -1311,7 +1357,7 @@ int sp_cmd_docs(sp_global *g, int argc, char **argv) {
   x.rc = sp_pg_exec(x.conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
                     PGRES_COMMAND_OK, NULL, x.err, sizeof x.err);
   if (!x.rc)
-    document(&x, path);
+    document(&x, c->path);
   if (PQstatus(x.conn) == CONNECTION_OK)
     PQclear(PQexec(x.conn, "ROLLBACK"));
   int status = SP_EXIT_OK;

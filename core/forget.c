@@ -154,15 +154,10 @@ int sp_cmd_forget(sp_global *g, int argc, char **argv) {
   if (first != argc)
     return sp_usage_error("forget", "identifiers are read on stdin, not "
                                     "from the command line");
-  const char *path = g->config_path ? g->config_path : sp_config_default_path();
-  sp_errors errs;
-  sp_config *c = NULL;
-  sp_errors_init(&errs);
-  int rc = sp_config_load(path, &c, &errs);
-  sp_errors_print(&errs, stderr);
-  sp_errors_free(&errs);
-  if (rc)
+  sp_config *c = sp_cmd_config(g);
+  if (!c)
     return SP_EXIT_USAGE;
+  int rc;
 
   sp_syncer s;
   sp_sync_opts o = {0, 0};

@@ -129,6 +129,16 @@ const sp_command sp_commands[] = {
      "  -o FILE     write to FILE (atomically) instead of stdout\n" CONF_HELP
      "\nExit status: 0 written; 2 configuration error; 75 the warehouse could\n"
      "not be reached (nothing is written).\n"},
+    {"refresh", sp_cmd_refresh, "refresh",
+     "recompute the partner indicator tables (and the report)",
+     "Recomputes every indicator of partner.indicators from the warehouse\n"
+     "into its table partner.<name>, with small counts suppressed, and\n"
+     "rewrites partner.report when it is set.  samspor sync does this after\n"
+     "every sync; this command is for a changed configuration or by hand.\n"
+     "An indicator whose query reads a table that does not exist yet is\n"
+     "skipped with a warning.\n\n" CONF_HELP
+     "\nExit status: 0 done; 1 an indicator failed; 2 configuration error;\n"
+     "75 the warehouse could not be reached.\n"},
     {"version", sp_cmd_version, "version",
      "print versions of samspor, its plugin ABI and its libraries",
      "Prints the samspor version, the plugin ABI version and the versions of\n"

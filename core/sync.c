@@ -1136,22 +1136,14 @@ int sp_cmd_sync(sp_global *g, int argc, char **argv) {
     return first == -2 ? SP_EXIT_OK : SP_EXIT_USAGE;
   char **names = argv + first;
   int nnames = argc - first;
-  const char *path = g->config_path ? g->config_path : sp_config_default_path();
-  sp_errors errs;
-  sp_config *c = NULL;
-  sp_errors_init(&errs);
-  int rc = sp_config_load(path, &c, &errs);
-  sp_errors_print(&errs, stderr);
-  sp_errors_free(&errs);
-  if (rc)
+  sp_config *c = sp_cmd_config(g);
+  if (!c)
     return SP_EXIT_USAGE;
-  const samspor_settings *lg = sp_get_group(c->root, "log");
-  sp_log_setup(sp_log_level_parse(sp_get_string(lg, "level")) + g->verbosity,
-               sp_streq(sp_get_string(lg, "format"), "json"));
+  int rc;
   for (int n = 0; n < nnames; n++)
     if (!sp_config_connector(c, names[n])) {
       fprintf(stderr, "samspor: sync: no connector named '%s' in %s\n",
-              names[n], path);
+              names[n], c->path);
       sp_config_free(c);
       return SP_EXIT_USAGE;
     }
@@ -1192,6 +1184,11 @@ int sp_cmd_sync(sp_global *g, int argc, char **argv) {
     }
     free(res);
   }
+  /* The partner tables follow every sync, even one that failed: what did
+   * load is then visible to partners, suppressed, the same night. */
+  if (PQstatus(s.conn) != CONNECTION_OK)
+    PQreset(s.conn);
+  status = worst_status(status, sp_partner_after_sync(s.conn, c));
   fflush(stdout);
   sp_syncer_close(&s);
   sp_config_free(c);

@@ -95,7 +95,7 @@ test_markdown_documents_tables_columns_and_rules() {
 	assert_contains "$md" "**Rows now:** $rows" "row count"
 	when=$(psql_q "SELECT to_char(finished_at AT TIME ZONE 'Europe/Copenhagen', 'YYYY-MM-DD\"T\"HH24:MI') FROM samspor.sync_run WHERE status = 'succeeded'")
 	assert_contains "$md" "**Last successful load:** $when" "last load time"
-	assert_contains "$md" "every count from 1 up to the suppression threshold (default 5, never below 3)" "suppression rule"
+	assert_contains "$md" "every count from 1 up to the suppression threshold (here 5; default 5, never below 3)" "suppression rule"
 	assert_contains "$md" "Secondary suppression hides further cells" "secondary suppression"
 	assert_contains "$md" "samspor forget" "erasure"
 	assert_contains "$md" "Erasures so far: 0" "erasure count"

@@ -1,0 +1,971 @@
+/*
+ * indicators.c — the partner indicators: configuration model, the
+ * suppression engine and the refresh of schema partner (see indicators.h).
+ *
+ * Why the suppression is done here and not in SQL views: a view over the
+ * stream tables would have to be readable by samspor_partner, and then
+ * secondary suppression (which looks at whole groups of cells and iterates
+ * to a fixed point, with a rank test across several totals) would have to
+ * be written in PL/pgSQL and rerun by every query.  Computing the cells once
+ * per sync, in C, keeps the unsuppressed aggregates out of anything a
+ * partner can read, makes the algorithm unit-testable, and makes partner
+ * queries plain table reads.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <getopt.h>
+
+#include "access.h"
+#include "cli.h"
+#include "conf.h"
+#include "indicators.h"
+#include "log.h"
+#include "report.h"
+#include "schema.h"
+#include "suppress.h"
+#include "warehouse.h"
+
+/* ---- options ------------------------------------------------------------ */
+
+static const samspor_option named_options[] = {
+    {"name", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
+     "Column name: the query's column and the partner table's (lowercase "
+     "letters, digits, _).",
+     NULL},
+    {"description", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
+     "What it counts, for the column comment, the report and the data "
+     "dictionary.",
+     NULL},
+    {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
+
+static const samspor_option ratio_options[] = {
+    {"name", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
+     "Column name in the partner table.", NULL},
+    {"numerator", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
+     "A count or sum of the indicator.", NULL},
+    {"denominator", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
+     "A count of the indicator.", NULL},
+    {"scale", SAMSPOR_OPT_FLOAT, "100", 0, 0, 1e9, NULL,
+     "Factor applied to numerator/denominator: 100 for a percentage, 1 for "
+     "a mean.",
+     NULL},
+    {"decimals", SAMSPOR_OPT_INT, "1", 0, 0, 6, NULL,
+     "Decimals the published value is rounded to.", NULL},
+    {"change", SAMSPOR_OPT_BOOL, "false", 0, 0, 0, NULL,
+     "Also publish <name>_change: the value minus the value in the "
+     "indicator's baseline period, for the same other dimensions.",
+     NULL},
+    {"description", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
+     "What the ratio means, for people.", NULL},
+    {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
+
+static const samspor_option indicator_options[] = {
+    {"name", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
+     "Table partner.<name> (lowercase letters, digits, _).", NULL},
+    {"title", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
+     "Heading in the report and the data dictionary.", NULL},
+    {"description", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
+     "What the indicator shows and how it is defined, for people.", NULL},
+    {"query", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
+     "SQL returning one row per cell: the dimension columns and the count "
+     "and sum columns, by name.  Unqualified table names are the warehouse "
+     "schema's.  It must be a plain query (it runs as a subquery); samspor "
+     "adds the total rows and suppresses small counts.",
+     NULL},
+    {"dimensions", SAMSPOR_OPT_STRLIST, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
+     "The columns that identify a cell, e.g. [\"area\", \"month\"].", NULL},
+    {"time", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
+     "The dimension that is time (the report's x axis); its values should "
+     "sort in time order as text (\"2025-01\", \"2024/25\").",
+     NULL},
+    {"series", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
+     "The dimension whose values are the report's lines (default: the first "
+     "dimension that is not time).",
+     NULL},
+    {"totals", SAMSPOR_OPT_STRLIST, NULL, 0, 0, 0, NULL,
+     "Dimensions that get total rows (value partner.total_label), summed "
+     "from the cells.  Secondary suppression protects the cells of every "
+     "total.",
+     NULL},
+    {"baseline", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
+     "The time value the plan's baseline is measured in, for ratios with "
+     "change = true.",
+     NULL},
+    {"chart", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
+     "The count or ratio the report plots (default: the first ratio, else "
+     "the first count).",
+     NULL},
+    {"counts", SAMSPOR_OPT_GROUPLIST, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
+     "Published counts of people (or cases).  Counts from 1 to the "
+     "threshold are suppressed.",
+     named_options},
+    {"sums", SAMSPOR_OPT_GROUPLIST, NULL, 0, 0, 0, NULL,
+     "Hidden sums, never published: only numerators of ratios (a mean is a "
+     "sum over a count).",
+     named_options},
+    {"ratios", SAMSPOR_OPT_GROUPLIST, NULL, 0, 0, 0, NULL,
+     "Shares and means computed from the counts after suppression.",
+     ratio_options},
+    {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
+
+const samspor_option sp_partner_options[] = {
+    {"suppression_threshold", SAMSPOR_OPT_INT, "5", 0, 3, 1000, NULL,
+     "Counts from 1 up to this number are suppressed in every partner table "
+     "(never below 3).",
+     NULL},
+    {"total_label", SAMSPOR_OPT_STRING, "I alt", 0, 0, 0, NULL,
+     "Value of a dimension in total rows.", NULL},
+    {"report", SAMSPOR_OPT_PATH, NULL, 0, 0, 0, NULL,
+     "HTML report (samspor report) rewritten after every refresh of the "
+     "indicators, i.e. after every sync.",
+     NULL},
+    {"report_title", SAMSPOR_OPT_STRING, "samspor indicators", 0, 0, 0, NULL,
+     "Title of the report.", NULL},
+    {"indicators", SAMSPOR_OPT_GROUPLIST, NULL, 0, 0, 0, NULL,
+     "The indicators: one table partner.<name> each.", indicator_options},
+    {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
+
+/* ---- the model ---------------------------------------------------------- */
+
+static int find_dim(const sp_indicator *ind, const char *name) {
+  for (size_t i = 0; name && i < ind->ndims; i++)
+    if (strcmp(ind->dims[i], name) == 0)
+      return (int)i;
+  return -1;
+}
+
+static int find_measure(const sp_indicator *ind, const char *name) {
+  for (size_t i = 0; name && i < ind->nmeasures; i++)
+    if (strcmp(ind->measures[i].name, name) == 0)
+      return (int)i;
+  return -1;
+}
+
+/* Names the partner table derives from a measure, which must not collide
+ * with a dimension or another measure. */
+static int name_taken(const sp_indicator *ind, const char *name) {
+  if (find_dim(ind, name) >= 0 || find_measure(ind, name) >= 0)
+    return 1;
+  static const char *const reserved[] = {"suppressed", "suppression_reason"};
+  for (size_t i = 0; i < SP_ARRAY_LEN(reserved); i++)
+    if (strcmp(name, reserved[i]) == 0)
+      return 1;
+  return 0;
+}
+
+static void add_measures(sp_indicator *ind, const samspor_settings *s,
+                         const char *opt, sp_measure_kind kind,
+                         const char *file, sp_errors *errs) {
+  samspor_settings *const *items;
+  size_t n = sp_get_items(s, opt, &items);
+  for (size_t i = 0; i < n; i++) {
+    const char *name = sp_get_string(items[i], "name");
+    if (!name)
+      continue;
+    if (!sp_valid_ident(name) || strlen(name) > 40) {
+      sp_errors_add(errs, file, sp_get_line(items[i], "name"),
+                    "indicator '%s': '%s' is not a valid column name "
+                    "(lowercase letters, digits, _, at most 40 bytes)",
+                    ind->name, name);
+      continue;
+    }
+    if (name_taken(ind, name)) {
+      sp_errors_add(errs, file, sp_get_line(items[i], "name"),
+                    "indicator '%s': the name '%s' is used twice (or "
+                    "reserved)",
+                    ind->name, name);
+      continue;
+    }
+    sp_measure *m = &ind->measures[ind->nmeasures++];
+    memset(m, 0, sizeof *m);
+    m->name = name;
+    m->description = sp_get_string(items[i], "description");
+    m->kind = kind;
+    m->numerator = m->denominator = -1;
+    if (kind == SP_MEASURE_RATIO) {
+      m->scale = sp_get_float(items[i], "scale");
+      m->decimals = (int)sp_get_int(items[i], "decimals");
+      m->change = sp_get_bool(items[i], "change");
+    }
+  }
+}
+
+static void resolve_ratios(sp_indicator *ind, const samspor_settings *s,
+                           const char *file, sp_errors *errs) {
+  samspor_settings *const *items;
+  size_t n = sp_get_items(s, "ratios", &items);
+  for (size_t i = 0; i < n; i++) {
+    int r = find_measure(ind, sp_get_string(items[i], "name"));
+    if (r < 0 || ind->measures[r].kind != SP_MEASURE_RATIO)
+      continue;
+    sp_measure *m = &ind->measures[r];
+    const char *num = sp_get_string(items[i], "numerator");
+    const char *den = sp_get_string(items[i], "denominator");
+    m->numerator = find_measure(ind, num);
+    m->denominator = find_measure(ind, den);
+    if (m->numerator < 0 ||
+        ind->measures[m->numerator].kind == SP_MEASURE_RATIO)
+      sp_errors_add(errs, file, sp_get_line(items[i], "numerator"),
+                    "indicator '%s', ratio '%s': numerator '%s' is not one of "
+                    "the indicator's counts or sums",
+                    ind->name, m->name, num ? num : "");
+    if (m->denominator < 0 ||
+        ind->measures[m->denominator].kind != SP_MEASURE_COUNT)
+      sp_errors_add(errs, file, sp_get_line(items[i], "denominator"),
+                    "indicator '%s', ratio '%s': denominator '%s' is not one "
+                    "of the indicator's counts",
+                    ind->name, m->name, den ? den : "");
+    if (m->change && !ind->baseline)
+      sp_errors_add(errs, file, sp_get_line(items[i], "change"),
+                    "indicator '%s', ratio '%s': change = true needs the "
+                    "indicator's baseline",
+                    ind->name, m->name);
+  }
+}
+
+static void init_indicator(sp_indicator *ind, const samspor_settings *s,
+                           const char *file, sp_errors *errs) {
+  ind->s = s;
+  ind->line = s->line;
+  ind->name = sp_get_string(s, "name");
+  ind->title = sp_get_string(s, "title");
+  ind->description = sp_get_string(s, "description");
+  ind->query = sp_get_string(s, "query");
+  ind->baseline = sp_get_string(s, "baseline");
+  ind->time_dim = ind->series_dim = ind->chart = -1;
+  if (!ind->name)
+    ind->name = "";
+  if (!ind->title)
+    ind->title = ind->name;
+  if (!sp_valid_ident(ind->name) && *ind->name)
+    sp_errors_add(errs, file, sp_get_line(s, "name"),
+                  "indicator '%s': the name must be lowercase letters, digits "
+                  "and _ (it becomes the table partner.%s)",
+                  ind->name, ind->name);
+
+  const char *const *dims;
+  size_t nd = sp_get_list(s, "dimensions", &dims);
+  if (nd > SP_MAX_DIMS) {
+    sp_errors_add(errs, file, sp_get_line(s, "dimensions"),
+                  "indicator '%s': at most %d dimensions", ind->name,
+                  SP_MAX_DIMS);
+    nd = SP_MAX_DIMS;
+  }
+  ind->dims = sp_xcalloc(nd ? nd : 1, sizeof *ind->dims);
+  for (size_t i = 0; i < nd; i++) {
+    if (!sp_valid_ident(dims[i]) || find_dim(ind, dims[i]) >= 0) {
+      sp_errors_add(errs, file, sp_get_line(s, "dimensions"),
+                    "indicator '%s': dimension '%s' is not a valid column "
+                    "name or is given twice",
+                    ind->name, dims[i]);
+      continue;
+    }
+    ind->dims[ind->ndims++] = dims[i];
+  }
+  const char *time = sp_get_string(s, "time");
+  ind->time_dim = find_dim(ind, time);
+  if (time && ind->time_dim < 0)
+    sp_errors_add(errs, file, sp_get_line(s, "time"),
+                  "indicator '%s': time '%s' is not one of its dimensions",
+                  ind->name, time);
+  const char *series = sp_get_string(s, "series");
+  if (series) {
+    ind->series_dim = find_dim(ind, series);
+    if (ind->series_dim < 0 || ind->series_dim == ind->time_dim)
+      sp_errors_add(errs, file, sp_get_line(s, "series"),
+                    "indicator '%s': series '%s' must be one of its "
+                    "dimensions other than time",
+                    ind->name, series);
+  } else {
+    for (size_t i = 0; i < ind->ndims && ind->series_dim < 0; i++)
+      if ((int)i != ind->time_dim)
+        ind->series_dim = (int)i;
+  }
+  const char *const *totals;
+  size_t nt = sp_get_list(s, "totals", &totals);
+  for (size_t i = 0; i < nt; i++) {
+    int d = find_dim(ind, totals[i]);
+    if (d < 0 || d == ind->time_dim)
+      sp_errors_add(errs, file, sp_get_line(s, "totals"),
+                    "indicator '%s': totals '%s' must be one of its "
+                    "dimensions other than time",
+                    ind->name, totals[i]);
+    else
+      ind->totals |= 1u << d;
+  }
+
+  samspor_settings *const *items;
+  size_t nm = sp_get_items(s, "counts", &items) +
+              sp_get_items(s, "sums", &items) +
+              sp_get_items(s, "ratios", &items);
+  ind->measures = sp_xcalloc(nm ? nm : 1, sizeof *ind->measures);
+  add_measures(ind, s, "counts", SP_MEASURE_COUNT, file, errs);
+  add_measures(ind, s, "sums", SP_MEASURE_SUM, file, errs);
+  add_measures(ind, s, "ratios", SP_MEASURE_RATIO, file, errs);
+  resolve_ratios(ind, s, file, errs);
+
+  const char *chart = sp_get_string(s, "chart");
+  if (chart) {
+    ind->chart = find_measure(ind, chart);
+    if (ind->chart < 0 || ind->measures[ind->chart].kind == SP_MEASURE_SUM)
+      sp_errors_add(errs, file, sp_get_line(s, "chart"),
+                    "indicator '%s': chart '%s' is not one of its counts or "
+                    "ratios",
+                    ind->name, chart);
+  } else {
+    for (size_t i = 0; i < ind->nmeasures; i++)
+      if (ind->measures[i].kind == SP_MEASURE_RATIO && ind->chart < 0)
+        ind->chart = (int)i;
+    for (size_t i = 0; i < ind->nmeasures; i++)
+      if (ind->measures[i].kind == SP_MEASURE_COUNT && ind->chart < 0)
+        ind->chart = (int)i;
+  }
+}
+
+int sp_partner_init(sp_partner *p, const samspor_settings *partner,
+                    const char *file, sp_errors *errs) {
+  size_t before = errs->nerrors;
+  memset(p, 0, sizeof *p);
+  p->threshold = (int)sp_get_int(partner, "suppression_threshold");
+  p->total_label = sp_get_string(partner, "total_label");
+  p->report = sp_get_string(partner, "report");
+  p->report_title = sp_get_string(partner, "report_title");
+  if (p->threshold < 3) /* the option's range already says so */
+    p->threshold = 3;
+  samspor_settings *const *items;
+  size_t n = sp_get_items(partner, "indicators", &items);
+  p->indicators = sp_xcalloc(n ? n : 1, sizeof *p->indicators);
+  for (size_t i = 0; i < n; i++) {
+    sp_indicator *ind = &p->indicators[p->nindicators++];
+    init_indicator(ind, items[i], file, errs);
+    for (size_t j = 0; j + 1 < p->nindicators; j++)
+      if (strcmp(p->indicators[j].name, ind->name) == 0)
+        sp_errors_add(errs, file, ind->line,
+                      "two indicators are named '%s' (the other at line %d)",
+                      ind->name, p->indicators[j].line);
+  }
+  return errs->nerrors > before ? -1 : 0;
+}
+
+void sp_partner_free(sp_partner *p) {
+  for (size_t i = 0; i < p->nindicators; i++) {
+    free(p->indicators[i].dims);
+    free(p->indicators[i].measures);
+  }
+  free(p->indicators);
+  memset(p, 0, sizeof *p);
+}
+
+/* ---- the cells of one indicator ------------------------------------------ */
+
+typedef struct cells {
+  size_t ndims, ncounts, nsums; /* per cell */
+  size_t n, cap;
+  const char **dimv; /* n * ndims; NULL = total; strings owned by `strings` */
+  long long *cnt;    /* n * ncounts */
+  double *sum;       /* n * nsums */
+  sp_cell_index ix;  /* over the cells so far */
+  PGresult *strings; /* the query result the dimension values point into */
+} cells;
+
+static void cells_reindex(cells *t) {
+  free(t->ix.slots);
+  sp_index_build(&t->ix, t->dimv, t->ndims, t->n);
+}
+
+/* The cell with these dimension values (NULL = total), created zero. */
+static size_t cells_get(cells *t, const char *const *vals, int *created) {
+  long c = sp_index_find(&t->ix, t->dimv, t->ndims, vals, -1);
+  *created = c < 0;
+  if (c >= 0)
+    return (size_t)c;
+  if (t->n == t->cap) {
+    t->cap = t->cap ? 2 * t->cap : 256;
+    t->dimv = sp_xrealloc(t->dimv, t->cap * t->ndims * sizeof *t->dimv);
+    t->cnt = sp_xrealloc(t->cnt, t->cap * (t->ncounts ? t->ncounts : 1) *
+                                     sizeof *t->cnt);
+    t->sum = sp_xrealloc(t->sum,
+                         t->cap * (t->nsums ? t->nsums : 1) * sizeof *t->sum);
+  }
+  size_t n = t->n++;
+  memcpy(t->dimv + n * t->ndims, vals, t->ndims * sizeof *vals);
+  memset(t->cnt + n * t->ncounts, 0, t->ncounts * sizeof *t->cnt);
+  memset(t->sum + n * t->nsums, 0, t->nsums * sizeof *t->sum);
+  if (t->n * 2 > t->ix.cap)
+    cells_reindex(t);
+  else {
+    size_t h = (size_t)sp_key_hash(vals, t->ndims, -1) & (t->ix.cap - 1);
+    while (t->ix.slots[h])
+      h = (h + 1) & (t->ix.cap - 1);
+    t->ix.slots[h] = n + 1;
+  }
+  return n;
+}
+
+static void cells_free(cells *t) {
+  free(t->dimv);
+  free(t->cnt);
+  free(t->sum);
+  free(t->ix.slots);
+  PQclear(t->strings);
+}
+
+/* Indices of the counts and sums among an indicator's measures. */
+static size_t measure_slots(const sp_indicator *ind, sp_measure_kind kind,
+                            int *slot) {
+  size_t n = 0;
+  for (size_t i = 0; i < ind->nmeasures; i++)
+    if (ind->measures[i].kind == kind)
+      slot[i] = (int)n++;
+  return n;
+}
+
+/*
+ * Run the indicator's query and build the cells, totals included.
+ * Returns 0, 1 when a table it reads does not exist yet, or a SAMSPOR_E*
+ * code with a message in err.
+ */
+static int load_cells(PGconn *conn, const sp_partner *p,
+                      const sp_indicator *ind, const int *slot, cells *t,
+                      char *err, size_t errlen) {
+  sp_buf q;
+  sp_buf_init(&q);
+  sp_buf_puts(&q, "SELECT ");
+  for (size_t d = 0; d < ind->ndims; d++)
+    sp_buf_printf(&q, "%s(q.%s)::text", d ? ", " : "", ind->dims[d]);
+  for (size_t i = 0; i < ind->nmeasures; i++) {
+    const sp_measure *m = &ind->measures[i];
+    if (m->kind == SP_MEASURE_COUNT)
+      sp_buf_printf(&q, ", (q.%s)::bigint", m->name);
+    else if (m->kind == SP_MEASURE_SUM)
+      sp_buf_printf(&q, ", (q.%s)::float8", m->name);
+  }
+  sp_buf_printf(&q, " FROM (%s\n) AS q", ind->query);
+  PGresult *res = PQexec(conn, q.data);
+  sp_buf_free(&q);
+  if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    int missing = state && strcmp(state, "42P01") == 0;
+    char msg[512];
+    sp_pg_error(conn, res, msg, sizeof msg);
+    sp_set_err(err, errlen, "indicator '%s': its query failed: %s", ind->name,
+               msg);
+    int rc = missing ? 1 : sp_pg_classify(conn, res);
+    PQclear(res);
+    return rc;
+  }
+  t->strings = res;
+  int nrows = PQntuples(res);
+  const char *vals[SP_MAX_DIMS];
+  for (int r = 0; r < nrows; r++) {
+    size_t f = 0;
+    for (size_t d = 0; d < ind->ndims; d++, f++) {
+      if (PQgetisnull(res, r, (int)f)) {
+        sp_set_err(err, errlen,
+                   "indicator '%s': the query returned a row whose dimension "
+                   "'%s' is NULL (filter or coalesce it in the query)",
+                   ind->name, ind->dims[d]);
+        return SAMSPOR_EFAIL;
+      }
+      vals[d] = PQgetvalue(res, r, (int)f);
+      if ((ind->totals & (1u << d)) && strcmp(vals[d], p->total_label) == 0) {
+        sp_set_err(err, errlen,
+                   "indicator '%s': dimension '%s' has a value equal to "
+                   "partner.total_label; choose another total_label",
+                   ind->name, ind->dims[d]);
+        return SAMSPOR_EFAIL;
+      }
+    }
+    /* The cell and every total it belongs to: all subsets of the totalled
+     * dimensions. */
+    for (unsigned mask = 0; mask <= ind->totals; mask++) {
+      if (mask & ~ind->totals)
+        continue;
+      const char *key[SP_MAX_DIMS];
+      for (size_t d = 0; d < ind->ndims; d++)
+        key[d] = (mask & (1u << d)) ? NULL : vals[d];
+      int created;
+      size_t c = cells_get(t, key, &created);
+      if (mask == 0 && !created) {
+        sp_set_err(err, errlen,
+                   "indicator '%s': the query returned two rows for one cell "
+                   "(group by every dimension)",
+                   ind->name);
+        return SAMSPOR_EFAIL;
+      }
+      f = ind->ndims;
+      for (size_t i = 0; i < ind->nmeasures; i++) {
+        const sp_measure *m = &ind->measures[i];
+        if (m->kind == SP_MEASURE_RATIO)
+          continue;
+        const char *v =
+            PQgetisnull(res, r, (int)f) ? "0" : PQgetvalue(res, r, (int)f);
+        f++;
+        if (m->kind == SP_MEASURE_COUNT) {
+          long long x = strtoll(v, NULL, 10);
+          if (x < 0) {
+            sp_set_err(err, errlen,
+                       "indicator '%s': count '%s' is negative in a row",
+                       ind->name, m->name);
+            return SAMSPOR_EFAIL;
+          }
+          t->cnt[c * t->ncounts + (size_t)slot[i]] += x;
+        } else {
+          t->sum[c * t->nsums + (size_t)slot[i]] += strtod(v, NULL);
+        }
+      }
+    }
+  }
+  return 0;
+}
+
+/* ---- writing partner.<name> ---------------------------------------------- */
+
+static const sp_indicator *sort_ind;
+static const cells *sort_cells;
+
+static int cell_cmp(const void *a, const void *b) {
+  size_t x = *(const size_t *)a, y = *(const size_t *)b;
+  for (size_t d = 0; d < sort_ind->ndims; d++) {
+    const char *u = sort_cells->dimv[x * sort_cells->ndims + d];
+    const char *v = sort_cells->dimv[y * sort_cells->ndims + d];
+    if (!u != !v)
+      return u ? -1 : 1; /* totals after the cells */
+    int c = u ? strcmp(u, v) : 0;
+    if (c)
+      return c;
+  }
+  return 0;
+}
+
+static void copy_text(sp_buf *b, const char *s) {
+  for (; *s; s++)
+    switch (*s) {
+    case '\\':
+      sp_buf_puts(b, "\\\\");
+      break;
+    case '\t':
+      sp_buf_puts(b, "\\t");
+      break;
+    case '\n':
+      sp_buf_puts(b, "\\n");
+      break;
+    case '\r':
+      sp_buf_puts(b, "\\r");
+      break;
+    default:
+      sp_buf_putc(b, *s);
+    }
+}
+
+/* One column of the partner table: "name type" for CREATE TABLE, or
+ * "name:type" as the catalog check compares them. */
+static void column(sp_buf *b, int catalog, const char *name, const char *suffix,
+                   const char *type) {
+  sp_buf_printf(b, "%s%s%s%s%s", b->len ? "," : "", name, suffix,
+                catalog ? ":" : " ", type);
+}
+
+/* The partner table's columns, appended to b (which must be empty or end
+ * where a column may follow). */
+static void table_columns(const sp_indicator *ind, sp_buf *b, int catalog) {
+  sp_buf tmp;
+  sp_buf_init(&tmp);
+  for (size_t d = 0; d < ind->ndims; d++)
+    column(&tmp, catalog, ind->dims[d], "", "text");
+  for (size_t i = 0; i < ind->nmeasures; i++) {
+    const sp_measure *m = &ind->measures[i];
+    if (m->kind == SP_MEASURE_SUM)
+      continue;
+    column(&tmp, catalog, m->name, "",
+           m->kind == SP_MEASURE_COUNT ? "bigint" : "numeric");
+    column(&tmp, catalog, m->name, "_suppressed", "boolean");
+    if (m->change) {
+      column(&tmp, catalog, m->name, "_change", "numeric");
+      column(&tmp, catalog, m->name, "_change_suppressed", "boolean");
+    }
+  }
+  column(&tmp, catalog, "suppressed", "", "boolean");
+  column(&tmp, catalog, "suppression_reason", "", "text");
+  sp_buf_append(b, tmp.data, tmp.len);
+  sp_buf_free(&tmp);
+}
+
+static int comment(PGconn *conn, const char *what, const char *text, char *err,
+                   size_t errlen) {
+  char *lit = PQescapeLiteral(conn, text, strlen(text));
+  char *sql = sp_xasprintf("COMMENT ON %s IS %s", what, lit ? lit : "NULL");
+  PQfreemem(lit);
+  int rc = sp_pg_exec(conn, sql, PGRES_COMMAND_OK, NULL, err, errlen);
+  free(sql);
+  return rc;
+}
+
+static int comment_all(PGconn *conn, const sp_partner *p,
+                       const sp_indicator *ind, char *err, size_t errlen) {
+  char what[160], text[1024];
+  snprintf(what, sizeof what, "TABLE partner.%s", ind->name);
+  snprintf(text, sizeof text,
+           "%s%s%s Counts from 1 to %d are suppressed (NULL, flag "
+           "*_suppressed), and further cells so that none can be worked out "
+           "from a total. Refreshed by samspor after every sync.",
+           ind->title, ind->description ? ". " : ".",
+           ind->description ? ind->description : "", p->threshold);
+  int rc = comment(conn, what, text, err, errlen);
+  for (size_t d = 0; !rc && d < ind->ndims; d++) {
+    snprintf(what, sizeof what, "COLUMN partner.%s.%s", ind->name,
+             ind->dims[d]);
+    snprintf(text, sizeof text, "Dimension%s%s",
+             (int)d == ind->time_dim ? " (time)" : "",
+             (ind->totals & (1u << d)) ? "; total rows hold the total label"
+                                       : "");
+    if (ind->totals & (1u << d)) {
+      size_t l = strlen(text);
+      snprintf(text + l, sizeof text - l, " '%s'", p->total_label);
+    }
+    rc = comment(conn, what, text, err, errlen);
+  }
+  for (size_t i = 0; !rc && i < ind->nmeasures; i++) {
+    const sp_measure *m = &ind->measures[i];
+    if (m->kind == SP_MEASURE_SUM)
+      continue;
+    snprintf(what, sizeof what, "COLUMN partner.%s.%s", ind->name, m->name);
+    if (m->kind == SP_MEASURE_COUNT)
+      snprintf(text, sizeof text, "%s%sNULL when suppressed.",
+               m->description ? m->description : "Count",
+               m->description ? " " : ". ");
+    else
+      snprintf(text, sizeof text,
+               "%s%s%s / %s x %g, rounded to %d decimals; NULL when either "
+               "is suppressed or the denominator is 0.",
+               m->description ? m->description : "Ratio",
+               m->description ? " = " : ": ", ind->measures[m->numerator].name,
+               ind->measures[m->denominator].name, m->scale, m->decimals);
+    rc = comment(conn, what, text, err, errlen);
+    if (!rc && m->change) {
+      snprintf(what, sizeof what, "COLUMN partner.%s.%s_change", ind->name,
+               m->name);
+      snprintf(text, sizeof text,
+               "%s minus its value in the baseline period %s (same other "
+               "dimensions); NULL when either is suppressed or missing.",
+               m->name, ind->baseline);
+      rc = comment(conn, what, text, err, errlen);
+    }
+  }
+  return rc;
+}
+
+/* Create partner.<name>, or empty it when its columns are already the
+ * configured ones (so grants and dependent views of analysts survive). */
+static int prepare_table(PGconn *conn, const sp_indicator *ind, char *err,
+                         size_t errlen) {
+  sp_buf want, sql;
+  sp_buf_init(&want);
+  sp_buf_init(&sql);
+  table_columns(ind, &want, 1);
+  char *rel = sp_xasprintf("partner.%s", ind->name);
+  const char *params[1] = {rel};
+  PGresult *res = NULL;
+  int rc = sp_pg_execp(
+      conn,
+      "SELECT string_agg(attname || ':' || format_type(atttypid, NULL), ',' "
+      "ORDER BY attnum) FROM pg_attribute WHERE attrelid = to_regclass($1) "
+      "AND attnum > 0 AND NOT attisdropped",
+      1, params, PGRES_TUPLES_OK, &res, err, errlen);
+  if (!rc) {
+    int exists = !PQgetisnull(res, 0, 0);
+    int same = exists && strcmp(PQgetvalue(res, 0, 0), want.data) == 0;
+    if (same)
+      sp_buf_printf(&sql, "TRUNCATE %s", rel);
+    else {
+      if (exists)
+        sp_buf_printf(&sql, "DROP TABLE %s; ", rel);
+      sp_buf_printf(&sql, "CREATE TABLE %s (", rel);
+      table_columns(ind, &sql, 0);
+      sp_buf_puts(&sql, ", PRIMARY KEY (");
+      for (size_t d = 0; d < ind->ndims; d++)
+        sp_buf_printf(&sql, "%s%s", d ? ", " : "", ind->dims[d]);
+      sp_buf_puts(&sql, "))");
+    }
+    rc = sp_pg_exec(conn, sql.data, PGRES_COMMAND_OK, NULL, err, errlen);
+  }
+  PQclear(res);
+  free(rel);
+  sp_buf_free(&want);
+  sp_buf_free(&sql);
+  return rc;
+}
+
+static void add_reason(sp_buf *r, const char *name, const char *why) {
+  sp_buf_printf(r, "%s%s: %s", r->len ? "; " : "", name, why);
+}
+
+/* One row of COPY text for cell c.  Returns whether anything in it is
+ * suppressed. */
+static void write_row(sp_buf *out, const sp_partner *p, const sp_indicator *ind,
+                      const cells *t, const int *slot,
+                      const unsigned char *flags, const double *ratio,
+                      const unsigned char *rsupp, size_t c, long base,
+                      size_t nratios, size_t *nsupp) {
+  sp_buf reason;
+  sp_buf_init(&reason);
+  int any = 0;
+  for (size_t d = 0; d < ind->ndims; d++) {
+    const char *v = t->dimv[c * t->ndims + d];
+    if (d)
+      sp_buf_putc(out, '\t');
+    copy_text(out, v ? v : p->total_label);
+  }
+  for (size_t i = 0; i < ind->nmeasures; i++) {
+    const sp_measure *m = &ind->measures[i];
+    if (m->kind == SP_MEASURE_SUM)
+      continue;
+    if (m->kind == SP_MEASURE_COUNT) {
+      unsigned char f = flags[c * t->ncounts + (size_t)slot[i]];
+      if (f)
+        sp_buf_puts(out, "\t\\N\tt");
+      else
+        sp_buf_printf(out, "\t%lld\tf",
+                      t->cnt[c * t->ncounts + (size_t)slot[i]]);
+      if (f == SP_SUPP_PRIMARY) {
+        char why[64];
+        snprintf(why, sizeof why, "small count (1 to %d)", p->threshold);
+        add_reason(&reason, m->name, why);
+      } else if (f == SP_SUPP_SECONDARY)
+        add_reason(&reason, m->name,
+                   "hidden so that a small count cannot be worked out from a "
+                   "total");
+      any |= f != 0;
+      continue;
+    }
+    size_t k = (size_t)slot[i];
+    double x = ratio[c * nratios + k];
+    unsigned char s = rsupp[c * nratios + k];
+    if (s || isnan(x))
+      sp_buf_printf(out, "\t\\N\t%c", s ? 't' : 'f');
+    else
+      sp_buf_printf(out, "\t%.*f\tf", m->decimals, x);
+    if (s)
+      add_reason(&reason, m->name, "built on a suppressed count");
+    any |= s;
+    if (m->change) {
+      double y = base >= 0 ? ratio[(size_t)base * nratios + k] : NAN;
+      unsigned char bs = base >= 0 ? rsupp[(size_t)base * nratios + k] : 0;
+      if (s || bs)
+        sp_buf_puts(out, "\t\\N\tt");
+      else if (isnan(x) || isnan(y))
+        sp_buf_puts(out, "\t\\N\tf");
+      else
+        sp_buf_printf(out, "\t%.*f\tf", m->decimals, x - y);
+      if (bs && !s)
+        add_reason(&reason, m->name,
+                   "change not shown: the baseline value is suppressed");
+      any |= s || bs;
+    }
+  }
+  sp_buf_printf(out, "\t%c\t", any ? 't' : 'f');
+  if (reason.len)
+    copy_text(out, reason.data);
+  else
+    sp_buf_puts(out, "\\N");
+  sp_buf_putc(out, '\n');
+  *nsupp += any;
+  sp_buf_free(&reason);
+}
+
+static int refresh_one(PGconn *conn, const sp_config *cfg, const sp_partner *p,
+                       const sp_indicator *ind, char *err, size_t errlen) {
+  sp_logctx ctx = {0};
+  int *slot = sp_xcalloc(ind->nmeasures ? ind->nmeasures : 1, sizeof *slot);
+  cells t = {0};
+  t.ndims = ind->ndims;
+  t.ncounts = measure_slots(ind, SP_MEASURE_COUNT, slot);
+  t.nsums = measure_slots(ind, SP_MEASURE_SUM, slot);
+  size_t nratios = measure_slots(ind, SP_MEASURE_RATIO, slot);
+  sp_index_build(&t.ix, NULL, t.ndims, 0);
+  unsigned char *flags = NULL, *rsupp = NULL;
+  double *ratio = NULL;
+  size_t *order = NULL;
+  sp_buf out, sql;
+  sp_buf_init(&out);
+  sp_buf_init(&sql);
+
+  char *schema = PQescapeIdentifier(conn, sp_config_schema(cfg),
+                                    strlen(sp_config_schema(cfg)));
+  /* One refresh at a time (two connectors' runs may end together); the
+   * two-key form cannot collide with the connectors' one-key locks. */
+  sp_buf_printf(&sql, "SET LOCAL search_path = %s, public",
+                schema ? schema : "warehouse");
+  PQfreemem(schema);
+  int rc = sp_pg_exec(conn, "BEGIN", PGRES_COMMAND_OK, NULL, err, errlen);
+  if (!rc)
+    rc =
+        sp_pg_exec(conn, "SELECT pg_advisory_xact_lock(1936549235, 1885434484)",
+                   PGRES_TUPLES_OK, NULL, err, errlen);
+  if (!rc)
+    rc = sp_pg_exec(conn, sql.data, PGRES_COMMAND_OK, NULL, err, errlen);
+  if (!rc)
+    rc = load_cells(conn, p, ind, slot, &t, err, errlen);
+  if (rc)
+    goto done;
+
+  flags = sp_xcalloc(t.n * (t.ncounts ? t.ncounts : 1), 1);
+  size_t secondary =
+      sp_suppress(t.dimv, t.ndims, t.n, t.cnt, t.ncounts, p->threshold, flags);
+  ratio = sp_xcalloc(t.n * (nratios ? nratios : 1), sizeof *ratio);
+  rsupp = sp_xcalloc(t.n * (nratios ? nratios : 1), 1);
+  for (size_t c = 0; c < t.n; c++)
+    for (size_t i = 0; i < ind->nmeasures; i++) {
+      const sp_measure *m = &ind->measures[i];
+      if (m->kind != SP_MEASURE_RATIO)
+        continue;
+      const sp_measure *num = &ind->measures[m->numerator];
+      size_t dk = (size_t)slot[m->denominator];
+      long long den = t.cnt[c * t.ncounts + dk];
+      int ds = flags[c * t.ncounts + dk] != 0;
+      int ns = num->kind == SP_MEASURE_COUNT &&
+               flags[c * t.ncounts + (size_t)slot[m->numerator]];
+      double x = num->kind == SP_MEASURE_COUNT
+                     ? (double)t.cnt[c * t.ncounts + (size_t)slot[m->numerator]]
+                     : t.sum[c * t.nsums + (size_t)slot[m->numerator]];
+      size_t k = c * nratios + (size_t)slot[i];
+      rsupp[k] = (unsigned char)(ds || ns);
+      ratio[k] = den > 0 ? x / (double)den * m->scale : NAN;
+    }
+
+  order = sp_xmalloc((t.n ? t.n : 1) * sizeof *order);
+  for (size_t c = 0; c < t.n; c++)
+    order[c] = c;
+  sort_ind = ind;
+  sort_cells = &t;
+  qsort(order, t.n, sizeof *order, cell_cmp);
+  size_t nsupp = 0;
+  const char *key[SP_MAX_DIMS];
+  for (size_t k = 0; k < t.n; k++) {
+    size_t c = order[k];
+    long base = -1;
+    if (ind->baseline && ind->time_dim >= 0) {
+      memcpy(key, t.dimv + c * t.ndims, t.ndims * sizeof *key);
+      key[ind->time_dim] = ind->baseline;
+      base = sp_index_find(&t.ix, t.dimv, t.ndims, key, -1);
+    }
+    write_row(&out, p, ind, &t, slot, flags, ratio, rsupp, c, base, nratios,
+              &nsupp);
+  }
+
+  rc = prepare_table(conn, ind, err, errlen);
+  if (!rc) {
+    FILE *f = fmemopen(out.data ? out.data : (char *)"", out.len, "r");
+    sp_buf_reset(&sql);
+    sp_buf_printf(&sql, "COPY partner.%s FROM STDIN", ind->name);
+    rc = f ? sp_pg_copy_in(conn, sql.data, f, err, errlen) : SAMSPOR_EFAIL;
+    if (f)
+      fclose(f);
+  }
+  if (!rc)
+    rc = comment_all(conn, p, ind, err, errlen);
+  if (!rc)
+    rc = sp_access_apply(conn, sp_config_schema(cfg), NULL, NULL, err, errlen);
+  if (!rc)
+    rc = sp_pg_exec(conn, "COMMIT", PGRES_COMMAND_OK, NULL, err, errlen);
+  if (!rc)
+    sp_info(&ctx,
+            "indicator %s refreshed: %zu rows, %zu with suppressed values, "
+            "%zu secondary suppressions",
+            ind->name, t.n, nsupp, secondary);
+done:
+  if (PQtransactionStatus(conn) != PQTRANS_IDLE)
+    PQclear(PQexec(conn, "ROLLBACK"));
+  free(order);
+  free(ratio);
+  free(rsupp);
+  free(flags);
+  free(slot);
+  cells_free(&t);
+  sp_buf_free(&out);
+  sp_buf_free(&sql);
+  return rc;
+}
+
+int sp_indicators_refresh(PGconn *conn, const sp_config *c, size_t *refreshed,
+                          char *err, size_t errlen) {
+  const sp_partner *p = sp_config_partner(c);
+  sp_logctx ctx = {0};
+  int worst = 0;
+  *refreshed = 0;
+  for (size_t i = 0; i < p->nindicators; i++) {
+    char e[1024];
+    int rc = refresh_one(conn, c, p, &p->indicators[i], e, sizeof e);
+    if (rc == 1) {
+      sp_warn(&ctx, "%s; not refreshed (its connector has not loaded yet?)", e);
+      continue;
+    }
+    if (rc) {
+      sp_error(&ctx, "%s", e);
+      if (!worst) {
+        worst = rc;
+        sp_set_err(err, errlen, "%s", e);
+      }
+      continue;
+    }
+    (*refreshed)++;
+  }
+  return worst;
+}
+
+int sp_partner_after_sync(PGconn *conn, const sp_config *c) {
+  const sp_partner *p = sp_config_partner(c);
+  if (p->nindicators == 0)
+    return 0;
+  char err[1024];
+  size_t n;
+  int rc = sp_indicators_refresh(conn, c, &n, err, sizeof err);
+  if (p->report) {
+    int rrc = sp_report_write_file(conn, c, p->report, err, sizeof err);
+    if (rrc) {
+      sp_logctx ctx = {0};
+      sp_error(&ctx, "report %s: %s", p->report, err);
+      rc = rc ? rc : rrc;
+    }
+  }
+  return rc;
+}
+
+/* ---- samspor refresh ---------------------------------------------------- */
+
+int sp_cmd_refresh(sp_global *g, int argc, char **argv) {
+  const sp_command *cmd = sp_command_find("refresh");
+  static const struct option lo[] = {{NULL, 0, NULL, 0}};
+  int first = sp_parse_opts(g, cmd, argc, argv, "", lo, NULL, NULL);
+  if (first < 0)
+    return first == -2 ? SP_EXIT_OK : SP_EXIT_USAGE;
+  if (first < argc)
+    return sp_usage_error("refresh", "unexpected argument '%s'", argv[first]);
+  sp_config *c = sp_cmd_config(g);
+  if (!c)
+    return SP_EXIT_USAGE;
+  int rc;
+  PGconn *conn = NULL;
+  char err[1024];
+  rc = sp_warehouse_connect(c, &conn, err, sizeof err);
+  if (!rc)
+    rc = sp_schema_migrate(conn, err, sizeof err);
+  if (rc) {
+    fprintf(stderr, "samspor: refresh: %s\n", err);
+  } else if (sp_config_partner(c)->nindicators == 0) {
+    printf("no indicators are configured (partner.indicators)\n");
+  } else {
+    rc = sp_partner_after_sync(conn, c);
+    if (rc)
+      fprintf(stderr, "samspor: refresh: failed (see the log above)\n");
+  }
+  PQfinish(conn);
+  sp_config_free(c);
+  return sp_exit_status(rc);
+}

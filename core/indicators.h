@@ -1,0 +1,122 @@
+/*
+ * indicators.h — the partners' indicators: aggregate tables in schema
+ * `partner`, computed by samspor from SQL queries over the warehouse with
+ * small counts suppressed, refreshed after every sync.
+ *
+ * An indicator is declared in the configuration (partner.indicators): a
+ * query that returns one row per cell — its dimensions (text) and its raw
+ * measures (counts and hidden sums) — and what to publish from it.  samspor
+ * adds total rows over the dimensions listed in `totals`, suppresses every
+ * count from 1 to the threshold (primary), then suppresses further cells
+ * until no suppressed count can be recovered from a published total and
+ * its other cells (secondary), computes ratios and changes against the
+ * baseline from the counts (a ratio or change built on a suppressed count
+ * is suppressed too), and replaces partner.<name> in one transaction.
+ *
+ * The raw aggregates exist only in samspor's memory during the refresh:
+ * nothing that partners or analysts can read holds an unsuppressed small
+ * count.
+ *
+ * Layout of partner.<name>, in this order:
+ *   one text column per dimension (total rows hold partner.total_label);
+ *   per count c:  c bigint (NULL when suppressed), c_suppressed boolean;
+ *   per ratio r:  r numeric (NULL when suppressed or undefined),
+ *                 r_suppressed boolean, and when the ratio has change:
+ *                 r_change numeric (r minus r in the baseline period, for
+ *                 the same other dimensions), r_change_suppressed boolean;
+ *   suppressed boolean (any measure of the row suppressed),
+ *   suppression_reason text (why, in words; NULL when nothing is).
+ * Hidden sums are never published.
+ */
+#ifndef SAMSPOR_INDICATORS_H
+#define SAMSPOR_INDICATORS_H
+
+#include <stddef.h>
+
+#include <libpq-fe.h>
+
+#include "options.h"
+
+struct sp_config;
+
+typedef enum sp_measure_kind {
+  SP_MEASURE_COUNT, /* published, suppressed when 1..threshold */
+  SP_MEASURE_SUM,   /* hidden: only a ratio's numerator */
+  SP_MEASURE_RATIO  /* numerator / denominator * scale */
+} sp_measure_kind;
+
+typedef struct sp_measure {
+  const char *name;
+  const char *description; /* may be NULL */
+  sp_measure_kind kind;
+  int numerator, denominator; /* RATIO: indices into measures */
+  double scale;               /* RATIO: 100 for percent */
+  int decimals;               /* RATIO: rounding of the published value */
+  int change;                 /* RATIO: publish r_change vs the baseline */
+} sp_measure;
+
+#define SP_MAX_DIMS 8
+
+typedef struct sp_indicator {
+  const samspor_settings *s;
+  const char *name;  /* table partner.<name> */
+  const char *title; /* for people; the report's heading */
+  const char *description;
+  const char *query;    /* SQL; unqualified names are the warehouse schema */
+  const char **dims;    /* dimension columns, in order (borrowed) */
+  size_t ndims;         /* 1..SP_MAX_DIMS */
+  int time_dim;         /* index in dims of `time` */
+  int series_dim;       /* index in dims of `series` (the report's lines) */
+  unsigned totals;      /* bit i: dims[i] gets total rows */
+  const char *baseline; /* value of the time dimension, or NULL */
+  sp_measure *measures; /* owned: counts, sums, ratios in declared order */
+  size_t nmeasures;
+  int chart; /* index in measures of the measure the report plots */
+  int line;
+} sp_indicator;
+
+typedef struct sp_partner {
+  int threshold;           /* counts 1..threshold are suppressed (>= 3) */
+  const char *total_label; /* dimension value of total rows */
+  const char *report;      /* HTML report rewritten after refresh, or NULL */
+  const char *report_title;
+  sp_indicator *indicators; /* owned */
+  size_t nindicators;
+} sp_partner;
+
+/* The option table of the `partner` group (for conf.c, docs, the man
+ * page). */
+extern const samspor_option sp_partner_options[];
+
+/*
+ * Build the indicator model from the parsed `partner` settings and check
+ * what spans options (names, references, time in dims, ...).  Errors go to
+ * errs with file:line.  Returns 0 or -1.
+ */
+int sp_partner_init(sp_partner *p, const samspor_settings *partner,
+                    const char *file, sp_errors *errs);
+void sp_partner_free(sp_partner *p);
+
+/* The configuration's partner model (never NULL). */
+const sp_partner *sp_config_partner(const struct sp_config *c);
+
+/* Column name of a published measure: "<name>", "<name>_suppressed",
+ * "<name>_change", "<name>_change_suppressed". */
+
+/*
+ * Recompute every indicator and replace its partner table, each in its own
+ * transaction (an advisory lock serialises concurrent refreshes).  An
+ * indicator whose query names a table that does not exist yet is skipped
+ * with a notice.  Returns 0, or SAMSPOR_EFAIL/ETEMP after logging; err
+ * holds the first error.  *refreshed counts the tables replaced.
+ */
+int sp_indicators_refresh(PGconn *conn, const struct sp_config *c,
+                          size_t *refreshed, char *err, size_t errlen);
+
+/*
+ * After a sync: refresh the indicators and rewrite the configured report.
+ * Does nothing when there are no indicators.  Returns 0 or an error code.
+ */
+int sp_partner_after_sync(PGconn *conn, const struct sp_config *c);
+
+#endif

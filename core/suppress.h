@@ -1,0 +1,47 @@
+/*
+ * suppress.h — the suppression engine of the partner indicators, and the
+ * index of cells it shares with core/indicators.c.
+ *
+ * A table is ncells rows of ndims dimension values, NULL meaning "the total
+ * of that dimension": a total cell equals the sum of the cells that have
+ * the same values except a non-NULL one at that dimension.
+ */
+#ifndef SAMSPOR_SUPPRESS_H
+#define SAMSPOR_SUPPRESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SP_SUPP_PRIMARY 1
+#define SP_SUPP_SECONDARY 2
+
+/*
+ * Suppress nvalues count columns of a table (values[cell * nvalues + v]):
+ * counts 1..threshold are primary; then, per column, further cells until
+ * every total keeps 0 or at least 2 hidden cells and no hidden cell is
+ * determined by the published totals (tested by linear algebra).  A
+ * secondary cell is the smallest non-zero published one of its group.
+ * flags[cell * nvalues + v] receives SP_SUPP_PRIMARY, SP_SUPP_SECONDARY or
+ * 0.  Returns the number of secondary suppressions.
+ */
+size_t sp_suppress(const char *const *dims, size_t ndims, size_t ncells,
+                   const long long *values, size_t nvalues, int threshold,
+                   unsigned char *flags);
+
+/* Open-addressing index of cells by their dimension values. */
+typedef struct sp_cell_index {
+  size_t *slots; /* cell index + 1; 0 = empty */
+  size_t cap;    /* a power of two */
+} sp_cell_index;
+
+/* Hash of vals[0..n) with vals[skip] (and NULLs) read as the total. */
+uint64_t sp_key_hash(const char *const *vals, size_t n, int skip);
+/* Index the first ncells cells of dims (ix->slots is malloc'd). */
+void sp_index_build(sp_cell_index *ix, const char *const *dims, size_t ndims,
+                    size_t ncells);
+/* The cell whose values are vals with vals[skip] replaced by the total
+ * (skip -1: none), or -1. */
+long sp_index_find(const sp_cell_index *ix, const char *const *dims,
+                   size_t ndims, const char *const *vals, int skip);
+
+#endif

@@ -1,0 +1,244 @@
+#!/usr/bin/env bash
+# The partner indicators against a real PostgreSQL: a small generated
+# warehouse with known answers, the partner table computed by samspor sync
+# and samspor refresh — counts, totals, shares, change against the
+# baseline; primary suppression (1..threshold, configurable, never below
+# 3) and secondary suppression; an attacker who tries to recover hidden
+# cells from the totals (and succeeds on primary suppression alone);
+# configuration errors; a failing indicator leaving its table as it was;
+# an indicator waiting for its table; what the partner role can read.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+pg_start
+
+# The known data: people per area and month, and how many are NEET.
+#   2025-01: A 20/10  B 12/3  C 30/8  D 9/0
+#   2025-02: A 4/2    B 12/6  C 30/9  D 9/0
+gen_data() {
+	mkdir -p "$T/in"
+	python3 - "$T/in/obs.csv" <<-'PY'
+		import sys
+		cells = {("A", "2025-01"): (20, 10), ("B", "2025-01"): (12, 3),
+		         ("C", "2025-01"): (30, 8), ("D", "2025-01"): (9, 0),
+		         ("A", "2025-02"): (4, 2), ("B", "2025-02"): (12, 6),
+		         ("C", "2025-02"): (30, 9), ("D", "2025-02"): (9, 0)}
+		n = 0
+		with open(sys.argv[1], "w") as f:
+		    f.write("pid;omraade;maaned;status\n")
+		    for (area, month), (people, neet) in sorted(cells.items()):
+		        for k in range(people):
+		            n += 1
+		            f.write("P%05d;%s;%s;%s\n" % (n, area, month, "neet" if k < neet else "skole"))
+	PY
+}
+
+# conf [THRESHOLD] [EXTRA_INDICATOR]
+conf() {
+	local threshold=${1:-5} extra=${2:-}
+	[[ -f $T/key ]] || "$SAMSPOR" keygen "$T/key" 2>/dev/null
+	cat >"$T/s.conf" <<-EOF
+		warehouse: { conninfo = "$SP_CONNINFO"; };
+		pseudonym: { key_file = "$T/key"; };
+		connectors = ( { name = "obs"; plugin = "csv";
+		  source = { url = "$T/in/obs.csv"; };
+		  streams = ( { table = "obs"; restrict_by = "area";
+		    columns = (
+		      { name = "person"; from = "pid"; rule = "pseudonym"; kind = "pid"; },
+		      { name = "area"; from = "omraade"; },
+		      { name = "month"; from = "maaned"; },
+		      { name = "status"; from = "status"; }
+		    ); } ); } );
+		partner: {
+		  suppression_threshold = $threshold;
+		  indicators = (
+		    { name = "neet"; title = "NEET";
+		      dimensions = ["area", "month"]; time = "month"; totals = ["area"];
+		      baseline = "2025-01";
+		      counts = ( { name = "people"; }, { name = "neet"; } );
+		      ratios = ( { name = "share"; numerator = "neet"; denominator = "people"; change = true; } );
+		      query = "SELECT area, month, count(*) AS people, count(*) FILTER (WHERE status = 'neet') AS neet FROM obs GROUP BY 1, 2";
+		    }$extra
+		  );
+		};
+	EOF
+}
+
+dump() { # dump TABLE: the partner table as sorted lines
+	psql_q "SELECT * FROM partner.$1 ORDER BY 1, 2" -F '|'
+}
+
+setup() {
+	psql_q "DROP SCHEMA IF EXISTS warehouse CASCADE; DROP SCHEMA IF EXISTS partner CASCADE; DROP SCHEMA IF EXISTS samspor CASCADE" >/dev/null 2>&1
+	gen_data
+	conf "$@"
+	assert_exit 0 "$SAMSPOR" -c "$T/s.conf" sync
+}
+
+test_known_answers_and_suppression() {
+	setup
+	assert_contains "$ERR" "indicator neet refreshed: 10 rows" "refresh logged"
+	# area|month|people|people_supp|neet|neet_supp|share|share_supp|change|change_supp|suppressed|reason
+	local want
+	want=$(
+		cat <<-'EOF'
+			A|2025-01|20|f|10|f|50.0|f|0.0|f|f|
+			A|2025-02||t||t||t||t|t|people: small count (1 to 5); neet: small count (1 to 5); share: built on a suppressed count
+			B|2025-01|12|f||t||t||t|t|neet: small count (1 to 5); share: built on a suppressed count
+			B|2025-02|12|f||t||t||t|t|neet: hidden so that a small count cannot be worked out from a total; share: built on a suppressed count
+			C|2025-01|30|f||t||t||t|t|neet: hidden so that a small count cannot be worked out from a total; share: built on a suppressed count
+			C|2025-02|30|f|9|f|30.0|f||t|t|share: change not shown: the baseline value is suppressed
+			D|2025-01|9|f|0|f|0.0|f|0.0|f|f|
+			D|2025-02||t|0|f||t||t|t|people: hidden so that a small count cannot be worked out from a total; share: built on a suppressed count
+			I alt|2025-01|71|f|21|f|29.6|f|0.0|f|f|
+			I alt|2025-02|55|f|17|f|30.9|f|1.3|f|f|
+		EOF
+	)
+	assert_eq "$(dump neet)" "$want" "partner.neet"
+	# samspor refresh gives the same table
+	assert_exit 0 "$SAMSPOR" -c "$T/s.conf" refresh
+	assert_eq "$(dump neet)" "$want" "refresh recomputes the same"
+	assert_contains "$(psql_q "SELECT obj_description('partner.neet'::regclass)")" "Counts from 1 to 5 are suppressed" "table comment"
+}
+
+test_threshold_is_configurable_never_below_3() {
+	setup 3
+	assert_eq "$(psql_q "SELECT people, neet FROM partner.neet WHERE area = 'A' AND month = '2025-02'" -F '|')" "4|" "threshold 3 publishes 4, hides 2"
+	assert_eq "$(psql_q "SELECT neet_suppressed FROM partner.neet WHERE area = 'B' AND month = '2025-01'")" "t" "3 is still hidden"
+	conf 2
+	assert_exit 2 "$SAMSPOR" -c "$T/s.conf" check
+	assert_contains "$ERR" "suppression_threshold" "names the option"
+	assert_contains "$ERR" "3" "says the minimum"
+}
+
+# The attacker: every total and its cells, exact rational arithmetic, and
+# the published shares.  On samspor's output it recovers nothing; on the
+# same table with primary suppression alone it recovers cells.
+test_suppressed_cells_cannot_be_recovered() {
+	setup
+	psql_q "COPY (SELECT * FROM partner.neet) TO STDOUT WITH CSV HEADER" >"$T/neet.csv"
+	assert_exit 0 python3 "$SP_TESTDIR/attack.py" "$T/neet.csv" --dims area,month --totals area \
+		--counts people,neet --ratio share:neet:people:100:1
+	assert_contains "$OUT" "recovered 0" "nothing recovered"
+	# The control: raw counts with totals, primary suppression only.
+	psql_q "COPY (SELECT coalesce(area, 'I alt') AS area, month, count(*) AS people,
+	          count(*) FILTER (WHERE status = 'neet') AS neet
+	        FROM warehouse.obs GROUP BY GROUPING SETS ((area, month), (month))) TO STDOUT WITH CSV HEADER" >"$T/raw.csv"
+	assert_exit 1 python3 "$SP_TESTDIR/attack.py" "$T/raw.csv" --dims area,month --totals area \
+		--counts people,neet --primary-only 5
+	assert_contains "$OUT" "recovered neet at B,2025-01 by difference" "primary alone gives cells away"
+}
+
+# Two totals (area and group): the rank test must catch what the
+# per-group rule misses, and the attack must still fail.
+test_two_way_totals_resist_linear_algebra() {
+	psql_q "DROP SCHEMA IF EXISTS warehouse CASCADE; DROP SCHEMA IF EXISTS partner CASCADE; DROP SCHEMA IF EXISTS samspor CASCADE" >/dev/null 2>&1
+	mkdir -p "$T/in"
+	python3 - "$T/in/obs.csv" <<-'PY'
+		import sys
+		# rows a..d (area), columns w..z (status); two 2x2 blocks of 1s
+		# and one bridging 1 at (a, y)
+		grid = [[1, 1, 1, 50], [1, 1, 60, 70], [80, 90, 1, 1], [95, 85, 1, 1]]
+		n = 0
+		with open(sys.argv[1], "w") as f:
+		    f.write("pid;omraade;maaned;status\n")
+		    for i, row in enumerate(grid):
+		        for j, k in enumerate(row):
+		            for _ in range(k):
+		                n += 1
+		                f.write("P%05d;%s;2025-01;%s\n" % (n, "abcd"[i], "wxyz"[j]))
+	PY
+	conf 5 ',
+	    { name = "grid"; dimensions = ["area", "status", "month"]; time = "month";
+	      totals = ["area", "status"];
+	      counts = ( { name = "people"; } );
+	      query = "SELECT area, status, month, count(*) AS people FROM obs GROUP BY 1, 2, 3"; }'
+	assert_exit 0 "$SAMSPOR" -c "$T/s.conf" sync
+	psql_q "COPY (SELECT * FROM partner.grid) TO STDOUT WITH CSV HEADER" >"$T/grid.csv"
+	assert_exit 0 python3 "$SP_TESTDIR/attack.py" "$T/grid.csv" --dims area,status,month --totals area,status --counts people
+	assert_contains "$OUT" "recovered 0" "nothing recovered from two-way totals"
+	local sec
+	sec=$(psql_q "SELECT count(*) FROM partner.grid WHERE people_suppressed AND suppression_reason LIKE '%hidden so that%'")
+	[[ $sec -ge 1 ]] || fail "expected a secondary suppression, got $sec"
+	psql_q "COPY (SELECT coalesce(area, 'I alt') AS area, coalesce(status, 'I alt') AS status, '2025-01' AS month, count(*) AS people
+	        FROM warehouse.obs GROUP BY CUBE (area, status)) TO STDOUT WITH CSV HEADER" >"$T/raw.csv"
+	assert_exit 1 python3 "$SP_TESTDIR/attack.py" "$T/raw.csv" --dims area,status,month --totals area,status --counts people --primary-only 5
+	assert_contains "$OUT" "by linear algebra" "primary alone falls to linear algebra"
+}
+
+test_configuration_errors_all_reported() {
+	gen_data
+	[[ -f $T/key ]] || "$SAMSPOR" keygen "$T/key" 2>/dev/null
+	cat >"$T/bad.conf" <<-EOF
+		warehouse: { conninfo = "$SP_CONNINFO"; };
+		pseudonym: { key_file = "$T/key"; };
+		connectors = ( { name = "obs"; plugin = "csv"; source = { url = "$T/in/obs.csv"; };
+		  streams = ( { table = "obs"; columns = ( { name = "area"; from = "omraade"; } ); } ); } );
+		partner: { indicators = (
+		  { name = "x"; dimensions = ["area", "month"]; time = "day"; totals = ["month", "nope"];
+		    counts = ( { name = "n"; }, { name = "n"; } );
+		    ratios = ( { name = "r"; numerator = "zz"; denominator = "n"; change = true; } );
+		    chart = "qq"; query = "SELECT 1"; },
+		  { name = "x"; dimensions = ["a"]; time = "a"; counts = ( { name = "n"; } ); query = "SELECT 1"; }
+		); };
+	EOF
+	assert_exit 2 "$SAMSPOR" -c "$T/bad.conf" check
+	assert_contains "$ERR" "time 'day' is not one of its dimensions" "time"
+	assert_contains "$ERR" "totals 'nope'" "totals"
+	assert_contains "$ERR" "'n' is used twice" "duplicate measure"
+	assert_contains "$ERR" "numerator 'zz'" "numerator"
+	assert_contains "$ERR" "change = true needs the indicator's baseline" "baseline"
+	assert_contains "$ERR" "chart 'qq'" "chart"
+	assert_contains "$ERR" "two indicators are named 'x'" "duplicate indicator"
+}
+
+test_failing_indicator_keeps_its_table() {
+	setup
+	local before
+	before=$(dump neet)
+	# A query that now returns a NULL dimension: the refresh fails, loudly,
+	# and partner.neet is what it was.
+	sed -i 's/SELECT area, month,/SELECT CASE WHEN area = '"'"'A'"'"' THEN NULL ELSE area END AS area, month,/' "$T/s.conf"
+	assert_exit 1 "$SAMSPOR" -c "$T/s.conf" refresh
+	assert_contains "$ERR" "indicator 'neet'" "names the indicator"
+	assert_contains "$ERR" "dimension 'area' is NULL" "says why"
+	assert_eq "$(dump neet)" "$before" "table unchanged"
+	# A sync whose loads succeed but whose indicator fails exits 1.
+	assert_exit 1 "$SAMSPOR" -c "$T/s.conf" sync
+	assert_contains "$OUT" "obs.obs: read 126, loaded 126" "the load itself succeeded"
+}
+
+test_indicator_waits_for_its_table() {
+	setup 5 ',
+	    { name = "later"; dimensions = ["month"]; time = "month";
+	      counts = ( { name = "n"; } );
+	      query = "SELECT month, count(*) AS n FROM not_loaded_yet GROUP BY 1"; }'
+	assert_contains "$ERR" "indicator 'later'" "warned"
+	assert_contains "$ERR" "not refreshed" "skipped"
+	assert_eq "$(psql_q "SELECT to_regclass('partner.later') IS NULL")" "t" "no table"
+	assert_eq "$(psql_q "SELECT count(*) FROM partner.neet")" "10" "the others are refreshed"
+}
+
+test_layout_change_recreates_the_table() {
+	setup
+	sed -i 's/counts = ( { name = "people"; }, { name = "neet"; } );/counts = ( { name = "people"; }, { name = "neet"; }, { name = "school"; } );/;
+	        s/AS neet FROM obs/AS neet, count(*) FILTER (WHERE status = '"'"'skole'"'"') AS school FROM obs/' "$T/s.conf"
+	assert_exit 0 "$SAMSPOR" -c "$T/s.conf" refresh
+	assert_eq "$(psql_q "SELECT school FROM partner.neet WHERE area = 'A' AND month = '2025-01'")" "10" "new column filled"
+}
+
+test_partner_reads_indicators_not_rows() {
+	setup
+	echo 'pw-Partner-123' >"$T/pw" && chmod 600 "$T/pw"
+	assert_exit 0 "$SAMSPOR" -c "$T/s.conf" grant kommune --role partner --password-file "$T/pw"
+	local login
+	login=$(psql_q "SELECT rolname FROM pg_roles WHERE rolname LIKE 'org_kommune%' AND rolcanlogin")
+	[[ -n $login ]] || fail "no partner login created"
+	assert_eq "$(psql_q "SET ROLE $login; SELECT count(*) FROM partner.neet")" "10" "partner reads partner.neet"
+	RC=0
+	psql_q "SET ROLE $login; SELECT count(*) FROM warehouse.obs" >/dev/null 2>"$T/e" || RC=$?
+	assert_eq "$RC" "1" "partner cannot read the rows"
+	assert_contains "$(cat "$T/e")" "permission denied" "denied"
+}
+
+run_tests

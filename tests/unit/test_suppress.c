@@ -1,0 +1,217 @@
+/*
+ * Unit tests for the suppression engine of core/indicators.c
+ * (sp_suppress): primary suppression of counts 1..threshold, secondary
+ * suppression so that every total keeps 0 or at least 2 hidden cells, and
+ * the linear-algebra step that catches cells a two-way table would still
+ * give away.
+ */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "suppress.h"
+
+/* A one-dimensional table: cells a, b, c, ... and their total (NULL). */
+static size_t one_dim(const long long *vals, size_t n, int threshold,
+                      unsigned char *flags) {
+  static const char *names[] = {"a", "b", "c", "d", "e", "f", "g", "h"};
+  const char *dims[9];
+  long long v[9];
+  long long total = 0;
+  for (size_t i = 0; i < n; i++) {
+    dims[i] = names[i];
+    v[i] = vals[i];
+    total += vals[i];
+  }
+  dims[n] = NULL;
+  v[n] = total;
+  return sp_suppress(dims, 1, n + 1, v, 1, threshold, flags);
+}
+
+static void test_primary_is_one_to_threshold(void **state) {
+  (void)state;
+  const char *dims[] = {"a", "b", "c", "d", "e"};
+  long long v[] = {0, 1, 5, 6, 100};
+  unsigned char f[5];
+  assert_int_equal(sp_suppress(dims, 1, 5, v, 1, 5, f), 0);
+  assert_int_equal(f[0], 0); /* zero is published */
+  assert_int_equal(f[1], SP_SUPP_PRIMARY);
+  assert_int_equal(f[2], SP_SUPP_PRIMARY);
+  assert_int_equal(f[3], 0);
+  assert_int_equal(f[4], 0);
+  /* threshold 3: 5 is published */
+  sp_suppress(dims, 1, 5, v, 1, 3, f);
+  assert_int_equal(f[2], 0);
+}
+
+static void test_single_hidden_cell_gets_a_partner(void **state) {
+  (void)state;
+  long long v[] = {20, 3, 9, 0, 40};
+  unsigned char f[6];
+  assert_int_equal(one_dim(v, 5, 5, f), 1);
+  assert_int_equal(f[1], SP_SUPP_PRIMARY);
+  /* the smallest non-zero published cell, never the zero, not the total */
+  assert_int_equal(f[2], SP_SUPP_SECONDARY);
+  assert_int_equal(f[3], 0);
+  assert_int_equal(f[0] | f[4] | f[5], 0);
+}
+
+static void test_two_hidden_cells_need_nothing_more(void **state) {
+  (void)state;
+  long long v[] = {20, 3, 2, 40};
+  unsigned char f[5];
+  assert_int_equal(one_dim(v, 4, 5, f), 0);
+  assert_int_equal(f[1], SP_SUPP_PRIMARY);
+  assert_int_equal(f[2], SP_SUPP_PRIMARY);
+  assert_int_equal(f[4], 0); /* total 65 published */
+}
+
+static void test_small_total_hides_a_cell(void **state) {
+  (void)state;
+  /* total 4 is primary; its cells 4 and 0: 4 is primary as well */
+  long long v[] = {4, 0};
+  unsigned char f[3];
+  one_dim(v, 2, 5, f);
+  assert_int_equal(f[0], SP_SUPP_PRIMARY);
+  assert_int_equal(f[2], SP_SUPP_PRIMARY);
+  /* only zeros besides the hidden cell: the total goes */
+  long long w[] = {3, 0, 0};
+  unsigned char g[4];
+  one_dim(w, 3, 5, g);
+  assert_int_equal(g[3], SP_SUPP_PRIMARY);
+  assert_int_equal(g[1] | g[2], 0);
+}
+
+/* An r x c table with row and column totals and the grand total, cells
+ * in row-major order, totals after: row totals, column totals, grand. */
+typedef struct twoway {
+  size_t r, c, n;
+  const char **dims;
+  long long *v;
+} twoway;
+
+static const char *label(char *pool, size_t i) {
+  snprintf(pool + i * 4, 4, "%zu", i);
+  return pool + i * 4;
+}
+
+static void twoway_build(twoway *t, size_t r, size_t c, const long long *cells,
+                         char *pool) {
+  t->r = r;
+  t->c = c;
+  t->n = r * c + r + c + 1;
+  t->dims = calloc(t->n * 2, sizeof *t->dims);
+  t->v = calloc(t->n, sizeof *t->v);
+  size_t k = 0;
+  for (size_t i = 0; i < r; i++)
+    for (size_t j = 0; j < c; j++, k++) {
+      t->dims[2 * k] = label(pool, i);
+      t->dims[2 * k + 1] = label(pool, 32 + j);
+      t->v[k] = cells[i * c + j];
+      t->v[r * c + i] += cells[i * c + j];
+      t->v[r * c + r + j] += cells[i * c + j];
+      t->v[t->n - 1] += cells[i * c + j];
+    }
+  for (size_t i = 0; i < r; i++, k++) {
+    t->dims[2 * k] = label(pool, i);
+    t->dims[2 * k + 1] = NULL;
+  }
+  for (size_t j = 0; j < c; j++, k++) {
+    t->dims[2 * k] = NULL;
+    t->dims[2 * k + 1] = label(pool, 32 + j);
+  }
+  t->dims[2 * k] = t->dims[2 * k + 1] = NULL;
+}
+
+/* Every row and column (with its total) has 0 or >= 2 hidden cells. */
+static void assert_groups_hold(const twoway *t, const unsigned char *f) {
+  for (size_t i = 0; i <= t->r; i++) {
+    size_t ns = 0;
+    for (size_t j = 0; j <= t->c; j++) {
+      size_t k = i < t->r ? (j < t->c ? i * t->c + j : t->r * t->c + i)
+                          : (j < t->c ? t->r * t->c + t->r + j : t->n - 1);
+      ns += f[k] != 0;
+    }
+    assert_true(ns == 0 || ns >= 2);
+  }
+  for (size_t j = 0; j <= t->c; j++) {
+    size_t ns = 0;
+    for (size_t i = 0; i <= t->r; i++) {
+      size_t k = i < t->r ? (j < t->c ? i * t->c + j : t->r * t->c + i)
+                          : (j < t->c ? t->r * t->c + t->r + j : t->n - 1);
+      ns += f[k] != 0;
+    }
+    assert_true(ns == 0 || ns >= 2);
+  }
+}
+
+static void test_two_way_bridge_is_caught(void **state) {
+  (void)state;
+  /* Two 2x2 blocks of small counts joined by one small cell (0,2): every
+   * row and column has 0 or >= 2 hidden cells, yet rows 0+1 minus
+   * columns 0+1 give cell (0,2) exactly.  The rank test must hide more. */
+  long long cells[] = {1,  1,  1, 50, /* */ 1,  1,  60, 70, /* */
+                       80, 90, 1, 1,  /* */ 95, 85, 1,  1};
+  char pool[64 * 4];
+  twoway t;
+  twoway_build(&t, 4, 4, cells, pool);
+  unsigned char *f = calloc(t.n, 1);
+  size_t sec = sp_suppress(t.dims, 2, t.n, t.v, 1, 5, f);
+  assert_true(sec >= 1);
+  assert_groups_hold(&t, f);
+  size_t extra = 0;
+  for (size_t k = 0; k < 16; k++)
+    extra += f[k] == SP_SUPP_SECONDARY;
+  assert_true(extra >= 1);
+  free(f);
+  free(t.dims);
+  free(t.v);
+}
+
+static void test_random_tables_keep_the_group_rule(void **state) {
+  (void)state;
+  srand(7);
+  char pool[64 * 4];
+  for (int round = 0; round < 300; round++) {
+    size_t r = 2 + (size_t)rand() % 5, c = 2 + (size_t)rand() % 5;
+    long long cells[64];
+    for (size_t k = 0; k < r * c; k++) {
+      int x = rand() % 10;
+      cells[k] = x < 3 ? 0 : x < 6 ? 1 + rand() % 5 : 6 + rand() % 40;
+    }
+    twoway t;
+    twoway_build(&t, r, c, cells, pool);
+    unsigned char *f = calloc(t.n, 1);
+    sp_suppress(t.dims, 2, t.n, t.v, 1, 5, f);
+    assert_groups_hold(&t, f);
+    for (size_t k = 0; k < t.n; k++) {
+      if (t.v[k] >= 1 && t.v[k] <= 5)
+        assert_int_equal(f[k], SP_SUPP_PRIMARY);
+      if (f[k] == SP_SUPP_SECONDARY)
+        assert_true(t.v[k] > 0); /* a hidden zero protects nothing */
+    }
+    free(f);
+    free(t.dims);
+    free(t.v);
+  }
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_primary_is_one_to_threshold),
+      cmocka_unit_test(test_single_hidden_cell_gets_a_partner),
+      cmocka_unit_test(test_two_hidden_cells_need_nothing_more),
+      cmocka_unit_test(test_small_total_hides_a_cell),
+      cmocka_unit_test(test_two_way_bridge_is_caught),
+      cmocka_unit_test(test_random_tables_keep_the_group_rule),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
