@@ -221,6 +221,14 @@ int sp_cmd_check(sp_global *g, int argc, char **argv) {
     printf("\nconnectors (%zu):\n", c->nconnectors);
     for (size_t i = 0; i < c->nconnectors; i++)
       print_connector(c, &c->connectors[i]);
+    const sp_partner *p = sp_config_partner(c);
+    if (p->nindicators)
+      printf("indicators (%zu, counts 1-%d suppressed):", p->nindicators,
+             p->threshold);
+    for (size_t i = 0; i < p->nindicators; i++)
+      printf(" partner.%s", p->indicators[i].name);
+    if (p->nindicators)
+      printf("\n");
   }
   sp_errors_print(&errs, stderr);
   int status = errs.nerrors ? SP_EXIT_USAGE : SP_EXIT_OK;
@@ -233,6 +241,14 @@ int sp_cmd_check(sp_global *g, int argc, char **argv) {
     else
       printf("  %-20s FAILED: %s\n", "warehouse", err);
     int worst = wrc;
+    PGconn *conn = NULL;
+    if (wrc == 0 && sp_config_partner(c)->nindicators &&
+        sp_warehouse_connect(c, &conn, err, sizeof err) == 0) {
+      int irc = sp_indicators_check(conn, c, stdout);
+      if (irc && !worst)
+        worst = irc;
+    }
+    PQfinish(conn);
     for (size_t i = 0; i < c->nconnectors; i++) {
       int crc = connect_source(&c->connectors[i]);
       if (crc != 0 && (worst == 0 || crc == SAMSPOR_ETEMP))

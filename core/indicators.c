@@ -426,6 +426,76 @@ static size_t measure_slots(const sp_indicator *ind, sp_measure_kind kind,
   return n;
 }
 
+/* The indicator's query, selecting exactly the columns samspor reads, in
+ * order and cast: a missing column is the server's clear error, and a
+ * data-modifying statement cannot hide in a subquery. */
+static void indicator_sql(const sp_indicator *ind, sp_buf *q) {
+  sp_buf_puts(q, "SELECT ");
+  for (size_t d = 0; d < ind->ndims; d++)
+    sp_buf_printf(q, "%s(q.%s)::text", d ? ", " : "", ind->dims[d]);
+  for (size_t i = 0; i < ind->nmeasures; i++) {
+    const sp_measure *m = &ind->measures[i];
+    if (m->kind == SP_MEASURE_COUNT)
+      sp_buf_printf(q, ", (q.%s)::bigint", m->name);
+    else if (m->kind == SP_MEASURE_SUM)
+      sp_buf_printf(q, ", (q.%s)::float8", m->name);
+  }
+  sp_buf_printf(q, " FROM (%s\n) AS q", ind->query);
+}
+
+/* SET LOCAL search_path to the warehouse schema (in a transaction). */
+static int set_search_path(PGconn *conn, const sp_config *cfg, char *err,
+                           size_t errlen) {
+  const char *schema = sp_config_schema(cfg);
+  char *id = PQescapeIdentifier(conn, schema, strlen(schema));
+  char *sql =
+      sp_xasprintf("SET LOCAL search_path = %s, public", id ? id : "warehouse");
+  PQfreemem(id);
+  int rc = sp_pg_exec(conn, sql, PGRES_COMMAND_OK, NULL, err, errlen);
+  free(sql);
+  return rc;
+}
+
+int sp_indicators_check(PGconn *conn, const sp_config *c, FILE *out) {
+  const sp_partner *p = sp_config_partner(c);
+  char err[1024];
+  int worst = sp_pg_exec(conn, "BEGIN READ ONLY", PGRES_COMMAND_OK, NULL, err,
+                         sizeof err);
+  if (!worst)
+    worst = set_search_path(conn, c, err, sizeof err);
+  if (worst) {
+    fprintf(out, "  %-20s FAILED: %s\n", "indicators", err);
+    return worst;
+  }
+  for (size_t i = 0; i < p->nindicators; i++) {
+    const sp_indicator *ind = &p->indicators[i];
+    sp_buf q;
+    sp_buf_init(&q);
+    sp_buf_puts(&q, "SAVEPOINT ind; EXPLAIN ");
+    indicator_sql(ind, &q);
+    PGresult *res = PQexec(conn, q.data);
+    sp_buf_free(&q);
+    char label[80];
+    snprintf(label, sizeof label, "partner.%s", ind->name);
+    if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+      fprintf(out, "  %-20s ok (query plans)\n", label);
+    } else {
+      const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+      sp_pg_error(conn, res, err, sizeof err);
+      if (state && strcmp(state, "42P01") == 0) {
+        fprintf(out, "  %-20s waits: %s\n", label, err);
+      } else {
+        fprintf(out, "  %-20s FAILED: %s\n", label, err);
+        worst = worst ? worst : SAMSPOR_EFAIL;
+      }
+    }
+    PQclear(res);
+    PQclear(PQexec(conn, "ROLLBACK TO SAVEPOINT ind"));
+  }
+  PQclear(PQexec(conn, "ROLLBACK"));
+  return worst;
+}
+
 /*
  * Run the indicator's query and build the cells, totals included.
  * Returns 0, 1 when a table it reads does not exist yet, or a SAMSPOR_E*
@@ -436,17 +506,7 @@ static int load_cells(PGconn *conn, const sp_partner *p,
                       char *err, size_t errlen) {
   sp_buf q;
   sp_buf_init(&q);
-  sp_buf_puts(&q, "SELECT ");
-  for (size_t d = 0; d < ind->ndims; d++)
-    sp_buf_printf(&q, "%s(q.%s)::text", d ? ", " : "", ind->dims[d]);
-  for (size_t i = 0; i < ind->nmeasures; i++) {
-    const sp_measure *m = &ind->measures[i];
-    if (m->kind == SP_MEASURE_COUNT)
-      sp_buf_printf(&q, ", (q.%s)::bigint", m->name);
-    else if (m->kind == SP_MEASURE_SUM)
-      sp_buf_printf(&q, ", (q.%s)::float8", m->name);
-  }
-  sp_buf_printf(&q, " FROM (%s\n) AS q", ind->query);
+  indicator_sql(ind, &q);
   PGresult *res = PQexec(conn, q.data);
   sp_buf_free(&q);
   if (PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -796,20 +856,15 @@ static int refresh_one(PGconn *conn, const sp_config *cfg, const sp_partner *p,
   sp_buf_init(&out);
   sp_buf_init(&sql);
 
-  char *schema = PQescapeIdentifier(conn, sp_config_schema(cfg),
-                                    strlen(sp_config_schema(cfg)));
   /* One refresh at a time (two connectors' runs may end together); the
    * two-key form cannot collide with the connectors' one-key locks. */
-  sp_buf_printf(&sql, "SET LOCAL search_path = %s, public",
-                schema ? schema : "warehouse");
-  PQfreemem(schema);
   int rc = sp_pg_exec(conn, "BEGIN", PGRES_COMMAND_OK, NULL, err, errlen);
   if (!rc)
     rc =
         sp_pg_exec(conn, "SELECT pg_advisory_xact_lock(1936549235, 1885434484)",
                    PGRES_TUPLES_OK, NULL, err, errlen);
   if (!rc)
-    rc = sp_pg_exec(conn, sql.data, PGRES_COMMAND_OK, NULL, err, errlen);
+    rc = set_search_path(conn, cfg, err, errlen);
   if (!rc)
     rc = load_cells(conn, p, ind, slot, &t, err, errlen);
   if (rc)

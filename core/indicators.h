@@ -32,6 +32,7 @@
 #define SAMSPOR_INDICATORS_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include <libpq-fe.h>
 
@@ -112,6 +113,13 @@ const sp_partner *sp_config_partner(const struct sp_config *c);
  */
 int sp_indicators_refresh(PGconn *conn, const struct sp_config *c,
                           size_t *refreshed, char *err, size_t errlen);
+
+/*
+ * check --connect: plan (EXPLAIN) every indicator's query in a read-only
+ * transaction and print one line each to out.  A table not loaded yet is
+ * "waits", not a failure.  Returns 0 or SAMSPOR_EFAIL.
+ */
+int sp_indicators_check(PGconn *conn, const struct sp_config *c, FILE *out);
 
 /*
  * After a sync: refresh the indicators and rewrite the configured report.

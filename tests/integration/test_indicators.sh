@@ -192,6 +192,21 @@ test_configuration_errors_all_reported() {
 	assert_contains "$ERR" "two indicators are named 'x'" "duplicate indicator"
 }
 
+test_check_connect_plans_every_query() {
+	setup 5 ',
+	    { name = "later"; dimensions = ["month"]; time = "month";
+	      counts = ( { name = "n"; } );
+	      query = "SELECT month, count(*) AS n FROM not_loaded_yet GROUP BY 1"; }'
+	assert_exit 0 "$SAMSPOR" -c "$T/s.conf" check --connect
+	assert_contains "$OUT" "indicators (2, counts 1-5 suppressed): partner.neet partner.later" "listed"
+	assert_match "$OUT" "partner.neet +ok" "neet plans"
+	assert_match "$OUT" "partner.later +waits: .*not_loaded_yet" "later waits for its table"
+	sed -i 's/AS neet FROM obs/AS neetx FROM obs/' "$T/s.conf"
+	assert_exit 1 "$SAMSPOR" -c "$T/s.conf" check --connect
+	assert_match "$OUT" "partner.neet +FAILED: .*q.neet" "a missing column fails"
+	assert_eq "$(psql_q "SELECT count(*) FROM partner.neet")" "10" "check changed nothing"
+}
+
 test_failing_indicator_keeps_its_table() {
 	setup
 	local before
