@@ -205,6 +205,8 @@ int sp_cmd_forget(sp_global *g, int argc, char **argv) {
       sp_sync_unlock(&s, &c->connectors[i]);
   if (rc)
     fprintf(stderr, "samspor: forget: %s; nothing was erased\n", err);
+  /* The partner figures no longer count the people erased. */
+  int prc = rc ? 0 : sp_partner_after_sync(s.conn, c);
   if (copy.data)
     sp_wipe(copy.data, copy.cap);
   sp_buf_free(&copy);
@@ -213,5 +215,5 @@ int sp_cmd_forget(sp_global *g, int argc, char **argv) {
   sp_config_free(c);
   if (rc)
     return sp_exit_status(rc);
-  return invalid ? SP_EXIT_FAIL : SP_EXIT_OK;
+  return invalid || prc ? SP_EXIT_FAIL : SP_EXIT_OK;
 }

@@ -234,6 +234,12 @@ test_indicator_waits_for_its_table() {
 	assert_eq "$(psql_q "SELECT count(*) FROM partner.neet")" "10" "the others are refreshed"
 }
 
+test_forget_updates_the_indicators() {
+	setup
+	echo P00001 | "$SAMSPOR" -c "$T/s.conf" forget --kind pid >/dev/null 2>&1 || fail "forget failed"
+	assert_eq "$(psql_q "SELECT people, neet FROM partner.neet WHERE area = 'A' AND month = '2025-01'" -F '|')" "19|9" "the erased person no longer counted"
+}
+
 test_layout_change_recreates_the_table() {
 	setup
 	sed -i 's/counts = ( { name = "people"; }, { name = "neet"; } );/counts = ( { name = "people"; }, { name = "neet"; }, { name = "school"; } );/;
