@@ -78,6 +78,7 @@ int sp_cmd_reload(sp_global *g, int argc, char **argv);
 int sp_cmd_forget(sp_global *g, int argc, char **argv);
 int sp_cmd_grant(sp_global *g, int argc, char **argv);
 int sp_cmd_docs(sp_global *g, int argc, char **argv);
+int sp_cmd_report(sp_global *g, int argc, char **argv);
 int sp_cmd_refresh(sp_global *g, int argc, char **argv);
 
 #endif

@@ -24,21 +24,15 @@
  */
 #include "config.h"
 
-#include <ctype.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "cli.h"
 #include "conf.h"
+#include "docout.h"
 #include "schedule.h"
 #include "schema.h"
 #include "warehouse.h"
@@ -47,215 +41,12 @@
 #define ROLE_ANALYST "samspor_analyst"
 #define ROLE_PARTNER "samspor_partner"
 
-/* ---- a tiny document writer: Markdown or HTML ------------------------- */
-
-typedef struct doc {
-  sp_buf b;
-  int html;
-  int in_list;
-} doc;
-
-/* Escape text for the output format.  In Markdown, characters that would
- * start markup are backslash-escaped and newlines become spaces (a table
- * cell must stay on one line); in HTML, the five special characters become
- * entities. */
-/* Whether s has an '_' that could close emphasis (one not followed by a
- * letter or digit); without one, an '_' opening a word is plain text. */
-static int underscore_closer(const char *s) {
-  for (const char *p = s; p && *p; p++)
-    if (*p == '_' && p > s && !isspace((unsigned char)p[-1]) &&
-        !isalnum((unsigned char)p[1]))
-      return 1;
-  return 0;
-}
-
-static void put_text(doc *d, const char *s) {
-  int closer = d->html ? 0 : underscore_closer(s);
-  for (const char *p = s ? s : ""; *p; p++) {
-    char c = *p;
-    if (c == '\r' || c == '\n' || c == '\t') {
-      sp_buf_putc(&d->b, ' ');
-      continue;
-    }
-    if (d->html) {
-      switch (c) {
-      case '&':
-        sp_buf_puts(&d->b, "&amp;");
-        break;
-      case '<':
-        sp_buf_puts(&d->b, "&lt;");
-        break;
-      case '>':
-        sp_buf_puts(&d->b, "&gt;");
-        break;
-      case '"':
-        sp_buf_puts(&d->b, "&quot;");
-        break;
-      case '\'':
-        sp_buf_puts(&d->b, "&#39;");
-        break;
-      default:
-        sp_buf_putc(&d->b, c);
-      }
-    } else {
-      /* '*' before a space and '_' inside a word start nothing, and
-       * cron expressions and column names read better unescaped. */
-      int esc =
-          strchr("\\`[]<>|", c) != NULL || (c == '*' && p[1] && p[1] != ' ') ||
-          (c == '_' && (p == s || !isalnum((unsigned char)p[-1])) && closer) ||
-          (c == '#' && p == s);
-      if (esc)
-        sp_buf_putc(&d->b, '\\');
-      sp_buf_putc(&d->b, c);
-    }
-  }
-}
-
-static char *vfmt(const char *fmt, va_list ap) SP_PRINTF(1, 0);
-static char *vfmt(const char *fmt, va_list ap) {
-  sp_buf t;
-  sp_buf_init(&t);
-  sp_buf_vprintf(&t, fmt, ap);
-  if (!t.data)
-    return sp_xstrdup("");
-  return t.data;
-}
-
-static void list_end(doc *d) {
-  if (!d->in_list)
-    return;
-  sp_buf_puts(&d->b, d->html ? "</ul>\n" : "\n");
-  d->in_list = 0;
-}
-
-static void heading(doc *d, int level, const char *fmt, ...) SP_PRINTF(3, 4);
-static void heading(doc *d, int level, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  char *t = vfmt(fmt, ap);
-  va_end(ap);
-  list_end(d);
-  if (d->html) {
-    sp_buf_printf(&d->b, "<h%d>", level);
-    put_text(d, t);
-    sp_buf_printf(&d->b, "</h%d>\n", level);
-  } else {
-    for (int i = 0; i < level; i++)
-      sp_buf_putc(&d->b, '#');
-    sp_buf_putc(&d->b, ' ');
-    put_text(d, t);
-    sp_buf_puts(&d->b, "\n\n");
-  }
-  free(t);
-}
-
-static void para(doc *d, const char *fmt, ...) SP_PRINTF(2, 3);
-static void para(doc *d, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  char *t = vfmt(fmt, ap);
-  va_end(ap);
-  list_end(d);
-  sp_buf_puts(&d->b, d->html ? "<p>" : "");
-  put_text(d, t);
-  sp_buf_puts(&d->b, d->html ? "</p>\n" : "\n\n");
-  free(t);
-}
-
-/* A list item "Label: text" (the label bold). */
-static void item(doc *d, const char *label, const char *fmt, ...)
-    SP_PRINTF(3, 4);
-static void item(doc *d, const char *label, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  char *t = vfmt(fmt, ap);
-  va_end(ap);
-  if (!d->in_list) {
-    if (d->html)
-      sp_buf_puts(&d->b, "<ul>\n");
-    d->in_list = 1;
-  }
-  sp_buf_puts(&d->b, d->html ? "<li>" : "- ");
-  if (label) {
-    sp_buf_puts(&d->b, d->html ? "<strong>" : "**");
-    put_text(d, label);
-    sp_buf_puts(&d->b, d->html ? ":</strong> " : ":** ");
-  }
-  put_text(d, t);
-  sp_buf_puts(&d->b, d->html ? "</li>\n" : "\n");
-  free(t);
-}
-
-static void table_begin(doc *d, const char *const *heads, size_t n) {
-  list_end(d);
-  if (d->html) {
-    sp_buf_puts(&d->b, "<table>\n<thead><tr>");
-    for (size_t i = 0; i < n; i++) {
-      sp_buf_puts(&d->b, "<th>");
-      put_text(d, heads[i]);
-      sp_buf_puts(&d->b, "</th>");
-    }
-    sp_buf_puts(&d->b, "</tr></thead>\n<tbody>\n");
-  } else {
-    for (size_t i = 0; i < n; i++) {
-      sp_buf_puts(&d->b, "| ");
-      put_text(d, heads[i]);
-      sp_buf_putc(&d->b, ' ');
-    }
-    sp_buf_puts(&d->b, "|\n");
-    for (size_t i = 0; i < n; i++)
-      sp_buf_puts(&d->b, "|---");
-    sp_buf_puts(&d->b, "|\n");
-  }
-}
-
-static void table_row(doc *d, const char *const *cells, size_t n) {
-  sp_buf_puts(&d->b, d->html ? "<tr>" : "");
-  for (size_t i = 0; i < n; i++) {
-    const char *c = cells[i] ? cells[i] : "";
-    if (d->html) {
-      sp_buf_puts(&d->b, "<td>");
-      put_text(d, c);
-      sp_buf_puts(&d->b, "</td>");
-    } else {
-      sp_buf_puts(&d->b, "| ");
-      put_text(d, c);
-      sp_buf_putc(&d->b, ' ');
-    }
-  }
-  sp_buf_puts(&d->b, d->html ? "</tr>\n" : "|\n");
-}
-
-static void table_end(doc *d) {
-  sp_buf_puts(&d->b, d->html ? "</tbody>\n</table>\n" : "\n");
-}
-
-static const char html_head[] =
-    "<!DOCTYPE html>\n"
-    "<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n"
-    "<meta name=\"viewport\" content=\"width=device-width, "
-    "initial-scale=1\"/>\n"
-    "<title>Data dictionary</title>\n"
-    "<style>\n"
-    "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;"
-    "max-width:75em;margin:2em auto;padding:0 1em;color:#222;"
-    "line-height:1.45}\n"
-    "h1{border-bottom:2px solid #444}\n"
-    "h2{border-bottom:1px solid #aaa;margin-top:2em}\n"
-    "table{border-collapse:collapse;margin:1em 0;width:100%}\n"
-    "th,td{border:1px solid #bbb;padding:.3em .5em;text-align:left;"
-    "vertical-align:top}\n"
-    "th{background:#eee}\n"
-    "tr:nth-child(even) td{background:#fafafa}\n"
-    "@media print{body{max-width:none}h2{page-break-before:auto}}\n"
-    "</style>\n</head>\n<body>\n";
-
 /* ---- querying --------------------------------------------------------- */
 
 typedef struct ctx {
   const sp_config *c;
   PGconn *conn;
-  doc *d;
+  sp_doc *d;
   const char *tz;
   int rc;
   char err[1024];
@@ -678,7 +469,7 @@ static char *row_count(ctx *x, const char *schema, const char *table) {
 }
 
 static void connector_schedule(ctx *x, const sp_connector *cc) {
-  doc *d = x->d;
+  sp_doc *d = x->d;
   const char *sched = sp_get_string(cc->s, "schedule");
   const char *text = cc->schedule ? sp_schedule_text(cc->schedule) : sched;
   char *words = cc->schedule ? schedule_words(text) : NULL;
@@ -688,65 +479,69 @@ static void connector_schedule(ctx *x, const sp_connector *cc) {
       sp_schedule_next(cc->schedule, x->tz, time(NULL), &t) == 0)
     sp_time_format(t, x->tz, next, sizeof next);
   if (!sp_get_bool(cc->s, "enabled"))
-    item(d, "Refresh",
-         "never: the connector is disabled (its schedule would "
-         "be cron %s, time zone %s)",
-         text, x->tz);
+    sp_doc_item(d, "Refresh",
+                "never: the connector is disabled (its schedule would "
+                "be cron %s, time zone %s)",
+                text, x->tz);
   else
-    item(d, "Refresh", "%s%s(cron %s, time zone %s)%s%s", words ? words : "",
-         words ? " " : "", text, x->tz, next[0] ? "; next run " : "", next);
+    sp_doc_item(d, "Refresh", "%s%s(cron %s, time zone %s)%s%s",
+                words ? words : "", words ? " " : "", text, x->tz,
+                next[0] ? "; next run " : "", next);
   free(words);
 }
 
 static void document_stream(ctx *x, const sp_connector *cc,
                             const sp_stream *st) {
-  doc *d = x->d;
+  sp_doc *d = x->d;
   const char *schema = sp_config_schema(x->c);
   char *oid = table_exists(x, schema, st->table);
   if (x->rc)
     return;
-  heading(d, 3, "%s.%s", schema, st->table);
+  sp_doc_heading(d, 3, "%s.%s", schema, st->table);
   const char *desc = sp_get_string(st->s, "description");
-  item(d, "Description", "%s",
-       desc ? desc : "(none given in the configuration)");
+  sp_doc_item(d, "Description", "%s",
+              desc ? desc : "(none given in the configuration)");
   const char *cdesc = sp_get_string(cc->s, "description");
-  item(d, "Source", "connector %s, plugin %s%s%s", cc->name,
-       cc->plugin ? cc->plugin->desc->name : sp_get_string(cc->s, "plugin"),
-       cdesc ? " — " : "", cdesc ? cdesc : "");
+  sp_doc_item(d, "Source", "connector %s, plugin %s%s%s", cc->name,
+              cc->plugin ? cc->plugin->desc->name
+                         : sp_get_string(cc->s, "plugin"),
+              cdesc ? " — " : "", cdesc ? cdesc : "");
   connector_schedule(x, cc);
-  item(d, "Load mode", "%s", mode_words(st->mode));
+  sp_doc_item(d, "Load mode", "%s", mode_words(st->mode));
   const char *const *key;
   size_t nkey = sp_get_list(st->s, "key", &key);
   sp_buf kb;
   sp_buf_init(&kb);
   for (size_t k = 0; k < nkey; k++)
     sp_buf_printf(&kb, "%s%s", k ? ", " : "", key[k]);
-  item(d, "Key", "%s", nkey ? kb.data : "none");
+  sp_doc_item(d, "Key", "%s", nkey ? kb.data : "none");
   sp_buf_free(&kb);
   if (st->cursor_column >= 0)
-    item(d, "Cursor",
-         "%s (each run asks the source only for rows from the largest "
-         "value loaded on)",
-         st->columns[st->cursor_column].name);
+    sp_doc_item(d, "Cursor",
+                "%s (each run asks the source only for rows from the largest "
+                "value loaded on)",
+                st->columns[st->cursor_column].name);
   else
-    item(d, "Cursor", "none");
+    sp_doc_item(d, "Cursor", "none");
   if (sp_is_set(st->s, "retention")) {
     sp_buf w;
     sp_buf_init(&w);
     duration_words(sp_settings_value(st->s, "retention")->str, &w);
-    item(d, "Retention",
-         "%s: rows whose %s is older than that are deleted at every load",
-         w.data, sp_get_string(st->s, "retention_column"));
+    sp_doc_item(
+        d, "Retention",
+        "%s: rows whose %s is older than that are deleted at every load",
+        w.data, sp_get_string(st->s, "retention_column"));
     sp_buf_free(&w);
   } else {
-    item(d, "Retention",
-         "none configured: rows stay until a load replaces them or a person "
-         "is erased");
+    sp_doc_item(
+        d, "Retention",
+        "none configured: rows stay until a load replaces them or a person "
+        "is erased");
   }
-  item(d, "Rejects allowed",
-       "at most %g%% of a load's rows, else the load is "
-       "rolled back",
-       sp_get_float(st->s, "max_reject_ratio") * 100);
+  sp_doc_item(d, "Rejects allowed",
+              "at most %g%% of a load's rows, else the load is "
+              "rolled back",
+              sp_get_float(st->s, "max_reject_ratio") * 100);
 
   PGresult *cols = NULL;
   if (oid) {
@@ -763,16 +558,16 @@ static void document_stream(ctx *x, const sp_connector *cc,
       return;
     }
     if (when)
-      item(d, "Last successful load", "%s (%s rows loaded by that run)", when,
-           loaded);
+      sp_doc_item(d, "Last successful load", "%s (%s rows loaded by that run)",
+                  when, loaded);
     else
-      item(d, "Last successful load", "none recorded");
+      sp_doc_item(d, "Last successful load", "none recorded");
     if (failed)
-      item(d, "Latest run",
-           "failed at %s; the table is as the last "
-           "successful load left it",
-           failed);
-    item(d, "Rows now", "%s", count ? count : "?");
+      sp_doc_item(d, "Latest run",
+                  "failed at %s; the table is as the last "
+                  "successful load left it",
+                  failed);
+    sp_doc_item(d, "Rows now", "%s", count ? count : "?");
     free(when);
     free(loaded);
     free(failed);
@@ -789,15 +584,15 @@ static void document_stream(ctx *x, const sp_connector *cc,
       return;
     }
   } else {
-    item(d, "Status",
-         "not loaded yet: the table has not been loaded yet and "
-         "is created by the connector's first sync");
+    sp_doc_item(d, "Status",
+                "not loaded yet: the table has not been loaded yet and "
+                "is created by the connector's first sync");
   }
 
   static const char *const heads[] = {"Column", "Type", "Not null",
                                       "Meaning (comment in the warehouse)",
                                       "Rule applied"};
-  table_begin(d, heads, SP_ARRAY_LEN(heads));
+  sp_doc_table_begin(d, heads, SP_ARRAY_LEN(heads));
   int n = cols ? PQntuples(cols) : 0;
   for (int r = 0; r < n; r++) {
     const char *name = PQgetvalue(cols, r, 0);
@@ -818,7 +613,7 @@ static void document_stream(ctx *x, const sp_connector *cc,
         name, PQgetvalue(cols, r, 1),
         strcmp(PQgetvalue(cols, r, 2), "t") == 0 ? "yes" : "no",
         PQgetisnull(cols, r, 3) ? "" : PQgetvalue(cols, r, 3), rule};
-    table_row(d, cells, SP_ARRAY_LEN(cells));
+    sp_doc_table_row(d, cells, SP_ARRAY_LEN(cells));
     free(rule);
   }
   /* Configured columns the warehouse does not have (yet). */
@@ -840,23 +635,23 @@ static void document_stream(ctx *x, const sp_connector *cc,
       nn |= sp_streq(key[k], col->name);
     const char *cells[] = {col->name, col->sql_type, nn ? "yes" : "no", meaning,
                            rule};
-    table_row(d, cells, SP_ARRAY_LEN(cells));
+    sp_doc_table_row(d, cells, SP_ARRAY_LEN(cells));
     free(meaning);
     free(rule);
   }
-  table_end(d);
+  sp_doc_table_end(d);
   PQclear(cols);
   free(oid);
 }
 
 /* Overview: one line per stream table. */
 static void overview(ctx *x) {
-  doc *d = x->d;
+  sp_doc *d = x->d;
   const char *schema = sp_config_schema(x->c);
-  heading(d, 2, "Tables");
+  sp_doc_heading(d, 2, "Tables");
   static const char *const heads[] = {"Table", "Connector", "Refresh (cron)",
                                       "Last successful load", "Rows"};
-  table_begin(d, heads, SP_ARRAY_LEN(heads));
+  sp_doc_table_begin(d, heads, SP_ARRAY_LEN(heads));
   for (size_t i = 0; i < x->c->nconnectors && !x->rc; i++) {
     const sp_connector *cc = &x->c->connectors[i];
     for (size_t s = 0; s < cc->nstreams && !x->rc; s++) {
@@ -876,7 +671,7 @@ static void overview(ctx *x) {
                                  : "not loaded yet",
                              count ? count : "-"};
       if (!x->rc)
-        table_row(d, cells, SP_ARRAY_LEN(cells));
+        sp_doc_table_row(d, cells, SP_ARRAY_LEN(cells));
       free(name);
       free(oid);
       free(loaded);
@@ -884,12 +679,12 @@ static void overview(ctx *x) {
       free(count);
     }
   }
-  table_end(d);
+  sp_doc_table_end(d);
 }
 
 /* Tables in the stream schema that no configured stream loads. */
 static void orphan_tables(ctx *x) {
-  doc *d = x->d;
+  sp_doc *d = x->d;
   const char *schema = sp_config_schema(x->c);
   const char *p[] = {schema};
   PGresult *res = q(x,
@@ -910,54 +705,59 @@ static void orphan_tables(ctx *x) {
     if (configured)
       continue;
     if (!shown) {
-      heading(d, 2, "Tables no longer loaded");
-      para(d,
-           "These tables are in schema %s but no configured stream loads "
-           "them any more. They keep what was loaded before; retention "
-           "no longer applies to them.",
-           schema);
+      sp_doc_heading(d, 2, "Tables no longer loaded");
+      sp_doc_para(
+          d,
+          "These tables are in schema %s but no configured stream loads "
+          "them any more. They keep what was loaded before; retention "
+          "no longer applies to them.",
+          schema);
       static const char *const heads[] = {"Table", "Comment in the warehouse"};
-      table_begin(d, heads, SP_ARRAY_LEN(heads));
+      sp_doc_table_begin(d, heads, SP_ARRAY_LEN(heads));
       shown = 1;
     }
     char *name = sp_xasprintf("%s.%s", schema, t);
     const char *cells[] = {name,
                            PQgetisnull(res, r, 1) ? "" : PQgetvalue(res, r, 1)};
-    table_row(d, cells, 2);
+    sp_doc_table_row(d, cells, 2);
     free(name);
   }
   if (shown)
-    table_end(d);
+    sp_doc_table_end(d);
   PQclear(res);
 }
 
 static void pseudonyms_section(ctx *x) {
-  doc *d = x->d;
-  heading(d, 2, "How pseudonyms work");
-  para(d, "No table holds a CPR number, a name or an address. A column with "
-          "the rule pseudonym holds, instead of the identifier, a pseudonym: "
-          "a value computed from the identifier with a secret key, from "
-          "which the identifier cannot be worked back.");
-  para(d, "The derivation is fixed: the identifier is first normalised (for "
-          "kind cpr, spaces and dashes are removed and the result must be "
-          "ten digits starting with a real date; for any other kind, "
-          "surrounding spaces are trimmed). Then HMAC-SHA256 is computed "
-          "with the 32-byte secret key over the kind, a zero byte and the "
-          "normalised identifier; its first 16 bytes, written as a "
-          "PostgreSQL uuid, are the pseudonym.");
-  para(d, "The same person therefore gets the same pseudonym in every table "
-          "and every load, as long as the kind and the key are the same: "
-          "tables join on pseudonyms of the same kind. Pseudonyms of "
-          "different kinds (cpr, tenancy, ...) never match each other.");
-  para(d, "The key is identified by its key id, the first 8 hex digits of "
-          "SHA-256 of the key; the key id tells which key was used, not "
-          "the key. A partner who holds the key can compute the pseudonyms "
-          "of identifiers it already has (samspor pseudonym --kind KIND) "
-          "and so link its own data to the warehouse, or answer a "
-          "subject-access request; without the key nobody can. A new key "
-          "breaks the linkage with everything loaded before.");
+  sp_doc *d = x->d;
+  sp_doc_heading(d, 2, "How pseudonyms work");
+  sp_doc_para(
+      d, "No table holds a CPR number, a name or an address. A column with "
+         "the rule pseudonym holds, instead of the identifier, a pseudonym: "
+         "a value computed from the identifier with a secret key, from "
+         "which the identifier cannot be worked back.");
+  sp_doc_para(
+      d, "The derivation is fixed: the identifier is first normalised (for "
+         "kind cpr, spaces and dashes are removed and the result must be "
+         "ten digits starting with a real date; for any other kind, "
+         "surrounding spaces are trimmed). Then HMAC-SHA256 is computed "
+         "with the 32-byte secret key over the kind, a zero byte and the "
+         "normalised identifier; its first 16 bytes, written as a "
+         "PostgreSQL uuid, are the pseudonym.");
+  sp_doc_para(
+      d, "The same person therefore gets the same pseudonym in every table "
+         "and every load, as long as the kind and the key are the same: "
+         "tables join on pseudonyms of the same kind. Pseudonyms of "
+         "different kinds (cpr, tenancy, ...) never match each other.");
+  sp_doc_para(d,
+              "The key is identified by its key id, the first 8 hex digits of "
+              "SHA-256 of the key; the key id tells which key was used, not "
+              "the key. A partner who holds the key can compute the pseudonyms "
+              "of identifiers it already has (samspor pseudonym --kind KIND) "
+              "and so link its own data to the warehouse, or answer a "
+              "subject-access request; without the key nobody can. A new key "
+              "breaks the linkage with everything loaded before.");
   if (!x->have_samspor) {
-    para(d, "No key has been recorded yet: nothing has been loaded.");
+    sp_doc_para(d, "No key has been recorded yet: nothing has been loaded.");
     return;
   }
   PGresult *res = q(x,
@@ -968,32 +768,33 @@ static void pseudonyms_section(ctx *x) {
   if (!res)
     return;
   if (PQntuples(res) == 0) {
-    para(d, "No key has been recorded yet.");
+    sp_doc_para(d, "No key has been recorded yet.");
   } else {
-    para(d, "Current key id: %s.", PQgetvalue(res, 0, 0));
+    sp_doc_para(d, "Current key id: %s.", PQgetvalue(res, 0, 0));
     static const char *const heads[] = {"Key id", "First used"};
-    table_begin(d, heads, 2);
+    sp_doc_table_begin(d, heads, 2);
     for (int r = 0; r < PQntuples(res); r++) {
       char when[SP_TIME_BUFLEN];
       fmt_epoch(x, PQgetvalue(res, r, 1), when, sizeof when);
       const char *cells[] = {PQgetvalue(res, r, 0), when};
-      table_row(d, cells, 2);
+      sp_doc_table_row(d, cells, 2);
     }
-    table_end(d);
+    sp_doc_table_end(d);
   }
   PQclear(res);
 }
 
 static void erasure_section(ctx *x) {
-  doc *d = x->d;
-  heading(d, 2, "Erasure");
-  para(d, "A person is erased with samspor forget --kind KIND, which reads "
-          "the identifiers on its standard input. In one transaction it "
-          "deletes every row of every table whose pseudonym column of that "
-          "kind matches, and records the pseudonym in samspor.forgotten, "
-          "which every later load consults: the person is not loaded "
-          "again. samspor.erasure_log records each erasure with how many "
-          "people and rows, never who.");
+  sp_doc *d = x->d;
+  sp_doc_heading(d, 2, "Erasure");
+  sp_doc_para(d,
+              "A person is erased with samspor forget --kind KIND, which reads "
+              "the identifiers on its standard input. In one transaction it "
+              "deletes every row of every table whose pseudonym column of that "
+              "kind matches, and records the pseudonym in samspor.forgotten, "
+              "which every later load consults: the person is not loaded "
+              "again. samspor.erasure_log records each erasure with how many "
+              "people and rows, never who.");
   if (!x->have_samspor)
     return;
   PGresult *res = q(x,
@@ -1002,21 +803,23 @@ static void erasure_section(ctx *x) {
                     0, NULL);
   if (!res)
     return;
-  para(d, "Erasures so far: %s, of %s people in all, removing %s rows.",
-       PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2));
+  sp_doc_para(d, "Erasures so far: %s, of %s people in all, removing %s rows.",
+              PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
+              PQgetvalue(res, 0, 2));
   PQclear(res);
 }
 
 static void rejects_section(ctx *x) {
-  doc *d = x->d;
-  heading(d, 2, "Rejects");
-  para(d, "A source row that cannot be loaded (an identifier that does not "
-          "validate, a date that does not parse, a value not in a map, a "
-          "missing required value) is not loaded. samspor.rejects keeps "
-          "where it was in the source (file and line, or record number), "
-          "which column and a reason code; never a value. If more rows "
-          "are rejected than the stream's allowed share, the whole load is "
-          "rolled back.");
+  sp_doc *d = x->d;
+  sp_doc_heading(d, 2, "Rejects");
+  sp_doc_para(d,
+              "A source row that cannot be loaded (an identifier that does not "
+              "validate, a date that does not parse, a value not in a map, a "
+              "missing required value) is not loaded. samspor.rejects keeps "
+              "where it was in the source (file and line, or record number), "
+              "which column and a reason code; never a value. If more rows "
+              "are rejected than the stream's allowed share, the whole load is "
+              "rolled back.");
   if (!x->have_samspor)
     return;
   PGresult *res = q(x,
@@ -1026,43 +829,44 @@ static void rejects_section(ctx *x) {
   if (!res)
     return;
   if (PQntuples(res) == 0) {
-    para(d, "No rejects are recorded.");
+    sp_doc_para(d, "No rejects are recorded.");
   } else {
     static const char *const heads[] = {"Reason", "Rejected rows recorded"};
-    table_begin(d, heads, 2);
+    sp_doc_table_begin(d, heads, 2);
     for (int r = 0; r < PQntuples(res); r++) {
       const char *cells[] = {PQgetvalue(res, r, 0), PQgetvalue(res, r, 1)};
-      table_row(d, cells, 2);
+      sp_doc_table_row(d, cells, 2);
     }
-    table_end(d);
+    sp_doc_table_end(d);
   }
   PQclear(res);
 }
 
 /* One indicator of the configuration: what its table holds and how. */
 static void indicator_doc(ctx *x, const sp_indicator *ind, int exists) {
-  doc *d = x->d;
+  sp_doc *d = x->d;
   const sp_partner *p = sp_config_partner(x->c);
-  heading(d, 3, "partner.%s", ind->name);
-  para(d, "%s%s%s", ind->title, ind->description ? ". " : "",
-       ind->description ? ind->description : "");
+  sp_doc_heading(d, 3, "partner.%s", ind->name);
+  sp_doc_para(d, "%s%s%s", ind->title, ind->description ? ". " : "",
+              ind->description ? ind->description : "");
   sp_buf dims;
   sp_buf_init(&dims);
   for (size_t i = 0; i < ind->ndims; i++)
     sp_buf_printf(&dims, "%s%s%s%s", i ? ", " : "", ind->dims[i],
                   (int)i == ind->time_dim ? " (time)" : "",
                   (ind->totals & (1u << i)) ? " (with total rows)" : "");
-  item(d, "One row per", "%s. Total rows carry '%s'.", dims.data,
-       p->total_label);
+  sp_doc_item(d, "One row per", "%s. Total rows carry '%s'.", dims.data,
+              p->total_label);
   sp_buf_free(&dims);
   if (ind->baseline)
-    item(d, "Baseline", "%s", ind->baseline);
-  item(d, "Refreshed", "%s",
-       exists ? "after every sync (samspor refresh recomputes it by hand)"
-              : "not computed yet: run samspor sync or samspor refresh");
-  list_end(d);
+    sp_doc_item(d, "Baseline", "%s", ind->baseline);
+  sp_doc_item(d, "Refreshed", "%s",
+              exists
+                  ? "after every sync (samspor refresh recomputes it by hand)"
+                  : "not computed yet: run samspor sync or samspor refresh");
+  sp_doc_list_end(d);
   static const char *const heads[] = {"Column", "Meaning"};
-  table_begin(d, heads, 2);
+  sp_doc_table_begin(d, heads, 2);
   for (size_t i = 0; i < ind->nmeasures; i++) {
     const sp_measure *m = &ind->measures[i];
     char *text;
@@ -1082,33 +886,35 @@ static void indicator_doc(ctx *x, const sp_indicator *ind, int exists) {
           ind->measures[m->denominator].name, m->scale, m->decimals,
           m->change ? " With _change: the difference to the baseline." : "");
     const char *cells[] = {m->name, text};
-    table_row(d, cells, 2);
+    sp_doc_table_row(d, cells, 2);
     free(text);
   }
   const char *last[] = {"suppressed, suppression_reason",
                         "Whether anything in the row is hidden, and why."};
-  table_row(d, last, 2);
-  table_end(d);
-  para(d, "Computed by samspor from this query over the warehouse: %s",
-       ind->query);
+  sp_doc_table_row(d, last, 2);
+  sp_doc_table_end(d);
+  sp_doc_para(d, "Computed by samspor from this query over the warehouse: %s",
+              ind->query);
 }
 
 static void suppression_section(ctx *x) {
-  doc *d = x->d;
+  sp_doc *d = x->d;
   const sp_partner *p = sp_config_partner(x->c);
-  heading(d, 2, "Partner indicators and the suppression of small counts");
-  para(d,
-       "Partners see figures only through the tables of schema partner, "
-       "never single rows. In those tables every count from 1 up to the "
-       "suppression threshold (here %d; default 5, never below 3) is shown "
-       "as empty with a suppressed flag, and any share or change built on "
-       "such a count is shown as empty and flagged likewise. Secondary "
-       "suppression hides further cells where needed, so that no suppressed "
-       "count can be recovered by subtracting the published cells from a "
-       "published total or from neighbouring cells. A count of 0 is shown as "
-       "0. The tables are recomputed after every sync; the unsuppressed "
-       "figures are never stored.",
-       p->threshold);
+  sp_doc_heading(d, 2,
+                 "Partner indicators and the suppression of small counts");
+  sp_doc_para(
+      d,
+      "Partners see figures only through the tables of schema partner, "
+      "never single rows. In those tables every count from 1 up to the "
+      "suppression threshold (here %d; default 5, never below 3) is shown "
+      "as empty with a suppressed flag, and any share or change built on "
+      "such a count is shown as empty and flagged likewise. Secondary "
+      "suppression hides further cells where needed, so that no suppressed "
+      "count can be recovered by subtracting the published cells from a "
+      "published total or from neighbouring cells. A count of 0 is shown as "
+      "0. The tables are recomputed after every sync; the unsuppressed "
+      "figures are never stored.",
+      p->threshold);
   PGresult *res = q(x,
                     "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON "
                     "n.oid = c.relnamespace WHERE n.nspname = 'partner' AND "
@@ -1117,8 +923,9 @@ static void suppression_section(ctx *x) {
   if (!res)
     return;
   if (p->nindicators == 0)
-    para(d, "No indicators are configured (partner.indicators); the rule "
-            "above applies to them when they are.");
+    sp_doc_para(d,
+                "No indicators are configured (partner.indicators); the rule "
+                "above applies to them when they are.");
   for (size_t i = 0; i < p->nindicators; i++) {
     int exists = 0;
     for (int r = 0; r < PQntuples(res); r++)
@@ -1129,8 +936,8 @@ static void suppression_section(ctx *x) {
 }
 
 static void roles_section(ctx *x) {
-  doc *d = x->d;
-  heading(d, 2, "Roles");
+  sp_doc *d = x->d;
+  sp_doc_heading(d, 2, "Roles");
   PGresult *res =
       q(x,
         "SELECT rolname FROM pg_roles WHERE rolname IN ('" ROLE_LOADER
@@ -1151,25 +958,26 @@ static void roles_section(ctx *x) {
   };
   static const char *const heads[] = {"Role", "Who and what",
                                       "In this warehouse"};
-  table_begin(d, heads, 3);
+  sp_doc_table_begin(d, heads, 3);
   for (size_t i = 0; i < SP_ARRAY_LEN(roles); i++) {
     int exists = 0;
     for (int r = 0; r < PQntuples(res); r++)
       exists |= strcmp(PQgetvalue(res, r, 0), roles[i].role) == 0;
     const char *cells[] = {roles[i].role, roles[i].what,
                            exists ? "exists" : "not created yet"};
-    table_row(d, cells, 3);
+    sp_doc_table_row(d, cells, 3);
   }
-  table_end(d);
+  sp_doc_table_end(d);
   PQclear(res);
 }
 
 static void bookkeeping_section(ctx *x) {
-  doc *d = x->d;
-  heading(d, 2, "Bookkeeping (schema samspor)");
+  sp_doc *d = x->d;
+  sp_doc_heading(d, 2, "Bookkeeping (schema samspor)");
   if (!x->have_samspor) {
-    para(d, "The samspor schema does not exist yet: it is created by the "
-            "first sync.");
+    sp_doc_para(d,
+                "The samspor schema does not exist yet: it is created by the "
+                "first sync.");
     return;
   }
   PGresult *res = q(x,
@@ -1181,33 +989,33 @@ static void bookkeeping_section(ctx *x) {
   if (!res)
     return;
   static const char *const heads[] = {"Table", "What it holds"};
-  table_begin(d, heads, 2);
+  sp_doc_table_begin(d, heads, 2);
   for (int r = 0; r < PQntuples(res); r++) {
     char *name = sp_xasprintf("samspor.%s", PQgetvalue(res, r, 0));
     const char *cells[] = {name,
                            PQgetisnull(res, r, 1) ? "" : PQgetvalue(res, r, 1)};
-    table_row(d, cells, 2);
+    sp_doc_table_row(d, cells, 2);
     free(name);
   }
-  table_end(d);
+  sp_doc_table_end(d);
   PQclear(res);
 }
 
 static void document(ctx *x, const char *config_path) {
-  doc *d = x->d;
-  if (d->html)
-    sp_buf_puts(&d->b, html_head);
+  sp_doc *d = x->d;
+  sp_doc_begin(d, "Data dictionary", NULL);
   char now[SP_TIME_BUFLEN] = "";
   sp_time_format(time(NULL), x->tz, now, sizeof now);
-  heading(d, 1, "Data dictionary of the warehouse");
-  para(d,
-       "Written by samspor %s at %s from the live warehouse (database %s) "
-       "and the configuration %s. It describes every table the "
-       "partners' data is loaded into, what each column means, where it "
-       "comes from, when it is refreshed, what was done to it on the "
-       "way in, and how long it is kept. It holds no personal data: "
-       "only the catalog, the configuration and counts.",
-       PACKAGE_VERSION, now, PQdb(x->conn), config_path);
+  sp_doc_heading(d, 1, "Data dictionary of the warehouse");
+  sp_doc_para(
+      d,
+      "Written by samspor %s at %s from the live warehouse (database %s) "
+      "and the configuration %s. It describes every table the "
+      "partners' data is loaded into, what each column means, where it "
+      "comes from, when it is refreshed, what was done to it on the "
+      "way in, and how long it is kept. It holds no personal data: "
+      "only the catalog, the configuration and counts.",
+      PACKAGE_VERSION, now, PQdb(x->conn), config_path);
   char *ns =
       q1(x, "SELECT to_regclass('samspor.sync_run') IS NOT NULL", 0, NULL);
   x->have_samspor = ns && strcmp(ns, "t") == 0;
@@ -1220,15 +1028,16 @@ static void document(ctx *x, const char *config_path) {
   if (x->rc)
     return;
   if (!x->have_samspor)
-    para(d, "Nothing has been loaded into this warehouse yet: the configured "
-            "streams below have not been loaded yet, and their tables are "
-            "created by the first sync.");
+    sp_doc_para(
+        d, "Nothing has been loaded into this warehouse yet: the configured "
+           "streams below have not been loaded yet, and their tables are "
+           "created by the first sync.");
   overview(x);
-  heading(d, 2, "Table by table");
-  para(d,
-       "Every stream table has the configured columns plus _run_id and "
-       "_loaded_at. Times are given in time zone %s.",
-       x->tz);
+  sp_doc_heading(d, 2, "Table by table");
+  sp_doc_para(d,
+              "Every stream table has the configured columns plus _run_id and "
+              "_loaded_at. Times are given in time zone %s.",
+              x->tz);
   for (size_t i = 0; i < x->c->nconnectors && !x->rc; i++)
     for (size_t s = 0; s < x->c->connectors[i].nstreams && !x->rc; s++)
       document_stream(x, &x->c->connectors[i], &x->c->connectors[i].streams[s]);
@@ -1246,139 +1055,26 @@ static void document(ctx *x, const char *config_path) {
     roles_section(x);
   if (!x->rc)
     bookkeeping_section(x);
-  list_end(d);
-  if (d->html)
-    sp_buf_puts(&d->b, "</body>\n</html>\n");
-}
-
-/* ---- output ----------------------------------------------------------- */
-
-static int write_all(int fd, const char *p, size_t n) {
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR)
-        continue;
-      return -1;
-    }
-    p += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
-
-/* Temp file beside path, then rename: readers see the old or the new
- * document, never half of one. */
-static int write_atomic(const char *path, const char *data, size_t len) {
-  char *tmp = sp_xasprintf("%s.XXXXXX", path);
-  int fd = mkstemp(tmp);
-  if (fd < 0) {
-    fprintf(stderr, "samspor: docs: cannot create a file beside %s: %s\n", path,
-            strerror(errno));
-    free(tmp);
-    return -1;
-  }
-  mode_t um = umask(0);
-  umask(um);
-  int rc = 0;
-  if (fchmod(fd, 0644 & ~um) != 0 || write_all(fd, data, len) != 0 ||
-      fsync(fd) != 0)
-    rc = -1;
-  if (close(fd) != 0)
-    rc = -1;
-  if (!rc && rename(tmp, path) != 0)
-    rc = -1;
-  if (rc) {
-    fprintf(stderr, "samspor: docs: cannot write %s: %s\n", path,
-            strerror(errno));
-    unlink(tmp);
-  }
-  free(tmp);
-  return rc;
+  sp_doc_end(d);
 }
 
 /* ---- the command ------------------------------------------------------ */
 
-typedef struct docs_opts {
-  int html;
-  const char *out;
-} docs_opts;
-
-static int docs_opt(int opt, const char *arg, void *data) {
-  docs_opts *o = data;
-  if (opt == 'H')
-    o->html = 1;
-  else if (opt == 'o')
-    o->out = arg;
-  else
-    return -1;
-  return 0;
-}
-
 int sp_cmd_docs(sp_global *g, int argc, char **argv) {
-  static const struct option lo[] = {{"html", no_argument, NULL, 'H'},
-                                     {NULL, 0, NULL, 0}};
-  docs_opts o = {0, NULL};
-  const sp_command *cmd = sp_command_find("docs");
-  int first = sp_parse_opts(g, cmd, argc, argv, "o:", lo, docs_opt, &o);
-  if (first < 0)
-    return first == -2 ? SP_EXIT_OK : SP_EXIT_USAGE;
-  if (first != argc)
-    return sp_usage_error("docs", "unexpected argument '%s'", argv[first]);
-  if (o.out && !*o.out)
-    return sp_usage_error("docs", "-o needs a file name");
-
-  sp_config *c = sp_cmd_config(g);
-  if (!c)
-    return SP_EXIT_USAGE;
-  int rc;
-
+  sp_doc_cmd k = {.name = "docs", .what = "the data dictionary"};
+  int status = sp_doc_cmd_start(&k, g, argc, argv);
+  if (status >= 0)
+    return status;
   ctx x;
   memset(&x, 0, sizeof x);
-  x.c = c;
-  x.tz = sp_config_timezone(c);
+  x.c = k.c;
+  x.conn = k.conn;
+  x.d = &k.d;
+  x.tz = sp_config_timezone(k.c);
   if (!x.tz)
     x.tz = SP_DEFAULT_TZ;
-  rc = sp_warehouse_connect(c, &x.conn, x.err, sizeof x.err);
-  if (rc) {
-    fprintf(stderr,
-            "samspor: docs: %s\nsamspor: docs: the data dictionary is "
-            "written from the live warehouse; nothing was written\n",
-            x.err);
-    sp_config_free(c);
-    return sp_exit_status(rc);
-  }
-  doc d;
-  memset(&d, 0, sizeof d);
-  sp_buf_init(&d.b);
-  d.html = o.html;
-  x.d = &d;
-  /* One read-only snapshot: nothing changes, the counts agree. */
-  x.rc = sp_pg_exec(x.conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-                    PGRES_COMMAND_OK, NULL, x.err, sizeof x.err);
-  if (!x.rc)
-    document(&x, c->path);
-  if (PQstatus(x.conn) == CONNECTION_OK)
-    PQclear(PQexec(x.conn, "ROLLBACK"));
-  int status = SP_EXIT_OK;
-  if (x.rc) {
-    fprintf(stderr,
-            "samspor: docs: reading the warehouse failed: %s; "
-            "nothing was written\n",
-            x.err);
-    status = sp_exit_status(x.rc);
-  } else if (o.out) {
-    if (write_atomic(o.out, d.b.data ? d.b.data : "", d.b.len) != 0)
-      status = SP_EXIT_FAIL;
-  } else {
-    if (d.b.len)
-      fwrite(d.b.data, 1, d.b.len, stdout);
-    if (fflush(stdout) != 0)
-      status = SP_EXIT_FAIL;
-  }
-  sp_buf_free(&d.b);
+  document(&x, k.c->path);
+  status = sp_doc_cmd_finish(&k, x.rc, x.err);
   free(x.key_id);
-  PQfinish(x.conn);
-  sp_config_free(c);
   return status;
 }

@@ -1,0 +1,383 @@
+/*
+ * docout.c — the document writer of `samspor docs` and `samspor report`:
+ * Markdown or self-contained HTML, escaped; and the atomic write.
+ */
+#include "config.h"
+
+#include "docout.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "schema.h"
+#include "warehouse.h"
+
+void sp_doc_init(sp_doc *d, int html) {
+  sp_buf_init(&d->b);
+  d->html = html;
+  d->in_list = 0;
+}
+
+void sp_doc_free(sp_doc *d) {
+  sp_buf_free(&d->b);
+}
+
+static const char html_style[] =
+    "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;"
+    "max-width:75em;margin:2em auto;padding:0 1em;color:#222;"
+    "line-height:1.45}\n"
+    "h1{border-bottom:2px solid #444}\n"
+    "h2{border-bottom:1px solid #aaa;margin-top:2em}\n"
+    "table{border-collapse:collapse;margin:1em 0;width:100%}\n"
+    "th,td{border:1px solid #bbb;padding:.3em .5em;text-align:left;"
+    "vertical-align:top}\n"
+    "th{background:#eee}\n"
+    "tr:nth-child(even) td{background:#fafafa}\n"
+    "@media print{body{max-width:none}h2{page-break-before:auto}}\n";
+
+void sp_doc_begin(sp_doc *d, const char *title, const char *extra_css) {
+  if (!d->html)
+    return;
+  sp_buf_puts(&d->b, "<!DOCTYPE html>\n"
+                     "<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n"
+                     "<meta name=\"viewport\" content=\"width=device-width, "
+                     "initial-scale=1\"/>\n"
+                     "<title>");
+  sp_doc_text(d, title);
+  sp_buf_puts(&d->b, "</title>\n<style>\n");
+  sp_buf_puts(&d->b, html_style);
+  if (extra_css)
+    sp_buf_puts(&d->b, extra_css);
+  sp_buf_puts(&d->b, "</style>\n</head>\n<body>\n");
+}
+
+void sp_doc_end(sp_doc *d) {
+  sp_doc_list_end(d);
+  if (d->html)
+    sp_buf_puts(&d->b, "</body>\n</html>\n");
+}
+
+/* Whether s has an '_' that could close emphasis (one not followed by a
+ * letter or digit); without one, an '_' opening a word is plain text. */
+static int underscore_closer(const char *s) {
+  for (const char *p = s; p && *p; p++)
+    if (*p == '_' && p > s && !isspace((unsigned char)p[-1]) &&
+        !isalnum((unsigned char)p[1]))
+      return 1;
+  return 0;
+}
+
+void sp_doc_text(sp_doc *d, const char *s) {
+  int closer = d->html ? 0 : underscore_closer(s);
+  for (const char *p = s ? s : ""; *p; p++) {
+    char c = *p;
+    if (c == '\r' || c == '\n' || c == '\t') {
+      sp_buf_putc(&d->b, ' ');
+      continue;
+    }
+    if (d->html) {
+      switch (c) {
+      case '&':
+        sp_buf_puts(&d->b, "&amp;");
+        break;
+      case '<':
+        sp_buf_puts(&d->b, "&lt;");
+        break;
+      case '>':
+        sp_buf_puts(&d->b, "&gt;");
+        break;
+      case '"':
+        sp_buf_puts(&d->b, "&quot;");
+        break;
+      case '\'':
+        sp_buf_puts(&d->b, "&#39;");
+        break;
+      default:
+        sp_buf_putc(&d->b, c);
+      }
+    } else {
+      /* '*' before a space and '_' inside a word start nothing, and
+       * cron expressions and column names read better unescaped. */
+      int esc =
+          strchr("\\`[]<>|", c) != NULL || (c == '*' && p[1] && p[1] != ' ') ||
+          (c == '_' && (p == s || !isalnum((unsigned char)p[-1])) && closer) ||
+          (c == '#' && p == s);
+      if (esc)
+        sp_buf_putc(&d->b, '\\');
+      sp_buf_putc(&d->b, c);
+    }
+  }
+}
+
+static char *vfmt(const char *fmt, va_list ap) SP_PRINTF(1, 0);
+static char *vfmt(const char *fmt, va_list ap) {
+  sp_buf t;
+  sp_buf_init(&t);
+  sp_buf_vprintf(&t, fmt, ap);
+  if (!t.data)
+    return sp_xstrdup("");
+  return t.data;
+}
+
+void sp_doc_textf(sp_doc *d, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char *t = vfmt(fmt, ap);
+  va_end(ap);
+  sp_doc_text(d, t);
+  free(t);
+}
+
+void sp_doc_raw(sp_doc *d, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  sp_buf_vprintf(&d->b, fmt, ap);
+  va_end(ap);
+}
+
+void sp_doc_list_end(sp_doc *d) {
+  if (!d->in_list)
+    return;
+  sp_buf_puts(&d->b, d->html ? "</ul>\n" : "\n");
+  d->in_list = 0;
+}
+
+void sp_doc_heading(sp_doc *d, int level, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char *t = vfmt(fmt, ap);
+  va_end(ap);
+  sp_doc_list_end(d);
+  if (d->html) {
+    sp_buf_printf(&d->b, "<h%d>", level);
+    sp_doc_text(d, t);
+    sp_buf_printf(&d->b, "</h%d>\n", level);
+  } else {
+    for (int i = 0; i < level; i++)
+      sp_buf_putc(&d->b, '#');
+    sp_buf_putc(&d->b, ' ');
+    sp_doc_text(d, t);
+    sp_buf_puts(&d->b, "\n\n");
+  }
+  free(t);
+}
+
+void sp_doc_para(sp_doc *d, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char *t = vfmt(fmt, ap);
+  va_end(ap);
+  sp_doc_list_end(d);
+  sp_buf_puts(&d->b, d->html ? "<p>" : "");
+  sp_doc_text(d, t);
+  sp_buf_puts(&d->b, d->html ? "</p>\n" : "\n\n");
+  free(t);
+}
+
+void sp_doc_item(sp_doc *d, const char *label, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char *t = vfmt(fmt, ap);
+  va_end(ap);
+  if (!d->in_list) {
+    if (d->html)
+      sp_buf_puts(&d->b, "<ul>\n");
+    d->in_list = 1;
+  }
+  sp_buf_puts(&d->b, d->html ? "<li>" : "- ");
+  if (label) {
+    sp_buf_puts(&d->b, d->html ? "<strong>" : "**");
+    sp_doc_text(d, label);
+    sp_buf_puts(&d->b, d->html ? ":</strong> " : ":** ");
+  }
+  sp_doc_text(d, t);
+  sp_buf_puts(&d->b, d->html ? "</li>\n" : "\n");
+  free(t);
+}
+
+void sp_doc_table_begin(sp_doc *d, const char *const *heads, size_t n) {
+  sp_doc_list_end(d);
+  if (d->html) {
+    sp_buf_puts(&d->b, "<table>\n<thead><tr>");
+    for (size_t i = 0; i < n; i++) {
+      sp_buf_puts(&d->b, "<th>");
+      sp_doc_text(d, heads[i]);
+      sp_buf_puts(&d->b, "</th>");
+    }
+    sp_buf_puts(&d->b, "</tr></thead>\n<tbody>\n");
+  } else {
+    for (size_t i = 0; i < n; i++) {
+      sp_buf_puts(&d->b, "| ");
+      sp_doc_text(d, heads[i]);
+      sp_buf_putc(&d->b, ' ');
+    }
+    sp_buf_puts(&d->b, "|\n");
+    for (size_t i = 0; i < n; i++)
+      sp_buf_puts(&d->b, "|---");
+    sp_buf_puts(&d->b, "|\n");
+  }
+}
+
+void sp_doc_table_row(sp_doc *d, const char *const *cells, size_t n) {
+  sp_buf_puts(&d->b, d->html ? "<tr>" : "");
+  for (size_t i = 0; i < n; i++) {
+    const char *c = cells[i] ? cells[i] : "";
+    if (d->html) {
+      sp_buf_puts(&d->b, "<td>");
+      sp_doc_text(d, c);
+      sp_buf_puts(&d->b, "</td>");
+    } else {
+      sp_buf_puts(&d->b, "| ");
+      sp_doc_text(d, c);
+      sp_buf_putc(&d->b, ' ');
+    }
+  }
+  sp_buf_puts(&d->b, d->html ? "</tr>\n" : "|\n");
+}
+
+void sp_doc_table_end(sp_doc *d) {
+  sp_buf_puts(&d->b, d->html ? "</tbody>\n</table>\n" : "\n");
+}
+
+/* ---- output ----------------------------------------------------------- */
+
+static int write_all(int fd, const char *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR)
+        continue;
+      return -1;
+    }
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+int sp_write_file_atomic(const char *path, const char *data, size_t len,
+                         char *err, size_t errlen) {
+  char *tmp = sp_xasprintf("%s.XXXXXX", path);
+  int fd = mkstemp(tmp);
+  if (fd < 0) {
+    sp_set_err(err, errlen, "cannot create a file beside %s: %s", path,
+               strerror(errno));
+    free(tmp);
+    return -1;
+  }
+  mode_t um = umask(0);
+  umask(um);
+  int rc = 0, e = 0;
+  if (fchmod(fd, 0644 & ~um) != 0 || write_all(fd, data, len) != 0 ||
+      fsync(fd) != 0) {
+    rc = -1;
+    e = errno;
+  }
+  if (close(fd) != 0 && !rc) {
+    rc = -1;
+    e = errno;
+  }
+  if (!rc && rename(tmp, path) != 0) {
+    rc = -1;
+    e = errno;
+  }
+  if (rc) {
+    sp_set_err(err, errlen, "cannot write %s: %s", path, strerror(e));
+    unlink(tmp);
+  }
+  free(tmp);
+  return rc;
+}
+
+int sp_doc_output(const sp_doc *d, const char *cmd, const char *path) {
+  if (path) {
+    char err[1024];
+    if (sp_write_file_atomic(path, d->b.data ? d->b.data : "", d->b.len, err,
+                             sizeof err) != 0) {
+      fprintf(stderr, "samspor: %s: %s\n", cmd, err);
+      return -1;
+    }
+    return 0;
+  }
+  if (d->b.len)
+    fwrite(d->b.data, 1, d->b.len, stdout);
+  return fflush(stdout) != 0 ? -1 : 0;
+}
+
+/* ---- the document commands -------------------------------------------- */
+
+static int doc_cmd_opt(int opt, const char *arg, void *data) {
+  sp_doc_cmd *k = data;
+  if (opt == 'H')
+    k->html = 1;
+  else if (opt == 'o')
+    k->out = arg;
+  else
+    return -1;
+  return 0;
+}
+
+int sp_doc_cmd_start(sp_doc_cmd *k, sp_global *g, int argc, char **argv) {
+  static const struct option lo[] = {{"html", no_argument, NULL, 'H'},
+                                     {NULL, 0, NULL, 0}};
+  k->html = 0;
+  k->out = NULL;
+  k->c = NULL;
+  k->conn = NULL;
+  const sp_command *cmd = sp_command_find(k->name);
+  int first = sp_parse_opts(g, cmd, argc, argv, "o:", lo, doc_cmd_opt, k);
+  if (first < 0)
+    return first == -2 ? SP_EXIT_OK : SP_EXIT_USAGE;
+  if (first != argc)
+    return sp_usage_error(k->name, "unexpected argument '%s'", argv[first]);
+  if (k->out && !*k->out)
+    return sp_usage_error(k->name, "-o needs a file name");
+
+  k->c = sp_cmd_config(g);
+  if (!k->c)
+    return SP_EXIT_USAGE;
+
+  char err[1024];
+  int rc = sp_warehouse_connect(k->c, &k->conn, err, sizeof err);
+  /* One read-only snapshot: nothing changes, the counts agree. */
+  if (!rc)
+    rc = sp_pg_exec(k->conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+                    PGRES_COMMAND_OK, NULL, err, sizeof err);
+  if (rc) {
+    fprintf(stderr,
+            "samspor: %s: %s\nsamspor: %s: %s is written from the live "
+            "warehouse; nothing was written\n",
+            k->name, err, k->name, k->what);
+    PQfinish(k->conn);
+    sp_config_free(k->c);
+    return sp_exit_status(rc);
+  }
+  sp_doc_init(&k->d, k->html);
+  return -1;
+}
+
+int sp_doc_cmd_finish(sp_doc_cmd *k, int rc, const char *err) {
+  if (PQstatus(k->conn) == CONNECTION_OK)
+    PQclear(PQexec(k->conn, "ROLLBACK"));
+  int status = SP_EXIT_OK;
+  if (rc) {
+    fprintf(stderr,
+            "samspor: %s: reading the warehouse failed: %s; nothing was "
+            "written\n",
+            k->name, err);
+    status = sp_exit_status(rc);
+  } else if (sp_doc_output(&k->d, k->name, k->out) != 0) {
+    status = SP_EXIT_FAIL;
+  }
+  sp_doc_free(&k->d);
+  PQfinish(k->conn);
+  sp_config_free(k->c);
+  return status;
+}

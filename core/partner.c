@@ -1,0 +1,344 @@
+/*
+ * partner.c — the partner indicators' configuration model: the option
+ * tables of the `partner` group and the checks that span its options
+ * (see indicators.h).  Kept apart from the refresh so that everything that
+ * loads a configuration (the fuzz targets too) needs no libpq code.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf.h"
+#include "indicators.h"
+
+/* ---- options ------------------------------------------------------------ */
+
+static const samspor_option named_options[] = {
+    {"name", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
+     "Column name: the query's column and the partner table's (lowercase "
+     "letters, digits, _).",
+     NULL},
+    {"description", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
+     "What it counts, for the column comment, the report and the data "
+     "dictionary.",
+     NULL},
+    {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
+
+static const samspor_option ratio_options[] = {
+    {"name", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
+     "Column name in the partner table.", NULL},
+    {"numerator", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
+     "A count or sum of the indicator.", NULL},
+    {"denominator", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
+     "A count of the indicator.", NULL},
+    {"scale", SAMSPOR_OPT_FLOAT, "100", 0, 0, 1e9, NULL,
+     "Factor applied to numerator/denominator: 100 for a percentage, 1 for "
+     "a mean.",
+     NULL},
+    {"decimals", SAMSPOR_OPT_INT, "1", 0, 0, 6, NULL,
+     "Decimals the published value is rounded to.", NULL},
+    {"change", SAMSPOR_OPT_BOOL, "false", 0, 0, 0, NULL,
+     "Also publish <name>_change: the value minus the value in the "
+     "indicator's baseline period, for the same other dimensions.",
+     NULL},
+    {"description", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
+     "What the ratio means, for people.", NULL},
+    {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
+
+static const samspor_option indicator_options[] = {
+    {"name", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
+     "Table partner.<name> (lowercase letters, digits, _).", NULL},
+    {"title", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
+     "Heading in the report and the data dictionary.", NULL},
+    {"description", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
+     "What the indicator shows and how it is defined, for people.", NULL},
+    {"query", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
+     "SQL returning one row per cell: the dimension columns and the count "
+     "and sum columns, by name.  Unqualified table names are the warehouse "
+     "schema's.  It must be a plain query (it runs as a subquery); samspor "
+     "adds the total rows and suppresses small counts.",
+     NULL},
+    {"dimensions", SAMSPOR_OPT_STRLIST, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
+     "The columns that identify a cell, e.g. [\"area\", \"month\"].", NULL},
+    {"time", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
+     "The dimension that is time (the report's x axis); its values should "
+     "sort in time order as text (\"2025-01\", \"2024/25\").",
+     NULL},
+    {"series", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
+     "The dimension whose values are the report's lines (default: the first "
+     "dimension that is not time).",
+     NULL},
+    {"totals", SAMSPOR_OPT_STRLIST, NULL, 0, 0, 0, NULL,
+     "Dimensions that get total rows (value partner.total_label), summed "
+     "from the cells.  Secondary suppression protects the cells of every "
+     "total.",
+     NULL},
+    {"baseline", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
+     "The time value the plan's baseline is measured in, for ratios with "
+     "change = true.",
+     NULL},
+    {"chart", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
+     "The count or ratio the report plots (default: the first ratio, else "
+     "the first count).",
+     NULL},
+    {"counts", SAMSPOR_OPT_GROUPLIST, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
+     "Published counts of people (or cases).  Counts from 1 to the "
+     "threshold are suppressed.",
+     named_options},
+    {"sums", SAMSPOR_OPT_GROUPLIST, NULL, 0, 0, 0, NULL,
+     "Hidden sums, never published: only numerators of ratios (a mean is a "
+     "sum over a count).",
+     named_options},
+    {"ratios", SAMSPOR_OPT_GROUPLIST, NULL, 0, 0, 0, NULL,
+     "Shares and means computed from the counts after suppression.",
+     ratio_options},
+    {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
+
+const samspor_option sp_partner_options[] = {
+    {"suppression_threshold", SAMSPOR_OPT_INT, "5", 0, 3, 1000, NULL,
+     "Counts from 1 up to this number are suppressed in every partner table "
+     "(never below 3).",
+     NULL},
+    {"total_label", SAMSPOR_OPT_STRING, "I alt", 0, 0, 0, NULL,
+     "Value of a dimension in total rows.", NULL},
+    {"report", SAMSPOR_OPT_PATH, NULL, 0, 0, 0, NULL,
+     "HTML report (samspor report) rewritten after every refresh of the "
+     "indicators, i.e. after every sync.",
+     NULL},
+    {"report_title", SAMSPOR_OPT_STRING, "samspor indicators", 0, 0, 0, NULL,
+     "Title of the report.", NULL},
+    {"indicators", SAMSPOR_OPT_GROUPLIST, NULL, 0, 0, 0, NULL,
+     "The indicators: one table partner.<name> each.", indicator_options},
+    {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
+
+/* ---- the model ---------------------------------------------------------- */
+
+static int find_dim(const sp_indicator *ind, const char *name) {
+  for (size_t i = 0; name && i < ind->ndims; i++)
+    if (strcmp(ind->dims[i], name) == 0)
+      return (int)i;
+  return -1;
+}
+
+static int find_measure(const sp_indicator *ind, const char *name) {
+  for (size_t i = 0; name && i < ind->nmeasures; i++)
+    if (strcmp(ind->measures[i].name, name) == 0)
+      return (int)i;
+  return -1;
+}
+
+/* Names the partner table derives from a measure, which must not collide
+ * with a dimension or another measure. */
+static int name_taken(const sp_indicator *ind, const char *name) {
+  if (find_dim(ind, name) >= 0 || find_measure(ind, name) >= 0)
+    return 1;
+  static const char *const reserved[] = {"suppressed", "suppression_reason"};
+  for (size_t i = 0; i < SP_ARRAY_LEN(reserved); i++)
+    if (strcmp(name, reserved[i]) == 0)
+      return 1;
+  return 0;
+}
+
+static void add_measures(sp_indicator *ind, const samspor_settings *s,
+                         const char *opt, sp_measure_kind kind,
+                         const char *file, sp_errors *errs) {
+  samspor_settings *const *items;
+  size_t n = sp_get_items(s, opt, &items);
+  for (size_t i = 0; i < n; i++) {
+    const char *name = sp_get_string(items[i], "name");
+    if (!name)
+      continue;
+    if (!sp_valid_ident(name) || strlen(name) > 40) {
+      sp_errors_add(errs, file, sp_get_line(items[i], "name"),
+                    "indicator '%s': '%s' is not a valid column name "
+                    "(lowercase letters, digits, _, at most 40 bytes)",
+                    ind->name, name);
+      continue;
+    }
+    if (name_taken(ind, name)) {
+      sp_errors_add(errs, file, sp_get_line(items[i], "name"),
+                    "indicator '%s': the name '%s' is used twice (or "
+                    "reserved)",
+                    ind->name, name);
+      continue;
+    }
+    sp_measure *m = &ind->measures[ind->nmeasures++];
+    memset(m, 0, sizeof *m);
+    m->name = name;
+    m->description = sp_get_string(items[i], "description");
+    m->kind = kind;
+    m->numerator = m->denominator = -1;
+    if (kind == SP_MEASURE_RATIO) {
+      m->scale = sp_get_float(items[i], "scale");
+      m->decimals = (int)sp_get_int(items[i], "decimals");
+      m->change = sp_get_bool(items[i], "change");
+    }
+  }
+}
+
+static void resolve_ratios(sp_indicator *ind, const samspor_settings *s,
+                           const char *file, sp_errors *errs) {
+  samspor_settings *const *items;
+  size_t n = sp_get_items(s, "ratios", &items);
+  for (size_t i = 0; i < n; i++) {
+    int r = find_measure(ind, sp_get_string(items[i], "name"));
+    if (r < 0 || ind->measures[r].kind != SP_MEASURE_RATIO)
+      continue;
+    sp_measure *m = &ind->measures[r];
+    const char *num = sp_get_string(items[i], "numerator");
+    const char *den = sp_get_string(items[i], "denominator");
+    m->numerator = find_measure(ind, num);
+    m->denominator = find_measure(ind, den);
+    if (m->numerator < 0 ||
+        ind->measures[m->numerator].kind == SP_MEASURE_RATIO)
+      sp_errors_add(errs, file, sp_get_line(items[i], "numerator"),
+                    "indicator '%s', ratio '%s': numerator '%s' is not one of "
+                    "the indicator's counts or sums",
+                    ind->name, m->name, num ? num : "");
+    if (m->denominator < 0 ||
+        ind->measures[m->denominator].kind != SP_MEASURE_COUNT)
+      sp_errors_add(errs, file, sp_get_line(items[i], "denominator"),
+                    "indicator '%s', ratio '%s': denominator '%s' is not one "
+                    "of the indicator's counts",
+                    ind->name, m->name, den ? den : "");
+    if (m->change && !ind->baseline)
+      sp_errors_add(errs, file, sp_get_line(items[i], "change"),
+                    "indicator '%s', ratio '%s': change = true needs the "
+                    "indicator's baseline",
+                    ind->name, m->name);
+  }
+}
+
+static void init_indicator(sp_indicator *ind, const samspor_settings *s,
+                           const char *file, sp_errors *errs) {
+  ind->s = s;
+  ind->line = s->line;
+  ind->name = sp_get_string(s, "name");
+  ind->title = sp_get_string(s, "title");
+  ind->description = sp_get_string(s, "description");
+  ind->query = sp_get_string(s, "query");
+  ind->baseline = sp_get_string(s, "baseline");
+  ind->time_dim = ind->series_dim = ind->chart = -1;
+  if (!ind->name)
+    ind->name = "";
+  if (!ind->title)
+    ind->title = ind->name;
+  if (!sp_valid_ident(ind->name) && *ind->name)
+    sp_errors_add(errs, file, sp_get_line(s, "name"),
+                  "indicator '%s': the name must be lowercase letters, digits "
+                  "and _ (it becomes the table partner.%s)",
+                  ind->name, ind->name);
+
+  const char *const *dims;
+  size_t nd = sp_get_list(s, "dimensions", &dims);
+  if (nd > SP_MAX_DIMS) {
+    sp_errors_add(errs, file, sp_get_line(s, "dimensions"),
+                  "indicator '%s': at most %d dimensions", ind->name,
+                  SP_MAX_DIMS);
+    nd = SP_MAX_DIMS;
+  }
+  ind->dims = sp_xcalloc(nd ? nd : 1, sizeof *ind->dims);
+  for (size_t i = 0; i < nd; i++) {
+    if (!sp_valid_ident(dims[i]) || find_dim(ind, dims[i]) >= 0) {
+      sp_errors_add(errs, file, sp_get_line(s, "dimensions"),
+                    "indicator '%s': dimension '%s' is not a valid column "
+                    "name or is given twice",
+                    ind->name, dims[i]);
+      continue;
+    }
+    ind->dims[ind->ndims++] = dims[i];
+  }
+  const char *time = sp_get_string(s, "time");
+  ind->time_dim = find_dim(ind, time);
+  if (time && ind->time_dim < 0)
+    sp_errors_add(errs, file, sp_get_line(s, "time"),
+                  "indicator '%s': time '%s' is not one of its dimensions",
+                  ind->name, time);
+  const char *series = sp_get_string(s, "series");
+  if (series) {
+    ind->series_dim = find_dim(ind, series);
+    if (ind->series_dim < 0 || ind->series_dim == ind->time_dim)
+      sp_errors_add(errs, file, sp_get_line(s, "series"),
+                    "indicator '%s': series '%s' must be one of its "
+                    "dimensions other than time",
+                    ind->name, series);
+  } else {
+    for (size_t i = 0; i < ind->ndims && ind->series_dim < 0; i++)
+      if ((int)i != ind->time_dim)
+        ind->series_dim = (int)i;
+  }
+  const char *const *totals;
+  size_t nt = sp_get_list(s, "totals", &totals);
+  for (size_t i = 0; i < nt; i++) {
+    int d = find_dim(ind, totals[i]);
+    if (d < 0 || d == ind->time_dim)
+      sp_errors_add(errs, file, sp_get_line(s, "totals"),
+                    "indicator '%s': totals '%s' must be one of its "
+                    "dimensions other than time",
+                    ind->name, totals[i]);
+    else
+      ind->totals |= 1u << d;
+  }
+
+  samspor_settings *const *items;
+  size_t nm = sp_get_items(s, "counts", &items) +
+              sp_get_items(s, "sums", &items) +
+              sp_get_items(s, "ratios", &items);
+  ind->measures = sp_xcalloc(nm ? nm : 1, sizeof *ind->measures);
+  add_measures(ind, s, "counts", SP_MEASURE_COUNT, file, errs);
+  add_measures(ind, s, "sums", SP_MEASURE_SUM, file, errs);
+  add_measures(ind, s, "ratios", SP_MEASURE_RATIO, file, errs);
+  resolve_ratios(ind, s, file, errs);
+
+  const char *chart = sp_get_string(s, "chart");
+  if (chart) {
+    ind->chart = find_measure(ind, chart);
+    if (ind->chart < 0 || ind->measures[ind->chart].kind == SP_MEASURE_SUM)
+      sp_errors_add(errs, file, sp_get_line(s, "chart"),
+                    "indicator '%s': chart '%s' is not one of its counts or "
+                    "ratios",
+                    ind->name, chart);
+  } else {
+    for (size_t i = 0; i < ind->nmeasures; i++)
+      if (ind->measures[i].kind == SP_MEASURE_RATIO && ind->chart < 0)
+        ind->chart = (int)i;
+    for (size_t i = 0; i < ind->nmeasures; i++)
+      if (ind->measures[i].kind == SP_MEASURE_COUNT && ind->chart < 0)
+        ind->chart = (int)i;
+  }
+}
+
+int sp_partner_init(sp_partner *p, const samspor_settings *partner,
+                    const char *file, sp_errors *errs) {
+  size_t before = errs->nerrors;
+  memset(p, 0, sizeof *p);
+  p->threshold = (int)sp_get_int(partner, "suppression_threshold");
+  p->total_label = sp_get_string(partner, "total_label");
+  p->report = sp_get_string(partner, "report");
+  p->report_title = sp_get_string(partner, "report_title");
+  if (p->threshold < 3) /* the option's range already says so */
+    p->threshold = 3;
+  samspor_settings *const *items;
+  size_t n = sp_get_items(partner, "indicators", &items);
+  p->indicators = sp_xcalloc(n ? n : 1, sizeof *p->indicators);
+  for (size_t i = 0; i < n; i++) {
+    sp_indicator *ind = &p->indicators[p->nindicators++];
+    init_indicator(ind, items[i], file, errs);
+    for (size_t j = 0; j + 1 < p->nindicators; j++)
+      if (strcmp(p->indicators[j].name, ind->name) == 0)
+        sp_errors_add(errs, file, ind->line,
+                      "two indicators are named '%s' (the other at line %d)",
+                      ind->name, p->indicators[j].line);
+  }
+  return errs->nerrors > before ? -1 : 0;
+}
+
+void sp_partner_free(sp_partner *p) {
+  for (size_t i = 0; i < p->nindicators; i++) {
+    free(p->indicators[i].dims);
+    free(p->indicators[i].measures);
+  }
+  free(p->indicators);
+  memset(p, 0, sizeof *p);
+}
