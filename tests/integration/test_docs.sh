@@ -111,44 +111,8 @@ test_html_is_well_formed_and_self_contained() {
 	assert_exit 0 "$SAMSPOR" -c "$T/s.conf" docs --html -o "$T/dict.html"
 	assert_eq "$OUT" "" "nothing on stdout with -o"
 	assert_file "$T/dict.html"
-	python3 - "$T/dict.html" <<-'EOF'
-		import sys, re
-		from html.parser import HTMLParser
-		text = open(sys.argv[1], encoding="utf-8").read()
-		void = {"meta", "br", "hr", "img", "link", "input"}
-		class P(HTMLParser):
-		    def __init__(self):
-		        super().__init__(convert_charrefs=True)
-		        self.stack, self.errors, self.tags = [], [], set()
-		    def handle_starttag(self, tag, attrs):
-		        self.tags.add(tag)
-		        for k, v in attrs:
-		            if k in ("src", "href") or (v and re.search(r"https?:", v)):
-		                self.errors.append("external reference %s=%s" % (k, v))
-		        if tag not in void:
-		            self.stack.append(tag)
-		    def handle_startendtag(self, tag, attrs):
-		        self.tags.add(tag)
-		    def handle_endtag(self, tag):
-		        if not self.stack or self.stack[-1] != tag:
-		            self.errors.append("unbalanced </%s> (open: %s)" % (tag, self.stack[-3:]))
-		        else:
-		            self.stack.pop()
-		p = P()
-		p.feed(text)
-		p.close()
-		if p.stack:
-		    p.errors.append("unclosed: %s" % p.stack)
-		if re.search(r"https?://", text):
-		    p.errors.append("http(s) reference")
-		if "<script" in text.lower():
-		    p.errors.append("script")
-		for need in ("html", "head", "style", "body", "table", "h1", "h3"):
-		    if need not in p.tags:
-		        p.errors.append("no <%s>" % need)
-		if p.errors:
-		    print("; ".join(p.errors[:5])); sys.exit(1)
-	EOF
+	assert_eq "$(python3 "$SP_TESTDIR/html_check.py" "$T/dict.html" --need html,head,style,body,table,h1,h3 || true)" "" \
+		"well-formed and self-contained"
 	local html
 	html=$(cat "$T/dict.html")
 	assert_contains "$html" "<h3>warehouse.youth_status</h3>" "table heading"

@@ -105,61 +105,9 @@ setup() {
 # check_html FILE NSVG: well-formed, self-contained, NSVG charts, no line
 # across a gap; prints nothing, or why not.
 check_html() {
-	python3 - "$1" "$2" <<-'PY'
-		import sys, re
-		from html.parser import HTMLParser
-		text = open(sys.argv[1], encoding="utf-8").read()
-		want_svg = int(sys.argv[2])
-		void = {"meta", "br", "hr", "img", "link", "input"}
-		class P(HTMLParser):
-		    def __init__(self):
-		        super().__init__(convert_charrefs=True)
-		        self.stack, self.errors, self.tags = [], [], {}
-		    def handle_starttag(self, tag, attrs):
-		        self.tags[tag] = self.tags.get(tag, 0) + 1
-		        for k, v in attrs:
-		            if k == "src" or (k == "href" and not (v or "").startswith("#")):
-		                self.errors.append("external reference %s=%s" % (k, v))
-		        if tag not in void:
-		            self.stack.append(tag)
-		    def handle_startendtag(self, tag, attrs):
-		        self.tags[tag] = self.tags.get(tag, 0) + 1
-		    def handle_endtag(self, tag):
-		        if not self.stack or self.stack[-1] != tag:
-		            self.errors.append("unbalanced </%s> (open: %s)" % (tag, self.stack[-3:]))
-		        else:
-		            self.stack.pop()
-		p = P()
-		p.feed(text)
-		p.close()
-		if p.stack:
-		    p.errors.append("unclosed: %s" % p.stack)
-		low = text.lower()
-		for bad in ("http://", "https://", "src=", "url(", "<script", "@import", "javascript:"):
-		    if bad in low:
-		        p.errors.append("found %r" % bad)
-		for need in ("html", "head", "style", "body", "h1", "h2") + (("table",) if want_svg else ()):
-		    if need not in p.tags:
-		        p.errors.append("no <%s>" % need)
-		if p.tags.get("svg", 0) != want_svg:
-		    p.errors.append("%d <svg>, expected %d" % (p.tags.get("svg", 0), want_svg))
-		# No line bridges a gap: every segment of a path joins neighbouring
-		# times (the x step is the smallest distance between two points).
-		for svg in re.findall(r"<svg.*?</svg>", text, re.S):
-		    series = "".join(re.findall(r'<g class="series">.*?</g>', svg, re.S))
-		    xs = sorted({float(x) for x in re.findall(r'<circle cx="([0-9.]+)"', series)})
-		    if len(xs) < 2:
-		        continue
-		    step = min(b - a for a, b in zip(xs, xs[1:]))
-		    for d in re.findall(r'<path d="([^"]+)"', svg):
-		        for sub in re.split(r"\s*M\s*", d):
-		            pts = [float(v) for v in re.findall(r"([0-9.]+) [0-9.]+", sub)]
-		            for a, b in zip(pts, pts[1:]):
-		                if abs((b - a) - step) > 0.2:
-		                    p.errors.append("a line spans %.1f (step %.1f): bridges a gap" % (b - a, step))
-		if p.errors:
-		    print("; ".join(p.errors[:5]))
-	PY
+	local need=html,head,style,body,h1,h2
+	(($2 > 0)) && need=$need,table
+	python3 "$SP_TESTDIR/html_check.py" "$1" --need "$need" --svg "$2" --no-bridged-gaps || true
 }
 
 # section FILE NAME: the part of the HTML page about indicator NAME.
