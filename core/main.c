@@ -129,6 +129,16 @@ const sp_command sp_commands[] = {
      "  -o FILE     write to FILE (atomically) instead of stdout\n" CONF_HELP
      "\nExit status: 0 written; 2 configuration error; 75 the warehouse could\n"
      "not be reached (nothing is written).\n"},
+    {"report", sp_cmd_report, "report [--html] [-o FILE]",
+     "write the partners' report of the indicators",
+     "Writes the partners' report from the tables of schema partner: per\n"
+     "indicator a chart over time with a line per area and a table beside\n"
+     "it; suppressed values are gaps, with the reason.  Only suppressed\n"
+     "aggregates are read, never a row of a stream table.\n\n"
+     "  --html      one self-contained HTML page (the default format)\n"
+     "  -o FILE     write to FILE (atomically) instead of stdout\n" CONF_HELP
+     "\nExit status: 0 written; 2 configuration error; 75 the warehouse could\n"
+     "not be reached (nothing is written).\n"},
     {"refresh", sp_cmd_refresh, "refresh",
      "recompute the partner indicator tables (and the report)",
      "Recomputes every indicator of partner.indicators from the warehouse\n"
