@@ -187,6 +187,28 @@ test_catchup_at_start_and_status() {
 	assert_not_contains "$(cat "$T/daemon.log")" "catch-up" "no second catch-up"
 }
 
+# Every nightly run ends with the partner tables recomputed and the
+# configured report rewritten, by the run's own process.
+test_run_refreshes_partner_tables_and_report() {
+	reset_db
+	psql_q "DROP SCHEMA IF EXISTS partner CASCADE" >/dev/null
+	conf "" "$(connector unge '30 2 * * *')"
+	cat >>"$T/d.conf" <<-EOF
+		partner: { report = "$T/report.html"; indicators = (
+		  { name = "statuses"; dimensions = ["status", "year"]; time = "year"; totals = ["status"];
+		    counts = ( { name = "people"; } );
+		    query = "SELECT status, extract(year FROM status_date)::int::text AS year, count(*) AS people FROM unge GROUP BY 1, 2"; } ); };
+	EOF
+	gen unge 200 5
+	start_daemon
+	wait_log 'connector=unge .*run succeeded'
+	stop_daemon
+	assert_eq "$(psql_q "SELECT sum(people) FROM partner.statuses WHERE status = 'I alt'")" \
+		"$(psql_q "SELECT count(*) FROM warehouse.unge")" "partner table computed by the run"
+	assert_file "$T/report.html"
+	assert_contains "$(cat "$T/report.html")" "<svg" "report written"
+}
+
 # trigger runs a connector now; an unknown name is an error (exit 2) that
 # lists the connectors; with max_parallel = 1 a second one waits its turn,
 # and a connector triggered while it runs runs again afterwards, never
