@@ -135,10 +135,12 @@ const sp_command sp_commands[] = {
      "indicator a chart over time with a line per area and a table beside\n"
      "it; suppressed values are gaps, with the reason.  Only suppressed\n"
      "aggregates are read, never a row of a stream table.\n\n"
-     "  --html      one self-contained HTML page (the default format)\n"
+     "  --html      one self-contained HTML page with SVG charts; without\n"
+     "              it, Markdown with the tables only\n"
      "  -o FILE     write to FILE (atomically) instead of stdout\n" CONF_HELP
-     "\nExit status: 0 written; 2 configuration error; 75 the warehouse could\n"
-     "not be reached (nothing is written).\n"},
+     "\nExit status: 0 written; 1 the tables could not be read or the file\n"
+     "not written; 2 configuration error; 75 the warehouse could not be\n"
+     "reached (nothing is written).\n"},
     {"refresh", sp_cmd_refresh, "refresh",
      "recompute the partner indicator tables (and the report)",
      "Recomputes every indicator of partner.indicators from the warehouse\n"
