@@ -1,24 +1,43 @@
 #!/usr/bin/env bash
-# contrib/demo.sh — samspor on synthetic data, in one command.
+# contrib/demo.sh — the Amagerplanen's warehouse on synthetic data, in one
+# command.
 #
-#   contrib/demo.sh          build, start a throwaway PostgreSQL, generate a
-#                            synthetic Ungedatabase export, run the sync,
-#                            show what reached the warehouse
-#   contrib/demo.sh --stop   stop that PostgreSQL and remove everything
+#   contrib/demo.sh          build samspor, start a throwaway PostgreSQL,
+#                            generate synthetic data for the five sources of
+#                            config/amagerplanen.conf, serve the housing API
+#                            on 127.0.0.1, run the nightly sync of all five
+#                            connectors, print the partner indicators, write
+#                            the report and the data dictionary, create a
+#                            partner login and say how to use it
+#   contrib/demo.sh --stop   stop that PostgreSQL and the API, remove
+#                            everything
 #
 # On a fresh Debian 12 as root it installs what it needs with apt-get.
 # Everything lives in $SAMSPOR_DEMO_DIR (default /tmp/samspor-demo); the
-# server listens only on a Unix socket there.  Running it again gives the
-# same result: the data is generated from a fixed seed and the key is kept.
+# database listens only on a Unix socket there, the API only on 127.0.0.1.
+# Running it again gives the same result: the data is generated from a fixed
+# seed and the pseudonymisation key is kept.
 #
-# Still to come (issue 7): the other four reference connectors and the
-# partner indicator views with small-count suppression.
+# The configuration is config/amagerplanen.conf itself, copied with only
+# its site-specific lines replaced (the warehouse's and the jobcenter's
+# conninfo, the API's host and CA, and the Ungedatabase's SFTP server: the
+# demo reads that export from a local directory instead).
+#
+# Environment: SAMSPOR_DEMO_DIR, SAMSPOR_DEMO_PORT (PostgreSQL's port
+# number, of its socket; default 5433), SAMSPOR_DEMO_API_PORT (default: a
+# free port), SAMSPOR_DEMO_BUILD (an existing build tree to use instead of
+# building one in build-demo; SAMSPOR_PLUGIN_DIR is then honoured),
+# SAMSPOR_DEMO_QUIET=1 (shorter output: for the test), SAMSPOR_NO_APT=1
+# (never run apt-get).
 set -euo pipefail
 exec </dev/null
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DIR=${SAMSPOR_DEMO_DIR:-/tmp/samspor-demo}
 PGPORT_DEMO=${SAMSPOR_DEMO_PORT:-5433}
+API_PORT=${SAMSPOR_DEMO_API_PORT:-0}
+QUIET=${SAMSPOR_DEMO_QUIET:-}
+SEED=2026
 RUNAS=
 [[ $(id -u) == 0 ]] && RUNAS=postgres
 
@@ -26,14 +45,32 @@ say() { printf '\n== %s\n' "$*"; }
 as_pg() { if [[ -n $RUNAS ]]; then runuser -u "$RUNAS" -- "$@"; else "$@"; fi; }
 pg_bindir() {
 	local d
-	for d in "$(pg_config --bindir 2>/dev/null || true)" /usr/lib/postgresql/*/bin; do
+	for d in "$(pg_config --bindir 2>/dev/null || true)" $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -rV); do
 		[[ -x $d/initdb && -x $d/pg_ctl ]] && { echo "$d"; return; }
 	done
 	echo "demo: PostgreSQL server binaries not found (apt-get install postgresql)" >&2
 	exit 1
 }
 
+# api_stop: stop the API server this demo started (its pid file names it;
+# the command line is checked so that a reused pid is left alone).
+api_stop() {
+	local pid
+	[[ -f $DIR/api/server.pid ]] || return 0
+	pid=$(cat "$DIR/api/server.pid")
+	if [[ -n $pid ]] && grep -qa rest_server.py "/proc/$pid/cmdline" 2>/dev/null; then
+		kill -TERM "$pid" 2>/dev/null || true
+		for _ in $(seq 1 50); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	rm -f "$DIR/api/server.pid" "$DIR/api/port"
+}
+
 stop() {
+	api_stop
 	if [[ -f $DIR/pg/data/postmaster.pid ]]; then
 		as_pg "$(pg_bindir)/pg_ctl" -D "$DIR/pg/data" -m fast -w stop >/dev/null 2>&1 || true
 	fi
@@ -53,12 +90,14 @@ fi
 PACKAGES=(build-essential autoconf automake libtool pkg-config
 	libuv1-dev libconfig-dev libpq-dev libcurl4-openssl-dev libxml2-dev
 	libsodium-dev libjansson-dev zlib1g-dev libsystemd-dev
-	postgresql python3 tzdata)
+	postgresql python3 openssl tzdata)
 missing=()
 for p in "${PACKAGES[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
-if ((${#missing[@]})); then
+if ((${#missing[@]})) && [[ ${SAMSPOR_NO_APT:-} == 1 ]]; then
+	echo "demo: missing packages (SAMSPOR_NO_APT=1: not installing): ${missing[*]}" >&2
+elif ((${#missing[@]})); then
 	if [[ $(id -u) != 0 ]]; then
 		echo "demo: missing packages (run as root, or install): ${missing[*]}" >&2
 		exit 1
@@ -69,15 +108,23 @@ if ((${#missing[@]})); then
 fi
 
 # ---- build ----------------------------------------------------------------------
-BUILD=$ROOT/build-demo
-if [[ ! -x $BUILD/samspor || -n $(find "$ROOT/core" "$ROOT/plugins" -newer "$BUILD/samspor" -name '*.[ch]' 2>/dev/null | head -1) ]]; then
-	say "building samspor in $BUILD"
-	[[ -x $ROOT/configure ]] || (cd "$ROOT" && ./autogen.sh >/dev/null 2>&1)
-	mkdir -p "$BUILD"
-	(cd "$BUILD" && { [[ -f Makefile ]] || "$ROOT/configure" --disable-tests >/dev/null 2>&1; } && make -j2 >/dev/null)
+if [[ -n ${SAMSPOR_DEMO_BUILD:-} ]]; then
+	BUILD=$(cd "$SAMSPOR_DEMO_BUILD" && pwd)
+	[[ -x $BUILD/samspor ]] || { echo "demo: no samspor in $BUILD" >&2; exit 1; }
+	export SAMSPOR_PLUGIN_DIR=${SAMSPOR_PLUGIN_DIR:-$BUILD/plugins/.libs}
+else
+	BUILD=$ROOT/build-demo
+	if [[ ! -x $BUILD/samspor || -n $(find "$ROOT/core" "$ROOT/plugins" -newer "$BUILD/samspor" -name '*.[ch]' 2>/dev/null | head -1) ]]; then
+		say "building samspor in $BUILD"
+		[[ -x $ROOT/configure ]] || (cd "$ROOT" && ./autogen.sh >/dev/null 2>&1)
+		mkdir -p "$BUILD"
+		(cd "$BUILD" && { [[ -f Makefile ]] || "$ROOT/configure" --disable-tests >/dev/null 2>&1; } && make -j2 >/dev/null)
+	fi
+	export SAMSPOR_PLUGIN_DIR=$BUILD/plugins/.libs
 fi
 SAMSPOR=$BUILD/samspor
-export SAMSPOR_PLUGIN_DIR=$BUILD/plugins/.libs
+CONF=$DIR/samspor.conf
+sp() { "$SAMSPOR" -c "$CONF" "$@"; }
 
 # ---- a throwaway PostgreSQL ---------------------------------------------------
 BIN=$(pg_bindir)
@@ -92,78 +139,188 @@ if [[ ! -f $DIR/pg/data/PG_VERSION ]]; then
 		listen_addresses = ''
 		unix_socket_directories = '$DIR/pg'
 		port = $PGPORT_DEMO
+		fsync = off
+		synchronous_commit = off
 	EOF
+	# Partner logins use their password, as they would on a real server;
+	# samspor itself (user postgres here) is trusted on the socket.
+	as_pg sh -c "{ echo 'local all postgres trust'; echo 'local all all scram-sha-256'; } >'$DIR/pg/data/pg_hba.conf'"
 fi
 if ! as_pg "$BIN/pg_ctl" -D "$DIR/pg/data" status >/dev/null 2>&1; then
 	as_pg "$BIN/pg_ctl" -D "$DIR/pg/data" -l "$DIR/pg/postgres.log" -w start >/dev/null
 fi
-PSQL=("$BIN/psql" -X -q -h "$DIR/pg" -p "$PGPORT_DEMO" -U postgres)
-"${PSQL[@]}" -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'warehouse'" | grep -q 1 ||
-	"${PSQL[@]}" -d postgres -c "CREATE DATABASE warehouse"
+PSQL=("$BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$DIR/pg" -p "$PGPORT_DEMO" -U postgres)
+for db in warehouse jobcenter; do
+	"${PSQL[@]}" -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1 ||
+		"${PSQL[@]}" -d postgres -c "CREATE DATABASE $db" >/dev/null
+done
 
-# ---- synthetic data and configuration ----------------------------------------
-say "generating a synthetic Ungedatabase export (fictitious people)"
-mkdir -p "$DIR/incoming"
-python3 "$ROOT/tests/integration/gen_csv.py" --rows 3000 --seed 2026 --bad-rate 0.005 \
-	--encoding windows-1252 --out "$DIR/incoming/unge_2026-11.csv" --areas-map "$DIR/areas.raw"
-# address,area lines -> the key;value map samspor reads
-sed 's/^\(.*\),\([^,]*\)$/\1;\2/' "$DIR/areas.raw" >"$DIR/areas.csv"
+# ---- synthetic data -------------------------------------------------------------
+say "generating synthetic data for the five sources (fictitious people, seed $SEED)"
+python3 "$ROOT/contrib/demo/gen_demo.py" --seed "$SEED" --areas "$ROOT/config/amagerplanen-areas.csv" \
+	--out "$DIR" --expected "$DIR/expected.json" --identifiers "$DIR/identifiers.txt"
+chmod 600 "$DIR/identifiers.txt" "$DIR/expected.json"
+# The jobcenter's own database, which the pgsql connector reads.
+"${PSQL[@]}" -d jobcenter -f "$DIR/jobcenter.sql" >/dev/null
+
+# ---- the housing associations' API ------------------------------------------
+# HTTPS with a CA made here (the integration tests' certs.sh), OAuth2 client
+# credentials whose secret is in a 0600 file, next-link pagination.
+say "starting the housing associations' API on 127.0.0.1 (HTTPS, OAuth2)"
+api_stop
+mkdir -p "$DIR/api"
+# shellcheck source=../tests/integration/certs.sh
+. "$ROOT/tests/integration/certs.sh"
+if [[ ! -f $DIR/api/certs/ca.pem || -n $(find "$DIR/api/certs/ca.pem" -mmin +1380 2>/dev/null) ]]; then
+	rm -rf "$DIR/api/certs"
+	make_certs "$DIR/api/certs" # valid two days: renewed after 23 hours
+fi
+cp "$DIR/api/certs/ca.pem" "$DIR/boligselskaber-ca.pem"
+if [[ ! -s $DIR/boligselskaber.secret ]]; then
+	(umask 077 && head -c 24 /dev/urandom | base64 | tr -d '/+=' >"$DIR/boligselskaber.secret")
+fi
+setsid python3 "$ROOT/contrib/demo/rest_server.py" --data "$DIR/rest/export.json" \
+	--certs "$DIR/api/certs" --secret-file "$DIR/boligselskaber.secret" \
+	--port "$API_PORT" --port-file "$DIR/api/port" >"$DIR/api/server.log" 2>&1 </dev/null &
+echo $! >"$DIR/api/server.pid"
+for _ in $(seq 1 100); do
+	[[ -s $DIR/api/port ]] && break
+	kill -0 "$(cat "$DIR/api/server.pid")" 2>/dev/null || break
+	sleep 0.1
+done
+[[ -s $DIR/api/port ]] || { echo "demo: the API did not start:" >&2; cat "$DIR/api/server.log" >&2; exit 1; }
+API_PORT=$(cat "$DIR/api/port")
+
+# ---- configuration: config/amagerplanen.conf with this machine's lines -------
+cp "$ROOT/config/amagerplanen-areas.csv" "$DIR/"
 [[ -f $DIR/pseudonym.key ]] || "$SAMSPOR" keygen "$DIR/pseudonym.key"
-cat >"$DIR/samspor.conf" <<-EOF
-	warehouse: { conninfo = "host=$DIR/pg port=$PGPORT_DEMO user=postgres dbname=warehouse"; };
-	pseudonym: { key_file = "pseudonym.key"; };
-	log: { level = "warn"; };
-	maps: { areas = { file = "areas.csv"; extract = "^([^,]+)"; default = "outside the plan"; }; };
-	connectors = (
-	  { name = "ungedatabasen"; plugin = "csv"; schedule = "30 2 * * *";
-	    description = "Education and employment status from the national youth database";
-	    source = { url = "incoming/unge_*.csv"; encoding = "windows-1252"; delimiter = ";"; };
-	    streams = (
-	      { table = "youth_status"; mode = "incremental_dedup";
-	        description = "Education and employment status of residents aged 15-29";
-	        key = ["person", "status_date", "status"]; cursor = "status_date";
-	        max_reject_ratio = 0.02; retention = "6y"; retention_column = "status_date";
-	        columns = (
-	          { name = "person"; from = "cpr"; rule = "pseudonym"; kind = "cpr"; },
-	          { name = "birth_year"; from = "cpr"; rule = "cpr_birth_year"; },
-	          { name = "gender"; from = "cpr"; rule = "cpr_gender"; },
-	          { name = "age_band"; from = "cpr"; rule = "age_band"; bands = [15, 18, 25, 30]; },
-	          { name = "area"; from = "adresse"; rule = "lookup"; map = "areas"; },
-	          { name = "status"; from = "status"; rule = "keep"; type = "text"; },
-	          { name = "status_date"; from = "statusdato"; type = "date"; format = "%d-%m-%Y"; },
-	          { name = "status_month"; from = "statusdato"; rule = "date_month"; format = "%d-%m-%Y"; },
-	          { name = "benefit_dkk"; from = "ydelse_kr"; type = "numeric"; decimal_comma = true; }
-	        ); }
-	    ); }
-	);
-EOF
+mkdir -p "$DIR/incoming/ungedatabasen"
+sed -e "s|conninfo = \"host=/run/postgresql dbname=warehouse user=samspor_loader\";|conninfo = \"host=$DIR/pg port=$PGPORT_DEMO user=postgres dbname=warehouse\";|" \
+	-e "s|url = \"sftp://sftp.ungedatabasen.example.invalid/udtraek/unge_\*.csv\";|url = \"incoming/ungedatabasen/unge_*.csv\";|" \
+	-e '/username = "amagerplanen";/d' \
+	-e '/private_key_file = "ungedatabasen_ed25519";/d' \
+	-e '/known_hosts_file = "known_hosts";/d' \
+	-e "s|https://api.boligselskaber.example.invalid/|https://127.0.0.1:$API_PORT/|" \
+	-e 's|# ca_file = "boligselskaber-ca.pem";|ca_file = "boligselskaber-ca.pem";|' \
+	-e "s|conninfo = \"host=jobcenter-db.example.invalid dbname=jobcenter user=amagerplanen sslmode=verify-full\";|conninfo = \"host=$DIR/pg port=$PGPORT_DEMO user=postgres dbname=jobcenter\";|" \
+	-e '/password_file = "jobcenter.password";/d' \
+	"$ROOT/config/amagerplanen.conf" >"$CONF.new"
+# Every replacement must have happened: a changed reference configuration
+# fails here rather than silently running something else.
+for want in "host=$DIR/pg port=$PGPORT_DEMO user=postgres dbname=warehouse" \
+	'url = "incoming/ungedatabasen/unge_*.csv"' "https://127.0.0.1:$API_PORT/v1/export" \
+	"https://127.0.0.1:$API_PORT/oauth/token" 'ca_file = "boligselskaber-ca.pem"' \
+	"host=$DIR/pg port=$PGPORT_DEMO user=postgres dbname=jobcenter"; do
+	grep -qF "$want" "$CONF.new" || { echo "demo: config/amagerplanen.conf changed: could not set $want" >&2; exit 1; }
+done
+if grep -n 'example\.invalid\|ungedatabasen_ed25519\|jobcenter\.password' "$CONF.new" >&2; then
+	echo "demo: config/amagerplanen.conf changed: the lines above were not replaced" >&2
+	exit 1
+fi
+mv "$CONF.new" "$CONF"
 
 say "samspor check"
-"$SAMSPOR" -c "$DIR/samspor.conf" check
-say "samspor sync (the nightly run)"
-"$SAMSPOR" -c "$DIR/samspor.conf" sync --full
+if [[ -n $QUIET ]]; then sp check >/dev/null; else sp check; fi
 
-say "young people per housing area and status, latest status per person (counts under 5 shown as '<5')"
-"${PSQL[@]}" -d warehouse -c "
-	WITH latest AS (
-	  SELECT DISTINCT ON (person) person, area, status
-	  FROM warehouse.youth_status ORDER BY person, status_date DESC)
-	SELECT area,
-	       CASE WHEN count(*) FILTER (WHERE status = 'ledig') BETWEEN 1 AND 4 THEN '<5'
-	            ELSE (count(*) FILTER (WHERE status = 'ledig'))::text END AS unemployed,
-	       CASE WHEN count(*) BETWEEN 1 AND 4 THEN '<5' ELSE count(*)::text END AS people
-	FROM latest GROUP BY area ORDER BY area"
-say "what a row looks like: no CPR number, name or address, only pseudonyms and generalisations"
-"${PSQL[@]}" -d warehouse -c "SELECT person, birth_year, gender, age_band, area, status, status_date, benefit_dkk FROM warehouse.youth_status ORDER BY person LIMIT 5"
+# ---- the nightly sync -------------------------------------------------------------
+say "samspor sync: the nightly run of all five connectors (then the partner indicators)"
+sp sync
+if ! "$SAMSPOR" refresh --help >/dev/null 2>&1; then
+	echo "(this samspor has no partner indicators yet: samspor refresh is missing)"
+fi
+
 say "rejected rows: where and why, never the values"
-"${PSQL[@]}" -d warehouse -c "SELECT position, column_name, reason FROM samspor.rejects WHERE run_id = (SELECT max(run_id) FROM samspor.sync_run) ORDER BY position LIMIT 10"
+"${PSQL[@]}" -d warehouse -c "
+	SELECT r.connector || '.' || r.stream AS stream, j.position, j.column_name, j.reason
+	FROM samspor.rejects j JOIN samspor.sync_run r USING (run_id)
+	WHERE j.run_id IN (SELECT max(run_id) FROM samspor.sync_run GROUP BY connector, stream)
+	ORDER BY 1, 2" 2>/dev/null ||
+	"${PSQL[@]}" -d warehouse -c "SELECT position, column_name, reason FROM samspor.rejects ORDER BY run_id DESC, position LIMIT 40"
+
+# ---- the partner indicators ------------------------------------------------------
+# show TABLE FILTER: print partner.TABLE (rows matching FILTER), every
+# suppressed value as "–".
+show() {
+	local table=$1 filter=$2 cols
+	cols=$("${PSQL[@]}" -d warehouse -tAc "
+		SELECT string_agg(CASE
+		    WHEN EXISTS (SELECT 1 FROM information_schema.columns s WHERE s.table_schema = c.table_schema
+		                 AND s.table_name = c.table_name AND s.column_name = c.column_name || '_suppressed')
+		    THEN format('CASE WHEN %I THEN %L ELSE coalesce(%I::text, '''') END AS %I',
+		                c.column_name || '_suppressed', '–', c.column_name, c.column_name)
+		    ELSE format('%I', c.column_name) END, ', ' ORDER BY c.ordinal_position)
+		FROM information_schema.columns c
+		WHERE c.table_schema = 'partner' AND c.table_name = '$table'
+		  AND c.column_name NOT LIKE '%\_suppressed' AND c.column_name NOT IN ('suppressed', 'suppression_reason')")
+	[[ -n $cols ]] || { echo "(no table partner.$table)"; return 0; }
+	"${PSQL[@]}" -d warehouse -P footer=off -c "SELECT $cols FROM partner.$table WHERE $filter"
+}
+latest() { # latest TABLE COLUMN N: a filter for the N latest values of COLUMN
+	printf "%s IN (SELECT DISTINCT %s FROM partner.%s ORDER BY 1 DESC LIMIT %s)" "$2" "$2" "$1" "$3"
+}
+TABLES=$("${PSQL[@]}" -d warehouse -tAc "SELECT string_agg(tablename, ' ' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'partner'" || true)
+if [[ -n $TABLES ]]; then
+	say "the partner indicators (schema partner; – = suppressed)"
+	cat <<-'EOF'
+		Legend: – is a suppressed value: a count from 1 to 5 people (primary
+		suppression), or a further cell hidden so that no suppressed count can
+		be worked out from a total ("I alt") and the other cells (secondary
+		suppression); a share or change built on a suppressed count is hidden
+		too.  The tables hold every month; below are the latest values only.
+	EOF
+	if [[ -n $QUIET ]]; then
+		"${PSQL[@]}" -d warehouse -c "SELECT '$TABLES' AS partner_tables"
+	else
+		say "NEET: young people 15-29 per area and month (latest 3 months)"
+		show neet "$(latest neet month 3)"
+		say "School: pupils in the latest school year, all grades (I alt), per area and subject"
+		show school "$(latest school school_year 1) AND grade = 'I alt'"
+		say "Women 18-64 not in work, on a benefit (latest 3 months)"
+		show women "$(latest women month 3)"
+		say "Housing per area and year"
+		show housing "true"
+		say "Activities (latest month)"
+		show activities "$(latest activities month 1)"
+	fi
+fi
+
+# ---- report, data dictionary --------------------------------------------------------
+say "the report and the data dictionary"
+if "$SAMSPOR" report --help >/dev/null 2>&1; then
+	sp report --html -o "$DIR/report.html" && echo "report:          $DIR/report.html"
+else
+	echo "(this samspor has no 'report' command yet: no report written)"
+fi
+sp docs --html -o "$DIR/dictionary.html"
+echo "data dictionary: $DIR/dictionary.html"
+
+# ---- a partner login -------------------------------------------------------------------
+say "a login for a partner organisation"
+if [[ ! -s $DIR/partner.password ]]; then
+	(umask 077 && head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$DIR/partner.password")
+fi
+sp grant amagerplanen --role partner --password-file "$DIR/partner.password"
+PARTNER=org_amagerplanen_partner
+
+if [[ -n $TABLES ]]; then
+	say "what the partner sees: the indicators, never a person"
+	PGPASSWORD=$(cat "$DIR/partner.password") "$BIN/psql" -X -h "$DIR/pg" -p "$PGPORT_DEMO" -U "$PARTNER" -d warehouse \
+		-c "SELECT area, month, young, neet, neet_share, neet_share_change, suppressed FROM partner.neet WHERE month = (SELECT max(month) FROM partner.neet) ORDER BY area" 2>&1 || true
+	echo "and a table of people is refused:"
+	PGPASSWORD=$(cat "$DIR/partner.password") "$BIN/psql" -X -h "$DIR/pg" -p "$PGPORT_DEMO" -U "$PARTNER" -d warehouse \
+		-c "SELECT count(*) FROM warehouse.youth_status" 2>&1 | sed 's/^/  /' || true
+fi
 
 cat <<-EOF
 
-	== connect yourself
+	== connect as the partner (password in $DIR/partner.password)
+	  PGPASSWORD=\$(cat $DIR/partner.password) $BIN/psql -h $DIR/pg -p $PGPORT_DEMO -U $PARTNER warehouse
+	  then e.g.:  \\dt partner.*     SELECT * FROM partner.neet WHERE area = 'I alt';
+	== as the administrator
 	  $BIN/psql -h $DIR/pg -p $PGPORT_DEMO -U postgres warehouse
-	  $SAMSPOR -c $DIR/samspor.conf check
-	  $SAMSPOR -c $DIR/samspor.conf sync
+	  SAMSPOR_PLUGIN_DIR=$SAMSPOR_PLUGIN_DIR $SAMSPOR -c $CONF sync
+	== open in a browser
+	  $DIR/report.html  $DIR/dictionary.html
 	== stop and remove everything
 	  contrib/demo.sh --stop
 EOF

@@ -1,0 +1,255 @@
+#!/usr/bin/env bash
+# contrib/demo.sh end to end: the reference deployment
+# (config/amagerplanen.conf) on the demo's synthetic data, in a demo dir of
+# its own with the build under test.  The five connectors load (and reject
+# exactly the generator's bad rows); the partner tables hold every count the
+# generator computed independently (gen_demo.py --expected), every count
+# from 1 to 5 hidden and every hidden count either such a count or a
+# secondary suppression; no CPR number, name or address of the generated
+# people is in the warehouse (pg_dump), the logs, the report or the data
+# dictionary; the partner login reads partner and nothing else; a second run
+# gives identical tables; --stop stops PostgreSQL and the API and removes
+# the directory.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+. "$SP_TESTDIR/servers.sh"
+
+DEMO_SH=$SP_SRCDIR/contrib/demo.sh
+BIN=$(_sp_pg_bindir)
+# A short path: the PostgreSQL socket lives in it (107-byte limit), and the
+# postgres user must be able to reach it when the tests run as root.
+DEMO=$(mktemp -d "${SP_PG_TMPDIR:-/tmp}/sp-demo.XXXXXX")
+chmod 755 "$DEMO"
+DEMO_PG_PORT=$(_sp_free_port)
+export SAMSPOR_DEMO_DIR=$DEMO SAMSPOR_DEMO_PORT=$DEMO_PG_PORT SAMSPOR_DEMO_BUILD=$BUILD_DIR
+export SAMSPOR_DEMO_QUIET=1 SAMSPOR_NO_APT=1
+# Whatever happens, the demo's servers stop and its dir goes.
+at_exit "'$DEMO_SH' --stop >/dev/null 2>&1; rm -rf '$DEMO'"
+
+# demo_run N: run the demo; its output in $SP_WORK/demoN.out, status in
+# $SP_WORK/demoN.rc.
+demo_run() {
+	local rc=0
+	timeout -k 10 240 bash "$DEMO_SH" >"$SP_WORK/demo$1.out" 2>&1 || rc=$?
+	echo "$rc" >"$SP_WORK/demo$1.rc"
+}
+
+psql_w() { "$BIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h "$DEMO/pg" -p "$DEMO_PG_PORT" -U postgres -d warehouse "$@"; }
+
+# The partner tables, one line per table and row, in a stable order.
+partner_digest() {
+	local t
+	for t in $(psql_w -c "SELECT tablename FROM pg_tables WHERE schemaname = 'partner' ORDER BY 1"); do
+		psql_w -c "SELECT '$t', md5(string_agg(r::text, E'\\n' ORDER BY r::text)), count(*) FROM partner.$t r"
+	done
+}
+
+# The stream tables without the run bookkeeping.
+warehouse_digest() {
+	local t cols
+	for t in $(psql_w -c "SELECT tablename FROM pg_tables WHERE schemaname = 'warehouse' ORDER BY 1"); do
+		cols=$(psql_w -c "SELECT string_agg(quote_ident(column_name), ', ' ORDER BY ordinal_position) FROM information_schema.columns WHERE table_schema = 'warehouse' AND table_name = '$t' AND column_name NOT IN ('_run_id', '_loaded_at')")
+		psql_w -c "SELECT '$t', md5(string_agg(r::text, E'\\n' ORDER BY r::text)), count(*) FROM (SELECT $cols FROM warehouse.$t) r"
+	done
+}
+
+have_partner() { [[ $(psql_w -c "SELECT count(*) FROM pg_tables WHERE schemaname = 'partner'") -gt 0 ]]; }
+
+demo_run 1
+if [[ $(cat "$SP_WORK/demo1.rc") == 0 ]]; then
+	partner_digest >"$SP_WORK/partner1.txt"
+	warehouse_digest >"$SP_WORK/warehouse1.txt"
+fi
+
+demo_ok() {
+	[[ $(cat "$SP_WORK/demo1.rc") == 0 ]] ||
+		fail "contrib/demo.sh exited $(cat "$SP_WORK/demo1.rc"): $(tail -n 5 "$SP_WORK/demo1.out" | tr '\n' ' ')"
+}
+
+test_demo_loads_the_five_connectors() {
+	demo_ok
+	local out
+	out=$(cat "$SP_WORK/demo1.out")
+	# Each stream loaded, rejecting exactly the generator's bad rows.
+	local want="aktiviteter.activity_participation:6
+boligselskaber.rent_arrears:3
+boligselskaber.tenancies:6
+jobcenter.jobcenter_status:5
+skoler.school_tests:6
+ungedatabasen.youth_status:8"
+	assert_eq "$(psql_w -c "SELECT connector || '.' || stream || ':' || rows_rejected FROM samspor.sync_run WHERE status = 'succeeded' ORDER BY 1")" \
+		"$want" "five connectors, six streams, each once, the bad rows rejected"
+	assert_eq "$(psql_w -c "SELECT count(*) FROM samspor.sync_run WHERE status <> 'succeeded'")" 0 "no failed run"
+	local t n
+	for t in youth_status school_tests tenancies rent_arrears jobcenter_status activity_participation; do
+		n=$(psql_w -c "SELECT count(*) FROM warehouse.$t")
+		((n > 100)) || fail "warehouse.$t holds only $n rows"
+	done
+	# Rejects say where and why, never what.
+	assert_eq "$(psql_w -c "SELECT count(DISTINCT reason) >= 6 FROM samspor.rejects")" t "several kinds of bad rows"
+	# One person links across sources: pupils take part in activities,
+	# young people are in the jobcenter's data.
+	assert_eq "$(psql_w -c "SELECT count(*) > 0 FROM warehouse.activity_participation a JOIN warehouse.school_tests s ON s.pupil = a.person")" t "pupils link to activities"
+	assert_eq "$(psql_w -c "SELECT count(*) > 0 FROM warehouse.youth_status y JOIN warehouse.jobcenter_status j USING (person)")" t "youth link to the jobcenter"
+	# Ages come from each row's own date, not the run date.
+	assert_eq "$(psql_w -c "SELECT count(*) FROM warehouse.youth_status WHERE age IS NULL OR age NOT BETWEEN 15 AND 29")" 0 "ages at the status date"
+	assert_file "$DEMO/dictionary.html" "data dictionary"
+}
+
+test_partner_tables_hold_the_expected_counts() {
+	demo_ok
+	have_partner || t_skip "no partner tables (the indicator engine is not in this build)"
+	local t
+	for t in neet school women housing activities; do
+		psql_w -c "SELECT coalesce(json_agg(r), '[]') FROM partner.$t r" >"$T/$t.json" ||
+			fail "no table partner.$t"
+	done
+	python3 - "$DEMO/expected.json" "$T" <<-'EOF'
+		import json, sys
+		from decimal import Decimal, ROUND_HALF_UP
+		expected = json.load(open(sys.argv[1], encoding="utf-8"))
+		TOTAL, THRESHOLD = "I alt", 5
+		errors, stats = [], {}
+		for name, cells in expected.items():
+		    rows = json.load(open("%s/%s.json" % (sys.argv[2], name), encoding="utf-8"))
+		    if not rows:
+		        errors.append("%s: empty" % name); continue
+		    dims = [k for k, v in cells[0].items() if isinstance(v, str) and isinstance(rows[0].get(k), str)]
+		    counts = [k for k, v in cells[0].items() if isinstance(v, int) and k in rows[0]]
+		    if not dims or not counts:
+		        errors.append("%s: columns %s / %s" % (name, dims, counts)); continue
+		    index = {tuple(c[d] for d in dims): c for c in cells}
+		    seen = set()
+		    primary = secondary = published = 0
+		    for r in rows:
+		        key = tuple(r[d] for d in dims)
+		        if TOTAL not in key:
+		            if key not in index:
+		                errors.append("%s: row %s not expected" % (name, key)); continue
+		            seen.add(key)
+		        for c in counts:
+		            want = sum(cell[c] for k, cell in index.items()
+		                       if all(key[i] == TOTAL or key[i] == k[i] for i in range(len(dims))))
+		            hidden = r[c + "_suppressed"]
+		            if hidden:
+		                if r[c] is not None:
+		                    errors.append("%s %s %s: suppressed but shown" % (name, key, c))
+		                if 1 <= want <= THRESHOLD:
+		                    primary += 1
+		                else:
+		                    secondary += 1
+		            else:
+		                published += 1
+		                if 1 <= want <= THRESHOLD:
+		                    errors.append("%s %s %s: %d published" % (name, key, c, want))
+		                elif r[c] != want:
+		                    errors.append("%s %s %s: %s, expected %d" % (name, key, c, r[c], want))
+		        if any(r[c + "_suppressed"] for c in counts) != r["suppressed"]:
+		            errors.append("%s %s: suppressed flag" % (name, key))
+		        # Ratios built on hidden sums: the mean absence from the raw sum.
+		        if name == "school" and TOTAL not in key and r.get("absence_mean") is not None:
+		            cell = index[key]
+		            mean = (Decimal(cell["absence_sum"]) / cell["pupils"]).quantize(Decimal("0.1"), ROUND_HALF_UP)
+		            if abs(Decimal(str(r["absence_mean"])) - mean) > Decimal("0.1"):
+		                errors.append("%s %s absence_mean %s, expected %s" % (name, key, r["absence_mean"], mean))
+		        if name == "neet" and r.get("neet_share") is not None:
+		            share = Decimal(r["neet"] * 100) / r["young"]
+		            if abs(Decimal(str(r["neet_share"])) - share) > Decimal("0.051"):
+		                errors.append("neet %s share %s, expected %s" % (key, r["neet_share"], share))
+		    for key in set(index) - seen:
+		        errors.append("%s: cell %s missing" % (name, key))
+		    if published == 0 or primary == 0:
+		        errors.append("%s: %d published, %d suppressed: the data should show both" % (name, published, primary))
+		    stats[name] = (published, primary, secondary)
+		for e in errors[:10]:
+		    print(e)
+		print("published/primary/secondary:", stats)
+		sys.exit(1 if errors else 0)
+	EOF
+}
+
+test_no_identifier_anywhere() {
+	demo_ok
+	"$BIN/pg_dump" -h "$DEMO/pg" -p "$DEMO_PG_PORT" -U postgres warehouse >"$T/warehouse.sql"
+	local -a files=("$T/warehouse.sql" "$SP_WORK/demo1.out" "$DEMO/dictionary.html" "$DEMO/pg/postgres.log" "$DEMO/api/server.log")
+	[[ -f $DEMO/report.html ]] && files+=("$DEMO/report.html")
+	assert_contains "$(cat "$T/warehouse.sql")" "youth_status" "the dump holds the warehouse"
+	python3 - "$DEMO/identifiers.txt" "${files[@]}" <<-'EOF'
+		import html, re, sys
+		needles = set()
+		for line in open(sys.argv[1], encoding="utf-8"):
+		    kind, _, v = line.rstrip("\n").partition("\t")
+		    if kind in ("cpr", "name", "address") and len(v) >= 8:
+		        needles.add(v)
+		if len(needles) < 5000:
+		    print("too few identifiers:", len(needles)); sys.exit(1)
+		# Fast: CPR numbers by pattern; names and addresses only when their
+		# first two words occur (then by substring).
+		word = re.compile(r"[^\W_]+")
+		hits = {}
+		for f in sys.argv[2:]:
+		    text = open(f, encoding="utf-8", errors="replace").read()
+		    text += "\n" + html.unescape(text)
+		    found = set(re.findall(r"\d{6}-?\d{4}", text)) & needles
+		    words = word.findall(text)
+		    pairs = {a + " " + b for a, b in zip(words, words[1:])}
+		    for n in needles:
+		        w = word.findall(n)
+		        if len(w) >= 2 and w[0] + " " + w[1] in pairs and n in text:
+		            found.add(n)
+		    if found:
+		        hits[f] = len(found)
+		if hits:
+		    print("identifiers found:", hits); sys.exit(1)
+	EOF
+	# The warehouse never holds a name or an address column.
+	assert_eq "$(psql_w -c "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'warehouse' AND column_name ~ '(navn|name|adresse|address|cpr)'")" 0 "no name, address or cpr column"
+}
+
+test_partner_login_reads_partner_only() {
+	demo_ok
+	have_partner || t_skip "no partner tables (the indicator engine is not in this build)"
+	local out
+	out=$(cat "$SP_WORK/demo1.out")
+	assert_contains "$out" "-U org_amagerplanen_partner warehouse" "says how to connect as the partner"
+	local pw
+	pw=$(cat "$DEMO/partner.password")
+	assert_exit 0 env PGPASSWORD="$pw" "$BIN/psql" -X -A -t -h "$DEMO/pg" -p "$DEMO_PG_PORT" -U org_amagerplanen_partner -d warehouse \
+		-c "SELECT count(*) > 0 FROM partner.neet WHERE area = 'I alt'"
+	assert_eq "$OUT" t "the partner reads partner.neet"
+	assert_exit 1 env PGPASSWORD="$pw" "$BIN/psql" -X -A -t -h "$DEMO/pg" -p "$DEMO_PG_PORT" -U org_amagerplanen_partner -d warehouse \
+		-c "SELECT count(*) FROM warehouse.youth_status"
+	assert_contains "$ERR" "permission denied" "the partner cannot read people"
+	assert_exit 2 env PGPASSWORD=wrong "$BIN/psql" -X -h "$DEMO/pg" -p "$DEMO_PG_PORT" -U org_amagerplanen_partner -d warehouse -c "SELECT 1"
+	assert_contains "$ERR" "password authentication failed" "the password is checked"
+}
+
+test_second_run_gives_the_same_tables() {
+	demo_ok
+	demo_run 2
+	assert_eq "$(cat "$SP_WORK/demo2.rc")" 0 "second run: $(tail -n 3 "$SP_WORK/demo2.out" | tr '\n' ' ')"
+	assert_eq "$(partner_digest)" "$(cat "$SP_WORK/partner1.txt")" "identical partner tables"
+	assert_eq "$(warehouse_digest)" "$(cat "$SP_WORK/warehouse1.txt")" "identical stream tables"
+	assert_eq "$(psql_w -c "SELECT count(*) FROM samspor.sync_run WHERE status <> 'succeeded'")" 0 "no failed run"
+}
+
+test_stop_removes_everything() {
+	demo_ok
+	local pg api
+	pg=$(head -n 1 "$DEMO/pg/data/postmaster.pid")
+	api=$(cat "$DEMO/api/server.pid")
+	kill -0 "$pg" 2>/dev/null || fail "PostgreSQL not running before --stop"
+	kill -0 "$api" 2>/dev/null || fail "the API server not running before --stop"
+	assert_exit 0 bash "$DEMO_SH" --stop
+	assert_no_file "$DEMO" "the demo dir is removed"
+	local i
+	for i in $(seq 1 50); do
+		if ! kill -0 "$pg" 2>/dev/null && ! kill -0 "$api" 2>/dev/null; then break; fi
+		sleep 0.1
+	done
+	kill -0 "$pg" 2>/dev/null && fail "PostgreSQL still running"
+	kill -0 "$api" 2>/dev/null && fail "the API server still running"
+	assert_exit 0 bash "$DEMO_SH" --stop
+}
+
+run_tests
