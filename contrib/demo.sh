@@ -224,7 +224,7 @@ if [[ -n $QUIET ]]; then sp check >/dev/null; else sp check; fi
 
 # ---- the nightly sync -------------------------------------------------------------
 say "samspor sync: the nightly run of all five connectors (then the partner indicators)"
-sp sync
+sp -q sync
 if ! "$SAMSPOR" refresh --help >/dev/null 2>&1; then
 	echo "(this samspor has no partner indicators yet: samspor refresh is missing)"
 fi

@@ -224,6 +224,31 @@ test_partner_login_reads_partner_only() {
 	assert_contains "$ERR" "password authentication failed" "the password is checked"
 }
 
+# The reference configuration's SFTP lines work as written: only the host
+# and directory replaced, the export is fetched with the user, key and
+# known_hosts it names (the demo itself reads the file locally).
+test_ungedatabasen_over_sftp() {
+	demo_ok
+	command -v sshd >/dev/null 2>&1 || [[ -x /usr/sbin/sshd ]] || t_skip "no sshd (openssh-server)"
+	sftp_start "$DEMO/incoming/ungedatabasen"
+	cp "$SFTP_KEY" "$DEMO/ungedatabasen_ed25519"
+	chmod 600 "$DEMO/ungedatabasen_ed25519"
+	cp "$SFTP_KNOWN_HOSTS" "$DEMO/known_hosts"
+	local before
+	before=$(psql_w -c "SELECT md5(string_agg(t::text, ',' ORDER BY t::text)) FROM (SELECT person, age, area, status, status_date, benefit_dkk FROM warehouse.youth_status) t")
+	sed -e "s|sftp://sftp.ungedatabasen.example.invalid/udtraek/|sftp://127.0.0.1:$SFTP_PORT$DEMO/incoming/ungedatabasen/|" \
+		-e "s|username = \"amagerplanen\";|username = \"$SFTP_USER\";|" \
+		-e "/^warehouse:/,/^};/s|conninfo = \"[^\"]*\"|conninfo = \"host=$DEMO/pg port=$DEMO_PG_PORT user=postgres dbname=warehouse\"|" \
+		"$SP_SRCDIR/config/amagerplanen.conf" >"$DEMO/sftp.conf"
+	assert_contains "$(cat "$DEMO/sftp.conf")" "sftp://127.0.0.1:$SFTP_PORT/" "SFTP URL set"
+	assert_exit 0 "$SAMSPOR" -c "$DEMO/sftp.conf" -q sync ungedatabasen --full
+	assert_contains "$OUT" "ungedatabasen.youth_status: read 18505" "read over SFTP"
+	assert_contains "$(cat "$SFTP_LOG")" "Accepted publickey for $SFTP_USER" "logged in with the key"
+	assert_eq "$(psql_w -c "SELECT md5(string_agg(t::text, ',' ORDER BY t::text)) FROM (SELECT person, age, area, status, status_date, benefit_dkk FROM warehouse.youth_status) t")" \
+		"$before" "the same rows as from the local file"
+	rm -f "$DEMO/sftp.conf" "$DEMO/ungedatabasen_ed25519" "$DEMO/known_hosts"
+}
+
 test_second_run_gives_the_same_tables() {
 	demo_ok
 	demo_run 2
