@@ -436,4 +436,33 @@ if [[ ${SAMSPOR_SKIP_FUZZ:-} != 1 ]]; then
 	done
 fi
 
+# The README's first command, exactly as a new user runs it: it builds its
+# own tree (build-demo/), so a build path the tests do not take is covered
+# too.  tests/integration/test_demo.sh checks the demo's results in detail
+# with the build under test; this checks that the command itself works.
+if [[ ${SAMSPOR_SKIP_DEMO:-} != 1 && -n ${built:-} ]]; then
+	section "demo: contrib/demo.sh and contrib/demo.sh --stop"
+	demo_dir=$(mktemp -d /tmp/sp-ci-demo.XXXXXX)
+	chmod 755 "$demo_dir"
+	demo_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	rc=0
+	SAMSPOR_DEMO_DIR=$demo_dir/d SAMSPOR_DEMO_PORT=$demo_port \
+		limited 900 "$LOGS/demo.log" 0 contrib/demo.sh || rc=$?
+	if ((rc == 0)) && grep -q 'the partner indicators' "$LOGS/demo.log" &&
+		grep -q 'connect: psql' "$LOGS/demo.log" && [[ -s $demo_dir/d/report.html ]]; then
+		SAMSPOR_DEMO_DIR=$demo_dir/d SAMSPOR_DEMO_PORT=$demo_port contrib/demo.sh --stop >>"$LOGS/demo.log" 2>&1 || rc=$?
+		if ((rc == 0)) && [[ ! -e $demo_dir/d ]]; then
+			PASSED=$((PASSED + 1))
+			echo "ok - contrib/demo.sh ($(grep -c . "$LOGS/demo.log") lines of output), --stop removed it"
+		else
+			fail_step "contrib/demo.sh --stop (see build-logs/demo.log)"
+		fi
+	else
+		tail -n 30 "$LOGS/demo.log"
+		fail_step "contrib/demo.sh exited $rc or printed no indicators (see build-logs/demo.log)"
+		SAMSPOR_DEMO_DIR=$demo_dir/d SAMSPOR_DEMO_PORT=$demo_port contrib/demo.sh --stop >/dev/null 2>&1 || true
+	fi
+	rm -rf "$demo_dir"
+fi
+
 # finish (the EXIT trap) prints the summary and the closing line.
