@@ -540,8 +540,17 @@ static int refresh_one(PGconn *conn, const sp_config *cfg, const sp_partner *p,
     goto done;
 
   flags = sp_xcalloc(t.n * (t.ncounts ? t.ncounts : 1), 1);
-  size_t secondary =
-      sp_suppress(t.dimv, t.ndims, t.n, t.cnt, t.ncounts, p->threshold, flags);
+  size_t untested = 0;
+  size_t secondary = sp_suppress_ex(t.dimv, t.ndims, t.n, t.cnt, t.ncounts,
+                                    p->threshold, flags, &untested);
+  if (untested)
+    sp_warn(&ctx,
+            "indicator %s: for %zu of its counts samspor could not prove "
+            "that no hidden cell can be worked out from several totals "
+            "together (too many hidden cells linked by the totals, or "
+            "nothing left to hide); each total still has 0 or at least two "
+            "hidden cells (use fewer totals or coarser dimensions)",
+            ind->name, untested);
   ratio = sp_xcalloc(t.n * (nratios ? nratios : 1), sizeof *ratio);
   rsupp = sp_xcalloc(t.n * (nratios ? nratios : 1), 1);
   for (size_t c = 0; c < t.n; c++)

@@ -20,13 +20,27 @@
  * counts 1..threshold are primary; then, per column, further cells until
  * every total keeps 0 or at least 2 hidden cells and no hidden cell is
  * determined by the published totals (tested by linear algebra).  A
- * secondary cell is the smallest non-zero published one of its group.
+ * secondary cell is the smallest non-zero published one of its group; a 0
+ * only when the linear-algebra step finds nothing else to hide.
  * flags[cell * nvalues + v] receives SP_SUPP_PRIMARY, SP_SUPP_SECONDARY or
  * 0.  Returns the number of secondary suppressions.
  */
 size_t sp_suppress(const char *const *dims, size_t ndims, size_t ncells,
                    const long long *values, size_t nvalues, int threshold,
                    unsigned char *flags);
+
+/*
+ * The same; *untested (may be NULL) receives the number of value columns
+ * for which no proof could be completed that no hidden cell follows from
+ * several totals together: a block of equations too large for the exact
+ * test (more than SP_RANK_TEST_MAX entries in its dense matrix), or a
+ * determined cell whose groups have nothing left to hide.  Only the group
+ * rule then protects them.
+ */
+#define SP_RANK_TEST_MAX 4000000u
+size_t sp_suppress_ex(const char *const *dims, size_t ndims, size_t ncells,
+                      const long long *values, size_t nvalues, int threshold,
+                      unsigned char *flags, size_t *untested);
 
 /* Open-addressing index of cells by their dimension values. */
 typedef struct sp_cell_index {
