@@ -58,7 +58,7 @@ FUZZ_TARGETS=(
 	"fuzz_cpr  | core/cpr.c core/pseudonym.c core/key.c core/util.c |"
 	"fuzz_xml  | plugins/xml/xml_records.c | -Iplugins/xml -I/usr/include/libxml2"
 	"fuzz_rest | plugins/rest/rest_json.c plugins/rest/rest_util.c | -Iplugins/rest"
-	"fuzz_suppress | core/suppress.c core/util.c |"
+	"fuzz_suppress | core/suppress.c core/util.c tests/kway.c | -Itests"
 	"fuzz_rules | core/util.c core/options.c core/conf.c core/partner.c core/plugin.c core/host.c core/log.c core/schedule.c core/cpr.c core/key.c core/pseudonym.c core/warehouse.c core/maps.c core/rules.c | -I/usr/include/postgresql"
 )
 FUZZ_LIBS="-lsodium -lz -lconfig -lpq -lxml2 -ljansson -ldl -lm"

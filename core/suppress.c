@@ -435,8 +435,11 @@ size_t sp_suppress_ex(const char *const *dims, size_t ndims, size_t ncells,
           size_t ns = 0;
           for (size_t m = g.start[k]; m < g.start[k + 1]; m++)
             ns += flags[g.member[m] * nvalues + v] != 0;
+          /* a 0 only when the one hidden cell is a 0 the rank step hid
+           * and nothing else is left */
           if (ns == 1 &&
-              suppress_one_more(&g, k, values, nvalues, v, flags, 0)) {
+              (suppress_one_more(&g, k, values, nvalues, v, flags, 0) ||
+               suppress_one_more(&g, k, values, nvalues, v, flags, 1))) {
             secondary++;
             changed = 1;
           }

@@ -1,0 +1,150 @@
+/*
+ * kway.c — see kway.h.  The rank test here works modulo a prime with
+ * integer arithmetic, and builds its equations from the digits of each
+ * cell rather than from the engine's groups, so that a mistake in
+ * core/suppress.c cannot hide in a shared one.
+ */
+#include "kway.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PRIME 2147483647ull
+
+static const char *const labels[] = {"0", "1", "2", "3", "4",
+                                     "5", "6", "7", "8"};
+
+void sp_kway_build(sp_kway *t, size_t k, size_t size,
+                   long long (*cell)(void *arg), void *arg) {
+  t->k = k;
+  t->size = size;
+  t->n = 1;
+  for (size_t d = 0; d < k; d++)
+    t->n *= size + 1;
+  t->dims = calloc(t->n * k, sizeof *t->dims);
+  t->v = calloc(t->n, sizeof *t->v);
+  t->idx = calloc(t->n * k, sizeof *t->idx);
+  for (size_t c = 0; c < t->n; c++) {
+    size_t x = c;
+    for (size_t d = 0; d < k; d++, x /= size + 1) {
+      t->idx[c * k + d] = x % (size + 1);
+      t->dims[c * k + d] =
+          t->idx[c * k + d] == size ? NULL : labels[t->idx[c * k + d]];
+    }
+  }
+  for (size_t c = 0; c < t->n; c++) {
+    int inner = 1;
+    for (size_t d = 0; d < k; d++)
+      inner &= t->idx[c * k + d] != size;
+    if (!inner)
+      continue;
+    long long val = cell(arg);
+    for (size_t c2 = 0; c2 < t->n; c2++) {
+      int covers = 1;
+      for (size_t d = 0; d < k; d++)
+        covers &= t->idx[c2 * k + d] == size ||
+                  t->idx[c2 * k + d] == t->idx[c * k + d];
+      if (covers)
+        t->v[c2] += val;
+    }
+  }
+}
+
+void sp_kway_free(sp_kway *t) {
+  free(t->dims);
+  free(t->v);
+  free(t->idx);
+}
+
+static uint64_t powmod(uint64_t b, uint64_t e) {
+  uint64_t r = 1;
+  for (b %= PRIME; e; e >>= 1, b = b * b % PRIME)
+    if (e & 1)
+      r = r * b % PRIME;
+  return r;
+}
+
+long sp_kway_determined(const sp_kway *t, const unsigned char *f) {
+  size_t *col = malloc(t->n * sizeof *col), nu = 0;
+  for (size_t c = 0; c < t->n; c++)
+    col[c] = f[c] ? nu++ : SIZE_MAX;
+  size_t cap = t->n * t->k + 1, neq = 0;
+  uint64_t *a = calloc(cap * (nu ? nu : 1), sizeof *a);
+  /* One equation per total cell c and dimension d at which c is a total:
+   * c minus the cells that differ from it only by a value at d. */
+  for (size_t c = 0; c < t->n; c++)
+    for (size_t d = 0; d < t->k; d++) {
+      if (t->idx[c * t->k + d] != t->size)
+        continue;
+      uint64_t *row = a + neq * nu;
+      int any = 0;
+      if (f[c]) {
+        row[col[c]] = 1;
+        any = 1;
+      }
+      for (size_t s = 0; s < t->n; s++) {
+        int member = t->idx[s * t->k + d] != t->size;
+        for (size_t e = 0; e < t->k && member; e++)
+          if (e != d)
+            member = t->idx[s * t->k + e] == t->idx[c * t->k + e];
+        if (member && f[s]) {
+          row[col[s]] = (row[col[s]] + PRIME - 1) % PRIME;
+          any = 1;
+        }
+      }
+      neq += any;
+    }
+  size_t rank = 0;
+  size_t *pivot = calloc(neq + 1, sizeof *pivot);
+  for (size_t j = 0; j < nu && rank < neq; j++) {
+    size_t p = rank;
+    while (p < neq && a[p * nu + j] == 0)
+      p++;
+    if (p == neq)
+      continue;
+    for (size_t x = 0; x < nu; x++) {
+      uint64_t tmp = a[p * nu + x];
+      a[p * nu + x] = a[rank * nu + x];
+      a[rank * nu + x] = tmp;
+    }
+    uint64_t inv = powmod(a[rank * nu + j], PRIME - 2);
+    for (size_t x = 0; x < nu; x++)
+      a[rank * nu + x] = a[rank * nu + x] * inv % PRIME;
+    for (size_t i = 0; i < neq; i++) {
+      uint64_t m = a[i * nu + j];
+      if (i == rank || m == 0)
+        continue;
+      for (size_t x = 0; x < nu; x++)
+        a[i * nu + x] =
+            (a[i * nu + x] + PRIME - m * a[rank * nu + x] % PRIME) % PRIME;
+    }
+    pivot[rank++] = j;
+  }
+  long found = -1;
+  for (size_t i = 0; i < rank && found < 0; i++) {
+    size_t nz = 0;
+    for (size_t x = 0; x < nu; x++)
+      nz += a[i * nu + x] != 0;
+    if (nz == 1) /* the row is e_u: cell u is given away */
+      for (size_t c = 0; c < t->n; c++)
+        if (col[c] == pivot[i])
+          found = (long)c;
+  }
+  free(pivot);
+  free(a);
+  free(col);
+  return found;
+}
+
+void sp_kway_print(const sp_kway *t, const unsigned char *f, FILE *out) {
+  for (size_t c = 0; c < t->n; c++) {
+    fprintf(out, "%s[", f[c] ? "*" : " ");
+    for (size_t d = 0; d < t->k; d++)
+      fprintf(out, "%c",
+              t->idx[c * t->k + d] == t->size
+                  ? 'T'
+                  : (char)('0' + t->idx[c * t->k + d]));
+    fprintf(out, "]=%lld%s", t->v[c], (c + 1) % (t->size + 1) ? " " : "\n");
+  }
+}
