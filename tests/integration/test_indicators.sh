@@ -234,6 +234,35 @@ test_indicator_waits_for_its_table() {
 	assert_eq "$(psql_q "SELECT count(*) FROM partner.neet")" "10" "the others are refreshed"
 }
 
+# Two runs ending together (the daemon runs connectors in parallel) refresh
+# one after the other: both succeed and the table is whole.
+test_concurrent_refreshes_serialise() {
+	setup
+	local want i
+	want=$(dump neet)
+	for i in 1 2 3; do
+		"$SAMSPOR" -c "$T/s.conf" refresh >"$T/r1.out" 2>&1 &
+		local p1=$!
+		"$SAMSPOR" -c "$T/s.conf" refresh >"$T/r2.out" 2>&1 &
+		local p2=$!
+		wait "$p1" || fail "first refresh failed: $(cat "$T/r1.out")"
+		wait "$p2" || fail "second refresh failed: $(cat "$T/r2.out")"
+		assert_eq "$(dump neet)" "$want" "round $i: the same table"
+	done
+}
+
+# The data dictionary documents each indicator with the configured
+# threshold.
+test_dictionary_documents_the_indicators() {
+	setup 4
+	assert_exit 0 "$SAMSPOR" -c "$T/s.conf" docs
+	assert_contains "$OUT" "suppression threshold (here 4; default 5, never below 3)" "threshold"
+	assert_contains "$OUT" "### partner.neet" "indicator heading"
+	assert_contains "$OUT" "Suppressed (empty, neet_suppressed true) when 1 to 4" "count column"
+	assert_contains "$OUT" "neet / people x 100, 1 decimals" "ratio column"
+	assert_contains "$OUT" "Computed by samspor from this query over the warehouse: SELECT area, month" "the query"
+}
+
 test_forget_updates_the_indicators() {
 	setup
 	echo P00001 | "$SAMSPOR" -c "$T/s.conf" forget --kind pid >/dev/null 2>&1 || fail "forget failed"
