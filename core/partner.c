@@ -6,8 +6,10 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "conf.h"
 #include "indicators.h"
@@ -317,6 +319,20 @@ int sp_partner_init(sp_partner *p, const samspor_settings *partner,
   p->total_label = sp_get_string(partner, "total_label");
   p->report = sp_get_string(partner, "report");
   p->report_title = sp_get_string(partner, "report_title");
+  if (p->report) {
+    /* Like the other files a configuration names: a warning, so that the
+     * file checks on a machine not yet set up; writing it then fails. */
+    char *dir = sp_xstrdup(p->report);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+      *(slash == dir ? slash + 1 : slash) = '\0';
+    if (access(slash ? dir : ".", W_OK) != 0)
+      sp_warnings_add(errs, file, sp_get_line(partner, "report"),
+                      "partner.report: cannot write in %s: %s (the report "
+                      "will not be written until it can)",
+                      slash ? dir : ".", strerror(errno));
+    free(dir);
+  }
   if (p->threshold < 3) /* the option's range already says so */
     p->threshold = 3;
   samspor_settings *const *items;

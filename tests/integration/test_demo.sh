@@ -239,6 +239,7 @@ test_ungedatabasen_over_sftp() {
 	sed -e "s|sftp://sftp.ungedatabasen.example.invalid/udtraek/|sftp://127.0.0.1:$SFTP_PORT$DEMO/incoming/ungedatabasen/|" \
 		-e "s|username = \"amagerplanen\";|username = \"$SFTP_USER\";|" \
 		-e "/^warehouse:/,/^};/s|conninfo = \"[^\"]*\"|conninfo = \"host=$DEMO/pg port=$DEMO_PG_PORT user=postgres dbname=warehouse\"|" \
+		-e 's|report = "/var/lib/samspor/report.html";|report = "sftp-report.html";|' \
 		"$SP_SRCDIR/config/amagerplanen.conf" >"$DEMO/sftp.conf"
 	assert_contains "$(cat "$DEMO/sftp.conf")" "sftp://127.0.0.1:$SFTP_PORT/" "SFTP URL set"
 	assert_exit 0 "$SAMSPOR" -c "$DEMO/sftp.conf" -q sync ungedatabasen --full

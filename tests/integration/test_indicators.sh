@@ -174,7 +174,7 @@ test_configuration_errors_all_reported() {
 		pseudonym: { key_file = "$T/key"; };
 		connectors = ( { name = "obs"; plugin = "csv"; source = { url = "$T/in/obs.csv"; };
 		  streams = ( { table = "obs"; columns = ( { name = "area"; from = "omraade"; } ); } ); } );
-		partner: { indicators = (
+		partner: { report = "/nonexistent-dir/report.html"; indicators = (
 		  { name = "x"; dimensions = ["area", "month"]; time = "day"; totals = ["month", "nope"];
 		    counts = ( { name = "n"; }, { name = "n"; } );
 		    ratios = ( { name = "r"; numerator = "zz"; denominator = "n"; change = true; } );
@@ -190,6 +190,7 @@ test_configuration_errors_all_reported() {
 	assert_contains "$ERR" "change = true needs the indicator's baseline" "baseline"
 	assert_contains "$ERR" "chart 'qq'" "chart"
 	assert_contains "$ERR" "two indicators are named 'x'" "duplicate indicator"
+	assert_contains "$ERR" "warning: bad.conf:5: partner.report: cannot write in /nonexistent-dir" "report directory"
 }
 
 test_check_connect_plans_every_query() {
