@@ -248,52 +248,11 @@ void sp_doc_table_end(sp_doc *d) {
 
 /* ---- output ----------------------------------------------------------- */
 
-static int write_all(int fd, const char *p, size_t n) {
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR)
-        continue;
-      return -1;
-    }
-    p += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
-
 int sp_write_file_atomic(const char *path, const char *data, size_t len,
                          char *err, size_t errlen) {
-  char *tmp = sp_xasprintf("%s.XXXXXX", path);
-  int fd = mkstemp(tmp);
-  if (fd < 0) {
-    sp_set_err(err, errlen, "cannot create a file beside %s: %s", path,
-               strerror(errno));
-    free(tmp);
-    return -1;
-  }
   mode_t um = umask(0);
   umask(um);
-  int rc = 0, e = 0;
-  if (fchmod(fd, 0644 & ~um) != 0 || write_all(fd, data, len) != 0 ||
-      fsync(fd) != 0) {
-    rc = -1;
-    e = errno;
-  }
-  if (close(fd) != 0 && !rc) {
-    rc = -1;
-    e = errno;
-  }
-  if (!rc && rename(tmp, path) != 0) {
-    rc = -1;
-    e = errno;
-  }
-  if (rc) {
-    sp_set_err(err, errlen, "cannot write %s: %s", path, strerror(e));
-    unlink(tmp);
-  }
-  free(tmp);
-  return rc;
+  return sp_replace_file(path, data, len, 0644 & ~um, err, errlen);
 }
 
 int sp_doc_output(const sp_doc *d, const char *cmd, const char *path) {

@@ -53,12 +53,8 @@ void sp_doc_table_begin(sp_doc *d, const char *const *heads, size_t n);
 void sp_doc_table_row(sp_doc *d, const char *const *cells, size_t n);
 void sp_doc_table_end(sp_doc *d);
 
-/*
- * Write data to path atomically: a temporary file in the same directory
- * (mode 0644 less the umask), fsync, then rename, so readers see the old
- * or the new file, never half of one; on failure the old file is left as
- * it was and no temporary file remains.  Returns 0, or -1 with why in err.
- */
+/* sp_replace_file with mode 0644 less the umask, as a file a person asked
+ * for would get. */
 int sp_write_file_atomic(const char *path, const char *data, size_t len,
                          char *err, size_t errlen);
 

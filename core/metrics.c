@@ -89,75 +89,19 @@ void sp_metrics_format(sp_buf *out, const sp_metrics_conn *conns, size_t n) {
   }
 }
 
-/* write(2) all of buf, retrying on EINTR and short writes. */
-static int write_all(int fd, const char *buf, size_t len) {
-  while (len > 0) {
-    ssize_t w = write(fd, buf, len);
-    if (w < 0) {
-      if (errno == EINTR)
-        continue;
-      return -1;
-    }
-    buf += w;
-    len -= (size_t)w;
-  }
-  return 0;
-}
-
 int sp_metrics_write(const char *path, const sp_metrics_conn *conns, size_t n,
                      char *err, size_t errlen) {
   sp_buf text;
   sp_buf_init(&text);
   sp_metrics_format(&text, conns, n);
 
-  /* Same directory as the target: rename(2) is atomic only within one
-   * file system. */
-  char *tmp = sp_xasprintf("%s.tmp.XXXXXX", path);
-  char *dir = sp_xstrdup(path);
-  char *slash = strrchr(dir, '/');
-  if (slash)
-    slash[slash == dir ? 1 : 0] = '\0';
-  else
-    strcpy(dir, ".");
+  char why[512];
   int rc = 0;
-  const char *step = "create";
-  int fd = mkostemp(tmp, O_CLOEXEC);
-  if (fd < 0) {
+  /* 0644: the collector runs as another user. */
+  if (sp_replace_file(path, text.data, text.len, 0644, why, sizeof why) != 0) {
+    snprintf(err, errlen, "metrics file: %s", why);
     rc = SAMSPOR_EIO;
-  } else {
-    /* mkostemp makes 0600; the collector runs as another user. */
-    if ((step = "chmod", fchmod(fd, 0644) != 0) ||
-        (step = "write",
-         write_all(fd, text.data ? text.data : "", text.len) != 0) ||
-        (step = "fsync", fsync(fd) != 0))
-      rc = SAMSPOR_EIO;
-    int saved = errno;
-    if (close(fd) != 0 && !rc) {
-      step = "close";
-      rc = SAMSPOR_EIO;
-    } else {
-      errno = saved;
-    }
-    if (!rc && (step = "rename", rename(tmp, path) != 0))
-      rc = SAMSPOR_EIO;
   }
-  if (rc) {
-    int saved = errno;
-    snprintf(err, errlen, "metrics file %s: %s: %s", path, step,
-             strerror(saved));
-    if (fd >= 0)
-      unlink(tmp);
-  } else {
-    /* Make the rename itself durable; a failure here loses nothing but the
-     * guarantee, so it is not reported. */
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-      (void)fsync(dfd);
-      close(dfd);
-    }
-  }
-  free(dir);
-  free(tmp);
   sp_buf_free(&text);
   return rc;
 }

@@ -2,10 +2,14 @@
 
 #include "util.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -149,4 +153,69 @@ int sp_streq(const char *a, const char *b) {
   if (!a || !b)
     return a == b;
   return strcmp(a, b) == 0;
+}
+
+/* write(2) all of buf, retrying on EINTR and short writes. */
+static int write_all(int fd, const char *buf, size_t len) {
+  while (len > 0) {
+    ssize_t w = write(fd, buf, len);
+    if (w < 0) {
+      if (errno == EINTR)
+        continue;
+      return -1;
+    }
+    buf += w;
+    len -= (size_t)w;
+  }
+  return 0;
+}
+
+int sp_replace_file(const char *path, const char *data, size_t len,
+                    unsigned mode, char *err, size_t errlen) {
+  char *tmp = sp_xasprintf("%s.XXXXXX", path);
+  int fd = mkostemp(tmp, O_CLOEXEC);
+  if (fd < 0) {
+    sp_set_err(err, errlen, "cannot create a file beside %s: %s", path,
+               strerror(errno));
+    free(tmp);
+    return -1;
+  }
+  const char *step = NULL;
+  /* mkostemp makes 0600; readers (a metrics collector, a web server) may
+   * run as another user. */
+  if (fchmod(fd, (mode_t)mode) != 0)
+    step = "chmod";
+  else if (write_all(fd, data ? data : "", len) != 0)
+    step = "write";
+  else if (fsync(fd) != 0)
+    step = "fsync";
+  int e = errno;
+  if (close(fd) != 0 && !step) {
+    step = "close";
+    e = errno;
+  }
+  if (!step && rename(tmp, path) != 0) {
+    step = "rename";
+    e = errno;
+  }
+  if (step) {
+    sp_set_err(err, errlen, "cannot write %s: %s: %s", path, step, strerror(e));
+    unlink(tmp);
+    free(tmp);
+    return -1;
+  }
+  free(tmp);
+  /* Make the rename itself durable; a failure here loses nothing but the
+   * guarantee, so it is not reported. */
+  char *dir = sp_xstrdup(path);
+  char *slash = strrchr(dir, '/');
+  if (slash)
+    slash[slash == dir ? 1 : 0] = '\0';
+  int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    (void)fsync(dfd);
+    close(dfd);
+  }
+  free(dir);
+  return 0;
 }

@@ -61,6 +61,18 @@ void sp_wipe(void *p, size_t n);
 /* Monotonic clock in seconds. */
 double sp_now_mono(void);
 
+/*
+ * Replace the file at path with data, atomically: a temporary file beside
+ * it (rename(2) is atomic only within one file system), given `mode`,
+ * written, fsync'd, renamed over path, and the directory fsync'd, so that
+ * readers see the old or the new file, never half of one.  On failure the
+ * old file is left as it was and no temporary file remains.  Returns 0, or
+ * -1 with why in err ("cannot create a file beside PATH: ..." or "cannot
+ * write PATH: STEP: ...").
+ */
+int sp_replace_file(const char *path, const char *data, size_t len,
+                    unsigned mode, char *err, size_t errlen);
+
 /* Case-sensitive string equality that tolerates NULL. */
 int sp_streq(const char *a, const char *b);
 
