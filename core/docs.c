@@ -873,17 +873,17 @@ static void indicator_doc(ctx *x, const sp_indicator *ind, int exists) {
     if (m->kind == SP_MEASURE_SUM)
       continue;
     if (m->kind == SP_MEASURE_COUNT)
-      text = sp_xasprintf("%s%sSuppressed (empty, %s_suppressed true) when "
+      text = sp_xasprintf("%s. Suppressed (empty, %s_suppressed true) when "
                           "1 to %d or to protect another hidden cell.",
-                          m->description ? m->description : "A count",
-                          m->description ? ". " : ". ", m->name, p->threshold);
+                          m->description ? m->description : "A count", m->name,
+                          p->threshold);
     else
       text = sp_xasprintf(
-          "%s%s%s / %s x %g, %d decimals; empty when either count is "
+          "%s: %s / %s x %g, %d decimals; empty when either count is "
           "suppressed.%s",
           m->description ? m->description : "Ratio",
-          m->description ? ": " : ": ", ind->measures[m->numerator].name,
-          ind->measures[m->denominator].name, m->scale, m->decimals,
+          ind->measures[m->numerator].name, ind->measures[m->denominator].name,
+          m->scale, m->decimals,
           m->change ? " With _change: the difference to the baseline." : "");
     const char *cells[] = {m->name, text};
     sp_doc_table_row(d, cells, 2);

@@ -43,11 +43,6 @@ typedef struct cells {
   PGresult *strings; /* the query result the dimension values point into */
 } cells;
 
-static void cells_reindex(cells *t) {
-  free(t->ix.slots);
-  sp_index_build(&t->ix, t->dimv, t->ndims, t->n);
-}
-
 /* The cell with these dimension values (NULL = total), created zero. */
 static size_t cells_get(cells *t, const char *const *vals, int *created) {
   long c = sp_index_find(&t->ix, t->dimv, t->ndims, vals, -1);
@@ -66,14 +61,7 @@ static size_t cells_get(cells *t, const char *const *vals, int *created) {
   memcpy(t->dimv + n * t->ndims, vals, t->ndims * sizeof *vals);
   memset(t->cnt + n * t->ncounts, 0, t->ncounts * sizeof *t->cnt);
   memset(t->sum + n * t->nsums, 0, t->nsums * sizeof *t->sum);
-  if (t->n * 2 > t->ix.cap)
-    cells_reindex(t);
-  else {
-    size_t h = (size_t)sp_key_hash(vals, t->ndims, -1) & (t->ix.cap - 1);
-    while (t->ix.slots[h])
-      h = (h + 1) & (t->ix.cap - 1);
-    t->ix.slots[h] = n + 1;
-  }
+  sp_index_add(&t->ix, t->dimv, t->ndims, n);
   return n;
 }
 
@@ -256,14 +244,13 @@ static int load_cells(PGconn *conn, const sp_partner *p,
 
 /* ---- writing partner.<name> ---------------------------------------------- */
 
-static const sp_indicator *sort_ind;
-static const cells *sort_cells;
-
-static int cell_cmp(const void *a, const void *b) {
+/* qsort_r order of cell numbers: by dimension values, totals last. */
+static int cell_cmp(const void *a, const void *b, void *arg) {
+  const cells *t = arg;
   size_t x = *(const size_t *)a, y = *(const size_t *)b;
-  for (size_t d = 0; d < sort_ind->ndims; d++) {
-    const char *u = sort_cells->dimv[x * sort_cells->ndims + d];
-    const char *v = sort_cells->dimv[y * sort_cells->ndims + d];
+  for (size_t d = 0; d < t->ndims; d++) {
+    const char *u = t->dimv[x * t->ndims + d];
+    const char *v = t->dimv[y * t->ndims + d];
     if (!u != !v)
       return u ? -1 : 1; /* totals after the cells */
     int c = u ? strcmp(u, v) : 0;
@@ -575,9 +562,7 @@ static int refresh_one(PGconn *conn, const sp_config *cfg, const sp_partner *p,
   order = sp_xmalloc((t.n ? t.n : 1) * sizeof *order);
   for (size_t c = 0; c < t.n; c++)
     order[c] = c;
-  sort_ind = ind;
-  sort_cells = &t;
-  qsort(order, t.n, sizeof *order, cell_cmp);
+  qsort_r(order, t.n, sizeof *order, cell_cmp, &t);
   size_t nsupp = 0;
   const char *key[SP_MAX_DIMS];
   for (size_t k = 0; k < t.n; k++) {
@@ -626,12 +611,11 @@ done:
   return rc;
 }
 
-int sp_indicators_refresh(PGconn *conn, const sp_config *c, size_t *refreshed,
-                          char *err, size_t errlen) {
+int sp_indicators_refresh(PGconn *conn, const sp_config *c, char *err,
+                          size_t errlen) {
   const sp_partner *p = sp_config_partner(c);
   sp_logctx ctx = {0};
   int worst = 0;
-  *refreshed = 0;
   for (size_t i = 0; i < p->nindicators; i++) {
     char e[1024];
     int rc = refresh_one(conn, c, p, &p->indicators[i], e, sizeof e);
@@ -645,9 +629,7 @@ int sp_indicators_refresh(PGconn *conn, const sp_config *c, size_t *refreshed,
         worst = rc;
         sp_set_err(err, errlen, "%s", e);
       }
-      continue;
     }
-    (*refreshed)++;
   }
   return worst;
 }
@@ -657,8 +639,7 @@ int sp_partner_after_sync(PGconn *conn, const sp_config *c) {
   if (p->nindicators == 0)
     return 0;
   char err[1024];
-  size_t n;
-  int rc = sp_indicators_refresh(conn, c, &n, err, sizeof err);
+  int rc = sp_indicators_refresh(conn, c, err, sizeof err);
   if (p->report) {
     int rrc = sp_report_write_file(conn, c, p->report, err, sizeof err);
     if (rrc) {

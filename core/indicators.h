@@ -108,11 +108,11 @@ const sp_partner *sp_config_partner(const struct sp_config *c);
  * Recompute every indicator and replace its partner table, each in its own
  * transaction (an advisory lock serialises concurrent refreshes).  An
  * indicator whose query names a table that does not exist yet is skipped
- * with a notice.  Returns 0, or SAMSPOR_EFAIL/ETEMP after logging; err
- * holds the first error.  *refreshed counts the tables replaced.
+ * with a warning.  Returns 0, or SAMSPOR_EFAIL/ETEMP after logging; err
+ * holds the first error.
  */
-int sp_indicators_refresh(PGconn *conn, const struct sp_config *c,
-                          size_t *refreshed, char *err, size_t errlen);
+int sp_indicators_refresh(PGconn *conn, const struct sp_config *c, char *err,
+                          size_t errlen);
 
 /*
  * check --connect: plan (EXPLAIN) every indicator's query in a read-only

@@ -20,7 +20,7 @@
 
 #define TOTAL_MARK "\x1f"
 
-uint64_t sp_key_hash(const char *const *vals, size_t n, int skip) {
+static uint64_t key_hash(const char *const *vals, size_t n, int skip) {
   uint64_t h = 1469598103934665603ull; /* FNV-1a: short keys, no attacker */
   for (size_t i = 0; i < n; i++) {
     const char *v = ((int)i == skip || !vals[i]) ? TOTAL_MARK : vals[i];
@@ -43,25 +43,37 @@ static int key_equal(const char *const *a, const char *const *b, size_t n,
   return 1;
 }
 
+static void index_put(sp_cell_index *ix, const char *const *dims, size_t ndims,
+                      size_t c) {
+  size_t h = (size_t)key_hash(dims + c * ndims, ndims, -1) & (ix->cap - 1);
+  while (ix->slots[h])
+    h = (h + 1) & (ix->cap - 1);
+  ix->slots[h] = c + 1;
+}
+
 void sp_index_build(sp_cell_index *ix, const char *const *dims, size_t ndims,
                     size_t ncells) {
   ix->cap = 16;
   while (ix->cap < ncells * 2)
     ix->cap *= 2;
   ix->slots = sp_xcalloc(ix->cap, sizeof *ix->slots);
-  for (size_t c = 0; c < ncells; c++) {
-    size_t h = (size_t)sp_key_hash(dims + c * ndims, ndims, -1) & (ix->cap - 1);
-    while (ix->slots[h])
-      h = (h + 1) & (ix->cap - 1);
-    ix->slots[h] = c + 1;
+  for (size_t c = 0; c < ncells; c++)
+    index_put(ix, dims, ndims, c);
+}
+
+void sp_index_add(sp_cell_index *ix, const char *const *dims, size_t ndims,
+                  size_t cell) {
+  if ((cell + 1) * 2 > ix->cap) { /* keep the load under one half */
+    free(ix->slots);
+    sp_index_build(ix, dims, ndims, cell + 1);
+  } else {
+    index_put(ix, dims, ndims, cell);
   }
 }
 
-/* The cell whose dimensions are those of `vals` with `skip` set to the
- * total, or -1. */
 long sp_index_find(const sp_cell_index *ix, const char *const *dims,
                    size_t ndims, const char *const *vals, int skip) {
-  size_t h = (size_t)sp_key_hash(vals, ndims, skip) & (ix->cap - 1);
+  size_t h = (size_t)key_hash(vals, ndims, skip) & (ix->cap - 1);
   while (ix->slots[h]) {
     size_t c = ix->slots[h] - 1;
     if (key_equal(dims + c * ndims, vals, ndims, skip))

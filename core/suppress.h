@@ -48,11 +48,13 @@ typedef struct sp_cell_index {
   size_t cap;    /* a power of two */
 } sp_cell_index;
 
-/* Hash of vals[0..n) with vals[skip] (and NULLs) read as the total. */
-uint64_t sp_key_hash(const char *const *vals, size_t n, int skip);
 /* Index the first ncells cells of dims (ix->slots is malloc'd). */
 void sp_index_build(sp_cell_index *ix, const char *const *dims, size_t ndims,
                     size_t ncells);
+/* Index cell number `cell` too (cells 0..cell-1 are indexed already);
+ * grows the index when it is half full. */
+void sp_index_add(sp_cell_index *ix, const char *const *dims, size_t ndims,
+                  size_t cell);
 /* The cell whose values are vals with vals[skip] replaced by the total
  * (skip -1: none), or -1. */
 long sp_index_find(const sp_cell_index *ix, const char *const *dims,

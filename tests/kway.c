@@ -15,40 +15,67 @@
 static const char *const labels[] = {"0", "1", "2", "3", "4",
                                      "5", "6", "7", "8"};
 
-void sp_kway_build(sp_kway *t, size_t k, size_t size,
-                   long long (*cell)(void *arg), void *arg) {
+static int is_total(const sp_kway *t, size_t c, size_t d) {
+  return t->idx[c * t->k + d] == t->size[d];
+}
+
+void sp_kway_build(sp_kway *t, size_t k, const size_t *sizes,
+                   long long (*cell)(const size_t *idx, void *arg), void *arg) {
   t->k = k;
-  t->size = size;
   t->n = 1;
-  for (size_t d = 0; d < k; d++)
-    t->n *= size + 1;
+  for (size_t d = 0; d < k; d++) {
+    t->size[d] = sizes[d];
+    t->n *= sizes[d] + 1;
+  }
   t->dims = calloc(t->n * k, sizeof *t->dims);
   t->v = calloc(t->n, sizeof *t->v);
   t->idx = calloc(t->n * k, sizeof *t->idx);
   for (size_t c = 0; c < t->n; c++) {
     size_t x = c;
-    for (size_t d = 0; d < k; d++, x /= size + 1) {
-      t->idx[c * k + d] = x % (size + 1);
-      t->dims[c * k + d] =
-          t->idx[c * k + d] == size ? NULL : labels[t->idx[c * k + d]];
+    for (size_t d = 0; d < k; d++) {
+      t->idx[c * k + d] = x % (sizes[d] + 1);
+      x /= sizes[d] + 1;
+      t->dims[c * k + d] = is_total(t, c, d) ? NULL : labels[t->idx[c * k + d]];
     }
   }
   for (size_t c = 0; c < t->n; c++) {
     int inner = 1;
     for (size_t d = 0; d < k; d++)
-      inner &= t->idx[c * k + d] != size;
+      inner &= !is_total(t, c, d);
     if (!inner)
       continue;
-    long long val = cell(arg);
+    long long val = cell(t->idx + c * k, arg);
     for (size_t c2 = 0; c2 < t->n; c2++) {
       int covers = 1;
       for (size_t d = 0; d < k; d++)
-        covers &= t->idx[c2 * k + d] == size ||
-                  t->idx[c2 * k + d] == t->idx[c * k + d];
+        covers &= is_total(t, c2, d) || t->idx[c2 * k + d] == t->idx[c * k + d];
       if (covers)
         t->v[c2] += val;
     }
   }
+}
+
+int sp_kway_member(const sp_kway *t, size_t s, size_t c, size_t d) {
+  if (!is_total(t, c, d) || is_total(t, s, d))
+    return 0;
+  for (size_t e = 0; e < t->k; e++)
+    if (e != d && t->idx[s * t->k + e] != t->idx[c * t->k + e])
+      return 0;
+  return 1;
+}
+
+int sp_kway_groups_hold(const sp_kway *t, const unsigned char *f) {
+  for (size_t c = 0; c < t->n; c++)
+    for (size_t d = 0; d < t->k; d++) {
+      if (!is_total(t, c, d))
+        continue;
+      size_t ns = f[c] != 0;
+      for (size_t s = 0; s < t->n; s++)
+        ns += f[s] && sp_kway_member(t, s, c, d);
+      if (ns == 1)
+        return 0;
+    }
+  return 1;
 }
 
 void sp_kway_free(sp_kway *t) {
@@ -75,7 +102,7 @@ long sp_kway_determined(const sp_kway *t, const unsigned char *f) {
    * c minus the cells that differ from it only by a value at d. */
   for (size_t c = 0; c < t->n; c++)
     for (size_t d = 0; d < t->k; d++) {
-      if (t->idx[c * t->k + d] != t->size)
+      if (!is_total(t, c, d))
         continue;
       uint64_t *row = a + neq * nu;
       int any = 0;
@@ -83,16 +110,11 @@ long sp_kway_determined(const sp_kway *t, const unsigned char *f) {
         row[col[c]] = 1;
         any = 1;
       }
-      for (size_t s = 0; s < t->n; s++) {
-        int member = t->idx[s * t->k + d] != t->size;
-        for (size_t e = 0; e < t->k && member; e++)
-          if (e != d)
-            member = t->idx[s * t->k + e] == t->idx[c * t->k + e];
-        if (member && f[s]) {
+      for (size_t s = 0; s < t->n; s++)
+        if (f[s] && sp_kway_member(t, s, c, d)) {
           row[col[s]] = (row[col[s]] + PRIME - 1) % PRIME;
           any = 1;
         }
-      }
       neq += any;
     }
   size_t rank = 0;
@@ -142,9 +164,7 @@ void sp_kway_print(const sp_kway *t, const unsigned char *f, FILE *out) {
     fprintf(out, "%s[", f[c] ? "*" : " ");
     for (size_t d = 0; d < t->k; d++)
       fprintf(out, "%c",
-              t->idx[c * t->k + d] == t->size
-                  ? 'T'
-                  : (char)('0' + t->idx[c * t->k + d]));
-    fprintf(out, "]=%lld%s", t->v[c], (c + 1) % (t->size + 1) ? " " : "\n");
+              is_total(t, c, d) ? 'T' : (char)('0' + t->idx[c * t->k + d]));
+    fprintf(out, "]=%lld%s", t->v[c], (c + 1) % (t->size[0] + 1) ? " " : "\n");
   }
 }

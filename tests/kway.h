@@ -10,16 +10,21 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#define SP_KWAY_MAX_DIMS 3
+
 typedef struct sp_kway {
-  size_t k, size, n; /* k dimensions of `size` values, n cells in all */
+  size_t k;                      /* dimensions */
+  size_t size[SP_KWAY_MAX_DIMS]; /* values per dimension */
+  size_t n;                      /* cells in all, totals included */
   const char **dims; /* n * k labels; NULL = the total (sp_suppress's form) */
   long long *v;      /* n values; every total is the sum below it */
-  size_t *idx;       /* n * k digits; digit `size` means the total */
+  size_t *idx;       /* n * k digits; digit size[d] means the total */
 } sp_kway;
 
-/* Build a table (k 1..3, size 1..9) whose inner cells come from cell(). */
-void sp_kway_build(sp_kway *t, size_t k, size_t size,
-                   long long (*cell)(void *arg), void *arg);
+/* Build a table (k 1..3, sizes 1..9) whose inner cells come from
+ * cell(digits, arg). */
+void sp_kway_build(sp_kway *t, size_t k, const size_t *sizes,
+                   long long (*cell)(const size_t *idx, void *arg), void *arg);
 void sp_kway_free(sp_kway *t);
 
 /*
@@ -28,6 +33,13 @@ void sp_kway_free(sp_kway *t);
  * exact elimination modulo the prime 2^31 - 1.
  */
 long sp_kway_determined(const sp_kway *t, const unsigned char *flags);
+
+/* Whether every total with the cells it sums has 0 or at least 2 hidden
+ * values (the group rule). */
+int sp_kway_groups_hold(const sp_kway *t, const unsigned char *flags);
+
+/* Whether cell s is one of the cells total c sums along dimension d. */
+int sp_kway_member(const sp_kway *t, size_t s, size_t c, size_t d);
 
 /* The table, hidden cells starred, for a failure message. */
 void sp_kway_print(const sp_kway *t, const unsigned char *flags, FILE *f);

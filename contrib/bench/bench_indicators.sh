@@ -29,16 +29,8 @@ W=$SP_WORK/bench
 mkdir -p "$W"
 "$SAMSPOR" keygen "$W/key" 2>/dev/null
 
-measure() {
-	python3 - "$@" <<-'PY'
-		import resource, subprocess, sys, time
-		t0 = time.monotonic()
-		rc = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-		dt = time.monotonic() - t0
-		rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-		print(f"{dt:.3f} {rss} {rc}")
-	PY
-}
+# Wall seconds, peak RSS (KiB) and exit status of a command.
+measure() { python3 "$HERE/measure.py" "$@"; }
 
 # shape NAME AREAS STATUSES: a table warehouse.NAME of ROWS rows
 shape() {

@@ -28,17 +28,8 @@ W=$SP_WORK/bench
 mkdir -p "$W/in"
 "$SAMSPOR" keygen "$W/key" 2>/dev/null
 
-# Peak RSS (KiB) and wall seconds of a command, via the kernel's rusage.
-measure() {
-	python3 - "$@" <<-'EOF'
-		import resource, subprocess, sys, time
-		t0 = time.monotonic()
-		rc = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-		dt = time.monotonic() - t0
-		rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-		print(f"{dt:.3f} {rss} {rc}")
-	EOF
-}
+# Wall seconds, peak RSS (KiB) and exit status of a command.
+measure() { python3 "$HERE/measure.py" "$@"; }
 
 write_conf() { # MODE TABLE KEY
 	cat >"$W/$2.conf" <<-EOF

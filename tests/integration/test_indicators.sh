@@ -64,6 +64,12 @@ conf() {
 	EOF
 }
 
+# An indicator over a table no connector has loaded yet.
+LATER=',
+    { name = "later"; dimensions = ["month"]; time = "month";
+      counts = ( { name = "n"; } );
+      query = "SELECT month, count(*) AS n FROM not_loaded_yet GROUP BY 1"; }'
+
 dump() { # dump TABLE: the partner table as sorted lines
 	psql_q "SELECT * FROM partner.$1 ORDER BY 1, 2" -F '|'
 }
@@ -107,8 +113,7 @@ test_threshold_is_configurable_never_below_3() {
 	assert_eq "$(psql_q "SELECT neet_suppressed FROM partner.neet WHERE area = 'B' AND month = '2025-01'")" "t" "3 is still hidden"
 	conf 2
 	assert_exit 2 "$SAMSPOR" -c "$T/s.conf" check
-	assert_contains "$ERR" "suppression_threshold" "names the option"
-	assert_contains "$ERR" "3" "says the minimum"
+	assert_contains "$ERR" "option 'suppression_threshold' in 'partner': 2 is out of range 3 to 1000" "names the option and the minimum"
 }
 
 # The attacker: every total and its cells, exact rational arithmetic, and
@@ -194,10 +199,7 @@ test_configuration_errors_all_reported() {
 }
 
 test_check_connect_plans_every_query() {
-	setup 5 ',
-	    { name = "later"; dimensions = ["month"]; time = "month";
-	      counts = ( { name = "n"; } );
-	      query = "SELECT month, count(*) AS n FROM not_loaded_yet GROUP BY 1"; }'
+	setup 5 "$LATER"
 	assert_exit 0 "$SAMSPOR" -c "$T/s.conf" check --connect
 	assert_contains "$OUT" "indicators (2, counts 1-5 suppressed): partner.neet partner.later" "listed"
 	assert_match "$OUT" "partner.neet +ok" "neet plans"
@@ -225,10 +227,7 @@ test_failing_indicator_keeps_its_table() {
 }
 
 test_indicator_waits_for_its_table() {
-	setup 5 ',
-	    { name = "later"; dimensions = ["month"]; time = "month";
-	      counts = ( { name = "n"; } );
-	      query = "SELECT month, count(*) AS n FROM not_loaded_yet GROUP BY 1"; }'
+	setup 5 "$LATER"
 	assert_contains "$ERR" "indicator 'later'" "warned"
 	assert_contains "$ERR" "not refreshed" "skipped"
 	assert_eq "$(psql_q "SELECT to_regclass('partner.later') IS NULL")" "t" "no table"
