@@ -89,7 +89,7 @@ fi
 # ---- dependencies ------------------------------------------------------------
 PACKAGES=(build-essential autoconf automake libtool pkg-config
 	libuv1-dev libconfig-dev libpq-dev libcurl4-openssl-dev libxml2-dev
-	libsodium-dev libjansson-dev zlib1g-dev libsystemd-dev
+	libsodium-dev libjansson-dev zlib1g-dev libsystemd-dev libglpk-dev
 	postgresql python3 openssl tzdata)
 missing=()
 for p in "${PACKAGES[@]}"; do

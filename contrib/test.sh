@@ -36,7 +36,7 @@ APT_PACKAGES=(
 	# build
 	build-essential autoconf automake libtool pkg-config git
 	libuv1-dev libconfig-dev libpq-dev libcurl4-openssl-dev libxml2-dev
-	libsodium-dev libjansson-dev zlib1g-dev libsystemd-dev
+	libsodium-dev libjansson-dev zlib1g-dev libsystemd-dev libglpk-dev
 	# unit tests
 	libcmocka-dev
 	# fuzzing and sanitizers: clang's fuzzer runtime comes only as a
@@ -58,10 +58,10 @@ FUZZ_TARGETS=(
 	"fuzz_cpr  | core/cpr.c core/pseudonym.c core/key.c core/util.c |"
 	"fuzz_xml  | plugins/xml/xml_records.c | -Iplugins/xml -I/usr/include/libxml2"
 	"fuzz_rest | plugins/rest/rest_json.c plugins/rest/rest_util.c | -Iplugins/rest"
-	"fuzz_suppress | core/suppress.c core/util.c tests/kway.c | -Itests"
+	"fuzz_suppress | core/suppress.c core/audit.c core/util.c tests/kway.c | -Itests"
 	"fuzz_rules | core/util.c core/options.c core/conf.c core/partner.c core/plugin.c core/host.c core/log.c core/schedule.c core/cpr.c core/key.c core/pseudonym.c core/warehouse.c core/maps.c core/rules.c | -I/usr/include/postgresql"
 )
-FUZZ_LIBS="-lsodium -lz -lconfig -lpq -lxml2 -ljansson -ldl -lm"
+FUZZ_LIBS="-lsodium -lz -lconfig -lpq -lxml2 -ljansson -lglpk -ldl -lm"
 FUZZ_CFLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 
 SANITIZE_FLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"

@@ -418,12 +418,17 @@ static int prepare_table(PGconn *conn, const sp_indicator *ind, char *err,
   return rc;
 }
 
-static void add_reason(sp_buf *r, const char *name, const char *why) {
-  sp_buf_printf(r, "%s%s: %s", r->len ? "; " : "", name, why);
+/* Name a hidden measure in the row's reason. */
+static void add_hidden(sp_buf *r, const char *name, const char *suffix) {
+  sp_buf_printf(r, "%s%s%s", r->len ? ", " : "", name, suffix);
 }
 
-/* One row of COPY text for cell c.  Returns whether anything in it is
- * suppressed. */
+/*
+ * One row of COPY text for cell c.  Every hidden value gets the same
+ * neutral reason (partner.hidden_label): the audit assumes the partner
+ * cannot tell a small count from one hidden to protect it, so the table
+ * must not tell either.  Only a period withheld whole says so.
+ */
 static void write_row(sp_buf *out, const sp_partner *p, const sp_indicator *ind,
                       const cells *t, const int *slot,
                       const unsigned char *flags, const double *ratio,
@@ -431,7 +436,7 @@ static void write_row(sp_buf *out, const sp_partner *p, const sp_indicator *ind,
                       size_t nratios, size_t *nsupp) {
   sp_buf reason;
   sp_buf_init(&reason);
-  int any = 0;
+  int any = 0, withheld = 0;
   for (size_t d = 0; d < ind->ndims; d++) {
     const char *v = t->dimv[c * t->ndims + d];
     if (d)
@@ -449,14 +454,9 @@ static void write_row(sp_buf *out, const sp_partner *p, const sp_indicator *ind,
       else
         sp_buf_printf(out, "\t%lld\tf",
                       t->cnt[c * t->ncounts + (size_t)slot[i]]);
-      if (f == SP_SUPP_PRIMARY) {
-        char why[64];
-        snprintf(why, sizeof why, "small count (1 to %d)", p->threshold);
-        add_reason(&reason, m->name, why);
-      } else if (f == SP_SUPP_SECONDARY)
-        add_reason(&reason, m->name,
-                   "hidden so that a small count cannot be worked out from a "
-                   "total");
+      if (f)
+        add_hidden(&reason, m->name, "");
+      withheld |= f == SP_SUPP_WITHHELD;
       any |= f != 0;
       continue;
     }
@@ -468,7 +468,7 @@ static void write_row(sp_buf *out, const sp_partner *p, const sp_indicator *ind,
     else
       sp_buf_printf(out, "\t%.*f\tf", m->decimals, x);
     if (s)
-      add_reason(&reason, m->name, "built on a suppressed count");
+      add_hidden(&reason, m->name, "");
     any |= s;
     if (m->change) {
       double y = base >= 0 ? ratio[(size_t)base * nratios + k] : NAN;
@@ -479,12 +479,14 @@ static void write_row(sp_buf *out, const sp_partner *p, const sp_indicator *ind,
         sp_buf_puts(out, "\t\\N\tf");
       else
         sp_buf_printf(out, "\t%.*f\tf", m->decimals, x - y);
-      if (bs && !s)
-        add_reason(&reason, m->name,
-                   "change not shown: the baseline value is suppressed");
+      if (s || bs)
+        add_hidden(&reason, m->name, "_change");
       any |= s || bs;
     }
   }
+  if (reason.len)
+    sp_buf_printf(&reason, ": %s%s", p->hidden_label,
+                  withheld ? "; the whole period is withheld" : "");
   sp_buf_printf(out, "\t%c\t", any ? 't' : 'f');
   if (reason.len)
     copy_text(out, reason.data);
@@ -493,6 +495,57 @@ static void write_row(sp_buf *out, const sp_partner *p, const sp_indicator *ind,
   sp_buf_putc(out, '\n');
   *nsupp += any;
   sp_buf_free(&reason);
+}
+
+/* Every declared subset holds in every cell (totals are sums, so they
+ * follow): the audit relies on it, and a query that breaks it is wrong. */
+static int check_subsets(const sp_indicator *ind, const cells *t,
+                         const int *slot, char *err, size_t errlen) {
+  for (size_t i = 0; i < ind->nmeasures; i++) {
+    const sp_measure *m = &ind->measures[i];
+    if (m->kind != SP_MEASURE_COUNT || m->subset_of < 0)
+      continue;
+    size_t a = (size_t)slot[i], b = (size_t)slot[m->subset_of];
+    for (size_t c = 0; c < t->n; c++)
+      if (t->cnt[c * t->ncounts + a] > t->cnt[c * t->ncounts + b]) {
+        sp_set_err(err, errlen,
+                   "indicator '%s': count '%s' is declared subset_of '%s' "
+                   "but exceeds it in a cell (fix the query or the "
+                   "declaration)",
+                   ind->name, m->name, ind->measures[m->subset_of].name);
+        return SAMSPOR_EFAIL;
+      }
+  }
+  return 0;
+}
+
+/* How much a table hides: of the cells' (not the totals') count values,
+ * the share hidden, and the share of their sum the hidden ones hold. */
+typedef struct info_loss {
+  double cell_share, count_share; /* percent */
+} info_loss;
+
+static info_loss measure_loss(const cells *t, const unsigned char *flags) {
+  size_t nval = 0, nhid = 0;
+  long double sum = 0, hid = 0;
+  for (size_t c = 0; c < t->n; c++) {
+    int inner = 1;
+    for (size_t d = 0; d < t->ndims; d++)
+      inner &= t->dimv[c * t->ndims + d] != NULL;
+    if (!inner)
+      continue;
+    for (size_t v = 0; v < t->ncounts; v++) {
+      long long x = t->cnt[c * t->ncounts + v];
+      int h = flags[c * t->ncounts + v] != 0;
+      nval++;
+      nhid += h;
+      sum += x;
+      hid += h ? x : 0;
+    }
+  }
+  info_loss il = {nval ? 100.0 * (double)nhid / (double)nval : 0,
+                  sum > 0 ? (double)(100.0L * hid / sum) : 0};
+  return il;
 }
 
 static int refresh_one(PGconn *conn, const sp_config *cfg, const sp_partner *p,
@@ -506,6 +559,7 @@ static int refresh_one(PGconn *conn, const sp_config *cfg, const sp_partner *p,
   size_t nratios = measure_slots(ind, SP_MEASURE_RATIO, slot);
   sp_index_build(&t.ix, NULL, t.ndims, 0);
   unsigned char *flags = NULL, *rsupp = NULL;
+  int *subset_of = NULL;
   double *ratio = NULL;
   size_t *order = NULL;
   sp_buf out, sql;
@@ -526,18 +580,36 @@ static int refresh_one(PGconn *conn, const sp_config *cfg, const sp_partner *p,
   if (rc)
     goto done;
 
+  rc = check_subsets(ind, &t, slot, err, errlen);
+  if (rc)
+    goto done;
   flags = sp_xcalloc(t.n * (t.ncounts ? t.ncounts : 1), 1);
-  size_t untested = 0;
-  size_t secondary = sp_suppress_ex(t.dimv, t.ndims, t.n, t.cnt, t.ncounts,
-                                    p->threshold, flags, &untested);
-  if (untested)
+  subset_of = sp_xcalloc(t.ncounts ? t.ncounts : 1, sizeof *subset_of);
+  for (size_t i = 0; i < ind->nmeasures; i++)
+    if (ind->measures[i].kind == SP_MEASURE_COUNT)
+      subset_of[slot[i]] = ind->measures[i].subset_of >= 0
+                               ? slot[ind->measures[i].subset_of]
+                               : -1;
+  sp_supp_opts so = {.threshold = p->threshold,
+                     .protect_zeros = p->protect_zeros,
+                     .width = p->width,
+                     .subset_of = subset_of,
+                     .known = NULL,
+                     .time_dim = ind->time_dim,
+                     .budget = p->audit_budget};
+  sp_supp_stats st;
+  double t0 = sp_now_mono();
+  sp_suppress_audit(t.dimv, t.ndims, t.n, t.cnt, t.ncounts, &so, flags, &st);
+  double audit_s = sp_now_mono() - t0;
+  if (st.withheld_periods)
     sp_warn(&ctx,
-            "indicator %s: for %zu of its counts samspor could not prove "
-            "that no hidden cell can be worked out from several totals "
-            "together (too many hidden cells linked by the totals, or "
-            "nothing left to hide); each total still has 0 or at least two "
-            "hidden cells (use fewer totals or coarser dimensions)",
-            ind->name, untested);
+            "indicator %s: %zu period(s) withheld whole: the disclosure "
+            "audit %s (coarser dimensions, fewer totals or a larger "
+            "partner.audit_budget publish more)",
+            ind->name, st.withheld_periods,
+            st.timed_out ? "ran out of partner.audit_budget"
+                         : "found no further cell to hide that would protect "
+                           "a hidden count");
   ratio = sp_xcalloc(t.n * (nratios ? nratios : 1), sizeof *ratio);
   rsupp = sp_xcalloc(t.n * (nratios ? nratios : 1), 1);
   for (size_t c = 0; c < t.n; c++)
@@ -592,11 +664,17 @@ static int refresh_one(PGconn *conn, const sp_config *cfg, const sp_partner *p,
     rc = sp_access_apply(conn, sp_config_schema(cfg), NULL, NULL, err, errlen);
   if (!rc)
     rc = sp_pg_exec(conn, "COMMIT", PGRES_COMMAND_OK, NULL, err, errlen);
-  if (!rc)
+  if (!rc) {
+    info_loss il = measure_loss(&t, flags);
     sp_info(&ctx,
-            "indicator %s refreshed: %zu rows, %zu with suppressed values, "
-            "%zu secondary suppressions",
-            ind->name, t.n, nsupp, secondary);
+            "indicator %s refreshed: %zu rows, %zu with hidden values; "
+            "hidden %.1f%% of the cells' counts, holding %.1f%% of their "
+            "sum; %zu primary, %zu secondary, %zu period(s) withheld; audit "
+            "%.2f s (%zu blocks, %zu linear and %zu integer programs)",
+            ind->name, t.n, nsupp, il.cell_share, il.count_share, st.primary,
+            st.secondary, st.withheld_periods, audit_s, st.blocks, st.lps,
+            st.ips);
+  }
 done:
   if (PQtransactionStatus(conn) != PQTRANS_IDLE)
     PQclear(PQexec(conn, "ROLLBACK"));
@@ -604,6 +682,7 @@ done:
   free(ratio);
   free(rsupp);
   free(flags);
+  free(subset_of);
   free(slot);
   cells_free(&t);
   sp_buf_free(&out);

@@ -54,6 +54,8 @@ typedef struct sp_measure {
   double scale;               /* RATIO: 100 for percent */
   int decimals;               /* RATIO: rounding of the published value */
   int change;                 /* RATIO: publish r_change vs the baseline */
+  int subset_of; /* COUNT: index of the count that counts everyone this one
+                    does, or -1 */
 } sp_measure;
 
 #define SP_MAX_DIMS 8
@@ -79,6 +81,10 @@ typedef struct sp_indicator {
 typedef struct sp_partner {
   int threshold;           /* counts 1..threshold are suppressed (>= 3) */
   const char *total_label; /* dimension value of total rows */
+  int protect_zeros;       /* zeros hidden like small counts */
+  long long width;         /* protection width (>= 1) */
+  double audit_budget;     /* seconds per indicator */
+  const char *hidden_label; /* the one reason of every hidden value */
   const char *report;      /* HTML report rewritten after refresh, or NULL */
   const char *report_title;
   sp_indicator *indicators; /* owned */

@@ -27,6 +27,22 @@ static const samspor_option named_options[] = {
      NULL},
     {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
 
+static const samspor_option count_options[] = {
+    {"name", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
+     "Column name: the query's column and the partner table's (lowercase "
+     "letters, digits, _).",
+     NULL},
+    {"description", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
+     "What it counts, for the column comment, the report and the data "
+     "dictionary.",
+     NULL},
+    {"subset_of", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
+     "Another count of the indicator that counts everyone this one counts "
+     "(\"neet\" is a subset of \"young\"): a partner knows it, so the "
+     "disclosure audit uses it, and a refresh fails if a cell breaks it.",
+     NULL},
+    {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
+
 static const samspor_option ratio_options[] = {
     {"name", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
      "Column name in the partner table.", NULL},
@@ -87,7 +103,7 @@ static const samspor_option indicator_options[] = {
     {"counts", SAMSPOR_OPT_GROUPLIST, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
      "Published counts of people (or cases).  Counts from 1 to the "
      "threshold are suppressed.",
-     named_options},
+     count_options},
     {"sums", SAMSPOR_OPT_GROUPLIST, NULL, 0, 0, 0, NULL,
      "Hidden sums, never published: only numerators of ratios (a mean is a "
      "sum over a count).",
@@ -101,6 +117,25 @@ const samspor_option sp_partner_options[] = {
     {"suppression_threshold", SAMSPOR_OPT_INT, "5", 0, 3, 1000, NULL,
      "Counts from 1 up to this number are suppressed in every partner table "
      "(never below 3).",
+     NULL},
+    {"protect_zeros", SAMSPOR_OPT_BOOL, "false", 0, 0, 0, NULL,
+     "false: a count of 0 is published, and the disclosure audit assumes "
+     "that a partner knows every hidden count is at least 1.  true: zeros "
+     "are hidden like small counts (more cells hidden, and a hidden cell may "
+     "be 0).",
+     NULL},
+    {"protection_width", SAMSPOR_OPT_INT, "0", 0, 0, 1000000, NULL,
+     "The narrowest interval a partner may be able to confine a hidden "
+     "count to, from everything published (0: the suppression threshold).",
+     NULL},
+    {"audit_budget", SAMSPOR_OPT_DURATION, "5m", 0, 0, 0, NULL,
+     "Time the disclosure audit of one indicator may take.  When it runs "
+     "out, every period not yet proven safe is withheld whole (fail-safe), "
+     "never published on a weaker rule.",
+     NULL},
+    {"hidden_label", SAMSPOR_OPT_STRING, "skjult (diskretion)", 0, 0, 0, NULL,
+     "suppression_reason of every hidden count: one neutral reason, so that "
+     "the table does not tell a small count from one hidden to protect it.",
      NULL},
     {"total_label", SAMSPOR_OPT_STRING, "I alt", 0, 0, 0, NULL,
      "Value of a dimension in total rows.", NULL},
@@ -170,7 +205,7 @@ static void add_measures(sp_indicator *ind, const samspor_settings *s,
     m->name = name;
     m->description = sp_get_string(items[i], "description");
     m->kind = kind;
-    m->numerator = m->denominator = -1;
+    m->numerator = m->denominator = m->subset_of = -1;
     if (kind == SP_MEASURE_RATIO) {
       m->scale = sp_get_float(items[i], "scale");
       m->decimals = (int)sp_get_int(items[i], "decimals");
@@ -209,6 +244,26 @@ static void resolve_ratios(sp_indicator *ind, const samspor_settings *s,
                     "indicator '%s', ratio '%s': change = true needs the "
                     "indicator's baseline",
                     ind->name, m->name);
+  }
+}
+
+static void resolve_subsets(sp_indicator *ind, const samspor_settings *s,
+                            const char *file, sp_errors *errs) {
+  samspor_settings *const *items;
+  size_t n = sp_get_items(s, "counts", &items);
+  for (size_t i = 0; i < n; i++) {
+    const char *sup = sp_get_string(items[i], "subset_of");
+    int c = find_measure(ind, sp_get_string(items[i], "name"));
+    if (!sup || c < 0)
+      continue;
+    int w = find_measure(ind, sup);
+    if (w < 0 || w == c || ind->measures[w].kind != SP_MEASURE_COUNT)
+      sp_errors_add(errs, file, sp_get_line(items[i], "subset_of"),
+                    "indicator '%s', count '%s': subset_of '%s' is not "
+                    "another of the indicator's counts",
+                    ind->name, ind->measures[c].name, sup);
+    else
+      ind->measures[c].subset_of = w;
   }
 }
 
@@ -292,6 +347,7 @@ static void init_indicator(sp_indicator *ind, const samspor_settings *s,
   add_measures(ind, s, "sums", SP_MEASURE_SUM, file, errs);
   add_measures(ind, s, "ratios", SP_MEASURE_RATIO, file, errs);
   resolve_ratios(ind, s, file, errs);
+  resolve_subsets(ind, s, file, errs);
 
   const char *chart = sp_get_string(s, "chart");
   if (chart) {
@@ -317,6 +373,10 @@ int sp_partner_init(sp_partner *p, const samspor_settings *partner,
   memset(p, 0, sizeof *p);
   p->threshold = (int)sp_get_int(partner, "suppression_threshold");
   p->total_label = sp_get_string(partner, "total_label");
+  p->protect_zeros = sp_get_bool(partner, "protect_zeros");
+  p->width = sp_get_int(partner, "protection_width");
+  p->audit_budget = sp_get_duration(partner, "audit_budget");
+  p->hidden_label = sp_get_string(partner, "hidden_label");
   p->report = sp_get_string(partner, "report");
   p->report_title = sp_get_string(partner, "report_title");
   if (p->report) {
@@ -335,6 +395,8 @@ int sp_partner_init(sp_partner *p, const samspor_settings *partner,
   }
   if (p->threshold < 3) /* the option's range already says so */
     p->threshold = 3;
+  if (p->width <= 0)
+    p->width = p->threshold;
   samspor_settings *const *items;
   size_t n = sp_get_items(partner, "indicators", &items);
   p->indicators = sp_xcalloc(n ? n : 1, sizeof *p->indicators);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "suppress.h"
 #include "util.h"
 
@@ -160,74 +161,88 @@ static void groups_free(groups *g) {
   free(g->member);
 }
 
-/* Suppress one more member of group k: the smallest non-zero published
- * cell, preferring the cells to the total.  With allow_zero, a published 0
- * may be taken when nothing else is left (only the rank test needs that:
- * a hidden 0 is still an unknown to whoever reads the table, but a 0 an
- * attacker can guess from elsewhere protects less, so it is the last
- * resort).  Returns 1 if one was found. */
-static int suppress_one_more(const groups *g, size_t k, const long long *values,
-                             size_t nvalues, size_t v, unsigned char *flags,
-                             int allow_zero) {
-  long best = -1;
-  long long floor = allow_zero ? 0 : 1;
-  for (int pass = 0; pass < 2 && best < 0; pass++)
-    for (size_t m = g->start[k] + (pass == 0); m < g->start[k + 1]; m++) {
-      size_t c = g->member[m];
-      long long x = values[c * nvalues + v];
-      if (flags[c * nvalues + v] || x < floor)
-        continue;
-      if (best < 0 || x < values[(size_t)best * nvalues + v])
-        best = (long)c;
-      if (pass == 1)
-        break; /* only the total */
-    }
-  if (best < 0)
-    return 0;
-  flags[(size_t)best * nvalues + v] = SP_SUPP_SECONDARY;
-  return 1;
-}
+/* ---- the relations an attacker knows ------------------------------------ */
 
-/* Hide one more cell of a group that holds cell c, so that c (determined
- * by the totals together) is not any more: the groups with the fewest
- * hidden cells first, a non-zero cell if any group has one.  Returns 1 if
- * a cell was hidden. */
-static int protect_cell(const groups *g, size_t c, const long long *values,
-                        size_t nvalues, size_t v, unsigned char *flags) {
-  size_t *cand = sp_xmalloc((g->ngroups ? g->ngroups : 1) * sizeof *cand);
-  size_t *hidden = sp_xmalloc((g->ngroups ? g->ngroups : 1) * sizeof *hidden);
-  size_t n = 0;
-  for (size_t k = 0; k < g->ngroups; k++) {
-    int has = 0;
-    size_t ns = 0;
-    for (size_t m = g->start[k]; m < g->start[k + 1]; m++) {
-      has |= g->member[m] == c;
-      ns += flags[g->member[m] * nvalues + v] != 0;
-    }
-    if (has && ns < g->start[k + 1] - g->start[k]) {
-      /* insertion by ns: these lists are a cell's few groups */
-      size_t i = n++;
-      while (i > 0 && hidden[i - 1] > ns) {
-        cand[i] = cand[i - 1];
-        hidden[i] = hidden[i - 1];
-        i--;
+/*
+ * Every relation of the table over its (cell, value column) pairs, the
+ * unknowns: var = cell * nvalues + column.  A group of each column gives
+ * "total - sum of its cells = 0"; a subset column gives "sub - sup <= 0" in
+ * every cell.  Built once per table; which unknowns are hidden changes, the
+ * relations do not.
+ */
+typedef struct relations {
+  size_t n;
+  size_t *start;     /* n + 1 offsets */
+  uint32_t *var;     /* the unknowns of each relation */
+  signed char *coef; /* +1 or -1 */
+  unsigned char *le; /* 1: "<= 0", 0: "= 0" */
+  size_t *by_start;  /* nvars + 1: the relations each unknown is in */
+  uint32_t *by;
+} relations;
+
+static void rel_build(relations *r, const groups *g, size_t ncells,
+                      size_t nvalues, const int *subset_of) {
+  size_t nsub = 0;
+  for (size_t v = 0; subset_of && v < nvalues; v++)
+    nsub += subset_of[v] >= 0 && (size_t)subset_of[v] < nvalues &&
+            (size_t)subset_of[v] != v;
+  r->n = g->ngroups * nvalues + nsub * ncells;
+  size_t nent = g->start[g->ngroups] * nvalues + 2 * nsub * ncells;
+  r->start = sp_xmalloc((r->n + 1) * sizeof *r->start);
+  r->var = sp_xmalloc((nent ? nent : 1) * sizeof *r->var);
+  r->coef = sp_xmalloc((nent ? nent : 1) * sizeof *r->coef);
+  r->le = sp_xmalloc((r->n ? r->n : 1) * sizeof *r->le);
+  size_t k = 0, e = 0;
+  for (size_t v = 0; v < nvalues; v++)
+    for (size_t q = 0; q < g->ngroups; q++) {
+      r->start[k] = e;
+      r->le[k++] = 0;
+      for (size_t m = g->start[q]; m < g->start[q + 1]; m++) {
+        r->var[e] = (uint32_t)(g->member[m] * nvalues + v);
+        r->coef[e++] = m == g->start[q] ? 1 : -1;
       }
-      cand[i] = k;
-      hidden[i] = ns;
+    }
+  for (size_t v = 0; nsub && v < nvalues; v++) {
+    int w = subset_of[v];
+    if (w < 0 || (size_t)w >= nvalues || (size_t)w == v)
+      continue;
+    for (size_t c = 0; c < ncells; c++) {
+      r->start[k] = e;
+      r->le[k++] = 1;
+      r->var[e] = (uint32_t)(c * nvalues + v);
+      r->coef[e++] = 1;
+      r->var[e] = (uint32_t)(c * nvalues + (size_t)w);
+      r->coef[e++] = -1;
     }
   }
-  int done = 0;
-  for (int allow_zero = 0; allow_zero < 2 && !done; allow_zero++)
-    for (size_t i = 0; i < n && !done; i++)
-      done =
-          suppress_one_more(g, cand[i], values, nvalues, v, flags, allow_zero);
-  free(hidden);
-  free(cand);
-  return done;
+  r->start[k] = e;
+  size_t nvars = ncells * nvalues;
+  r->by_start = sp_xcalloc(nvars + 1, sizeof *r->by_start);
+  for (size_t i = 0; i < e; i++)
+    r->by_start[r->var[i] + 1]++;
+  for (size_t i = 0; i < nvars; i++)
+    r->by_start[i + 1] += r->by_start[i];
+  r->by = sp_xmalloc((e ? e : 1) * sizeof *r->by);
+  size_t *fill = sp_xcalloc(nvars + 1, sizeof *fill);
+  for (size_t q = 0; q < r->n; q++)
+    for (size_t i = r->start[q]; i < r->start[q + 1]; i++) {
+      size_t x = r->var[i];
+      r->by[r->by_start[x] + fill[x]++] = (uint32_t)q;
+    }
+  free(fill);
 }
 
-/* Union-find over the hidden cells, to split the equations into
- * independent blocks. */
+static void rel_free(relations *r) {
+  free(r->start);
+  free(r->var);
+  free(r->coef);
+  free(r->le);
+  free(r->by_start);
+  free(r->by);
+}
+
+/* ---- the audit loop ------------------------------------------------------ */
+
 static size_t uf_find(size_t *parent, size_t x) {
   while (parent[x] != x) {
     parent[x] = parent[parent[x]];
@@ -236,239 +251,343 @@ static size_t uf_find(size_t *parent, size_t x) {
   return x;
 }
 
-/*
- * Is one of the n hidden cells of a block determined by its neq equations?
- * Equation r is eq_col[eq_start[r]..eq_start[r+1]): a column c >= 0 is the
- * total (+1), -c-1 a cell it sums (-1) — the signs matter: a cell is the
- * total of one group and a member of another.  Gauss-Jordan on a dense
- * matrix with partial pivoting (small integer entries, small blocks); a
- * cell is determined iff the reduced row echelon form has a row with that
- * cell as its only non-zero.  Returns its column, or -1.
- */
-static long block_determined(size_t n, size_t neq, const size_t *eq_start,
-                             const long long *eq_col) {
-  double *a = sp_xcalloc(neq * n, sizeof *a);
-  for (size_t r = 0; r < neq; r++)
-    for (size_t k = eq_start[r]; k < eq_start[r + 1]; k++)
-      if (eq_col[k] >= 0)
-        a[r * n + (size_t)eq_col[k]] = 1.0; /* the total */
-      else
-        a[r * n + (size_t)(-eq_col[k] - 1)] = -1.0; /* a cell it sums */
-  size_t *pivcol = sp_xmalloc((neq ? neq : 1) * sizeof *pivcol);
-  size_t rank = 0;
-  for (size_t j = 0; j < n && rank < neq; j++) {
-    size_t p = rank;
-    for (size_t i = rank + 1; i < neq; i++)
-      if (fabs(a[i * n + j]) > fabs(a[p * n + j]))
-        p = i;
-    if (fabs(a[p * n + j]) < 1e-9)
-      continue;
-    if (p != rank)
-      for (size_t x = 0; x < n; x++) {
-        double t = a[p * n + x];
-        a[p * n + x] = a[rank * n + x];
-        a[rank * n + x] = t;
-      }
-    double piv = a[rank * n + j];
-    for (size_t x = 0; x < n; x++)
-      a[rank * n + x] /= piv;
-    for (size_t i = 0; i < neq; i++) {
-      double f = a[i * n + j];
-      if (i == rank || fabs(f) < 1e-12)
-        continue;
-      for (size_t x = 0; x < n; x++)
-        a[i * n + x] -= f * a[rank * n + x];
+/* A set of 64-bit block fingerprints proven safe (open addressing). */
+typedef struct proven {
+  uint64_t *slot;
+  size_t cap, n;
+} proven;
+
+static int proven_has(const proven *p, uint64_t h) {
+  for (size_t i = (size_t)h & (p->cap - 1); p->slot[i];
+       i = (i + 1) & (p->cap - 1))
+    if (p->slot[i] == h)
+      return 1;
+  return 0;
+}
+
+static void proven_add(proven *p, uint64_t h) {
+  if (2 * (p->n + 1) > p->cap) {
+    proven q = {sp_xcalloc(p->cap * 2, sizeof *q.slot), p->cap * 2, 0};
+    for (size_t i = 0; i < p->cap; i++)
+      if (p->slot[i])
+        proven_add(&q, p->slot[i]);
+    free(p->slot);
+    *p = q;
+  }
+  size_t i = (size_t)h & (p->cap - 1);
+  while (p->slot[i])
+    i = (i + 1) & (p->cap - 1);
+  p->slot[i] = h;
+  p->n++;
+}
+
+/* Number the periods: cells with the same value at time_dim (one period
+ * for every cell when there is no time dimension or it has totals). */
+static size_t number_periods(const char *const *dims, size_t ndims,
+                             size_t ncells, int time_dim, size_t *period) {
+  for (size_t c = 0; c < ncells; c++)
+    period[c] = 0;
+  if (time_dim < 0 || (size_t)time_dim >= ndims)
+    return 1;
+  for (size_t c = 0; c < ncells; c++)
+    if (!dims[c * ndims + (size_t)time_dim])
+      return 1;
+  sp_cell_index ix;
+  const char **one = sp_xmalloc((ncells ? ncells : 1) * sizeof *one);
+  size_t *first = sp_xmalloc((ncells ? ncells : 1) * sizeof *first);
+  size_t np = 0;
+  sp_index_build(&ix, NULL, 1, 0);
+  for (size_t c = 0; c < ncells; c++) {
+    const char *val = dims[c * ndims + (size_t)time_dim];
+    long f = sp_index_find(&ix, one, 1, &val, -1);
+    if (f >= 0) {
+      period[c] = first[f];
+    } else {
+      one[np] = val;
+      first[np] = np;
+      period[c] = np;
+      sp_index_add(&ix, one, 1, np++);
     }
-    pivcol[rank++] = j;
   }
-  long found = -1;
-  for (size_t i = 0; i < rank && found < 0; i++) {
-    size_t nz = 0;
-    for (size_t x = 0; x < n; x++)
-      nz += fabs(a[i * n + x]) > 1e-9;
-    if (nz == 1)
-      found = (long)pivcol[i];
-  }
-  free(pivcol);
-  free(a);
-  return found;
+  free(ix.slots);
+  free(first);
+  free(one);
+  return np ? np : 1;
+}
+
+typedef struct engine {
+  size_t nvars, nvalues;
+  const long long *values;
+  unsigned char *flags;
+  unsigned char *fixed; /* known to the attacker from an earlier release:
+                          no protection when hidden */
+  const relations *rel;
+  const size_t *period;    /* per cell */
+  unsigned char *withheld; /* per period */
+  unsigned *inblk;         /* per unknown: the mark of the block it is in */
+  long long lb, width, big;
+  double deadline;
+  sp_supp_stats *st;
+} engine;
+
+static int is_unknown(const engine *e, size_t x) {
+  return e->flags[x] && !e->fixed[x];
+}
+
+/* Withhold a whole period: every value of every cell in it. */
+static void withhold(engine *e, size_t p) {
+  if (e->withheld[p])
+    return;
+  e->withheld[p] = 1;
+  e->st->withheld_periods++;
+  for (size_t x = 0; x < e->nvars; x++)
+    if (e->period[x / e->nvalues] == p)
+      e->flags[x] = SP_SUPP_WITHHELD;
 }
 
 /*
- * The suppressed cells (of one value column) that the published totals
- * determine exactly, found by linear algebra: with the published values
- * moved to the right-hand side, every group is one equation in its
- * suppressed cells, and a cell is determined iff its unit vector lies in
- * the equations' row space.  The "0 or at least 2 per group" rule alone
- * misses this when a cell is in several totals (two-way tables and more).
- *
- * The equations fall apart into independent blocks (hidden cells linked
- * through shared groups: one school year and subject of a table totalled
- * over area and grade, say), solved one at a time, so the cost follows the
- * largest block rather than the table.  Returns one determined cell, or
- * -1.
+ * Hide one more value next to the narrow unknown x: the smallest published
+ * value (non-zero unless zeros are hidden anyway) of a relation x is in,
+ * preferring relations with fewer hidden values.  stamp marks relations
+ * that gained a hidden value this round.  Returns 1 if one was hidden.
  */
-static long determined_cell(const groups *g, size_t ncells, size_t nvalues,
-                            size_t v, const unsigned char *flags,
-                            int *skipped) {
-  size_t *col = sp_xmalloc((ncells ? ncells : 1) * sizeof *col);
-  size_t nu = 0;
-  for (size_t c = 0; c < ncells; c++)
-    col[c] = flags[c * nvalues + v] ? nu++ : SIZE_MAX;
-  size_t *hidden = sp_xmalloc((nu ? nu : 1) * sizeof *hidden);
-  size_t *parent = sp_xmalloc((nu ? nu : 1) * sizeof *parent);
-  for (size_t c = 0; c < ncells; c++)
-    if (col[c] != SIZE_MAX)
-      hidden[col[c]] = c;
-  for (size_t i = 0; i < nu; i++)
-    parent[i] = i;
-  for (size_t k = 0; k < g->ngroups; k++) {
+static int hide_next_to(engine *e, size_t x, unsigned *stamp, unsigned round) {
+  const relations *r = e->rel;
+  long best = -1;
+  size_t best_hidden = 0;
+  for (size_t i = r->by_start[x]; i < r->by_start[x + 1]; i++) {
+    size_t q = r->by[i];
+    if (stamp[q] == round)
+      return 1; /* changed already this round: audit again first */
+    size_t hidden = 0;
+    for (size_t k = r->start[q]; k < r->start[q + 1]; k++)
+      hidden += e->flags[r->var[k]] != 0;
+    for (size_t k = r->start[q]; k < r->start[q + 1]; k++) {
+      size_t y = r->var[k];
+      long long vy = e->values[y];
+      if (e->flags[y] || e->fixed[y] || vy < e->lb)
+        continue; /* hidden already, known anyway, or a published 0 */
+      if (best < 0 || vy < e->values[best] ||
+          (vy == e->values[best] && hidden < best_hidden)) {
+        best = (long)y;
+        best_hidden = hidden;
+      }
+    }
+  }
+  if (best < 0)
+    return 0;
+  e->flags[best] = SP_SUPP_SECONDARY;
+  e->st->secondary++;
+  for (size_t i = r->by_start[best]; i < r->by_start[best + 1]; i++)
+    stamp[r->by[i]] = round;
+  return 1;
+}
+
+/*
+ * Audit one block (its unknowns, ascending): build the attacker's model
+ * from the relations its unknowns are in, with every published or known
+ * value moved to the right-hand side.  Returns the number of narrow
+ * unknowns (listed in narrow_out), or -1 on timeout.
+ */
+static long audit_block(engine *e, const size_t *mem, size_t n, size_t *local,
+                        unsigned *inblk, unsigned *seen, unsigned seen_mark,
+                        unsigned char *narrow) {
+  const relations *r = e->rel;
+  sp_lp_model m;
+  sp_lp_init(&m, n, e->lb, e->big);
+  long long *truth = sp_xmalloc((n ? n : 1) * sizeof *truth);
+  /* local[] maps this block's unknowns, marked with seen_mark in inblk:
+   * a value hidden earlier in this round for another block is still a
+   * published constant here (the block is audited again next round). */
+  for (size_t j = 0; j < n; j++) {
+    local[mem[j]] = j;
+    inblk[mem[j]] = seen_mark;
+    truth[j] = e->values[mem[j]];
+  }
+  for (size_t j = 0; j < n; j++)
+    for (size_t i = r->by_start[mem[j]]; i < r->by_start[mem[j] + 1]; i++) {
+      size_t q = r->by[i];
+      if (seen[q] == seen_mark)
+        continue;
+      seen[q] = seen_mark;
+      long long rhs = 0;
+      for (size_t k = r->start[q]; k < r->start[q + 1]; k++) {
+        size_t y = r->var[k];
+        if (inblk[y] == seen_mark)
+          sp_lp_term(&m, local[y], r->coef[k]);
+        else
+          rhs -= r->coef[k] * e->values[y];
+      }
+      sp_lp_row(&m, r->le[q] ? SP_ROW_LE : SP_ROW_EQ, rhs);
+    }
+  sp_lp_stats ls = {0};
+  long res = sp_lp_audit(&m, truth, e->width, narrow, e->deadline, &ls);
+  e->st->lps += ls.lps;
+  e->st->ips += ls.ips;
+  e->st->blocks++;
+  free(truth);
+  sp_lp_free(&m);
+  return res;
+}
+
+static uint64_t block_print(const size_t *mem, size_t n) {
+  uint64_t h = 1469598103934665603ull ^ n;
+  for (size_t j = 0; j < n; j++) {
+    uint64_t v = mem[j];
+    for (int b = 0; b < 8; b++, v >>= 8)
+      h = (h ^ (v & 0xff)) * 1099511628211ull;
+  }
+  return h ? h : 1; /* 0 marks an empty slot */
+}
+
+/* One round over every block.  Returns whether any value was hidden;
+ * *timed_out when the deadline passed (the unproven blocks' periods are
+ * withheld then). */
+static int audit_round(engine *e, proven *pv, unsigned *stamp, unsigned round,
+                       unsigned *seen, unsigned *seen_mark, int *timed_out) {
+  const relations *r = e->rel;
+  size_t nv = e->nvars;
+  size_t *parent = sp_xmalloc((nv ? nv : 1) * sizeof *parent);
+  for (size_t x = 0; x < nv; x++)
+    parent[x] = x;
+  for (size_t q = 0; q < r->n; q++) {
     size_t first = SIZE_MAX;
-    for (size_t m = g->start[k]; m < g->start[k + 1]; m++) {
-      size_t u = col[g->member[m]];
-      if (u == SIZE_MAX)
+    for (size_t k = r->start[q]; k < r->start[q + 1]; k++) {
+      size_t y = r->var[k];
+      if (!is_unknown(e, y))
         continue;
       if (first == SIZE_MAX)
-        first = u;
+        first = y;
       else
-        parent[uf_find(parent, u)] = uf_find(parent, first);
+        parent[uf_find(parent, y)] = uf_find(parent, first);
     }
   }
-  /* Number the blocks; each hidden cell gets its block and its column in
-   * it, each equation (a group with a hidden member) its block. */
-  size_t *block = sp_xmalloc((nu ? nu : 1) * sizeof *block);
-  size_t *local = sp_xmalloc((nu ? nu : 1) * sizeof *local);
-  size_t *bid = sp_xmalloc((nu ? nu : 1) * sizeof *bid);
-  size_t *bsize = sp_xcalloc(nu + 1, sizeof *bsize);
-  size_t nblocks = 0;
-  for (size_t i = 0; i < nu; i++)
-    bid[i] = SIZE_MAX;
-  for (size_t i = 0; i < nu; i++) {
-    size_t r = uf_find(parent, i);
-    if (bid[r] == SIZE_MAX)
-      bid[r] = nblocks++;
-    block[i] = bid[r];
-    local[i] = bsize[block[i]]++;
-  }
-  /* Equations sorted by block (counting sort over the groups). */
-  size_t *gblock = sp_xmalloc((g->ngroups ? g->ngroups : 1) * sizeof *gblock);
-  size_t *estart = sp_xcalloc(nblocks + 1, sizeof *estart);
-  for (size_t k = 0; k < g->ngroups; k++) {
-    gblock[k] = SIZE_MAX;
-    for (size_t m = g->start[k]; m < g->start[k + 1]; m++)
-      if (col[g->member[m]] != SIZE_MAX) {
-        gblock[k] = block[col[g->member[m]]];
-        estart[gblock[k] + 1]++;
-        break;
-      }
-  }
-  for (size_t b = 0; b < nblocks; b++)
-    estart[b + 1] += estart[b];
-  size_t *eqs =
-      sp_xmalloc((estart[nblocks] ? estart[nblocks] : 1) * sizeof *eqs);
-  size_t *fill = sp_xcalloc(nblocks + 1, sizeof *fill);
-  for (size_t k = 0; k < g->ngroups; k++)
-    if (gblock[k] != SIZE_MAX)
-      eqs[estart[gblock[k]] + fill[gblock[k]]++] = k;
-  /* Per block: its equations in local columns, then the test. */
-  size_t *eq_start = sp_xmalloc((g->ngroups + 1) * sizeof *eq_start);
-  size_t eq_cap = 64;
-  long long *eq_col = sp_xmalloc(eq_cap * sizeof *eq_col);
-  long found = -1;
-  for (size_t b = 0; b < nblocks && found < 0; b++) {
-    size_t neq = estart[b + 1] - estart[b], n = bsize[b], ne = 0;
-    if (neq * n > SP_RANK_TEST_MAX) {
-      *skipped = 1; /* a block this large: the group rule alone applies */
+  /* Blocks as runs of unknowns, ascending within each (counting sort by
+   * root). */
+  size_t *cnt = sp_xcalloc(nv + 1, sizeof *cnt);
+  for (size_t x = 0; x < nv; x++)
+    if (is_unknown(e, x))
+      cnt[uf_find(parent, x) + 1]++;
+  for (size_t x = 0; x < nv; x++)
+    cnt[x + 1] += cnt[x];
+  size_t *mem = sp_xmalloc((cnt[nv] ? cnt[nv] : 1) * sizeof *mem);
+  size_t *fill = sp_xcalloc(nv + 1, sizeof *fill);
+  for (size_t x = 0; x < nv; x++)
+    if (is_unknown(e, x)) {
+      size_t root = uf_find(parent, x);
+      mem[cnt[root] + fill[root]++] = x;
+    }
+  size_t *local = sp_xmalloc((nv ? nv : 1) * sizeof *local);
+  unsigned *inblk = e->inblk;
+  unsigned char *narrow = sp_xmalloc((cnt[nv] ? cnt[nv] : 1));
+  int changed = 0;
+  for (size_t root = 0; root < nv; root++) {
+    size_t n = cnt[root + 1] - cnt[root];
+    const size_t *bm = mem + cnt[root];
+    if (n == 0 || e->withheld[e->period[bm[0] / e->nvalues]])
+      continue;
+    uint64_t h = block_print(bm, n);
+    if (proven_has(pv, h))
+      continue;
+    long res = -1;
+    if (!*timed_out) {
+      ++*seen_mark;
+      res = audit_block(e, bm, n, local, inblk, seen, *seen_mark, narrow);
+    }
+    if (res < 0) {
+      *timed_out = 1;
+      withhold(e, e->period[bm[0] / e->nvalues]);
+      changed = 1;
       continue;
     }
-    eq_start[0] = 0;
-    for (size_t e = 0; e < neq; e++) {
-      size_t k = eqs[estart[b] + e];
-      for (size_t m = g->start[k]; m < g->start[k + 1]; m++) {
-        size_t u = col[g->member[m]];
-        if (u == SIZE_MAX)
-          continue;
-        if (ne == eq_cap) {
-          eq_cap *= 2;
-          eq_col = sp_xrealloc(eq_col, eq_cap * sizeof *eq_col);
-        }
-        /* total = sum of cells: +1 for the total, -1 for each cell */
-        eq_col[ne++] =
-            m == g->start[k] ? (long long)local[u] : -(long long)local[u] - 1;
-      }
-      eq_start[e + 1] = ne;
+    if (res == 0) {
+      proven_add(pv, h);
+      continue;
     }
-    long j = block_determined(n, neq, eq_start, eq_col);
-    if (j >= 0)
-      for (size_t i = 0; i < nu && found < 0; i++)
-        if (block[i] == b && local[i] == (size_t)j)
-          found = (long)hidden[i];
+    int any = 0;
+    for (size_t j = 0; j < n; j++)
+      if (narrow[j])
+        any |= hide_next_to(e, bm[j], stamp, round);
+    if (!any) /* nothing left to hide around it: fail safe */
+      withhold(e, e->period[bm[0] / e->nvalues]);
+    changed = 1;
   }
-  free(eq_col);
-  free(eq_start);
-  free(fill);
-  free(eqs);
-  free(estart);
-  free(gblock);
-  free(bsize);
-  free(bid);
+  free(narrow);
   free(local);
-  free(block);
+  free(fill);
+  free(mem);
+  free(cnt);
   free(parent);
-  free(hidden);
-  free(col);
-  return found;
+  return changed;
+}
+
+void sp_suppress_audit(const char *const *dims, size_t ndims, size_t ncells,
+                       const long long *values, size_t nvalues,
+                       const sp_supp_opts *o, unsigned char *flags,
+                       sp_supp_stats *st) {
+  sp_supp_stats local_st;
+  if (!st)
+    st = &local_st;
+  memset(st, 0, sizeof *st);
+  size_t nv = ncells * nvalues;
+  long long lo = o->protect_zeros ? 0 : 1;
+  long long big = 0;
+  for (size_t x = 0; x < nv; x++) {
+    flags[x] =
+        values[x] >= lo && values[x] <= o->threshold ? SP_SUPP_PRIMARY : 0;
+    st->primary += flags[x] != 0;
+    if (values[x] > big)
+      big = values[x];
+  }
+  engine e = {0};
+  e.nvars = nv;
+  e.nvalues = nvalues;
+  e.values = values;
+  e.flags = flags;
+  e.lb = lo;
+  e.width = o->width > 0 ? o->width : o->threshold;
+  /* An upper bound on every unknown only restricts the attacker's model,
+   * so witnesses within it stay valid; it keeps the programs bounded. */
+  e.big = 4 * big + 4 * e.width + 16;
+  e.deadline = sp_now_mono() + (o->budget > 0 ? o->budget : 300.0);
+  e.st = st;
+  e.fixed = sp_xcalloc(nv ? nv : 1, 1);
+  for (size_t x = 0; o->known && x < nv; x++)
+    e.fixed[x] = o->known[x] >= 0 && o->known[x] == values[x];
+  size_t *period = sp_xmalloc((ncells ? ncells : 1) * sizeof *period);
+  size_t np = number_periods(dims, ndims, ncells, o->time_dim, period);
+  e.period = period;
+  e.withheld = sp_xcalloc(np, 1);
+  groups g;
+  groups_build(&g, dims, ndims, ncells);
+  relations r;
+  rel_build(&r, &g, ncells, nvalues, o->subset_of);
+  e.rel = &r;
+  proven pv = {sp_xcalloc(64, sizeof *pv.slot), 64, 0};
+  unsigned *stamp = sp_xcalloc(r.n ? r.n : 1, sizeof *stamp);
+  unsigned *seen = sp_xcalloc(r.n ? r.n : 1, sizeof *seen);
+  e.inblk = sp_xcalloc(nv ? nv : 1, sizeof *e.inblk);
+  unsigned seen_mark = 0, round = 0;
+  int timed_out = 0;
+  while (audit_round(&e, &pv, stamp, ++round, seen, &seen_mark, &timed_out))
+    ;
+  st->timed_out = timed_out;
+  free(e.inblk);
+  free(seen);
+  free(stamp);
+  free(pv.slot);
+  rel_free(&r);
+  groups_free(&g);
+  free(e.withheld);
+  free(period);
+  free(e.fixed);
 }
 
 size_t sp_suppress(const char *const *dims, size_t ndims, size_t ncells,
                    const long long *values, size_t nvalues, int threshold,
                    unsigned char *flags) {
-  return sp_suppress_ex(dims, ndims, ncells, values, nvalues, threshold, flags,
-                        NULL);
-}
-
-size_t sp_suppress_ex(const char *const *dims, size_t ndims, size_t ncells,
-                      const long long *values, size_t nvalues, int threshold,
-                      unsigned char *flags, size_t *untested) {
-  size_t secondary = 0;
-  for (size_t i = 0; i < ncells * nvalues; i++)
-    flags[i] = values[i] >= 1 && values[i] <= threshold ? SP_SUPP_PRIMARY : 0;
-  groups g;
-  groups_build(&g, dims, ndims, ncells);
-  if (untested)
-    *untested = 0;
-  for (size_t v = 0; v < nvalues; v++) {
-    int skipped = 0;
-    for (;;) {
-      int changed = 1;
-      while (changed) {
-        changed = 0;
-        for (size_t k = 0; k < g.ngroups; k++) {
-          size_t ns = 0;
-          for (size_t m = g.start[k]; m < g.start[k + 1]; m++)
-            ns += flags[g.member[m] * nvalues + v] != 0;
-          /* a 0 only when the one hidden cell is a 0 the rank step hid
-           * and nothing else is left */
-          if (ns == 1 &&
-              (suppress_one_more(&g, k, values, nvalues, v, flags, 0) ||
-               suppress_one_more(&g, k, values, nvalues, v, flags, 1))) {
-            secondary++;
-            changed = 1;
-          }
-        }
-      }
-      long c = determined_cell(&g, ncells, nvalues, v, flags, &skipped);
-      if (c < 0)
-        break;
-      if (!protect_cell(&g, (size_t)c, values, nvalues, v, flags)) {
-        skipped = 1; /* every cell of its groups is hidden already */
-        break;
-      }
-      secondary++;
-    }
-    if (skipped && untested)
-      (*untested)++;
-  }
-  groups_free(&g);
-  return secondary;
+  sp_supp_opts o = {.threshold = threshold, .time_dim = -1};
+  sp_supp_stats st;
+  sp_suppress_audit(dims, ndims, ncells, values, nvalues, &o, flags, &st);
+  return st.secondary;
 }

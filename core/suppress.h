@@ -12,35 +12,59 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SP_SUPP_PRIMARY 1
-#define SP_SUPP_SECONDARY 2
+#define SP_SUPP_PRIMARY                                                        \
+  1 /* a count from 1 (0 with protect_zeros) to the threshold */
+#define SP_SUPP_SECONDARY 2 /* hidden so that the audit passes */
+#define SP_SUPP_WITHHELD 3  /* its whole period withheld (fail-safe) */
+
+typedef struct sp_supp_opts {
+  int threshold;          /* counts 1..threshold are hidden (primary) */
+  int protect_zeros;      /* 0: zeros are published, so every hidden count is
+                             at least 1 to the attacker; 1: zeros are hidden like
+                             small counts */
+  long long width;        /* protection width; <= 0: the threshold */
+  const int *subset_of;   /* per value column: the column it is a subset of
+                             in every cell, or -1 (NULL: none) */
+  const long long *known; /* ncells * nvalues: a value the attacker knows
+                             from an earlier release of the same period, or
+                             -1 (NULL: none) */
+  int time_dim;           /* the dimension whose values are periods, or -1 */
+  double budget;          /* seconds for the whole table; <= 0: 300 */
+} sp_supp_opts;
+
+typedef struct sp_supp_stats {
+  size_t primary, secondary; /* values hidden by each rule */
+  size_t withheld_periods;   /* periods withheld by the fail-safe */
+  size_t blocks, lps, ips;   /* audited blocks, programs solved */
+  int timed_out;             /* the budget ran out */
+} sp_supp_stats;
 
 /*
- * Suppress nvalues count columns of a table (values[cell * nvalues + v]):
- * counts 1..threshold are primary; then, per column, further cells until
- * every total keeps 0 or at least 2 hidden cells and no hidden cell is
- * determined by the published totals (tested by linear algebra).  A
- * secondary cell is the smallest non-zero published one of its group; a 0
- * only when the linear-algebra step finds nothing else to hide.
- * flags[cell * nvalues + v] receives SP_SUPP_PRIMARY, SP_SUPP_SECONDARY or
- * 0.  Returns the number of secondary suppressions.
+ * Suppress the nvalues count columns of a table (values[cell * nvalues +
+ * v]) so that an attacker who knows every published value, every relation
+ * "total = sum of its cells", the subset relations between columns, that
+ * counts are non-negative integers (at least 1 when hidden and zeros are
+ * published) and the values in `known` cannot narrow any hidden count to
+ * an interval narrower than the protection width.
+ *
+ * Primary: counts in [lo, threshold].  Then, per block of hidden values
+ * linked by relations, an audit by linear and integer programming
+ * (core/audit.c) finds every hidden value the attacker can narrow, and the
+ * smallest published value of one of its relations is hidden too, until
+ * every block passes.  When a block cannot pass (nothing left to hide) or
+ * the budget runs out, its whole period is withheld: never a weaker rule.
+ * flags[cell * nvalues + v] receives SP_SUPP_* or 0.
  */
+void sp_suppress_audit(const char *const *dims, size_t ndims, size_t ncells,
+                       const long long *values, size_t nvalues,
+                       const sp_supp_opts *o, unsigned char *flags,
+                       sp_supp_stats *st);
+
+/* The same with zeros published, width = threshold, no subsets, no known
+ * values, no periods.  Returns the number of secondary suppressions. */
 size_t sp_suppress(const char *const *dims, size_t ndims, size_t ncells,
                    const long long *values, size_t nvalues, int threshold,
                    unsigned char *flags);
-
-/*
- * The same; *untested (may be NULL) receives the number of value columns
- * for which no proof could be completed that no hidden cell follows from
- * several totals together: a block of equations too large for the exact
- * test (more than SP_RANK_TEST_MAX entries in its dense matrix), or a
- * determined cell whose groups have nothing left to hide.  Only the group
- * rule then protects them.
- */
-#define SP_RANK_TEST_MAX 4000000u
-size_t sp_suppress_ex(const char *const *dims, size_t ndims, size_t ncells,
-                      const long long *values, size_t nvalues, int threshold,
-                      unsigned char *flags, size_t *untested);
 
 /* Open-addressing index of cells by their dimension values. */
 typedef struct sp_cell_index {

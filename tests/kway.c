@@ -6,6 +6,9 @@
  */
 #include "kway.h"
 
+#include "audit.h"
+
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,4 +170,54 @@ void sp_kway_print(const sp_kway *t, const unsigned char *f, FILE *out) {
               is_total(t, c, d) ? 'T' : (char)('0' + t->idx[c * t->k + d]));
     fprintf(out, "]=%lld%s", t->v[c], (c + 1) % (t->size[0] + 1) ? " " : "\n");
   }
+}
+
+long long sp_kway_narrowest(const sp_kway *t, const unsigned char *f,
+                            long long lb, long long *where) {
+  /* The attacker's model, built here from the digits (not from the
+   * engine's relations): one unknown per hidden cell, one row per total
+   * and dimension with a hidden member. */
+  size_t *col = malloc((t->n ? t->n : 1) * sizeof *col);
+  size_t nu = 0;
+  long long big = 0;
+  for (size_t c = 0; c < t->n; c++) {
+    col[c] = f[c] ? nu++ : SIZE_MAX;
+    big += t->v[c];
+  }
+  sp_lp_model m;
+  sp_lp_init(&m, nu, lb, 4 * big + 64);
+  for (size_t c = 0; c < t->n; c++)
+    for (size_t d = 0; d < t->k; d++) {
+      if (!is_total(t, c, d))
+        continue;
+      long long rhs = 0;
+      if (f[c])
+        sp_lp_term(&m, col[c], 1);
+      else
+        rhs -= t->v[c];
+      for (size_t s = 0; s < t->n; s++)
+        if (sp_kway_member(t, s, c, d)) {
+          if (f[s])
+            sp_lp_term(&m, col[s], -1);
+          else
+            rhs += t->v[s];
+        }
+      sp_lp_row(&m, SP_ROW_EQ, rhs);
+    }
+  long long narrowest = LLONG_MAX;
+  for (size_t c = 0; c < t->n && narrowest >= 0; c++) {
+    if (!f[c])
+      continue;
+    long long lo, hi;
+    if (sp_lp_interval(&m, col[c], &lo, &hi) != 0) {
+      narrowest = -1;
+    } else if (hi - lo < narrowest) {
+      narrowest = hi - lo;
+      if (where)
+        *where = (long long)c;
+    }
+  }
+  sp_lp_free(&m);
+  free(col);
+  return narrowest;
 }

@@ -41,6 +41,17 @@ int sp_kway_groups_hold(const sp_kway *t, const unsigned char *flags);
 /* Whether cell s is one of the cells total c sums along dimension d. */
 int sp_kway_member(const sp_kway *t, size_t s, size_t c, size_t d);
 
+/*
+ * The attacker's narrowest interval over the hidden cells: max - min of the
+ * integer values a hidden cell can take given every published cell, every
+ * total and a lower bound lb for hidden cells (1 when zeros are published),
+ * by integer programming over a model built here from the cells' digits.
+ * LLONG_MAX when nothing is hidden, -1 when the solver failed; *where (may
+ * be NULL) receives the narrowest cell.
+ */
+long long sp_kway_narrowest(const sp_kway *t, const unsigned char *f,
+                            long long lb, long long *where);
+
 /* The table, hidden cells starred, for a failure message. */
 void sp_kway_print(const sp_kway *t, const unsigned char *flags, FILE *f);
 

@@ -1,0 +1,284 @@
+/*
+ * audit.c — the attacker's linear and integer programs over a table's
+ * hidden counts, solved with GLPK and checked exactly (see audit.h).
+ *
+ * Why GLPK and witnesses rather than an exact LP optimum: what the audit
+ * must show is that the attacker cannot narrow a hidden count, i.e. that
+ * integer tables consistent with everything published exist with that
+ * count far enough apart.  Such tables are found by optimising the count
+ * (the simplex method, warm-started from the previous solve, so each
+ * further objective costs a few pivots) and proven by substituting them
+ * into every relation in integer arithmetic.  Every point found this way
+ * also bounds every other count of the block, so most counts are proven
+ * by the points found for others and need no program of their own.
+ */
+#include "config.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <glpk.h>
+
+#include "audit.h"
+#include "util.h"
+
+/* ---- the model ---------------------------------------------------------- */
+
+void sp_lp_init(sp_lp_model *m, size_t nvars, long long lb, long long ub) {
+  memset(m, 0, sizeof *m);
+  m->nvars = nvars;
+  m->lb = sp_xmalloc((nvars ? nvars : 1) * sizeof *m->lb);
+  m->ub = sp_xmalloc((nvars ? nvars : 1) * sizeof *m->ub);
+  for (size_t j = 0; j < nvars; j++) {
+    m->lb[j] = lb;
+    m->ub[j] = ub;
+  }
+  m->rows_cap = 16;
+  m->row_start = sp_xmalloc((m->rows_cap + 1) * sizeof *m->row_start);
+  m->type = sp_xmalloc(m->rows_cap * sizeof *m->type);
+  m->rhs = sp_xmalloc(m->rows_cap * sizeof *m->rhs);
+  m->row_start[0] = 0;
+  m->ent_cap = 64;
+  m->col = sp_xmalloc(m->ent_cap * sizeof *m->col);
+  m->coef = sp_xmalloc(m->ent_cap * sizeof *m->coef);
+}
+
+void sp_lp_free(sp_lp_model *m) {
+  free(m->lb);
+  free(m->ub);
+  free(m->row_start);
+  free(m->type);
+  free(m->rhs);
+  free(m->col);
+  free(m->coef);
+  memset(m, 0, sizeof *m);
+}
+
+void sp_lp_term(sp_lp_model *m, size_t var, long long coef) {
+  size_t first = m->row_start[m->nrows];
+  for (size_t e = first; e < m->nent; e++)
+    if (m->col[e] == var) {
+      m->coef[e] += coef;
+      return;
+    }
+  if (m->nent == m->ent_cap) {
+    m->ent_cap *= 2;
+    m->col = sp_xrealloc(m->col, m->ent_cap * sizeof *m->col);
+    m->coef = sp_xrealloc(m->coef, m->ent_cap * sizeof *m->coef);
+  }
+  m->col[m->nent] = var;
+  m->coef[m->nent++] = coef;
+}
+
+void sp_lp_row(sp_lp_model *m, sp_row_type type, long long rhs) {
+  size_t first = m->row_start[m->nrows], w = first;
+  for (size_t e = first; e < m->nent; e++) /* terms that cancelled */
+    if (m->coef[e] != 0) {
+      m->col[w] = m->col[e];
+      m->coef[w++] = m->coef[e];
+    }
+  m->nent = w;
+  if (w == first)
+    return;
+  if (m->nrows == m->rows_cap) {
+    m->rows_cap *= 2;
+    m->row_start =
+        sp_xrealloc(m->row_start, (m->rows_cap + 1) * sizeof *m->row_start);
+    m->type = sp_xrealloc(m->type, m->rows_cap * sizeof *m->type);
+    m->rhs = sp_xrealloc(m->rhs, m->rows_cap * sizeof *m->rhs);
+  }
+  m->type[m->nrows] = type;
+  m->rhs[m->nrows] = rhs;
+  m->row_start[++m->nrows] = m->nent;
+}
+
+int sp_lp_verify(const sp_lp_model *m, const long long *x) {
+  for (size_t j = 0; j < m->nvars; j++)
+    if (x[j] < m->lb[j] || x[j] > m->ub[j])
+      return 0;
+  for (size_t r = 0; r < m->nrows; r++) {
+    /* 128 bits: coefficients of shares reach 10^8, values 10^9 */
+    __int128 s = 0;
+    for (size_t e = m->row_start[r]; e < m->row_start[r + 1]; e++)
+      s += (__int128)m->coef[e] * x[m->col[e]];
+    if ((m->type[r] == SP_ROW_EQ && s != m->rhs[r]) ||
+        (m->type[r] == SP_ROW_LE && s > m->rhs[r]) ||
+        (m->type[r] == SP_ROW_GE && s < m->rhs[r]))
+      return 0;
+  }
+  return 1;
+}
+
+/* ---- GLPK --------------------------------------------------------------- */
+
+static glp_prob *build(const sp_lp_model *m) {
+  glp_term_out(GLP_OFF);
+  glp_prob *lp = glp_create_prob();
+  if (m->nrows)
+    glp_add_rows(lp, (int)m->nrows);
+  glp_add_cols(lp, (int)m->nvars);
+  for (size_t j = 0; j < m->nvars; j++) {
+    int c = (int)j + 1;
+    glp_set_col_bnds(lp, c, m->lb[j] == m->ub[j] ? GLP_FX : GLP_DB,
+                     (double)m->lb[j], (double)m->ub[j]);
+    glp_set_col_kind(lp, c, GLP_IV);
+  }
+  for (size_t r = 0; r < m->nrows; r++) {
+    double b = (double)m->rhs[r];
+    int t = m->type[r] == SP_ROW_EQ   ? GLP_FX
+            : m->type[r] == SP_ROW_LE ? GLP_UP
+                                      : GLP_LO;
+    glp_set_row_bnds(lp, (int)r + 1, t, b, b);
+  }
+  int *ia = sp_xmalloc((m->nent + 1) * sizeof *ia);
+  int *ja = sp_xmalloc((m->nent + 1) * sizeof *ja);
+  double *ar = sp_xmalloc((m->nent + 1) * sizeof *ar);
+  for (size_t r = 0; r < m->nrows; r++)
+    for (size_t e = m->row_start[r]; e < m->row_start[r + 1]; e++) {
+      ia[e + 1] = (int)r + 1;
+      ja[e + 1] = (int)m->col[e] + 1;
+      ar[e + 1] = (double)m->coef[e];
+    }
+  glp_load_matrix(lp, (int)m->nent, ia, ja, ar);
+  free(ia);
+  free(ja);
+  free(ar);
+  return lp;
+}
+
+/* Milliseconds left before deadline for GLPK's tm_lim (INT_MAX: none). */
+static int ms_left(double deadline) {
+  if (deadline <= 0)
+    return INT_MAX;
+  double left = (deadline - sp_now_mono()) * 1000.0;
+  if (left < 1)
+    return 0;
+  return left > INT_MAX ? INT_MAX : (int)left;
+}
+
+/* Round the solver's values into x and check them exactly. */
+static int take_point(const sp_lp_model *m, glp_prob *lp, int mip, long long *x,
+                      sp_lp_stats *st) {
+  for (size_t j = 0; j < m->nvars; j++) {
+    double v = mip ? glp_mip_col_val(lp, (int)j + 1)
+                   : glp_get_col_prim(lp, (int)j + 1);
+    x[j] = llround(v);
+  }
+  int ok = sp_lp_verify(m, x);
+  if (st) {
+    st->verified += ok;
+    st->rejected += !ok;
+  }
+  return ok;
+}
+
+/*
+ * Optimise x[j] in direction dir (GLP_MAX or GLP_MIN) and leave a verified
+ * integer point in x.  force_ip: solve the integer program even when the
+ * LP optimum is integral (for exact bounds).  Returns 1 with a point, 0
+ * without.
+ */
+static int optimise(const sp_lp_model *m, glp_prob *lp, size_t j, int dir,
+                    int force_ip, double deadline, long long *x,
+                    sp_lp_stats *st) {
+  int ncols = glp_get_num_cols(lp);
+  for (int c = 1; c <= ncols; c++)
+    glp_set_obj_coef(lp, c, (size_t)c == j + 1 ? 1.0 : 0.0);
+  glp_set_obj_dir(lp, dir);
+  glp_smcp sp;
+  glp_init_smcp(&sp);
+  sp.msg_lev = GLP_MSG_OFF;
+  sp.presolve = GLP_OFF;
+  sp.tm_lim = ms_left(deadline);
+  if (sp.tm_lim == 0)
+    return 0;
+  int rc = glp_simplex(lp, &sp);
+  if (rc == GLP_EBADB || rc == GLP_ESING || rc == GLP_ECOND) {
+    glp_adv_basis(lp, 0); /* a basis gone bad: start afresh, once */
+    rc = glp_simplex(lp, &sp);
+  }
+  if (st)
+    st->lps++;
+  if (rc != 0 || glp_get_status(lp) != GLP_OPT)
+    return 0;
+  if (!force_ip && take_point(m, lp, 0, x, st))
+    return 1;
+  /* The LP optimum is fractional (subset and share rows break the
+   * integrality of plain totals): the integer program, from this basis. */
+  glp_iocp ip;
+  glp_init_iocp(&ip);
+  ip.msg_lev = GLP_MSG_OFF;
+  ip.presolve = GLP_OFF;
+  ip.tm_lim = ms_left(deadline);
+  if (ip.tm_lim == 0)
+    return 0;
+  rc = glp_intopt(lp, &ip);
+  if (st)
+    st->ips++;
+  int ms = glp_mip_status(lp);
+  if (rc != 0 || (ms != GLP_OPT && ms != GLP_FEAS))
+    return 0;
+  return take_point(m, lp, 1, x, st);
+}
+
+long sp_lp_audit(const sp_lp_model *m, const long long *truth, long long width,
+                 unsigned char *narrow, double deadline, sp_lp_stats *st) {
+  size_t n = m->nvars;
+  long long *lo = sp_xmalloc((n ? n : 1) * sizeof *lo);
+  long long *hi = sp_xmalloc((n ? n : 1) * sizeof *hi);
+  long long *x = sp_xmalloc((n ? n : 1) * sizeof *x);
+  for (size_t j = 0; j < n; j++)
+    lo[j] = hi[j] = truth[j];
+  glp_prob *lp = NULL;
+  long nnarrow = 0;
+  int timeout = 0;
+  for (size_t j = 0; j < n; j++) {
+    /* An unknown fixed by its bounds is a value the attacker has from
+     * elsewhere: the caller treats it as published, not as protected. */
+    if (m->lb[j] == m->ub[j]) {
+      narrow[j] = 0;
+      continue;
+    }
+    for (int k = 0; k < 2 && !timeout && hi[j] - lo[j] < width; k++) {
+      if (deadline > 0 && sp_now_mono() >= deadline) {
+        timeout = 1;
+        break;
+      }
+      if (!lp)
+        lp = build(m);
+      if (!optimise(m, lp, j, k == 0 ? GLP_MAX : GLP_MIN, 0, deadline, x, st))
+        continue;
+      for (size_t i = 0; i < n; i++) {
+        if (x[i] < lo[i])
+          lo[i] = x[i];
+        if (x[i] > hi[i])
+          hi[i] = x[i];
+      }
+    }
+    narrow[j] = hi[j] - lo[j] < width;
+    nnarrow += narrow[j];
+  }
+  if (lp)
+    glp_delete_prob(lp);
+  free(x);
+  free(hi);
+  free(lo);
+  return timeout ? -1 : nnarrow;
+}
+
+int sp_lp_interval(const sp_lp_model *m, size_t j, long long *min,
+                   long long *max) {
+  glp_prob *lp = build(m);
+  long long *x = sp_xmalloc((m->nvars ? m->nvars : 1) * sizeof *x);
+  int ok = optimise(m, lp, j, GLP_MIN, 1, 0, x, NULL);
+  if (ok)
+    *min = x[j];
+  ok = ok && optimise(m, lp, j, GLP_MAX, 1, 0, x, NULL);
+  if (ok)
+    *max = x[j];
+  free(x);
+  glp_delete_prob(lp);
+  return ok ? 0 : -1;
+}
