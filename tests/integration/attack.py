@@ -97,20 +97,18 @@ class Model:
     """Cells (any hashable key), each with a published value or hidden;
     linear constraints lb <= sum(coef * cell) <= ub over them."""
 
-    def __init__(self, hidden_lower):
+    def __init__(self, hidden_lower, name=str):
+        self.name = name         # cell -> its name in messages
         self.value = {}          # cell -> int, or None when hidden
-        self.lower = {}          # hidden cell -> lower bound
+        self.lower = {}          # cell -> a lower bound above hidden_lower
         self.cons = []           # (dict cell -> coef, lb, ub)
         self.hidden_lower = hidden_lower
 
     def cell(self, key, value):
         self.value[key] = value
-        if value is None:
-            self.lower[key] = self.hidden_lower
 
     def at_least(self, key, lb):
-        if self.value.get(key) is None and key in self.lower:
-            self.lower[key] = max(self.lower[key], lb)
+        self.lower[key] = max(self.lower.get(key, lb), lb)
 
     def add(self, coefs, lb, ub):
         merged = {}
@@ -143,7 +141,7 @@ class Model:
             if not h:
                 if lb2 > 0 or ub2 < 0:
                     raise Inconsistent("a constraint over published cells fails: %s"
-                                       % ", ".join("%s=%s" % (k, self.value[k]) for k in coefs),
+                                       % ", ".join("%s = %s" % (self.name(k), self.value[k]) for k in coefs),
                                        published=True)
                 continue
             rows.append((h, lb2, ub2))
@@ -171,8 +169,9 @@ class Model:
         out = {}
         for root, members in blocks.items():
             res = solve_block(members, block_rows.get(root, []),
-                              [self.lower[hidden[i]] for i in members], width,
-                              [str(hidden[i]) for i in members])
+                              [max(self.hidden_lower, self.lower.get(hidden[i], 0))
+                               for i in members], width,
+                              [self.name(hidden[i]) for i in members])
             for i, iv in zip(members, res):
                 out[hidden[i]] = iv
         return out
@@ -224,7 +223,7 @@ def solve_block(members, rows, lower, width, names):
         c = np.zeros(n)
         c[i] = sign
         r = milp(c, constraints=cons, bounds=bounds, integrality=integrality,
-                 options={"presolve": True})
+                 options={"presolve": True, "mip_rel_gap": 0})  # exact, not HiGHS's 1e-4
         if r.status == 2:
             raise Inconsistent("no integer solution for the block of %s" % names[i])
         if r.status == 3:
@@ -350,6 +349,10 @@ def run_table(a):
         if missing:
             sys.stderr.write("attack.py: %s: no column %s\n" % (a.table, ", ".join(missing)))
             return 2
+    bad_totals = [d for d in totals if d not in dims]
+    if bad_totals:
+        sys.stderr.write("attack.py: --totals %s: not in --dims\n" % ",".join(bad_totals))
+        return 2
     T = a.total_label
 
     raw = {}
@@ -362,7 +365,8 @@ def run_table(a):
             return None if 1 <= v <= a.primary_only else v
         return None if s == "" else int(s)
 
-    m = Model(0 if a.zeros_hidden else 1)
+    m = Model(0 if a.zeros_hidden else 1,
+              lambda k: "%s at %s" % (k[0], ",".join(rows[k[1]][d] for d in dims)))
     for i in range(len(rows)):
         for c in counts:
             m.cell((c, i), val(i, c))
@@ -397,13 +401,17 @@ def run_table(a):
                 continue  # primary suppression would have hidden it
             ratio_constraints(m, (num, i), (den, i), r[name], dec, scale)
     try:
-        iv = m.intervals(None if a.all else a.width)
-    except Inconsistent as e:
-        if not a.zeros_hidden and not e.published:
+        try:
+            iv = m.intervals(None if a.all else a.width)
+        except Inconsistent as e:
+            if m.hidden_lower == 0 or e.published:
+                raise
+            # a hidden 0 (not the model's, but then the attacker knows it)
             sys.stderr.write("attack.py: %s: %s with hidden counts >= 1; a hidden cell "
                              "must be 0: retrying with hidden counts >= 0\n" % (a.table, e))
-            a.zeros_hidden = True
-            return run_table(a)
+            m.hidden_lower = 0
+            iv = m.intervals(None if a.all else a.width)
+    except Inconsistent as e:
         sys.stderr.write("attack.py: %s: the published figures contradict the model: %s\n"
                          % (a.table, e))
         return 2

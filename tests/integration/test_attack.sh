@@ -150,4 +150,20 @@ test_contradiction_is_an_error() {
 	assert_contains "$ERR" "contradict" "says the figures contradict the model"
 }
 
+test_hidden_zero_gives_itself_away() {
+	# Zeros are published, yet B's young must be 0: the attacker says so
+	# and goes on with hidden counts >= 0.
+	cat >"$T/zero.csv" <<-'EOF'
+		area,month,young,neet
+		A,2025-01,5,
+		B,2025-01,,
+		I alt,2025-01,5,2
+	EOF
+	assert_exit 1 "$ATTACK_PY" "$ATTACK" "$T/zero.csv" --dims area,month --totals area --counts young,neet \
+		--subset neet:young
+	assert_contains "$ERR" "a hidden cell must be 0" "explains the retry"
+	assert_contains "$OUT" "determined young at B,2025-01 = 0" "the hidden 0"
+	assert_contains "$OUT" "determined neet at A,2025-01 = 2" "and what follows from it"
+}
+
 run_tests
