@@ -376,7 +376,6 @@ def run_table(a):
         for d in totals:
             if s[d] != T:
                 by_rest.setdefault((d, tuple(s[e] for e in dims if e != d)), []).append(j)
-    ngroups = 0
     for i, r in enumerate(rows):
         for d in totals:
             if r[d] != T:
@@ -384,7 +383,6 @@ def run_table(a):
             members = by_rest.get((d, tuple(r[e] for e in dims if e != d)), [])
             if not members:
                 continue
-            ngroups += 1
             for c in counts:
                 m.add([((c, j), 1) for j in members] + [((c, i), -1)], 0, 0)
     for sub, sup in subsets:
