@@ -46,6 +46,8 @@ APT_PACKAGES=(
 	# SFTP and HTTPS on loopback, the CSV generator
 	postgresql postgresql-contrib openssh-server openssh-client
 	openssl curl ca-certificates python3 tzdata procps
+	# the attacker of tests/integration/attack.py (scipy.optimize.milp)
+	python3-scipy
 )
 
 # libFuzzer targets: "name | sources it links, besides tests/fuzz/NAME.c |

@@ -33,6 +33,8 @@
 #   SP_ONLY              run only tests whose name matches this regex
 #   SP_KEEP=1            keep the work dir (and print where) for debugging
 #   SP_CMD_TIMEOUT       seconds an assert_exit command may take (120)
+#   ATTACK_PY            the python that runs attack.py (/usr/bin/python3,
+#                        with python3-scipy)
 
 if [[ -n ${_SP_LIB_LOADED:-} ]]; then
 	return 0
@@ -155,6 +157,13 @@ if [[ -z ${SAMSPOR_PLUGIN_DIR:-} ]]; then
 	SAMSPOR_PLUGIN_DIR=$(_sp_find_plugin_dir) || SAMSPOR_PLUGIN_DIR=$BUILD_DIR/.libs
 fi
 export SAMSPOR_PLUGIN_DIR
+
+# The attacker of attack.py needs scipy (python3-scipy): Debian's python,
+# not whatever python3 comes first on PATH (a pyenv or venv one may lack
+# it). Run it as: assert_exit 0 "$ATTACK_PY" "$ATTACK" TABLE.csv ...
+ATTACK_PY=${ATTACK_PY:-/usr/bin/python3}
+ATTACK=$SP_TESTDIR/attack.py
+export ATTACK_PY ATTACK
 
 # ---------------------------------------------------------------------------
 # A throwaway PostgreSQL cluster

@@ -250,25 +250,28 @@ test_ungedatabasen_over_sftp() {
 	rm -f "$DEMO/sftp.conf" "$DEMO/ungedatabasen_ed25519" "$DEMO/known_hosts"
 }
 
-# The attacker of tests/integration/attack.py against each of the five
-# partner tables: differencing within every total, linear algebra over all
-# of them, counts recomputed from published shares.  It recovers nothing.
+# The interval attacker of tests/integration/attack.py against each of the
+# five partner tables: integer programming over every total, the subset
+# relations between the counts of a row, the published shares with their
+# rounding, hidden counts >= 1 (zeros are published).  No hidden cell is
+# determined or narrowed to fewer than 5 possible values.
 test_no_suppressed_cell_can_be_recovered() {
 	demo_ok
-	local spec name dims totals counts ratios args r
+	local spec name dims totals counts ratios subsets args r
 	for spec in \
-		"neet|area,month|area|young,neet|neet_share:neet:young:100:1" \
-		"school|area,school_year,grade,subject|area,grade|pupils,below_average|below_share:below_average:pupils:100:1" \
-		"women|area,month|area|women,in_activities,into_work_or_education|activity_share:in_activities:women:100:1 into_work_share:into_work_or_education:women:100:1" \
-		"housing|area,year|area|residents,moves_in,moves_out,arrears,evictions|" \
-		"activities|activity,area,month|area|participants,young_neet,women_target,children_behind|"; do
-		IFS='|' read -r name dims totals counts ratios <<<"$spec"
+		"neet|area,month|area|young,neet|neet_share:neet:young:100:1|neet:young" \
+		"school|area,school_year,grade,subject|area,grade|pupils,below_average|below_share:below_average:pupils:100:1|below_average:pupils" \
+		"women|area,month|area|women,in_activities,into_work_or_education|activity_share:in_activities:women:100:1 into_work_share:into_work_or_education:women:100:1|in_activities:women into_work_or_education:women" \
+		"housing|area,year|area|residents,moves_in,moves_out,arrears,evictions||" \
+		"activities|activity,area,month|area|participants,young_neet,women_target,children_behind||young_neet:participants women_target:participants children_behind:participants"; do
+		IFS='|' read -r name dims totals counts ratios subsets <<<"$spec"
 		psql_w -c "COPY (SELECT * FROM partner.$name) TO STDOUT WITH CSV HEADER" >"$SP_WORK/$name.csv"
 		args=()
 		for r in $ratios; do args+=(--ratio "$r"); done
-		assert_exit 0 python3 "$SP_TESTDIR/attack.py" "$SP_WORK/$name.csv" --dims "$dims" \
-			--totals "$totals" --counts "$counts" "${args[@]}"
-		assert_contains "$OUT" "recovered 0" "partner.$name: nothing recovered"
+		for r in $subsets; do args+=(--subset "$r"); done
+		assert_exit 0 "$ATTACK_PY" "$ATTACK" "$SP_WORK/$name.csv" --dims "$dims" \
+			--totals "$totals" --counts "$counts" --width 5 "${args[@]}"
+		assert_contains "$OUT" "recovered 0 narrowed 0" "partner.$name: nothing recovered or narrowed"
 		[[ $(psql_w -c "SELECT count(*) FROM partner.$name WHERE suppressed") -gt 0 ]] ||
 			fail "partner.$name has no suppressed cell: the attack proved nothing"
 	done

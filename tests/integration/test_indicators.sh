@@ -116,26 +116,28 @@ test_threshold_is_configurable_never_below_3() {
 	assert_contains "$ERR" "option 'suppression_threshold' in 'partner': 2 is out of range 3 to 1000" "names the option and the minimum"
 }
 
-# The attacker: every total and its cells, exact rational arithmetic, and
-# the published shares.  On samspor's output it recovers nothing; on the
-# same table with primary suppression alone it recovers cells.
+# The interval attacker (integer programming): every total and its cells,
+# neet <= people, the published shares with their rounding, hidden counts
+# >= 1.  On samspor's output it determines nothing and narrows nothing to
+# fewer than 5 values; on the same table with primary suppression alone
+# it determines cells.
 test_suppressed_cells_cannot_be_recovered() {
 	setup
 	psql_q "COPY (SELECT * FROM partner.neet) TO STDOUT WITH CSV HEADER" >"$T/neet.csv"
-	assert_exit 0 python3 "$SP_TESTDIR/attack.py" "$T/neet.csv" --dims area,month --totals area \
-		--counts people,neet --ratio share:neet:people:100:1
-	assert_contains "$OUT" "recovered 0" "nothing recovered"
+	assert_exit 0 "$ATTACK_PY" "$ATTACK" "$T/neet.csv" --dims area,month --totals area \
+		--counts people,neet --subset neet:people --ratio share:neet:people:100:1
+	assert_contains "$OUT" "recovered 0 narrowed 0" "nothing recovered or narrowed"
 	# The control: raw counts with totals, primary suppression only.
 	psql_q "COPY (SELECT coalesce(area, 'I alt') AS area, month, count(*) AS people,
 	          count(*) FILTER (WHERE status = 'neet') AS neet
 	        FROM warehouse.obs GROUP BY GROUPING SETS ((area, month), (month))) TO STDOUT WITH CSV HEADER" >"$T/raw.csv"
-	assert_exit 1 python3 "$SP_TESTDIR/attack.py" "$T/raw.csv" --dims area,month --totals area \
+	assert_exit 1 "$ATTACK_PY" "$ATTACK" "$T/raw.csv" --dims area,month --totals area \
 		--counts people,neet --primary-only 5
-	assert_contains "$OUT" "recovered neet at B,2025-01 by difference" "primary alone gives cells away"
+	assert_contains "$OUT" "determined neet at B,2025-01 = 3" "primary alone gives cells away"
 }
 
-# Two totals (area and group): the rank test must catch what the
-# per-group rule misses, and the attack must still fail.
+# Two totals (area and group): the attacker uses both at once (and that
+# the hidden 1s are >= 1), and must still fail.
 test_two_way_totals_resist_linear_algebra() {
 	psql_q "DROP SCHEMA IF EXISTS warehouse CASCADE; DROP SCHEMA IF EXISTS partner CASCADE; DROP SCHEMA IF EXISTS samspor CASCADE" >/dev/null 2>&1
 	mkdir -p "$T/in"
@@ -160,15 +162,15 @@ test_two_way_totals_resist_linear_algebra() {
 	      query = "SELECT area, status, month, count(*) AS people FROM obs GROUP BY 1, 2, 3"; }'
 	assert_exit 0 "$SAMSPOR" -c "$T/s.conf" sync
 	psql_q "COPY (SELECT * FROM partner.grid) TO STDOUT WITH CSV HEADER" >"$T/grid.csv"
-	assert_exit 0 python3 "$SP_TESTDIR/attack.py" "$T/grid.csv" --dims area,status,month --totals area,status --counts people
-	assert_contains "$OUT" "recovered 0" "nothing recovered from two-way totals"
+	assert_exit 0 "$ATTACK_PY" "$ATTACK" "$T/grid.csv" --dims area,status,month --totals area,status --counts people
+	assert_contains "$OUT" "recovered 0 narrowed 0" "nothing recovered or narrowed from two-way totals"
 	local sec
 	sec=$(psql_q "SELECT count(*) FROM partner.grid WHERE people_suppressed AND suppression_reason LIKE '%hidden so that%'")
 	[[ $sec -ge 1 ]] || fail "expected a secondary suppression, got $sec"
 	psql_q "COPY (SELECT coalesce(area, 'I alt') AS area, coalesce(status, 'I alt') AS status, '2025-01' AS month, count(*) AS people
 	        FROM warehouse.obs GROUP BY CUBE (area, status)) TO STDOUT WITH CSV HEADER" >"$T/raw.csv"
-	assert_exit 1 python3 "$SP_TESTDIR/attack.py" "$T/raw.csv" --dims area,status,month --totals area,status --counts people --primary-only 5
-	assert_contains "$OUT" "by linear algebra" "primary alone falls to linear algebra"
+	assert_exit 1 "$ATTACK_PY" "$ATTACK" "$T/raw.csv" --dims area,status,month --totals area,status --counts people --primary-only 5
+	assert_contains "$OUT" "determined people at b,y,2025-01 = 60" "primary alone falls to the two-way totals"
 }
 
 test_configuration_errors_all_reported() {
