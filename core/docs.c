@@ -874,9 +874,13 @@ static void indicator_doc(ctx *x, const sp_indicator *ind, int exists) {
       continue;
     if (m->kind == SP_MEASURE_COUNT)
       text = sp_xasprintf("%s. Suppressed (empty, %s_suppressed true) when "
-                          "1 to %d or to protect another hidden cell.",
+                          "%d to %d or to protect another hidden cell.%s%s%s",
                           m->description ? m->description : "A count", m->name,
-                          p->threshold);
+                          p->protect_zeros ? 0 : 1, p->threshold,
+                          m->subset_of >= 0 ? " A subset of " : "",
+                          m->subset_of >= 0 ? ind->measures[m->subset_of].name
+                                            : "",
+                          m->subset_of >= 0 ? " in every row." : "");
     else
       text = sp_xasprintf(
           "%s: %s / %s x %g, %d decimals; empty when either count is "
@@ -905,16 +909,41 @@ static void suppression_section(ctx *x) {
   sp_doc_para(
       d,
       "Partners see figures only through the tables of schema partner, "
-      "never single rows. In those tables every count from 1 up to the "
+      "never single rows. In those tables every count from %d up to the "
       "suppression threshold (here %d; default 5, never below 3) is shown "
       "as empty with a suppressed flag, and any share or change built on "
-      "such a count is shown as empty and flagged likewise. Secondary "
-      "suppression hides further cells where needed, so that no suppressed "
-      "count can be recovered by subtracting the published cells from a "
-      "published total or from neighbouring cells. A count of 0 is shown as "
-      "0. The tables are recomputed after every sync; the unsuppressed "
-      "figures are never stored.",
-      p->threshold);
+      "such a count is shown as empty and flagged likewise. %s "
+      "Secondary suppression hides further cells where needed, chosen by "
+      "a disclosure audit. The tables are recomputed after every sync; the "
+      "unsuppressed figures are never stored.",
+      p->protect_zeros ? 0 : 1, p->threshold,
+      p->protect_zeros ? "A count of 0 is hidden like a small count."
+                       : "A count of 0 is shown as 0.");
+  sp_doc_para(
+      d,
+      "What is promised, and against whom. The attacker is a partner who "
+      "knows every figure in every partner table, in this release and all "
+      "earlier ones; the structure (which cells add up to which totals, and "
+      "which counts are subsets of others); that counts are whole numbers "
+      "of at least 0, and at least 1 when hidden if zeros are shown; the "
+      "threshold; every published share with its rounding; and one real "
+      "person and a few of her attributes. From all of that together, no "
+      "hidden count can be determined or narrowed to an interval narrower "
+      "than %lld. samspor proves this for every hidden count before it "
+      "publishes: by linear and integer programming over all those "
+      "relations (GLPK), where a count is safe only when two whole-number "
+      "tables consistent with everything published, each checked exactly, "
+      "put it at least %lld apart. When that cannot be shown within the "
+      "audit budget, the whole period is withheld rather than published on "
+      "a weaker rule. Every hidden value gives the same reason ('%s'), so a "
+      "small count cannot be told from one hidden to protect it.",
+      p->width, p->width, p->hidden_label);
+  sp_doc_para(
+      d, "%s",
+      "What is not claimed: figures of different indicators are protected "
+      "each in its own table, so two indicators that count the same people "
+      "at different levels can be combined by an analyst (define indicators "
+      "that count different things, or the same thing at the same level).");
   PGresult *res = q(x,
                     "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON "
                     "n.oid = c.relnamespace WHERE n.nspname = 'partner' AND "

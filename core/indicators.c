@@ -328,11 +328,14 @@ static int comment_all(PGconn *conn, const sp_partner *p,
   char what[160], text[1024];
   snprintf(what, sizeof what, "TABLE partner.%s", ind->name);
   snprintf(text, sizeof text,
-           "%s%s%s Counts from 1 to %d are suppressed (NULL, flag "
-           "*_suppressed), and further cells so that none can be worked out "
-           "from a total. Refreshed by samspor after every sync.",
+           "%s%s%s Counts from %d to %d are suppressed (NULL, flag "
+           "*_suppressed), and further cells chosen by a disclosure audit so "
+           "that no hidden count can be worked out or narrowed below %lld "
+           "from everything published. Refreshed by samspor after every "
+           "sync.",
            ind->title, ind->description ? ". " : ".",
-           ind->description ? ind->description : "", p->threshold);
+           ind->description ? ind->description : "", p->protect_zeros ? 0 : 1,
+           p->threshold, p->width);
   int rc = comment(conn, what, text, err, errlen);
   for (size_t d = 0; !rc && d < ind->ndims; d++) {
     snprintf(what, sizeof what, "COLUMN partner.%s.%s", ind->name,

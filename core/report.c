@@ -946,8 +946,9 @@ static void suppression_words(rep *x) {
       "to a person; a count of 0 is shown. Every share or change computed "
       "from a hidden count is hidden too. Further cells are hidden where "
       "needed (secondary suppression), so that no hidden count can be worked "
-      "out by subtracting the shown ones from a total or from neighbouring "
-      "cells.",
+      "out, or narrowed down, from everything shown together: totals, "
+      "neighbouring cells, zeros, shares and earlier versions of these "
+      "tables. Every hidden figure gives the same reason.",
       th, th + 1);
   sp_doc_para(x->d,
               "Rows labelled %s are totals over all values of that "

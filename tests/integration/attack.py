@@ -226,8 +226,10 @@ def solve_block(members, rows, lower, width, names):
                  options={"presolve": True, "mip_rel_gap": 0})  # exact, not HiGHS's 1e-4
         if r.status == 2:
             raise Inconsistent("no integer solution for the block of %s" % names[i])
-        if r.status == 3:
-            return None  # unbounded
+        if r.status == 3 or (r.status == 4 and sign < 0):
+            # unbounded; HiGHS may say "infeasible or unbounded" (4) for a
+            # maximum, but the minimum just solved shows the block feasible
+            return None
         if r.status != 0:
             raise RuntimeError("milp failed (%s) for %s: %s" % (r.status, names[i], r.message))
         x = np.round(r.x)
