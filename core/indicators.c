@@ -86,18 +86,63 @@ static size_t measure_slots(const sp_indicator *ind, sp_measure_kind kind,
 /* The indicator's query, selecting exactly the columns samspor reads, in
  * order and cast: a missing column is the server's clear error, and a
  * data-modifying statement cannot hide in a subquery. */
-static void indicator_sql(const sp_indicator *ind, sp_buf *q) {
+static void indicator_sql(const sp_indicator *ind, const char *total_label,
+                          sp_buf *q) {
+  if (!ind->coarsen && !ind->time_grain) {
+    sp_buf_puts(q, "SELECT ");
+    for (size_t d = 0; d < ind->ndims; d++)
+      sp_buf_printf(q, "%s(q.%s)::text", d ? ", " : "", ind->dims[d]);
+    for (size_t i = 0; i < ind->nmeasures; i++) {
+      const sp_measure *m = &ind->measures[i];
+      if (m->kind == SP_MEASURE_COUNT)
+        sp_buf_printf(q, ", (q.%s)::bigint", m->name);
+      else if (m->kind == SP_MEASURE_SUM)
+        sp_buf_printf(q, ", (q.%s)::float8", m->name);
+    }
+    sp_buf_printf(q, " FROM (%s\n) AS q", ind->query);
+    return;
+  }
+  /* Coarsened: the query's cells summed into the coarser ones, in SQL so
+   * that the finer cells never reach samspor.  A month that is not
+   * YYYY-MM maps to NULL, which load_cells reports. */
   sp_buf_puts(q, "SELECT ");
-  for (size_t d = 0; d < ind->ndims; d++)
-    sp_buf_printf(q, "%s(q.%s)::text", d ? ", " : "", ind->dims[d]);
+  for (size_t d = 0; d < ind->ndims; d++) {
+    const char *sep = d ? ", " : "";
+    if (ind->coarsen & (1u << d)) {
+      sp_buf_printf(q, "%s'", sep);
+      for (const char *c = total_label; *c; c++) /* a literal: quote ' */
+        if (*c == '\'')
+          sp_buf_puts(q, "''");
+        else
+          sp_buf_putc(q, *c);
+      sp_buf_puts(q, "'::text");
+    } else if ((int)d == ind->time_dim && ind->time_grain) {
+      const char *v = ind->dims[d];
+      sp_buf_printf(q,
+                    "%sCASE WHEN q.%s::text ~ '^[0-9]{4}-(0[1-9]|1[0-2])$' "
+                    "THEN substr(q.%s::text, 1, 4)",
+                    sep, v, v);
+      if (strcmp(ind->time_grain, "half") == 0)
+        sp_buf_printf(
+            q, " || '-H' || ((substr(q.%s::text, 6, 2)::int + 5) / 6)", v);
+      else if (strcmp(ind->time_grain, "quarter") == 0)
+        sp_buf_printf(
+            q, " || '-Q' || ((substr(q.%s::text, 6, 2)::int + 2) / 3)", v);
+      sp_buf_puts(q, " END");
+    } else {
+      sp_buf_printf(q, "%s(q.%s)::text", sep, ind->dims[d]);
+    }
+  }
   for (size_t i = 0; i < ind->nmeasures; i++) {
     const sp_measure *m = &ind->measures[i];
     if (m->kind == SP_MEASURE_COUNT)
-      sp_buf_printf(q, ", (q.%s)::bigint", m->name);
+      sp_buf_printf(q, ", sum(q.%s)::bigint", m->name);
     else if (m->kind == SP_MEASURE_SUM)
-      sp_buf_printf(q, ", (q.%s)::float8", m->name);
+      sp_buf_printf(q, ", sum(q.%s)::float8", m->name);
   }
-  sp_buf_printf(q, " FROM (%s\n) AS q", ind->query);
+  sp_buf_printf(q, " FROM (%s\n) AS q GROUP BY ", ind->query);
+  for (size_t d = 0; d < ind->ndims; d++)
+    sp_buf_printf(q, "%s%zu", d ? ", " : "", d + 1);
 }
 
 /* SET LOCAL search_path to the warehouse schema (in a transaction). */
@@ -129,7 +174,7 @@ int sp_indicators_check(PGconn *conn, const sp_config *c, FILE *out) {
     sp_buf q;
     sp_buf_init(&q);
     sp_buf_puts(&q, "SAVEPOINT ind; EXPLAIN ");
-    indicator_sql(ind, &q);
+    indicator_sql(ind, p->total_label, &q);
     PGresult *res = PQexec(conn, q.data);
     sp_buf_free(&q);
     char label[80];
@@ -163,7 +208,7 @@ static int load_cells(PGconn *conn, const sp_partner *p,
                       char *err, size_t errlen) {
   sp_buf q;
   sp_buf_init(&q);
-  indicator_sql(ind, &q);
+  indicator_sql(ind, p->total_label, &q);
   PGresult *res = PQexec(conn, q.data);
   sp_buf_free(&q);
   if (PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -186,8 +231,12 @@ static int load_cells(PGconn *conn, const sp_partner *p,
       if (PQgetisnull(res, r, (int)f)) {
         sp_set_err(err, errlen,
                    "indicator '%s': the query returned a row whose dimension "
-                   "'%s' is NULL (filter or coalesce it in the query)",
-                   ind->name, ind->dims[d]);
+                   "'%s' is NULL (filter or coalesce it in the query)%s",
+                   ind->name, ind->dims[d],
+                   (int)d == ind->time_dim && ind->time_grain
+                       ? ", or not a YYYY-MM month that coarsen_time can "
+                         "group"
+                       : "");
         return SAMSPOR_EFAIL;
       }
       vals[d] = PQgetvalue(res, r, (int)f);
@@ -599,7 +648,9 @@ static int refresh_one(PGconn *conn, const sp_config *cfg, const sp_partner *p,
                      .subset_of = subset_of,
                      .known = NULL,
                      .time_dim = ind->time_dim,
-                     .budget = p->audit_budget};
+                     /* "0s": no time at all, so every period is withheld
+                      * (the fail-safe, on demand) */
+                     .budget = p->audit_budget > 0 ? p->audit_budget : 1e-9};
   sp_supp_stats st;
   double t0 = sp_now_mono();
   sp_suppress_audit(t.dimv, t.ndims, t.n, t.cnt, t.ncounts, &so, flags, &st);

@@ -71,6 +71,8 @@ typedef struct sp_indicator {
   int time_dim;         /* index in dims of `time` */
   int series_dim;       /* index in dims of `series` (the report's lines) */
   unsigned totals;      /* bit i: dims[i] gets total rows */
+  unsigned coarsen;     /* bit i: dims[i] collapsed into the total label */
+  const char *time_grain; /* "quarter", "half", "year" or NULL */
   const char *baseline; /* value of the time dimension, or NULL */
   sp_measure *measures; /* owned: counts, sums, ratios in declared order */
   size_t nmeasures;

@@ -92,6 +92,19 @@ static const samspor_option indicator_options[] = {
      "from the cells.  Secondary suppression protects the cells of every "
      "total.",
      NULL},
+    {"coarsen", SAMSPOR_OPT_STRLIST, NULL, 0, 0, 0, NULL,
+     "Dimensions other than time to collapse into one value (the total "
+     "label): their cells are summed, as the totals are.  For a table "
+     "that would otherwise be mostly hidden (area -> the whole plan).",
+     NULL},
+    {"coarsen_time", SAMSPOR_OPT_ENUM, "none", 0, 0, 0,
+     "none|quarter|half|year",
+     "Publish \"YYYY-MM\" months as quarters (\"2025-Q1\"), half-years "
+     "(\"2025-H1\") or years, summing the months' cells: a person counted in "
+     "two months of a quarter counts twice, so use it for counts of events "
+     "or person-months; for distinct people, group the query by the coarser "
+     "period instead.",
+     NULL},
     {"baseline", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
      "The time value the plan's baseline is measured in, for ratios with "
      "change = true.",
@@ -325,6 +338,20 @@ static void init_indicator(sp_indicator *ind, const samspor_settings *s,
       if ((int)i != ind->time_dim)
         ind->series_dim = (int)i;
   }
+  const char *const *coarse;
+  size_t nc = sp_get_list(s, "coarsen", &coarse);
+  for (size_t i = 0; i < nc; i++) {
+    int d = find_dim(ind, coarse[i]);
+    if (d < 0 || d == ind->time_dim)
+      sp_errors_add(errs, file, sp_get_line(s, "coarsen"),
+                    "indicator '%s': coarsen '%s' must be one of its "
+                    "dimensions other than time",
+                    ind->name, coarse[i]);
+    else
+      ind->coarsen |= 1u << d;
+  }
+  const char *grain = sp_get_string(s, "coarsen_time");
+  ind->time_grain = grain && strcmp(grain, "none") != 0 ? grain : NULL;
   const char *const *totals;
   size_t nt = sp_get_list(s, "totals", &totals);
   for (size_t i = 0; i < nt; i++) {
@@ -333,6 +360,11 @@ static void init_indicator(sp_indicator *ind, const samspor_settings *s,
       sp_errors_add(errs, file, sp_get_line(s, "totals"),
                     "indicator '%s': totals '%s' must be one of its "
                     "dimensions other than time",
+                    ind->name, totals[i]);
+    else if (ind->coarsen & (1u << d))
+      sp_errors_add(errs, file, sp_get_line(s, "totals"),
+                    "indicator '%s': '%s' is coarsened into one value; it "
+                    "cannot have totals too",
                     ind->name, totals[i]);
     else
       ind->totals |= 1u << d;
