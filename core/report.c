@@ -879,6 +879,26 @@ static void full_table(rep *x, const itab *t) {
   free(heads);
 }
 
+/* How much of the table is hidden: counted from the table itself, so it
+ * tells the reader nothing the table does not.  (The share of the people
+ * the hidden cells hold would be a new fact about them, so only `refresh`
+ * logs it, for the administrator.) */
+static void hidden_share(rep *x, const itab *t) {
+  size_t n = 0, hidden = 0;
+  for (int r = 0; r < PQntuples(t->res); r++)
+    for (size_t i = 0; i < t->ncols; i++) {
+      if (t->cols[i].m->kind != SP_MEASURE_COUNT || t->cols[i].change)
+        continue;
+      n++;
+      hidden += strcmp(PQgetvalue(t->res, r, t->cols[i].ival + 1), "t") == 0;
+    }
+  if (n)
+    sp_doc_para(x->d,
+                "%zu of the table's %zu counts (%.0f%%) are hidden to "
+                "protect the people behind them.",
+                hidden, n, 100.0 * (double)hidden / (double)n);
+}
+
 static void render_indicator(rep *x, itab *t) {
   sp_doc *d = x->d;
   const sp_indicator *ind = t->ind;
@@ -912,6 +932,7 @@ static void render_indicator(rep *x, itab *t) {
                 black ? " (the black line: " : "",
                 black ? x->p->total_label : "", black ? ")" : "", ind->name);
   measure_list(x, t);
+  hidden_share(x, t);
   if (t->chart < 0)
     sp_doc_para(d, "It publishes no count or ratio to chart.");
   else

@@ -132,6 +132,7 @@ test_html_report_charts_gaps_and_reasons() {
 	assert_contains "$html" "Young people 15-29 &lt;neither&gt; in education" "description escaped"
 	assert_contains "$html" "Counts from 1 to 5 are hidden" "suppression rule in words"
 	assert_contains "$html" "secondary suppression" "secondary suppression in words"
+	assert_match "$html" "[0-9]+ counts \([0-9]+%\) are hidden to protect" "how much is hidden, per table"
 	assert_match "$html" "Made at [0-9]{4}-[0-9]{2}-[0-9]{2}T" "when it was made"
 	neet=$(section "$T/r.html" neet)
 	assert_contains "$neet" "<h2 id=\"ind-neet\">Unge uden uddannelse eller job</h2>" "indicator title"
