@@ -26,6 +26,7 @@
 #include "conf.h"
 #include "indicators.h"
 #include "log.h"
+#include "release.h"
 #include "report.h"
 #include "schema.h"
 #include "suppress.h"
@@ -309,6 +310,7 @@ static void table_columns(const sp_indicator *ind, sp_buf *b, int catalog) {
   }
   column(&tmp, catalog, "suppressed", "", "boolean");
   column(&tmp, catalog, "suppression_reason", "", "text");
+  column(&tmp, catalog, "final", "", "boolean");
   sp_buf_append(b, tmp.data, tmp.len);
   sp_buf_free(&tmp);
 }
@@ -373,6 +375,17 @@ static int comment_all(PGconn *conn, const sp_partner *p,
                m->name, ind->baseline);
       rc = comment(conn, what, text, err, errlen);
     }
+  }
+  if (!rc) {
+    char fa[32];
+    sp_duration_format(p->freeze_after, fa, sizeof fa);
+    snprintf(what, sizeof what, "COLUMN partner.%s.final", ind->name);
+    snprintf(text, sizeof text,
+             "True: the row's period is final, closed %s after it ended; its "
+             "figures were published as they are and are never recomputed. "
+             "False: later data may still change them.",
+             fa);
+    rc = comment(conn, what, text, err, errlen);
   }
   return rc;
 }
@@ -495,6 +508,93 @@ static void write_row(sp_buf *out, const sp_partner *p, const sp_indicator *ind,
   sp_buf_free(&reason);
 }
 
+/* ---- releases and frozen periods (release.h) ----------------------------- */
+
+/* Read the indicator's releases and drop the cells of its frozen periods
+ * (they are published from their release, and take no part in the
+ * suppression); *prev receives the counts the latest releases published
+ * for the remaining cells (sp_release_prev). */
+static int releases_begin(PGconn *conn, const sp_partner *p,
+                          const sp_indicator *ind, cells *t, sp_releases *rel,
+                          long long **prev, char *err, size_t errlen) {
+  sp_buf layout;
+  sp_buf_init(&layout);
+  table_columns(ind, &layout, 1);
+  int rc = sp_release_load(conn, p, ind, layout.data, rel, err, errlen);
+  sp_buf_free(&layout);
+  if (rc)
+    return rc;
+  if (rel->nfrozen && ind->time_dim >= 0) {
+    size_t k = 0;
+    for (size_t c = 0; c < t->n; c++) {
+      if (sp_release_frozen(rel, t->dimv[c * t->ndims + ind->time_dim]))
+        continue;
+      if (k != c) {
+        memcpy(t->dimv + k * t->ndims, t->dimv + c * t->ndims,
+               t->ndims * sizeof *t->dimv);
+        memcpy(t->cnt + k * t->ncounts, t->cnt + c * t->ncounts,
+               t->ncounts * sizeof *t->cnt);
+        memcpy(t->sum + k * t->nsums, t->sum + c * t->nsums,
+               t->nsums * sizeof *t->sum);
+      }
+      k++;
+    }
+    t->n = k;
+    free(t->ix.slots);
+    sp_index_build(&t->ix, t->dimv, t->ndims, t->n);
+  }
+  *prev = sp_release_prev(rel, t->dimv, t->n, t->ncounts);
+  return 0;
+}
+
+/* When the baseline period is frozen, the changes of the open periods are
+ * measured against its published ratios: add its rows as cells after the
+ * computed ones (cells t->n on; they are not written), with the ratio and
+ * its flag from the release. */
+static void frozen_baseline(const sp_indicator *ind, const sp_releases *rel,
+                            cells *t, const int *slot, size_t nratios,
+                            double **ratio, unsigned char **rsupp) {
+  size_t first;
+  size_t n = ind->baseline && sp_release_frozen(rel, ind->baseline)
+                 ? sp_release_period_rows(rel, ind->baseline, &first)
+                 : 0;
+  if (n == 0 || nratios == 0)
+    return;
+  *ratio = sp_xrealloc(*ratio, (t->n + n) * nratios * sizeof **ratio);
+  *rsupp = sp_xrealloc(*rsupp, (t->n + n) * nratios);
+  for (size_t r = first; r < first + n; r++) {
+    int created;
+    size_t c = cells_get(t, sp_release_row_dims(rel, r), &created);
+    if (!created)
+      continue;
+    for (size_t i = 0; i < ind->nmeasures; i++) {
+      const sp_measure *m = &ind->measures[i];
+      if (m->kind != SP_MEASURE_RATIO)
+        continue;
+      const char *v = NULL, *f = NULL;
+      char name[64];
+      snprintf(name, sizeof name, "%s_suppressed", m->name);
+      sp_release_field(rel, r, m->name, &v);
+      sp_release_field(rel, r, name, &f);
+      size_t k = c * nratios + (size_t)slot[i];
+      (*ratio)[k] = v ? strtod(v, NULL) : NAN;
+      (*rsupp)[k] = f && strcmp(f, "t") == 0;
+    }
+  }
+}
+
+/* The row write_row just wrote (from offset start) gets its `final`
+ * column, and is noted for the release of its period. */
+static void end_row(sp_buf *out, size_t start, const sp_indicator *ind,
+                    const cells *t, size_t c, sp_releases *rel) {
+  const char *period =
+      ind->time_dim >= 0 ? t->dimv[c * t->ndims + ind->time_dim] : "";
+  int final = ind->time_dim >= 0 && sp_release_closed(rel, period);
+  out->len--; /* the newline */
+  sp_buf_puts(out, final ? "\tt\n" : "\tf\n");
+  sp_release_add_row(rel, period, start, out->len - start, final);
+}
+
 static int refresh_one(PGconn *conn, const sp_config *cfg, const sp_partner *p,
                        const sp_indicator *ind, char *err, size_t errlen) {
   sp_logctx ctx = {0};
@@ -508,6 +608,9 @@ static int refresh_one(PGconn *conn, const sp_config *cfg, const sp_partner *p,
   unsigned char *flags = NULL, *rsupp = NULL;
   double *ratio = NULL;
   size_t *order = NULL;
+  sp_releases rel = {0};
+  long long *prev = NULL; /* for the audit; see sp_release_prev */
+  size_t nopen = 0, nfrozen = 0;
   sp_buf out, sql;
   sp_buf_init(&out);
   sp_buf_init(&sql);
@@ -523,6 +626,8 @@ static int refresh_one(PGconn *conn, const sp_config *cfg, const sp_partner *p,
     rc = set_search_path(conn, cfg, err, errlen);
   if (!rc)
     rc = load_cells(conn, p, ind, slot, &t, err, errlen);
+  if (!rc)
+    rc = releases_begin(conn, p, ind, &t, &rel, &prev, err, errlen);
   if (rc)
     goto done;
 
@@ -558,14 +663,16 @@ static int refresh_one(PGconn *conn, const sp_config *cfg, const sp_partner *p,
       rsupp[k] = (unsigned char)(ds || ns);
       ratio[k] = den > 0 ? x / (double)den * m->scale : NAN;
     }
+  nopen = t.n;
+  frozen_baseline(ind, &rel, &t, slot, nratios, &ratio, &rsupp);
 
-  order = sp_xmalloc((t.n ? t.n : 1) * sizeof *order);
-  for (size_t c = 0; c < t.n; c++)
+  order = sp_xmalloc((nopen ? nopen : 1) * sizeof *order);
+  for (size_t c = 0; c < nopen; c++)
     order[c] = c;
-  qsort_r(order, t.n, sizeof *order, cell_cmp, &t);
+  qsort_r(order, nopen, sizeof *order, cell_cmp, &t);
   size_t nsupp = 0;
   const char *key[SP_MAX_DIMS];
-  for (size_t k = 0; k < t.n; k++) {
+  for (size_t k = 0; k < nopen; k++) {
     size_t c = order[k];
     long base = -1;
     if (ind->baseline && ind->time_dim >= 0) {
@@ -573,9 +680,12 @@ static int refresh_one(PGconn *conn, const sp_config *cfg, const sp_partner *p,
       key[ind->time_dim] = ind->baseline;
       base = sp_index_find(&t.ix, t.dimv, t.ndims, key, -1);
     }
+    size_t start = out.len;
     write_row(&out, p, ind, &t, slot, flags, ratio, rsupp, c, base, nratios,
               &nsupp);
+    end_row(&out, start, ind, &t, c, &rel);
   }
+  nfrozen = sp_release_append_frozen(&rel, &out);
 
   rc = prepare_table(conn, ind, err, errlen);
   if (!rc) {
@@ -589,6 +699,8 @@ static int refresh_one(PGconn *conn, const sp_config *cfg, const sp_partner *p,
   if (!rc)
     rc = comment_all(conn, p, ind, err, errlen);
   if (!rc)
+    rc = sp_release_store(conn, &rel, out.data ? out.data : "", err, errlen);
+  if (!rc)
     rc = sp_access_apply(conn, sp_config_schema(cfg), NULL, NULL, err, errlen);
   if (!rc)
     rc = sp_pg_exec(conn, "COMMIT", PGRES_COMMAND_OK, NULL, err, errlen);
@@ -596,7 +708,12 @@ static int refresh_one(PGconn *conn, const sp_config *cfg, const sp_partner *p,
     sp_info(&ctx,
             "indicator %s refreshed: %zu rows, %zu with suppressed values, "
             "%zu secondary suppressions",
-            ind->name, t.n, nsupp, secondary);
+            ind->name, nopen + nfrozen, nsupp, secondary);
+  if (!rc && (rel.nfrozen || rel.stored))
+    sp_info(&ctx,
+            "indicator %s: %zu periods final (published as released), %zu "
+            "new releases stored",
+            ind->name, rel.nfrozen, rel.stored);
 done:
   if (PQtransactionStatus(conn) != PQTRANS_IDLE)
     PQclear(PQexec(conn, "ROLLBACK"));
@@ -605,6 +722,8 @@ done:
   free(rsupp);
   free(flags);
   free(slot);
+  free(prev);
+  sp_release_free(&rel);
   cells_free(&t);
   sp_buf_free(&out);
   sp_buf_free(&sql);
