@@ -547,18 +547,39 @@ static int releases_begin(PGconn *conn, const sp_partner *p,
   return 0;
 }
 
-/* When the baseline period is frozen, the changes of the open periods are
- * measured against its published ratios: add its rows as cells after the
- * computed ones (cells t->n on; they are not written), with the ratio and
- * its flag from the release. */
-static void frozen_baseline(const sp_indicator *ind, const sp_releases *rel,
-                            cells *t, const int *slot, size_t nratios,
-                            double **ratio, unsigned char **rsupp) {
+/* A change is measured against the baseline's published (rounded) ratio,
+ * so that it is the same whether the baseline period is computed now or
+ * frozen.  When it is computed now, its ratios are replaced by their
+ * published values (printing them again gives the same text).  When it is
+ * frozen, its rows are added as cells after the computed ones (cells t->n
+ * on; they are not written), with the ratio and its flag from the
+ * release. */
+static void baseline_published(const sp_indicator *ind,
+                               const sp_releases *rel, cells *t,
+                               const int *slot, size_t nratios, double **ratio,
+                               unsigned char **rsupp) {
+  if (!ind->baseline || ind->time_dim < 0 || nratios == 0)
+    return;
+  if (!sp_release_frozen(rel, ind->baseline)) {
+    for (size_t c = 0; c < t->n; c++) {
+      const char *period = t->dimv[c * t->ndims + ind->time_dim];
+      if (strcmp(period, ind->baseline) != 0)
+        continue;
+      for (size_t i = 0; i < ind->nmeasures; i++) {
+        const sp_measure *m = &ind->measures[i];
+        double *x = &(*ratio)[c * nratios + (size_t)slot[i]];
+        if (m->kind != SP_MEASURE_RATIO || isnan(*x))
+          continue;
+        char buf[64];
+        snprintf(buf, sizeof buf, "%.*f", m->decimals, *x);
+        *x = strtod(buf, NULL);
+      }
+    }
+    return;
+  }
   size_t first;
-  size_t n = ind->baseline && sp_release_frozen(rel, ind->baseline)
-                 ? sp_release_period_rows(rel, ind->baseline, &first)
-                 : 0;
-  if (n == 0 || nratios == 0)
+  size_t n = sp_release_period_rows(rel, ind->baseline, &first);
+  if (n == 0)
     return;
   *ratio = sp_xrealloc(*ratio, (t->n + n) * nratios * sizeof **ratio);
   *rsupp = sp_xrealloc(*rsupp, (t->n + n) * nratios);
@@ -664,7 +685,7 @@ static int refresh_one(PGconn *conn, const sp_config *cfg, const sp_partner *p,
       ratio[k] = den > 0 ? x / (double)den * m->scale : NAN;
     }
   nopen = t.n;
-  frozen_baseline(ind, &rel, &t, slot, nratios, &ratio, &rsupp);
+  baseline_published(ind, &rel, &t, slot, nratios, &ratio, &rsupp);
 
   order = sp_xmalloc((nopen ? nopen : 1) * sizeof *order);
   for (size_t c = 0; c < nopen; c++)
