@@ -226,6 +226,7 @@ static void parse_rows(sp_releases *r) {
       line = nl + 1;
     }
   }
+  free(r->ix.slots); /* the empty one of sp_release_load */
   sp_index_build(&r->ix, r->dimv, ind->ndims, r->nrows);
 }
 
