@@ -33,6 +33,7 @@
 #include "cli.h"
 #include "conf.h"
 #include "docout.h"
+#include "release.h"
 #include "schedule.h"
 #include "schema.h"
 #include "warehouse.h"
@@ -864,6 +865,13 @@ static void indicator_doc(ctx *x, const sp_indicator *ind, int exists) {
               exists
                   ? "after every sync (samspor refresh recomputes it by hand)"
                   : "not computed yet: run samspor sync or samspor refresh");
+  char *note = NULL;
+  if (exists && !x->rc)
+    x->rc =
+        sp_release_final_note(x->conn, p, ind, &note, x->err, sizeof x->err);
+  if (note)
+    sp_doc_item(d, "Final periods", "%s", note);
+  free(note);
   sp_doc_list_end(d);
   static const char *const heads[] = {"Column", "Meaning"};
   sp_doc_table_begin(d, heads, 2);
@@ -896,6 +904,10 @@ static void indicator_doc(ctx *x, const sp_indicator *ind, int exists) {
   const char *last[] = {"suppressed, suppression_reason",
                         "Whether anything in the row is hidden, and why."};
   sp_doc_table_row(d, last, 2);
+  const char *final[] = {"final",
+                         "Whether the row's period is final: closed, "
+                         "published one last time and never recomputed."};
+  sp_doc_table_row(d, final, 2);
   sp_doc_table_end(d);
   sp_doc_para(d, "Computed by samspor from this query over the warehouse: %s",
               ind->query);
@@ -944,6 +956,20 @@ static void suppression_section(ctx *x) {
       "each in its own table, so two indicators that count the same people "
       "at different levels can be combined by an analyst (define indicators "
       "that count different things, or the same thing at the same level).");
+  char fa[32];
+  sp_duration_format(p->freeze_after, fa, sizeof fa);
+  sp_doc_para(
+      d,
+      "Closed periods are frozen once published: a period (a year, school "
+      "year, quarter, month or day of an indicator's time dimension) is "
+      "closed %s after it ends (partner.freeze_after). It is then computed "
+      "one last time, published with final = true, and never recomputed: "
+      "later loads, corrections and erasures change only the periods still "
+      "open, and the final figures stay as they were published. Periods of "
+      "other formats never become final. Every published version of every "
+      "period is kept in samspor.partner_release, which only the "
+      "administrator can read.",
+      fa);
   PGresult *res = q(x,
                     "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON "
                     "n.oid = c.relnamespace WHERE n.nspname = 'partner' AND "

@@ -26,6 +26,7 @@
 #include "conf.h"
 #include "indicators.h"
 #include "log.h"
+#include "release.h"
 #include "report.h"
 #include "schema.h"
 #include "suppress.h"
@@ -358,6 +359,7 @@ static void table_columns(const sp_indicator *ind, sp_buf *b, int catalog) {
   }
   column(&tmp, catalog, "suppressed", "", "boolean");
   column(&tmp, catalog, "suppression_reason", "", "text");
+  column(&tmp, catalog, "final", "", "boolean");
   sp_buf_append(b, tmp.data, tmp.len);
   sp_buf_free(&tmp);
 }
@@ -425,6 +427,17 @@ static int comment_all(PGconn *conn, const sp_partner *p,
                m->name, ind->baseline);
       rc = comment(conn, what, text, err, errlen);
     }
+  }
+  if (!rc) {
+    char fa[32];
+    sp_duration_format(p->freeze_after, fa, sizeof fa);
+    snprintf(what, sizeof what, "COLUMN partner.%s.final", ind->name);
+    snprintf(text, sizeof text,
+             "True: the row's period is final, closed %s after it ended; its "
+             "figures were published as they are and are never recomputed. "
+             "False: later data may still change them.",
+             fa);
+    rc = comment(conn, what, text, err, errlen);
   }
   return rc;
 }
@@ -577,10 +590,11 @@ typedef struct info_loss {
   double cell_share, count_share; /* percent */
 } info_loss;
 
-static info_loss measure_loss(const cells *t, const unsigned char *flags) {
+static info_loss measure_loss(const cells *t, size_t n,
+                              const unsigned char *flags) {
   size_t nval = 0, nhid = 0;
   long double sum = 0, hid = 0;
-  for (size_t c = 0; c < t->n; c++) {
+  for (size_t c = 0; c < n; c++) {
     int inner = 1;
     for (size_t d = 0; d < t->ndims; d++)
       inner &= t->dimv[c * t->ndims + d] != NULL;
@@ -600,6 +614,124 @@ static info_loss measure_loss(const cells *t, const unsigned char *flags) {
   return il;
 }
 
+/* ---- releases and frozen periods (release.h) ----------------------------- */
+
+/* Read the indicator's releases and drop the cells of its frozen periods
+ * (they are published from their release, and take no part in the
+ * suppression); *prev receives the counts the latest releases published
+ * for the remaining cells (sp_release_prev). */
+static int releases_begin(PGconn *conn, const sp_partner *p,
+                          const sp_indicator *ind, cells *t, sp_releases *rel,
+                          long long **prev, char *err, size_t errlen) {
+  sp_buf layout;
+  sp_buf_init(&layout);
+  table_columns(ind, &layout, 1);
+  /* Coarsening changes what a row means, not its columns: part of the
+   * layout too, so that final months are not mixed with new quarters. */
+  for (size_t d = 0; d < ind->ndims; d++)
+    if (ind->coarsen & (1u << d))
+      sp_buf_printf(&layout, ";coarsen=%s", ind->dims[d]);
+  if (ind->time_grain)
+    sp_buf_printf(&layout, ";coarsen_time=%s", ind->time_grain);
+  int rc = sp_release_load(conn, p, ind, layout.data, rel, err, errlen);
+  sp_buf_free(&layout);
+  if (rc)
+    return rc;
+  if (rel->nfrozen && ind->time_dim >= 0) {
+    size_t k = 0;
+    for (size_t c = 0; c < t->n; c++) {
+      if (sp_release_frozen(rel, t->dimv[c * t->ndims + ind->time_dim]))
+        continue;
+      if (k != c) {
+        memcpy(t->dimv + k * t->ndims, t->dimv + c * t->ndims,
+               t->ndims * sizeof *t->dimv);
+        memcpy(t->cnt + k * t->ncounts, t->cnt + c * t->ncounts,
+               t->ncounts * sizeof *t->cnt);
+        memcpy(t->sum + k * t->nsums, t->sum + c * t->nsums,
+               t->nsums * sizeof *t->sum);
+      }
+      k++;
+    }
+    t->n = k;
+    free(t->ix.slots);
+    sp_index_build(&t->ix, t->dimv, t->ndims, t->n);
+  }
+  *prev = sp_release_prev(rel, t->dimv, t->n, t->ncounts);
+  return 0;
+}
+
+/* A change is measured against the baseline's published (rounded) ratio,
+ * so that it is the same whether the baseline period is computed now or
+ * frozen.  When it is computed now, its ratios are replaced by their
+ * published values (printing them again gives the same text).  When it is
+ * frozen, its rows are added as cells after the computed ones (cells t->n
+ * on; they are not written), with the ratio and its flag from the
+ * release. */
+static void baseline_published(const sp_indicator *ind, const sp_releases *rel,
+                               cells *t, const int *slot, size_t nratios,
+                               double **ratio, unsigned char **rsupp) {
+  if (!ind->baseline || ind->time_dim < 0 || nratios == 0)
+    return;
+  if (!sp_release_frozen(rel, ind->baseline)) {
+    for (size_t c = 0; c < t->n; c++) {
+      const char *period = t->dimv[c * t->ndims + ind->time_dim];
+      if (strcmp(period, ind->baseline) != 0)
+        continue;
+      for (size_t i = 0; i < ind->nmeasures; i++) {
+        const sp_measure *m = &ind->measures[i];
+        double *x = &(*ratio)[c * nratios + (size_t)slot[i]];
+        if (m->kind != SP_MEASURE_RATIO || isnan(*x))
+          continue;
+        char buf[64];
+        snprintf(buf, sizeof buf, "%.*f", m->decimals, *x);
+        *x = strtod(buf, NULL);
+      }
+    }
+    return;
+  }
+  size_t first;
+  size_t n = sp_release_period_rows(rel, ind->baseline, &first);
+  if (n == 0)
+    return;
+  *ratio = sp_xrealloc(*ratio, (t->n + n) * nratios * sizeof **ratio);
+  *rsupp = sp_xrealloc(*rsupp, (t->n + n) * nratios);
+  for (size_t r = first; r < first + n; r++) {
+    int created;
+    size_t c = cells_get(t, sp_release_row_dims(rel, r), &created);
+    if (!created)
+      continue;
+    for (size_t i = 0; i < ind->nmeasures; i++) {
+      const sp_measure *m = &ind->measures[i];
+      if (m->kind != SP_MEASURE_RATIO)
+        continue;
+      const char *v = NULL, *f = NULL;
+      char name[64];
+      snprintf(name, sizeof name, "%s_suppressed", m->name);
+      sp_release_field(rel, r, m->name, &v);
+      sp_release_field(rel, r, name, &f);
+      size_t k = c * nratios + (size_t)slot[i];
+      (*ratio)[k] = v ? strtod(v, NULL) : NAN;
+      (*rsupp)[k] = f && strcmp(f, "t") == 0;
+    }
+  }
+}
+
+/* The row write_row just wrote (from offset start) gets its `final`
+ * column, and is noted for the release of its period.  A period the
+ * audit withheld is not final: it is published, audited, for the first
+ * time when it can be. */
+static void end_row(sp_buf *out, size_t start, const sp_indicator *ind,
+                    const cells *t, size_t c, const unsigned char *flags,
+                    sp_releases *rel) {
+  const char *period =
+      ind->time_dim >= 0 ? t->dimv[c * t->ndims + ind->time_dim] : "";
+  int withheld = t->ncounts && flags[c * t->ncounts] == SP_SUPP_WITHHELD;
+  int final = ind->time_dim >= 0 && !withheld && sp_release_closed(rel, period);
+  out->len--; /* the newline */
+  sp_buf_puts(out, final ? "\tt\n" : "\tf\n");
+  sp_release_add_row(rel, period, start, out->len - start, final);
+}
+
 static int refresh_one(PGconn *conn, const sp_config *cfg, const sp_partner *p,
                        const sp_indicator *ind, char *err, size_t errlen) {
   sp_logctx ctx = {0};
@@ -614,6 +746,9 @@ static int refresh_one(PGconn *conn, const sp_config *cfg, const sp_partner *p,
   int *subset_of = NULL;
   double *ratio = NULL;
   size_t *order = NULL;
+  sp_releases rel = {0};
+  long long *prev = NULL; /* for the audit; see sp_release_prev */
+  size_t nopen = 0, nfrozen = 0;
   sp_buf out, sql;
   sp_buf_init(&out);
   sp_buf_init(&sql);
@@ -629,6 +764,8 @@ static int refresh_one(PGconn *conn, const sp_config *cfg, const sp_partner *p,
     rc = set_search_path(conn, cfg, err, errlen);
   if (!rc)
     rc = load_cells(conn, p, ind, slot, &t, err, errlen);
+  if (!rc)
+    rc = releases_begin(conn, p, ind, &t, &rel, &prev, err, errlen);
   if (rc)
     goto done;
 
@@ -646,7 +783,7 @@ static int refresh_one(PGconn *conn, const sp_config *cfg, const sp_partner *p,
                      .protect_zeros = p->protect_zeros,
                      .width = p->width,
                      .subset_of = subset_of,
-                     .known = NULL,
+                     .known = prev,
                      .time_dim = ind->time_dim,
                      /* "0s": no time at all, so every period is withheld
                       * (the fail-safe, on demand) */
@@ -684,14 +821,16 @@ static int refresh_one(PGconn *conn, const sp_config *cfg, const sp_partner *p,
       rsupp[k] = (unsigned char)(ds || ns);
       ratio[k] = den > 0 ? x / (double)den * m->scale : NAN;
     }
+  nopen = t.n;
+  baseline_published(ind, &rel, &t, slot, nratios, &ratio, &rsupp);
 
-  order = sp_xmalloc((t.n ? t.n : 1) * sizeof *order);
-  for (size_t c = 0; c < t.n; c++)
+  order = sp_xmalloc((nopen ? nopen : 1) * sizeof *order);
+  for (size_t c = 0; c < nopen; c++)
     order[c] = c;
-  qsort_r(order, t.n, sizeof *order, cell_cmp, &t);
+  qsort_r(order, nopen, sizeof *order, cell_cmp, &t);
   size_t nsupp = 0;
   const char *key[SP_MAX_DIMS];
-  for (size_t k = 0; k < t.n; k++) {
+  for (size_t k = 0; k < nopen; k++) {
     size_t c = order[k];
     long base = -1;
     if (ind->baseline && ind->time_dim >= 0) {
@@ -699,9 +838,12 @@ static int refresh_one(PGconn *conn, const sp_config *cfg, const sp_partner *p,
       key[ind->time_dim] = ind->baseline;
       base = sp_index_find(&t.ix, t.dimv, t.ndims, key, -1);
     }
+    size_t start = out.len;
     write_row(&out, p, ind, &t, slot, flags, ratio, rsupp, c, base, nratios,
               &nsupp);
+    end_row(&out, start, ind, &t, c, flags, &rel);
   }
+  nfrozen = sp_release_append_frozen(&rel, &out);
 
   rc = prepare_table(conn, ind, err, errlen);
   if (!rc) {
@@ -715,20 +857,27 @@ static int refresh_one(PGconn *conn, const sp_config *cfg, const sp_partner *p,
   if (!rc)
     rc = comment_all(conn, p, ind, err, errlen);
   if (!rc)
+    rc = sp_release_store(conn, &rel, out.data ? out.data : "", err, errlen);
+  if (!rc)
     rc = sp_access_apply(conn, sp_config_schema(cfg), NULL, NULL, err, errlen);
   if (!rc)
     rc = sp_pg_exec(conn, "COMMIT", PGRES_COMMAND_OK, NULL, err, errlen);
   if (!rc) {
-    info_loss il = measure_loss(&t, flags);
+    info_loss il = measure_loss(&t, nopen, flags);
     sp_info(&ctx,
             "indicator %s refreshed: %zu rows, %zu with hidden values; "
             "hidden %.1f%% of the cells' counts, holding %.1f%% of their "
             "sum; %zu primary, %zu secondary, %zu period(s) withheld; audit "
             "%.2f s (%zu blocks, %zu linear and %zu integer programs)",
-            ind->name, t.n, nsupp, il.cell_share, il.count_share, st.primary,
-            st.secondary, st.withheld_periods, audit_s, st.blocks, st.lps,
-            st.ips);
+            ind->name, nopen + nfrozen, nsupp, il.cell_share, il.count_share,
+            st.primary, st.secondary, st.withheld_periods, audit_s, st.blocks,
+            st.lps, st.ips);
   }
+  if (!rc && (rel.nfrozen || rel.stored))
+    sp_info(&ctx,
+            "indicator %s: %zu periods final (published as released), %zu "
+            "new releases stored",
+            ind->name, rel.nfrozen, rel.stored);
 done:
   if (PQtransactionStatus(conn) != PQTRANS_IDLE)
     PQclear(PQexec(conn, "ROLLBACK"));
@@ -738,6 +887,8 @@ done:
   free(flags);
   free(subset_of);
   free(slot);
+  free(prev);
+  sp_release_free(&rel);
   cells_free(&t);
   sp_buf_free(&out);
   sp_buf_free(&sql);

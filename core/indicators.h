@@ -25,7 +25,9 @@
  *                 r_change numeric (r minus r in the baseline period, for
  *                 the same other dimensions), r_change_suppressed boolean;
  *   suppressed boolean (any measure of the row suppressed),
- *   suppression_reason text (why, in words; NULL when nothing is).
+ *   suppression_reason text (why, in words; NULL when nothing is),
+ *   final boolean (the row's period is final: frozen, never recomputed;
+ *                  see release.h).
  * Hidden sums are never published.
  */
 #ifndef SAMSPOR_INDICATORS_H
@@ -89,6 +91,7 @@ typedef struct sp_partner {
   const char *hidden_label; /* the one reason of every hidden value */
   const char *report;      /* HTML report rewritten after refresh, or NULL */
   const char *report_title;
+  double freeze_after; /* seconds after a period's end it is closed */
   sp_indicator *indicators; /* owned */
   size_t nindicators;
 } sp_partner;

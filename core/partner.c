@@ -158,6 +158,14 @@ const samspor_option sp_partner_options[] = {
      NULL},
     {"report_title", SAMSPOR_OPT_STRING, "samspor indicators", 0, 0, 0, NULL,
      "Title of the report.", NULL},
+    {"freeze_after", SAMSPOR_OPT_DURATION, "45d", 0, 0, 200 * 365 * 86400.0,
+     NULL,
+     "A period (a value of an indicator's time dimension: YYYY, YYYY-MM, "
+     "YYYY-Qn, YYYY/YY school years, YYYY-MM-DD) is closed this long after "
+     "its last day.  A closed period is published one last time and then "
+     "frozen: never recomputed, whatever later loads, corrections or "
+     "erasures change.  Other time formats never close.",
+     NULL},
     {"indicators", SAMSPOR_OPT_GROUPLIST, NULL, 0, 0, 0, NULL,
      "The indicators: one table partner.<name> each.", indicator_options},
     {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
@@ -183,7 +191,8 @@ static int find_measure(const sp_indicator *ind, const char *name) {
 static int name_taken(const sp_indicator *ind, const char *name) {
   if (find_dim(ind, name) >= 0 || find_measure(ind, name) >= 0)
     return 1;
-  static const char *const reserved[] = {"suppressed", "suppression_reason"};
+  static const char *const reserved[] = {"suppressed", "suppression_reason",
+                                         "final"};
   for (size_t i = 0; i < SP_ARRAY_LEN(reserved); i++)
     if (strcmp(name, reserved[i]) == 0)
       return 1;
@@ -310,10 +319,11 @@ static void init_indicator(sp_indicator *ind, const samspor_settings *s,
   }
   ind->dims = sp_xcalloc(nd ? nd : 1, sizeof *ind->dims);
   for (size_t i = 0; i < nd; i++) {
-    if (!sp_valid_ident(dims[i]) || find_dim(ind, dims[i]) >= 0) {
+    if (!sp_valid_ident(dims[i]) || find_dim(ind, dims[i]) >= 0 ||
+        strcmp(dims[i], "final") == 0) {
       sp_errors_add(errs, file, sp_get_line(s, "dimensions"),
                     "indicator '%s': dimension '%s' is not a valid column "
-                    "name or is given twice",
+                    "name, is reserved (final) or is given twice",
                     ind->name, dims[i]);
       continue;
     }
@@ -411,6 +421,7 @@ int sp_partner_init(sp_partner *p, const samspor_settings *partner,
   p->hidden_label = sp_get_string(partner, "hidden_label");
   p->report = sp_get_string(partner, "report");
   p->report_title = sp_get_string(partner, "report_title");
+  p->freeze_after = sp_get_duration(partner, "freeze_after");
   if (p->report) {
     /* Like the other files a configuration names: a warning, so that the
      * file checks on a machine not yet set up; writing it then fails. */

@@ -27,7 +27,9 @@
  *
  * Output: --html writes one self-contained page: inline CSS and inline SVG,
  * no scripts, no external references, every text escaped.  Without --html,
- * the same content as Markdown (the tables, without the charts).  -o FILE
+ * the same content as Markdown (the tables, without the charts).  Per
+ * indicator a sentence says which periods are final (the partner table's
+ * `final` column; see release.h).  -o FILE
  * writes atomically.  Everything but the line saying when it was made is
  * deterministic: rows, times and series are sorted byte-wise, total last.
  */
@@ -43,6 +45,7 @@
 #include "conf.h"
 #include "docout.h"
 #include "indicators.h"
+#include "release.h"
 #include "report.h"
 #include "schedule.h"
 #include "schema.h"
@@ -70,6 +73,7 @@ typedef struct itab {
   size_t ncols;
   int chart;   /* index into cols of the plotted measure; -1: none */
   int ireason; /* column of suppression_reason */
+  char *final_note; /* which periods are final (release.h), or NULL */
 } itab;
 
 typedef struct rep {
@@ -107,6 +111,7 @@ static void itab_free(itab *t) {
     free(t->cols[i].name);
   free(t->cols);
   free(t->why);
+  free(t->final_note);
   PQclear(t->res);
 }
 
@@ -200,6 +205,9 @@ static int read_table(rep *x, itab *t) {
     rc = sp_pg_execp(x->conn, sql.data, 1, tparams, PGRES_TUPLES_OK, &t->res,
                      x->err, sizeof x->err);
     sp_buf_free(&sql);
+    if (!rc)
+      rc = sp_release_final_note(x->conn, x->p, ind, &t->final_note, x->err,
+                                 sizeof x->err);
   }
   for (size_t i = 0; i < nnames; i++)
     free(names[i]);
@@ -931,6 +939,8 @@ static void render_indicator(rep *x, itab *t) {
                 lines ? ind->dims[ind->series_dim] : "",
                 black ? " (the black line: " : "",
                 black ? x->p->total_label : "", black ? ")" : "", ind->name);
+  if (t->final_note)
+    sp_doc_para(d, "%s", t->final_note);
   measure_list(x, t);
   hidden_share(x, t);
   if (t->chart < 0)

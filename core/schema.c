@@ -297,6 +297,39 @@ static const migration migrations[] = {
      "  END IF;\n"
      "END\n"
      "$d$;"},
+    /* Releases: what was published, per indicator and period (release.h).
+     * Only samspor itself and the administrator read it: no grant to the
+     * partner or analyst roles, and none to PUBLIC. */
+    {3, "partner releases: every published version of every period",
+     "CREATE TABLE samspor.partner_release ("
+     "  indicator text NOT NULL,"
+     "  period text NOT NULL,"
+     "  release_no integer NOT NULL CHECK (release_no > 0),"
+     "  released_at timestamptz NOT NULL DEFAULT now(),"
+     "  final boolean NOT NULL,"
+     "  layout text NOT NULL,"
+     "  published_rows text NOT NULL,"
+     "  PRIMARY KEY (indicator, period, release_no));"
+     "REVOKE ALL ON TABLE samspor.partner_release FROM PUBLIC;"
+     "COMMENT ON TABLE samspor.partner_release IS 'Every release of every "
+     "period of the partner indicators, kept: a new release when a refresh "
+     "publishes rows of a period that differ from its latest one. A period "
+     "whose latest release is final is frozen: published verbatim from here, "
+     "never recomputed. Administrator only';"
+     "COMMENT ON COLUMN samspor.partner_release.indicator IS 'The table "
+     "partner.<indicator>';"
+     "COMMENT ON COLUMN samspor.partner_release.period IS 'A value of the "
+     "indicator''s time dimension';"
+     "COMMENT ON COLUMN samspor.partner_release.release_no IS '1, 2, ... per "
+     "indicator and period';"
+     "COMMENT ON COLUMN samspor.partner_release.final IS 'The period was "
+     "closed (partner.freeze_after past its end) when this was published: "
+     "it is frozen';"
+     "COMMENT ON COLUMN samspor.partner_release.layout IS 'The columns of "
+     "partner.<indicator> the rows were written with, name:type, in order';"
+     "COMMENT ON COLUMN samspor.partner_release.published_rows IS 'The "
+     "period''s rows exactly as written to partner.<indicator>: COPY text, "
+     "one line per row; empty when the period was withdrawn';"},
 };
 
 int sp_schema_version_current(void) {

@@ -24,7 +24,7 @@ conf() {
 		connectors = ( { name = "unused"; plugin = "csv"; enabled = false;
 		  source = { url = "$T/none.csv"; };
 		  streams = ( { table = "unused"; columns = ( { name = "x"; from = "x"; rule = "keep"; } ); } ); } );
-		partner: { $2
+		partner: { freeze_after = "100y"; $2
 		  indicators = ( $3 ); };
 	EOF
 }

@@ -6,23 +6,29 @@
 # 3) and secondary suppression; an attacker who tries to recover hidden
 # cells from the totals (and succeeds on primary suppression alone);
 # configuration errors; a failing indicator leaving its table as it was;
-# an indicator waiting for its table; what the partner role can read.
+# an indicator waiting for its table; what the partner role can read;
+# releases and frozen periods (partner.freeze_after), and forget leaving
+# the partner tables to the next refresh.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 pg_start
 
 # The known data: people per area and month, and how many are NEET.
-#   2025-01: A 20/10  B 12/3  C 30/8  D 9/0
-#   2025-02: A 4/2    B 12/6  C 30/9  D 9/0
+#   M1 (2025-01): A 20/10  B 12/3  C 30/8  D 9/0
+#   M2 (2025-02): A 4/2    B 12/6  C 30/9  D 9/0
+# The months are $M1 and $M2 when set.  Periods stay open (FREEZE, the
+# partner.freeze_after of conf, is 100y) unless a test says otherwise;
+# BASELINE is the indicator's baseline (default 2025-01).
 gen_data() {
 	mkdir -p "$T/in"
-	python3 - "$T/in/obs.csv" <<-'PY'
+	python3 - "$T/in/obs.csv" "${M1:-2025-01}" "${M2:-2025-02}" <<-'PY'
 		import sys
-		cells = {("A", "2025-01"): (20, 10), ("B", "2025-01"): (12, 3),
-		         ("C", "2025-01"): (30, 8), ("D", "2025-01"): (9, 0),
-		         ("A", "2025-02"): (4, 2), ("B", "2025-02"): (12, 6),
-		         ("C", "2025-02"): (30, 9), ("D", "2025-02"): (9, 0)}
+		m1, m2 = sys.argv[2], sys.argv[3]
+		cells = {("A", m1): (20, 10), ("B", m1): (12, 3),
+		         ("C", m1): (30, 8), ("D", m1): (9, 0),
+		         ("A", m2): (4, 2), ("B", m2): (12, 6),
+		         ("C", m2): (30, 9), ("D", m2): (9, 0)}
 		n = 0
 		with open(sys.argv[1], "w") as f:
 		    f.write("pid;omraade;maaned;status\n")
@@ -51,10 +57,11 @@ conf() {
 		    ); } ); } );
 		partner: {
 		  suppression_threshold = $threshold;
+		  freeze_after = "${FREEZE:-100y}";
 		  indicators = (
 		    { name = "neet"; title = "NEET";
 		      dimensions = ["area", "month"]; time = "month"; totals = ["area"];
-		      baseline = "2025-01";
+		      baseline = "${BASELINE:-2025-01}";
 		      counts = ( { name = "people"; }, { name = "neet"; } );
 		      ratios = ( { name = "share"; numerator = "neet"; denominator = "people"; change = true; } );
 		      query = "SELECT area, month, count(*) AS people, count(*) FILTER (WHERE status = 'neet') AS neet FROM obs GROUP BY 1, 2";
@@ -88,16 +95,16 @@ test_known_answers_and_suppression() {
 	local want
 	want=$(
 		cat <<-'EOF'
-			A|2025-01|20|f|10|f|50.0|f|0.0|f|f|
-			A|2025-02||t||t||t||t|t|people, neet, share, share_change: skjult (diskretion)
-			B|2025-01|12|f||t||t||t|t|neet, share, share_change: skjult (diskretion)
-			B|2025-02|12|f||t||t||t|t|neet, share, share_change: skjult (diskretion)
-			C|2025-01|30|f||t||t||t|t|neet, share, share_change: skjult (diskretion)
-			C|2025-02|30|f|9|f|30.0|f||t|t|share_change: skjult (diskretion)
-			D|2025-01|9|f|0|f|0.0|f|0.0|f|f|
-			D|2025-02||t|0|f||t||t|t|people, share, share_change: skjult (diskretion)
-			I alt|2025-01|71|f|21|f|29.6|f|0.0|f|f|
-			I alt|2025-02|55|f|17|f|30.9|f|1.3|f|f|
+			A|2025-01|20|f|10|f|50.0|f|0.0|f|f||f
+			A|2025-02||t||t||t||t|t|people, neet, share, share_change: skjult (diskretion)|f
+			B|2025-01|12|f||t||t||t|t|neet, share, share_change: skjult (diskretion)|f
+			B|2025-02|12|f||t||t||t|t|neet, share, share_change: skjult (diskretion)|f
+			C|2025-01|30|f||t||t||t|t|neet, share, share_change: skjult (diskretion)|f
+			C|2025-02|30|f|9|f|30.0|f||t|t|share_change: skjult (diskretion)|f
+			D|2025-01|9|f|0|f|0.0|f|0.0|f|f||f
+			D|2025-02||t|0|f||t||t|t|people, share, share_change: skjult (diskretion)|f
+			I alt|2025-01|71|f|21|f|29.6|f|0.0|f|f||f
+			I alt|2025-02|55|f|17|f|30.9|f|1.3|f|f||f
 		EOF
 	)
 	assert_eq "$(dump neet)" "$want" "partner.neet"
@@ -269,9 +276,18 @@ test_dictionary_documents_the_indicators() {
 	assert_contains "$OUT" "Computed by samspor from this query over the warehouse: SELECT area, month" "the query"
 }
 
-test_forget_updates_the_indicators() {
+# forget erases at once but leaves the partner tables to the next refresh,
+# batched with the night's other changes, and says so.
+test_forget_reaches_the_indicators_at_the_next_refresh() {
 	setup
-	echo P00001 | "$SAMSPOR" -c "$T/s.conf" forget --kind pid >/dev/null 2>&1 || fail "forget failed"
+	local before
+	before=$(dump neet)
+	assert_exit 0 "$SAMSPOR" -c "$T/s.conf" forget --kind pid <<<P00001
+	assert_contains "$OUT" "not recomputed now" "says the partner tables wait"
+	assert_contains "$OUT" "next refresh" "says when they follow"
+	assert_eq "$(psql_q "SELECT count(*) FROM warehouse.obs")" "125" "the person is erased at once"
+	assert_eq "$(dump neet)" "$before" "partner.neet unchanged until the next refresh"
+	assert_exit 0 "$SAMSPOR" -c "$T/s.conf" refresh
 	assert_eq "$(psql_q "SELECT people, neet FROM partner.neet WHERE area = 'A' AND month = '2025-01'" -F '|')" "19|9" "the erased person no longer counted"
 }
 
@@ -295,6 +311,92 @@ test_partner_reads_indicators_not_rows() {
 	psql_q "SET ROLE $login; SELECT count(*) FROM warehouse.obs" >/dev/null 2>"$T/e" || RC=$?
 	assert_eq "$RC" "1" "partner cannot read the rows"
 	assert_contains "$(cat "$T/e")" "permission denied" "denied"
+	# The releases are the administrator's: neither partners nor analysts.
+	assert_eq "$(psql_q "SELECT count(*) > 0 FROM samspor.partner_release")" "t" "releases stored"
+	local role
+	for role in "$login" samspor_partner samspor_analyst; do
+		RC=0
+		psql_q "SET ROLE $role; SELECT count(*) FROM samspor.partner_release" >/dev/null 2>"$T/e" || RC=$?
+		assert_eq "$RC" "1" "$role cannot read samspor.partner_release"
+		assert_contains "$(cat "$T/e")" "permission denied" "$role denied"
+	done
+}
+
+# Two months relative to today's clock: M1 a year and more ago (closed with
+# freeze_after 45d), M2 this month (its end is still ahead: open).
+frozen_months() {
+	M1=$(python3 -c 'import datetime as d; t = d.date.today() - d.timedelta(days=400); print(t.strftime("%Y-%m"))')
+	M2=$(date +%Y-%m)
+	BASELINE=$M1
+	FREEZE=45d
+	export M1 M2 BASELINE FREEZE
+}
+
+releases() { # releases PERIOD: release_no:final of each, in order
+	psql_q "SELECT string_agg(release_no || ':' || CASE WHEN final THEN 't' ELSE 'f' END, ' ' ORDER BY release_no) FROM samspor.partner_release WHERE indicator = 'neet' AND period = '$1'"
+}
+
+test_closed_period_is_frozen_and_open_one_changes() {
+	frozen_months
+	setup
+	assert_eq "$(psql_q "SELECT string_agg(DISTINCT month || '=' || final, ' ' ORDER BY month || '=' || final) FROM partner.neet")" "$M1=true $M2=false" "the closed month is final"
+	assert_eq "$(releases "$M1")" "1:t" "the closed month stored once, final"
+	assert_eq "$(releases "$M2")" "1:f" "the open month stored, not final"
+	assert_eq "$(psql_q "SELECT share_change FROM partner.neet WHERE area = 'I alt' AND month = '$M2'")" "1.3" "change against the baseline"
+	local frozen open
+	frozen=$(psql_q "SELECT * FROM partner.neet WHERE month = '$M1' ORDER BY 1" -F '|')
+	open=$(psql_q "SELECT * FROM partner.neet WHERE month = '$M2' ORDER BY 1" -F '|')
+	# The warehouse changes under both months: late corrections, erasures.
+	psql_q "DELETE FROM warehouse.obs WHERE area = 'C'; DELETE FROM warehouse.obs WHERE area = 'A' AND status = 'neet'" >/dev/null
+	assert_exit 0 "$SAMSPOR" -c "$T/s.conf" refresh
+	assert_contains "$ERR" "indicator neet: 1 periods final (published as released), 1 new releases stored" "logged"
+	assert_eq "$(psql_q "SELECT * FROM partner.neet WHERE month = '$M1' ORDER BY 1" -F '|')" "$frozen" "the final month is published verbatim"
+	[[ $(psql_q "SELECT * FROM partner.neet WHERE month = '$M2' ORDER BY 1" -F '|') != "$open" ]] ||
+		fail "the open month did not change"
+	assert_eq "$(psql_q "SELECT count(*) FROM partner.neet WHERE month = '$M2' AND area = 'C'")" "0" "area C gone from the open month"
+	# I alt in M2 is now 23 people, 6 NEET: 26.1, against the published
+	# baseline 29.6: -3.5 (the baseline recomputed without C and A's NEET
+	# would be 9.7, and the change 16.4).
+	assert_eq "$(psql_q "SELECT people, neet, share, share_change FROM partner.neet WHERE area = 'I alt' AND month = '$M2'" -F '|')" "23|6|26.1|-3.5" "open month against the frozen baseline"
+	assert_eq "$(releases "$M1")" "1:t" "no new release of the final month"
+	assert_eq "$(releases "$M2")" "1:f 2:f" "a new release of the open month"
+	# Rows put back into the warehouse do not change the final month either.
+	psql_q "INSERT INTO warehouse.obs (person, area, month, status, _run_id) SELECT gen_random_uuid(), 'B', '$M1', 'neet', 0 FROM generate_series(1, 40)" >/dev/null
+	assert_exit 0 "$SAMSPOR" -c "$T/s.conf" refresh
+	assert_eq "$(psql_q "SELECT * FROM partner.neet WHERE month = '$M1' ORDER BY 1" -F '|')" "$frozen" "still verbatim after an insert"
+	# The report and the dictionary say which months are final.
+	assert_exit 0 "$SAMSPOR" -c "$T/s.conf" report
+	assert_contains "$OUT" "Final up to and including $M1; later periods may still change." "report says what is final"
+	assert_exit 0 "$SAMSPOR" -c "$T/s.conf" docs
+	assert_contains "$OUT" "Final up to and including $M1; later periods may still change." "dictionary says what is final"
+}
+
+test_identical_refreshes_store_no_release() {
+	frozen_months
+	setup
+	local n
+	n=$(psql_q "SELECT count(*) FROM samspor.partner_release")
+	assert_eq "$n" "2" "one release per month"
+	assert_exit 0 "$SAMSPOR" -c "$T/s.conf" refresh
+	assert_exit 0 "$SAMSPOR" -c "$T/s.conf" sync
+	assert_eq "$(psql_q "SELECT count(*) FROM samspor.partner_release")" "$n" "nothing new stored"
+	assert_contains "$ERR" "indicator neet: 1 periods final (published as released), 0 new releases stored" "nothing new logged"
+}
+
+test_layout_change_of_a_frozen_indicator_is_refused() {
+	frozen_months
+	setup
+	local before
+	before=$(dump neet)
+	sed -i 's/counts = ( { name = "people"; }, { name = "neet"; } );/counts = ( { name = "people"; }, { name = "neet"; }, { name = "school"; } );/;
+	        s/AS neet FROM obs/AS neet, count(*) FILTER (WHERE status = '"'"'skole'"'"') AS school FROM obs/' "$T/s.conf"
+	assert_exit 2 "$SAMSPOR" -c "$T/s.conf" refresh
+	assert_contains "$ERR" "indicator 'neet': its columns changed since period $M1" "names the indicator and the period"
+	assert_contains "$ERR" "DELETE FROM samspor.partner_release WHERE indicator = 'neet'" "says what to do"
+	assert_eq "$(dump neet)" "$before" "table unchanged"
+	psql_q "DELETE FROM samspor.partner_release WHERE indicator = 'neet'" >/dev/null
+	assert_exit 0 "$SAMSPOR" -c "$T/s.conf" refresh
+	assert_eq "$(psql_q "SELECT school, final FROM partner.neet WHERE area = 'A' AND month = '$M1'" -F '|')" "10|t" "republished, final again"
 }
 
 run_tests
