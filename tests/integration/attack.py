@@ -400,6 +400,33 @@ def run_table(a):
             if a.primary_only and (m.value[(num, i)] is None or m.value[(den, i)] is None):
                 continue  # primary suppression would have hidden it
             ratio_constraints(m, (num, i), (den, i), r[name], dec, scale)
+    # An earlier release of the same table: a cell hidden now that it
+    # showed is guessed unchanged (the attacker's strongest guess; if the
+    # guesses contradict what is published now, something changed and the
+    # attacker drops them).
+    guesses = []
+    if a.previous:
+        with open(a.previous, encoding="utf-8", newline="") as f:
+            before = {tuple(r[d] for d in dims): r for r in csv.DictReader(f)}
+        for i, r in enumerate(rows):
+            p = before.get(tuple(r[d] for d in dims))
+            if p is None:
+                continue
+            for c in counts:
+                if m.value[(c, i)] is None and p.get(c, "") != "":
+                    guesses.append(((c, i), int(p[c])))
+    if guesses:
+        base = list(m.cons)
+        for key, v in guesses:
+            m.add([(key, 1)], v, v)
+        try:
+            m.intervals(None)
+            sys.stderr.write("attack.py: %d hidden cells guessed unchanged from %s\n"
+                             % (len(guesses), a.previous))
+        except Inconsistent:
+            sys.stderr.write("attack.py: the earlier release's values contradict this one; "
+                             "guesses dropped\n")
+            m.cons = base
     try:
         try:
             iv = m.intervals(None if a.all else a.width)
@@ -421,10 +448,22 @@ def run_table(a):
     def where(i):
         return ",".join(rows[i][d] for d in dims)
 
+    truth = {}
+    if a.truth:
+        with open(a.truth, encoding="utf-8", newline="") as f:
+            for r in csv.DictReader(f):
+                truth[tuple(r[d] for d in dims)] = r
     order = sorted(iv, key=lambda k: (counts.index(k[0]), k[1]))
+    misled = 0
     for k in order:
         lo, hi = iv[k]
         c, i = k
+        t = truth.get(tuple(rows[i][d] for d in dims))
+        if t is not None and t.get(c, "") != "" and not lo <= int(t[c]) <= hi:
+            # a wrong guess (--previous): the attacker is misled, not informed
+            misled += 1
+            print("misled on %s at %s: %s misses the true value" % (c, where(i), fmt((lo, hi))))
+            continue
         if (c, i) in raw and not lo <= raw[(c, i)] <= hi:
             print("ERROR %s at %s: raw value %d outside [%s, %s]" % (c, where(i), raw[(c, i)], lo, hi))
             bad += 1
@@ -436,6 +475,8 @@ def run_table(a):
             print("narrowed %s at %s to [%d, %d]" % (c, where(i), lo, hi))
         elif a.all:
             print("interval %s at %s is %s" % (c, where(i), fmt((lo, hi))))
+    if misled:
+        print("misled %d" % misled)
     print("recovered %d narrowed %d" % (det, nar))
     if bad:
         return 2
@@ -456,6 +497,13 @@ def main():
     ap.add_argument("--width", type=int, default=5)
     ap.add_argument("--primary-only", type=int, default=0, metavar="T")
     ap.add_argument("--all", action="store_true", help="print every hidden cell's interval")
+    ap.add_argument("--truth", metavar="RAW.csv",
+                    help="the true counts (the test's knowledge, not the attacker's): "
+                         "an interval that misses the true value is a wrong guess, "
+                         "not a disclosure")
+    ap.add_argument("--previous", metavar="PREV.csv",
+                    help="an earlier release of the table: cells hidden now that it "
+                         "showed are guessed unchanged")
     a = ap.parse_args()
     if a.width < 1:
         ap.error("--width must be >= 1")

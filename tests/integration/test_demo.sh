@@ -286,6 +286,56 @@ test_second_run_gives_the_same_tables() {
 	assert_eq "$(psql_w -c "SELECT count(*) FROM samspor.sync_run WHERE status <> 'succeeded'")" 0 "no failed run"
 }
 
+# Releases: forget one person who is in the open month, refresh, and
+# compare with the release before.  No final period changes (not a row);
+# the open period may change, and the attacker — who keeps the earlier
+# release and guesses every value it showed unchanged — still determines
+# and narrows nothing.  Runs after the second-run test: it changes the
+# warehouse.
+test_forget_changes_only_open_periods() {
+	demo_ok
+	local spec name dims totals counts ratios subs args r s open person
+	open=$(psql_w -c "SELECT max(month) FROM partner.neet WHERE NOT final")
+	[[ -n $open ]] || fail "the demo has no open month"
+	assert_eq "$(psql_w -c "SELECT count(*) > 0 FROM partner.neet WHERE final")" t "the demo has final months"
+	grep $'^cpr\t' "$DEMO/identifiers.txt" | cut -f2 >"$T/cprs.txt"
+	"$SAMSPOR" -c "$DEMO/samspor.conf" -q pseudonym --kind cpr <"$T/cprs.txt" >"$T/pseudonyms.txt"
+	paste "$T/cprs.txt" "$T/pseudonyms.txt" >"$T/pairs.txt"
+	psql_w -c "SELECT DISTINCT person FROM warehouse.youth_status WHERE to_char(status_month, 'YYYY-MM') = '$open'" >"$T/open.txt"
+	person=$(awk -F'\t' 'NR == FNR { open[$1] = 1; next } ($2 in open) { print $1; exit }' "$T/open.txt" "$T/pairs.txt")
+	[[ -n $person ]] || fail "no demo person with a status in $open"
+	for name in neet school women housing activities; do
+		psql_w -c "COPY (SELECT * FROM partner.$name) TO STDOUT WITH CSV HEADER" >"$T/$name.before.csv"
+		psql_w -c "SELECT md5(string_agg(r::text, E'\\n' ORDER BY r::text)) FROM partner.$name r WHERE final" >"$T/$name.final.before"
+	done
+	local releases
+	releases=$(psql_w -c "SELECT count(*) FROM samspor.partner_release")
+	assert_exit 0 "$SAMSPOR" -c "$DEMO/samspor.conf" -q forget --kind cpr <<<"$person"
+	assert_eq "$(psql_w -c "SELECT count(*) FROM samspor.partner_release")" "$releases" "forget alone publishes nothing"
+	assert_exit 0 "$SAMSPOR" -c "$DEMO/samspor.conf" -q refresh
+	[[ $(psql_w -c "SELECT count(*) FROM samspor.partner_release") -gt $releases ]] ||
+		fail "the refresh stored no new release: the forgotten person changed nothing"
+	for spec in \
+		"neet|area,month|area|young,neet|neet_share:neet:young:100:1|neet:young" \
+		"school|area,school_year,grade,subject|area,grade|pupils,below_average|below_share:below_average:pupils:100:1|below_average:pupils" \
+		"women|area,month|area|women,in_activities,into_work_or_education|activity_share:in_activities:women:100:1 into_work_share:into_work_or_education:women:100:1|in_activities:women into_work_or_education:women" \
+		"housing|area,year|area|residents,moves_in,moves_out,arrears,evictions||" \
+		"activities|activity,area,month|area|participants,young_neet,women_target,children_behind||young_neet:participants women_target:participants children_behind:participants"; do
+		IFS='|' read -r name dims totals counts ratios subs <<<"$spec"
+		assert_eq "$(psql_w -c "SELECT md5(string_agg(r::text, E'\\n' ORDER BY r::text)) FROM partner.$name r WHERE final")" \
+			"$(cat "$T/$name.final.before")" "partner.$name: final periods unchanged"
+		psql_w -c "COPY (SELECT * FROM partner.$name) TO STDOUT WITH CSV HEADER" >"$T/$name.after.csv"
+		args=()
+		for r in $ratios; do args+=(--ratio "$r"); done
+		for s in $subs; do args+=(--subset "$s"); done
+		assert_exit 0 "$ATTACK_PY" "$ATTACK" "$T/$name.after.csv" --dims "$dims" --totals "$totals" \
+			--counts "$counts" --width 5 --previous "$T/$name.before.csv" "${args[@]}"
+		assert_contains "$OUT" "recovered 0 narrowed 0" "partner.$name after forget, against the release before"
+	done
+	assert_ne "$(cat "$T/neet.before.csv")" "$(psql_w -c "COPY (SELECT * FROM partner.neet) TO STDOUT WITH CSV HEADER")" \
+		"the open month changed"
+}
+
 test_stop_removes_everything() {
 	demo_ok
 	local pg api

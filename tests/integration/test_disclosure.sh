@@ -185,4 +185,29 @@ test_coarsening_publishes_more() {
 	assert_contains "$ERR" "'area' is coarsened into one value; it cannot have totals too" "coarsen and totals exclude each other"
 }
 
+# Releases of an open period: a value the last release showed, and that
+# has not changed, is known to whoever kept that release; hiding it now
+# protects nothing.  Night 1 shows a 10, 30, 40, 50; night 2 a is 3.  The
+# smallest other cell (30) would be the classic secondary — and the
+# attacker with night 1's table would then subtract.
+test_values_of_the_last_release_are_known() {
+	psql_q "SET client_min_messages = warning; CREATE SCHEMA IF NOT EXISTS warehouse; DROP TABLE IF EXISTS warehouse.rl;
+	  CREATE TABLE warehouse.rl AS
+	    SELECT area, '2026-11' AS month, n AS people, 0 AS neet
+	    FROM (VALUES ('a', 10), ('b', 30), ('c', 40), ('d', 50)) v(area, n)" >/dev/null
+	conf rl "" '{ name = "rl"; dimensions = ["area", "month"]; time = "month"; totals = ["area"];
+	  counts = ( { name = "people"; }, { name = "neet"; subset_of = "people"; } );
+	  query = "SELECT area, month, people, neet FROM rl"; }'
+	assert_exit 0 "$SAMSPOR" -c "$T/rl.conf" refresh
+	psql_q "COPY (SELECT * FROM partner.rl) TO STDOUT WITH CSV HEADER" >"$T/rl.night1.csv"
+	assert_eq "$(psql_q "SELECT count(*) FROM partner.rl WHERE suppressed")" 0 "night 1 hides nothing"
+	psql_q "UPDATE warehouse.rl SET people = 3 WHERE area = 'a'" >/dev/null
+	assert_exit 0 "$SAMSPOR" -c "$T/rl.conf" refresh
+	assert_eq "$(psql_q "SELECT people FROM partner.rl WHERE area = 'b'")" 30 "the unchanged 30 is not hidden: it would protect nothing"
+	psql_q "COPY (SELECT coalesce(area, 'I alt') AS area, '2026-11' AS month, sum(people) AS people, 0 AS neet
+	        FROM warehouse.rl GROUP BY ROLLUP (area)) TO STDOUT WITH CSV HEADER" >"$T/rl.truth.csv"
+	attack rl area,month area --previous "$T/rl.night1.csv" --truth "$T/rl.truth.csv"
+	assert_contains "$ERR" "hidden cells guessed unchanged" "the attacker used night 1"
+}
+
 run_tests
