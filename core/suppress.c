@@ -430,6 +430,20 @@ static long audit_block(engine *e, const size_t *mem, size_t n, size_t *local,
   return res;
 }
 
+/* qsort_r order: the largest value first, ties in index order. */
+static int by_value_desc(const void *a, const void *b, void *arg) {
+  const long long *v = arg;
+  size_t x = *(const size_t *)a, y = *(const size_t *)b;
+  if (v[x] != v[y])
+    return v[x] > v[y] ? -1 : 1;
+  return x < y ? -1 : x > y;
+}
+
+static int cmp_size(const void *a, const void *b) {
+  size_t x = *(const size_t *)a, y = *(const size_t *)b;
+  return x < y ? -1 : x > y;
+}
+
 static uint64_t block_print(const size_t *mem, size_t n) {
   uint64_t h = 1469598103934665603ull ^ n;
   for (size_t j = 0; j < n; j++) {
@@ -521,6 +535,93 @@ static int audit_round(engine *e, proven *pv, unsigned *stamp, unsigned round,
   return changed;
 }
 
+/* The unknowns connected to y through relations, not through x (the
+ * value being published): ascending in mem, *n of them.  visit marks
+ * what this trial has reached (with mark). */
+static void component(const engine *e, size_t x, size_t y, unsigned *visit,
+                      unsigned mark, size_t *mem, size_t *n, size_t *stack) {
+  const relations *r = e->rel;
+  size_t top = 0;
+  *n = 0;
+  visit[y] = mark;
+  stack[top++] = y;
+  while (top) {
+    size_t u = stack[--top];
+    mem[(*n)++] = u;
+    for (size_t i = r->by_start[u]; i < r->by_start[u + 1]; i++)
+      for (size_t k = r->start[r->by[i]]; k < r->start[r->by[i] + 1]; k++) {
+        size_t w = r->var[k];
+        if (w != x && visit[w] != mark && is_unknown(e, w)) {
+          visit[w] = mark;
+          stack[top++] = w;
+        }
+      }
+  }
+  qsort(mem, *n, sizeof *mem, cmp_size);
+}
+
+/*
+ * Hide as little as the audit allows: the secondary suppressions are
+ * chosen greedily, one per narrow count per round, so some end up
+ * redundant.  Try publishing each again, the largest first (they hold the
+ * most of the table's sum); keep it published when every block it leaves
+ * behind still passes the audit.  Stops at the deadline, leaving the
+ * rest hidden (safe either way).
+ */
+static void publish_redundant(engine *e, proven *pv, unsigned *seen,
+                              unsigned *seen_mark) {
+  const relations *r = e->rel;
+  size_t nv = e->nvars, ns = 0;
+  size_t *sec = sp_xmalloc((nv ? nv : 1) * sizeof *sec);
+  for (size_t x = 0; x < nv; x++)
+    if (e->flags[x] == SP_SUPP_SECONDARY)
+      sec[ns++] = x;
+  qsort_r(sec, ns, sizeof *sec, by_value_desc, (void *)e->values);
+  unsigned *visit = sp_xcalloc(nv ? nv : 1, sizeof *visit);
+  size_t *mem = sp_xmalloc((nv ? nv : 1) * sizeof *mem);
+  size_t *stack = sp_xmalloc((nv ? nv : 1) * sizeof *stack);
+  size_t *local = sp_xmalloc((nv ? nv : 1) * sizeof *local);
+  unsigned char *narrow = sp_xmalloc(nv ? nv : 1);
+  unsigned mark = 0;
+  for (size_t i = 0; i < ns && sp_now_mono() < e->deadline; i++) {
+    size_t x = sec[i];
+    if (e->withheld[e->period[x / e->nvalues]])
+      continue;
+    e->flags[x] = 0;
+    mark++;
+    int ok = 1;
+    for (size_t a = r->by_start[x]; ok && a < r->by_start[x + 1]; a++)
+      for (size_t k = r->start[r->by[a]]; ok && k < r->start[r->by[a] + 1];
+           k++) {
+        size_t y = r->var[k];
+        if (y == x || visit[y] == mark || !is_unknown(e, y))
+          continue;
+        size_t n;
+        component(e, x, y, visit, mark, mem, &n, stack);
+        uint64_t h = block_print(mem, n);
+        if (proven_has(pv, h))
+          continue;
+        ++*seen_mark;
+        long res =
+            audit_block(e, mem, n, local, e->inblk, seen, *seen_mark, narrow);
+        if (res == 0)
+          proven_add(pv, h);
+        else
+          ok = 0;
+      }
+    if (ok)
+      e->st->secondary--;
+    else
+      e->flags[x] = SP_SUPP_SECONDARY;
+  }
+  free(narrow);
+  free(local);
+  free(stack);
+  free(mem);
+  free(visit);
+  free(sec);
+}
+
 void sp_suppress_audit(const char *const *dims, size_t ndims, size_t ncells,
                        const long long *values, size_t nvalues,
                        const sp_supp_opts *o, unsigned char *flags,
@@ -572,6 +673,8 @@ void sp_suppress_audit(const char *const *dims, size_t ndims, size_t ncells,
   while (audit_round(&e, &pv, stamp, ++round, seen, &seen_mark, &timed_out))
     ;
   st->timed_out = timed_out;
+  if (!timed_out)
+    publish_redundant(&e, &pv, seen, &seen_mark);
   free(e.inblk);
   free(seen);
   free(stamp);
