@@ -183,9 +183,13 @@ static int take_point(const sp_lp_model *m, glp_prob *lp, int mip, long long *x,
 static int optimise(const sp_lp_model *m, glp_prob *lp, size_t j, int dir,
                     int force_ip, double deadline, long long *x,
                     sp_lp_stats *st) {
+  /* The objective is one column at a time: clear the previous one (every
+   * coefficient is 0 in a new problem). */
   int ncols = glp_get_num_cols(lp);
   for (int c = 1; c <= ncols; c++)
-    glp_set_obj_coef(lp, c, (size_t)c == j + 1 ? 1.0 : 0.0);
+    if (c != (int)j + 1 && glp_get_obj_coef(lp, c) != 0.0)
+      glp_set_obj_coef(lp, c, 0.0);
+  glp_set_obj_coef(lp, (int)j + 1, 1.0);
   glp_set_obj_dir(lp, dir);
   glp_smcp sp;
   glp_init_smcp(&sp);
@@ -228,9 +232,19 @@ long sp_lp_audit(const sp_lp_model *m, const long long *truth, long long width,
   size_t n = m->nvars;
   long long *lo = sp_xmalloc((n ? n : 1) * sizeof *lo);
   long long *hi = sp_xmalloc((n ? n : 1) * sizeof *hi);
-  long long *x = sp_xmalloc((n ? n : 1) * sizeof *x);
   for (size_t j = 0; j < n; j++)
     lo[j] = hi[j] = truth[j];
+  long res = sp_lp_audit_from(m, lo, hi, width, narrow, deadline, st);
+  free(hi);
+  free(lo);
+  return res;
+}
+
+long sp_lp_audit_from(const sp_lp_model *m, long long *lo, long long *hi,
+                      long long width, unsigned char *narrow, double deadline,
+                      sp_lp_stats *st) {
+  size_t n = m->nvars;
+  long long *x = sp_xmalloc((n ? n : 1) * sizeof *x);
   glp_prob *lp = NULL;
   long nnarrow = 0;
   int timeout = 0;
@@ -263,8 +277,6 @@ long sp_lp_audit(const sp_lp_model *m, const long long *truth, long long width,
   if (lp)
     glp_delete_prob(lp);
   free(x);
-  free(hi);
-  free(lo);
   return timeout ? -1 : nnarrow;
 }
 

@@ -74,6 +74,19 @@ long sp_lp_audit(const sp_lp_model *m, const long long *truth, long long width,
                  unsigned char *narrow, double deadline, sp_lp_stats *st);
 
 /*
+ * The same, starting from what earlier verified points showed: on entry
+ * lo[j] and hi[j] are values of x[j] attained by integer points of this
+ * model (at least the truth), on return widened by the points found here.
+ * A caller may carry them over from the audit of a model whose integer
+ * points, each extended with the true values of the unknowns this model
+ * adds, are integer points of this one (core/suppress.c: the same block
+ * after more cells were hidden).
+ */
+long sp_lp_audit_from(const sp_lp_model *m, long long *lo, long long *hi,
+                      long long width, unsigned char *narrow, double deadline,
+                      sp_lp_stats *st);
+
+/*
  * The attacker's exact interval of x[j]: the minimum and maximum over the
  * integer points of the model, each attained by a verified point (an upper
  * end at the unknown's ub means "at least that").  Returns 0, or -1 when

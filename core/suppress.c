@@ -325,6 +325,10 @@ typedef struct engine {
   const size_t *period;    /* per cell */
   unsigned char *withheld; /* per period */
   unsigned *inblk;         /* per unknown: the mark of the block it is in */
+  /* Per unknown: the least and greatest value it takes in the verified
+   * integer points found for its block so far, in this or an earlier
+   * round (see audit_block). */
+  long long *lo, *hi;
   long long lb, width, big;
   double deadline;
   sp_supp_stats *st;
@@ -395,14 +399,16 @@ static long audit_block(engine *e, const size_t *mem, size_t n, size_t *local,
   const relations *r = e->rel;
   sp_lp_model m;
   sp_lp_init(&m, n, e->lb, e->big);
-  long long *truth = sp_xmalloc((n ? n : 1) * sizeof *truth);
+  long long *lo = sp_xmalloc((n ? n : 1) * sizeof *lo);
+  long long *hi = sp_xmalloc((n ? n : 1) * sizeof *hi);
   /* local[] maps this block's unknowns, marked with seen_mark in inblk:
    * a value hidden earlier in this round for another block is still a
    * published constant here (the block is audited again next round). */
   for (size_t j = 0; j < n; j++) {
     local[mem[j]] = j;
     inblk[mem[j]] = seen_mark;
-    truth[j] = e->values[mem[j]];
+    lo[j] = e->lo[mem[j]];
+    hi[j] = e->hi[mem[j]];
   }
   for (size_t j = 0; j < n; j++)
     for (size_t i = r->by_start[mem[j]]; i < r->by_start[mem[j] + 1]; i++) {
@@ -421,11 +427,25 @@ static long audit_block(engine *e, const size_t *mem, size_t n, size_t *local,
       sp_lp_row(&m, r->le[q] ? SP_ROW_LE : SP_ROW_EQ, rhs);
     }
   sp_lp_stats ls = {0};
-  long res = sp_lp_audit(&m, truth, e->width, narrow, e->deadline, &ls);
+  /* The relations are fixed and the hidden set only grows, so every
+   * integer point of an earlier audit of (part of) this block, extended
+   * with the true values of the unknowns hidden since, satisfies every row
+   * of this model: the new unknowns were right-hand-side constants at
+   * exactly those values there, and a row without earlier unknowns holds
+   * at the truth.  The bounds are the same for every audit.  So the values
+   * e->lo/e->hi, attained by such points, are attained by integer points
+   * of this model too, and only the unknowns not yet shown wide need
+   * programs. */
+  long res = sp_lp_audit_from(&m, lo, hi, e->width, narrow, e->deadline, &ls);
+  for (size_t j = 0; j < n; j++) {
+    e->lo[mem[j]] = lo[j];
+    e->hi[mem[j]] = hi[j];
+  }
   e->st->lps += ls.lps;
   e->st->ips += ls.ips;
   e->st->blocks++;
-  free(truth);
+  free(hi);
+  free(lo);
   sp_lp_free(&m);
   return res;
 }
@@ -653,6 +673,10 @@ void sp_suppress_audit(const char *const *dims, size_t ndims, size_t ncells,
   e.deadline = sp_now_mono() + (o->budget > 0 ? o->budget : 300.0);
   e.st = st;
   e.fixed = sp_xcalloc(nv ? nv : 1, 1);
+  e.lo = sp_xmalloc((nv ? nv : 1) * sizeof *e.lo);
+  e.hi = sp_xmalloc((nv ? nv : 1) * sizeof *e.hi);
+  for (size_t x = 0; x < nv; x++)
+    e.lo[x] = e.hi[x] = values[x];
   for (size_t x = 0; o->known && x < nv; x++)
     e.fixed[x] = o->known[x] >= 0 && o->known[x] == values[x];
   size_t *period = sp_xmalloc((ncells ? ncells : 1) * sizeof *period);
@@ -683,6 +707,8 @@ void sp_suppress_audit(const char *const *dims, size_t ndims, size_t ncells,
   groups_free(&g);
   free(e.withheld);
   free(period);
+  free(e.hi);
+  free(e.lo);
   free(e.fixed);
 }
 

@@ -1,22 +1,30 @@
 #!/usr/bin/env bash
-# contrib/bench/bench_indicators.sh — the partner refresh against the bare
-# aggregate query, one command.
+# contrib/bench/bench_indicators.sh — the partner refresh, with its
+# disclosure audit, against the bare aggregate query, one command.
 #
-#   contrib/bench/bench_indicators.sh [ROWS]        (default: 1000000)
+#   contrib/bench/bench_indicators.sh [ROWS [RUNS [SHAPES]]]
+#
+#   ROWS    synthetic person-month rows per shape (default: 1000000)
+#   RUNS    times each shape is measured (default: 2), one line per run
+#   SHAPES  a regex on the shape names to run (default: all)
 #
 # Fills a throwaway PostgreSQL with ROWS synthetic person-month rows
-# (skewed over the areas, so that many cells are small), then, for three
+# (skewed over the areas, so that many cells are small), then, for four
 # indicator shapes, times in one run:
 #   (a) psql: the indicator's query, its cells sent to /dev/null (the
 #       reference: what the database has to do anyway)
 #   (b) samspor refresh: the same query, totals, primary and secondary
-#       suppression (with the rank test), ratios, and the partner table
-#       replaced in one transaction
-# and prints cells, hidden values, seconds, the ratio (b)/(a) and samspor's
-# peak RSS.  Shapes: the demo's size (4 areas x 22 months), 1,000 areas x 24
-# months (one total), and 200 and 1,000 areas x 8 and 12 statuses x 24
-# months with totals over area and status (the rank test's case; the
-# second has blocks of about 1,000 equations).
+#       suppression with the disclosure audit (core/audit.c), ratios, and
+#       the partner table replaced in one transaction
+# and prints cells, hidden values, periods withheld by the fail-safe,
+# seconds, the ratio (b)/(a), samspor's peak RSS, the audit's own seconds
+# and the information loss: the share of the cells' count values hidden
+# and the share of their sum those hold (both from the refresh's info log
+# line; totals are not counted as cells there).  Shapes: the demo's size
+# (4 areas x 24 months) and 1,000 areas x 24 months, both with a total over
+# area and the count neet declared a subset of people; 200 and 1,000 areas
+# x 8 and 12 statuses x 24 months with totals over area and status (blocks
+# of thousands of hidden cells; the last has partner.audit_budget = 8m).
 #
 # Uses the build in $BUILD_DIR (default build/, else the source tree).
 set -euo pipefail
@@ -24,6 +32,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../../tests/integration/lib.sh"
 
 ROWS=${1:-1000000}
+RUNS=${2:-2}
+SHAPES=${3:-.}
 pg_start
 W=$SP_WORK/bench
 mkdir -p "$W"
@@ -45,49 +55,80 @@ shape() {
 	  ANALYZE warehouse.$1" >/dev/null
 }
 
-write_conf() { # NAME DIMS TOTALS COUNTS QUERY [RATIOS]
+write_conf() { # NAME DIMS TOTALS COUNTS QUERY [RATIOS [PARTNER-OPTIONS]]
 	cat >"$W/$1.conf" <<-EOF
 		warehouse: { conninfo = "$SP_CONNINFO"; };
 		pseudonym: { key_file = "$W/key"; };
-		log: { level = "warn"; };
+		log: { level = "info"; };
 		connectors = ( { name = "unused"; plugin = "csv"; enabled = false;
 		  source = { url = "$W/none.csv"; };
 		  streams = ( { table = "unused"; columns = ( { name = "x"; from = "x"; rule = "keep"; } ); } ); } );
-		partner: { indicators = ( { name = "$1"; dimensions = $2; time = "month"; totals = $3;
+		partner: { ${7:-} indicators = ( { name = "$1"; dimensions = $2; time = "month"; totals = $3;
 		  counts = $4; ${6:-}
 		  query = "$5"; } ); };
 	EOF
 }
 
-printf '%-12s %8s %8s %10s %10s %7s %9s\n' shape cells hidden "query s" "refresh s" ratio "peak RSS"
-run() { # NAME QUERY
-	local name=$1 query=$2 ta tb rb rc
-	psql_q "CHECKPOINT" >/dev/null
-	read -r ta _ rc < <(measure "$(_sp_pg_bindir)/psql" -X -q -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d "$PGDATABASE" \
-		-c "SET search_path = warehouse; COPY ($query) TO STDOUT")
-	[[ $rc == 0 ]] || { echo "the query failed" >&2; exit 1; }
-	read -r tb rb rc < <(measure "$SAMSPOR" -c "$W/$name.conf" refresh)
-	[[ $rc == 0 ]] || { "$SAMSPOR" -c "$W/$name.conf" refresh; exit 1; }
-	local cells hidden
-	cells=$(psql_q "SELECT count(*) FROM partner.$name")
-	hidden=$(psql_q "SELECT count(*) FROM partner.$name WHERE suppressed")
-	printf '%-12s %8s %8s %10s %10s %6.2fx %6d MiB\n' "$name" "$cells" "$hidden" "$ta" "$tb" \
-		"$(python3 -c "print($tb / $ta)")" $((rb / 1024))
+printf '%-8s %7s %7s %8s %7s %9s %7s %8s %8s %7s %7s\n' shape cells hidden withheld "query s" \
+	"refresh s" ratio "peak RSS" "audit s" "cells %" "sum %"
+run() { # NAME QUERY COUNT...
+	local name=$1 query=$2 ta tb rb rc i
+	shift 2
+	for ((i = 0; i < RUNS; i++)); do
+		psql_q "CHECKPOINT" >/dev/null
+		read -r ta _ rc < <(measure "$(_sp_pg_bindir)/psql" -X -q -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d "$PGDATABASE" \
+			-c "SET search_path = warehouse; COPY ($query) TO STDOUT")
+		[[ $rc == 0 ]] || { echo "the query failed" >&2; exit 1; }
+		read -r tb rb rc < <(measure --stderr "$W/$name.log" "$SAMSPOR" -c "$W/$name.conf" refresh)
+		[[ $rc == 0 ]] || { cat "$W/$name.log" >&2; exit 1; }
+		local cells hidden c sql=""
+		for c in "$@"; do
+			sql+="${sql:+ + }count(*) FILTER (WHERE $c IS NULL)"
+		done
+		cells=$(psql_q "SELECT count(*) FROM partner.$name")
+		hidden=$(psql_q "SELECT $sql FROM partner.$name")
+		# withheld, audit seconds, hidden share of the counts and of the sum
+		local stats
+		stats=$(python3 - "$W/$name.log" "$name" <<-'PY'
+			import re, sys
+			pat = re.compile(r'indicator (\S+) refreshed: .*?hidden ([0-9.]+)% of the '
+			                 r"cells' counts, holding ([0-9.]+)% of their sum; .*?"
+			                 r'(\d+) period\(s\) withheld; audit ([0-9.]+) s')
+			for line in open(sys.argv[1], errors="replace"):
+			    m = pat.search(line)
+			    if m and m.group(1) == sys.argv[2]:
+			        print(m.group(4), m.group(5), m.group(2), m.group(3))
+			        break
+			else:
+			    print("? ? ? ?")
+		PY
+		)
+		local wp as cs ss
+		read -r wp as cs ss <<<"$stats"
+		printf '%-8s %7s %7s %8s %7s %9s %6.2fx %4d MiB %8s %6s%% %6s%%\n' "$name" "$cells" "$hidden" "$wp" "$ta" "$tb" \
+			"$(python3 -c "print($tb / $ta)")" $((rb / 1024)) "$as" "$cs" "$ss"
+	done
 }
 
 Q1="SELECT area, month, count(*) AS people, count(*) FILTER (WHERE status = 'neet') AS neet FROM SHAPE GROUP BY 1, 2"
 for spec in "small 4 8" "wide 1000 8"; do
 	read -r name areas statuses <<<"$spec"
+	[[ $name =~ $SHAPES ]] || continue
 	shape "$name" "$areas" "$statuses"
 	q=${Q1//SHAPE/$name}
-	write_conf "$name" '["area", "month"]' '["area"]' '( { name = "people"; }, { name = "neet"; } )' "$q" \
+	write_conf "$name" '["area", "month"]' '["area"]' \
+		'( { name = "people"; }, { name = "neet"; subset_of = "people"; } )' "$q" \
 		'ratios = ( { name = "share"; numerator = "neet"; denominator = "people"; } );'
-	run "$name" "$q"
+	run "$name" "$q" people neet
 done
 for spec in "twoway 200 8" "twowide 1000 12"; do
 	read -r name areas statuses <<<"$spec"
+	[[ $name =~ $SHAPES ]] || continue
 	shape "$name" "$areas" "$statuses"
 	q="SELECT area, status, month, count(*) AS people FROM $name GROUP BY 1, 2, 3"
-	write_conf "$name" '["area", "status", "month"]' '["area", "status"]' '( { name = "people"; } )' "$q"
-	run "$name" "$q"
+	budget=
+	[[ $name == twowide ]] && budget='audit_budget = "8m";'
+	write_conf "$name" '["area", "status", "month"]' '["area", "status"]' '( { name = "people"; } )' "$q" \
+		'' "$budget"
+	run "$name" "$q" people
 done
