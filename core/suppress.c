@@ -621,6 +621,12 @@ static void publish_redundant(engine *e, proven *pv, unsigned *seen,
         uint64_t h = block_print(mem, n);
         if (proven_has(pv, h))
           continue;
+        /* x is a constant now: points found while it was an unknown may
+         * move it, so they prove nothing here.  (Points found now stay
+         * valid if x is hidden again: they are points with x at its true
+         * value.) */
+        for (size_t j = 0; j < n; j++)
+          e->lo[mem[j]] = e->hi[mem[j]] = e->values[mem[j]];
         ++*seen_mark;
         long res =
             audit_block(e, mem, n, local, e->inblk, seen, *seen_mark, narrow);
