@@ -63,6 +63,10 @@ void sp_lp_term(sp_lp_model *m, size_t var, long long coef) {
       m->coef[e] += coef;
       return;
     }
+  sp_lp_term_new(m, var, coef);
+}
+
+void sp_lp_term_new(sp_lp_model *m, size_t var, long long coef) {
   if (m->nent == m->ent_cap) {
     m->ent_cap *= 2;
     m->col = sp_xrealloc(m->col, m->ent_cap * sizeof *m->col);
@@ -227,6 +231,226 @@ static int optimise(const sp_lp_model *m, glp_prob *lp, size_t j, int dir,
   return take_point(m, lp, 1, x, st);
 }
 
+/* ---- witnesses along cycles, before any program ---------------------- */
+
+/*
+ * Most hidden counts sit in one or two equations with coefficients +-1 (a
+ * cell of a one- or two-way table and its totals).  Moving such a count by
+ * d unbalances its equations, and moving other unknowns along a path of
+ * equations rebalances them: in a two-way table that is the classic
+ * rectangle of hidden cells.  A breadth-first search over (equation, sign
+ * of the imbalance) finds such a path; the point it gives is then checked
+ * exactly like any other (sp_lp_verify), so a path that breaks an
+ * inequality or a bound is simply not used, and the linear program is the
+ * fallback.  It turns most audits into a few graph searches.
+ */
+typedef struct paths {
+  int *neq;        /* per unknown: equations it is in (3 = too many) */
+  size_t (*er)[2]; /* per unknown: those equations */
+  signed char (*ec)[2];
+  size_t *prev;   /* per state (row * 2 + sign): the state before */
+  size_t *via;    /* the unknown moved to reach it */
+  unsigned *mark; /* per state: visited in search number `search` */
+  unsigned search;
+  size_t *queue;
+  size_t nstates;
+} paths;
+
+static void paths_init(paths *p, const sp_lp_model *m) {
+  size_t n = m->nvars ? m->nvars : 1;
+  p->neq = sp_xcalloc(n, sizeof *p->neq);
+  p->er = sp_xmalloc(n * sizeof *p->er);
+  p->ec = sp_xmalloc(n * sizeof *p->ec);
+  for (size_t r = 0; r < m->nrows; r++)
+    for (size_t e = m->row_start[r]; e < m->row_start[r + 1]; e++) {
+      size_t v = m->col[e];
+      if (m->type[r] != SP_ROW_EQ)
+        continue;
+      if (p->neq[v] >= 2 || (m->coef[e] != 1 && m->coef[e] != -1)) {
+        p->neq[v] = 3;
+        continue;
+      }
+      p->er[v][p->neq[v]] = r;
+      p->ec[v][p->neq[v]++] = (signed char)m->coef[e];
+    }
+  p->nstates = 2 * (m->nrows ? m->nrows : 1);
+  p->prev = sp_xmalloc(p->nstates * sizeof *p->prev);
+  p->via = sp_xmalloc(p->nstates * sizeof *p->via);
+  p->mark = sp_xcalloc(p->nstates, sizeof *p->mark);
+  p->queue = sp_xmalloc(p->nstates * sizeof *p->queue);
+  p->search = 0;
+}
+
+static void paths_free(paths *p) {
+  free(p->neq);
+  free(p->er);
+  free(p->ec);
+  free(p->prev);
+  free(p->via);
+  free(p->mark);
+  free(p->queue);
+}
+
+#define NO_STATE SIZE_MAX
+#define STATE(row, sign) ((row)*2 + ((sign) > 0))
+#define SIGN(state) (((state)&1) ? 1 : -1)
+
+/*
+ * From the imbalance sign s0 (the equation's left side is s0 * d too high)
+ * at equation r0, find unknowns to move by +-d, none of them `skip`, until
+ * either state `goal` is reached (NO_STATE: until an unknown in only one
+ * equation absorbs the rest).  Applies the moves to x; returns 1 if found.
+ */
+static int find_path(const sp_lp_model *m, paths *p, long long *x, size_t skip,
+                     size_t r0, int s0, size_t goal, long long d) {
+  unsigned mk = ++p->search;
+  size_t head = 0, tail = 0, start = STATE(r0, s0);
+  p->mark[start] = mk;
+  p->prev[start] = NO_STATE;
+  p->queue[tail++] = start;
+  while (head < tail) {
+    size_t st = p->queue[head++];
+    size_t w = st / 2;
+    int s = SIGN(st);
+    for (size_t e = m->row_start[w]; e < m->row_start[w + 1]; e++) {
+      size_t v = m->col[e];
+      int a = (int)m->coef[e];
+      if (v == skip || p->neq[v] < 1 || p->neq[v] > 2)
+        continue;
+      long long t = -(long long)s * a * d; /* rebalances w */
+      if (x[v] + t < m->lb[v] || x[v] + t > m->ub[v])
+        continue;
+      size_t next = NO_STATE;
+      if (p->neq[v] == 2) {
+        int k = p->er[v][0] == w ? 1 : 0;
+        size_t z = p->er[v][k];
+        int sz = -s * a * p->ec[v][k];
+        next = STATE(z, sz);
+        if (next != goal) {
+          if (p->mark[next] != mk) {
+            p->mark[next] = mk;
+            p->prev[next] = st;
+            p->via[next] = v;
+            p->queue[tail++] = next;
+          }
+          continue;
+        }
+      } else if (goal != NO_STATE) {
+        continue; /* absorbs w, but the goal still needs balancing */
+      }
+      /* found: apply this move and the ones that led here */
+      x[v] += t;
+      for (size_t q = st; p->prev[q] != NO_STATE; q = p->prev[q]) {
+        size_t u = p->via[q];
+        size_t from = p->prev[q] / 2;
+        int sf = SIGN(p->prev[q]);
+        int au = p->er[u][0] == from ? p->ec[u][0] : p->ec[u][1];
+        x[u] += -(long long)sf * au * d;
+      }
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* Move x[v] by sigma * d (already applied by the caller) and rebalance
+ * its equations along paths, none through `skip`.  1 if it could. */
+static int rebalance(const sp_lp_model *m, paths *p, long long *x, size_t v,
+                     size_t skip, int sigma, long long d) {
+  if (p->neq[v] == 1)
+    return find_path(m, p, x, skip, p->er[v][0], p->ec[v][0] * sigma, NO_STATE,
+                     d);
+  if (p->neq[v] == 2) {
+    long long *save = sp_xmalloc(m->nvars * sizeof *save);
+    memcpy(save, x, m->nvars * sizeof *save);
+    size_t goal = STATE(p->er[v][1], -p->ec[v][1] * sigma);
+    int ok =
+        find_path(m, p, x, skip, p->er[v][0], p->ec[v][0] * sigma, goal, d);
+    if (!ok) { /* each equation to an unknown that absorbs it */
+      memcpy(x, save, m->nvars * sizeof *save);
+      ok = find_path(m, p, x, skip, p->er[v][0], p->ec[v][0] * sigma, NO_STATE,
+                     d) &&
+           find_path(m, p, x, skip, p->er[v][1], p->ec[v][1] * sigma, NO_STATE,
+                     d);
+    }
+    free(save);
+    return ok;
+  }
+  return p->neq[v] == 0;
+}
+
+/* The first inequality x breaks, with by how much (> 0), or SIZE_MAX. */
+static size_t broken_row(const sp_lp_model *m, const long long *x,
+                         long long *by) {
+  for (size_t r = 0; r < m->nrows; r++) {
+    if (m->type[r] == SP_ROW_EQ)
+      continue;
+    long long sum = 0;
+    for (size_t e = m->row_start[r]; e < m->row_start[r + 1]; e++)
+      sum += m->coef[e] * x[m->col[e]];
+    if (m->type[r] == SP_ROW_LE && sum > m->rhs[r]) {
+      *by = sum - m->rhs[r];
+      return r;
+    }
+    if (m->type[r] == SP_ROW_GE && sum < m->rhs[r]) {
+      *by = m->rhs[r] - sum;
+      return r;
+    }
+  }
+  return SIZE_MAX;
+}
+
+/*
+ * A verified point with x[j] moved by sigma * d from the truth, found
+ * along equations; 1 with the point in x.  An inequality the moves break
+ * (a subset now above its superset) is repaired by moving another of its
+ * unknowns and rebalancing that one's equations, a few times at most.
+ */
+static int path_witness(const sp_lp_model *m, paths *p, const long long *truth,
+                        size_t j, int sigma, long long d, long long *x,
+                        sp_lp_stats *st) {
+  if (p->neq[j] > 2 || d <= 0)
+    return 0;
+  memcpy(x, truth, m->nvars * sizeof *x);
+  x[j] += sigma * d;
+  if (x[j] < m->lb[j] || x[j] > m->ub[j])
+    return 0;
+  int ok = rebalance(m, p, x, j, j, sigma, d);
+  for (int repair = 0; ok && repair < 4; repair++) {
+    long long by;
+    size_t r = broken_row(m, x, &by);
+    if (r == SIZE_MAX)
+      break;
+    ok = 0;
+    /* lower an LE row's sum (raise a GE row's) by moving one unknown */
+    int want = m->type[r] == SP_ROW_LE ? -1 : 1;
+    for (size_t e = m->row_start[r]; e < m->row_start[r + 1] && !ok; e++) {
+      size_t v = m->col[e];
+      long long c = m->coef[e];
+      if (v == j || (c != 1 && c != -1) || p->neq[v] > 2)
+        continue;
+      int sg = (int)(want * c); /* the direction of v that helps */
+      if (x[v] + sg * by < m->lb[v] || x[v] + sg * by > m->ub[v])
+        continue;
+      long long *save = sp_xmalloc(m->nvars * sizeof *save);
+      memcpy(save, x, m->nvars * sizeof *save);
+      x[v] += sg * by;
+      ok = rebalance(m, p, x, v, j, sg, by);
+      if (!ok)
+        memcpy(x, save, m->nvars * sizeof *save);
+      free(save);
+    }
+  }
+  if (!ok)
+    return 0;
+  ok = sp_lp_verify(m, x);
+  if (st) {
+    st->paths += ok;
+    st->rejected += !ok;
+  }
+  return ok;
+}
+
 long sp_lp_audit(const sp_lp_model *m, const long long *truth, long long width,
                  unsigned char *narrow, double deadline, sp_lp_stats *st) {
   size_t n = m->nvars;
@@ -234,18 +458,30 @@ long sp_lp_audit(const sp_lp_model *m, const long long *truth, long long width,
   long long *hi = sp_xmalloc((n ? n : 1) * sizeof *hi);
   for (size_t j = 0; j < n; j++)
     lo[j] = hi[j] = truth[j];
-  long res = sp_lp_audit_from(m, lo, hi, width, narrow, deadline, st);
+  long res = sp_lp_audit_from(m, truth, lo, hi, width, 0, narrow, deadline, st);
   free(hi);
   free(lo);
   return res;
 }
 
-long sp_lp_audit_from(const sp_lp_model *m, long long *lo, long long *hi,
-                      long long width, unsigned char *narrow, double deadline,
+static void widen(size_t n, const long long *x, long long *lo, long long *hi) {
+  for (size_t i = 0; i < n; i++) {
+    if (x[i] < lo[i])
+      lo[i] = x[i];
+    if (x[i] > hi[i])
+      hi[i] = x[i];
+  }
+}
+
+long sp_lp_audit_from(const sp_lp_model *m, const long long *truth,
+                      long long *lo, long long *hi, long long width,
+                      int first_only, unsigned char *narrow, double deadline,
                       sp_lp_stats *st) {
   size_t n = m->nvars;
   long long *x = sp_xmalloc((n ? n : 1) * sizeof *x);
   glp_prob *lp = NULL;
+  paths pw;
+  paths_init(&pw, m);
   long nnarrow = 0;
   int timeout = 0;
   for (size_t j = 0; j < n; j++) {
@@ -255,27 +491,39 @@ long sp_lp_audit_from(const sp_lp_model *m, long long *lo, long long *hi,
       narrow[j] = 0;
       continue;
     }
-    for (int k = 0; k < 2 && !timeout && hi[j] - lo[j] < width; k++) {
+    if (hi[j] - lo[j] < width && deadline > 0 && sp_now_mono() >= deadline)
+      timeout = 1;
+    /* up to lo + width, else down to hi - width, along equations */
+    if (!timeout && hi[j] - lo[j] < width &&
+        path_witness(m, &pw, truth, j, 1, lo[j] + width - truth[j], x, st))
+      widen(n, x, lo, hi);
+    if (!timeout && hi[j] - lo[j] < width &&
+        path_witness(m, &pw, truth, j, -1, truth[j] - (hi[j] - width), x, st))
+      widen(n, x, lo, hi);
+    /* first_only == 2: no programs (the caller hides more where no path
+     * shows a count wide, and audits with programs at the end) */
+    for (int k = 0;
+         k < 2 && first_only < 2 && !timeout && hi[j] - lo[j] < width; k++) {
       if (deadline > 0 && sp_now_mono() >= deadline) {
         timeout = 1;
         break;
       }
       if (!lp)
         lp = build(m);
-      if (!optimise(m, lp, j, k == 0 ? GLP_MAX : GLP_MIN, 0, deadline, x, st))
-        continue;
-      for (size_t i = 0; i < n; i++) {
-        if (x[i] < lo[i])
-          lo[i] = x[i];
-        if (x[i] > hi[i])
-          hi[i] = x[i];
-      }
+      if (optimise(m, lp, j, k == 0 ? GLP_MAX : GLP_MIN, 0, deadline, x, st))
+        widen(n, x, lo, hi);
     }
     narrow[j] = hi[j] - lo[j] < width;
     nnarrow += narrow[j];
+    if (narrow[j] && first_only && !timeout) {
+      for (size_t i = j + 1; i < n; i++)
+        narrow[i] = 0;
+      break;
+    }
   }
   if (lp)
     glp_delete_prob(lp);
+  paths_free(&pw);
   free(x);
   return timeout ? -1 : nnarrow;
 }

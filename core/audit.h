@@ -47,6 +47,9 @@ void sp_lp_free(sp_lp_model *m);
 /* Add coef * x[var] to the row being built (coefficients of one unknown
  * add up). */
 void sp_lp_term(sp_lp_model *m, size_t var, long long coef);
+/* The same for an unknown not yet in the row (no search: rows of a
+ * thousand terms are built in linear time). */
+void sp_lp_term_new(sp_lp_model *m, size_t var, long long coef);
 /* Close the row being built: its terms `type` rhs.  A row without terms is
  * dropped. */
 void sp_lp_row(sp_lp_model *m, sp_row_type type, long long rhs);
@@ -59,6 +62,7 @@ typedef struct sp_lp_stats {
   size_t ips;      /* integer programs solved (the LP point was fractional) */
   size_t verified; /* solver points that passed the exact check */
   size_t rejected; /* solver points that failed it */
+  size_t paths;    /* points found along equations, without a program */
 } sp_lp_stats;
 
 /*
@@ -80,10 +84,13 @@ long sp_lp_audit(const sp_lp_model *m, const long long *truth, long long width,
  * A caller may carry them over from the audit of a model whose integer
  * points, each extended with the true values of the unknowns this model
  * adds, are integer points of this one (core/suppress.c: the same block
- * after more cells were hidden).
+ * after more cells were hidden).  first_only: stop at the first narrow
+ * unknown (the only one marked; returns 1) — the caller will change the
+ * block and audit it again anyway.
  */
-long sp_lp_audit_from(const sp_lp_model *m, long long *lo, long long *hi,
-                      long long width, unsigned char *narrow, double deadline,
+long sp_lp_audit_from(const sp_lp_model *m, const long long *truth,
+                      long long *lo, long long *hi, long long width,
+                      int first_only, unsigned char *narrow, double deadline,
                       sp_lp_stats *st);
 
 /*

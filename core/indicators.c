@@ -868,10 +868,11 @@ static int refresh_one(PGconn *conn, const sp_config *cfg, const sp_partner *p,
             "indicator %s refreshed: %zu rows, %zu with hidden values; "
             "hidden %.1f%% of the cells' counts, holding %.1f%% of their "
             "sum; %zu primary, %zu secondary, %zu period(s) withheld; audit "
-            "%.2f s (%zu blocks, %zu linear and %zu integer programs)",
+            "%.2f s (%zu blocks, %zu witnesses along equations, %zu linear "
+            "and %zu integer programs)",
             ind->name, nopen + nfrozen, nsupp, il.cell_share, il.count_share,
             st.primary, st.secondary, st.withheld_periods, audit_s, st.blocks,
-            st.lps, st.ips);
+            st.paths, st.lps, st.ips);
   }
   if (!rc && (rel.nfrozen || rel.stored))
     sp_info(&ctx,

@@ -315,6 +315,18 @@ static size_t number_periods(const char *const *dims, size_t ndims,
   return np ? np : 1;
 }
 
+/* Blocks of more unknowns than this whose relations are all equations (a
+ * network: plain totals) are audited with witnesses along equations, and
+ * with programs only where nothing is left to hide: a cold linear program
+ * over a large block costs milliseconds, and the greedy loop audits a
+ * block once per value it hides, while along equations the witnesses are
+ * complete enough.  Other blocks get programs where a path shows nothing,
+ * which hides less where subsets or three-way totals make paths miss.
+ * Publishing a value again is not tried for such a block when it is this
+ * large (it would mean re-auditing the whole block with programs). */
+#define PATHS_ONLY_ABOVE 200
+#define REPUBLISH_TRIALS 1000
+
 typedef struct engine {
   size_t nvars, nvalues;
   const long long *values;
@@ -330,6 +342,9 @@ typedef struct engine {
    * round (see audit_block). */
   long long *lo, *hi;
   long long lb, width, big;
+  int paths_only; /* audits find witnesses along equations only (fast, and
+                     a count they cannot show wide gets a neighbour hidden);
+                     programs decide where nothing is left to hide */
   double deadline;
   sp_supp_stats *st;
 } engine;
@@ -353,7 +368,9 @@ static void withhold(engine *e, size_t p) {
  * Hide one more value next to the narrow unknown x: the smallest published
  * value (non-zero unless zeros are hidden anyway) of a relation x is in,
  * preferring relations with fewer hidden values.  stamp marks relations
- * that gained a hidden value this round.  Returns 1 if one was hidden.
+ * that gained a hidden value this round.  Returns 2 if one was hidden, 1
+ * if a relation of x changed this round already (audit again first), 0 if
+ * nothing is left to hide.
  */
 static int hide_next_to(engine *e, size_t x, unsigned *stamp, unsigned round) {
   const relations *r = e->rel;
@@ -384,7 +401,7 @@ static int hide_next_to(engine *e, size_t x, unsigned *stamp, unsigned round) {
   e->st->secondary++;
   for (size_t i = r->by_start[best]; i < r->by_start[best + 1]; i++)
     stamp[r->by[i]] = round;
-  return 1;
+  return 2;
 }
 
 /*
@@ -395,7 +412,7 @@ static int hide_next_to(engine *e, size_t x, unsigned *stamp, unsigned round) {
  */
 static long audit_block(engine *e, const size_t *mem, size_t n, size_t *local,
                         unsigned *inblk, unsigned *seen, unsigned seen_mark,
-                        unsigned char *narrow) {
+                        int skip_large, unsigned char *narrow) {
   const relations *r = e->rel;
   sp_lp_model m;
   sp_lp_init(&m, n, e->lb, e->big);
@@ -419,13 +436,22 @@ static long audit_block(engine *e, const size_t *mem, size_t n, size_t *local,
       long long rhs = 0;
       for (size_t k = r->start[q]; k < r->start[q + 1]; k++) {
         size_t y = r->var[k];
-        if (inblk[y] == seen_mark)
-          sp_lp_term(&m, local[y], r->coef[k]);
+        if (inblk[y] == seen_mark) /* a relation holds each value once */
+          sp_lp_term_new(&m, local[y], r->coef[k]);
         else
           rhs -= r->coef[k] * e->values[y];
       }
       sp_lp_row(&m, r->le[q] ? SP_ROW_LE : SP_ROW_EQ, rhs);
     }
+  int has_le = 0; /* a subset relation: not a network, paths may miss */
+  for (size_t q = 0; q < m.nrows; q++)
+    has_le |= m.type[q] != SP_ROW_EQ;
+  if (skip_large && n > PATHS_ONLY_ABOVE) {
+    free(lo);
+    free(hi);
+    sp_lp_free(&m);
+    return 1; /* not audited: the caller keeps the value hidden */
+  }
   sp_lp_stats ls = {0};
   /* The relations are fixed and the hidden set only grows, so every
    * integer point of an earlier audit of (part of) this block, extended
@@ -436,13 +462,20 @@ static long audit_block(engine *e, const size_t *mem, size_t n, size_t *local,
    * e->lo/e->hi, attained by such points, are attained by integer points
    * of this model too, and only the unknowns not yet shown wide need
    * programs. */
-  long res = sp_lp_audit_from(&m, lo, hi, e->width, narrow, e->deadline, &ls);
+  long long *truth = sp_xmalloc((n ? n : 1) * sizeof *truth);
+  for (size_t j = 0; j < n; j++)
+    truth[j] = e->values[mem[j]];
+  long res = sp_lp_audit_from(&m, truth, lo, hi, e->width,
+                              e->paths_only && !has_le ? 2 : 1, narrow,
+                              e->deadline, &ls);
+  free(truth);
   for (size_t j = 0; j < n; j++) {
     e->lo[mem[j]] = lo[j];
     e->hi[mem[j]] = hi[j];
   }
   e->st->lps += ls.lps;
   e->st->ips += ls.ips;
+  e->st->paths += ls.paths;
   e->st->blocks++;
   free(hi);
   free(lo);
@@ -526,7 +559,7 @@ static int audit_round(engine *e, proven *pv, unsigned *stamp, unsigned round,
     long res = -1;
     if (!*timed_out) {
       ++*seen_mark;
-      res = audit_block(e, bm, n, local, inblk, seen, *seen_mark, narrow);
+      res = audit_block(e, bm, n, local, inblk, seen, *seen_mark, 0, narrow);
     }
     if (res < 0) {
       *timed_out = 1;
@@ -538,11 +571,36 @@ static int audit_round(engine *e, proven *pv, unsigned *stamp, unsigned round,
       proven_add(pv, h);
       continue;
     }
+    /* One more hidden value per block and round, then audit again: hiding
+     * next to every narrow count at once hides far more than needed (one
+     * new value often protects several). */
     int any = 0;
-    for (size_t j = 0; j < n; j++)
-      if (narrow[j])
-        any |= hide_next_to(e, bm[j], stamp, round);
-    if (!any) /* nothing left to hide around it: fail safe */
+    for (size_t j = 0; j < n && any < 2; j++)
+      if (narrow[j]) {
+        int hid = hide_next_to(e, bm[j], stamp, round);
+        any = hid > any ? hid : any;
+      }
+    /* Nothing left to hide around the narrow count: a value next to
+     * another of the block's unknowns may still open a longer cycle. */
+    for (size_t j = 0; j < n && any < 2 && !any; j++)
+      any = hide_next_to(e, bm[j], stamp, round);
+    if (!any && e->paths_only) { /* the programs may show it wide */
+      e->paths_only = 0;
+      ++*seen_mark;
+      res = audit_block(e, bm, n, local, inblk, seen, *seen_mark, 0, narrow);
+      e->paths_only = 1;
+      if (res == 0) {
+        proven_add(pv, h);
+        continue;
+      }
+      if (res < 0) {
+        *timed_out = 1;
+        withhold(e, e->period[bm[0] / e->nvalues]);
+        changed = 1;
+        continue;
+      }
+    }
+    if (!any) /* nothing left to hide anywhere near: fail safe */
       withhold(e, e->period[bm[0] / e->nvalues]);
     changed = 1;
   }
@@ -568,6 +626,8 @@ static void component(const engine *e, size_t x, size_t y, unsigned *visit,
   while (top) {
     size_t u = stack[--top];
     mem[(*n)++] = u;
+    if (*n > PATHS_ONLY_ABOVE)
+      return; /* too large to try (audit_block skips it): stop here */
     for (size_t i = r->by_start[u]; i < r->by_start[u + 1]; i++)
       for (size_t k = r->start[r->by[i]]; k < r->start[r->by[i] + 1]; k++) {
         size_t w = r->var[k];
@@ -603,6 +663,10 @@ static void publish_redundant(engine *e, proven *pv, unsigned *seen,
   size_t *local = sp_xmalloc((nv ? nv : 1) * sizeof *local);
   unsigned char *narrow = sp_xmalloc(nv ? nv : 1);
   unsigned mark = 0;
+  /* the largest values only: they hold the most of the table's sum, and
+   * each trial costs a search of the blocks around it */
+  if (ns > REPUBLISH_TRIALS)
+    ns = REPUBLISH_TRIALS;
   for (size_t i = 0; i < ns && sp_now_mono() < e->deadline; i++) {
     size_t x = sec[i];
     if (e->withheld[e->period[x / e->nvalues]])
@@ -628,8 +692,8 @@ static void publish_redundant(engine *e, proven *pv, unsigned *seen,
         for (size_t j = 0; j < n; j++)
           e->lo[mem[j]] = e->hi[mem[j]] = e->values[mem[j]];
         ++*seen_mark;
-        long res =
-            audit_block(e, mem, n, local, e->inblk, seen, *seen_mark, narrow);
+        long res = audit_block(e, mem, n, local, e->inblk, seen, *seen_mark, 1,
+                               narrow);
         if (res == 0)
           proven_add(pv, h);
         else
@@ -677,6 +741,7 @@ void sp_suppress_audit(const char *const *dims, size_t ndims, size_t ncells,
    * so witnesses within it stay valid; it keeps the programs bounded. */
   e.big = 4 * big + 4 * e.width + 16;
   e.deadline = sp_now_mono() + (o->budget > 0 ? o->budget : 300.0);
+  e.paths_only = 1;
   e.st = st;
   e.fixed = sp_xcalloc(nv ? nv : 1, 1);
   e.lo = sp_xmalloc((nv ? nv : 1) * sizeof *e.lo);
@@ -703,8 +768,12 @@ void sp_suppress_audit(const char *const *dims, size_t ndims, size_t ncells,
   while (audit_round(&e, &pv, stamp, ++round, seen, &seen_mark, &timed_out))
     ;
   st->timed_out = timed_out;
+  /* still paths only: a value is published again only where witnesses
+   * along equations prove every block it leaves (cheap; where they cannot,
+   * it stays hidden, which is safe) */
   if (!timed_out)
     publish_redundant(&e, &pv, seen, &seen_mark);
+
   free(e.inblk);
   free(seen);
   free(stamp);

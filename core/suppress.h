@@ -36,6 +36,7 @@ typedef struct sp_supp_stats {
   size_t primary, secondary; /* values hidden by each rule */
   size_t withheld_periods;   /* periods withheld by the fail-safe */
   size_t blocks, lps, ips;   /* audited blocks, programs solved */
+  size_t paths;              /* witnesses found along equations */
   int timed_out;             /* the budget ran out */
 } sp_supp_stats;
 
