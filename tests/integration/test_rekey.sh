@@ -121,7 +121,15 @@ test_rotation_keeps_erasures_and_one_generation() {
 	# The old key is refused by sync; --new-key is gone.
 	assert_exit 2 "$SAMSPOR" -c "$T/s.conf" sync
 	assert_contains "$ERR" "samspor rekey --new-key FILE" "sync with the old key points to rekey"
+	assert_exit 2 "$SAMSPOR" -c "$T/s.conf" check --connect
+	assert_contains "$OUT" "the warehouse is at key id $id2" "check shows the generation and the mismatch"
 	conf "$T/k2"
+	assert_exit 0 "$SAMSPOR" -c "$T/s.conf" check --connect
+	assert_match "$OUT" "key generation +key id $id2, current since .* \\(generation 2\\); the configured key matches" "check shows the generation"
+	assert_exit 0 "$SAMSPOR" -c "$T/s.conf" docs
+	assert_contains "$OUT" "never handed to a partner" "docs: the custody rule"
+	assert_contains "$OUT" "samspor rekey --new-key FILE" "docs: the rotation procedure"
+	assert_match "$OUT" "\\| $id2 \\| .* \\| \\(current\\) \\| rekey \\|" "docs: key history with from/to/command"
 	assert_exit 2 "$SAMSPOR" -c "$T/s.conf" sync --new-key
 	assert_contains "$ERR" "--new-key is gone" "sync --new-key refused"
 	# A is absent under both keys, and stays out when her source delivers her again.
