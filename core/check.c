@@ -94,6 +94,33 @@ static void print_connector(const sp_config *c, const sp_connector *conn) {
   }
 }
 
+/* The warehouse's current key generation against the configured key: a
+ * differing key makes every sync refuse, so it is an error here too. */
+static int check_generation(PGconn *conn, const char *key_id) {
+  PGresult *res = PQexec(
+      conn, "SELECT key_id, to_char(first_used, 'YYYY-MM-DD HH24:MI'), "
+            "(SELECT count(*) FROM samspor.key_history) FROM "
+            "samspor.key_history ORDER BY first_used DESC, key_id LIMIT 1");
+  int rc = 0;
+  if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) == 0) {
+    printf("  %-20s none yet (nothing loaded)\n", "key generation");
+  } else if (strcmp(PQgetvalue(res, 0, 0), key_id) == 0) {
+    printf("  %-20s key id %s, current since %s (generation %s); the "
+           "configured key matches\n",
+           "key generation", PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
+           PQgetvalue(res, 0, 2));
+  } else {
+    printf("  %-20s FAILED: the warehouse is at key id %s (since %s), the "
+           "configured key is %s: sync would refuse; use the key of "
+           "generation %s, or finish a rotation (samspor rekey)\n",
+           "key generation", PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
+           *key_id ? key_id : "unusable", PQgetvalue(res, 0, 0));
+    rc = SAMSPOR_ECONFIG;
+  }
+  PQclear(res);
+  return rc;
+}
+
 /* A sink for `check --connect`: opening a stream reads nothing, so any
  * record that arrives anyway is ignored. */
 static int null_begin(samspor_sink *s, const char *pos) {
@@ -193,6 +220,7 @@ int sp_cmd_check(sp_global *g, int argc, char **argv) {
   sp_config *c = NULL;
   sp_errors_init(&errs);
   int rc = sp_config_load(path, &c, &errs);
+  char key_id[16] = "";
   if (rc == 0) {
     /* The key is checked here, not in sp_config_load, so that commands
      * that never pseudonymise (plugins, schedule) work without it. */
@@ -208,6 +236,8 @@ int sp_cmd_check(sp_global *g, int argc, char **argv) {
       sp_errors_add(&errs, ps->file, sp_get_line(ps, "key_file"), "%s", err);
     printf("configuration %s\n", path);
     printf("  warehouse: schema %s\n", sp_config_schema(c));
+    if (k)
+      snprintf(key_id, sizeof key_id, "%s", sp_key_id(k));
     if (k)
       printf("  pseudonym key: %s (key id %s)\n", kf, sp_key_id(k));
     else
@@ -242,8 +272,12 @@ int sp_cmd_check(sp_global *g, int argc, char **argv) {
       printf("  %-20s FAILED: %s\n", "warehouse", err);
     int worst = wrc;
     PGconn *conn = NULL;
-    if (wrc == 0 && sp_config_partner(c)->nindicators &&
-        sp_warehouse_connect(c, &conn, err, sizeof err) == 0) {
+    if (wrc == 0 && sp_warehouse_connect(c, &conn, err, sizeof err) == 0) {
+      int grc = check_generation(conn, key_id);
+      if (grc && !worst)
+        worst = grc;
+    }
+    if (conn && sp_config_partner(c)->nindicators) {
       int irc = sp_indicators_check(conn, c, stdout);
       if (irc && !worst)
         worst = irc;

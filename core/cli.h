@@ -76,6 +76,7 @@ int sp_cmd_status(sp_global *g, int argc, char **argv);
 int sp_cmd_trigger(sp_global *g, int argc, char **argv);
 int sp_cmd_reload(sp_global *g, int argc, char **argv);
 int sp_cmd_forget(sp_global *g, int argc, char **argv);
+int sp_cmd_rekey(sp_global *g, int argc, char **argv);
 int sp_cmd_grant(sp_global *g, int argc, char **argv);
 int sp_cmd_docs(sp_global *g, int argc, char **argv);
 int sp_cmd_report(sp_global *g, int argc, char **argv);

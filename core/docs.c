@@ -752,19 +752,36 @@ static void pseudonyms_section(ctx *x) {
   sp_doc_para(d,
               "The key is identified by its key id, the first 8 hex digits of "
               "SHA-256 of the key; the key id tells which key was used, not "
-              "the key. A partner who holds the key can compute the pseudonyms "
-              "of identifiers it already has (samspor pseudonym --kind KIND) "
-              "and so link its own data to the warehouse, or answer a "
-              "subject-access request; without the key nobody can. A new key "
-              "breaks the linkage with everything loaded before.");
+              "the key. The key stays with the data controller on the "
+              "samspor host and is never handed to a partner: with it, anyone "
+              "can reverse a CPR pseudonym by trying every well-formed CPR "
+              "number (about 3.7x10^8, a few core-minutes). The data "
+              "controller answers a subject-access request with samspor "
+              "pseudonym --kind KIND on that host.");
+  sp_doc_para(d,
+              "One generation of pseudonyms at a time: the key is changed only "
+              "with samspor rekey --new-key FILE, which rebuilds every table "
+              "under the new key in one transaction (readers see the old "
+              "tables or the new ones, never a mix) and carries every erasure "
+              "to the new key. The procedure: 1. samspor keygen a new key on "
+              "the samspor host; 2. stop the daemon; 3. samspor rekey "
+              "--new-key FILE with the configuration still naming the current "
+              "key (streams whose source may not redeliver its history are "
+              "refused unless --drop-unreloadable confirms their loss); 4. "
+              "point pseudonym.key_file at the new key and start the daemon; "
+              "5. feed samspor forget the identifiers of any forgotten people "
+              "rekey reports it could not carry; 6. destroy the old key. "
+              "Frozen periods of the partner tables keep their published "
+              "figures.");
   if (!x->have_samspor) {
     sp_doc_para(d, "No key has been recorded yet: nothing has been loaded.");
     return;
   }
   PGresult *res = q(x,
-                    "SELECT key_id, extract(epoch FROM first_used)::bigint "
-                    "FROM samspor.key_history ORDER BY first_used DESC, "
-                    "key_id",
+                    "SELECT key_id, extract(epoch FROM first_used)::bigint, "
+                    "extract(epoch FROM retired_at)::bigint, "
+                    "coalesce(command, '') FROM samspor.key_history ORDER BY "
+                    "first_used DESC, key_id",
                     0, NULL);
   if (!res)
     return;
@@ -772,13 +789,18 @@ static void pseudonyms_section(ctx *x) {
     sp_doc_para(d, "No key has been recorded yet.");
   } else {
     sp_doc_para(d, "Current key id: %s.", PQgetvalue(res, 0, 0));
-    static const char *const heads[] = {"Key id", "First used"};
-    sp_doc_table_begin(d, heads, 2);
+    static const char *const heads[] = {"Key id", "From", "To", "By"};
+    sp_doc_table_begin(d, heads, 4);
     for (int r = 0; r < PQntuples(res); r++) {
-      char when[SP_TIME_BUFLEN];
-      fmt_epoch(x, PQgetvalue(res, r, 1), when, sizeof when);
-      const char *cells[] = {PQgetvalue(res, r, 0), when};
-      sp_doc_table_row(d, cells, 2);
+      char from[SP_TIME_BUFLEN], to[SP_TIME_BUFLEN];
+      fmt_epoch(x, PQgetvalue(res, r, 1), from, sizeof from);
+      if (PQgetisnull(res, r, 2))
+        snprintf(to, sizeof to, "(current)");
+      else
+        fmt_epoch(x, PQgetvalue(res, r, 2), to, sizeof to);
+      const char *cells[] = {PQgetvalue(res, r, 0), from, to,
+                             PQgetvalue(res, r, 3)};
+      sp_doc_table_row(d, cells, 4);
     }
     sp_doc_table_end(d);
   }

@@ -67,6 +67,58 @@ static long read_pseudonyms(const sp_pseudonymiser *p, sp_buf *copy,
   return valid;
 }
 
+/*
+ * Rows loaded under an older key (a warehouse rotated with the old sync
+ * --new-key) hold pseudonyms the current key cannot match: an erasure would
+ * silently leave them.  Returns SAMSPOR_EFAIL naming every such table and
+ * its row count, or 0 when every row is of the current generation.
+ */
+static int older_generations(sp_syncer *s, PGresult *cols, char *err,
+                             size_t errlen) {
+  sp_buf msg, sql;
+  sp_buf_init(&msg);
+  sp_buf_init(&sql);
+  int rc = 0;
+  for (int i = 0; i < PQntuples(cols) && !rc; i++) {
+    if (i > 0 &&
+        strcmp(PQgetvalue(cols, i, 0), PQgetvalue(cols, i - 1, 0)) == 0 &&
+        strcmp(PQgetvalue(cols, i, 1), PQgetvalue(cols, i - 1, 1)) == 0)
+      continue; /* one count per table */
+    char *qt = sp_schema_qualified(s->conn, PQgetvalue(cols, i, 0),
+                                   PQgetvalue(cols, i, 1));
+    sp_buf_reset(&sql);
+    sp_buf_printf(&sql,
+                  "SELECT r.key_id, count(*) FROM %s t JOIN "
+                  "samspor.sync_run r ON r.run_id = t._run_id WHERE r.key_id "
+                  "<> $1 GROUP BY 1 ORDER BY 1",
+                  qt);
+    free(qt);
+    PGresult *res;
+    const char *p[] = {sp_key_id(s->key)};
+    rc = sp_pg_execp(s->conn, sql.data, 1, p, PGRES_TUPLES_OK, &res, err,
+                     errlen);
+    for (int r = 0; !rc && r < PQntuples(res); r++)
+      sp_buf_printf(&msg, "%s%s.%s: %s rows under key id %s",
+                    msg.len ? "; " : "", PQgetvalue(cols, i, 0),
+                    PQgetvalue(cols, i, 1), PQgetvalue(res, r, 1),
+                    PQgetvalue(res, r, 0));
+    if (!rc)
+      PQclear(res);
+  }
+  if (!rc && msg.len) {
+    snprintf(err, errlen,
+             "rows of an older key generation remain (%s): the current key "
+             "(id %s) cannot find those people in them. Rotate first with "
+             "samspor rekey --new-key FILE, which rebuilds every table under "
+             "one key, then forget again",
+             msg.data, sp_key_id(s->key));
+    rc = SAMSPOR_EFAIL;
+  }
+  sp_buf_free(&msg);
+  sp_buf_free(&sql);
+  return rc;
+}
+
 /* The deletes, inside the caller's transaction.  Prints per table. */
 static int erase(sp_syncer *s, const char *kind, long people, char *err,
                  size_t errlen) {
@@ -86,6 +138,7 @@ static int erase(sp_syncer *s, const char *kind, long people, char *err,
   sp_buf tables, sql;
   sp_buf_init(&tables);
   sp_buf_init(&sql);
+  rc = older_generations(s, cols, err, errlen);
   sp_buf_puts(&tables, "{");
   for (int i = 0; i < PQntuples(cols) && !rc; i++) {
     const char *schema = PQgetvalue(cols, i, 0);
@@ -114,10 +167,11 @@ static int erase(sp_syncer *s, const char *kind, long people, char *err,
   PQclear(cols);
   if (!rc)
     rc = sp_pg_execp(conn,
-                     "INSERT INTO samspor.forgotten (kind, pseudonym) "
-                     "SELECT DISTINCT $1, pseudonym FROM samspor_forget "
+                     "INSERT INTO samspor.forgotten (kind, pseudonym, key_id) "
+                     "SELECT DISTINCT $1, pseudonym, $2 FROM samspor_forget "
                      "ON CONFLICT DO NOTHING",
-                     1, kp, PGRES_COMMAND_OK, NULL, err, errlen);
+                     2, (const char *[]){kind, sp_key_id(s->key)},
+                     PGRES_COMMAND_OK, NULL, err, errlen);
   if (!rc) {
     char ppl[32], rows[32];
     snprintf(ppl, sizeof ppl, "%ld", people);
@@ -161,7 +215,7 @@ int sp_cmd_forget(sp_global *g, int argc, char **argv) {
   int rc;
 
   sp_syncer s;
-  sp_sync_opts o = {0, 0};
+  sp_sync_opts o = {0};
   char err[1024];
   /* The same key check as sync: with another key the pseudonyms would
    * match nobody, and the erasure would silently do nothing. */

@@ -31,14 +31,13 @@ const sp_command sp_commands[] = {
      "              credentials, loading nothing\n" CONF_HELP
      "\nExit status: 0 valid; 2 invalid; 75 (with --connect) a source or the\n"
      "warehouse could not be reached.\n"},
-    {"sync", sp_cmd_sync, "sync [NAME...] [--full] [--new-key]",
+    {"sync", sp_cmd_sync, "sync [NAME...] [--full]",
      "run connectors once, now, and exit",
      "Runs the named connectors (default: all) once and exits, printing a\n"
      "summary per stream: rows read, loaded, rejected, deleted, seconds.\n\n"
      "  --full      ignore stored cursors and load everything again\n"
-     "  --new-key   accept a pseudonymisation key other than the one the\n"
-     "              warehouse recorded (breaks linkage with earlier "
-     "loads)\n" CONF_HELP
+     "\nThe key must be the warehouse's current generation; to change it, use\n"
+     "samspor rekey.\n" CONF_HELP
      "\nExit status: 0 success; 1 a sync failed or the reject ratio was\n"
      "exceeded; 2 configuration error; 75 a source or the warehouse was\n"
      "unreachable or the connector is locked by another samspor.\n"},
@@ -71,6 +70,28 @@ const sp_command sp_commands[] = {
      "linking its own data.\n\n"
      "  --kind KIND the identifier kind: cpr, or another name (tenancy, "
      "...)\n" CONF_HELP},
+    {"rekey", sp_cmd_rekey, "rekey --new-key FILE [--drop-unreloadable]",
+     "rotate the pseudonymisation key: every table rebuilt at once",
+     "Rebuilds every stream table under the key in FILE, in one transaction:\n"
+     "each table is emptied and reloaded from its source (as sync --full),\n"
+     "so no table ever holds two generations of pseudonyms and readers see\n"
+     "the old tables or the new ones, never a mix. The configured key must\n"
+     "be the warehouse's current generation: each identifier is\n"
+     "pseudonymised under both keys, and a person forgotten under the old\n"
+     "key is dropped and recorded as forgotten under the new one. Frozen\n"
+     "periods of the partner tables keep their published figures. Killed\n"
+     "half-way, nothing changes; run it again. Afterwards, point\n"
+     "pseudonym.key_file at FILE and destroy the old key.\n\n"
+     "  --new-key FILE       the new key (samspor keygen FILE)\n"
+     "  --drop-unreloadable  rotate even when a stream's source may not\n"
+     "                       deliver its history again (mode append or a\n"
+     "                       cursor): rows it does not deliver are dropped.\n"
+     "                       Without it such streams are listed and nothing\n"
+     "                       changes\n" CONF_HELP
+     "\nExit status: 0 rotated (or already rotated); 1 a load failed, nothing\n"
+     "changed; 2 usage or configuration error, the wrong current key, or\n"
+     "unreloadable streams; 75 the warehouse or a source was unreachable or a\n"
+     "connector is locked.\n"},
     {"forget", sp_cmd_forget, "forget --kind KIND",
      "erase people from the warehouse and keep them out",
      "Reads identifiers on stdin; in one transaction deletes every row of\n"

@@ -102,8 +102,9 @@ typedef struct rcol {
   size_t nwords;
   /* pseudonym */
   const sp_pseudonymiser *pz;
-  const char *kind; /* borrowed from the rules' kinds */
-  int kind_cpr;     /* kind "cpr": normalised by sp_cpr_parse */
+  const sp_pseudonymiser *pz_old; /* the retiring key's, during rekey */
+  const char *kind;               /* borrowed from the rules' kinds */
+  int kind_cpr;                   /* kind "cpr": normalised by sp_cpr_parse */
   /* age */
   int ref;          /* column computing the reference date, -1: run date */
   long long *bands; /* lower bounds, ascending */
@@ -117,7 +118,8 @@ typedef struct rcol {
   size_t off[2], len[2]; /* the value in vals[set] */
   unsigned char null[2]; /* SQL NULL */
   unsigned char pseudo[2][16];
-  int has_date; /* this row's date, for an age's reference */
+  unsigned char pseudo_old[16]; /* under the retiring key, this row */
+  int has_date;                 /* this row's date, for an age's reference */
   int y, m, d;
 } rcol;
 
@@ -133,9 +135,10 @@ struct sp_rules {
   const sp_stream *st;
   rcol *cols; /* one per column of st */
   size_t ncols;
-  size_t *order;         /* computing order of the columns */
-  size_t npseudo;        /* order[0..npseudo) are the pseudonym columns */
-  sp_pseudonymiser **pz; /* one per distinct kind */
+  size_t *order;             /* computing order of the columns */
+  size_t npseudo;            /* order[0..npseudo) are the pseudonym columns */
+  sp_pseudonymiser **pz;     /* one per distinct kind */
+  sp_pseudonymiser **pz_old; /* the same under env->old_key, or NULL */
   char **kinds;
   size_t nkinds;
   sp_map **maps; /* each map the stream uses, once */
@@ -147,6 +150,8 @@ struct sp_rules {
   sp_buf scratch; /* lookups */
   int run_y, run_m, run_d;
   int (*is_forgotten)(void *, const char *, const unsigned char[16]);
+  int (*was_forgotten)(void *, const char *, const unsigned char[16],
+                       const unsigned char[16]);
   void *ud;
 };
 
@@ -860,8 +865,12 @@ static const char *compute(sp_rules *r, rcol *c, int set, const char *p,
       if (!cpr)
         return why;
       sp_pseudonym_raw(c->pz, cpr->digits, 10, raw);
+      if (c->pz_old)
+        sp_pseudonym_raw(c->pz_old, cpr->digits, 10, c->pseudo_old);
     } else {
       sp_pseudonym_raw(c->pz, p, n, raw);
+      if (c->pz_old)
+        sp_pseudonym_raw(c->pz_old, p, n, c->pseudo_old);
     }
     char *o = val_begin(r, set, SP_UUID_LEN);
     sp_uuid_format(raw, o);
@@ -1028,6 +1037,13 @@ int sp_rules_apply(sp_rules *r, const sp_field *fields, sp_buf *out,
     for (size_t k = 0; k < r->npseudo; k++) {
       const rcol *c = &r->cols[r->order[k]];
       if (!c->null[set] && r->is_forgotten(r->ud, c->kind, c->pseudo[set]))
+        return SP_ROW_SKIP;
+    }
+  if (r->was_forgotten)
+    for (size_t k = 0; k < r->npseudo; k++) {
+      const rcol *c = &r->cols[r->order[k]];
+      if (!c->null[set] && c->pz_old &&
+          r->was_forgotten(r->ud, c->kind, c->pseudo_old, c->pseudo[set]))
         return SP_ROW_SKIP;
     }
   if (bad_col >= 0)
@@ -1297,6 +1313,7 @@ static int setup_pseudonym(sp_rules *r, rcol *c, const samspor_settings *s,
   for (size_t i = 0; i < r->nkinds; i++)
     if (strcmp(r->kinds[i], kind) == 0) {
       c->pz = r->pz[i];
+      c->pz_old = r->pz_old[i];
       c->kind = r->kinds[i];
       c->kind_cpr = strcmp(kind, "cpr") == 0;
       return 0;
@@ -1309,11 +1326,23 @@ static int setup_pseudonym(sp_rules *r, rcol *c, const samspor_settings *s,
                name);
     return SAMSPOR_ENOMEM;
   }
+  sp_pseudonymiser *pz_old = NULL;
+  if (env->old_key && !(pz_old = sp_pseudonymiser_new(env->old_key, kind))) {
+    sp_pseudonymiser_free(pz);
+    sp_set_err(err, errlen,
+               "column '%s': cannot allocate protected memory for the "
+               "pseudonymiser",
+               name);
+    return SAMSPOR_ENOMEM;
+  }
   r->pz = sp_xrealloc(r->pz, (r->nkinds + 1) * sizeof *r->pz);
+  r->pz_old = sp_xrealloc(r->pz_old, (r->nkinds + 1) * sizeof *r->pz_old);
   r->kinds = sp_xrealloc(r->kinds, (r->nkinds + 1) * sizeof *r->kinds);
   r->pz[r->nkinds] = pz;
+  r->pz_old[r->nkinds] = pz_old;
   r->kinds[r->nkinds] = sp_xstrdup(kind);
   c->pz = pz;
+  c->pz_old = pz_old;
   c->kind = r->kinds[r->nkinds];
   c->kind_cpr = strcmp(kind, "cpr") == 0;
   r->nkinds++;
@@ -1533,6 +1562,7 @@ int sp_rules_new(const sp_stream *st, const sp_rules_env *env, sp_rules **out,
   r->run_m = env->run_month;
   r->run_d = env->run_day;
   r->is_forgotten = env->is_forgotten;
+  r->was_forgotten = env->old_key ? env->was_forgotten : NULL;
   r->ud = env->ud;
   sp_buf_init(&r->vals[0]);
   sp_buf_init(&r->vals[1]);
@@ -1602,9 +1632,11 @@ void sp_rules_free(sp_rules *r) {
   free(r->order);
   for (size_t i = 0; i < r->nkinds; i++) {
     sp_pseudonymiser_free(r->pz[i]);
+    sp_pseudonymiser_free(r->pz_old[i]);
     free(r->kinds[i]);
   }
   free(r->pz);
+  free(r->pz_old);
   free(r->kinds);
   for (size_t i = 0; i < r->nmaps; i++)
     sp_map_free(r->maps[i]);

@@ -81,7 +81,15 @@ typedef struct sp_rules_env {
    * (`samspor forget`): the row is skipped.  May be NULL. */
   int (*is_forgotten)(void *ud, const char *kind,
                       const unsigned char pseudonym[16]);
-  void *ud; /* passed to is_forgotten */
+  void *ud; /* passed to is_forgotten and was_forgotten */
+  /* During `samspor rekey` only: the retiring key.  Every pseudonym is then
+   * also computed under it, and the row is skipped when was_forgotten says
+   * the person was erased under that key (the callback records the new
+   * pseudonym, so the erasure outlives the old key).  Both may be NULL. */
+  const sp_key *old_key;
+  int (*was_forgotten)(void *ud, const char *kind,
+                       const unsigned char old_pseudonym[16],
+                       const unsigned char pseudonym[16]);
 } sp_rules_env;
 
 typedef struct sp_rules sp_rules;

@@ -330,6 +330,33 @@ static const migration migrations[] = {
      "COMMENT ON COLUMN samspor.partner_release.published_rows IS 'The "
      "period''s rows exactly as written to partner.<indicator>: COPY text, "
      "one line per row; empty when the period was withdrawn';"},
+    /* Generations of pseudonyms (rekey.c).  A warehouse that used the old
+     * sync --new-key gets its history reconstructed from the times: each
+     * key retired when the next was first used, each forgotten pseudonym
+     * assigned to the key current when it was recorded. */
+    {4, "key generations: key_history from/to/command, forgotten per key",
+     "ALTER TABLE samspor.key_history ADD COLUMN retired_at timestamptz,"
+     "  ADD COLUMN command text;"
+     "UPDATE samspor.key_history k SET retired_at = (SELECT min(n.first_used) "
+     "  FROM samspor.key_history n WHERE n.first_used > k.first_used),"
+     "  command = CASE WHEN note = 'first key' THEN 'sync' "
+     "    ELSE 'sync --new-key' END;"
+     "COMMENT ON TABLE samspor.key_history IS 'One row per generation of "
+     "pseudonyms: the key id, when it became current (first_used), when a "
+     "rotation retired it (retired_at; NULL for the current one) and the "
+     "command that made it current. Never the key';"
+     "COMMENT ON COLUMN samspor.key_history.command IS 'sync (the first "
+     "key), rekey (samspor rekey), or sync --new-key (the old way, which "
+     "left two generations in the tables)';"
+     "ALTER TABLE samspor.forgotten ADD COLUMN key_id text;"
+     "UPDATE samspor.forgotten f SET key_id = coalesce((SELECT k.key_id "
+     "  FROM samspor.key_history k WHERE k.first_used <= f.forgotten_at "
+     "  ORDER BY k.first_used DESC LIMIT 1), (SELECT k.key_id FROM "
+     "  samspor.key_history k ORDER BY k.first_used DESC LIMIT 1));"
+     "COMMENT ON TABLE samspor.forgotten IS 'Pseudonyms of people erased "
+     "with samspor forget, per key generation (key_id); loads skip them, and "
+     "samspor rekey carries them to the new key for every person a source "
+     "delivers during the rotation. Never an identifier';"},
 };
 
 int sp_schema_version_current(void) {

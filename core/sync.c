@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "host.h"
 #include "log.h"
+#include "pseudonym.h"
 #include "rules.h"
 #include "schedule.h"
 #include "schema.h"
@@ -34,9 +35,13 @@
 /* Sorted array of (kind, pseudonym) for binary search: the set is small
  * (people who asked to be erased) and read once per stream. */
 typedef struct forgotten_set {
-  char **kinds;      /* per entry, borrowed from the stream's columns */
   unsigned char *pn; /* 16 bytes per entry */
   size_t n;
+  /* During rekey: those forgotten under the retiring key, and the COPY
+   * lines (kind, old, new) for samspor_carried of those found again. */
+  unsigned char *pn_old;
+  size_t n_old;
+  sp_buf carried;
 } forgotten_set;
 
 static int forgotten_cmp(const void *a, const void *b) {
@@ -51,9 +56,53 @@ static int is_forgotten(void *ud, const char *kind,
   return f->n && bsearch(pseudonym, f->pn, f->n, 16, forgotten_cmp) != NULL;
 }
 
-static int load_forgotten(PGconn *conn, const sp_stream *st, forgotten_set *f,
-                          char *err, size_t errlen) {
+static int was_forgotten(void *ud, const char *kind,
+                         const unsigned char old[16],
+                         const unsigned char pseudonym[16]) {
+  forgotten_set *f = ud;
+  if (!f->n_old || !bsearch(old, f->pn_old, f->n_old, 16, forgotten_cmp))
+    return 0;
+  char o[37], n[37];
+  sp_uuid_format(old, o);
+  sp_uuid_format(pseudonym, n);
+  sp_buf_printf(&f->carried, "%s\t%s\t%s\n", kind, o, n);
+  return 1;
+}
+
+/* The pseudonyms in samspor.forgotten of the kinds in `kinds` (an array
+ * literal), of generation key_id or of every generation when NULL, sorted
+ * into *pn. */
+static int load_set(PGconn *conn, const char *kinds, const char *key_id,
+                    unsigned char **pn, size_t *n, char *err, size_t errlen) {
+  const char *p[] = {kinds, key_id};
+  PGresult *res;
+  int rc = sp_pg_execp(conn,
+                       "SELECT decode(replace(pseudonym::text, '-', ''), "
+                       "'hex') FROM samspor.forgotten WHERE kind = ANY($1) "
+                       "AND ($2::text IS NULL OR key_id = $2) ORDER BY 1",
+                       2, p, PGRES_TUPLES_OK, &res, err, errlen);
+  if (rc)
+    return rc;
+  *n = (size_t)PQntuples(res);
+  *pn = sp_xmalloc(*n * 16 + 1);
+  for (size_t i = 0; i < *n; i++) {
+    size_t len;
+    unsigned char *b = PQunescapeBytea(
+        (const unsigned char *)PQgetvalue(res, (int)i, 0), &len);
+    if (b && len == 16)
+      memcpy(*pn + i * 16, b, 16);
+    PQfreemem(b);
+  }
+  qsort(*pn, *n, 16, forgotten_cmp);
+  PQclear(res);
+  return 0;
+}
+
+static int load_forgotten(PGconn *conn, const sp_stream *st,
+                          const sp_key *old_key, forgotten_set *f, char *err,
+                          size_t errlen) {
   memset(f, 0, sizeof *f);
+  sp_buf_init(&f->carried);
   sp_buf kinds;
   sp_buf_init(&kinds);
   sp_buf_puts(&kinds, "{");
@@ -68,29 +117,11 @@ static int load_forgotten(PGconn *conn, const sp_stream *st, forgotten_set *f,
     }
   sp_buf_puts(&kinds, "}");
   int rc = 0;
-  if (any) {
-    const char *p[] = {kinds.data};
-    PGresult *res;
-    rc = sp_pg_execp(conn,
-                     "SELECT decode(replace(pseudonym::text, '-', ''), "
-                     "'hex') FROM samspor.forgotten WHERE kind = ANY($1) "
-                     "ORDER BY 1",
-                     1, p, PGRES_TUPLES_OK, &res, err, errlen);
-    if (!rc) {
-      f->n = (size_t)PQntuples(res);
-      f->pn = sp_xmalloc(f->n * 16 + 1);
-      for (size_t i = 0; i < f->n; i++) {
-        size_t len;
-        unsigned char *b = PQunescapeBytea(
-            (const unsigned char *)PQgetvalue(res, (int)i, 0), &len);
-        if (b && len == 16)
-          memcpy(f->pn + i * 16, b, 16);
-        PQfreemem(b);
-      }
-      qsort(f->pn, f->n, 16, forgotten_cmp);
-      PQclear(res);
-    }
-  }
+  if (any)
+    rc = load_set(conn, kinds.data, NULL, &f->pn, &f->n, err, errlen);
+  if (any && !rc && old_key)
+    rc = load_set(conn, kinds.data, sp_key_id(old_key), &f->pn_old, &f->n_old,
+                  err, errlen);
   sp_buf_free(&kinds);
   return rc;
 }
@@ -624,13 +655,15 @@ static int stream_tx(sp_syncer *s, const sp_connector *cc, const sp_stream *st,
     stored_cursor = NULL;
   }
 
-  rc = load_forgotten(conn, st, &forgotten, err, errlen);
+  rc = load_forgotten(conn, st, s->opts.old_key, &forgotten, err, errlen);
   if (rc)
     goto out;
   sp_rules_env env = {.config = c,
                       .key = s->key,
                       .is_forgotten = is_forgotten,
-                      .ud = &forgotten};
+                      .ud = &forgotten,
+                      .old_key = s->opts.old_key,
+                      .was_forgotten = was_forgotten};
   run_date(c, &env.run_year, &env.run_month, &env.run_day);
   rc = sp_rules_new(st, &env, &l->rules, err, errlen);
   if (rc) {
@@ -657,8 +690,9 @@ static int stream_tx(sp_syncer *s, const sp_connector *cc, const sp_stream *st,
     rc = sp_pg_exec(conn, sql.data, PGRES_TUPLES_OK, &res, err, errlen);
     if (rc)
       goto out;
-    initial =
-        strcmp(PQgetvalue(res, 0, 0), "t") == 0 && !PQgetisnull(res, 0, 1);
+    /* A rebuild empties the table first, so it is a first load too. */
+    initial = (s->opts.rebuild || strcmp(PQgetvalue(res, 0, 0), "t") == 0) &&
+              !PQgetisnull(res, 0, 1);
     if (initial)
       pkname = sp_xstrdup(PQgetvalue(res, 0, 1));
     PQclear(res);
@@ -666,7 +700,9 @@ static int stream_tx(sp_syncer *s, const sp_connector *cc, const sp_stream *st,
   }
   int staged = (st->mode == SP_MODE_INCREMENTAL_DEDUP && !initial) ||
                (st->mode == SP_MODE_APPEND && stored_cursor);
-  int freeze = st->mode == SP_MODE_FULL_REFRESH || initial;
+  int freeze = st->mode == SP_MODE_FULL_REFRESH || initial || s->opts.rebuild;
+  if (s->opts.rebuild)
+    staged = 0;
   sp_buf_reset(&sql);
   if (initial) {
     char *qp = PQescapeIdentifier(conn, pkname, strlen(pkname));
@@ -738,6 +774,16 @@ static int stream_tx(sp_syncer *s, const sp_connector *cc, const sp_stream *st,
   if (rc) {
     snprintf(err, errlen, "%s", l->err);
     goto out;
+  }
+  if (forgotten.carried.len) {
+    FILE *f = fmemopen(forgotten.carried.data, forgotten.carried.len, "r");
+    rc = f ? sp_pg_copy_in(conn, "COPY samspor_carried FROM STDIN", f, err,
+                           errlen)
+           : SAMSPOR_ENOMEM;
+    if (f)
+      fclose(f);
+    if (rc)
+      goto out;
   }
   /* Reject ratio over everything the source delivered. */
   double ratio = l->read ? (double)l->rejected / (double)l->read : 0;
@@ -823,6 +869,8 @@ out:
   free(stored_state);
   free(pkname);
   free(forgotten.pn);
+  free(forgotten.pn_old);
+  sp_buf_free(&forgotten.carried);
   l->stored_cursor = NULL;
   return rc;
 }
@@ -869,17 +917,24 @@ static int sync_stream(sp_syncer *s, const sp_connector *cc,
     snprintf(r->error, sizeof r->error, "cannot create a temporary file: %s",
              strerror(errno));
   }
+  /* A rebuild runs inside the caller's one transaction: no commit per
+   * stream, and a failure rolls back every stream (rekey.c). */
+  int own_tx = !s->opts.rebuild;
   if (!rc) {
-    sp_info(&lc, "sync started%s", s->opts.full ? " (full)" : "");
-    rc = sp_pg_exec(conn, "BEGIN", PGRES_COMMAND_OK, NULL, r->error,
-                    sizeof r->error);
+    sp_info(&lc, "sync started%s",
+            s->opts.rebuild ? " (rekey rebuild)"
+            : s->opts.full  ? " (full)"
+                            : "");
+    if (own_tx)
+      rc = sp_pg_exec(conn, "BEGIN", PGRES_COMMAND_OK, NULL, r->error,
+                      sizeof r->error);
   }
   if (!rc)
     rc = stream_tx(s, cc, st, &l, r, started);
-  if (!rc)
+  if (!rc && own_tx)
     rc = sp_pg_exec(conn, "COMMIT", PGRES_COMMAND_OK, NULL, r->error,
                     sizeof r->error);
-  if (rc && PQstatus(conn) == CONNECTION_OK) {
+  if (rc && own_tx && PQstatus(conn) == CONNECTION_OK) {
     PQclear(PQexec(conn, "ROLLBACK"));
     /* The failure is recorded after the rollback, in its own transaction,
      * with the rejects that explain it. */
@@ -994,28 +1049,24 @@ static int check_key(sp_syncer *s, char *err, size_t errlen) {
   const char *id = sp_key_id(s->key);
   int known = PQntuples(res) == 1;
   int same = known && strcmp(PQgetvalue(res, 0, 0), id) == 0;
-  if (known && !same && !s->opts.new_key) {
+  if (known && !same) {
     snprintf(err, errlen,
-             "the pseudonymisation key (id %s) is not the one the warehouse "
-             "was loaded with (id %s): pseudonyms made with it would not "
-             "link to the people already loaded. Use the original key file; "
-             "only if the key really must change, run sync --new-key, which "
-             "records the change",
-             id, PQgetvalue(res, 0, 0));
+             "the pseudonymisation key (id %s) is not the warehouse's "
+             "current generation (key id %s): pseudonyms made with it would "
+             "not link to the people already loaded. Use the key file of "
+             "generation %s; to change the key, rotate every table at once "
+             "with: samspor rekey --new-key FILE",
+             id, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 0));
     PQclear(res);
     return SAMSPOR_ECONFIG;
   }
   PQclear(res);
-  if (!same) {
-    const char *p[] = {id,
-                       known ? "replaced with sync --new-key" : "first key"};
+  if (!known) {
+    const char *p[] = {id};
     rc = sp_pg_execp(s->conn,
-                     "INSERT INTO samspor.key_history (key_id, note) VALUES "
-                     "($1, $2) ON CONFLICT (key_id) DO UPDATE SET "
-                     "first_used = now(), note = EXCLUDED.note",
-                     2, p, PGRES_COMMAND_OK, NULL, err, errlen);
-    if (!rc && known)
-      sp_warn(NULL, "pseudonymisation key changed to id %s (--new-key)", id);
+                     "INSERT INTO samspor.key_history (key_id, note, "
+                     "command) VALUES ($1, 'first key', 'sync')",
+                     1, p, PGRES_COMMAND_OK, NULL, err, errlen);
   }
   return rc;
 }
@@ -1029,7 +1080,9 @@ int sp_syncer_open(sp_syncer *s, const sp_config *c, const sp_sync_opts *o,
     snprintf(s->host, sizeof s->host, "unknown");
   s->host[sizeof s->host - 1] = '\0';
   const char *kf =
-      sp_get_string(sp_get_group(c->root, "pseudonym"), "key_file");
+      o->key_file
+          ? o->key_file
+          : sp_get_string(sp_get_group(c->root, "pseudonym"), "key_file");
   int rc = sp_key_load(kf, &s->key, err, errlen);
   if (rc)
     return SAMSPOR_ECONFIG;
@@ -1051,7 +1104,7 @@ int sp_syncer_open(sp_syncer *s, const sp_config *c, const sp_sync_opts *o,
     rc = sp_schema_migrate(s->conn, err, errlen);
   if (!rc)
     (void)sp_access_check_roles(s->conn); /* a warning, never a failure */
-  if (!rc)
+  if (!rc && !o->key_file)
     rc = check_key(s, err, errlen);
   return rc;
 }
@@ -1082,6 +1135,16 @@ int sp_sync_connector(sp_syncer *s, const sp_connector *cc,
     int src = sync_stream(s, cc, &cc->streams[i], &results[i]);
     if (src && (worst == 0 || src != SAMSPOR_ETEMP))
       worst = src;
+    if (src && s->opts.rebuild) {
+      /* The one transaction is lost: nothing after this can load. */
+      for (size_t j = i + 1; j < cc->nstreams; j++) {
+        memset(&results[j], 0, sizeof results[j]);
+        results[j].rc = src;
+        snprintf(results[j].error, sizeof results[j].error,
+                 "not run: an earlier stream failed");
+      }
+      break;
+    }
     if (PQstatus(s->conn) != CONNECTION_OK) {
       /* The connection is gone: the remaining streams cannot run now. */
       for (size_t j = i + 1; j < cc->nstreams; j++) {
@@ -1107,7 +1170,7 @@ static int sync_opt(int opt, const char *arg, void *data) {
   if (opt == 'F')
     o->full = 1;
   else if (opt == 'K')
-    o->new_key = 1;
+    o->rebuild = -1; /* refused below; never reaches the syncer */
   else
     return -1;
   return 0;
@@ -1129,11 +1192,18 @@ int sp_cmd_sync(sp_global *g, int argc, char **argv) {
   static const struct option lo[] = {{"full", no_argument, NULL, 'F'},
                                      {"new-key", no_argument, NULL, 'K'},
                                      {NULL, 0, NULL, 0}};
-  sp_sync_opts o = {0, 0};
+  sp_sync_opts o = {0};
   const sp_command *cmd = sp_command_find("sync");
   int first = sp_parse_opts(g, cmd, argc, argv, "", lo, sync_opt, &o);
   if (first < 0)
     return first == -2 ? SP_EXIT_OK : SP_EXIT_USAGE;
+  /* It loaded the new key stream by stream, leaving two generations of
+   * pseudonyms side by side and erasures behind under the old key. */
+  if (o.rebuild)
+    return sp_usage_error("sync",
+                          "--new-key is gone: it mixed two generations of "
+                          "pseudonyms in the tables; rotate the key with "
+                          "samspor rekey --new-key FILE");
   char **names = argv + first;
   int nnames = argc - first;
   sp_config *c = sp_cmd_config(g);

@@ -29,8 +29,18 @@ typedef struct sp_stream_result {
 } sp_stream_result;
 
 typedef struct sp_sync_opts {
-  int full;    /* --full: ignore stored cursors and plugin state */
-  int new_key; /* --new-key: accept a key other than the recorded one */
+  int full; /* --full: ignore stored cursors and plugin state */
+  /* `samspor rekey` only (rekey.c); zero for every other caller. */
+  int rebuild; /* the caller holds one transaction over every stream; each
+                  table is emptied and reloaded from what its source
+                  delivers with full set */
+  const char *key_file;  /* load this key, not pseudonym.key_file, and
+                            leave the generation check to the caller */
+  const sp_key *old_key; /* the retiring key (borrowed): a row of a person
+                            forgotten under it is skipped, and the new
+                            pseudonym goes to the temporary table
+                            samspor_carried (kind, old, new), which the
+                            caller creates */
 } sp_sync_opts;
 
 /*
@@ -48,8 +58,8 @@ typedef struct sp_syncer {
 /*
  * Connect, migrate, load and verify the key against the warehouse's.
  * Returns 0, or a code with a message in err: SAMSPOR_ETEMP when the
- * warehouse is unreachable, SAMSPOR_ECONFIG when the key differs and
- * --new-key was not given.
+ * warehouse is unreachable, SAMSPOR_ECONFIG when the key is not the
+ * warehouse's current generation (only `samspor rekey` changes it).
  */
 int sp_syncer_open(sp_syncer *s, const sp_config *c, const sp_sync_opts *o,
                    char *err, size_t errlen);

@@ -193,7 +193,8 @@ static void build(built *b, const char *columns_text, const char *extra) {
       b->st.fields[b->st.nfields++] = c->from;
     c->field = k;
   }
-  sp_rules_env env = {&b->conf, fs.key, 2024, 6, 15, forgotten, NULL};
+  sp_rules_env env = {&b->conf,  fs.key, 2024, 6,   15,
+                      forgotten, NULL,   NULL, NULL};
   char err[512];
   if (sp_rules_new(&b->st, &env, &b->r, err, sizeof err) != 0) {
     fprintf(stderr, "sp_rules_new: %s\n", err);
@@ -468,7 +469,7 @@ static void check_format(const char *fmt, size_t flen, const char *x,
     v->str = z;
     sp_rules *r = NULL;
     char err[512];
-    sp_rules_env env = {&b->conf, NULL, 2024, 6, 15, NULL, NULL};
+    sp_rules_env env = {&b->conf, NULL, 2024, 6, 15, NULL, NULL, NULL, NULL};
     int rc = sp_rules_new(&b->st, &env, &r, err, sizeof err);
     v->str = saved;
     if (rc != 0) {

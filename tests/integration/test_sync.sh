@@ -170,8 +170,11 @@ test_key_change_refused() {
 	"$SAMSPOR" keygen "$T/key" 2>/dev/null
 	sync 2
 	assert_contains "$ERR" "would not link" "new key refused"
-	sync 0 --new-key
-	assert_eq "$(psql_q 'SELECT count(*) FROM samspor.key_history')" 2 "key change recorded"
+	assert_contains "$ERR" "samspor rekey --new-key FILE" "points to the rotation"
+	sync 2 --new-key
+	assert_contains "$ERR" "--new-key is gone" "sync --new-key no longer mixes generations"
+	assert_eq "$(psql_q 'SELECT count(*) FROM samspor.key_history')" 1 "no key change recorded"
+	mv "$T/key.old" "$T/key"
 	# Removing a key column is refused.
 	sed -i 's/"person", "status_date", "status"/"person", "status_date"/' "$T/s.conf"
 	sync 2

@@ -173,7 +173,8 @@ static int build_env(fx *f, const char *maps, const char *stream,
   assert_true(f->st.nfields <= MAX_FIELDS);
 
   sp_rules_env env = {
-      &f->conf, with_key ? f->key : NULL, 2024, 6, 15, is_forgotten, f};
+      &f->conf, with_key ? f->key : NULL, 2024, 6, 15, is_forgotten, f, NULL,
+      NULL};
   f->err[0] = '\0';
   return sp_rules_new(&f->st, &env, &f->r, f->err, sizeof f->err);
 }
