@@ -87,7 +87,7 @@ typedef struct pgsql_handle {
 static const samspor_option pgsql_source_options[] = {
     {.name = "conninfo",
      .type = SAMSPOR_OPT_STRING,
-     .flags = SAMSPOR_OPT_REQUIRED,
+     .flags = SAMSPOR_OPT_REQUIRED | SAMSPOR_OPT_CONNINFO,
      .help = "libpq connection string or URI of the partner's database "
              "(\"host=db.example.invalid dbname=jobcenter user=samspor "
              "sslmode=verify-full\", or \"service=NAME\"). Every libpq "
