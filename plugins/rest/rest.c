@@ -928,15 +928,17 @@ static int next_url(rest_handle *h, const rest_page *pg,
                                            : "link in the body");
     return SAMSPOR_EDATA;
   }
-  /* A next link elsewhere would carry our credentials to a host the
-   * configuration never named (compared with the configured url, not the
-   * page's: a redirect elsewhere does not widen where they may go). */
-  if (o->http.auth != REST_AUTH_NONE &&
+  /* A next link elsewhere would carry our credentials, configured headers
+   * or client certificate to a host the configuration never named
+   * (compared with the configured url, not the page's). */
+  if ((o->http.auth != REST_AUTH_NONE || o->http.nheaders > 0 ||
+       o->http.cert_file) &&
       rest_url_same_origin(h->base_url, *next) != 1) {
     rest_url_redact(*next, ut, sizeof ut);
     h->host->error(h->ctx,
                    "rest: page %llu: the next page (%s) is on another host "
-                   "than url; not sending credentials there",
+                   "than url; not sending credentials or configured headers "
+                   "there",
                    page, ut);
     free(*next);
     *next = NULL;
