@@ -290,10 +290,11 @@ test_password_file_and_refused_credentials() {
 	conf full_refresh "$(q "$Q_ALL")" "" "" "$ci"
 	sync 1
 	assert_contains "$OUT" "the server asks for a password and none is configured" "missing password"
-	# A password inside conninfo is refused before anything connects.
+	# A password inside conninfo is refused when the configuration is
+	# loaded, before anything connects.
 	conf full_refresh "$(q "$Q_ALL")" "" "" "$ci password=Partn3r-Pw"
 	sync 2
-	assert_contains "$OUT" "conninfo holds a password" "password in conninfo refused"
+	assert_contains "$ERR" "s.conf:4: conninfo of source of connector 'jobcenter' holds a password" "password in conninfo refused"
 	assert_not_contains "$OUT$ERR" "Partn3r-Pw" "and not repeated"
 }
 
