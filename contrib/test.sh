@@ -61,7 +61,7 @@ FUZZ_TARGETS=(
 	"fuzz_xml  | plugins/xml/xml_records.c | -Iplugins/xml -I/usr/include/libxml2"
 	"fuzz_rest | plugins/rest/rest_json.c plugins/rest/rest_util.c | -Iplugins/rest"
 	"fuzz_suppress | core/suppress.c core/audit.c core/util.c tests/kway.c | -Itests"
-	"fuzz_rules | core/util.c core/options.c core/conf.c core/partner.c core/plugin.c core/host.c core/log.c core/schedule.c core/cpr.c core/key.c core/pseudonym.c core/warehouse.c core/maps.c core/rules.c | -I/usr/include/postgresql"
+	"fuzz_rules | core/util.c core/options.c core/conf.c core/partner.c core/plugin.c core/host.c core/log.c core/schedule.c core/cpr.c core/key.c core/pseudonym.c core/warehouse.c core/secrets.c plugins/common/pgconn.c core/maps.c core/rules.c | -I/usr/include/postgresql -Iplugins/common"
 )
 FUZZ_LIBS="-lsodium -lz -lconfig -lpq -lxml2 -ljansson -lglpk -ldl -lm"
 FUZZ_CFLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"

@@ -15,6 +15,7 @@
 #include "conf.h"
 #include "host.h"
 #include "key.h"
+#include "pgconn.h"
 #include "warehouse.h"
 
 typedef struct check_opts {
@@ -33,6 +34,41 @@ static const char *mode_name(sp_mode m) {
   return m == SP_MODE_APPEND              ? "append"
          : m == SP_MODE_INCREMENTAL_DEDUP ? "incremental_dedup"
                                           : "full_refresh";
+}
+
+/*
+ * What TLS a PostgreSQL connection string gets, as one phrase for the
+ * summary ("sslmode verify-full (samspor's default for the non-local host
+ * db.example.invalid)"), and a warning (file:line of the conninfo) when a
+ * non-local host is reached with less than verify-full: anything weaker
+ * can be downgraded or talks to whoever answers.  `what` names the
+ * setting.
+ */
+static void tls_summary(const char *conninfo, const samspor_settings *s,
+                        const char *what, sp_errors *errs, char *out,
+                        size_t outlen) {
+  sp_pq_tls_info t;
+  if (!conninfo || sp_pq_tls(conninfo, &t) != 0) {
+    snprintf(out, outlen, "?");
+    return;
+  }
+  if (!t.remote) {
+    snprintf(out, outlen, "local (socket or loopback), sslmode %s",
+             *t.sslmode ? t.sslmode : "libpq's default");
+    return;
+  }
+  snprintf(out, outlen, "sslmode %s%s%s%s",
+           *t.sslmode ? t.sslmode : "from the service file",
+           t.defaulted ? " (samspor's default for the non-local host " : "",
+           t.defaulted ? t.first_remote : "", t.defaulted ? ")" : "");
+  if (!sp_pq_tls_verified(t.sslmode))
+    sp_warnings_add(errs, s->file, sp_get_line(s, "conninfo"),
+                    "%s reaches the non-local host %s with sslmode %s: the "
+                    "server's certificate and name are not verified; use "
+                    "sslmode=verify-full (samspor's default when conninfo "
+                    "names no sslmode) with sslrootcert",
+                    what, t.first_remote,
+                    *t.sslmode ? t.sslmode : "from the service file");
 }
 
 static void print_column(const sp_column *col) {
@@ -54,7 +90,8 @@ static void print_column(const sp_column *col) {
   printf("\n");
 }
 
-static void print_connector(const sp_config *c, const sp_connector *conn) {
+static void print_connector(const sp_config *c, const sp_connector *conn,
+                            sp_errors *errs) {
   const char *tz = sp_config_timezone(c);
   printf("  %s (plugin %s %s)%s\n", conn->name, conn->plugin->desc->name,
          conn->plugin->desc->version,
@@ -75,6 +112,15 @@ static void print_connector(const sp_config *c, const sp_connector *conn) {
                      sizeof backoff);
   printf("    timeout %s; retry %lld times, backoff from %s\n", timeout,
          sp_get_int(retry, "attempts"), backoff);
+  /* A source option named conninfo is a libpq connection string (the
+   * pgsql plugin's): it gets the same TLS rule as the warehouse. */
+  const sp_value *ci = sp_settings_value(conn->source, "conninfo");
+  if (ci && ci->set && ci->str) {
+    char tls[256];
+    tls_summary(ci->str, conn->source, "the source's conninfo", errs, tls,
+                sizeof tls);
+    printf("    source TLS: %s\n", tls);
+  }
   for (size_t s = 0; s < conn->nstreams; s++) {
     const sp_stream *st = &conn->streams[s];
     printf("    stream -> %s.%s (%s", sp_config_schema(c), st->table,
@@ -235,7 +281,11 @@ int sp_cmd_check(sp_global *g, int argc, char **argv) {
     else if (krc != 0)
       sp_errors_add(&errs, ps->file, sp_get_line(ps, "key_file"), "%s", err);
     printf("configuration %s\n", path);
-    printf("  warehouse: schema %s\n", sp_config_schema(c));
+    const samspor_settings *wh = sp_get_group(c->root, "warehouse");
+    char tls[256];
+    tls_summary(sp_get_string(wh, "conninfo"), wh, "warehouse.conninfo", &errs,
+                tls, sizeof tls);
+    printf("  warehouse: schema %s; TLS %s\n", sp_config_schema(c), tls);
     if (k)
       snprintf(key_id, sizeof key_id, "%s", sp_key_id(k));
     if (k)
@@ -250,7 +300,7 @@ int sp_cmd_check(sp_global *g, int argc, char **argv) {
              c->plugins.plugins[i].desc->version);
     printf("\nconnectors (%zu):\n", c->nconnectors);
     for (size_t i = 0; i < c->nconnectors; i++)
-      print_connector(c, &c->connectors[i]);
+      print_connector(c, &c->connectors[i], &errs);
     const sp_partner *p = sp_config_partner(c);
     if (p->nindicators)
       printf("indicators (%zu, counts 1-%d suppressed):", p->nindicators,

@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include "conf.h"
+#include "secrets.h"
 #include "warehouse.h"
 
 #include <ctype.h>
@@ -487,6 +488,58 @@ static void build_stream(sp_config *c, const sp_connector *conn, sp_stream *st,
   }
 }
 
+/*
+ * Refuse secrets written inline in a source's settings, by what each
+ * option declares it holds (SAMSPOR_OPT_URL, _HEADERS, _CONNINFO): the
+ * message names file:line and the *_file or *_env that takes the secret,
+ * never the secret.
+ */
+static void check_inline_secrets(const samspor_settings *s, sp_errors *errs) {
+  char why[128];
+  for (size_t i = 0; s && i < s->nvals; i++) {
+    const sp_value *v = &s->vals[i];
+    const samspor_option *o = v->opt;
+    int line = v->line ? v->line : s->line;
+    if (!v->set)
+      continue;
+    if ((o->flags & SAMSPOR_OPT_URL) && v->str &&
+        sp_url_has_secret(v->str, why, sizeof why))
+      sp_errors_add(errs, s->file, line,
+                    "%s of %s holds %s; secrets are never written inline: "
+                    "give the user in username and the password in "
+                    "password_file or password_env, a token in token_file "
+                    "or token_env, or a key header in headers_file",
+                    o->name, s->where, why);
+    for (size_t k = 0; (o->flags & SAMSPOR_OPT_HEADERS) && k < v->nlist; k++)
+      if (sp_header_is_secret(v->list[k])) {
+        const char *colon = strchr(v->list[k], ':');
+        int n = colon ? (int)(colon - v->list[k]) : 0;
+        sp_errors_add(errs, s->file, line,
+                      "%s of %s: header '%.*s' carries a secret; secrets are "
+                      "never written inline: put the line in headers_file (a "
+                      "file readable only by samspor)",
+                      o->name, s->where, n > 64 ? 64 : n, v->list[k]);
+      }
+    char cerr[256];
+    if ((o->flags & SAMSPOR_OPT_CONNINFO) && v->str &&
+        sp_conninfo_check(v->str, cerr, sizeof cerr) != 0) {
+      char *perr = NULL;
+      PQconninfoOption *po = PQconninfoParse(v->str, &perr);
+      int parses = po != NULL;
+      PQconninfoFree(po);
+      PQfreemem(perr);
+      sp_errors_add(errs, s->file, line,
+                    parses ? "%s of %s holds a password; secrets are never "
+                             "written inline: remove it and write "
+                             "password_file or password_env next to it, or "
+                             "use a ~/.pgpass or service file"
+                           : "%s of %s is not a valid libpq connection "
+                             "string or URI",
+                    o->name, s->where);
+    }
+  }
+}
+
 static void build_connector(sp_config *c, sp_connector *conn,
                             samspor_settings *cs, sp_errors *errs) {
   conn->s = cs;
@@ -536,6 +589,7 @@ static void build_connector(sp_config *c, sp_connector *conn,
     conn->source = sp_settings_parse(src ? src->raw : NULL, src_table, NULL,
                                      where, c->basedir, errs);
   free(where);
+  check_inline_secrets(conn->source, errs);
 
   const sp_value *sv = sp_settings_value(cs, "streams");
   const config_setting_t *raw = sv ? sv->raw : NULL;

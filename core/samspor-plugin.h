@@ -106,6 +106,17 @@ typedef enum samspor_opt_type {
  */
 #define SAMSPOR_OPT_SECRET 0x02u
 #define SAMSPOR_OPT_RESTART 0x04u /* changing it needs a daemon restart */
+/*
+ * What a string holds, so that the core can refuse a secret written
+ * inline in it when the configuration is loaded (file:line): a URL (no
+ * user:password@, no query parameter named like a secret: api_key, token,
+ * password, secret, ...), HTTP header lines "Name: value" (no header named
+ * like a secret: Authorization, Cookie, *key*, *token*, *secret*; those
+ * belong in a headers_file), a libpq conninfo (no password=).
+ */
+#define SAMSPOR_OPT_URL 0x08u
+#define SAMSPOR_OPT_HEADERS 0x10u
+#define SAMSPOR_OPT_CONNINFO 0x20u
 
 typedef struct samspor_option {
   const char *name;      /* option name as written in the config */

@@ -3,6 +3,7 @@
 #include "schema.h"
 
 #include "access.h"
+#include "pgconn.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,38 +26,12 @@ int sp_pg_classify(PGconn *conn, const PGresult *res) {
 }
 
 void sp_pg_error(PGconn *conn, const PGresult *res, char *err, size_t errlen) {
-  const char *msg =
-      res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
   const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-  if (!msg)
-    msg = PQerrorMessage(conn);
-  size_t l = strlen(msg);
-  while (l && (msg[l - 1] == '\n' || msg[l - 1] == ' '))
-    l--;
-  /* Data exceptions (22) and integrity violations (23) quote the value
-   * that failed ("invalid input syntax for type uuid: \"...\""), which
-   * may be personal data: keep the sentence, drop what is quoted. */
-  int redact =
-      state && (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0);
-  size_t o = 0;
-  int inq = 0;
-  for (size_t i = 0; i < l && o + 4 < errlen; i++) {
-    char c = msg[i];
-    if (redact && c == '"') {
-      if (!inq) {
-        memcpy(err + o, "\"...", 4);
-        o += 4;
-      } else {
-        err[o++] = '"';
-      }
-      inq = !inq;
-      continue;
-    }
-    if (!(redact && inq))
-      err[o++] = c;
-  }
-  if (errlen)
-    err[o < errlen ? o : errlen - 1] = '\0';
+  /* Only texts of the classes that never quote a value are repeated
+   * (pgconn.c, the same rule as the pgsql plugin's): a data error would
+   * quote the value, a function's RAISE anything its author chose. */
+  sp_pq_message(res, PQerrorMessage(conn), err, errlen);
+  size_t o = strlen(err);
   if (state && o + 10 < errlen)
     snprintf(err + o, errlen - o, " (SQLSTATE %s)", state);
 }

@@ -56,8 +56,9 @@ int sp_pg_execp(PGconn *conn, const char *sql, int nparams,
  */
 int sp_pg_copy_in(PGconn *conn, const char *sql, FILE *data, char *err,
                   size_t errlen);
-/* The server's message for a failed result, with any value it quotes
- * removed for data errors (SQLSTATE classes 22 and 23). */
+/* The server's message for a failed result with its SQLSTATE: the
+ * server's text only for the classes whose texts carry no values
+ * (sp_pq_text_allowed()), else samspor's words (sp_pq_message()). */
 void sp_pg_error(PGconn *conn, const PGresult *res, char *err, size_t errlen);
 /* Classify a failed result or a lost connection. */
 int sp_pg_classify(PGconn *conn, const PGresult *res);

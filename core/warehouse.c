@@ -3,6 +3,7 @@
 #include "warehouse.h"
 
 #include "log.h"
+#include "pgconn.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -53,32 +54,32 @@ int sp_warehouse_connect(const sp_config *c, PGconn **out, char *err,
     return SAMSPOR_ECONFIG;
   }
   char timeout[32];
-  snprintf(timeout, sizeof timeout, "%.0f",
-           sp_get_duration(w, "connect_timeout"));
-  const char *keys[] = {"dbname", "password", "connect_timeout",
-                        "application_name", NULL};
-  const char *vals[] = {conninfo, pw && pw->str ? pw->str : NULL, timeout,
-                        "samspor", NULL};
+  double tmo = sp_get_duration(w, "connect_timeout");
+  snprintf(timeout, sizeof timeout, "%.0f", tmo);
+  sp_pq_tls_info tls;
+  sp_pq_tls(conninfo, &tls);
+  if (tls.defaulted)
+    sp_debug(NULL,
+             "warehouse: sslmode=verify-full (samspor's default for the "
+             "non-local host %s)",
+             tls.first_remote);
   /* expand_dbname=1: the conninfo (or URI) sits in dbname and the later
-   * keywords override only what it leaves unset. */
-  PGconn *conn = PQconnectdbParams(keys, vals, 1);
-  if (!conn) {
-    snprintf(err, errlen, "out of memory connecting to the warehouse");
-    return SAMSPOR_ENOMEM;
-  }
-  if (PQstatus(conn) != CONNECTION_OK) {
-    const char *msg = PQerrorMessage(conn);
-    size_t l = strlen(msg);
-    while (l && (msg[l - 1] == '\n' || msg[l - 1] == ' '))
-      l--;
-    snprintf(err, errlen, "cannot connect to the warehouse: %.*s", (int)l, msg);
-    /* Authentication failures are permanent; anything else (refused,
-     * timeout, DNS, server starting up) is worth retrying. */
-    int rc = (strstr(msg, "authentication failed") || strstr(msg, "password") ||
-              strstr(msg, "no pg_hba.conf"))
-                 ? SAMSPOR_EAUTH
-                 : SAMSPOR_ETEMP;
-    PQfinish(conn);
+   * keywords override only what it leaves unset; sslmode comes before it,
+   * so that the conninfo's own sslmode wins.  libpq skips a NULL value. */
+  const char *keys[] = {"sslmode",         "dbname",           "password",
+                        "connect_timeout", "application_name", NULL};
+  const char *vals[] = {tls.defaulted ? tls.sslmode : NULL,
+                        conninfo,
+                        pw && pw->str ? pw->str : NULL,
+                        timeout,
+                        "samspor",
+                        NULL};
+  PGconn *conn;
+  char why[768];
+  int rc = sp_pq_connect(keys, vals, tmo, "warehouse.conninfo", &conn, why,
+                         sizeof why);
+  if (rc != 0) {
+    snprintf(err, errlen, "cannot connect to the warehouse: %s", why);
     return rc;
   }
   PQsetNoticeProcessor(conn, notice_to_log, NULL);

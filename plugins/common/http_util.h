@@ -2,13 +2,16 @@
  * http_util.h — the pure HTTP helpers that the transport
  * (plugins/common/transport.c) and the rest plugin
  * (plugins/rest/rest_http.c) share: reason phrases, which statuses are
- * worth retrying, the backoff of retries and sleeping through signals.
+ * worth retrying, the backoff of retries, sleeping through signals and
+ * reading a headers_file.
  * Kept apart from transport.c so that rest, which has its own libcurl
  * engine, links only these.  Compiled into each plugin that uses it, so
  * everything here is hidden.
  */
 #ifndef SAMSPOR_HTTP_UTIL_H
 #define SAMSPOR_HTTP_UTIL_H
+
+#include <stddef.h>
 
 /*
  * The wait before retry number `attempt` (0 for the first retry): a
@@ -26,5 +29,28 @@ const char *sp_http_reason(long status);
 /* Sleep s seconds (nothing when s <= 0), through signals: the core ends
  * the process when it wants it gone, so an interrupted sleep goes on. */
 void sp_sleep_for(double s);
+
+/*
+ * Whether following a redirect to `location` (the Location header's value,
+ * `len` bytes, possibly relative to `current`, the URL that answered)
+ * stays at the scheme, host and port of `configured`: 1 yes, 0 no (or
+ * unparsable).  Configured headers and credentials are sent only there.
+ */
+int sp_http_same_origin(const char *configured, const char *current,
+                        const char *location, size_t len);
+
+/*
+ * Read a headers_file: one "Name: value" a line (CRLF or LF), blank lines
+ * and lines starting with '#' skipped.  The file must be a regular file of
+ * at most 64 KiB not readable by group or others, since its lines carry
+ * secrets.  Returns 0 with *out (a NULL-terminated array of *n malloc'd
+ * lines; free with sp_headers_free()), or -1 with a sentence in err
+ * (capacity errlen) naming the file and line but never a value.
+ */
+int sp_headers_file_read(const char *path, char ***out, size_t *n, char *err,
+                         size_t errlen);
+
+/* Wipe and free what sp_headers_file_read() returned. */
+void sp_headers_free(char **lines, size_t n);
 
 #endif

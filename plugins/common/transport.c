@@ -95,6 +95,8 @@ struct sp_reader {
   int overflow;         /* a collected answer grew beyond COLLECT_MAX */
   int nomem;            /* the write callback ran out of memory */
   int head_unsupported; /* HEAD answered 405/501: size/mtime unknown */
+  long hdr_status;      /* status of the response whose headers arrive */
+  int cross_redirect;   /* a redirect to another host was refused */
   char *buf;            /* received, not yet handed out: buf[off..len) */
   size_t off, len, cap;
   unsigned long long delivered; /* bytes handed to the consumer */
@@ -393,6 +395,40 @@ static size_t on_data(char *p, size_t size, size_t nmemb, void *ud) {
   return n;
 }
 
+/*
+ * Response headers (https).  libcurl follows redirects itself and sends
+ * the configured headers (X-Api-Key, ...) to wherever they lead; it drops
+ * only its own Authorization and Cookie at another host.  So a redirect
+ * to another scheme, host or port than r's URL is refused here, before it
+ * is followed.
+ */
+static size_t on_header(char *p, size_t size, size_t nmemb, void *ud) {
+  sp_reader *r = ud;
+  size_t n = size * nmemb;
+  const char *v, *end = p + n;
+
+  if (n >= 5 && !memcmp(p, "HTTP/", 5)) {
+    const char *sp = memchr(p, ' ', n);
+    r->hdr_status = sp ? strtol(sp + 1, NULL, 10) : 0;
+    return n;
+  }
+  if (n < 9 || strncasecmp(p, "location:", 9) || r->hdr_status < 300 ||
+      r->hdr_status > 399)
+    return n;
+  v = p + 9;
+  while (v < end && (*v == ' ' || *v == '\t'))
+    v++;
+  while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
+    end--;
+  const char *cur = NULL;
+  curl_easy_getinfo(r->t->easy, CURLINFO_EFFECTIVE_URL, &cur);
+  if (!sp_http_same_origin(r->url, cur ? cur : r->url, v, (size_t)(end - v))) {
+    r->cross_redirect = 1;
+    return 0; /* stops the transfer */
+  }
+  return n;
+}
+
 #define SETOPT(e, o, v)                                                        \
   do {                                                                         \
     if (curl_easy_setopt((e), (o), (v)) != CURLE_OK)                           \
@@ -438,6 +474,8 @@ static int setup_easy(sp_reader *r) {
       SETOPT(e, CURLOPT_SSLKEY, t->client_key);
     SETOPT(e, CURLOPT_FOLLOWLOCATION, 1L);
     SETOPT(e, CURLOPT_MAXREDIRS, 5L);
+    SETOPT(e, CURLOPT_HEADERFUNCTION, on_header);
+    SETOPT(e, CURLOPT_HEADERDATA, r);
     SETOPT(e, CURLOPT_USERAGENT, "samspor/" PACKAGE_VERSION);
     /* compressed transfer when the server offers it; curl inflates */
     SETOPT(e, CURLOPT_ACCEPT_ENCODING, "");
@@ -490,6 +528,8 @@ static int start_attempt(sp_reader *r) {
     return rc;
   r->off = r->len = 0;
   r->paused = r->overflow = r->nomem = r->head_unsupported = 0;
+  r->hdr_status = 0;
+  r->cross_redirect = 0;
   mc = curl_multi_add_handle(t->multi, t->easy);
   if (mc != CURLM_OK)
     return fail(t, mc == CURLM_OUT_OF_MEMORY ? SAMSPOR_ENOMEM : SAMSPOR_EFAIL,
@@ -537,6 +577,13 @@ static int classify(sp_reader *r, CURLcode res, int *temp, double *wait,
   *temp = 0;
   *wait = -1;
   msg[0] = '\0';
+  if (r->cross_redirect) {
+    snprintf(msg, msglen,
+             "redirects to another host; not following it, so that the "
+             "configured headers and credentials reach no host but the "
+             "configured one: configure the URL it redirects to");
+    return SAMSPOR_EFAIL;
+  }
   if (res == CURLE_OK && t->scheme == SCHEME_HTTPS) {
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
     if (status >= 200 && status <= 299)
@@ -1384,6 +1431,22 @@ static int open_remote(sp_transport *t, const samspor_settings *s) {
       if (!nl)
         return nomem(t);
       t->headers = nl;
+    }
+    const char *hf = h->get_string(s, "headers_file");
+    if (hf) {
+      char **fh, err[MSG_MAX];
+      size_t nf;
+      if (sp_headers_file_read(hf, &fh, &nf, err, sizeof err) != 0)
+        return fail(t, SAMSPOR_EINVAL, "%s", err);
+      for (i = 0; i < nf; i++) {
+        struct curl_slist *nl = curl_slist_append(t->headers, fh[i]);
+        if (!nl) {
+          sp_headers_free(fh, nf);
+          return nomem(t);
+        }
+        t->headers = nl;
+      }
+      sp_headers_free(fh, nf);
     }
   } else {
     const char *auth = strstr(t->url, "://") + 3;

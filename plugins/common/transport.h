@@ -41,7 +41,7 @@
 #define SP_TRANSPORT_OPTION_ROWS                                               \
     {.name = "url",                                                            \
      .type = SAMSPOR_OPT_PATH,                                                 \
-     .flags = SAMSPOR_OPT_REQUIRED,                                            \
+     .flags = SAMSPOR_OPT_REQUIRED | SAMSPOR_OPT_URL,                          \
      .help = "Where the data is: a local path (relative to the configuration " \
              "file's directory), file:///path, https://host/path or "          \
              "sftp://host/path. The last path segment of a local path or an "  \
@@ -91,8 +91,17 @@
              "sftp://: an unknown or changed host key is refused."},           \
     {.name = "headers",                                                        \
      .type = SAMSPOR_OPT_STRLIST,                                              \
+     .flags = SAMSPOR_OPT_HEADERS,                                             \
      .help = "Extra HTTP request headers for https://, each \"Name: "          \
-             "value\" (e.g. \"SOAPAction: urn:hent\")."},                      \
+             "value\" (e.g. \"SOAPAction: urn:hent\"). A header that carries " \
+             "a secret (Authorization, Cookie, *key*, *token*, *secret*) is "  \
+             "refused here: put it in headers_file."},                         \
+    {.name = "headers_file",                                                   \
+     .type = SAMSPOR_OPT_PATH,                                                 \
+     .help = "A file of request headers for https://, one \"Name: value\" a " \
+             "line (blank lines and lines starting with # ignored), for "      \
+             "headers that carry a secret (\"X-Api-Key: ...\"). It must not "  \
+             "be readable by group or others. Sent only to url's host."},      \
     {.name = "connect_timeout",                                                \
      .type = SAMSPOR_OPT_DURATION,                                             \
      .def = "30s",                                                             \

@@ -21,14 +21,17 @@
  * them.
  *
  * Privacy: messages name options, files, result columns (which describe
- * the data and are not personal) and row numbers; never a value.  Server
- * messages of SQLSTATE classes 22 and 23 quote values and are redacted
- * (pgsql_msg.c); DETAIL and CONTEXT lines, which may quote rows, are
- * never read, and server notices are logged by SQLSTATE only.
+ * the data and are not personal) and row numbers; never a value.  A
+ * server's message text is repeated only for the SQLSTATE classes whose
+ * texts carry no values (sp_pq_text_allowed(), shared with the core);
+ * otherwise the SQLSTATE and samspor's words.  DETAIL and CONTEXT lines,
+ * which may quote rows, are never read, and server notices are logged by
+ * SQLSTATE only.
  */
 
 #include "samspor-plugin.h"
 
+#include "pgconn.h"
 #include "pgsql_msg.h"
 
 #include <errno.h>
@@ -84,7 +87,7 @@ typedef struct pgsql_handle {
 static const samspor_option pgsql_source_options[] = {
     {.name = "conninfo",
      .type = SAMSPOR_OPT_STRING,
-     .flags = SAMSPOR_OPT_REQUIRED,
+     .flags = SAMSPOR_OPT_REQUIRED | SAMSPOR_OPT_CONNINFO,
      .help = "libpq connection string or URI of the partner's database "
              "(\"host=db.example.invalid dbname=jobcenter user=samspor "
              "sslmode=verify-full\", or \"service=NAME\"). Every libpq "
@@ -186,18 +189,13 @@ static int pg_fail(const samspor_host *host, samspor_ctx *ctx, PGconn *conn,
                    const PGresult *res, const char *what, const char *query,
                    const char *qsrc) {
   const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-  const char *msg =
-      res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
   const char *hint = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_HINT) : NULL;
   const char *spos =
       res ? PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION) : NULL;
   char text[768], where[320] = "", hbuf[320] = "", sbuf[32] = "";
 
-  if (!msg) /* libpq's own text (terse verbosity: no DETAIL lines) */
-    msg = conn ? PQerrorMessage(conn) : "no connection";
-  pgsql_redact(msg, strlen(msg), state, text, sizeof text);
-  if (!*text)
-    snprintf(text, sizeof text, "unknown error");
+  sp_pq_message(res, conn ? PQerrorMessage(conn) : "no connection", text,
+                sizeof text);
 
   if (spos && query) {
     long line, col;
@@ -209,10 +207,8 @@ static int pg_fail(const samspor_host *host, samspor_ctx *ctx, PGconn *conn,
     snprintf(hbuf, sizeof hbuf,
              "; give $1 a type with a cast, e.g. $1::timestamptz or "
              "$1::date");
-  } else if (hint && !pgsql_sqlstate_redacted(state)) {
-    char h1[256];
-    pgsql_redact(hint, strlen(hint), NULL, h1, sizeof h1);
-    snprintf(hbuf, sizeof hbuf, "; hint: %s", h1);
+  } else if (hint && sp_pq_text_allowed(state)) {
+    snprintf(hbuf, sizeof hbuf, "; hint: %s", hint);
   }
   if (state)
     snprintf(sbuf, sizeof sbuf, " (SQLSTATE %s)", state);
@@ -257,32 +253,46 @@ static int pg_command(const samspor_host *host, samspor_ctx *ctx, PGconn *conn,
  */
 static int pg_connect(const samspor_host *host, samspor_ctx *ctx,
                       const pgsql_opts *o, pgsql_logto *logto, PGconn **out) {
-  char timeout[32];
+  char timeout[32], why[768];
+  sp_pq_tls_info tls;
   PGconn *conn;
   int rc;
 
   *out = NULL;
   snprintf(timeout, sizeof timeout, "%.0f", o->connect_timeout);
+  sp_pq_tls(o->conninfo, &tls);
+  if (tls.defaulted)
+    host->log(ctx, SAMSPOR_LOG_DEBUG,
+              "pgsql: sslmode=verify-full (samspor's default for the "
+              "non-local host %s)",
+              tls.first_remote);
   /* expand_dbname = 1: the conninfo sits in dbname; what comes before it
-   * is a default the conninfo may override, what comes after it wins. */
-  const char *keys[] = {
-      "fallback_application_name", "keepalives_idle", "keepalives_interval",
-      "keepalives_count",          "dbname",          "password",
-      "connect_timeout",           "client_encoding", NULL};
-  const char *vals[] = {"samspor",   "60",    "10",   "6", o->conninfo,
-                        o->password, timeout, "UTF8", NULL};
-  conn = PQconnectdbParams(keys, vals, 1);
-  if (!conn) {
-    host->error(ctx, "pgsql: out of memory connecting to the source");
-    return SAMSPOR_ENOMEM;
-  }
-  if (PQstatus(conn) != CONNECTION_OK) {
-    const char *msg = PQerrorMessage(conn);
-    char text[768];
-    pgsql_redact(msg, strlen(msg), NULL, text, sizeof text);
-    host->error(ctx, "pgsql: cannot connect to the source: %s", text);
-    rc = pgsql_classify_connect(msg, PQconnectionNeedsPassword(conn));
-    PQfinish(conn);
+   * is a default the conninfo may override, what comes after it wins.
+   * libpq skips a NULL value (sslmode, when samspor adds none). */
+  const char *keys[] = {"fallback_application_name",
+                        "keepalives_idle",
+                        "keepalives_interval",
+                        "keepalives_count",
+                        "sslmode",
+                        "dbname",
+                        "password",
+                        "connect_timeout",
+                        "client_encoding",
+                        NULL};
+  const char *vals[] = {"samspor",
+                        "60",
+                        "10",
+                        "6",
+                        tls.defaulted ? tls.sslmode : NULL,
+                        o->conninfo,
+                        o->password,
+                        timeout,
+                        "UTF8",
+                        NULL};
+  rc = sp_pq_connect(keys, vals, o->connect_timeout, "the source's conninfo",
+                     &conn, why, sizeof why);
+  if (rc != 0) {
+    host->error(ctx, "pgsql: cannot connect to the source: %s", why);
     return rc;
   }
   /* Terse: PQerrorMessage() then holds no DETAIL, which may quote rows. */

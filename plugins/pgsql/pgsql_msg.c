@@ -2,7 +2,9 @@
 
 /*
  * pgsql_msg.c — message handling for the pgsql plugin: classification,
- * redaction, query positions and result column names (see pgsql_msg.h).
+ * the conninfo check, query positions and result column names (see
+ * pgsql_msg.h).  Which server texts may be repeated is pgconn.c's rule,
+ * shared with the core.
  */
 
 #include "pgsql_msg.h"
@@ -13,46 +15,6 @@
 #include <stdio.h>
 #include <string.h>
 
-int pgsql_sqlstate_redacted(const char *sqlstate) {
-  return sqlstate &&
-         (!strncmp(sqlstate, "22", 2) || !strncmp(sqlstate, "23", 2));
-}
-
-void pgsql_redact(const char *msg, size_t len, const char *sqlstate, char *out,
-                  size_t outlen) {
-  int redact = pgsql_sqlstate_redacted(sqlstate);
-  int inq = 0, space = 0;
-  size_t i, o = 0;
-
-  if (!outlen)
-    return;
-  /* o + 5 < outlen leaves room for a space, a "\"..." and the NUL. */
-  for (i = 0; i < len && msg[i] && o + 5 < outlen; i++) {
-    char c = msg[i];
-    if (inq && c != '"')
-      continue;
-    if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
-      space = o > 0;
-      continue;
-    }
-    if (space)
-      out[o++] = ' ';
-    space = 0;
-    if (redact && c == '"') {
-      if (!inq) {
-        memcpy(out + o, "\"...", 4);
-        o += 4;
-      } else {
-        out[o++] = '"';
-      }
-      inq = !inq;
-    } else {
-      out[o++] = c;
-    }
-  }
-  out[o] = '\0';
-}
-
 int pgsql_classify_sqlstate(const char *sqlstate) {
   if (!sqlstate || !*sqlstate)
     return SAMSPOR_ETEMP;
@@ -62,36 +24,6 @@ int pgsql_classify_sqlstate(const char *sqlstate) {
   if (!strncmp(sqlstate, "28", 2))
     return SAMSPOR_EAUTH;
   return SAMSPOR_EFAIL;
-}
-
-/* Nonzero when msg holds `a`, and `b` after it (b NULL: just a). */
-static int has(const char *msg, const char *a, const char *b) {
-  const char *p = strstr(msg, a);
-  return p && (!b || strstr(p + strlen(a), b));
-}
-
-int pgsql_classify_connect(const char *msg, int needs_password) {
-  if (needs_password)
-    return SAMSPOR_EAUTH;
-  if (!msg)
-    return SAMSPOR_ETEMP;
-  /* The server's and libpq's English texts.  A server whose lc_messages
-   * is another language answers in it; such a failure then counts as
-   * temporary and is retried, which costs retries but loses nothing. */
-  if (has(msg, "authentication failed", NULL) ||
-      has(msg, "no password supplied", NULL) ||
-      has(msg, "no pg_hba.conf entry", NULL) ||
-      has(msg, "pg_hba.conf rejects connection", NULL) ||
-      has(msg, "role \"", "\" does not exist") ||
-      has(msg, "is not permitted to log in", NULL) ||
-      has(msg, "permission denied for database", NULL))
-    return SAMSPOR_EAUTH;
-  if (has(msg, "database \"", "\" does not exist") ||
-      has(msg, "certificate verify failed", NULL) ||
-      has(msg, "does not match host name", NULL) ||
-      has(msg, "root certificate file", NULL))
-    return SAMSPOR_EFAIL;
-  return SAMSPOR_ETEMP;
 }
 
 int pgsql_conninfo_check(const char *conninfo, char *err, size_t errlen) {

@@ -1,7 +1,7 @@
 /*
  * pgsql_msg.h — the pure parts of the pgsql plugin: what a server or libpq
- * message means (error classification), what of it may be repeated
- * (redaction), where in the query it points, and which result column a
+ * statement error means (classification), whether a conninfo may be used,
+ * where in the query a message points, and which result column a
  * requested field names.  Kept apart from pgsql.c so that the unit tests
  * can reach them without a server.
  *
@@ -13,23 +13,6 @@
 #include <stddef.h>
 
 /*
- * Copy the first `len` bytes of `msg` (a server's primary message or
- * libpq's text) to `out` (capacity `outlen` > 0, always NUL-terminated,
- * cut if too long) as one line: every run of whitespace, line breaks
- * included, becomes one space, and none leads or trails.  For SQLSTATE
- * classes 22 (data exception) and 23 (integrity constraint violation)
- * every double-quoted part is replaced by "...": those messages quote the
- * offending value (invalid input syntax for type date: "31-02-2026"), and
- * values may be CPR numbers or names.  An unterminated quote redacts
- * everything after it.  `sqlstate` may be NULL.
- */
-void pgsql_redact(const char *msg, size_t len, const char *sqlstate, char *out,
-                  size_t outlen);
-
-/* Nonzero when messages of this SQLSTATE are redacted (classes 22, 23). */
-int pgsql_sqlstate_redacted(const char *sqlstate);
-
-/*
  * The SAMSPOR_E* code for a failed statement with this SQLSTATE:
  * SAMSPOR_ETEMP for NULL (no SQLSTATE: the connection broke), class 08
  * (connection exception), 57P (shutdown, crash, cannot connect now), 53
@@ -39,20 +22,6 @@ int pgsql_sqlstate_redacted(const char *sqlstate);
  * everything else.
  */
 int pgsql_classify_sqlstate(const char *sqlstate);
-
-/*
- * The SAMSPOR_E* code for a connection attempt that failed with libpq's
- * message `msg`.  libpq gives no SQLSTATE for these, so the message is
- * read: credentials refused (wrong password, no password where one is
- * needed, no pg_hba.conf entry, unknown or NOLOGIN role, no CONNECT
- * privilege) is SAMSPOR_EAUTH; a database that does not exist or a server
- * certificate that does not verify is SAMSPOR_EFAIL (retrying will not
- * help); anything else (refused, timed out, unknown host, starting up,
- * too many connections) is SAMSPOR_ETEMP.  `needs_password` is
- * PQconnectionNeedsPassword(): the server wanted a password and none was
- * configured, which is SAMSPOR_EAUTH whatever the message's language.
- */
-int pgsql_classify_connect(const char *msg, int needs_password);
 
 /*
  * Check a conninfo string: it must parse (libpq's connection string or URI

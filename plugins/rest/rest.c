@@ -18,6 +18,7 @@
 
 #include "samspor-plugin.h"
 
+#include "http_util.h"
 #include "rest_http.h"
 #include "rest_json.h"
 #include "rest_util.h"
@@ -58,6 +59,9 @@ typedef struct rest_opts {
   long long page_size;  /* page, offset, cursor: records asked per page */
   long long start_page; /* page: the first page's number */
   long long max_pages;  /* safety cap on requests per read */
+  char **file_headers;  /* owned: the headers_file's lines (secrets) */
+  size_t nfile_headers;
+  const char **all_headers; /* owned array: headers, then file_headers */
   rest_http_config http;
 } rest_opts;
 
@@ -88,7 +92,7 @@ typedef struct rest_handle {
 static const samspor_option rest_source_options[] = {
     {.name = "url",
      .type = SAMSPOR_OPT_STRING,
-     .flags = SAMSPOR_OPT_REQUIRED,
+     .flags = SAMSPOR_OPT_REQUIRED | SAMSPOR_OPT_URL,
      .help = "The first page's https:// URL. ${cursor} is replaced by the "
              "stream's stored cursor, URL-encoded (empty when there is "
              "none): \"https://api.example.invalid/v1/tenancies?"
@@ -109,8 +113,18 @@ static const samspor_option rest_source_options[] = {
              "body; ${cursor} as in body."},
     {.name = "headers",
      .type = SAMSPOR_OPT_STRLIST,
+     .flags = SAMSPOR_OPT_HEADERS,
      .help = "Extra request headers, each \"Name: value\". Not sent to "
-             "the OAuth2 token endpoint."},
+             "the OAuth2 token endpoint. A header that carries a secret "
+             "(Authorization, Cookie, *key*, *token*, *secret*) is refused "
+             "here: put it in headers_file."},
+    {.name = "headers_file",
+     .type = SAMSPOR_OPT_PATH,
+     .help = "A file of request headers, one \"Name: value\" a line (blank "
+             "lines and lines starting with # ignored), for headers that "
+             "carry a secret (\"X-Api-Key: ...\"). It must not be readable "
+             "by group or others. Sent like headers, and only to url's "
+             "host."},
     {.name = "ca_file",
      .type = SAMSPOR_OPT_PATH,
      .help = "PEM file of the CA certificates to verify the server with "
@@ -143,6 +157,7 @@ static const samspor_option rest_source_options[] = {
      .help = "Password for auth = \"basic\"."},
     {.name = "token_url",
      .type = SAMSPOR_OPT_STRING,
+     .flags = SAMSPOR_OPT_URL,
      .help = "OAuth2 token endpoint (https://) for auth = \"oauth2\"."},
     {.name = "client_id",
      .type = SAMSPOR_OPT_STRING,
@@ -275,6 +290,11 @@ static const samspor_option rest_stream_options[] = {
 static void free_opts(rest_opts *o) {
   free(o->body);
   o->body = NULL;
+  sp_headers_free(o->file_headers, o->nfile_headers);
+  o->file_headers = NULL;
+  o->nfile_headers = 0;
+  free(o->all_headers);
+  o->all_headers = NULL;
   rest_path_free(&o->next_path);
   rest_path_free(&o->cursor_path);
 }
@@ -445,6 +465,28 @@ static int parse_opts(const samspor_host *host, samspor_ctx *ctx,
       free_opts(o);
       return SAMSPOR_EINVAL;
     }
+  }
+  const char *hf = host->get_string(s, "headers_file");
+  if (hf) {
+    if (sp_headers_file_read(hf, &o->file_headers, &o->nfile_headers, err,
+                             sizeof err) != 0) {
+      host->error(ctx, "rest: %s", err);
+      free_opts(o);
+      return SAMSPOR_EINVAL;
+    }
+    o->all_headers =
+        calloc(c->nheaders + o->nfile_headers + 1, sizeof *o->all_headers);
+    if (!o->all_headers) {
+      host->error(ctx, "rest: out of memory");
+      free_opts(o);
+      return SAMSPOR_ENOMEM;
+    }
+    for (size_t i = 0; i < c->nheaders; i++)
+      o->all_headers[i] = c->headers[i];
+    for (size_t i = 0; i < o->nfile_headers; i++)
+      o->all_headers[c->nheaders + i] = o->file_headers[i];
+    c->headers = o->all_headers;
+    c->nheaders += o->nfile_headers;
   }
 
   c->ca_file = host->get_string(s, "ca_file");
@@ -886,15 +928,17 @@ static int next_url(rest_handle *h, const rest_page *pg,
                                            : "link in the body");
     return SAMSPOR_EDATA;
   }
-  /* A next link elsewhere would carry our credentials to a host the
-   * configuration never named (compared with the configured url, not the
-   * page's: a redirect elsewhere does not widen where they may go). */
-  if (o->http.auth != REST_AUTH_NONE &&
+  /* A next link elsewhere would carry our credentials, configured headers
+   * or client certificate to a host the configuration never named
+   * (compared with the configured url, not the page's). */
+  if ((o->http.auth != REST_AUTH_NONE || o->http.nheaders > 0 ||
+       o->http.cert_file) &&
       rest_url_same_origin(h->base_url, *next) != 1) {
     rest_url_redact(*next, ut, sizeof ut);
     h->host->error(h->ctx,
                    "rest: page %llu: the next page (%s) is on another host "
-                   "than url; not sending credentials there",
+                   "than url; not sending credentials or configured headers "
+                   "there",
                    page, ut);
     free(*next);
     *next = NULL;

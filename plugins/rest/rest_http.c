@@ -12,6 +12,8 @@
 
 #include "rest_http.h"
 
+#include "http_util.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -31,6 +33,8 @@
 #define URL_TEXT 512          /* a redacted URL in a message */
 #define TOKEN_MARGIN_MAX 60.0 /* renew a token this long before expiry */
 
+typedef struct request request;
+
 struct rest_http {
   const samspor_host *host; /* borrowed, valid until free */
   samspor_ctx *ctx;
@@ -42,12 +46,15 @@ struct rest_http {
   char errbuf[CURL_ERROR_SIZE];     /* libcurl's text of its last error */
 
   /* The response being received (valid until the next request). */
-  char *body;      /* owned; NUL-terminated; reused from page to page */
-  size_t len, cap; /* bytes in body; allocated size (cap - 1 usable) */
-  int too_big;     /* the body passed cfg.max_body: transfer stopped */
-  int header_oom;  /* out of memory keeping a Link target */
-  long status;     /* HTTP status of the last response, 0 for none */
-  char *link_next; /* owned: first Link rel="next" target, or NULL */
+  char *body;         /* owned; NUL-terminated; reused from page to page */
+  size_t len, cap;    /* bytes in body; allocated size (cap - 1 usable) */
+  int too_big;        /* the body passed cfg.max_body: transfer stopped */
+  int header_oom;     /* out of memory keeping a Link target */
+  long status;        /* HTTP status of the last response, 0 for none */
+  long hdr_status;    /* status of the response whose headers arrive */
+  const request *rq;  /* the request under way (for on_header) */
+  int cross_redirect; /* a redirect to another host was refused */
+  char *link_next;    /* owned: first Link rel="next" target, or NULL */
   int has_retry_after;
   double retry_after; /* seconds, from Retry-After */
 
@@ -60,7 +67,7 @@ struct rest_http {
 };
 
 /* One request as with_retries() performs it. */
-typedef struct request {
+struct request {
   const char *what; /* "" or "token endpoint " (for messages) */
   const char *url;
   int post;
@@ -69,7 +76,7 @@ typedef struct request {
   const struct curl_slist *headers;
   const char *bearer;      /* Authorization: Bearer, or NULL */
   const char *user, *pass; /* basic auth, or NULL */
-} request;
+};
 
 /* ---- libcurl, once per process ----------------------------------------- */
 
@@ -187,6 +194,8 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud) {
   if (n >= 5 && !memcmp(data, "HTTP/", 5)) {
     /* The status line of a new response (after a redirect or a 100
      * Continue): only the final response's headers count. */
+    const char *sp = memchr(data, ' ', n);
+    h->hdr_status = sp ? strtol(sp + 1, NULL, 10) : 0;
     reset_headers(h);
     return n;
   }
@@ -200,6 +209,21 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud) {
   while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' ||
                      end[-1] == '\t'))
     end--;
+  if (nlen == 8 && !strncasecmp(data, "location", 8) && h->hdr_status >= 300 &&
+      h->hdr_status <= 399 && h->rq) {
+    /* libcurl would follow and send the configured headers (X-Api-Key...)
+     * along: it drops only its own Authorization and Cookie at another
+     * host.  So a redirect elsewhere is refused before it is followed,
+     * measured against the request's URL, which the configuration (url,
+     * token_url) or a same-host next link gave. */
+    const char *cur = NULL;
+    curl_easy_getinfo(h->curl, CURLINFO_EFFECTIVE_URL, &cur);
+    if (!sp_http_same_origin(h->rq->url, cur ? cur : h->rq->url, v,
+                             (size_t)(end - v))) {
+      h->cross_redirect = 1;
+      return 0; /* stops the transfer */
+    }
+  }
   if (nlen == 4 && !strncasecmp(data, "link", 4) && !h->link_next) {
     if (rest_link_next(v, (size_t)(end - v), &h->link_next) < 0)
       h->header_oom = 1;
@@ -356,6 +380,9 @@ static int with_retries(rest_http *h, const request *rq) {
     h->too_big = 0;
     h->header_oom = 0;
     h->status = 0;
+    h->hdr_status = 0;
+    h->cross_redirect = 0;
+    h->rq = rq;
     reset_headers(h);
     cc = set_options(h, rq);
     if (cc != CURLE_OK) {
@@ -364,7 +391,17 @@ static int with_retries(rest_http *h, const request *rq) {
       return SAMSPOR_EFAIL;
     }
     cc = curl_easy_perform(h->curl);
+    h->rq = NULL;
     curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &h->status);
+    if (h->cross_redirect) {
+      h->host->error(h->ctx,
+                     "rest: %s%s redirects to another host; not following "
+                     "it, so that the configured headers and credentials "
+                     "reach no host but the configured one: configure the "
+                     "URL it redirects to",
+                     rq->what, url);
+      return SAMSPOR_EFAIL;
+    }
     if (h->too_big || cc == CURLE_FILESIZE_EXCEEDED) {
       h->host->error(h->ctx,
                      "rest: %s%s: the response is larger than "

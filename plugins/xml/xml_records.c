@@ -107,11 +107,11 @@ struct xr_parser {
 
   /* a SOAP Fault being read */
   size_t fault_depth;   /* depth of the Fault element, 0 outside one */
-  int capture;          /* 1: faultcode, 2: faultstring, 0: neither */
+  int capture;          /* 1: inside the faultcode, 0: not */
   size_t capture_depth; /* depth of the element captured */
-  char fcode[FAULT_TEXT_MAX], fstring[FAULT_TEXT_MAX];
-  size_t fcode_len, fstring_len;
-  int fcode_done, fstring_done;
+  char fcode[FAULT_TEXT_MAX];
+  size_t fcode_len;
+  int fcode_done;
 };
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -769,8 +769,10 @@ static int soap_ns(const xmlChar *uri) {
   return streq(uri, SOAP11_NS) || streq(uri, SOAP12_NS);
 }
 
-/* An element start inside a Fault: note the code and string elements of
- * SOAP 1.1 (faultcode, faultstring) and 1.2 (Code/Value, Reason/Text). */
+/* An element start inside a Fault: note the code element of SOAP 1.1
+ * (faultcode) and 1.2 (Code/Value).  The fault string (faultstring,
+ * Reason/Text) is never read: it is the server's free text, which may
+ * quote what was asked for (a CPR number, a name). */
 static void fault_start(xr_parser *p, const xmlChar *local, const xmlChar *uri,
                         size_t d) {
   int no_ns = !uri || !*uri;
@@ -780,17 +782,12 @@ static void fault_start(xr_parser *p, const xmlChar *local, const xmlChar *uri,
                          (streq(uri, SOAP12_NS) && streq(local, "Value")))) {
     p->capture = 1;
     p->capture_depth = d;
-  } else if (!p->fstring_done &&
-             ((no_ns && streq(local, "faultstring")) ||
-              (streq(uri, SOAP12_NS) && streq(local, "Text")))) {
-    p->capture = 2;
-    p->capture_depth = d;
   }
 }
 
 static void fault_text(xr_parser *p, const xmlChar *ch, int len) {
-  char *buf = p->capture == 1 ? p->fcode : p->fstring;
-  size_t *n = p->capture == 1 ? &p->fcode_len : &p->fstring_len;
+  char *buf = p->fcode;
+  size_t *n = &p->fcode_len;
   size_t k = (size_t)len;
 
   if (k > FAULT_TEXT_MAX - 1 - *n)
@@ -859,22 +856,24 @@ static void fault_clean(const char *in, size_t n, char *out) {
 
 /* An element end inside a Fault; at the Fault's own end, fail. */
 static void fault_end(xr_parser *p, size_t d) {
-  char code[FAULT_SHOWN + 16], str[FAULT_SHOWN + 16];
+  char code[FAULT_SHOWN + 16];
 
   if (p->capture && d == p->capture_depth) {
-    if (p->capture == 1)
-      p->fcode_done = 1;
-    else
-      p->fstring_done = 1;
+    p->fcode_done = 1;
     p->capture = 0;
   }
   if (d != p->fault_depth)
     return;
   fault_clean(p->fcode, p->fcode_len, code);
-  fault_clean(p->fstring, p->fstring_len, str);
-  fail(p, XR_EFAULT, "line %lu: SOAP Fault%s%s%s: %s", cur_line(p),
-       code[0] ? " (" : "", code, code[0] ? ")" : "",
-       str[0] ? str : "no fault string");
+  /* A fault code is a qualified name (soap:Client); anything else in it
+   * is free text and is not shown either. */
+  if (code[strspn(code, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                        "0123456789:._-")])
+    code[0] = '\0';
+  fail(p, XR_EFAULT,
+       "line %lu: SOAP Fault%s%s (its fault string is withheld: it may "
+       "quote data)",
+       cur_line(p), code[0] ? " " : "", code);
 }
 
 /* ---- SAX callbacks ---------------------------------------------------- */
@@ -1102,9 +1101,9 @@ static int doc_start(xr_parser *p) {
   p->err[0] = '\0';
   p->nrecords = 0;
   p->root_seen = p->root_closed = 0;
-  p->fcode_len = p->fstring_len = 0;
-  p->fcode_done = p->fstring_done = 0;
-  p->fcode[0] = p->fstring[0] = '\0';
+  p->fcode_len = 0;
+  p->fcode_done = 0;
+  p->fcode[0] = '\0';
   p->ctxt = xmlCreatePushParserCtxt(&p->sax, p, NULL, 0, NULL);
   if (!p->ctxt) {
     p->rc = XR_ENOMEM;

@@ -13,7 +13,8 @@ while the server runs: when DIR/.faults exists, each line
 
 makes the server answer STATUS to the first N requests of PATH (every
 request when N is omitted or '-'), with a Retry-After header when
-RETRY_AFTER is given. Counting starts when the line first appears; a line
+RETRY_AFTER is given; for a 3xx STATUS the fourth field is instead the
+Location to redirect to. Counting starts when the line first appears; a line
 that changes starts a new count.  '#' starts a comment.  STATUS
 "truncate" (GET only) answers 200 with the file's full Content-Length but
 sends only the first half of it, waits half a second (so that the client
@@ -164,7 +165,9 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         status = int(status)
         body = b"injected fault\n"
         self.send_response(status)
-        if retry_after is not None:
+        if retry_after is not None and 300 <= status <= 399:
+            self.send_header("Location", retry_after)
+        elif retry_after is not None:
             self.send_header("Retry-After", retry_after)
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(body)))

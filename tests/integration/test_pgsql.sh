@@ -243,7 +243,7 @@ test_data_error_in_query_is_redacted() {
 	partner_table 10
 	conf full_refresh "$(q "SELECT cpr, month, benefit_type, employed, danish_course, changed_at FROM jobcenter WHERE (cpr || CASE WHEN id = 7 THEN 'x' ELSE '' END)::bigint > 0")"
 	sync 1
-	assert_contains "$OUT" 'invalid input syntax for type bigint: "..." (SQLSTATE 22P02)' "the sentence is kept"
+	assert_contains "$OUT" 'a value that is not valid input for its type (the server'"'"'s message is withheld: it may quote data) (SQLSTATE 22P02)' "samspor's words and the SQLSTATE"
 	local cpr7
 	cpr7=$(psql_p "SELECT cpr FROM jobcenter WHERE id = 7")
 	assert_not_contains "$OUT$ERR" "$cpr7" "the value is not repeated"
@@ -283,17 +283,18 @@ test_password_file_and_refused_credentials() {
 	assert_match "$OUT" "jobcenter +ok" "check --connect ok"
 	printf 'wrong\n' >"$T/pw"
 	sync 1
-	assert_contains "$OUT" "password authentication failed" "refused credentials fail, not temporary"
+	assert_contains "$OUT" "the server refused the password (SQLSTATE 28P01); fix the user in the source's conninfo or the password in its password_file or password_env" "refused credentials fail, not temporary"
 	assert_exit 1 "$SAMSPOR" -c "$T/s.conf" check --connect
-	assert_match "$OUT" "jobcenter +FAILED: pgsql: cannot connect to the source: .*password authentication failed" "check --connect reports it"
+	assert_match "$OUT" "jobcenter +FAILED: pgsql: cannot connect to the source: the server refused the password" "check --connect reports it"
 	# No password configured where one is needed.
 	conf full_refresh "$(q "$Q_ALL")" "" "" "$ci"
 	sync 1
-	assert_contains "$OUT" "no password supplied" "missing password"
-	# A password inside conninfo is refused before anything connects.
+	assert_contains "$OUT" "the server asks for a password and none is configured" "missing password"
+	# A password inside conninfo is refused when the configuration is
+	# loaded, before anything connects.
 	conf full_refresh "$(q "$Q_ALL")" "" "" "$ci password=Partn3r-Pw"
 	sync 2
-	assert_contains "$OUT" "conninfo holds a password" "password in conninfo refused"
+	assert_contains "$ERR" "s.conf:4: conninfo of source of connector 'jobcenter' holds a password" "password in conninfo refused"
 	assert_not_contains "$OUT$ERR" "Partn3r-Pw" "and not repeated"
 }
 
@@ -306,7 +307,51 @@ test_check_connect_reaches_the_source() {
 	assert_match "$OUT" "jobcenter +FAILED: pgsql: cannot connect to the source" "unreachable source reported"
 	conf full_refresh "$(q "$Q_ALL")" "" "" "$PARTNER user=nobody_here"
 	assert_exit 1 "$SAMSPOR" -c "$T/s.conf" check --connect
-	assert_contains "$OUT" 'role "nobody_here" does not exist' "unknown role reported"
+	assert_contains "$OUT" "the server refused the login: no such role, or its pg_hba.conf does not admit this user from here (SQLSTATE 28000); fix the user in the source's conninfo" "unknown role reported"
+}
+
+# Exit classes come from the SQLSTATE and PQping(), never from the
+# server's words: a wrong dbname or an unknown role is a mistake to fix
+# (exit 1: the daemon does not retry it), a server that does not answer is
+# temporary (75).
+test_connect_failures_are_classified_by_sqlstate() {
+	reset_db
+	partner_table 3
+	conf full_refresh "$(q "$Q_ALL")" "" "" "host=$PGHOST port=$PGPORT user=postgres dbname=no_such_db"
+	sync 1
+	assert_contains "$OUT" "pgsql: cannot connect to the source: the database does not exist (SQLSTATE 3D000); fix dbname in the source's conninfo" "unknown database: exit 1, names the setting"
+	conf full_refresh "$(q "$Q_ALL")" "" "" "host=$PGHOST port=$PGPORT user=no_such_role dbname=partner_db"
+	sync 1
+	assert_contains "$OUT" "(SQLSTATE 28000); fix the user in the source's conninfo" "unknown role: exit 1"
+	# A server that is down: no answer, temporary.
+	conf full_refresh "$(q "$Q_ALL")" "" "" "host=$PGHOST port=1 user=postgres dbname=partner_db"
+	sync 75
+	assert_contains "$OUT" "pgsql: cannot connect to the source: connection to server on socket" "no answer: exit 75"
+}
+
+# A function of the partner's that raises its own message with a person's
+# CPR number and name (item 5 of issue 13): neither reaches stderr, stdout
+# or samspor.sync_run.error; the SQLSTATE and samspor's words do.
+test_raised_message_with_personal_data_is_withheld() {
+	reset_db
+	partner_table 5
+	local cpr name
+	cpr=$(python3 -c 'import random; r = random.Random(4711); print("%02d%02d%02d%04d" % (r.randint(1, 28), r.randint(1, 12), r.randint(0, 99), r.randint(0, 9999)))')
+	name="Testperson$(python3 -c 'import random; print(random.Random(13).randint(10000, 99999))') Syntetisk"
+	psql_p "CREATE OR REPLACE FUNCTION check_cpr(c text, n text) RETURNS text LANGUAGE plpgsql AS \$f\$
+		BEGIN RAISE EXCEPTION 'ugyldigt cpr % for %', c, n; END \$f\$" >/dev/null
+	conf full_refresh "$(q "SELECT check_cpr('$cpr', '$name') AS cpr, month, benefit_type, employed, danish_course, changed_at FROM jobcenter")"
+	sync 1
+	assert_contains "$OUT" "an error raised by a function (RAISE) (the server's message is withheld: it may quote data) (SQLSTATE P0001)" "samspor's words and the SQLSTATE"
+	assert_not_contains "$OUT$ERR" "$cpr" "no CPR number on stdout or stderr"
+	assert_not_contains "$OUT$ERR" "Testperson" "no name on stdout or stderr"
+	assert_not_contains "$OUT$ERR" "ugyldigt" "not the function's text at all"
+	local stored
+	stored=$(psql_q "SELECT string_agg(coalesce(error, ''), ' ') FROM samspor.sync_run")
+	assert_contains "$stored" "SQLSTATE P0001" "the error is stored"
+	assert_not_contains "$stored" "$cpr" "no CPR number in sync_run.error"
+	assert_not_contains "$stored" "Testperson" "no name in sync_run.error"
+	assert_eq "$(psql_q "SELECT count(*) FROM samspor.sync_run WHERE error LIKE '%ugyldigt%'")" 0 "nor the function's text"
 }
 
 # The result is streamed: samspor's peak RSS does not grow with the rows.

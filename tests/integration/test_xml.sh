@@ -282,10 +282,14 @@ test_soap_over_https() {
 	assert_contains "$(cat "$HTTPS_LOG.body")" "<fra>2026-01-28</fra>" "cursor substituted"
 	local before
 	before=$(psql_q 'SELECT count(*) FROM warehouse.svc_elever')
-	# a Fault fails the stream with its faultstring, and loads nothing
-	printf '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><soap:Fault><faultcode>soap:Client</faultcode><faultstring>Ugyldig foresp\xc3\xb8rgsel</faultstring></soap:Fault></soap:Body></soap:Envelope>\n' >"$T/www/svc.xml"
+	# a Fault fails the stream with its faultcode, and loads nothing; its
+	# faultstring (here a synthetic CPR number and name) is never shown
+	printf '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><soap:Fault><faultcode>soap:Client</faultcode><faultstring>Ugyldigt cpr 0101991234 for Testperson Syntetisk</faultstring></soap:Fault></soap:Body></soap:Envelope>\n' >"$T/www/svc.xml"
 	sync 1
-	assert_contains "$OUT$ERR" "SOAP Fault (soap:Client): Ugyldig forespørgsel" "faultstring shown"
+	assert_contains "$OUT$ERR" "SOAP Fault soap:Client (its fault string is withheld: it may quote data)" "faultcode shown"
+	assert_not_contains "$OUT$ERR" "Testperson" "no name from the faultstring"
+	assert_not_contains "$OUT$ERR" "0101991234" "no number from the faultstring"
+	assert_not_contains "$(psql_q 'SELECT string_agg(coalesce(error, $$$$), $$ $$) FROM samspor.sync_run')" "Testperson" "nor in sync_run.error"
 	assert_eq "$(psql_q 'SELECT count(*) FROM warehouse.svc_elever')" "$before" "table unchanged"
 	# without the client certificate the service refuses us
 	sed -i '/client_cert_file/d' "$T/s.conf"

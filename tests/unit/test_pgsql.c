@@ -2,9 +2,10 @@
 
 /*
  * test_pgsql.c — unit tests of the pgsql plugin's pure parts
- * (plugins/pgsql/pgsql_msg.c): redaction of server messages, error
- * classification, the conninfo check, query positions and result column
- * lookup.  Everything that needs a server is in
+ * (plugins/pgsql/pgsql_msg.c) and of plugins/common/pgconn.c: which server
+ * texts may be repeated, the SQLSTATE of a refused connection, the TLS
+ * default, error classification, the conninfo check, query positions and result
+ * column lookup.  Everything that needs a server is in
  * tests/integration/test_pgsql.sh.
  */
 
@@ -14,82 +15,111 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "samspor-plugin.h"
+#include "pgconn.h"
 #include "pgsql_msg.h"
 
-static void redact(const char *msg, const char *state, char *out,
-                   size_t outlen) {
-  pgsql_redact(msg, strlen(msg), state, out, outlen);
+/* The allow-list of SQLSTATE classes whose texts may be repeated. */
+static void test_text_allowed(void **st) {
+  (void)st;
+  assert_true(sp_pq_text_allowed("42601"));
+  assert_true(sp_pq_text_allowed("42P01"));
+  assert_true(sp_pq_text_allowed("08006"));
+  assert_true(sp_pq_text_allowed("28P01"));
+  assert_true(sp_pq_text_allowed("3D000"));
+  assert_true(sp_pq_text_allowed("53300"));
+  assert_true(sp_pq_text_allowed("57014"));
+  assert_true(sp_pq_text_allowed("25006"));
+  assert_false(sp_pq_text_allowed("22P02"));
+  assert_false(sp_pq_text_allowed("23505"));
+  assert_false(sp_pq_text_allowed("P0001")); /* RAISE: anything at all */
+  assert_false(sp_pq_text_allowed("XX000"));
+  assert_false(sp_pq_text_allowed("HV000")); /* unknown to the list */
+  assert_false(sp_pq_text_allowed(NULL));
+  assert_false(sp_pq_text_allowed("42")); /* not a SQLSTATE */
 }
 
-static void test_redact_data_errors(void **st) {
-  char out[256];
+/* A refused connection's message written with PQERRORS_SQLSTATE. */
+static void test_connect_sqlstate(void **st) {
+  char s[6];
   (void)st;
-  redact("invalid input syntax for type date: \"31-02-2026\"", "22007", out,
-         sizeof out);
-  assert_string_equal(out, "invalid input syntax for type date: \"...\"");
-  redact("duplicate key value violates unique constraint \"p_key\"", "23505",
-         out, sizeof out);
-  assert_string_equal(out,
-                      "duplicate key value violates unique constraint \"...\"");
-  /* Two quoted parts, both dropped. */
-  redact("value \"0101011234\" and \"Jens\" refused", "22023", out, sizeof out);
-  assert_string_equal(out, "value \"...\" and \"...\" refused");
-  /* An unterminated quote hides the rest. */
-  redact("bad value \"0101011234 and more", "22P02", out, sizeof out);
-  assert_string_equal(out, "bad value \"...");
+  assert_true(sp_pq_connect_sqlstate(
+      "connection to server on socket \"/x/.s.PGSQL.5432\" failed: FATAL:  "
+      "28P01\n",
+      s));
+  assert_string_equal(s, "28P01");
+  /* Translated severity; two attempts (the last counts). */
+  assert_true(sp_pq_connect_sqlstate("a failed: FATAL:  57P03\nb failed: "
+                                     "SCHWERWIEGEND:  3D000\n",
+                                     s));
+  assert_string_equal(s, "3D000");
+  assert_false(sp_pq_connect_sqlstate(
+      "connection to server at \"127.0.0.1\", port 1 failed: Connection "
+      "refused\n\tIs the server running on that host and accepting TCP/IP "
+      "connections?\n",
+      s));
+  assert_false(sp_pq_connect_sqlstate("x:  28P01 and more\n", s));
+  assert_false(sp_pq_connect_sqlstate(NULL, s));
 }
 
-static void test_redact_keeps_other_classes(void **st) {
-  char out[256];
+/* sslmode=verify-full for non-loopback TCP hosts unless chosen. */
+static void test_tls_default(void **st) {
+  sp_pq_tls_info t;
   (void)st;
-  redact("column \"benefit\" does not exist", "42703", out, sizeof out);
-  assert_string_equal(out, "column \"benefit\" does not exist");
-  redact("syntax error at or near \"x\"", "42601", out, sizeof out);
-  assert_string_equal(out, "syntax error at or near \"x\"");
-  redact("relation \"t\" does not exist", NULL, out, sizeof out);
-  assert_string_equal(out, "relation \"t\" does not exist");
-}
-
-static void test_redact_one_line(void **st) {
-  char out[256];
-  (void)st;
-  redact("connection to server failed: No such file\n\tIs the server "
-         "running?\n",
-         NULL, out, sizeof out);
-  assert_string_equal(out, "connection to server failed: No such file Is the "
-                           "server running?");
-  redact("  \n", NULL, out, sizeof out);
-  assert_string_equal(out, "");
-  /* Only `len` bytes are read. */
-  pgsql_redact("abcdef", 3, NULL, out, sizeof out);
-  assert_string_equal(out, "abc");
-}
-
-static void test_redact_truncates_safely(void **st) {
-  char out[12];
-  size_t n;
-  (void)st;
-  redact("a very long message that does not fit", NULL, out, sizeof out);
-  n = strlen(out);
-  assert_true(n < sizeof out);
-  assert_memory_equal(out, "a very long message", n);
-  /* A cut inside a redacted quote still shows no value. */
-  redact("x \"0101011234\"", "22000", out, sizeof out);
-  assert_null(strstr(out, "0101"));
-  redact("anything", "22000", out, 1);
-  assert_string_equal(out, "");
-}
-
-static void test_redacted_classes(void **st) {
-  (void)st;
-  assert_true(pgsql_sqlstate_redacted("22P02"));
-  assert_true(pgsql_sqlstate_redacted("23505"));
-  assert_false(pgsql_sqlstate_redacted("42601"));
-  assert_false(pgsql_sqlstate_redacted("2"));
-  assert_false(pgsql_sqlstate_redacted(NULL));
+  unsetenv("PGHOST");
+  unsetenv("PGHOSTADDR");
+  unsetenv("PGSSLMODE");
+  unsetenv("PGSERVICE");
+  assert_int_equal(sp_pq_tls("host=db.example.invalid dbname=x", &t), 0);
+  assert_true(t.remote);
+  assert_true(t.defaulted);
+  assert_string_equal(t.sslmode, "verify-full");
+  assert_string_equal(t.first_remote, "db.example.invalid");
+  assert_int_equal(
+      sp_pq_tls("host=db.example.invalid sslmode=require dbname=x", &t), 0);
+  assert_true(t.remote);
+  assert_false(t.defaulted);
+  assert_string_equal(t.sslmode, "require");
+  assert_false(sp_pq_tls_verified(t.sslmode));
+  assert_int_equal(sp_pq_tls("postgresql://10.1.2.3:5432/x", &t), 0);
+  assert_true(t.defaulted);
+  assert_int_equal(sp_pq_tls("hostaddr=192.0.2.1 host=db dbname=x", &t), 0);
+  assert_true(t.defaulted);
+  assert_int_equal(sp_pq_tls("host=/run/postgresql,db2.example.invalid", &t),
+                   0);
+  assert_true(t.remote);
+  assert_string_equal(t.first_remote, "db2.example.invalid");
+  /* Local: no default. */
+  const char *local[] = {"host=/run/postgresql dbname=x",
+                         "host=127.0.0.1 dbname=x",
+                         "host=127.10.0.1 dbname=x",
+                         "host=localhost dbname=x",
+                         "host=LOCALHOST dbname=x",
+                         "host=::1 dbname=x",
+                         "hostaddr=127.0.0.1 host=db.example.invalid",
+                         "dbname=x",
+                         "",
+                         "service=partner"};
+  for (size_t i = 0; i < sizeof local / sizeof *local; i++) {
+    assert_int_equal(sp_pq_tls(local[i], &t), 0);
+    assert_false(t.defaulted);
+  }
+  /* A service file or the environment chooses: no default. */
+  assert_int_equal(sp_pq_tls("service=p host=db.example.invalid", &t), 0);
+  assert_false(t.defaulted);
+  setenv("PGSSLMODE", "disable", 1);
+  assert_int_equal(sp_pq_tls("host=db.example.invalid", &t), 0);
+  assert_false(t.defaulted);
+  assert_string_equal(t.sslmode, "disable");
+  unsetenv("PGSSLMODE");
+  setenv("PGHOST", "db.example.invalid", 1);
+  assert_int_equal(sp_pq_tls("dbname=x", &t), 0);
+  assert_true(t.defaulted);
+  unsetenv("PGHOST");
+  assert_int_equal(sp_pq_tls("host='", &t), SAMSPOR_ECONFIG);
 }
 
 static void test_classify_sqlstate(void **st) {
@@ -108,42 +138,6 @@ static void test_classify_sqlstate(void **st) {
   assert_int_equal(pgsql_classify_sqlstate("42601"), SAMSPOR_EFAIL);
   assert_int_equal(pgsql_classify_sqlstate("22P02"), SAMSPOR_EFAIL);
   assert_int_equal(pgsql_classify_sqlstate("42501"), SAMSPOR_EFAIL);
-}
-
-static void test_classify_connect(void **st) {
-  (void)st;
-  assert_int_equal(pgsql_classify_connect("anything", 1), SAMSPOR_EAUTH);
-  assert_int_equal(
-      pgsql_classify_connect("connection to server on socket \"/x\" failed: "
-                             "FATAL:  password authentication failed for "
-                             "user \"sp\"",
-                             0),
-      SAMSPOR_EAUTH);
-  assert_int_equal(pgsql_classify_connect("FATAL:  no pg_hba.conf entry for "
-                                          "host \"[local]\"",
-                                          0),
-                   SAMSPOR_EAUTH);
-  assert_int_equal(
-      pgsql_classify_connect("FATAL:  role \"nobody\" does not exist", 0),
-      SAMSPOR_EAUTH);
-  assert_int_equal(
-      pgsql_classify_connect("FATAL:  database \"nodb\" does not exist", 0),
-      SAMSPOR_EFAIL);
-  assert_int_equal(
-      pgsql_classify_connect("SSL error: certificate verify failed", 0),
-      SAMSPOR_EFAIL);
-  assert_int_equal(pgsql_classify_connect("could not connect: Connection "
-                                          "refused",
-                                          0),
-                   SAMSPOR_ETEMP);
-  assert_int_equal(
-      pgsql_classify_connect("FATAL:  the database system is starting up", 0),
-      SAMSPOR_ETEMP);
-  assert_int_equal(
-      pgsql_classify_connect("FATAL:  sorry, too many clients already", 0),
-      SAMSPOR_ETEMP);
-  assert_int_equal(pgsql_classify_connect("timeout expired", 0), SAMSPOR_ETEMP);
-  assert_int_equal(pgsql_classify_connect(NULL, 0), SAMSPOR_ETEMP);
 }
 
 static void test_conninfo_check(void **st) {
@@ -223,13 +217,10 @@ static void test_find_column(void **st) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_redact_data_errors),
-      cmocka_unit_test(test_redact_keeps_other_classes),
-      cmocka_unit_test(test_redact_one_line),
-      cmocka_unit_test(test_redact_truncates_safely),
-      cmocka_unit_test(test_redacted_classes),
+      cmocka_unit_test(test_text_allowed),
+      cmocka_unit_test(test_connect_sqlstate),
+      cmocka_unit_test(test_tls_default),
       cmocka_unit_test(test_classify_sqlstate),
-      cmocka_unit_test(test_classify_connect),
       cmocka_unit_test(test_conninfo_check),
       cmocka_unit_test(test_position),
       cmocka_unit_test(test_find_column),
