@@ -67,6 +67,9 @@ extern "C" {
 #define SAMSPOR_EAUTH (-9)    /* credentials refused (not retried) */
 #define SAMSPOR_ECONFIG (-10) /* configuration error (exit status 2) */
 #define SAMSPOR_EFAIL (-11)   /* any other permanent failure */
+/* Nothing to load yet (no file matches), and the configuration says to
+ * skip the run: the core records it as skipped and exits 0. */
+#define SAMSPOR_ESKIP (-12)
 
 /* ---- option tables ---------------------------------------------------- */
 

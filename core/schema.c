@@ -350,6 +350,13 @@ static const migration migrations[] = {
      "COMMENT ON COLUMN samspor.partner_release.published_rows IS 'The "
      "period''s rows exactly as written to partner.<indicator>: COPY text, "
      "one line per row; empty when the period was withdrawn';"},
+    /* A source with if_missing = "skip" and no file: the run is recorded
+     * as skipped, which is neither a success (catch-up still runs) nor a
+     * failure. */
+    {4, "sync_run: status skipped",
+     "ALTER TABLE samspor.sync_run DROP CONSTRAINT sync_run_status_check;"
+     "ALTER TABLE samspor.sync_run ADD CONSTRAINT sync_run_status_check "
+     "CHECK (status IN ('succeeded','failed','skipped'));"},
 };
 
 int sp_schema_version_current(void) {

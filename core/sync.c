@@ -1081,8 +1081,9 @@ static int sync_stream(sp_syncer *s, const sp_connector *cc,
     fr.rc = rc;
     fr.loaded = 0;
     fr.deleted = 0;
+    const char *status = rc == SAMSPOR_ESKIP ? "skipped" : "failed";
     if (!sp_pg_exec(conn, "BEGIN", PGRES_COMMAND_OK, NULL, err2, sizeof err2) &&
-        !record_run(s, cc, st, &fr, started, "failed", err2, sizeof err2) &&
+        !record_run(s, cc, st, &fr, started, status, err2, sizeof err2) &&
         !load_rejects(conn, l.rejects, err2, sizeof err2))
       PQclear(PQexec(conn, "COMMIT"));
     else
@@ -1094,7 +1095,9 @@ static int sync_stream(sp_syncer *s, const sp_connector *cc,
     r->deleted = 0;
   }
   r->seconds = sp_now_mono() - t0;
-  if (rc)
+  if (rc == SAMSPOR_ESKIP)
+    sp_info(&lc, "sync skipped: %s", r->error);
+  else if (rc)
     sp_error(&lc, "sync failed: %s", r->error);
   else
     sp_info(&lc,
@@ -1275,6 +1278,8 @@ int sp_sync_connector(sp_syncer *s, const sp_connector *cc,
   int worst = 0;
   for (size_t i = 0; i < cc->nstreams; i++) {
     int src = sync_stream(s, cc, &cc->streams[i], &results[i]);
+    if (src == SAMSPOR_ESKIP)
+      src = 0; /* if_missing = "skip": recorded, not a failure */
     if (src && (worst == 0 || src != SAMSPOR_ETEMP))
       worst = src;
     if (PQstatus(s->conn) != CONNECTION_OK) {
@@ -1379,10 +1384,14 @@ int sp_cmd_sync(sp_global *g, int argc, char **argv) {
                "deleted %lld in %.2f s (run %lld)\n",
                cc->name, cc->streams[t].table, r->read, r->loaded, r->rejected,
                r->skipped, r->deleted, r->seconds, r->run_id);
+      else if (r->rc == SAMSPOR_ESKIP)
+        printf("%s.%s: skipped (run %lld): %s\n", cc->name,
+               cc->streams[t].table, r->run_id, r->error);
       else
         printf("%s.%s: FAILED after %.2f s (run %lld): %s\n", cc->name,
                cc->streams[t].table, r->seconds, r->run_id, r->error);
-      status = worst_status(status, r->rc);
+      if (r->rc != SAMSPOR_ESKIP)
+        status = worst_status(status, r->rc);
     }
     free(res);
   }

@@ -725,10 +725,10 @@ static int skip_loaded(csv_handle *h, const samspor_open_args *a) {
 static int list_files(const samspor_host *host, samspor_ctx *ctx,
                       sp_transport *tp, sp_files *out) {
   int rc = sp_transport_list(tp, sp_transport_files_all(tp), out);
-  if (rc == 0 && out->n == 0) {
-    host->error(ctx, "csv: no file matches %s", sp_transport_url(tp));
-    rc = SAMSPOR_ENOENT;
-  }
+  (void)host;
+  (void)ctx;
+  if (rc == SAMSPOR_ENOENT || (rc == 0 && out->n == 0))
+    rc = sp_transport_missing(tp, rc, "csv");
   return rc;
 }
 

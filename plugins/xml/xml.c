@@ -463,10 +463,8 @@ static int xml_open(const samspor_open_args *a, void **handle) {
   } else {
     /* Listing here makes a missing file fail open(), before any load. */
     rc = sp_transport_list(h->t, sp_transport_files_all(h->t), &h->files);
-    if (rc == 0 && h->files.n == 0) {
-      host->error(a->ctx, "xml: no file matches %s", sp_transport_url(h->t));
-      rc = SAMSPOR_ENOENT;
-    }
+    if (rc == SAMSPOR_ENOENT || (rc == 0 && h->files.n == 0))
+      rc = sp_transport_missing(h->t, rc, "xml");
     if (rc == 0)
       rc = skip_loaded(h, a);
     if (rc)
