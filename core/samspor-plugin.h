@@ -256,6 +256,11 @@ typedef struct samspor_plugin {
   /* Optional (NULL): reach the source and verify credentials, loading
    * nothing.  For `samspor check --connect`. */
   int (*check)(const samspor_check_args *args);
+  /* Optional (NULL): check the source settings exactly as open() would,
+   * reaching nothing (no network, no source file), so that `samspor check`
+   * refuses what `sync` would.  Returns 0, or a code after host->error
+   * with a message that names the option at fault. */
+  int (*validate)(const samspor_check_args *args);
 } samspor_plugin;
 
 #define SAMSPOR_DESCRIPTOR_SYMBOL "samspor_plugin_descriptor"

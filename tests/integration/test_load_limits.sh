@@ -181,4 +181,17 @@ test_reading_stops_when_the_ratio_cannot_be_met() {
 	assert_eq "$(psql_q "SELECT to_regclass('warehouse.youth_status') IS NULL")" t "nothing loaded (not even the table)"
 }
 
+# Any single ASCII character is a delimiter ("|" was refused at sync and
+# passed check before).
+test_pipe_delimiter_loads() {
+	reset_db
+	conf full_refresh "$KEY"
+	sed -i 's/encoding = "windows-1252";/encoding = "windows-1252"; delimiter = "|";/' "$T/s.conf"
+	gen 40 19
+	sed -i 's/;/|/g' "$T/in/unge_1.csv"
+	assert_exit 0 "$SAMSPOR" -c "$T/s.conf" check
+	sync 0
+	assert_match "$OUT" "read 40, loaded 40, rejected 0" "loaded with |"
+}
+
 run_tests
