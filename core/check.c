@@ -52,7 +52,7 @@ static void problem(sp_errors *errs, int offline, const char *file, int line,
  * Every local file the configuration names (a map, a CA, a key, a query
  * file, ...) must be readable, as sync will read it.  The url of a file
  * source is data, not configuration (it may arrive later: if_missing),
- * and the key file is checked on its own.
+ * the key file is checked on its own, and the report is written.
  */
 static void check_paths(const samspor_settings *s, sp_errors *errs,
                         int offline) {
@@ -64,9 +64,24 @@ static void check_paths(const samspor_settings *s, sp_errors *errs,
       continue;
     switch (v->opt->type) {
     case SAMSPOR_OPT_PATH:
-      if (v->set && v->str && *v->str && !strstr(v->str, "://") &&
-          !sp_streq(v->opt->name, "url") &&
-          !sp_streq(v->opt->name, "key_file") && access(v->str, R_OK) != 0) {
+      if (v->set && v->str && *v->str && sp_streq(v->opt->name, "report")) {
+        /* Written, not read: its directory must be there. */
+        char *dir = sp_xstrdup(v->str);
+        char *slash = strrchr(dir, '/');
+        if (slash)
+          *(slash == dir ? slash + 1 : slash) = '\0';
+        if (slash && access(dir, W_OK) != 0) {
+          int e = errno;
+          char *what = sp_xasprintf("directory of %s of %s:", v->opt->name,
+                                    s->where ? s->where : "the configuration");
+          problem(errs, offline, s->file, v->line, what, dir, e);
+          free(what);
+        }
+        free(dir);
+      } else if (v->set && v->str && *v->str && !strstr(v->str, "://") &&
+                 !sp_streq(v->opt->name, "url") &&
+                 !sp_streq(v->opt->name, "key_file") &&
+                 access(v->str, R_OK) != 0) {
         int e = errno;
         char *what = sp_xasprintf("%s of %s:", v->opt->name,
                                   s->where ? s->where : "the configuration");
