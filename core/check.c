@@ -5,29 +5,165 @@
  */
 #include "config.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "conf.h"
 #include "host.h"
 #include "key.h"
+#include "maps.h"
 #include "pgconn.h"
 #include "warehouse.h"
 
 typedef struct check_opts {
   int connect;
+  int offline; /* missing referenced files are warnings, not errors */
 } check_opts;
 
 static int check_opt(int opt, const char *arg, void *data) {
   (void)arg;
-  if (opt != 'C')
+  if (opt == 'C')
+    ((check_opts *)data)->connect = 1;
+  else if (opt == 'O')
+    ((check_opts *)data)->offline = 1;
+  else
     return -1;
-  ((check_opts *)data)->connect = 1;
   return 0;
+}
+
+/* ---- what sync would refuse ------------------------------------------- */
+
+static void problem(sp_errors *errs, int offline, const char *file, int line,
+                    const char *what, const char *path, int e) {
+  if (offline)
+    sp_warnings_add(errs, file, line, "%s %s: %s (not checked: --offline)",
+                    what, path, strerror(e));
+  else
+    sp_errors_add(errs, file, line, "%s %s: %s", what, path, strerror(e));
+}
+
+/*
+ * Every local file the configuration names (a map, a CA, a key, a query
+ * file, ...) must be readable, as sync will read it.  The url of a file
+ * source is data, not configuration (it may arrive later: if_missing),
+ * the key file is checked on its own, and the report is written.
+ */
+static void check_paths(const samspor_settings *s, sp_errors *errs,
+                        int offline) {
+  if (!s)
+    return;
+  for (size_t i = 0; i < s->nvals; i++) {
+    const sp_value *v = &s->vals[i];
+    if (!v->opt)
+      continue;
+    switch (v->opt->type) {
+    case SAMSPOR_OPT_PATH:
+      if (v->set && v->str && *v->str && sp_streq(v->opt->name, "report")) {
+        /* Written, not read: its directory must be there. */
+        char *dir = sp_xstrdup(v->str);
+        char *slash = strrchr(dir, '/');
+        if (slash)
+          *(slash == dir ? slash + 1 : slash) = '\0';
+        if (slash && access(dir, W_OK) != 0) {
+          int e = errno;
+          char *what = sp_xasprintf("directory of %s of %s:", v->opt->name,
+                                    s->where ? s->where : "the configuration");
+          problem(errs, offline, s->file, v->line, what, dir, e);
+          free(what);
+        }
+        free(dir);
+      } else if (v->set && v->str && *v->str && !strstr(v->str, "://") &&
+                 !sp_streq(v->opt->name, "url") &&
+                 !sp_streq(v->opt->name, "key_file") &&
+                 access(v->str, R_OK) != 0) {
+        int e = errno;
+        char *what = sp_xasprintf("%s of %s:", v->opt->name,
+                                  s->where ? s->where : "the configuration");
+        problem(errs, offline, s->file, v->line, what, v->str, e);
+        free(what);
+      }
+      break;
+    case SAMSPOR_OPT_GROUP:
+      check_paths(v->group, errs, offline);
+      break;
+    case SAMSPOR_OPT_GROUPLIST:
+    case SAMSPOR_OPT_MAP:
+      for (size_t k = 0; k < v->nitems; k++)
+        check_paths(v->items[k], errs, offline);
+      break;
+    default:
+      break;
+    }
+  }
+}
+
+/* The maps load as sync loads them (a bad extract regex, a malformed
+ * line), each error at the map's line. */
+static void check_maps(const sp_config *c, sp_errors *errs) {
+  samspor_settings *const *items = NULL;
+  size_t n = sp_get_items(c->root, "maps", &items);
+  for (size_t i = 0; i < n; i++) {
+    const char *f = sp_get_string(items[i], "file");
+    if (!f || access(f, R_OK) != 0)
+      continue; /* reported by check_paths */
+    sp_map *m = NULL;
+    char err[512];
+    if (sp_map_load(items[i], &m, err, sizeof err) != 0)
+      sp_errors_add(errs, items[i]->file, sp_get_line(items[i], "file"),
+                    "map '%s': %s", items[i]->name, err);
+    sp_map_free(m);
+  }
+}
+
+/* The line of the option a plugin's message names first (of those set),
+ * else of the source group. */
+static int option_line(const samspor_settings *src, const samspor_option *t,
+                       const char *msg) {
+  int best = src->line;
+  const char *first = NULL;
+  for (; t && t->name; t++) {
+    size_t n = strlen(t->name);
+    for (const char *p = strstr(msg, t->name); p; p = strstr(p + n, t->name)) {
+      int lb = p == msg || !(isalnum((unsigned char)p[-1]) || p[-1] == '_');
+      int rb = !(isalnum((unsigned char)p[n]) || p[n] == '_');
+      if (lb && rb && (!first || p < first) && sp_is_set(src, t->name)) {
+        best = sp_get_line(src, t->name);
+        first = p;
+      }
+    }
+  }
+  return best;
+}
+
+/* Each plugin checks its source settings as its open() will. */
+static void check_plugins(const sp_config *c, sp_errors *errs) {
+  for (size_t i = 0; i < c->nconnectors; i++) {
+    const sp_connector *cc = &c->connectors[i];
+    const samspor_plugin *d = cc->plugin ? cc->plugin->desc : NULL;
+    if (!d || !d->validate || !cc->source)
+      continue;
+    samspor_ctx ctx;
+    sp_ctx_init(&ctx, cc->name, NULL, 0);
+    samspor_check_args a = {.struct_size = sizeof a,
+                            .host = sp_host(),
+                            .ctx = &ctx,
+                            .source = cc->source};
+    int rc = d->validate(&a);
+    if (rc) {
+      const char *m = sp_ctx_error(&ctx, samspor_strerror(rc));
+      sp_errors_add(errs, cc->source->file,
+                    option_line(cc->source, d->source_options, m),
+                    "%s (source of connector '%s')", m, cc->name);
+    }
+    sp_ctx_free(&ctx);
+  }
 }
 
 static const char *mode_name(sp_mode m) {
@@ -252,8 +388,9 @@ static int connect_source(const sp_connector *conn) {
 
 int sp_cmd_check(sp_global *g, int argc, char **argv) {
   static const struct option longopts[] = {{"connect", no_argument, NULL, 'C'},
+                                           {"offline", no_argument, NULL, 'O'},
                                            {NULL, 0, NULL, 0}};
-  check_opts o = {0};
+  check_opts o = {0, 0};
   const sp_command *cmd = sp_command_find("check");
   int first = sp_parse_opts(g, cmd, argc, argv, "", longopts, check_opt, &o);
   if (first < 0)
@@ -275,9 +412,14 @@ int sp_cmd_check(sp_global *g, int argc, char **argv) {
     char err[512];
     sp_key *k = NULL;
     int krc = sp_key_load(kf, &k, err, sizeof err);
-    if (krc == SAMSPOR_ENOENT)
+    if (krc == SAMSPOR_ENOENT && o.offline)
       sp_warnings_add(&errs, ps->file, sp_get_line(ps, "key_file"),
-                      "%s (create it with: samspor keygen %s)", err, kf);
+                      "%s (create it with: samspor keygen %s; not an error "
+                      "with --offline)",
+                      err, kf);
+    else if (krc == SAMSPOR_ENOENT)
+      sp_errors_add(&errs, ps->file, sp_get_line(ps, "key_file"),
+                    "%s (create it with: samspor keygen %s)", err, kf);
     else if (krc != 0)
       sp_errors_add(&errs, ps->file, sp_get_line(ps, "key_file"), "%s", err);
     printf("configuration %s\n", path);
@@ -293,6 +435,14 @@ int sp_cmd_check(sp_global *g, int argc, char **argv) {
     else
       printf("  pseudonym key: %s (not usable, see below)\n", kf);
     sp_key_free(k);
+    check_paths(c->root, &errs, o.offline);
+    for (size_t i = 0; i < c->nconnectors; i++) {
+      check_paths(c->connectors[i].source, &errs, o.offline);
+      for (size_t s = 0; s < c->connectors[i].nstreams; s++)
+        check_paths(c->connectors[i].streams[s].s, &errs, o.offline);
+    }
+    check_maps(c, &errs);
+    check_plugins(c, &errs);
     printf("  time zone: %s\n", sp_config_timezone(c));
     printf("  plugins (%s):", c->plugins.dir);
     for (size_t i = 0; i < c->plugins.n; i++)

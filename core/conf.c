@@ -168,6 +168,16 @@ const samspor_option sp_stream_options[] = {
      "Share of rows that may be rejected; above it the stream's load is "
      "rolled back and the run fails.",
      NULL},
+    {"on_duplicate", SAMSPOR_OPT_ENUM, "reject", 0, 0, 0, "reject|first|last",
+     "What to do when one load holds the key twice: reject (load the first "
+     "row, reject the others as duplicate_key, counted against "
+     "max_reject_ratio), first or last (load that row, skip the others).",
+     NULL},
+    {"max_rejects_stored", SAMSPOR_OPT_INT, "1000", 0, 0, 100000000, NULL,
+     "Rejects kept in samspor.rejects per stream and run; the true count is "
+     "in sync_run. Once more rows than this are rejected and the share so "
+     "far is above max_reject_ratio, reading stops and the run fails.",
+     NULL},
     {"retention", SAMSPOR_OPT_DURATION, NULL, 0, 86400, 200 * 365 * 86400.0,
      NULL,
      "Rows whose retention_column is older than this are deleted with each "

@@ -114,7 +114,7 @@ int sp_summary_parse(const char *line, const char *connector, sp_summary *out) {
              "%lld in %lf s (run %lld)%n",
              &out->read, &out->loaded, &out->rejected, &skipped, &deleted,
              &out->seconds, &out->run_id, &n) == 7 &&
-      n > 0 && rest[n] == '\0')
+      n > 0 && (rest[n] == '\0' || rest[n] == ';'))
     return 0;
   n = -1;
   if (sscanf(rest, "FAILED after %lf s (run %lld): %n", &out->seconds,

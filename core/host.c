@@ -114,6 +114,8 @@ const char *samspor_strerror(int code) {
     return "configuration error";
   case SAMSPOR_EFAIL:
     return "failed";
+  case SAMSPOR_ESKIP:
+    return "skipped";
   }
   return "unknown error";
 }

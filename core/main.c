@@ -21,14 +21,17 @@
   "  -h, --help  this text\n"
 
 const sp_command sp_commands[] = {
-    {"check", sp_cmd_check, "check [--connect]",
+    {"check", sp_cmd_check, "check [--connect] [--offline]",
      "validate the configuration and load every plugin it names",
      "Parses and validates the configuration and loads every plugin it "
      "names,\nthen prints a summary: connectors, plugin, schedule and next "
      "run, target\ntables. All errors are reported, each with its file and "
      "line.\n\n"
      "  --connect   also reach the warehouse and every source and verify\n"
-     "              credentials, loading nothing\n" CONF_HELP
+     "              credentials, loading nothing\n"
+     "  --offline   a configuration meant for another machine: files it\n"
+     "              names that are missing here are warnings, not "
+     "errors\n" CONF_HELP
      "\nExit status: 0 valid; 2 invalid; 75 (with --connect) a source or the\n"
      "warehouse could not be reached.\n"},
     {"sync", sp_cmd_sync, "sync [NAME...] [--full]",

@@ -67,6 +67,9 @@ extern "C" {
 #define SAMSPOR_EAUTH (-9)    /* credentials refused (not retried) */
 #define SAMSPOR_ECONFIG (-10) /* configuration error (exit status 2) */
 #define SAMSPOR_EFAIL (-11)   /* any other permanent failure */
+/* Nothing to load yet (no file matches), and the configuration says to
+ * skip the run: the core records it as skipped and exits 0. */
+#define SAMSPOR_ESKIP (-12)
 
 /* ---- option tables ---------------------------------------------------- */
 
@@ -264,6 +267,11 @@ typedef struct samspor_plugin {
   /* Optional (NULL): reach the source and verify credentials, loading
    * nothing.  For `samspor check --connect`. */
   int (*check)(const samspor_check_args *args);
+  /* Optional (NULL): check the source settings exactly as open() would,
+   * reaching nothing (no network, no source file), so that `samspor check`
+   * refuses what `sync` would.  Returns 0, or a code after host->error
+   * with a message that names the option at fault. */
+  int (*validate)(const samspor_check_args *args);
 } samspor_plugin;
 
 #define SAMSPOR_DESCRIPTOR_SYMBOL "samspor_plugin_descriptor"

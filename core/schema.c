@@ -25,7 +25,27 @@ int sp_pg_classify(PGconn *conn, const PGresult *res) {
   return SAMSPOR_EFAIL;
 }
 
+/* A unique violation, in samspor's words: the server's sentence quotes the
+ * constraint (and its detail the key values), so name the table and the
+ * constraint from the error fields, which hold no values. */
+static int unique_violation(const PGresult *res, char *err, size_t errlen) {
+  const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+  if (!state || strcmp(state, "23505") != 0)
+    return 0;
+  const char *schema = PQresultErrorField(res, PG_DIAG_SCHEMA_NAME);
+  const char *table = PQresultErrorField(res, PG_DIAG_TABLE_NAME);
+  const char *cons = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
+  snprintf(err, errlen,
+           "a row has the same key as a row already in table %s%s%s "
+           "(unique constraint %s) (SQLSTATE 23505)",
+           schema ? schema : "", schema ? "." : "", table ? table : "?",
+           cons ? cons : "?");
+  return 1;
+}
+
 void sp_pg_error(PGconn *conn, const PGresult *res, char *err, size_t errlen) {
+  if (unique_violation(res, err, errlen))
+    return;
   const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
   /* Only texts of the classes that never quote a value are repeated
    * (pgconn.c, the same rule as the pgsql plugin's): a data error would
@@ -332,6 +352,13 @@ static const migration migrations[] = {
      "with samspor forget, per key generation (key_id); loads skip them, and "
      "samspor rekey carries them to the new key for every person a source "
      "delivers during the rotation. Never an identifier';"},
+    /* A source with if_missing = "skip" and no file: the run is recorded
+     * as skipped, which is neither a success (catch-up still runs) nor a
+     * failure. */
+    {5, "sync_run: status skipped",
+     "ALTER TABLE samspor.sync_run DROP CONSTRAINT sync_run_status_check;"
+     "ALTER TABLE samspor.sync_run ADD CONSTRAINT sync_run_status_check "
+     "CHECK (status IN ('succeeded','failed','skipped'));"},
 };
 
 int sp_schema_version_current(void) {

@@ -151,7 +151,13 @@ typedef struct loader {
   char *plugin_state;        /* set_state() (owned) */
 
   long long read, rows, rejected, skipped;
-  int rc; /* first failure, 0 while all is well */
+  long long stored;     /* rejects written to the spool */
+  long long dups;       /* rows removed as duplicates of the key */
+  long long max_stored; /* max_rejects_stored */
+  double max_ratio;     /* max_reject_ratio */
+  FILE *positions;      /* keyed streams: the position of each COPY row, a line
+                           each, to name both rows of a duplicate key */
+  int rc;               /* first failure, 0 while all is well */
   char err[1024];
 } loader;
 
@@ -179,6 +185,12 @@ static void copy_escape(sp_buf *b, const char *s, size_t n) {
 
 static void spool_reject(loader *l, const char *position, const char *column,
                          const char *reason, const char *message) {
+  /* Counted always (sync_run has the true number), stored up to a bound:
+   * a source of nothing but bad rows must not fill the warehouse. */
+  l->rejected++;
+  if (l->stored >= l->max_stored)
+    return;
+  l->stored++;
   sp_buf b;
   sp_buf_init(&b);
   sp_buf_printf(&b, "%lld\t", l->run_id);
@@ -209,7 +221,28 @@ static void spool_reject(loader *l, const char *position, const char *column,
              strerror(errno));
   }
   sp_buf_free(&b);
-  l->rejected++;
+}
+
+/*
+ * Stop reading once the stored rejects are full and the share of rejects
+ * so far is above max_reject_ratio.  With the default ratio 0 the load
+ * could not succeed anyway; with a higher one the rest of the source is
+ * unknown, and a source this bad is failed rather than read to its end.
+ */
+static int reject_limit(loader *l, const char *position) {
+  if (!l->rc && l->rejected > l->max_stored &&
+      (double)l->rejected > l->max_ratio * (double)l->read) {
+    l->rc = SAMSPOR_EDATA;
+    snprintf(l->err, sizeof l->err,
+             "%lld of the first %lld rows rejected (%.4g%%), more than "
+             "max_reject_ratio %.4g%%, and more than max_rejects_stored "
+             "(%lld): reading stopped at %s; nothing was loaded (see "
+             "samspor.rejects for run %lld)",
+             l->rejected, l->read,
+             100.0 * (double)l->rejected / (double)l->read, l->max_ratio * 100,
+             l->max_stored, position && *position ? position : "?", l->run_id);
+  }
+  return l->rc;
 }
 
 static int flush_copy(loader *l) {
@@ -260,7 +293,7 @@ static int l_record_end(samspor_sink *sink) {
     spool_reject(l, l->position,
                  rej.column >= 0 ? l->st->columns[rej.column].name : NULL,
                  rej.reason ? rej.reason : "invalid", rej.message);
-    return l->rc;
+    return reject_limit(l, l->position);
   }
   if (r == SP_ROW_SKIP) {
     l->skipped++;
@@ -289,6 +322,16 @@ static int l_record_end(samspor_sink *sink) {
   l->copy.len--;
   sp_buf_puts(&l->copy, l->run_suffix);
   l->rows++;
+  if (l->positions) {
+    for (const char *p = l->position; *p; p++)
+      putc(*p == '\n' ? ' ' : *p, l->positions);
+    if (putc('\n', l->positions) == EOF && !l->rc) {
+      l->rc = SAMSPOR_EIO;
+      snprintf(l->err, sizeof l->err, "cannot spool positions: %s",
+               strerror(errno));
+      return l->rc;
+    }
+  }
   if (l->copy.len >= COPY_CHUNK)
     return flush_copy(l);
   return 0;
@@ -299,7 +342,7 @@ static int l_reject(samspor_sink *sink, const char *position,
   loader *l = (loader *)sink;
   l->read++;
   spool_reject(l, position, NULL, reason ? reason : "invalid", message);
-  return l->rc;
+  return reject_limit(l, position);
 }
 
 static void l_set_state(samspor_sink *sink, const char *state) {
@@ -452,15 +495,157 @@ static const char **column_names(const sp_stream *st) {
   return names;
 }
 
+/* ---- duplicates of the key within one load ---------------------------- */
+
+static int cmp_ll(const void *a, const void *b) {
+  long long x = *(const long long *)a, y = *(const long long *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* The positions of COPY rows by ordinal (want: sorted, 1-based), from the
+ * position spool in one pass; only the wanted lines are kept. */
+static char **positions_of(FILE *f, const long long *want, size_t n) {
+  char **out = sp_xcalloc(n + 1, sizeof(char *));
+  if (!f || n == 0)
+    return out;
+  rewind(f);
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t len;
+  long long o = 0;
+  size_t i = 0;
+  while (i < n && (len = getline(&line, &cap, f)) >= 0) {
+    o++;
+    if (len && line[len - 1] == '\n')
+      line[len - 1] = '\0';
+    for (; i < n && want[i] == o; i++)
+      out[i] = sp_xstrdup(line);
+  }
+  free(line);
+  fseek(f, 0, SEEK_END);
+  return out;
+}
+
 /*
- * The first load of an incremental_dedup table went in without its
- * primary key: add it back (one sort).  Should the load hold a key twice,
- * keep the last row of each key (the same rule as later loads) and try
- * again.  *dropped counts the rows removed as duplicates.
+ * Remove from rel (the stage, or the table whose primary key is dropped)
+ * every row whose key an earlier (on_duplicate = reject or first) or later
+ * (last) row of this load has.  The server does it, so memory stays flat:
+ * COPY order is ctid order, since rel was empty or new when this
+ * transaction's COPY filled it.  With reject, each removed row becomes a
+ * duplicate_key reject naming its position and the kept row's (the first
+ * max_rejects_stored of them; all are counted).
  */
-static int rebuild_key(PGconn *conn, const sp_stream *st, const char *qt,
-                       const char *pkname, long long *dropped, char *err,
+static int drop_duplicates(loader *l, const char *rel, char *err,
+                           size_t errlen) {
+  PGconn *conn = l->conn;
+  const sp_stream *st = l->st;
+  const char *const *key;
+  size_t nkey = sp_get_list(st->s, "key", &key);
+  char *keys = ident_list(conn, key, nkey, NULL);
+  const char *policy = sp_get_string(st->s, "on_duplicate");
+  int reject = sp_streq(policy, "reject");
+  sp_buf sql;
+  sp_buf_init(&sql);
+  sp_buf_printf(
+      &sql,
+      "CREATE TEMP TABLE samspor_dup ON COMMIT DROP AS "
+      "SELECT c, o, k FROM (SELECT c, o, count(*) OVER w AS n, %s(o) OVER w "
+      "AS k FROM (SELECT ctid AS c, row_number() OVER (ORDER BY ctid) AS o, "
+      "%s FROM %s) x WINDOW w AS (PARTITION BY %s ORDER BY o ROWS BETWEEN "
+      "UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)) y WHERE n > 1 AND o <> "
+      "k; DELETE FROM %s t USING samspor_dup d WHERE t.ctid = d.c",
+      sp_streq(policy, "last") ? "last_value" : "first_value", keys, rel, keys,
+      rel);
+  free(keys);
+  PGresult *res = NULL;
+  int rc = sp_pg_exec(conn, sql.data, PGRES_COMMAND_OK, &res, err, errlen);
+  long long n = rc ? 0 : atoll(PQcmdTuples(res));
+  PQclear(res);
+  res = NULL;
+  if (!rc) {
+    l->rows -= n;
+    l->dups += n;
+    if (!reject)
+      l->skipped += n;
+  }
+  if (!rc && reject && n > 0) {
+    long long room = l->max_stored > l->stored ? l->max_stored - l->stored : 0;
+    char lim[32];
+    snprintf(lim, sizeof lim, "%lld", room);
+    const char *p[] = {lim};
+    rc = sp_pg_execp(conn, "SELECT o, k FROM samspor_dup ORDER BY o LIMIT $1",
+                     1, p, PGRES_TUPLES_OK, &res, err, errlen);
+  }
+  if (!rc && res) {
+    size_t m = (size_t)PQntuples(res);
+    long long *want = sp_xcalloc(2 * m + 1, sizeof(long long));
+    for (size_t i = 0; i < m; i++) {
+      want[2 * i] = atoll(PQgetvalue(res, (int)i, 0));
+      want[2 * i + 1] = atoll(PQgetvalue(res, (int)i, 1));
+    }
+    qsort(want, 2 * m, sizeof *want, cmp_ll);
+    char **pos = positions_of(l->positions, want, 2 * m);
+    sp_buf names;
+    sp_buf_init(&names);
+    for (size_t i = 0; i < nkey; i++)
+      sp_buf_printf(&names, "%s%s", i ? ", " : "", key[i]);
+    for (size_t i = 0; i < m; i++) {
+      long long o = atoll(PQgetvalue(res, (int)i, 0));
+      long long k = atoll(PQgetvalue(res, (int)i, 1));
+      const long long *po = bsearch(&o, want, 2 * m, sizeof *want, cmp_ll);
+      const long long *pk = bsearch(&k, want, 2 * m, sizeof *want, cmp_ll);
+      const char *so = po ? pos[po - want] : NULL;
+      const char *sk = pk ? pos[pk - want] : NULL;
+      char *msg = sp_xasprintf("same key (%s) as the row at %s, which was "
+                               "loaded",
+                               names.data, sk ? sk : "?");
+      spool_reject(l, so, NULL, "duplicate_key", msg);
+      free(msg);
+    }
+    /* Those beyond max_rejects_stored are counted, not stored. */
+    l->rejected += n - (long long)m;
+    for (size_t i = 0; i < 2 * m; i++)
+      free(pos[i]);
+    free(pos);
+    free(want);
+    sp_buf_free(&names);
+  }
+  PQclear(res);
+  if (!rc)
+    rc = sp_pg_exec(conn, "DROP TABLE samspor_dup", PGRES_COMMAND_OK, NULL, err,
+                    errlen);
+  sp_buf_free(&sql);
+  return rc ? rc : l->rc;
+}
+
+/* Duplicates in rel, which has no unique index: one hash aggregate. */
+static int dedupe_rel(loader *l, const char *rel, char *err, size_t errlen) {
+  const char *const *key;
+  size_t nkey = sp_get_list(l->st->s, "key", &key);
+  char *keys = ident_list(l->conn, key, nkey, NULL);
+  char *q = sp_xasprintf(
+      "SELECT 1 FROM %s GROUP BY %s HAVING count(*) > 1 LIMIT 1", rel, keys);
+  PGresult *res;
+  int rc = sp_pg_exec(l->conn, q, PGRES_TUPLES_OK, &res, err, errlen);
+  free(q);
+  free(keys);
+  if (rc)
+    return rc;
+  int any = PQntuples(res) > 0;
+  PQclear(res);
+  return any ? drop_duplicates(l, rel, err, errlen) : 0;
+}
+
+/*
+ * The table was loaded without its primary key (full_refresh, or the
+ * first load of incremental_dedup): add it back (one sort).  Should the
+ * load hold a key twice, handle the duplicates by on_duplicate and try
+ * again.
+ */
+static int rebuild_key(loader *l, const char *qt, const char *pkname, char *err,
                        size_t errlen) {
+  PGconn *conn = l->conn;
+  const sp_stream *st = l->st;
   const char *const *key;
   size_t nkey = sp_get_list(st->s, "key", &key);
   char *keys = ident_list(conn, key, nkey, NULL);
@@ -473,7 +658,6 @@ static int rebuild_key(PGconn *conn, const sp_stream *st, const char *qt,
                 qt, qp, keys);
   PGresult *res = PQexec(conn, sql.data);
   int rc = 0;
-  *dropped = 0;
   if (PQresultStatus(res) != PGRES_COMMAND_OK) {
     const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
     if (!state || strcmp(state, "23505") != 0) {
@@ -483,20 +667,11 @@ static int rebuild_key(PGconn *conn, const sp_stream *st, const char *qt,
                    ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)
                    : PQerrorMessage(conn));
     } else {
-      /* ctid order is COPY order here: the table was empty and only this
-       * transaction's COPY wrote to it. */
-      PGresult *del;
-      sp_buf_reset(&sql);
-      sp_buf_printf(&sql,
-                    "ROLLBACK TO SAVEPOINT samspor_pk; DELETE FROM %s a "
-                    "USING (SELECT ctid AS c, row_number() OVER (PARTITION "
-                    "BY %s ORDER BY ctid DESC) AS n FROM %s) b WHERE a.ctid "
-                    "= b.c AND b.n > 1",
-                    qt, keys, qt);
-      rc = sp_pg_exec(conn, sql.data, PGRES_COMMAND_OK, &del, err, errlen);
+      rc = sp_pg_exec(conn, "ROLLBACK TO SAVEPOINT samspor_pk",
+                      PGRES_COMMAND_OK, NULL, err, errlen);
+      if (!rc)
+        rc = drop_duplicates(l, qt, err, errlen);
       if (!rc) {
-        *dropped = atoll(PQcmdTuples(del));
-        PQclear(del);
         sp_buf_reset(&sql);
         sp_buf_printf(&sql, "ALTER TABLE %s ADD CONSTRAINT %s PRIMARY KEY (%s)",
                       qt, qp, keys);
@@ -583,6 +758,13 @@ static int merge_stage(PGconn *conn, const sp_stream *st, const char *qt,
     free(e_cols);
     free(names);
     rc = sp_pg_exec(conn, sql.data, PGRES_COMMAND_OK, &res, err, errlen);
+  } else if (!stored_cursor) {
+    /* append of a keyed stream: staged only to remove duplicates. */
+    sp_buf_printf(&sql,
+                  "INSERT INTO %s (%s, _run_id) SELECT %s, _run_id FROM "
+                  "samspor_stage",
+                  qt, cols, cols);
+    rc = sp_pg_exec(conn, sql.data, PGRES_COMMAND_OK, &res, err, errlen);
   } else {
     const sp_column *cc = &st->columns[st->cursor_column];
     char *q = PQescapeIdentifier(conn, cc->name, strlen(cc->name));
@@ -622,7 +804,9 @@ static int stream_tx(sp_syncer *s, const sp_connector *cc, const sp_stream *st,
   char *cols = column_list(conn, st);
   char *stored_cursor = NULL, *stored_state = NULL;
   int initial = 0;     /* first load of an incremental_dedup table */
-  char *pkname = NULL; /* its primary key constraint */
+  char *pkname = NULL; /* the table's primary key constraint */
+  const char *const *keycols;
+  int keyed = sp_get_list(st->s, "key", &keycols) > 0;
   sp_buf sql;
   sp_buf_init(&sql);
   forgotten_set forgotten;
@@ -680,7 +864,7 @@ static int stream_tx(sp_syncer *s, const sp_connector *cc, const sp_stream *st,
    *    end, which is far cheaper than a million index probes;
    *  - append without a stored cursor: the table itself;
    *  - otherwise a staging table, merged at the end. */
-  if (st->mode == SP_MODE_INCREMENTAL_DEDUP) {
+  if (keyed) {
     sp_buf_reset(&sql);
     sp_buf_printf(&sql,
                   "SELECT NOT EXISTS (SELECT 1 FROM %s), (SELECT conname "
@@ -690,21 +874,27 @@ static int stream_tx(sp_syncer *s, const sp_connector *cc, const sp_stream *st,
     rc = sp_pg_exec(conn, sql.data, PGRES_TUPLES_OK, &res, err, errlen);
     if (rc)
       goto out;
-    /* A rebuild empties the table first, so it is a first load too. */
-    initial = (s->opts.rebuild || strcmp(PQgetvalue(res, 0, 0), "t") == 0) &&
-              !PQgetisnull(res, 0, 1);
-    if (initial)
+    if (!PQgetisnull(res, 0, 1))
       pkname = sp_xstrdup(PQgetvalue(res, 0, 1));
+    initial = st->mode == SP_MODE_INCREMENTAL_DEDUP &&
+              (s->opts.rebuild || strcmp(PQgetvalue(res, 0, 0), "t") == 0) &&
+              pkname;
     PQclear(res);
     res = NULL;
   }
+  /* A keyed append is staged so that duplicates within the load are
+   * handled before they meet the primary key; a table refilled from empty
+   * (full_refresh, a first incremental_dedup) loads without its primary
+   * key, which is added back at the end. */
   int staged = (st->mode == SP_MODE_INCREMENTAL_DEDUP && !initial) ||
-               (st->mode == SP_MODE_APPEND && stored_cursor);
+               (st->mode == SP_MODE_APPEND && (stored_cursor || keyed));
+  /* A rebuild (rekey) empties every table first: a first load, unstaged. */
   int freeze = st->mode == SP_MODE_FULL_REFRESH || initial || s->opts.rebuild;
   if (s->opts.rebuild)
     staged = 0;
+  int rebuild = pkname && freeze;
   sp_buf_reset(&sql);
-  if (initial) {
+  if (rebuild) {
     char *qp = PQescapeIdentifier(conn, pkname, strlen(pkname));
     sp_buf_printf(&sql, "ALTER TABLE %s DROP CONSTRAINT %s;", qt, qp);
     PQfreemem(qp);
@@ -768,13 +958,18 @@ static int stream_tx(sp_syncer *s, const sp_connector *cc, const sp_stream *st,
              sp_ctx_error(&ctx, samspor_strerror(prc)));
   }
   rc = finish_copy(l);
+  if (rc)
+    snprintf(err, errlen, "%s", l->err);
+  else if (rebuild)
+    rc = rebuild_key(l, qt, pkname, err, errlen);
+  else if (keyed)
+    rc = dedupe_rel(l, staged ? "samspor_stage" : qt, err, errlen);
   r->read = l->read;
   r->rejected = l->rejected;
   r->skipped = l->skipped;
-  if (rc) {
-    snprintf(err, errlen, "%s", l->err);
+  r->duplicates = l->dups;
+  if (rc)
     goto out;
-  }
   if (forgotten.carried.len) {
     FILE *f = fmemopen(forgotten.carried.data, forgotten.carried.len, "r");
     rc = f ? sp_pg_copy_in(conn, "COPY samspor_carried FROM STDIN", f, err,
@@ -787,7 +982,7 @@ static int stream_tx(sp_syncer *s, const sp_connector *cc, const sp_stream *st,
   }
   /* Reject ratio over everything the source delivered. */
   double ratio = l->read ? (double)l->rejected / (double)l->read : 0;
-  double max = sp_get_float(st->s, "max_reject_ratio");
+  double max = l->max_ratio;
   if (ratio > max) {
     snprintf(err, errlen,
              "%lld of %lld rows rejected (%.4g%%), more than "
@@ -799,14 +994,7 @@ static int stream_tx(sp_syncer *s, const sp_connector *cc, const sp_stream *st,
   }
 
   r->loaded = l->rows;
-  if (initial) {
-    long long dropped = 0;
-    rc = rebuild_key(conn, st, qt, pkname, &dropped, err, errlen);
-    if (rc)
-      goto out;
-    r->loaded -= dropped;
-    r->skipped += dropped;
-  } else if (staged) {
+  if (staged) {
     rc = merge_stage(conn, st, qt, cols, stored_cursor, r->run_id, &r->loaded,
                      err, errlen);
     if (rc)
@@ -896,6 +1084,12 @@ static int sync_stream(sp_syncer *s, const sp_connector *cc,
   l.len = sp_xcalloc(st->nfields + 1, sizeof(size_t));
   l.fields = sp_xcalloc(st->nfields + 1, sizeof(sp_field));
   l.rejects = tmpfile();
+  l.max_stored = sp_get_int(st->s, "max_rejects_stored");
+  l.max_ratio = sp_get_float(st->s, "max_reject_ratio");
+  const char *const *keycols;
+  int keyed = sp_get_list(st->s, "key", &keycols) > 0;
+  if (keyed)
+    l.positions = tmpfile();
   sp_logctx lc = {cc->name, st->table, 0};
   char started[64] = "now";
 
@@ -912,7 +1106,7 @@ static int sync_stream(sp_syncer *s, const sp_connector *cc,
   lc.run = r->run_id;
   l.run_id = r->run_id;
   snprintf(l.run_suffix, sizeof l.run_suffix, "\t%lld\n", r->run_id);
-  if (!l.rejects && !rc) {
+  if ((!l.rejects || (keyed && !l.positions)) && !rc) {
     rc = SAMSPOR_EIO;
     snprintf(r->error, sizeof r->error, "cannot create a temporary file: %s",
              strerror(errno));
@@ -943,8 +1137,9 @@ static int sync_stream(sp_syncer *s, const sp_connector *cc,
     fr.rc = rc;
     fr.loaded = 0;
     fr.deleted = 0;
+    const char *status = rc == SAMSPOR_ESKIP ? "skipped" : "failed";
     if (!sp_pg_exec(conn, "BEGIN", PGRES_COMMAND_OK, NULL, err2, sizeof err2) &&
-        !record_run(s, cc, st, &fr, started, "failed", err2, sizeof err2) &&
+        !record_run(s, cc, st, &fr, started, status, err2, sizeof err2) &&
         !load_rejects(conn, l.rejects, err2, sizeof err2))
       PQclear(PQexec(conn, "COMMIT"));
     else
@@ -956,14 +1151,16 @@ static int sync_stream(sp_syncer *s, const sp_connector *cc,
     r->deleted = 0;
   }
   r->seconds = sp_now_mono() - t0;
-  if (rc)
+  if (rc == SAMSPOR_ESKIP)
+    sp_info(&lc, "sync skipped: %s", r->error);
+  else if (rc)
     sp_error(&lc, "sync failed: %s", r->error);
   else
     sp_info(&lc,
             "sync done: read %lld, loaded %lld, rejected %lld, skipped "
-            "%lld, deleted %lld in %.2f s",
-            r->read, r->loaded, r->rejected, r->skipped, r->deleted,
-            r->seconds);
+            "%lld, deleted %lld in %.2f s; duplicate keys %lld (%s)",
+            r->read, r->loaded, r->rejected, r->skipped, r->deleted, r->seconds,
+            r->duplicates, sp_get_string(st->s, "on_duplicate"));
   sp_rules_free(l.rules);
   sp_buf_free(&l.rec);
   sp_buf_free(&l.copy);
@@ -974,6 +1171,8 @@ static int sync_stream(sp_syncer *s, const sp_connector *cc,
   free(l.plugin_state);
   if (l.rejects)
     fclose(l.rejects);
+  if (l.positions)
+    fclose(l.positions);
   return rc;
 }
 
@@ -1133,6 +1332,8 @@ int sp_sync_connector(sp_syncer *s, const sp_connector *cc,
   int worst = 0;
   for (size_t i = 0; i < cc->nstreams; i++) {
     int src = sync_stream(s, cc, &cc->streams[i], &results[i]);
+    if (src == SAMSPOR_ESKIP)
+      src = 0; /* if_missing = "skip": recorded, not a failure */
     if (src && (worst == 0 || src != SAMSPOR_ETEMP))
       worst = src;
     if (src && s->opts.rebuild) {
@@ -1242,15 +1443,26 @@ int sp_cmd_sync(sp_global *g, int argc, char **argv) {
     sp_sync_connector(&s, cc, res);
     for (size_t t = 0; t < cc->nstreams; t++) {
       const sp_stream_result *r = &res[t];
-      if (r->rc == 0)
+      if (r->rc == 0 && r->duplicates)
+        printf("%s.%s: read %lld, loaded %lld, rejected %lld, skipped %lld, "
+               "deleted %lld in %.2f s (run %lld); duplicate keys %lld "
+               "(on_duplicate = %s)\n",
+               cc->name, cc->streams[t].table, r->read, r->loaded, r->rejected,
+               r->skipped, r->deleted, r->seconds, r->run_id, r->duplicates,
+               sp_get_string(cc->streams[t].s, "on_duplicate"));
+      else if (r->rc == 0)
         printf("%s.%s: read %lld, loaded %lld, rejected %lld, skipped %lld, "
                "deleted %lld in %.2f s (run %lld)\n",
                cc->name, cc->streams[t].table, r->read, r->loaded, r->rejected,
                r->skipped, r->deleted, r->seconds, r->run_id);
+      else if (r->rc == SAMSPOR_ESKIP)
+        printf("%s.%s: skipped (run %lld): %s\n", cc->name,
+               cc->streams[t].table, r->run_id, r->error);
       else
         printf("%s.%s: FAILED after %.2f s (run %lld): %s\n", cc->name,
                cc->streams[t].table, r->seconds, r->run_id, r->error);
-      status = worst_status(status, r->rc);
+      if (r->rc != SAMSPOR_ESKIP)
+        status = worst_status(status, r->rc);
     }
     free(res);
   }

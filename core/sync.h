@@ -23,6 +23,9 @@ typedef struct sp_stream_result {
                          rows already loaded at the cursor boundary,
                          unchanged rows of incremental_dedup */
   long long deleted;  /* rows removed by retention */
+  /* Rows whose key another row of the load had (counted in rejected or
+   * skipped, as on_duplicate says). */
+  long long duplicates;
   double seconds;
   int rc;           /* 0 or SAMSPOR_E* */
   char error[1024]; /* why it failed; never a value */

@@ -61,6 +61,7 @@ struct sp_transport {
   char *url;   /* owned: as configured; for local files the decoded path */
   char *shown; /* owned: url without credentials, for messages */
   int all_files;
+  int if_missing;                           /* 0 fail, 1 retry, 2 skip */
   char *ca_file, *client_cert, *client_key; /* owned copies, or NULL */
   char *username, *password;                /* owned; password wiped */
   char *private_key, *known_hosts;
@@ -1254,6 +1255,23 @@ int sp_transport_list(sp_transport *t, int all, sp_files *out) {
   return 0;
 }
 
+int sp_transport_missing(sp_transport *t, int list_rc, const char *plugin) {
+  if (list_rc != 0 && list_rc != SAMSPOR_ENOENT)
+    return list_rc;
+  if (t->if_missing == 1)
+    return fail(t, SAMSPOR_ETEMP,
+                "%s: no file matches %s yet (if_missing = retry: try again "
+                "later)",
+                plugin, t->shown);
+  if (t->if_missing == 2)
+    return fail(t, SAMSPOR_ESKIP,
+                "%s: no file matches %s (if_missing = skip: nothing loaded)",
+                plugin, t->shown);
+  if (list_rc == 0)
+    return fail(t, SAMSPOR_ENOENT, "%s: no file matches %s", plugin, t->shown);
+  return list_rc; /* its message names the path and why */
+}
+
 int sp_transport_check(sp_transport *t) {
   sp_files files;
   int rc;
@@ -1518,6 +1536,18 @@ int sp_transport_open(const samspor_host *host, samspor_ctx *ctx,
     t->all_files = 1;
   else {
     rc = fail(t, SAMSPOR_EINVAL, "files must be \"newest\" or \"all\"");
+    goto fail;
+  }
+  files = host->get_string(s, "if_missing");
+  if (!files || !strcmp(files, "fail"))
+    t->if_missing = 0;
+  else if (!strcmp(files, "retry"))
+    t->if_missing = 1;
+  else if (!strcmp(files, "skip"))
+    t->if_missing = 2;
+  else {
+    rc = fail(t, SAMSPOR_EINVAL,
+              "if_missing must be \"fail\", \"retry\" or \"skip\"");
     goto fail;
   }
 

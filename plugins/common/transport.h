@@ -55,6 +55,14 @@
              "modification time, or all of them, read in name order. In "      \
              "append mode a file already loaded (same name, size and "         \
              "modification time) is not loaded again."},                       \
+    {.name = "if_missing",                                                     \
+     .type = SAMSPOR_OPT_ENUM,                                                 \
+     .def = "fail",                                                            \
+     .choices = "fail|retry|skip",                                             \
+     .help = "When no file matches url (a local path or sftp://): fail "       \
+             "(exit status 1), retry (exit status 75, so the daemon tries "    \
+             "again with its backoff: for a file that arrives late) or "       \
+             "skip (exit status 0, the run recorded as skipped)."},            \
     {.name = "ca_file",                                                        \
      .type = SAMSPOR_OPT_PATH,                                                 \
      .help = "PEM file of the certificate authorities to trust for an "        \
@@ -184,6 +192,15 @@ void sp_transport_close(sp_transport *t);
 /* The configured url for messages, without credentials.  Borrowed: valid
  * until sp_transport_close. */
 const char *sp_transport_url(const sp_transport *t);
+
+/*
+ * The url matched no file (list_rc 0 and no files), or its local path or
+ * directory does not exist (list_rc SAMSPOR_ENOENT): the code if_missing
+ * asks for after host->error naming the url: SAMSPOR_ENOENT (fail),
+ * SAMSPOR_ETEMP (retry) or SAMSPOR_ESKIP (skip).  Any other list_rc is
+ * returned as it is.  plugin names the caller in the message ("csv").
+ */
+int sp_transport_missing(sp_transport *t, int list_rc, const char *plugin);
 
 /* Nonzero when the `files` option says "all" (else "newest"). */
 int sp_transport_files_all(const sp_transport *t);

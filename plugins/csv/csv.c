@@ -107,8 +107,9 @@ static const samspor_option csv_source_options[] = {
     {.name = "delimiter",
      .type = SAMSPOR_OPT_STRING,
      .def = ";",
-     .help = "Field separator: \";\", \",\", \"\\t\" (or \"tab\"), or "
-             "\"auto\" to use whichever of them occurs most in the first "
+     .help = "Field separator: any one ASCII character (\";\", \",\", "
+             "\"|\", \"\\t\" or \"tab\", ...), or \"auto\" to use "
+             "whichever of \";\", \",\" and tab occurs most in the first "
              "line of each file."},
     {.name = "header",
      .type = SAMSPOR_OPT_BOOL,
@@ -165,15 +166,20 @@ static int parse_opts(const samspor_host *host, samspor_ctx *ctx,
   v = host->get_string(s, "delimiter");
   if (!v) {
     o->cfg.delimiter = ';';
-  } else if (!strcmp(v, ";") || !strcmp(v, ",") || !strcmp(v, "\t")) {
-    o->cfg.delimiter = v[0];
   } else if (!strcmp(v, "tab") || !strcmp(v, "\\t")) {
     o->cfg.delimiter = '\t';
   } else if (!strcmp(v, "auto")) {
     o->cfg.delimiter = CSV_DELIM_AUTO;
+  } else if (v[0] && !v[1] && (unsigned char)v[0] < 0x80 && v[0] != '"' &&
+             v[0] != '\r' && v[0] != '\n') {
+    /* Any single ASCII byte ('|', ';', ',', tab, ...): exports use them
+     * all.  Not above 0x7f: the parser finds delimiters before the bytes
+     * are decoded, and such a byte is part of a UTF-8 sequence. */
+    o->cfg.delimiter = (unsigned char)v[0];
   } else {
-    host->error(ctx, "csv: delimiter must be \";\", \",\", \"\\t\", \"tab\" "
-                     "or \"auto\"");
+    host->error(ctx, "csv: delimiter must be one ASCII character (\";\", "
+                     "\",\", \"|\", \"tab\", ...) other than a quote or a "
+                     "line break, or \"auto\"");
     return SAMSPOR_EINVAL;
   }
 
@@ -185,7 +191,9 @@ static int parse_opts(const samspor_host *host, samspor_ctx *ctx,
   } else if (!*v) {
     o->cfg.quote = CSV_NO_QUOTE;
   } else if (v[1] || (unsigned char)v[0] < 0x21 || (unsigned char)v[0] > 0x7e ||
-             v[0] == ';' || v[0] == ',') {
+             (unsigned char)v[0] == o->cfg.delimiter ||
+             (o->cfg.delimiter == CSV_DELIM_AUTO &&
+              (v[0] == ';' || v[0] == ','))) {
     host->error(ctx, "csv: quote must be one printable ASCII character other "
                      "than a delimiter, or \"\" for none");
     return SAMSPOR_EINVAL;
@@ -504,12 +512,18 @@ static int take_header(csv_handle *h, const csv_record *r) {
     }
   }
   h->ncols = r->nfields;
-  h->host->log(h->ctx, SAMSPOR_LOG_DEBUG,
-               "csv: %s: header on line %llu, %zu fields, delimiter %s",
-               h->files[h->cur].name, (unsigned long long)r->line, r->nfields,
-               csv_parser_delimiter(h->parser) == '\t'  ? "tab"
-               : csv_parser_delimiter(h->parser) == ',' ? "','"
-                                                        : "';'");
+  {
+    int d = csv_parser_delimiter(h->parser);
+    char dn[8];
+    if (d == '\t')
+      snprintf(dn, sizeof dn, "tab");
+    else
+      snprintf(dn, sizeof dn, "'%c'", d);
+    h->host->log(h->ctx, SAMSPOR_LOG_DEBUG,
+                 "csv: %s: header on line %llu, %zu fields, delimiter %s",
+                 h->files[h->cur].name, (unsigned long long)r->line, r->nfields,
+                 dn);
+  }
   return STOP_HEADER;
 }
 
@@ -725,10 +739,10 @@ static int skip_loaded(csv_handle *h, const samspor_open_args *a) {
 static int list_files(const samspor_host *host, samspor_ctx *ctx,
                       sp_transport *tp, sp_files *out) {
   int rc = sp_transport_list(tp, sp_transport_files_all(tp), out);
-  if (rc == 0 && out->n == 0) {
-    host->error(ctx, "csv: no file matches %s", sp_transport_url(tp));
-    rc = SAMSPOR_ENOENT;
-  }
+  (void)host;
+  (void)ctx;
+  if (rc == SAMSPOR_ENOENT || (rc == 0 && out->n == 0))
+    rc = sp_transport_missing(tp, rc, "csv");
   return rc;
 }
 
@@ -818,6 +832,20 @@ static int csv_check(const samspor_check_args *a) {
   return rc;
 }
 
+/* `check`: the settings parse as open() parses them, reaching nothing. */
+static int csv_validate(const samspor_check_args *a) {
+  csv_opts o;
+  sp_transport *tp = NULL;
+  int rc;
+
+  if (!abi_fits(a->host, a->struct_size, sizeof *a))
+    return SAMSPOR_EABI;
+  if ((rc = parse_opts(a->host, a->ctx, a->source, &o)) == 0)
+    rc = sp_transport_open(a->host, a->ctx, a->source, &tp);
+  sp_transport_close(tp);
+  return rc;
+}
+
 static const samspor_plugin csv_plugin = {
     .struct_size = sizeof(samspor_plugin),
     .abi_version = SAMSPOR_ABI_VERSION,
@@ -832,6 +860,7 @@ static const samspor_plugin csv_plugin = {
     .read = csv_read,
     .close = csv_close,
     .check = csv_check,
+    .validate = csv_validate,
 };
 
 SAMSPOR_PLUGIN_EXPORT(csv_plugin)

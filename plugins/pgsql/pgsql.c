@@ -702,6 +702,15 @@ static int pgsql_read(void *handle) {
   return 0;
 }
 
+/* `check`: the settings parse as open() parses them, reaching nothing. */
+static int pgsql_validate(const samspor_check_args *a) {
+  pgsql_opts o;
+
+  if (!abi_fits(a->host, a->struct_size, sizeof *a))
+    return SAMSPOR_EABI;
+  return parse_opts(a->host, a->ctx, a->source, &o);
+}
+
 static int pgsql_check(const samspor_check_args *a) {
   pgsql_logto logto = {a->host, a->ctx};
   pgsql_opts o;
@@ -737,6 +746,7 @@ static const samspor_plugin pgsql_plugin = {
     .read = pgsql_read,
     .close = pgsql_close,
     .check = pgsql_check,
+    .validate = pgsql_validate,
 };
 
 SAMSPOR_PLUGIN_EXPORT(pgsql_plugin)

@@ -1021,6 +1021,19 @@ static int rest_read(void *handle) {
   return rc;
 }
 
+/* `check`: the settings parse as open() parses them, reaching nothing. */
+static int rest_validate(const samspor_check_args *a) {
+  rest_opts o;
+  int rc;
+
+  if (!abi_fits(a->host, a->struct_size, sizeof *a))
+    return SAMSPOR_EABI;
+  if ((rc = parse_opts(a->host, a->ctx, a->source, &o)) != 0)
+    return rc;
+  free_opts(&o);
+  return 0;
+}
+
 static int rest_check(const samspor_check_args *a) {
   rest_opts o;
   rest_http *http = NULL;
@@ -1074,6 +1087,7 @@ static const samspor_plugin rest_plugin = {
     .read = rest_read,
     .close = rest_close,
     .check = rest_check,
+    .validate = rest_validate,
 };
 
 SAMSPOR_PLUGIN_EXPORT(rest_plugin)

@@ -463,10 +463,8 @@ static int xml_open(const samspor_open_args *a, void **handle) {
   } else {
     /* Listing here makes a missing file fail open(), before any load. */
     rc = sp_transport_list(h->t, sp_transport_files_all(h->t), &h->files);
-    if (rc == 0 && h->files.n == 0) {
-      host->error(a->ctx, "xml: no file matches %s", sp_transport_url(h->t));
-      rc = SAMSPOR_ENOENT;
-    }
+    if (rc == SAMSPOR_ENOENT || (rc == 0 && h->files.n == 0))
+      rc = sp_transport_missing(h->t, rc, "xml");
     if (rc == 0)
       rc = skip_loaded(h, a);
     if (rc)
@@ -501,6 +499,37 @@ static int xml_read(void *handle) {
   h->host->set_state(h->sink, state);
   free(state);
   return 0;
+}
+
+/* `check`: the settings parse as open() parses them, reaching nothing. */
+static int xml_validate(const samspor_check_args *a) {
+  const samspor_host *host = a->host;
+  sp_transport *t = NULL;
+  xr_config cfg;
+  xr_parser *p = NULL;
+  char err[600];
+  const char *soap;
+  int rc;
+
+  if (!abi_fits(host, a->struct_size, sizeof *a))
+    return SAMSPOR_EABI;
+  engine_config(host, a->source, NULL, &cfg);
+  cfg.record = "//*";
+  if ((rc = xr_parser_new(&cfg, on_record, NULL, &p, err, sizeof err)) != 0) {
+    host->error(a->ctx, "xml: %s", err);
+    return from_xr(rc);
+  }
+  xr_parser_free(p);
+  if ((rc = sp_transport_open(host, a->ctx, a->source, &t)) != 0)
+    return rc;
+  soap = host->get_string(a->source, "soap_request_file");
+  if (soap && *soap && sp_transport_is_local(t)) {
+    host->error(a->ctx, "xml: soap_request_file needs an https:// url "
+                        "(the SOAP service), not a local file");
+    rc = SAMSPOR_EINVAL;
+  }
+  sp_transport_close(t);
+  return rc;
 }
 
 static int xml_check(const samspor_check_args *a) {
@@ -559,6 +588,7 @@ static const samspor_plugin xml_plugin = {
     .read = xml_read,
     .close = xml_close,
     .check = xml_check,
+    .validate = xml_validate,
 };
 
 SAMSPOR_PLUGIN_EXPORT(xml_plugin)

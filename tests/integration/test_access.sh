@@ -64,7 +64,7 @@ test_migration_creates_roles_and_schemas() {
 		"samspor_analyst,samspor_analyst_all,samspor_loader,samspor_partner" "group roles"
 	assert_eq "$(psql_q "SELECT string_agg(rolname, ',' ORDER BY rolname) FROM pg_roles WHERE rolname LIKE 'samspor\_%' AND rolcanlogin")" "" "group roles are NOLOGIN"
 	assert_eq "$(psql_q "SELECT count(*) FROM pg_namespace WHERE nspname IN ('partner', 'samspor_access')")" 2 "schemas"
-	assert_eq "$(psql_q "SELECT max(version) FROM samspor.schema_version")" 4 "version 4 (key generations)"
+	assert_eq "$(psql_q "SELECT max(version) FROM samspor.schema_version")" 5 "version 5 (key generations, sync_run status skipped)"
 	assert_eq "$(psql_q "SELECT relrowsecurity FROM pg_class WHERE oid = 'warehouse.homes'::regclass")" t "RLS enabled"
 	assert_eq "$(psql_q "SELECT string_agg(org || ':' || area, ',') FROM samspor.org_area")" "boligselskab_a:area1" "org_area"
 	# The roles exist now: a fresh migration keeps them and works.

@@ -102,8 +102,36 @@ test_free_text_must_be_kept_explicitly() {
 }
 
 test_check_example_config() {
-	assert_exit 0 "$SAMSPOR" check -c "$SP_SRCDIR/config/samspor.conf.example"
-	assert_contains "$ERR" "samspor keygen" "missing key explained as a warning"
+	# Meant for another machine: its key and files are not here.
+	assert_exit 2 "$SAMSPOR" check -c "$SP_SRCDIR/config/samspor.conf.example"
+	assert_match "$ERR" "error: samspor.conf.example:[0-9]+: .*samspor keygen" "missing key is an error, with its line"
+	assert_exit 0 "$SAMSPOR" check --offline -c "$SP_SRCDIR/config/samspor.conf.example"
+	assert_contains "$ERR" "samspor keygen" "missing key explained as a warning with --offline"
+}
+
+# check passing means sync will run: what the plugin and sync refuse,
+# check refuses, each at its file:line; a missing map or CA is an error
+# (a warning with --offline); any single-character delimiter is taken.
+test_check_refuses_what_sync_would() {
+	write_conf
+	"$SAMSPOR" keygen "$T/key" 2>/dev/null
+	sed -i 's/delimiter = ";";/delimiter = "|";/' "$T/samspor.conf"
+	assert_exit 0 "$SAMSPOR" check -c "$T/samspor.conf"
+	sed -i 's/delimiter = "|";/delimiter = "||";/' "$T/samspor.conf"
+	assert_exit 2 "$SAMSPOR" check -c "$T/samspor.conf"
+	assert_contains "$ERR" "samspor.conf:8: csv: delimiter must be one ASCII character" "bad delimiter at its line"
+	sed -i 's/delimiter = "||";/delimiter = "|";\n\t\t\t\tquote = "|";/' "$T/samspor.conf"
+	assert_exit 2 "$SAMSPOR" check -c "$T/samspor.conf"
+	assert_contains "$ERR" "samspor.conf:9: csv: quote must be" "quote equal to the delimiter, at the quote's line"
+	write_conf
+	sed -i 's|delimiter = ";";|delimiter = ";"; ca_file = "nope.pem";|' "$T/samspor.conf"
+	printf 'maps: { areas = { file = "areas-typo.csv"; }; };\n' >>"$T/samspor.conf"
+	assert_exit 2 "$SAMSPOR" check -c "$T/samspor.conf"
+	assert_match "$ERR" "error: samspor.conf:8: ca_file of source of connector 'unge': .*nope.pem: No such file" "missing CA"
+	assert_match "$ERR" "error: samspor.conf:21: file of 'areas': .*areas-typo.csv: No such file" "misspelt map path"
+	assert_not_contains "$OUT" "configuration is valid" "not called valid"
+	assert_exit 0 "$SAMSPOR" check --offline -c "$T/samspor.conf"
+	assert_match "$ERR" "warning: samspor.conf:21: file of 'areas': .*not checked: --offline" "--offline: a warning"
 }
 
 test_check_misspelt_option() {

@@ -341,6 +341,40 @@ test_sftp_glob_newest_and_all() {
 	assert_contains "$OUT$ERR" "no file matches sftp://127.0.0.1:$SFTP_PORT$d/none_*.csv" "no match"
 }
 
+# A file that arrives late (if_missing): fail (exit 1, as before), retry
+# (exit 75, for the daemon's backoff) or skip (exit 0, a sync_run row
+# saying skipped), for a local glob and over sftp; the late file then
+# loads.
+test_if_missing_fail_retry_skip() {
+	reset_db
+	local d where
+	d=$(srvdir)
+	for where in local sftp; do
+		local src
+		if [[ $where == local ]]; then
+			src="url = \"$d/late_*.csv\";"
+		else
+			src=$(sftp_src 'late_*.csv')
+		fi
+		conf "$src"
+		sync 1
+		assert_contains "$OUT" "no file matches" "$where: fail by default"
+		conf "$src if_missing = \"retry\";"
+		sync 75
+		assert_contains "$OUT" "if_missing = retry" "$where: retry says why"
+		conf "$src if_missing = \"skip\";"
+		sync 0
+		assert_match "$OUT" "src.t: skipped \\(run [0-9]+\\): csv: no file matches .*if_missing = skip" "$where: skip says so"
+		assert_contains "$ERR" "sync skipped" "$where: logged"
+		assert_eq "$(psql_q "SELECT status FROM samspor.sync_run ORDER BY run_id DESC LIMIT 1")" skipped "$where: recorded as skipped"
+		assert_match "$(psql_q "SELECT error FROM samspor.sync_run ORDER BY run_id DESC LIMIT 1")" "if_missing = skip" "$where: with the reason"
+		mkcsv "$d/late_1.csv" 1 3
+		sync 0
+		assert_eq "$(rows)" 3 "$where: the late file loads"
+		rm -f "$d/late_1.csv"
+	done
+}
+
 test_append_skips_files_already_loaded() {
 	reset_db
 	local d

@@ -1024,9 +1024,15 @@ static void test_plugin_url_errors(void **state) {
 
 static void test_plugin_bad_options(void **state) {
   static const char *const bad[][2] = {
-      {"delimiter", "|"},        {"delimiter", ";;"},    {"quote", ";"},
-      {"quote", "ab"},           {"encoding", "utf-16"}, {"files", "oldest"},
-      {"max_record_size", "10"}, {"skip_lines", "-1"},
+      {"delimiter", "\xc3\xa9"},
+      {"delimiter", ";;"},
+      {"quote", ";"},
+      {"delimiter", "\""},
+      {"quote", "ab"},
+      {"encoding", "utf-16"},
+      {"files", "oldest"},
+      {"max_record_size", "10"},
+      {"skip_lines", "-1"},
   };
   size_t i;
   (void)state;
