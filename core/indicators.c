@@ -830,6 +830,11 @@ static int refresh_one(PGconn *conn, const sp_config *cfg, const sp_partner *p,
                    PGRES_TUPLES_OK, NULL, err, errlen);
   if (!rc)
     rc = set_search_path(conn, cfg, err, errlen);
+  /* The query runs as samspor_analyst_all: the grants it reads with
+   * first (a table of the warehouse schema that samspor did not load is
+   * readable only when granted to samspor_analyst). */
+  if (!rc)
+    rc = sp_access_apply(conn, sp_config_schema(cfg), NULL, NULL, err, errlen);
   if (!rc)
     rc = load_cells(conn, p, ind, slot, &t, err, errlen);
   if (!rc)
