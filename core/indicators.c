@@ -100,7 +100,7 @@ static void indicator_sql(const sp_indicator *ind, const char *total_label,
       else if (m->kind == SP_MEASURE_SUM)
         sp_buf_printf(q, ", (q.%s)::float8", m->name);
     }
-    sp_buf_printf(q, " FROM (%s\n) AS q", ind->query);
+    sp_buf_printf(q, " FROM (%.*s\n) AS q", (int)ind->query_len, ind->query);
     return;
   }
   /* Coarsened: the query's cells summed into the coarser ones, in SQL so
@@ -141,7 +141,8 @@ static void indicator_sql(const sp_indicator *ind, const char *total_label,
     else if (m->kind == SP_MEASURE_SUM)
       sp_buf_printf(q, ", sum(q.%s)::float8", m->name);
   }
-  sp_buf_printf(q, " FROM (%s\n) AS q GROUP BY ", ind->query);
+  sp_buf_printf(q, " FROM (%.*s\n) AS q GROUP BY ", (int)ind->query_len,
+                ind->query);
   for (size_t d = 0; d < ind->ndims; d++)
     sp_buf_printf(q, "%s%zu", d ? ", " : "", d + 1);
 }
@@ -159,6 +160,60 @@ static int set_search_path(PGconn *conn, const sp_config *cfg, char *err,
   return rc;
 }
 
+/*
+ * Confine what an indicator's query may do (README "Security"): it runs
+ * in a savepoint made read only (a subtransaction cannot make itself read
+ * write again), as samspor_analyst_all when this session may take that
+ * role (it reads the warehouse schema and partner, every area, and writes
+ * nothing), and as one statement of the extended protocol (which refuses
+ * a second one).  query_end rolls the savepoint back, which restores the
+ * role and the transaction's read-write mode for the writes that follow.
+ * Returns 0 or a SAMSPOR_E* code with a message in err.
+ */
+static int query_begin(PGconn *conn, char *err, size_t errlen) {
+  PGresult *res = NULL;
+  int rc = sp_pg_exec(conn, "SAVEPOINT samspor_indicator_query",
+                      PGRES_COMMAND_OK, NULL, err, errlen);
+  if (!rc)
+    rc = sp_pg_exec(conn, "SET LOCAL transaction_read_only = on",
+                    PGRES_COMMAND_OK, NULL, err, errlen);
+  if (!rc)
+    rc = sp_pg_exec(conn,
+                    "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = "
+                    "'" SP_ROLE_ANALYST_ALL "' AND pg_has_role(session_user, "
+                    "oid, 'MEMBER'))",
+                    PGRES_TUPLES_OK, &res, err, errlen);
+  if (rc)
+    return rc;
+  int may = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+  PQclear(res);
+  if (may)
+    return sp_pg_exec(conn, "SET LOCAL ROLE " SP_ROLE_ANALYST_ALL,
+                      PGRES_COMMAND_OK, NULL, err, errlen);
+  static int warned; /* once per process: a standing deployment fact */
+  if (!warned) {
+    warned = 1;
+    sp_warn(NULL,
+            "indicator queries run read only but with this user's "
+            "read rights: it is not a member of " SP_ROLE_ANALYST_ALL
+            " (an administrator should run: GRANT " SP_ROLE_ANALYST_ALL
+            " TO %s)",
+            PQuser(conn));
+  }
+  return 0;
+}
+
+static void query_end(PGconn *conn) {
+  PQclear(PQexec(conn, "ROLLBACK TO SAVEPOINT samspor_indicator_query"));
+  PQclear(PQexec(conn, "RELEASE SAVEPOINT samspor_indicator_query"));
+}
+
+/* The query, as exactly one statement (PQexecParams: the extended
+ * protocol refuses several). */
+static PGresult *query_exec(PGconn *conn, const char *sql) {
+  return PQexecParams(conn, sql, 0, NULL, NULL, NULL, NULL, 0);
+}
+
 int sp_indicators_check(PGconn *conn, const sp_config *c, FILE *out) {
   const sp_partner *p = sp_config_partner(c);
   char err[1024];
@@ -172,14 +227,20 @@ int sp_indicators_check(PGconn *conn, const sp_config *c, FILE *out) {
   }
   for (size_t i = 0; i < p->nindicators; i++) {
     const sp_indicator *ind = &p->indicators[i];
-    sp_buf q;
-    sp_buf_init(&q);
-    sp_buf_puts(&q, "SAVEPOINT ind; EXPLAIN ");
-    indicator_sql(ind, p->total_label, &q);
-    PGresult *res = PQexec(conn, q.data);
-    sp_buf_free(&q);
     char label[80];
     snprintf(label, sizeof label, "partner.%s", ind->name);
+    if (query_begin(conn, err, sizeof err) != 0) {
+      fprintf(out, "  %-20s FAILED: %s\n", label, err);
+      worst = worst ? worst : SAMSPOR_EFAIL;
+      query_end(conn);
+      continue;
+    }
+    sp_buf q;
+    sp_buf_init(&q);
+    sp_buf_puts(&q, "EXPLAIN ");
+    indicator_sql(ind, p->total_label, &q);
+    PGresult *res = query_exec(conn, q.data);
+    sp_buf_free(&q);
     if (PQresultStatus(res) == PGRES_TUPLES_OK) {
       fprintf(out, "  %-20s ok (query plans)\n", label);
     } else {
@@ -193,7 +254,7 @@ int sp_indicators_check(PGconn *conn, const sp_config *c, FILE *out) {
       }
     }
     PQclear(res);
-    PQclear(PQexec(conn, "ROLLBACK TO SAVEPOINT ind"));
+    query_end(conn);
   }
   PQclear(PQexec(conn, "ROLLBACK"));
   return worst;
@@ -210,8 +271,13 @@ static int load_cells(PGconn *conn, const sp_partner *p,
   sp_buf q;
   sp_buf_init(&q);
   indicator_sql(ind, p->total_label, &q);
-  PGresult *res = PQexec(conn, q.data);
+  int rc = query_begin(conn, err, errlen);
+  PGresult *res = rc ? NULL : query_exec(conn, q.data);
   sp_buf_free(&q);
+  if (rc) {
+    query_end(conn);
+    return rc;
+  }
   if (PQresultStatus(res) != PGRES_TUPLES_OK) {
     const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
     int missing = state && strcmp(state, "42P01") == 0;
@@ -219,10 +285,12 @@ static int load_cells(PGconn *conn, const sp_partner *p,
     sp_pg_error(conn, res, msg, sizeof msg);
     sp_set_err(err, errlen, "indicator '%s': its query failed: %s", ind->name,
                msg);
-    int rc = missing ? 1 : sp_pg_classify(conn, res);
+    rc = missing ? 1 : sp_pg_classify(conn, res);
     PQclear(res);
+    query_end(conn);
     return rc;
   }
+  query_end(conn);
   t->strings = res;
   int nrows = PQntuples(res);
   const char *vals[SP_MAX_DIMS];
@@ -762,6 +830,11 @@ static int refresh_one(PGconn *conn, const sp_config *cfg, const sp_partner *p,
                    PGRES_TUPLES_OK, NULL, err, errlen);
   if (!rc)
     rc = set_search_path(conn, cfg, err, errlen);
+  /* The query runs as samspor_analyst_all: the grants it reads with
+   * first (a table of the warehouse schema that samspor did not load is
+   * readable only when granted to samspor_analyst). */
+  if (!rc)
+    rc = sp_access_apply(conn, sp_config_schema(cfg), NULL, NULL, err, errlen);
   if (!rc)
     rc = load_cells(conn, p, ind, slot, &t, err, errlen);
   if (!rc)

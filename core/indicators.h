@@ -68,6 +68,7 @@ typedef struct sp_indicator {
   const char *title; /* for people; the report's heading */
   const char *description;
   const char *query;    /* SQL; unqualified names are the warehouse schema */
+  size_t query_len; /* of query without its final `;` (one statement) */
   const char **dims;    /* dimension columns, in order (borrowed) */
   size_t ndims;         /* 1..SP_MAX_DIMS */
   int time_dim;         /* index in dims of `time` */

@@ -3,11 +3,13 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include <sodium.h>
 
@@ -314,6 +316,14 @@ static void usage(FILE *f) {
 
 int main(int argc, char **argv) {
   sp_global g = {NULL, 0};
+  /* No core dump and no ptrace or /proc/PID/mem by other processes of the
+   * same user: every samspor process may hold raw identifiers or the key.
+   * First thing, and in main because exec resets it: the daemon's sync
+   * children are this binary exec'd again, and come through here too. */
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+    fprintf(stderr, "samspor: prctl(PR_SET_DUMPABLE): %s\n", strerror(errno));
+    return SP_EXIT_FAIL;
+  }
   if (sodium_init() < 0) {
     fprintf(stderr, "samspor: libsodium failed to initialise\n");
     return SP_EXIT_FAIL;

@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,8 +75,9 @@ static const samspor_option indicator_options[] = {
     {"query", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
      "SQL returning one row per cell: the dimension columns and the count "
      "and sum columns, by name.  Unqualified table names are the warehouse "
-     "schema's.  It must be a plain query (it runs as a subquery); samspor "
-     "adds the total rows and suppresses small counts.",
+     "schema's.  It must be one plain query (it runs as a subquery, read "
+     "only, as samspor_analyst_all; a ';' only at the end); samspor adds "
+     "the total rows and suppresses small counts.",
      NULL},
     {"dimensions", SAMSPOR_OPT_STRLIST, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
      "The columns that identify a cell, e.g. [\"area\", \"month\"].", NULL},
@@ -289,6 +291,96 @@ static void resolve_subsets(sp_indicator *ind, const samspor_settings *s,
   }
 }
 
+/*
+ * Whether sql is one statement that fits in samspor's subquery: every `;`
+ * outside quotes and comments at the end (only whitespace and comments
+ * after it), and the parentheses balanced (a query that closed samspor's
+ * "FROM (" could append its own clauses).  The server enforces one
+ * statement too (the extended protocol); this says so at `check`, with
+ * the line.  Returns NULL, with *len the length without the final `;`, or
+ * what is wrong.
+ */
+static const char *one_statement(const char *sql, size_t *len) {
+  const char *p = sql, *end = NULL; /* end: the first `;` */
+  long depth = 0;
+  while (*p) {
+    if (p[0] == '-' && p[1] == '-') {
+      p += strcspn(p, "\n");
+      continue;
+    }
+    if (p[0] == '/' && p[1] == '*') { /* they nest in PostgreSQL */
+      int n = 1;
+      for (p += 2; *p && n; p++)
+        if (p[0] == '/' && p[1] == '*')
+          n++, p++;
+        else if (p[0] == '*' && p[1] == '/')
+          n--, p++;
+      if (n)
+        return "a comment is not closed";
+      continue;
+    }
+    if (end && !strchr(" \t\r\n\f", *p))
+      return "it holds more than one statement (a ';' before the end); an "
+             "indicator runs exactly one query";
+    if (*p == '\'' || *p == '"') {
+      /* E'...' strings take backslash escapes; '' and "" double. */
+      int esc =
+          *p == '\'' && p > sql && (p[-1] == 'E' || p[-1] == 'e') &&
+          (p - 1 == sql || !(isalnum((unsigned char)p[-2]) || p[-2] == '_'));
+      char q = *p++;
+      for (;; p++) {
+        if (!*p)
+          return q == '"' ? "a quoted identifier is not closed"
+                          : "a string is not closed";
+        if (esc && *p == '\\' && p[1]) {
+          p++;
+          continue;
+        }
+        if (*p == q) {
+          if (p[1] == q) {
+            p++;
+            continue;
+          }
+          break;
+        }
+      }
+      p++;
+      continue;
+    }
+    if (*p == '$' && (p == sql || !(isalnum((unsigned char)p[-1]) ||
+                                    p[-1] == '_' || p[-1] == '$'))) {
+      /* $tag$...$tag$, tag empty or an identifier; $1 is a parameter. */
+      size_t t = 1;
+      while (isalpha((unsigned char)p[t]) || p[t] == '_' ||
+             (t > 1 && isdigit((unsigned char)p[t])))
+        t++;
+      if (p[t] == '$') {
+        t++;
+        const char *close = p + t;
+        for (; *close; close++)
+          if (strncmp(close, p, t) == 0)
+            break;
+        if (!*close)
+          return "a dollar-quoted string is not closed";
+        p = close + t;
+        continue;
+      }
+    }
+    if (*p == '(')
+      depth++;
+    else if (*p == ')' && --depth < 0)
+      return "a ')' closes more than it opened; the query must be a plain "
+             "query (it runs as a subquery)";
+    else if (*p == ';')
+      end = p;
+    p++;
+  }
+  if (depth)
+    return "a '(' is not closed";
+  *len = (size_t)((end ? end : p) - sql);
+  return NULL;
+}
+
 static void init_indicator(sp_indicator *ind, const samspor_settings *s,
                            const char *file, sp_errors *errs) {
   ind->s = s;
@@ -297,6 +389,13 @@ static void init_indicator(sp_indicator *ind, const samspor_settings *s,
   ind->title = sp_get_string(s, "title");
   ind->description = sp_get_string(s, "description");
   ind->query = sp_get_string(s, "query");
+  if (ind->query) {
+    const char *why = one_statement(ind->query, &ind->query_len);
+    if (why)
+      sp_errors_add(errs, file, sp_get_line(s, "query"),
+                    "indicator '%s': query: %s", ind->name ? ind->name : "",
+                    why);
+  }
   ind->baseline = sp_get_string(s, "baseline");
   ind->time_dim = ind->series_dim = ind->chart = -1;
   if (!ind->name)

@@ -230,12 +230,14 @@ static const samspor_option rest_source_options[] = {
              "(nothing is loaded) rather than loop for ever."},
     {.name = "max_page_size",
      .type = SAMSPOR_OPT_INT,
-     .def = "67108864",
+     .def = "16777216",
      .min = 1024,
      .max = 1073741824,
      .help = "Largest response in bytes (after decompression); a larger "
-             "page fails the stream. Each page is parsed whole, so memory "
-             "use is a few times this."},
+             "page fails the stream. Each page is parsed whole: a page whose "
+             "parsed form would take more than 24 times its size (very many "
+             "tiny values) fails too, so one page takes at most about 26 "
+             "times this in memory."},
     {.name = "connect_timeout",
      .type = SAMSPOR_OPT_DURATION,
      .def = "30s",

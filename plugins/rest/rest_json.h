@@ -79,14 +79,29 @@ typedef struct rest_page {
   size_t n;        /* json_array_size(records) */
 } rest_page;
 
+/* A document is parsed only when its tree takes at most this many times
+ * its bytes, or at most REST_JSON_MIN_TREE bytes (rest_json_tree_bytes);
+ * peak memory of a page is then about this multiple plus 2 (the body and
+ * its buffer growth) of its size. */
+#define REST_JSON_MAX_EXPANSION 24
+#define REST_JSON_MIN_TREE (4u << 20)
+
+/*
+ * An upper estimate of the heap bytes jansson takes for the document of
+ * len bytes in buf, by a lexical pass that allocates nothing (a
+ * malformed document gets an estimate too; the parser then refuses it).
+ */
+size_t rest_json_tree_bytes(const char *buf, size_t len);
+
 /*
  * Parse one page of len bytes and find the array at path `records` (JSON
  * null there, as some APIs write an empty list, is a page without records;
  * a path that leads nowhere is an error).
  * Returns 0 with *out (free with rest_page_free), or with a sentence in
  * err: SAMSPOR_EDATA for a malformed or truncated document ("malformed
- * JSON at line 3, column 17 (byte 52): premature end of input") or when
- * the path does not lead to an array, SAMSPOR_ENOMEM.  On failure *out
+ * JSON at line 3, column 17 (byte 52): premature end of input"), when
+ * its tree would take more than REST_JSON_MAX_EXPANSION times its bytes, or
+ * when the path does not lead to an array, SAMSPOR_ENOMEM.  On failure *out
  * needs no freeing (rest_page_free on it is harmless).
  */
 int rest_page_parse(const char *buf, size_t len, const rest_path *records,

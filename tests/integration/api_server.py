@@ -38,6 +38,9 @@ Endpoints (all JSON):
   GET  /v1/big                 a page of ?bytes= bytes
   GET  /v1/pad                 ?pages= pages of one record and ?pad= bytes
                                of padding each (next link "next")
+  GET  /v1/tiny                a page of about ?bytes= bytes: records under
+                               "items", and ?share= percent of the bytes
+                               empty arrays under "junk"
 Every /v1/ endpoint filters by ?modified_since=YYYY-MM-DD (empty: all) and
 answers 401 without valid credentials (a static bearer token, basic
 user:password, or a live OAuth2 token) unless auth_required is false.
@@ -339,6 +342,18 @@ class Handler(BaseHTTPRequestHandler):
         pg, pages, pad = self.num(q, "page", 1), self.num(q, "pages", 10), self.num(q, "pad", 100000)
         nxt = "/v1/pad?page=%d&pages=%d&pad=%d" % (pg + 1, pages, pad) if pg < pages else None
         return self.send_json(200, {"items": [recs[pg % len(recs)]], "pad": "x" * pad, "next": nxt})
+
+    def ep_tiny(self, q, recs):
+        n, share = self.num(q, "bytes", 100000), self.num(q, "share", 0)
+        junk = n * share // 100
+        items, size, i = [], 0, 0
+        while size < n - junk:
+            r = json.dumps(recs[i % len(recs)])
+            items.append(r)
+            size += len(r) + 1
+            i += 1
+        body = '{"items":[%s],"junk":[%s]}' % (",".join(items), ",".join(["[]"] * (junk // 3)))
+        return self.send_json(200, None, raw=body.encode())
 
     def ep_big(self, q, recs):
         n = self.num(q, "bytes", 100000)

@@ -122,6 +122,48 @@ test_password_login() {
 	assert_eq "$(grep -c 'S3cret-A' "$SP_PG_DIR/postgres.log" || true)" 0 "password not in the server log"
 }
 
+# Issue 13, item 13: what a login sees beyond its schema.  Only samspor's
+# roles connect to the warehouse database; table statistics (n_tup_del
+# counts erasures, n_live_tup every area's rows) are the monitoring role's
+# only; and the pg_hba.conf lines the README gives keep partner and analyst
+# logins out of the cluster's other databases.
+test_logins_see_nothing_beyond_the_warehouse() {
+	setup
+	psql_q "CREATE ROLE stranger LOGIN; CREATE ROLE monitor LOGIN IN ROLE pg_monitor" >/dev/null
+	assert_exit 2 psql_q "SELECT 1" -U stranger
+	assert_contains "$ERR" "permission denied for database" "a login of no samspor role cannot connect"
+	assert_eq "$(as org_skolen_partner 'SELECT 1')" 1 "a partner connects"
+	assert_eq "$(as org_kommunen_analyst 'SELECT 1')" 1 "an analyst connects"
+	local who
+	for who in org_skolen_partner org_kommunen_analyst; do
+		assert_exit 1 psql_q "SELECT n_tup_del FROM pg_stat_user_tables" -U "$who"
+		assert_contains "$ERR" "permission denied for view pg_stat_user_tables" "$who: pg_stat_user_tables"
+		assert_exit 1 psql_q "SELECT pg_stat_get_tuples_deleted(oid) FROM pg_class WHERE relname = 'homes'" -U "$who"
+		assert_contains "$ERR" "permission denied for function" "$who: the function under it"
+		assert_exit 1 psql_q "SELECT n_live_tup FROM pg_stat_all_tables" -U "$who"
+	done
+	psql_q "GRANT CONNECT ON DATABASE warehouse TO monitor" >/dev/null
+	assert_eq "$(psql_q "SELECT count(*) > 0 FROM pg_stat_user_tables WHERE relname = 'homes'" -U monitor)" t "pg_monitor keeps them"
+	# The README's pg_hba.conf lines, and another database of the cluster.
+	psql_q "CREATE DATABASE other" >/dev/null
+	local hba=$SP_PG_DIR/data/pg_hba.conf
+	cp "$hba" "$T/hba.saved"
+	{
+		echo "local warehouse +samspor_partner,+samspor_analyst trust"
+		echo "local all +samspor_partner,+samspor_analyst reject"
+		cat "$hba"
+	} >"$hba.new"
+	cat "$hba.new" >"$hba"
+	psql_q "SELECT pg_reload_conf()" >/dev/null
+	assert_exit 2 psql_q "SELECT 1" -U org_skolen_partner -d other
+	assert_contains "$ERR" "rejects connection" "a partner cannot connect to another database"
+	assert_exit 2 psql_q "SELECT 1" -U org_kommunen_analyst -d postgres
+	assert_eq "$(as org_skolen_partner 'SELECT 1')" 1 "the warehouse still"
+	assert_eq "$(psql_q "SELECT 1" -d other)" 1 "others still connect to other"
+	cat "$T/hba.saved" >"$hba"
+	psql_q "SELECT pg_reload_conf()" >/dev/null
+}
+
 test_grant_refuses_bad_input() {
 	conf
 	assert_exit 2 "$SAMSPOR" -c "$T/s.conf" grant "9lives" --role analyst --all-areas
@@ -135,7 +177,8 @@ test_grant_refuses_bad_input() {
 	assert_exit 2 "$SAMSPOR" -c "$T/s.conf" grant orga --role partner --password-file "$T/open"
 	assert_contains "$ERR" "0600" "password file mode"
 	# Without CREATEROLE: a clear error.
-	psql_q "DROP ROLE IF EXISTS sp_plain; CREATE ROLE sp_plain LOGIN" >/dev/null
+	# (an administrator grants it CONNECT: no other login connects)
+	psql_q "DROP ROLE IF EXISTS sp_plain; CREATE ROLE sp_plain LOGIN; GRANT CONNECT ON DATABASE warehouse TO sp_plain" >/dev/null
 	sed -i "s|user=postgres|user=sp_plain|" "$T/s.conf"
 	assert_exit 2 "$SAMSPOR" -c "$T/s.conf" grant orga --role partner
 	assert_contains "$ERR" "may not create roles" "no CREATEROLE"

@@ -575,4 +575,63 @@ with open(sys.argv[2], "a", buffering=1) as f:
 	assert_match "$log" "STOPPING=1" "stopping"
 }
 
+# Issue 13, item 10: the daemon and its sync children are not dumpable
+# (no core file, no ptrace, no /proc/PID/mem or environ for other processes
+# of the same user).  The kernel shows it in /proc: a non-dumpable
+# process's /proc/PID files belong to root, not to its user (proc(5)), and
+# that user cannot read them.  So samspor runs as a user other than root
+# (the cluster's OS user when the tests run as root), with a sync that
+# waits in its source query.
+test_daemon_and_syncs_are_not_dumpable() {
+	reset_db
+	local user w pid child
+	user=$(id -un)
+	[[ $(id -u) == 0 ]] && user=${SP_PG_RUNAS:-postgres}
+	[[ $user == root ]] && { t_skip "no user other than root to run samspor as"; return 0; }
+	as_user() { if [[ $(id -u) == 0 ]]; then runuser -u "$user" -- "$@"; else "$@"; fi; }
+	w=$(mktemp -d /tmp/sp-dump.XXXXXX)
+	at_exit "rm -rf '$w'"
+	chown "$user" "$w"
+	as_user "$SAMSPOR" keygen "$w/key" 2>/dev/null
+	as_user tee "$w/d.conf" >/dev/null <<-EOF
+		warehouse: { conninfo = "$SP_CONNINFO"; };
+		pseudonym: { key_file = "$w/key"; };
+		daemon: { admin_socket = "$w/admin.sock"; metrics_file = "$w/samspor.prom"; grace = "1s"; };
+		connectors = ( { name = "dumpy"; plugin = "pgsql"; schedule = "0 0 1 1 *";
+		  retry = { attempts = 0; }; source = { conninfo = "$SP_CONNINFO"; };
+		  streams = ( { table = "dumpy";
+		    query = "SELECT '0101011234'::text AS cpr, pg_sleep(60)::text AS slept /* samspor-test-dump */";
+		    columns = ( { name = "person"; from = "cpr"; rule = "pseudonym"; kind = "cpr"; },
+		                { name = "slept"; from = "slept"; rule = "keep"; } ); } ); } );
+	EOF
+	as_user "$SAMSPOR" -c "$w/d.conf" run >/dev/null 2>"$T/daemon.log" &
+	local runner=$!
+	at_exit "kill -TERM $runner 2>/dev/null; wait $runner 2>/dev/null || true"
+	for _ in $(seq 1 100); do
+		child=$(pgrep -u "$user" -f -- "-c $w/d.conf sync dumpy$" || true)
+		[[ -n $child ]] && break
+		sleep 0.1
+	done
+	pid=$(pgrep -u "$user" -f -- "-c $w/d.conf run$" || true)
+	[[ -n $pid ]] && at_exit "kill -TERM $pid 2>/dev/null || true"
+	[[ -n $pid && -n $child ]] || fail "daemon ($pid) or sync ($child) not running: $(tail -n 3 "$T/daemon.log")"
+	local p
+	for p in "$pid" "$child"; do
+		assert_eq "$(stat -c %U "/proc/$p/environ")" root "pid $p: /proc files belong to root"
+		assert_exit 1 as_user cat "/proc/$p/environ"
+		assert_contains "$ERR" "Permission denied" "pid $p: its own user cannot read its environment"
+	done
+	# A process of the same user that did not ask is dumpable (the check
+	# sees the difference).
+	as_user sleep 5.0417 &
+	local sp=$!
+	sleep 0.3
+	p=$(pgrep -u "$user" -f -- "^sleep 5.0417$")
+	assert_eq "$(stat -c %U "/proc/$p/environ")" "$user" "an ordinary process: its user's"
+	kill "$p" 2>/dev/null || true
+	wait "$sp" 2>/dev/null || true
+	kill -TERM "$pid"
+	wait "$runner" 2>/dev/null || true
+}
+
 run_tests

@@ -29,6 +29,15 @@ conf() {
 	EOF
 }
 
+# readable NAME: warehouse.NAME readable by indicator queries, which run
+# as samspor_analyst_all: a table samspor did not load must be granted.
+readable() {
+	psql_q "SET client_min_messages = warning; DO \$\$ BEGIN
+	  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'samspor_analyst') THEN
+	    CREATE ROLE samspor_analyst NOLOGIN; END IF; END \$\$;
+	  GRANT SELECT ON warehouse.$1 TO samspor_analyst" >/dev/null
+}
+
 # random_table NAME SEED AREAS STATUSES MONTHS: warehouse.NAME, one row
 # per person, skewed so that most cells are small (many 0s, 1s and 2s).
 random_table() {
@@ -41,6 +50,7 @@ random_table() {
 	           '2025-0' || (1 + floor($5 * random())::int) AS month,
 	           random() < 0.3 AS neet
 	    FROM generate_series(1, 40 + floor(random() * 160)::int) i" >/dev/null
+	readable "$1"
 }
 
 # attack NAME DIMS TOTALS [ARGS...]: the attacker on partner.NAME.
@@ -111,6 +121,7 @@ test_published_zero_bound() {
 	  CREATE TABLE warehouse.ev AS
 	    SELECT area, '2026' AS month, n AS people, 0 AS neet
 	    FROM (VALUES ('u', 7), ('g', 0), ('h', 1), ('r', 1)) v(area, n)" >/dev/null
+	readable ev
 	local ind='{ name = "ev"; dimensions = ["area", "month"]; time = "month"; totals = ["area"];
 	  counts = ( { name = "people"; }, { name = "neet"; subset_of = "people"; } );
 	  query = "SELECT area, month, people, neet FROM ev"; }'
@@ -195,6 +206,7 @@ test_values_of_the_last_release_are_known() {
 	  CREATE TABLE warehouse.rl AS
 	    SELECT area, '2026-11' AS month, n AS people, 0 AS neet
 	    FROM (VALUES ('a', 10), ('b', 30), ('c', 40), ('d', 50)) v(area, n)" >/dev/null
+	readable rl
 	conf rl "" '{ name = "rl"; dimensions = ["area", "month"]; time = "month"; totals = ["area"];
 	  counts = ( { name = "people"; }, { name = "neet"; subset_of = "people"; } );
 	  query = "SELECT area, month, people, neet FROM rl"; }'

@@ -322,6 +322,69 @@ test_partner_reads_indicators_not_rows() {
 	done
 }
 
+# set_query SQL: the neet indicator's query in $T/s.conf becomes SQL.
+set_query() {
+	python3 - "$T/s.conf" "$1" <<-'PY'
+		import re, sys
+		path, sql = sys.argv[1], sys.argv[2]
+		text = open(path).read()
+		text = re.sub(r'query = "[^\n]*";', lambda m: 'query = "%s";' % sql, text, count=1)
+		open(path, "w").write(text)
+	PY
+}
+
+NEET_SQL="SELECT area, month, count(*) AS people, count(*) FILTER (WHERE status = 'neet') AS neet FROM obs GROUP BY 1, 2"
+
+# Issue 13, item 9: an indicator's query ran with the loader's rights, as
+# many statements as it held.  Now `check` refuses a second statement or
+# a query that closes samspor's subquery, with file:line; and a query that
+# gets past that (one statement that writes) fails at refresh, read only,
+# keeping nothing; it runs as samspor_analyst_all, which cannot read the
+# bookkeeping.
+test_indicator_query_is_one_read_only_statement() {
+	setup
+	local before line
+	before=$(dump neet)
+	set_query "$NEET_SQL; CREATE TABLE warehouse.pwned AS SELECT 1 AS n; GRANT ALL ON warehouse.pwned TO PUBLIC; SELECT 1"
+	line=$(grep -n 'CREATE TABLE warehouse.pwned' "$T/s.conf" | cut -d: -f1)
+	assert_exit 2 "$SAMSPOR" -c "$T/s.conf" check
+	assert_contains "$ERR" "s.conf:$line: indicator 'neet': query: it holds more than one statement" "two statements refused at check"
+	assert_exit 2 "$SAMSPOR" -c "$T/s.conf" refresh
+	# The reproduction of the audit: close samspor's subquery, then a
+	# statement of one's own.
+	set_query "SELECT 1 AS x) AS y; CREATE TABLE warehouse.pwned AS SELECT 1 AS n; SELECT * FROM ($NEET_SQL"
+	assert_exit 2 "$SAMSPOR" -c "$T/s.conf" check
+	assert_contains "$ERR" "s.conf:$line: indicator 'neet': query: a ')' closes more than it opened" "escaping the subquery refused"
+	# Quotes, comments and a final ';' are no statements.
+	set_query "SELECT area, month /* ; ( */, count(*) AS people, count(*) FILTER (WHERE status = 'neet' OR status = ';)') AS neet FROM obs -- ;\\nGROUP BY 1, 2 ; "
+	assert_exit 0 "$SAMSPOR" -c "$T/s.conf" check
+	assert_exit 0 "$SAMSPOR" -c "$T/s.conf" refresh
+	assert_eq "$(dump neet)" "$before" "a final ';' is fine"
+	# Past check: one statement that writes (nextval: a sequence anyone
+	# may use) is refused by the server.
+	psql_q "CREATE SEQUENCE warehouse.pwned_seq; GRANT USAGE ON SEQUENCE warehouse.pwned_seq TO PUBLIC" >/dev/null
+	set_query "SELECT area, month, count(*) AS people, count(*) FILTER (WHERE status = 'neet') AS neet FROM obs WHERE nextval('warehouse.pwned_seq') > 0 GROUP BY 1, 2"
+	assert_exit 0 "$SAMSPOR" -c "$T/s.conf" check
+	assert_exit 1 "$SAMSPOR" -c "$T/s.conf" refresh
+	assert_contains "$ERR" "cannot execute nextval() in a read-only transaction" "refused by the server"
+	# ... also after switching the transaction back to read-write.
+	set_query "SELECT area, month, count(*) AS people, count(*) FILTER (WHERE status = 'neet') AS neet FROM obs WHERE set_config('transaction_read_only', 'off', true) || nextval('warehouse.pwned_seq') <> '' GROUP BY 1, 2"
+	assert_exit 1 "$SAMSPOR" -c "$T/s.conf" refresh
+	assert_contains "$ERR" "cannot set transaction read-write mode" "cannot leave read only"
+	assert_eq "$(psql_q "SELECT is_called FROM warehouse.pwned_seq")" "f" "the sequence never moved"
+	# What a read-only transaction allows (a large object) is rolled back
+	# with the query.
+	set_query "SELECT area, month, count(*) AS people, count(*) FILTER (WHERE status = 'neet') AS neet FROM obs WHERE lo_from_bytea(0, 'pwned') > 0 GROUP BY 1, 2"
+	"$SAMSPOR" -c "$T/s.conf" refresh >/dev/null 2>&1 || true
+	assert_eq "$(psql_q "SELECT count(*) FROM pg_largeobject_metadata")" "0" "no large object kept"
+	assert_eq "$(psql_q "SELECT to_regclass('warehouse.pwned') IS NULL")" "t" "no table created"
+	# Not the loader's rights: the bookkeeping is not readable.
+	set_query "SELECT area, month, count(*) AS people, count(*) FILTER (WHERE status = 'neet') AS neet FROM obs, (SELECT count(*) FROM samspor.sync_run) AS r GROUP BY 1, 2"
+	assert_exit 1 "$SAMSPOR" -c "$T/s.conf" refresh
+	assert_match "$ERR" "permission denied for (schema samspor|table sync_run)" "runs as a reader"
+	assert_eq "$(dump neet)" "$before" "partner.neet unchanged"
+}
+
 # Two months relative to today's clock: M1 a year and more ago (closed with
 # freeze_after 45d), M2 this month (its end is still ahead: open).
 frozen_months() {

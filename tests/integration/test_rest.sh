@@ -468,6 +468,42 @@ print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)' "$SAMSPOR" -c "$T
 	((many - few < 8000)) || fail "peak memory grew from ${few} kB (10 pages) to ${many} kB (300 pages)"
 }
 
+# Issue 13, item 11: one page takes at most about 26 times its bytes
+# (README, Security).  Pages of 6 MB whose share of empty arrays grows from
+# none to all (a tree of empty arrays takes 45 times its bytes): each is
+# loaded whole or refused before parsing, and the peak RSS of the sync
+# exceeds that of a sync of a tiny page by at most 26 times the page.
+test_page_memory_bounded_by_its_bytes() {
+	if [[ $(ldd "$SAMSPOR" 2>/dev/null || true) == *libasan* ]]; then
+		t_skip "AddressSanitizer build: its quarantine keeps freed memory"
+	fi
+	reset_db
+	api_reset main
+	local bytes=6000000 base share rss loaded=0 refused=0
+	maxrss() { # maxrss BYTES SHARE: peak RSS in kB of a sync of one page
+		sed -i "s|/v1/tiny?[^\"]*|/v1/tiny?bytes=$1\&share=$2|" "$T/s.conf"
+		python3 -c 'import resource, subprocess, sys
+r = subprocess.run(sys.argv[2:], stdout=subprocess.DEVNULL, stderr=open(sys.argv[1], "w"))
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode)' "$T/err" "$SAMSPOR" -c "$T/s.conf" sync
+	}
+	conf "url = \"$(url '/v1/tiny?bytes=1')\"; $BEARER max_page_size = 8000000;" items
+	read -r base _ < <(maxrss 20000 0)
+	for share in 0 20 30 40 60 100; do
+		local rc
+		read -r rss rc < <(maxrss $bytes $share)
+		if ((rc == 0)); then
+			loaded=$((loaded + 1))
+		else
+			assert_contains "$(cat "$T/err")" "more than 24 times its size" "share $share%: refused before parsing"
+			refused=$((refused + 1))
+		fi
+		echo "share $share%: exit $rc, peak RSS $rss kB (tiny page: $base kB)"
+		((rss - base <= 26 * bytes / 1024)) ||
+			fail "share $share%: peak RSS $rss kB, more than 26 times the page over $base kB"
+	done
+	((loaded >= 2 && refused >= 2)) || fail "expected pages both loaded and refused: $loaded loaded, $refused refused"
+}
+
 # ---- the cursor ----------------------------------------------------------
 
 test_cursor_substituted_into_url_on_next_sync() {
