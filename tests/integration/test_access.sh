@@ -70,7 +70,7 @@ test_migration_creates_roles_and_schemas() {
 	# The roles exist now: a fresh migration keeps them and works.
 	reset_db
 	assert_exit 0 "$SAMSPOR" -c "$T/s.conf" sync
-	assert_eq "$(psql_q "SELECT max(version) FROM samspor.schema_version")" 4 "migrated with existing roles"
+	assert_eq "$(psql_q "SELECT max(version) FROM samspor.schema_version")" 5 "migrated with existing roles"
 }
 
 test_org_analyst_sees_only_its_areas() {
