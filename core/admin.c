@@ -542,6 +542,10 @@ void sp_status_print(FILE *f, const json_t *status) {
                 ? json_string_value(json_object_get(dm, "config"))
                 : "?",
             show_time(json_object_get(dm, "config_loaded"), a, sizeof a));
+    fprintf(f, "pseudonym key id %s (the generation every sync loads under)\n",
+            json_string_value(json_object_get(dm, "key_id"))
+                ? json_string_value(json_object_get(dm, "key_id"))
+                : "unreadable");
     fprintf(f, "running %lld of at most %lld, queued %lld; times in %s\n\n",
             (long long)json_integer_value(json_object_get(dm, "running")),
             (long long)json_integer_value(json_object_get(dm, "max_parallel")),

@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include "daemon.h"
+#include "key.h"
 
 #include <errno.h>
 #include <math.h>
@@ -241,6 +242,8 @@ struct sp_daemon {
   char *admin_path;   /* where admin listens (restart to change) */
   char *metrics_path; /* daemon.metrics_file in force, or NULL */
   char *tz;           /* daemon.timezone in force */
+  char key_id[16];    /* the configured key's id (the generation the sync
+                         children will load under), or "" when unreadable */
   int stopping;       /* SIGTERM/SIGINT seen: no new runs */
   int closing;        /* handles are being closed: the loop ends */
   time_t started;     /* when the daemon started, for status */
@@ -1211,6 +1214,20 @@ static json_t *job_json(const sp_daemon *d, const sp_job *j) {
   return o;
 }
 
+/* The key id of the configured key: status shows the generation the
+ * children load under (only the id: the key itself is wiped at once). */
+static void read_key_id(sp_daemon *d) {
+  sp_key *k = NULL;
+  char err[256];
+  const char *kf =
+      sp_get_string(sp_get_group(d->config->root, "pseudonym"), "key_file");
+  d->key_id[0] = '\0';
+  if (kf && sp_key_load(kf, &k, err, sizeof err) == 0) {
+    snprintf(d->key_id, sizeof d->key_id, "%s", sp_key_id(k));
+    sp_key_free(k);
+  }
+}
+
 static json_t *status_json(const sp_daemon *d) {
   json_t *dm = json_object();
   json_object_set_new(dm, "pid", json_integer(getpid()));
@@ -1220,6 +1237,8 @@ static json_t *status_json(const sp_daemon *d) {
   json_object_set_new(dm, "config_loaded",
                       json_time(d, (double)d->config_loaded));
   json_object_set_new(dm, "timezone", json_string(d->tz));
+  json_object_set_new(dm, "key_id",
+                      d->key_id[0] ? json_string(d->key_id) : json_null());
   json_object_set_new(dm, "max_parallel", json_integer(max_parallel(d)));
   json_object_set_new(dm, "running", json_integer(d->running));
   json_object_set_new(dm, "queued", json_integer((json_int_t)d->nqueue));
@@ -1435,6 +1454,7 @@ static json_t *reload(sp_daemon *d, const char *why) {
     free(d->tz);
     d->tz = sp_xstrdup(sp_config_timezone(nc));
     d->config = nc;
+    read_key_id(d);
     rebind_jobs(d, nc);
     sp_config_free(old);
     d->config_loaded = time(NULL);
@@ -1645,6 +1665,7 @@ int sp_cmd_run(sp_global *g, int argc, char **argv) {
   d->config_loaded = time(NULL);
   apply_log_settings(d);
   d->tz = sp_xstrdup(sp_config_timezone(d->config));
+  read_key_id(d);
   const samspor_settings *dg = daemon_group(d->config);
   const char *mf = sp_get_string(dg, "metrics_file");
   d->metrics_path = mf ? sp_xstrdup(mf) : NULL;

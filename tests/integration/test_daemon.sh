@@ -172,6 +172,10 @@ test_catchup_at_start_and_status() {
 	assert_match "$OUT" "unge +idle +[0-9-]+ [0-9:+]+ +[0-9.]+s +succeeded +50 +0 +[0-9-]+ 02:30:00\+0[12]:00" "unge row"
 	assert_match "$OUT" "skole +disabled" "skole row"
 	assert_contains "$OUT" "running 0 of at most 2, queued 0" "daemon line"
+	local kid
+	kid=$(psql_q "SELECT key_id FROM samspor.key_history ORDER BY first_used DESC LIMIT 1")
+	[[ -n $kid ]] || fail "no key generation in samspor.key_history"
+	assert_contains "$OUT" "pseudonym key id $kid (the generation every sync loads under)" "the key generation"
 	# The JSON for scripts.
 	assert_eq "$(status_field unge 'c["state"], c["last_run"]["result"], c["last_run"]["rows_loaded"], c["last_run"]["exit_status"], c["last_run"]["source"]')" \
 		"('idle', 'succeeded', 50, 0, 'daemon')" "status --json"

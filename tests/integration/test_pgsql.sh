@@ -299,6 +299,9 @@ test_password_file_and_refused_credentials() {
 }
 
 test_check_connect_reaches_the_source() {
+	# a fresh warehouse: check --connect refuses a key other than the
+	# warehouse's generation, and earlier tests loaded under their own keys
+	reset_db
 	conf full_refresh "$(q "$Q_ALL")"
 	assert_exit 0 "$SAMSPOR" -c "$T/s.conf" check --connect
 	assert_match "$OUT" "jobcenter +ok" "reachable source"

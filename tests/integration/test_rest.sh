@@ -550,6 +550,9 @@ test_post_body_with_cursor() {
 # ---- check --connect -------------------------------------------------------
 
 test_check_connect() {
+	# a fresh warehouse: check --connect refuses a key other than the
+	# warehouse's generation, and earlier tests loaded under their own keys
+	reset_db
 	api_reset main
 	oauth_conf
 	assert_exit 0 "$SAMSPOR" -c "$T/s.conf" check --connect

@@ -404,6 +404,9 @@ test_append_skips_files_already_loaded() {
 # ---- check --connect -----------------------------------------------------
 
 test_check_connect() {
+	# a fresh warehouse: check --connect refuses a key other than the
+	# warehouse's generation, and earlier tests loaded under their own keys
+	reset_db
 	local d port cols
 	d=$(srvdir)
 	mkcsv "$d/a.csv" 1 3
