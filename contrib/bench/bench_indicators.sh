@@ -52,7 +52,11 @@ shape() {
 	           to_char(date '2025-01-01' + (floor(random() * 24)::int || ' months')::interval, 'YYYY-MM') AS month,
 	           CASE WHEN random() < 0.15 THEN 'neet' ELSE 's' || floor(random() * ($3 - 1))::int END AS status
 	    FROM generate_series(1, $ROWS) i;
-	  ANALYZE warehouse.$1" >/dev/null
+	  ANALYZE warehouse.$1;
+	  DO \$\$ BEGIN
+	    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'samspor_analyst') THEN
+	      CREATE ROLE samspor_analyst NOLOGIN; END IF; END \$\$;
+	  GRANT SELECT ON warehouse.$1 TO samspor_analyst" >/dev/null # indicator queries read as analysts
 }
 
 write_conf() { # NAME DIMS TOTALS COUNTS QUERY [RATIOS [PARTNER-OPTIONS]]
