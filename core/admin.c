@@ -22,9 +22,17 @@
 
 /* A request longer than this is no request of ours: drop the client. */
 #define ADMIN_MAX_REQUEST (64 * 1024)
-/* Clients at once; more are turned away, so a stuck script cannot make the
- * daemon run out of descriptors. */
+/* Clients at once; more are answered "busy" and closed, so a stuck script
+ * cannot make the daemon run out of descriptors. */
 #define ADMIN_MAX_CLIENTS 32
+/* A client that has not completed a request line this long after it
+ * connected (or after its last answer) is closed: 32 forgotten connections
+ * must not lock status, trigger and reload out for good. */
+#define ADMIN_IDLE_MS 5000
+/* How long the client commands retry an answer of "busy" (longer than
+ * ADMIN_IDLE_MS, so idle connections holding every slot have been closed
+ * by then). */
+#define ADMIN_BUSY_WAIT_MS 10000
 /* A response longer than this is refused by the client (a status of a
  * thousand connectors is ~1 MiB). */
 #define ADMIN_MAX_RESPONSE (16 * 1024 * 1024)
@@ -47,18 +55,21 @@ struct sp_admin {
   dev_t dev;           /* the socket file we made, so that close removes */
   ino_t ino;           /*   only ours */
   admin_client *first; /* open client connections */
-  int nclients;
-  int open_handles; /* server + clients not yet closed: free at 0 */
+  int nclients;        /* of them, those served (not answered "busy") */
+  int open_handles;    /* server + clients not yet closed: free at 0 */
   int closing;
 };
 
 struct admin_client {
   uv_pipe_t pipe;     /* the connection */
+  uv_timer_t idle;    /* closes the connection when no request comes */
   sp_admin *a;        /* owner */
   sp_buf in;          /* bytes of the request line so far */
   admin_client *next; /* in a->first */
   admin_client *prev;
   int closing;
+  int busy;        /* over the limit: answered "busy", not in nclients */
+  int handles;     /* pipe and timer not yet closed: free at 0 */
   char rbuf[4096]; /* read buffer: one per client, no allocation per read */
 };
 
@@ -78,6 +89,8 @@ static void admin_release(sp_admin *a) {
 static void on_client_closed(uv_handle_t *h) {
   admin_client *c = h->data;
   sp_admin *a = c->a;
+  if (--c->handles > 0)
+    return;
   sp_buf_free(&c->in);
   free(c);
   admin_release(a);
@@ -94,8 +107,14 @@ static void client_close(admin_client *c) {
     a->first = c->next;
   if (c->next)
     c->next->prev = c->prev;
-  a->nclients--;
+  if (!c->busy)
+    a->nclients--;
+  uv_close((uv_handle_t *)&c->idle, on_client_closed);
   uv_close((uv_handle_t *)&c->pipe, on_client_closed);
+}
+
+static void on_idle(uv_timer_t *t) {
+  client_close(t->data);
 }
 
 static void on_written(uv_write_t *req, int status) {
@@ -185,8 +204,11 @@ static void on_client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     size_t len = c->in.len;
     if (len && c->in.data[len - 1] == '\r')
       len--;
-    if (len)
+    if (len) {
       handle_line(c, c->in.data, len);
+      if (!c->closing)
+        uv_timer_start(&c->idle, on_idle, ADMIN_IDLE_MS, 0);
+    }
     sp_buf_reset(&c->in);
   }
 }
@@ -199,25 +221,46 @@ static void on_connection(uv_stream_t *server, int status) {
   c->a = a;
   sp_buf_init(&c->in);
   uv_pipe_init(server->loop, &c->pipe, 0);
+  uv_timer_init(server->loop, &c->idle);
   c->pipe.data = c;
+  c->idle.data = c;
+  c->handles = 2;
   a->open_handles++;
+  /* Every connection is accepted and answered: one left in the backlog
+   * looks to its client like a daemon that hangs. */
+  c->busy = a->nclients >= ADMIN_MAX_CLIENTS;
+  if (!c->busy)
+    a->nclients++;
   c->next = a->first;
   if (a->first)
     a->first->prev = c;
   a->first = c;
-  a->nclients++;
   if (uv_accept(server, (uv_stream_t *)&c->pipe) != 0) {
     client_close(c);
     return;
   }
-  if (a->nclients > ADMIN_MAX_CLIENTS) {
+  if (c->busy) {
     sp_warn(NULL,
-            "admin socket: more than %d clients at once; turning one "
-            "away",
-            ADMIN_MAX_CLIENTS);
-    client_close(c);
+            "admin socket: %d clients at once; answering one \"busy\" (idle "
+            "connections are closed after %d s)",
+            ADMIN_MAX_CLIENTS, ADMIN_IDLE_MS / 1000);
+    client_send(c, error_response("busy", "the daemon is busy: too many "
+                                          "connections on its admin socket"));
+    if (c->closing)
+      return;
+    /* Close once the answer is out (uv_shutdown waits for it); the timer
+     * bounds a client that never reads it. */
+    uv_shutdown_t *req = sp_xcalloc(1, sizeof *req);
+    req->data = c;
+    if (uv_shutdown(req, (uv_stream_t *)&c->pipe, on_shutdown) != 0) {
+      free(req);
+      client_close(c);
+      return;
+    }
+    uv_timer_start(&c->idle, on_idle, ADMIN_IDLE_MS, 0);
     return;
   }
+  uv_timer_start(&c->idle, on_idle, ADMIN_IDLE_MS, 0);
   uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_client_read);
 }
 
@@ -409,14 +452,15 @@ int sp_admin_request(const char *path, json_t *req, int timeout_ms,
   char *line = sp_xasprintf("%s\n", text ? text : "{}");
   free(text);
   size_t len = strlen(line), off = 0;
-  int rc = 0;
+  int rc = 0, send_errno = 0;
   while (off < len) {
     ssize_t n = send(fd, line + off, len - off, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0) {
-      snprintf(err, errlen, "cannot send to %s: %s", path, strerror(errno));
-      rc = SAMSPOR_ETEMP;
+      /* A daemon over its connection limit answers "busy" and closes
+       * without reading: that answer may be waiting, so read on. */
+      send_errno = errno;
       break;
     }
     off += (size_t)n;
@@ -448,6 +492,12 @@ int sp_admin_request(const char *path, json_t *req, int timeout_ms,
     ssize_t n = read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR)
       continue;
+    if (n <= 0 && send_errno) {
+      snprintf(err, errlen, "cannot send to %s: %s", path,
+               strerror(send_errno));
+      rc = SAMSPOR_ETEMP;
+      break;
+    }
     if (n <= 0) {
       snprintf(err, errlen,
                "the daemon on %s closed the connection without "
@@ -618,7 +668,34 @@ static int ask_daemon(sp_global *g, const char *cmdname, json_t *req,
       g->config_path ? g->config_path : sp_config_default_path();
   char *sock = sp_admin_socket_path(cpath);
   char err[1024];
-  int rc = sp_admin_request(sock, req, ADMIN_TIMEOUT_MS, resp, err, sizeof err);
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  int rc;
+  for (;;) {
+    rc = sp_admin_request(sock, req, ADMIN_TIMEOUT_MS, resp, err, sizeof err);
+    if (rc != 0 ||
+        !sp_streq(json_string_value(json_object_get(*resp, "code")), "busy"))
+      break;
+    /* The daemon is there but every connection slot is taken: idle ones
+     * are closed within ADMIN_IDLE_MS, so wait a little and ask again. */
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    long ms = (long)((t1.tv_sec - t0.tv_sec) * 1000 +
+                     (t1.tv_nsec - t0.tv_nsec) / 1000000);
+    if (ms >= ADMIN_BUSY_WAIT_MS) {
+      json_decref(*resp);
+      *resp = NULL;
+      snprintf(err, sizeof err,
+               "the daemon on %s is running but busy: all %d connections of "
+               "its admin socket were taken for %d s; try again later",
+               sock, ADMIN_MAX_CLIENTS, ADMIN_BUSY_WAIT_MS / 1000);
+      rc = SAMSPOR_ETEMP;
+      break;
+    }
+    json_decref(*resp);
+    *resp = NULL;
+    struct timespec pause = {0, 250 * 1000000L};
+    nanosleep(&pause, NULL);
+  }
   json_decref(req);
   free(sock);
   if (rc != 0) {

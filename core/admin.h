@@ -10,7 +10,11 @@
  *                                           "errors":[],"warnings":[]}
  *
  * A failed request answers {"ok":false,"error":"why","code":"..."} with
- * code "unknown_connector", "stopping", "bad_request" or "invalid_config".
+ * code "unknown_connector", "stopping", "bad_request", "invalid_config" or
+ * "busy" (every connection slot taken: sent, unasked, to a connection over
+ * the limit, which is then closed).  A connection that has not completed a
+ * request line within a few seconds of connecting or of its last answer is
+ * closed, so forgotten connections free their slots.
  *
  * The server half runs on the daemon's libuv loop; the client half (samspor
  * status / trigger / reload) is plain blocking socket code, since those
@@ -20,8 +24,10 @@
  * an error that will not go away by itself, or the socket refused us
  * (permissions); 2 usage error, an unknown connector, or (reload) a new
  * configuration the daemon refused; 75 no daemon listening on the socket,
- * or it did not answer in time, or it is stopping — temporary, as SPEC.md's
- * 75 is: the daemon may be restarting, so a script may try again.
+ * or it did not answer in time, or it is stopping, or it stayed busy (every
+ * connection slot taken) for the whole retry time — temporary, as SPEC.md's
+ * 75 is: a script may try again.  The message tells "busy" (the daemon
+ * runs) from "no samspor daemon is listening".
  */
 #ifndef SAMSPOR_ADMIN_H
 #define SAMSPOR_ADMIN_H

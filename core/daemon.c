@@ -1114,15 +1114,20 @@ static void catch_up(sp_daemon *d) {
       continue;
     if (sp_catchup_due(j->conn->schedule, d->tz, now, j->last_success,
                        &missed) == 1) {
-      char m[SP_TIME_BUFLEN], l[SP_TIME_BUFLEN] = "never";
-      fmt_time(d, (double)missed, m, sizeof m);
-      if (j->last_success)
-        fmt_time(d, (double)j->last_success, l, sizeof l);
       sp_logctx ctx = {j->name, NULL, 0};
-      sp_info(&ctx,
-              "catch-up: last success %s is older than the scheduled run at "
-              "%s; running it now",
-              l, m);
+      if (j->last_success) {
+        char m[SP_TIME_BUFLEN], l[SP_TIME_BUFLEN];
+        fmt_time(d, (double)missed, m, sizeof m);
+        fmt_time(d, (double)j->last_success, l, sizeof l);
+        sp_info(&ctx,
+                "catch-up: last success %s is older than the scheduled run "
+                "at %s; running it now",
+                l, m);
+      } else {
+        /* missed is only the first scheduled time of the search window,
+         * not a run anybody expected: naming it would mislead. */
+        sp_info(&ctx, "catch-up: no successful run on record; first run now");
+      }
       ev[n++] = (due_event){j, (double)missed, REASON_CATCHUP};
     }
   }

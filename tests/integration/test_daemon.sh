@@ -163,7 +163,10 @@ test_catchup_at_start_and_status() {
 	gen unge 50 1
 	gen skole 10 2
 	start_daemon
-	wait_log 'connector=unge .*catch-up: last success never'
+	wait_log 'connector=unge .*catch-up: no successful run on record; first run now'
+	# A connector never run names no scheduled time (there is none it
+	# missed: a year back was the search window, not a run).
+	assert_not_contains "$(grep 'catch-up' "$T/daemon.log")" "scheduled run at" "first run: no made-up missed time"
 	wait_log 'connector=unge .*run succeeded'
 	assert_eq "$(psql_q 'SELECT count(*) FROM warehouse.unge')" 50 "caught up"
 	assert_not_contains "$(cat "$T/daemon.log")" "connector=skole msg=\"run started" "disabled connector not run"
@@ -486,6 +489,83 @@ test_admin_socket() {
 	echo "connectors = ( { name = 1; } );" >"$T/bad.conf"
 	assert_exit 2 "$SAMSPOR" -c "$T/bad.conf" run
 	assert_contains "$ERR" "bad.conf:1:" "error with file and line"
+}
+
+# The admin socket has 32 slots.  Forgotten idle connections are closed
+# after a few seconds, so status still answers; a connection over the limit
+# is answered "busy" at once (not left in the backlog); a daemon kept busy
+# for the whole retry time is reported as busy, not as "not running".
+test_admin_socket_idle_and_busy() {
+	reset_db
+	conf "" "$(connector unge)"
+	gen unge 5 16
+	synced unge
+	start_daemon
+	# 40 idle connections, held for 30 s.
+	python3 - "$T/admin.sock" 40 30 <<-'EOF' &
+		import socket, sys, time
+		held = []
+		for _ in range(int(sys.argv[2])):
+		    s = socket.socket(socket.AF_UNIX)
+		    s.connect(sys.argv[1])
+		    held.append(s)
+		print("held", flush=True)
+		time.sleep(float(sys.argv[3]))
+	EOF
+	local holder=$!
+	at_exit "kill $holder 2>/dev/null || true"
+	sleep 1
+	# A connection over the limit gets an answer, not silence.
+	local ans
+	ans=$(python3 - "$T/admin.sock" <<-'EOF'
+		import socket, sys
+		s = socket.socket(socket.AF_UNIX)
+		s.settimeout(5)
+		s.connect(sys.argv[1])
+		try:
+		    s.sendall(b'{"cmd":"status"}\n')
+		except OSError:
+		    pass  # answered and closed before we asked: read the answer
+		print(s.makefile().readline().strip())
+	EOF
+	)
+	assert_contains "$ans" '"code":"busy"' "over the limit: answered busy"
+	local t0=$SECONDS
+	assert_exit 0 "$SAMSPOR" -c "$T/d.conf" status
+	assert_contains "$OUT" "unge" "status answered"
+	(( SECONDS - t0 <= 9 )) || fail "status took $((SECONDS - t0)) s behind idle connections"
+	kill "$holder" 2>/dev/null || true
+	wait "$holder" 2>/dev/null || true
+	# 32 clients that keep asking (not idle): status retries, then says the
+	# daemon is busy, which is not "no daemon listening".
+	python3 - "$T/admin.sock" 32 25 <<-'EOF' &
+		import socket, sys, time
+		held = []
+		for _ in range(int(sys.argv[2])):
+		    s = socket.socket(socket.AF_UNIX)
+		    s.connect(sys.argv[1])
+		    held.append(s)
+		end = time.time() + float(sys.argv[3])
+		while time.time() < end:
+		    for s in held:
+		        s.sendall(b'{"cmd":"nothing"}\n')
+		    for s in held:
+		        s.recv(65536)
+		    time.sleep(1)
+	EOF
+	holder=$!
+	at_exit "kill $holder 2>/dev/null || true"
+	sleep 1
+	assert_exit 75 "$SAMSPOR" -c "$T/d.conf" status
+	assert_contains "$ERR" "is running but busy" "busy named"
+	assert_not_contains "$ERR" "no samspor daemon is listening" "busy is not down"
+	kill "$holder" 2>/dev/null || true
+	wait "$holder" 2>/dev/null || true
+	assert_exit 0 "$SAMSPOR" -c "$T/d.conf" status
+	assert_exit 0 "$SAMSPOR" -c "$T/d.conf" trigger unge
+	stop_daemon
+	assert_exit 75 "$SAMSPOR" -c "$T/d.conf" status
+	assert_contains "$ERR" "no samspor daemon is listening" "down named"
 }
 
 # A reload while a sync runs leaves the sync alone: a connector removed
