@@ -54,7 +54,10 @@ const sp_command sp_commands[] = {
      "show the running daemon's state",
      "Asks the running daemon over its admin socket for each connector's\n"
      "state, last run and next run.\n\n"
-     "  --json      machine-readable output\n" CONF_HELP},
+     "  --json      machine-readable output\n\n"
+     "Exit status: 0 done; 1 the daemon answered with an error; 75 no\n"
+     "daemon listening, or one that stayed busy (every admin connection\n"
+     "taken) for 10 s: the message says which.\n" CONF_HELP},
     {"trigger", sp_cmd_trigger, "trigger NAME",
      "ask the daemon to run a connector now",
      "Asks the running daemon to run connector NAME now.\n\n" CONF_HELP},
