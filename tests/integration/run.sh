@@ -5,8 +5,10 @@
 #
 # Runs every tests/integration/test_*.sh (or the FILEs given), each as its
 # own bash process with no stdin and a time limit, adds up the closing
-# "N passed, N failed" line of each, and ends with the totals in the same
-# form. Exits 1 when anything failed. A file that exits non-zero without a
+# "N passed, N failed[, N skipped]" line of each, lists every skipped test
+# ("# skipped: FILE: TEST: REASON") and ends with the totals, "N passed,
+# N failed, N skipped". Exits 1 when anything failed (a skip is not a
+# failure here; contrib/test.sh decides which skips a machine may have). A file that exits non-zero without a
 # failed test, or prints no closing line (it crashed, was killed or timed
 # out), counts as one failed test.
 #
@@ -51,8 +53,11 @@ trap 'exit 143' TERM
 
 passed=0
 failed=0
+skipped=0
 broken=()
-summary_re='^([0-9]+) passed, ([0-9]+) failed$'
+skips=()
+summary_re='^([0-9]+) passed, ([0-9]+) failed(, ([0-9]+) skipped)?$'
+skip_re='^ok - ([^ ]+) # SKIP ?(.*)$'
 
 for f in "${files[@]}"; do
 	name=${f##*/}
@@ -68,11 +73,14 @@ for f in "${files[@]}"; do
 	wait "$child" || rc=$?
 	child=
 	wait "$tailpid" || true
-	p='' n=''
+	p='' n='' s=0
 	while IFS= read -r line; do
 		if [[ $line =~ $summary_re ]]; then
 			p=${BASH_REMATCH[1]}
 			n=${BASH_REMATCH[2]}
+			s=${BASH_REMATCH[4]:-0}
+		elif [[ $line =~ $skip_re ]]; then
+			skips+=("$name: ${BASH_REMATCH[1]}: ${BASH_REMATCH[2]}")
 		fi
 	done <"$log"
 	if [[ -z $p ]]; then
@@ -88,14 +96,18 @@ for f in "${files[@]}"; do
 	elif ((n > 0)); then
 		broken+=("$name ($n failed)")
 	fi
-	echo "# $name: $p passed, $n failed in $((SECONDS - start))s"
+	echo "# $name: $p passed, $n failed, $s skipped in $((SECONDS - start))s"
 	passed=$((passed + p))
 	failed=$((failed + n))
+	skipped=$((skipped + s))
 done
 
 echo "== integration summary: ${#files[@]} files"
 for b in "${broken[@]+"${broken[@]}"}"; do
 	echo "#   failed: $b"
 done
-echo "$passed passed, $failed failed"
+for b in "${skips[@]+"${skips[@]}"}"; do
+	echo "# skipped: $b"
+done
+echo "$passed passed, $failed failed, $skipped skipped"
 ((failed == 0))

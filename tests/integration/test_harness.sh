@@ -212,7 +212,7 @@ test_framework_reports() {
 	assert_contains "$OUT" "not ok - test_contains: needle: 'x' not in 'abc'" "assert_contains"
 	assert_contains "$OUT" "ok - test_skipped # SKIP not today" "skip"
 	assert_contains "$OUT" "ok - test_last" "later tests still run"
-	assert_eq "$(tail -n 1 <<<"$OUT")" "3 passed, 4 failed" "closing line"
+	assert_eq "$(tail -n 1 <<<"$OUT")" "2 passed, 4 failed, 1 skipped" "closing line (a skip is no pass)"
 	# In file order, not alphabetical.
 	assert_eq "$(grep -oE '^(not )?ok - test_[a-z_]+' <<<"$OUT" | sed -E 's/^(not )?ok - //' | tr '\n' ' ')" \
 		"test_passes test_wrong_value test_failing_command test_exit_capture test_contains test_skipped test_last " \
@@ -226,6 +226,7 @@ test_run_sh_counts() {
 		test_a() { :; }
 		test_b() { :; }
 		test_c() { fail "c broke"; }
+		test_d() { t_skip "no widget here"; }
 		run_tests
 	EOF
 	cat >"$T/suite/test_crash.sh" <<-'EOF'
@@ -239,7 +240,8 @@ test_run_sh_counts() {
 	assert_contains "$OUT" "not ok - test_c: c broke" "file output shown"
 	assert_contains "$OUT" "not ok - test_crash.sh: exited 2 without a summary" "crash counted"
 	assert_contains "$OUT" "not ok - test_hang.sh: timed out after 2s" "timeout counted"
-	assert_eq "$(tail -n 1 <<<"$OUT")" "2 passed, 3 failed" "run.sh totals"
+	assert_contains "$OUT" "# skipped: test_good.sh: test_d: no widget here" "skip listed"
+	assert_eq "$(tail -n 1 <<<"$OUT")" "2 passed, 3 failed, 1 skipped" "run.sh totals"
 	SAMSPOR_SKIP_INTEGRATION=1 assert_exit 77 "$SP_TESTDIR/run.sh"
 }
 
