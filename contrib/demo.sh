@@ -253,13 +253,21 @@ show() {
 		FROM information_schema.columns c
 		WHERE c.table_schema = 'partner' AND c.table_name = '$table'
 		  AND c.column_name NOT LIKE '%\_suppressed' AND c.column_name NOT IN ('suppressed', 'suppression_reason')")
-	[[ -n $cols ]] || { echo "(no table partner.$table)"; return 0; }
+	[[ -n $cols ]] || { echo "demo: no table partner.$table" >&2; exit 1; }
 	"${PSQL[@]}" -d warehouse -P footer=off -c "SELECT $cols FROM partner.$table WHERE $filter"
 }
 latest() { # latest TABLE COLUMN N: a filter for the N latest values of COLUMN
 	printf "%s IN (SELECT DISTINCT %s FROM partner.%s ORDER BY 1 DESC LIMIT %s)" "$2" "$2" "$1" "$3"
 }
-TABLES=$("${PSQL[@]}" -d warehouse -tAc "SELECT string_agg(tablename, ' ' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'partner'" || true)
+TABLES=$("${PSQL[@]}" -d warehouse -tAc "SELECT string_agg(tablename, ' ' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'partner'")
+# The tables this demo promises (README, "The reference deployment and the
+# demo"): one missing is a broken demo, not a shorter one.
+for t in activities housing neet school women; do
+	[[ " $TABLES " == *" $t "* ]] || {
+		echo "demo: the partner table partner.$t is missing (partner tables: ${TABLES:-none})" >&2
+		exit 1
+	}
+done
 if [[ -n $TABLES ]]; then
 	say "the partner indicators (schema partner; – = suppressed)"
 	cat <<-'EOF'
