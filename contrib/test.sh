@@ -10,9 +10,11 @@
 #      PostgreSQL);
 #   2. builds again in build-asan/ with ASan+UBSan and runs the unit tests;
 #   3. builds each libFuzzer target of tests/fuzz/ and runs it briefly;
-# and ends with one line, "N passed, N failed", counting every unit test
-# case, integration test and fuzz target, and every build step that failed.
-# Exits non-zero when anything failed.
+# and ends with the count per tier (unit cases, the same under ASan,
+# integration, fuzz, demo) and one line, "N passed, N failed, N skipped",
+# counting every unit test case, integration test and fuzz target, and every
+# build step that failed.  A skipped test is not a pass: any skip not in
+# SKIP_ALLOWED below fails the run.  Exits non-zero when anything failed.
 #
 # Environment:
 #   SAMSPOR_NO_APT=1         do not run apt-get (as when not root)
@@ -66,6 +68,12 @@ FUZZ_TARGETS=(
 FUZZ_LIBS="-lsodium -lz -lconfig -lpq -lxml2 -ljansson -lglpk -ldl -lm"
 FUZZ_CFLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 
+# Skips this machine may have, "FILE: TEST" as tests/integration/run.sh
+# lists them ("# skipped: FILE: TEST: REASON").  Empty: on the Debian 12 CI
+# machine, as root, with the packages above, every test can run, so a skip
+# means something is missing and fails the run.
+SKIP_ALLOWED=()
+
 SANITIZE_FLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
 UNIT_TARGET=${SAMSPOR_UNIT_TARGET:-check-unit}
 JOBS=${JOBS:-2}
@@ -82,7 +90,29 @@ T0=$SECONDS
 
 PASSED=0
 FAILED=0
+SKIPPED=0
 FAILURES=()
+# The count per tier, in the order the tiers ran.
+TIERS=()
+declare -A TIER_P=() TIER_F=() TIER_S=()
+TIER=
+# tier NAME: what is counted from now on belongs to tier NAME.
+tier() {
+	TIER=$1
+	if [[ -z ${TIER_P[$1]+x} ]]; then
+		TIERS+=("$1")
+		TIER_P[$1]=0 TIER_F[$1]=0 TIER_S[$1]=0
+	fi
+}
+# add P F S: count into the totals and the current tier.
+add() {
+	PASSED=$((PASSED + $1)) FAILED=$((FAILED + $2)) SKIPPED=$((SKIPPED + $3))
+	if [[ -n $TIER ]]; then
+		TIER_P[$TIER]=$((TIER_P[$TIER] + $1))
+		TIER_F[$TIER]=$((TIER_F[$TIER] + $2))
+		TIER_S[$TIER]=$((TIER_S[$TIER] + $3))
+	fi
+}
 
 # The closing line is printed whatever happens, even when a step aborts the
 # script or CI stops it.
@@ -109,7 +139,10 @@ finish() {
 	for f in "${FAILURES[@]+"${FAILURES[@]}"}"; do
 		echo "  failed: $f"
 	done
-	echo "$PASSED passed, $FAILED failed"
+	for f in "${TIERS[@]+"${TIERS[@]}"}"; do
+		printf '  %-28s %5d passed, %d failed, %d skipped\n' "$f:" "${TIER_P[$f]}" "${TIER_F[$f]}" "${TIER_S[$f]}"
+	done
+	echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
 	((FAILED == 0)) && exit 0
 	exit 1
 }
@@ -125,7 +158,7 @@ section() {
 # fail_step WHAT: count a step that failed (a build, an install) as one
 # failed test.
 fail_step() {
-	FAILED=$((FAILED + 1))
+	add 0 1 0
 	FAILURES+=("$1")
 	echo "FAILED: $1"
 }
@@ -182,35 +215,50 @@ limited() {
 
 # count_log LOG RESULT: add up the tests of one automake test log. RESULT is
 # the :test-result: of its .trs (PASS, FAIL, ERROR, SKIP, XFAIL, XPASS).
-# Reads, in this order: our harness's "N passed, N failed" (the last one);
-# cmocka's "[  PASSED  ] N test(s)." and "[  FAILED  ] N test(s)" (summed
-# over groups); TAP "ok"/"not ok" lines; else the result counts as one test.
-# A log that says nothing failed, of a test that failed (a crash, a
-# sanitizer report after the summary), adds one failure.
+# Reads, in this order: our harness's "N passed, N failed[, N skipped]"
+# (the last one); cmocka's "[  PASSED  ] N test(s).", "[  FAILED  ] N
+# test(s)" and "[  SKIPPED ] N test(s)" (summed over groups); TAP
+# "ok"/"not ok" lines (those with "# SKIP" as skips); else the result counts
+# as one test.  A log that says nothing failed, of a test that failed (a
+# crash, a sanitizer report after the summary), adds one failure.  Every
+# skip named in the log ("# skipped: FILE: TEST: REASON") and not in
+# SKIP_ALLOWED fails, and so does any skip the log does not name.
 count_log() {
-	local log=$1 result=$2 p=0 f=0 found=
-	local re_plain='^([0-9]+) passed, ([0-9]+) failed$'
+	local log=$1 result=$2 p=0 f=0 sk=0 found=
+	local re_plain='^([0-9]+) passed, ([0-9]+) failed(, ([0-9]+) skipped)?$'
 	local re_cm_pass='^\[  PASSED  \] ([0-9]+) test'
 	local re_cm_fail='^\[  FAILED  \] ([0-9]+) test'
+	local re_cm_skip='^\[  SKIPPED \] ([0-9]+) test'
 	local line
 	if [[ $result == SKIP ]]; then
+		# A whole automake test skipped (exit 77): one skip, allowed only
+		# when SKIP_ALLOWED names its log.
+		add 0 0 1
+		local a
+		for a in "${SKIP_ALLOWED[@]+"${SKIP_ALLOWED[@]}"}"; do
+			[[ ${log#"$ROOT"/} == "$a" ]] && return 0
+		done
+		fail_step "${log#"$ROOT"/}: skipped, not allowed on this machine"
 		return 0
 	fi
 	if grep -qE "$re_plain" "$log" 2>/dev/null; then
 		line=$(grep -E "$re_plain" "$log" | tail -n 1)
 		[[ $line =~ $re_plain ]]
-		p=${BASH_REMATCH[1]} f=${BASH_REMATCH[2]} found=plain
+		p=${BASH_REMATCH[1]} f=${BASH_REMATCH[2]} sk=${BASH_REMATCH[4]:-0} found=plain
 	elif grep -qE "$re_cm_pass|$re_cm_fail" "$log" 2>/dev/null; then
 		while IFS= read -r line; do
 			if [[ $line =~ $re_cm_pass ]]; then
 				p=$((p + BASH_REMATCH[1]))
 			elif [[ $line =~ $re_cm_fail ]]; then
 				f=$((f + BASH_REMATCH[1]))
+			elif [[ $line =~ $re_cm_skip ]]; then
+				sk=$((sk + BASH_REMATCH[1]))
 			fi
 		done <"$log"
 		found=cmocka
 	elif grep -qE '^(not )?ok( |$)' "$log" 2>/dev/null; then
-		p=$(grep -cE '^ok( |$)' "$log" || true)
+		sk=$(grep -cE '^ok( .*)? # SKIP' "$log" || true)
+		p=$(($(grep -cE '^ok( |$)' "$log" || true) - sk))
 		f=$(grep -cE '^not ok( |$)' "$log" || true)
 		found=tap
 	fi
@@ -222,12 +270,34 @@ count_log() {
 	elif [[ $result != PASS && $result != XFAIL ]] && ((f == 0)); then
 		f=1
 	fi
-	PASSED=$((PASSED + p))
-	FAILED=$((FAILED + f))
+	add "$p" "$f" "$sk"
 	if ((f > 0)); then
 		FAILURES+=("${log#"$ROOT"/}: $f failed")
 	fi
-	printf '  %-50s %5d passed, %d failed\n' "${log#"$ROOT"/}" "$p" "$f"
+	printf '  %-50s %5d passed, %d failed, %d skipped\n' "${log#"$ROOT"/}" "$p" "$f" "$sk"
+	check_skips "$log" "$sk"
+}
+
+# check_skips LOG N: fail every skip LOG names that SKIP_ALLOWED does not
+# allow, and the skips (of N) it does not name at all.
+check_skips() {
+	local log=$1 n=$2 named=0 line what a ok
+	while IFS= read -r line; do
+		named=$((named + 1))
+		what=${line#\# skipped: }
+		ok=
+		for a in "${SKIP_ALLOWED[@]+"${SKIP_ALLOWED[@]}"}"; do
+			[[ $what == "$a:"* ]] && ok=1
+		done
+		if [[ -n $ok ]]; then
+			echo "  skipped (allowed here): $what"
+		else
+			fail_step "skipped, not allowed on this machine: $what"
+		fi
+	done < <(grep -E '^# skipped: ' "$log" 2>/dev/null || true)
+	if ((n > named)); then
+		fail_step "${log#"$ROOT"/}: $((n - named)) skipped test(s) not allowed on this machine"
+	fi
 }
 
 # count_tree DIR: count every automake test result (.trs) under DIR, and show
@@ -244,6 +314,11 @@ count_tree() {
 			tail -n 60 "$log" 2>/dev/null || true
 			echo "----"
 		fi
+		case $log in
+		build-asan/*) tier "unit cases under ASan" ;;
+		*/integration/*) tier integration ;;
+		*) tier "unit cases" ;;
+		esac
 		count_log "$log" "$result"
 	done < <(find "$dir" -name '*.trs' ! -name 'test-suite.trs' | sort)
 	[[ -n $any ]]
@@ -320,6 +395,7 @@ elif quiet "$LOGS/autogen.log" ./autogen.sh; then
 		echo "counts:"
 		before=$FAILED
 		if ! count_tree build; then
+			tier "unit and integration"
 			count_output "$LOGS/make-check.log" "$( ((rc == 0)) && echo PASS || echo FAIL)"
 		fi
 		if ! find build -name '*.trs' -path '*integration*' | grep -q .; then
@@ -327,6 +403,7 @@ elif quiet "$LOGS/autogen.log" ./autogen.sh; then
 			# closing line is in make's output, after its summary marker.
 			if grep -q '^== integration summary' "$LOGS/make-check.log"; then
 				sed -n '/^== integration summary/,$p' "$LOGS/make-check.log" >"$LOGS/integration.log"
+				tier integration
 				count_log "$LOGS/integration.log" "$( ((rc == 0)) && echo PASS || echo FAIL)"
 			fi
 		fi
@@ -360,6 +437,7 @@ elif quiet "$LOGS/autogen.log" ./autogen.sh; then
 			echo "counts:"
 			before=$FAILED
 			if ! count_tree build-asan; then
+				tier "unit cases under ASan"
 				count_output "$LOGS/check-unit-asan.log" "$( ((rc == 0)) && echo PASS || echo FAIL)"
 			fi
 			if ((rc != 0 && FAILED == before)); then
@@ -403,7 +481,7 @@ fuzz_one() {
 	limited $((FUZZ_SECONDS + 120)) "$LOGS/$name-run.log" 0 \
 		"$dir/$name" "${args[@]}" "${corpora[@]}" || rc=$?
 	if ((rc == 0)); then
-		PASSED=$((PASSED + 1))
+		add 1 0 0
 		echo "ok - $name: $(grep -oE 'stat::number_of_executed_units: [0-9]+' "$LOGS/$name-run.log" |
 			grep -oE '[0-9]+$' || echo '?') runs"
 	else
@@ -413,6 +491,7 @@ fuzz_one() {
 
 if [[ ${SAMSPOR_SKIP_FUZZ:-} != 1 ]]; then
 	section "libFuzzer smoke (${FUZZ_SECONDS}s per target)"
+	tier fuzz
 	export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}
 	for s in /usr/lib/llvm-*/bin/llvm-symbolizer; do
 		[[ -x $s ]] && export ASAN_SYMBOLIZER_PATH=$s
@@ -444,6 +523,7 @@ fi
 # with the build under test; this checks that the command itself works.
 if [[ ${SAMSPOR_SKIP_DEMO:-} != 1 && -n ${built:-} ]]; then
 	section "demo: contrib/demo.sh and contrib/demo.sh --stop"
+	tier demo
 	demo_dir=$(mktemp -d /tmp/sp-ci-demo.XXXXXX)
 	chmod 755 "$demo_dir"
 	demo_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -454,7 +534,7 @@ if [[ ${SAMSPOR_SKIP_DEMO:-} != 1 && -n ${built:-} ]]; then
 		grep -q 'connect: psql' "$LOGS/demo.log" && [[ -s $demo_dir/d/report.html ]]; then
 		SAMSPOR_DEMO_DIR=$demo_dir/d SAMSPOR_DEMO_PORT=$demo_port contrib/demo.sh --stop >>"$LOGS/demo.log" 2>&1 || rc=$?
 		if ((rc == 0)) && [[ ! -e $demo_dir/d ]]; then
-			PASSED=$((PASSED + 1))
+			add 1 0 0
 			echo "ok - contrib/demo.sh ($(grep -c . "$LOGS/demo.log") lines of output), --stop removed it"
 		else
 			fail_step "contrib/demo.sh --stop (see build-logs/demo.log)"
