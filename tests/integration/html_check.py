@@ -66,7 +66,11 @@ def main():
     ap.add_argument("--svg", type=int)
     ap.add_argument("--no-bridged-gaps", action="store_true")
     a = ap.parse_args()
-    text = open(a.file, encoding="utf-8").read()
+    try:
+        text = open(a.file, "rb").read().decode("utf-8")
+    except UnicodeDecodeError as e:
+        print("not UTF-8: %s" % e)
+        sys.exit(1)
     p = Page()
     p.feed(text)
     p.close()

@@ -111,8 +111,8 @@ test_html_is_well_formed_and_self_contained() {
 	assert_exit 0 "$SAMSPOR" -c "$T/s.conf" docs --html -o "$T/dict.html"
 	assert_eq "$OUT" "" "nothing on stdout with -o"
 	assert_file "$T/dict.html"
-	assert_eq "$(python3 "$SP_TESTDIR/html_check.py" "$T/dict.html" --need html,head,style,body,table,h1,h3 || true)" "" \
-		"well-formed and self-contained"
+	assert_exit 0 python3 "$SP_TESTDIR/html_check.py" "$T/dict.html" --need html,head,style,body,table,h1,h3
+	assert_eq "$OUT$ERR" "" "well-formed and self-contained"
 	local html
 	html=$(cat "$T/dict.html")
 	assert_contains "$html" "<h3>warehouse.youth_status</h3>" "table heading"

@@ -103,11 +103,29 @@ setup() {
 }
 
 # check_html FILE NSVG: well-formed, self-contained, NSVG charts, no line
-# across a gap; prints nothing, or why not.
+# across a gap; prints nothing, or why not (a checker that crashed says so:
+# its silence must not read as a pass).
 check_html() {
-	local need=html,head,style,body,h1,h2
+	local need=html,head,style,body,h1,h2 out rc=0
 	(($2 > 0)) && need=$need,table
-	python3 "$SP_TESTDIR/html_check.py" "$1" --need "$need" --svg "$2" --no-bridged-gaps || true
+	out=$(python3 "$SP_TESTDIR/html_check.py" "$1" --need "$need" --svg "$2" --no-bridged-gaps 2>&1) || rc=$?
+	if ((rc != 0)); then
+		printf 'html_check.py exited %s: %s\n' "$rc" "${out:-no output}"
+	else
+		printf '%s' "$out"
+	fi
+}
+
+# The checker itself: a page with an external script, an unclosed tag and a
+# byte that is not UTF-8 is refused, each for its own reason.
+test_html_checker_refuses_a_bad_page() {
+	printf '<html><head><style></style></head><body><h1>x</h1><h2>y</h2><script src="http://127.0.0.1/x.js"></script><div></body></html>' >"$T/bad1.html"
+	assert_match "$(check_html "$T/bad1.html" 0)" "external reference src=" "external script"
+	assert_match "$(check_html "$T/bad1.html" 0)" "unbalanced|unclosed" "unclosed tag"
+	printf '<html><head><style></style></head><body><h1>\xff</h1><h2>y</h2></body></html>' >"$T/bad2.html"
+	assert_match "$(check_html "$T/bad2.html" 0)" "not UTF-8" "invalid byte"
+	printf '<html><head><style></style></head><body><h1>x</h1><h2>y</h2></body></html>' >"$T/good.html"
+	assert_eq "$(check_html "$T/good.html" 0)" "" "a good page passes"
 }
 
 # section FILE NAME: the part of the HTML page about indicator NAME.
