@@ -191,6 +191,29 @@ test_retention_deletes_old_rows() {
 	assert_eq "$(psql_q 'SELECT count(*) FROM warehouse.youth_status')" 1 "recent row kept"
 }
 
+# Each unit of retention read as that unit: a row a day inside the window
+# is kept and a row a day outside it deleted ("6y" as six days, or "3w" as
+# three days, would delete the row inside; "10d" as ten years would keep the
+# row outside).
+test_retention_each_unit_at_its_window_edge() {
+	local spec iv inside outside
+	for spec in "2y:2 years" "3w:3 weeks" "10d:10 days"; do
+		iv=${spec#*:}
+		reset_db
+		conf append "" "" "retention = \"${spec%%:*}\"; retention_column = \"status_date\";"
+		inside=$(psql_q "SELECT to_char(current_date - interval '$iv' + interval '1 day', 'DD-MM-YYYY')")
+		outside=$(psql_q "SELECT to_char(current_date - interval '$iv' - interval '1 day', 'DD-MM-YYYY')")
+		[[ -n $inside && -n $outside ]] || fail "no dates for $iv"
+		printf 'cpr;status;statusdato;ydelse_kr\r\n0101011234;ledig;%s;1\r\n0202021234;ledig;%s;2\r\n' "$inside" "$outside" |
+			iconv -f utf-8 -t windows-1252 >"$T/in/unge_1.csv"
+		rm -f "$T/in"/unge_[2-9].csv
+		sync 0
+		assert_match "$OUT" "deleted 1 " "retention ${spec%%:*}: one row deleted"
+		assert_eq "$(psql_q "SELECT to_char(status_date, 'DD-MM-YYYY') FROM warehouse.youth_status")" "$inside" \
+			"retention ${spec%%:*}: the row a day inside kept, the one a day outside deleted"
+	done
+}
+
 test_forgotten_person_skipped() {
 	reset_db
 	conf append
