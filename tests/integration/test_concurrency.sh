@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# Connectors loading at the same time into one warehouse (issue 14, item 1),
+# and a run that fails while PostgreSQL is down recorded once it is back
+# (item 6).  Two, three and four connectors load at once, as separate
+# `samspor sync` processes and under the daemon with max_parallel = 4, on
+# a fresh warehouse (every table still to create) and on one set up
+# already; every one must succeed, and every table must hold exactly its
+# source's rows: counted, and checksummed against the generated CSV.
+#
+# The overlap is made certain, not left to timing: a psql session holds
+# samspor.sync_run locked, so every load waits inside its transaction, after
+# its COPY, until all the others have started too.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+GEN=$SP_TESTDIR/gen_csv.py
+pg_start
+
+reset_db() {
+	psql_q "DROP SCHEMA IF EXISTS warehouse CASCADE; DROP SCHEMA IF EXISTS samspor CASCADE" >/dev/null
+}
+
+# connector NAME: a block loading $T/in/NAME.csv into table NAME (append).
+connector() {
+	cat <<-EOF
+		{ name = "$1"; plugin = "csv"; schedule = "0 0 1 1 *"; retry = { attempts = 0; };
+		  source = { url = "$T/in/$1.csv"; encoding = "windows-1252"; };
+		  streams = ( { table = "$1"; mode = "append";
+		    columns = (
+		      { name = "person"; from = "cpr"; rule = "pseudonym"; kind = "cpr"; },
+		      { name = "status"; from = "status"; rule = "keep"; },
+		      { name = "status_date"; from = "statusdato"; rule = "keep"; },
+		      { name = "benefit"; from = "ydelse_kr"; rule = "keep"; }
+		    ); } ); }
+	EOF
+}
+
+# conf NAME...: $T/c.conf with one connector per name.
+conf() {
+	[[ -f $T/key ]] || "$SAMSPOR" keygen "$T/key" 2>/dev/null
+	mkdir -p "$T/metrics"
+	{
+		cat <<-EOF
+			warehouse: { conninfo = "$SP_CONNINFO"; };
+			pseudonym: { key_file = "$T/key"; };
+			daemon: { admin_socket = "$T/admin.sock"; metrics_file = "$T/metrics/samspor.prom";
+			  grace = "5s"; max_parallel = 4; };
+			connectors = (
+		EOF
+		local first=1 c
+		for c in "$@"; do
+			((first)) || echo ","
+			first=0
+			connector "$c"
+		done
+		echo ");"
+	} >"$T/c.conf"
+}
+
+gen() { # gen NAME ROWS SEED
+	mkdir -p "$T/in"
+	python3 "$GEN" --rows "$2" --seed "$3" --out "$T/in/$1.csv" >/dev/null
+}
+
+# source_sum NAME: "rows:md5" of the CSV's kept fields, one line per row,
+# sorted bytewise: what the table must hold, once per load.
+source_sum() {
+	python3 - "$T/in/$1.csv" <<-'EOF'
+		import csv, hashlib, sys
+		with open(sys.argv[1], encoding="windows-1252", newline="") as f:
+		    r = csv.reader(f, delimiter=";")
+		    next(r)
+		    lines = sorted(("%s|%s|%s" % (row[4], row[5], row[7])).encode() for row in r)
+		print("%d:%s" % (len(lines), hashlib.md5(b"\n".join(lines)).hexdigest()))
+	EOF
+}
+
+table_sum() { # table_sum NAME
+	psql_q "SELECT count(*) || ':' || md5(coalesce(string_agg(l, E'\\n' ORDER BY l COLLATE \"C\"), '')) FROM (SELECT coalesce(status, '') || '|' || coalesce(status_date, '') || '|' || coalesce(benefit, '') AS l FROM warehouse.$1) t"
+}
+
+# check_tables NAME...: every table equals its source: nothing lost, nothing
+# duplicated.
+check_tables() {
+	local n
+	for n in "$@"; do
+		assert_eq "$(table_sum "$n")" "$(source_sum "$n")" "table $n = its source (rows:checksum)"
+	done
+}
+
+# hold_lock / release_lock: a session holding samspor.sync_run locked, so
+# that every load waits before its commit.
+hold_lock() {
+	"${SP_PG_BINDIR}/psql" -X -q -c "BEGIN; LOCK TABLE samspor.sync_run IN EXCLUSIVE MODE; SELECT pg_sleep(600) /* samspor-test-lock */;" >/dev/null 2>&1 &
+	LOCKPID=$!
+	at_exit "kill $LOCKPID 2>/dev/null || true"
+	local i
+	for i in $(seq 1 100); do
+		[[ $(psql_q "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%samspor-test-lock%' AND pid <> pg_backend_pid() AND wait_event = 'PgSleep'") == 1 ]] && return 0
+		sleep 0.1
+	done
+	fail "the lock holder did not start"
+}
+release_lock() {
+	psql_q "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%samspor-test-lock%' AND pid <> pg_backend_pid()" >/dev/null
+	wait "$LOCKPID" 2>/dev/null || true
+}
+
+# wait_waiting N: until N samspor backends wait for a lock (every load has
+# started and none has committed), or 60 s have passed.
+wait_waiting() {
+	local i
+	for i in $(seq 1 600); do
+		[[ $(psql_q "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'samspor sync%' AND wait_event_type = 'Lock'") -ge $1 ]] && return 0
+		sleep 0.1
+	done
+	echo "# only $(psql_q "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'samspor sync%' AND wait_event_type = 'Lock'") of $1 loads waiting" >&2
+}
+
+# prepare: a samspor schema to lock (the migrations alone: no stream table).
+prepare() {
+	reset_db
+	conf a
+	mkdir -p "$T/in"
+	printf 'cpr;navn;adresse;postnr;status;statusdato;institution;ydelse_kr\n' >"$T/in/a.csv"
+	"$SAMSPOR" -c "$T/c.conf" sync a >"$T/first.out" 2>&1 || fail "the first sync failed: $(tail -n 3 "$T/first.out")"
+	psql_q "DROP SCHEMA warehouse CASCADE; TRUNCATE samspor.sync_run, samspor.sync_state" >/dev/null
+}
+
+# parallel_syncs N FRESH: N connectors as N separate processes at once.
+parallel_syncs() {
+	local n=$1 names=() i pids=() rc
+	for ((i = 1; i <= n; i++)); do
+		names+=("c$i")
+		gen "c$i" $((i == 1 ? 60000 : 5000)) "$((40 + i))"
+	done
+	conf "${names[@]}"
+	prepare
+	conf "${names[@]}"
+	local round
+	for round in fresh again; do
+		if [[ $round == again ]]; then
+			# new files (the csv plugin skips a file it has loaded)
+			for ((i = 1; i <= n; i++)); do
+				psql_q "TRUNCATE warehouse.c$i" >/dev/null
+				gen "c$i" $((i == 1 ? 60000 : 5000)) "$((80 + i))"
+			done
+		fi
+		hold_lock
+		for ((i = 1; i <= n; i++)); do
+			"$SAMSPOR" -c "$T/c.conf" sync "c$i" >"$T/out.$i" 2>&1 &
+			pids+=($!)
+			sleep 0.3
+		done
+		wait_waiting "$n"
+		release_lock
+		for ((i = 1; i <= n; i++)); do
+			rc=0
+			wait "${pids[i - 1]}" || rc=$?
+			assert_eq "$rc" 0 "$round: sync c$i of $n exit status ($(tail -n 1 "$T/out.$i"))"
+		done
+		pids=()
+		check_tables "${names[@]}"
+	done
+	assert_eq "$(psql_q "SELECT count(*) FROM samspor.sync_run WHERE status <> 'succeeded'")" 0 "no failed run recorded"
+}
+
+# The daemon with max_parallel = 4: four connectors triggered together.
+test_daemon_four_at_once() {
+	local names=(c1 c2 c3 c4) i
+	for i in 1 2 3 4; do gen "c$i" $((i == 1 ? 60000 : 5000)) "$((60 + i))"; done
+	conf "${names[@]}"
+	prepare
+	conf "${names[@]}"
+	hold_lock
+	"$SAMSPOR" -c "$T/c.conf" run >"$T/daemon.out" 2>"$T/daemon.log" &
+	local dpid=$!
+	at_exit "kill -TERM $dpid 2>/dev/null || true"
+	for i in $(seq 1 100); do
+		"$SAMSPOR" -c "$T/c.conf" status >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	# a never-run connector catches up at start; trigger the rest
+	for i in 1 2 3 4; do "$SAMSPOR" -c "$T/c.conf" trigger "c$i" >/dev/null 2>&1 || true; done
+	wait_waiting 4
+	release_lock
+	for i in $(seq 1 600); do
+		[[ $(grep -c 'msg="run \(succeeded\|failed\)' "$T/daemon.log" || true) -ge 4 ]] && break
+		[[ $("$SAMSPOR" -c "$T/c.conf" status --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(sum(1 for c in d["connectors"] if (c.get("last_run") or {}).get("exit_status") is not None and c["state"] == "idle"))') == 4 ]] && break
+		sleep 0.1
+	done
+	assert_eq "$("$SAMSPOR" -c "$T/c.conf" status --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(sorted((c["name"], (c.get("last_run") or {}).get("exit_status")) for c in d["connectors"]))')" \
+		"[('c1', 0), ('c2', 0), ('c3', 0), ('c4', 0)]" "every connector's last run succeeded"
+	check_tables "${names[@]}"
+	assert_eq "$(psql_q "SELECT count(*) FROM samspor.sync_run WHERE status <> 'succeeded'")" 0 "no failed run recorded"
+	kill -TERM "$dpid"
+	wait "$dpid" || true
+}
+
+test_two_syncs_at_once() { parallel_syncs 2; }
+test_three_syncs_at_once() { parallel_syncs 3; }
+test_four_syncs_at_once() { parallel_syncs 4; }
+
+run_tests
