@@ -197,6 +197,55 @@ test_daemon_four_at_once() {
 	wait "$dpid" || true
 }
 
+# status_json EXPR: EXPR on connector c1's object (c) of status --json.
+status_c1() {
+	"$SAMSPOR" -c "$T/c.conf" status --json |
+		python3 -c 'import json,sys; d=json.load(sys.stdin); c=[c for c in d["connectors"] if c["name"]=="c1"][0]; print(eval(sys.argv[1]))' "$1"
+}
+
+# wait_run N: until c1 has finished N runs under this daemon (idle).
+wait_runs() {
+	local i
+	for i in $(seq 1 300); do
+		[[ $(grep -cE 'connector=c1 .*msg="run (succeeded|failed)' "$T/daemon.log" || true) -ge $1 &&
+			$(status_c1 'c["state"]') == idle ]] && return 0
+		sleep 0.1
+	done
+	fail "c1 did not finish run $1: $(tail -n 3 "$T/daemon.log")"
+}
+
+# Item 6: a run that fails while PostgreSQL is down is in samspor.sync_run
+# once it is back, so that the history says what status said.
+test_run_failed_while_postgres_down_recorded_later() {
+	gen c1 200 71
+	conf c1
+	prepare
+	conf c1
+	"$SAMSPOR" -c "$T/c.conf" run >"$T/daemon.out" 2>"$T/daemon.log" &
+	local dpid=$!
+	at_exit "kill -TERM $dpid 2>/dev/null || true"
+	wait_runs 1 # the catch-up at start
+	assert_eq "$(status_c1 'c["last_run"]["exit_status"]')" 0 "the catch-up run succeeded"
+	pg_down
+	"$SAMSPOR" -c "$T/c.conf" trigger c1 >/dev/null
+	wait_runs 2
+	pg_up
+	assert_eq "$(status_c1 'c["last_run"]["exit_status"], c["failures_total"]')" "(75, 1)" "the run failed temporarily"
+	assert_eq "$(psql_q "SELECT count(*) FROM samspor.sync_run WHERE status = 'failed'")" 0 "nothing recorded while down"
+	gen c1 300 72
+	"$SAMSPOR" -c "$T/c.conf" trigger c1 >/dev/null
+	wait_runs 3
+	assert_eq "$(status_c1 'c["last_run"]["exit_status"], c["failures_total"]')" "(0, 1)" "the next run succeeded"
+	assert_eq "$(psql_q "SELECT status, count(*) FROM samspor.sync_run WHERE connector = 'c1' GROUP BY 1 ORDER BY 1" | tr '\n' ' ')" \
+		"failed|1 succeeded|2 " "sync_run: the failed run between the two successes"
+	assert_match "$(psql_q "SELECT error FROM samspor.sync_run WHERE status = 'failed'")" "exit status 75" "its error"
+	assert_eq "$(psql_q "SELECT count(*) FROM samspor.sync_run f, samspor.sync_run s WHERE f.status = 'failed' AND s.status = 'succeeded' AND f.started_at < s.started_at")" 1 \
+		"recorded at its own time, before the success"
+	kill -TERM "$dpid"
+	wait "$dpid" || true
+	assert_contains "$(cat "$T/daemon.log")" "recorded 1 failed run in samspor.sync_run" "logged"
+}
+
 test_two_syncs_at_once() { parallel_syncs 2; }
 test_three_syncs_at_once() { parallel_syncs 3; }
 test_four_syncs_at_once() { parallel_syncs 4; }
