@@ -3,6 +3,7 @@
 #include "schema.h"
 
 #include "access.h"
+#include "log.h"
 #include "pgconn.h"
 
 #include <stdio.h>
@@ -726,6 +727,11 @@ int sp_schema_prepare(PGconn *conn, const sp_config *c, const sp_connector *cc,
       PQclear(PQexec(conn, "ROLLBACK"));
     if (rc != SAMSPOR_ETEMP || PQstatus(conn) != CONNECTION_OK)
       break;
+    sp_logctx lc = {cc->name, st->table, 0};
+    sp_info(&lc,
+            "set-up of table %s met a concurrent change (%s); looking "
+            "again",
+            st->table, err);
     rc = ensure_table(conn, c, cc, st, 1, &todo, err, errlen);
   }
   return rc;

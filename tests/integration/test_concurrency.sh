@@ -246,6 +246,30 @@ test_run_failed_while_postgres_down_recorded_later() {
 	assert_contains "$(cat "$T/daemon.log")" "recorded 1 failed run in samspor.sync_run" "logged"
 }
 
+# A grant made by hand at the same moment as samspor's set-up: the set-up
+# loses the catalog row ("tuple concurrently updated", XX000), which is a
+# concurrency error, not a failure: looked at again, the grant is there.
+test_concurrent_grant_by_hand_is_not_a_failure() {
+	gen c1 100 91
+	conf c1
+	prepare
+	conf c1
+	assert_exit 0 "$SAMSPOR" -c "$T/c.conf" sync c1
+	[[ $(psql_q "SELECT count(*) FROM pg_roles WHERE rolname = 'samspor_analyst'") == 1 ]] || fail "no role samspor_analyst in the test cluster"
+	psql_q "REVOKE USAGE ON SCHEMA warehouse FROM samspor_analyst" >/dev/null
+	"${SP_PG_BINDIR}/psql" -X -q -c "BEGIN; GRANT USAGE ON SCHEMA warehouse TO samspor_analyst; SELECT pg_sleep(3) /* samspor-test-grant */; COMMIT;" >/dev/null 2>&1 &
+	local gpid=$! i
+	for i in $(seq 1 100); do
+		[[ $(psql_q "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%samspor-test-grant%' AND pid <> pg_backend_pid() AND wait_event = 'PgSleep'") == 1 ]] && break
+		sleep 0.1
+	done
+	gen c1 100 92
+	assert_exit 0 "$SAMSPOR" -c "$T/c.conf" sync c1
+	assert_contains "$ERR" "met a concurrent change" "the set-up met the grant"
+	wait "$gpid" || true
+	assert_eq "$(psql_q "SELECT has_schema_privilege('samspor_analyst', 'warehouse', 'USAGE')")" t "the grant is there"
+}
+
 test_two_syncs_at_once() { parallel_syncs 2; }
 test_three_syncs_at_once() { parallel_syncs 3; }
 test_four_syncs_at_once() { parallel_syncs 4; }
