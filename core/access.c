@@ -21,8 +21,133 @@ static void tolerant(sp_buf *b, const char *stmts, const char *what) {
                 stmts, what);
 }
 
+/* Read-only catalog lookups: a GRANT rewrites its catalog row even when
+ * it changes nothing, and two at once fail with "tuple concurrently
+ * updated", so nothing is granted that is there already. */
+int sp_access_missing(PGconn *conn, const char *schema, const char *qt,
+                      const char *restrict_col) {
+  const char *p[] = {schema, qt, restrict_col};
+  PGresult *res = NULL;
+  char err[256];
+  /* In the caller's transaction a failed check must not abort it. */
+  int in_tx = PQtransactionStatus(conn) == PQTRANS_INTRANS;
+  if (in_tx)
+    PQclear(PQexec(conn, "SAVEPOINT samspor_access_check"));
+  int rc = sp_pg_execp(
+      conn,
+      "WITH r AS (SELECT "
+      "EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '" SP_ROLE_LOADER "') l, "
+      "EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '" SP_ROLE_ANALYST
+      "') a, "
+      "EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '" SP_ROLE_PARTNER
+      "') p, "
+      "EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '" SP_ROLE_ANALYST_ALL
+      "') aa, "
+      "to_regnamespace(quote_ident($1::text)) AS ws, "
+      "to_regnamespace('partner') AS ps, "
+      "to_regclass($2::text) AS t, "
+      "pg_has_role(current_user, (SELECT datdba FROM pg_database WHERE "
+      "datname = current_database()), 'MEMBER') AS owner, "
+      "(SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS su) "
+      "SELECT "
+      " ws IS NULL OR ($2::text IS NOT NULL AND t IS NULL)"
+      /* the loader */
+      " OR (l AND (NOT has_schema_privilege('" SP_ROLE_LOADER
+      "', 'samspor', 'USAGE')"
+      "  OR NOT has_schema_privilege('" SP_ROLE_LOADER "', ws, 'USAGE, CREATE')"
+      "  OR EXISTS (SELECT 1 FROM pg_class c WHERE c.relnamespace = "
+      "'samspor'::regnamespace AND c.relkind IN ('r', 'p', 'v') AND NOT "
+      "has_table_privilege('" SP_ROLE_LOADER
+      "', c.oid, 'SELECT, INSERT, UPDATE, DELETE'))"
+      "  OR EXISTS (SELECT 1 FROM pg_class c WHERE c.relnamespace = "
+      "'samspor'::regnamespace AND CASE WHEN c.relkind = 'S' THEN NOT "
+      "has_sequence_privilege('" SP_ROLE_LOADER
+      "', c.oid, 'USAGE, SELECT, UPDATE') END)"
+      "  OR (t IS NOT NULL AND NOT has_table_privilege('" SP_ROLE_LOADER
+      "', t, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE'))))"
+      /* analysts */
+      " OR (a AND (NOT has_schema_privilege('" SP_ROLE_ANALYST "', ws, 'USAGE')"
+      "  OR NOT has_schema_privilege('" SP_ROLE_ANALYST "', '" SP_ACCESS_SCHEMA
+      "', 'USAGE')"
+      "  OR NOT has_function_privilege('" SP_ROLE_ANALYST
+      "', '" SP_ACCESS_SCHEMA ".visible_areas(name)', 'EXECUTE')"
+      "  OR NOT has_function_privilege('" SP_ROLE_ANALYST
+      "', '" SP_ACCESS_SCHEMA ".sees_all(name)', 'EXECUTE')"
+      "  OR (t IS NOT NULL AND NOT has_table_privilege('" SP_ROLE_ANALYST
+      "', t, 'SELECT'))))"
+      /* schema partner, and its default privileges */
+      " OR (p AND a AND ps IS NOT NULL AND (NOT "
+      "has_schema_privilege('" SP_ROLE_PARTNER
+      "', ps, 'USAGE') OR NOT has_schema_privilege('" SP_ROLE_ANALYST
+      "', ps, 'USAGE')"
+      "  OR EXISTS (SELECT 1 FROM pg_class c WHERE c.relnamespace = ps AND "
+      "c.relkind IN ('r', 'p', 'v', 'm') AND (NOT "
+      "has_table_privilege('" SP_ROLE_PARTNER
+      "', c.oid, 'SELECT') OR NOT has_table_privilege('" SP_ROLE_ANALYST
+      "', c.oid, 'SELECT')))"
+      "  OR (SELECT count(DISTINCT x.grantee) FROM pg_default_acl d, "
+      "aclexplode(d.defaclacl) x WHERE d.defaclnamespace = ps AND "
+      "d.defaclobjtype = 'r' AND d.defaclrole = (SELECT oid FROM pg_roles "
+      "WHERE rolname = current_user) AND x.privilege_type = 'SELECT' AND "
+      "x.grantee IN (SELECT oid FROM pg_roles WHERE rolname IN "
+      "('" SP_ROLE_PARTNER "', '" SP_ROLE_ANALYST "'))) < 2))"
+      " OR (l AND aa AND NOT pg_has_role('" SP_ROLE_LOADER
+      "', '" SP_ROLE_ANALYST_ALL "', 'MEMBER'))"
+      /* CONNECT on the database */
+      " OR (owner AND (has_database_privilege('public', current_database(), "
+      "'CONNECT') OR EXISTS (SELECT 1 FROM unnest(ARRAY['" SP_ROLE_LOADER
+      "', '" SP_ROLE_ANALYST "', '" SP_ROLE_PARTNER "']) r WHERE EXISTS "
+      "(SELECT 1 FROM pg_roles WHERE rolname = r) AND NOT EXISTS (SELECT 1 "
+      "FROM pg_database d, aclexplode(d.datacl) x WHERE d.datname = "
+      "current_database() AND x.grantee = (SELECT oid FROM pg_roles WHERE "
+      "rolname = r) AND x.privilege_type = "
+      "'CONNECT'))))"
+      " OR (su AND has_table_privilege('public', "
+      "'pg_catalog.pg_stat_user_tables', 'SELECT'))"
+      /* the stream table: partners nothing, RLS as configured */
+      " OR (t IS NOT NULL AND p AND EXISTS (SELECT 1 FROM pg_class c, "
+      "aclexplode(c.relacl) x WHERE c.oid = t AND x.grantee = (SELECT oid "
+      "FROM pg_roles WHERE rolname = '" SP_ROLE_PARTNER "')))"
+      " OR (t IS NOT NULL AND (SELECT relrowsecurity FROM pg_class WHERE oid = "
+      "t) IS DISTINCT FROM ($3::text IS NOT NULL) AND ($3::text IS NOT NULL OR "
+      "EXISTS "
+      "(SELECT 1 FROM pg_policy WHERE polrelid = t AND polname = "
+      "'samspor_org')))"
+      " OR (t IS NOT NULL AND $3::text IS NULL AND EXISTS (SELECT 1 FROM "
+      "pg_policy "
+      "WHERE polrelid = t AND polname = 'samspor_org'))"
+      " OR (t IS NOT NULL AND $3::text IS NOT NULL AND a AND NOT EXISTS "
+      "(SELECT 1 "
+      "FROM pg_policy WHERE polrelid = t AND polname = 'samspor_org' AND "
+      "pg_get_expr(polqual, polrelid) LIKE '%' || quote_ident($3::text) || ' "
+      "IN %'))"
+      " FROM r",
+      3, p, PGRES_TUPLES_OK, &res, err, sizeof err);
+  if (rc)
+    sp_warn(NULL, "checking the warehouse's grants: %s", err);
+  if (in_tx)
+    PQclear(PQexec(conn, rc ? "ROLLBACK TO SAVEPOINT samspor_access_check"
+                            : "RELEASE SAVEPOINT samspor_access_check"));
+  int missing = rc != 0 || strcmp(PQgetvalue(res, 0, 0), "f") != 0;
+  PQclear(res);
+  return missing;
+}
+
 int sp_access_apply(PGconn *conn, const char *schema, const char *table,
                     const char *restrict_col, char *err, size_t errlen) {
+  {
+    char *t = table ? sp_schema_qualified(conn, schema, table) : NULL;
+    int missing = sp_access_missing(conn, schema, t, restrict_col);
+    free(t);
+    if (!missing)
+      return 0;
+  }
+  /* Set-up by several samspors at once is serialised (held until the
+   * caller's transaction ends). */
+  int lrc = sp_pg_exec(conn, "SELECT pg_advisory_xact_lock(" SP_SETUP_LOCK ")",
+                       PGRES_TUPLES_OK, NULL, err, errlen);
+  if (lrc)
+    return lrc;
   char *qs = PQescapeIdentifier(conn, schema, strlen(schema));
   char *qt = table ? sp_schema_qualified(conn, schema, table) : NULL;
   char *qc = restrict_col

@@ -12,6 +12,10 @@
  * (re)applied, idempotently and only for roles that exist, with every load
  * of a stream table (sp_schema_ensure_table) and by `samspor grant`.
  *
+ * Only what is missing is applied (sp_access_missing first), under the
+ * advisory lock SP_SETUP_LOCK: loads running at once then change no
+ * catalog row.
+ *
  * Row-level security: a stream with restrict_by = "area" gets RLS enabled
  * and one policy, samspor_org, FOR SELECT TO samspor_analyst: a row is
  * visible when the querying role belongs to samspor_analyst_all, or when
@@ -49,6 +53,14 @@
  */
 int sp_access_apply(PGconn *conn, const char *schema, const char *table,
                     const char *restrict_col, char *err, size_t errlen);
+
+/*
+ * Whether anything sp_access_apply would grant, revoke or create is
+ * missing (read-only catalog queries; qt is the quoted "schema"."table" or
+ * NULL).  Returns 1 when something is missing or the check failed, else 0.
+ */
+int sp_access_missing(PGconn *conn, const char *schema, const char *qt,
+                      const char *restrict_col);
 
 /*
  * Warn (once per process) in the log when a group role is missing, with

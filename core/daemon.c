@@ -221,6 +221,20 @@ struct sp_job {
   unsigned long long consecutive;
 };
 
+/* A run that failed before it could write samspor.sync_run (the
+ * warehouse unreachable, or the child gone before it had a run id):
+ * recorded by the daemon once the warehouse answers again. */
+typedef struct {
+  char *connector; /* owned */
+  char **streams;  /* owned, NULL-terminated: the connector's streams then */
+  time_t started, finished;
+  int pid;
+  char *error; /* owned: what the daemon knows of the failure */
+} sp_unrecorded;
+
+/* At most this many are kept; older ones are dropped, with a warning. */
+#define SP_UNRECORDED_MAX 1000
+
 struct sp_daemon {
   uv_loop_t loop;
   const char *config_path; /* as given with -c (borrowed from argv/env) */
@@ -239,15 +253,18 @@ struct sp_daemon {
   uv_timer_t stop_timer;               /* last resort while stopping */
   uv_signal_t sighup, sigterm, sigint; /* reload; stop; stop */
   sp_admin *admin;                     /* the admin socket server */
-  char *admin_path;   /* where admin listens (restart to change) */
-  char *metrics_path; /* daemon.metrics_file in force, or NULL */
-  char *tz;           /* daemon.timezone in force */
-  char key_id[16];    /* the configured key's id (the generation the sync
-                         children will load under), or "" when unreadable */
-  int stopping;       /* SIGTERM/SIGINT seen: no new runs */
-  int closing;        /* handles are being closed: the loop ends */
-  time_t started;     /* when the daemon started, for status */
-  char **child_env;   /* the environment of children (owned) */
+  char *admin_path;          /* where admin listens (restart to change) */
+  char *metrics_path;        /* daemon.metrics_file in force, or NULL */
+  char *tz;                  /* daemon.timezone in force */
+  char key_id[16];           /* the configured key's id (the generation the sync
+                                children will load under), or "" when unreadable */
+  int stopping;              /* SIGTERM/SIGINT seen: no new runs */
+  int closing;               /* handles are being closed: the loop ends */
+  time_t started;            /* when the daemon started, for status */
+  char **child_env;          /* the environment of children (owned) */
+  sp_unrecorded *unrecorded; /* failed runs not yet in sync_run, oldest
+                                first */
+  size_t nunrecorded;
 };
 
 static void arm_timer(sp_daemon *d);
@@ -556,6 +573,110 @@ static const char *signal_name(int sig) {
 
 /* Record what a run came to, log it, plan a retry.  c may be NULL (the
  * child could not be started; why in spawn_err). */
+static void unrecorded_free(sp_unrecorded *u) {
+  free(u->connector);
+  for (char **t = u->streams; t && *t; t++)
+    free(*t);
+  free(u->streams);
+  free(u->error);
+}
+
+/* Remember a failed run that left no row in samspor.sync_run. */
+static void remember_unrecorded(sp_job *j, const sp_child *c,
+                                const char *what) {
+  sp_daemon *d = j->d;
+  if (!j->conn || !j->conn->nstreams)
+    return;
+  if (d->nunrecorded == SP_UNRECORDED_MAX) {
+    sp_warn(NULL,
+            "more than %d failed runs wait to be recorded in "
+            "samspor.sync_run; the oldest (connector %s) is dropped",
+            SP_UNRECORDED_MAX, d->unrecorded[0].connector);
+    unrecorded_free(&d->unrecorded[0]);
+    memmove(d->unrecorded, d->unrecorded + 1,
+            (d->nunrecorded - 1) * sizeof *d->unrecorded);
+    d->nunrecorded--;
+  }
+  d->unrecorded =
+      sp_xrealloc(d->unrecorded, (d->nunrecorded + 1) * sizeof *d->unrecorded);
+  sp_unrecorded *u = &d->unrecorded[d->nunrecorded++];
+  u->connector = sp_xstrdup(j->name);
+  u->streams = sp_xcalloc(j->conn->nstreams + 1, sizeof *u->streams);
+  for (size_t i = 0; i < j->conn->nstreams; i++)
+    u->streams[i] = sp_xstrdup(j->conn->streams[i].table);
+  u->started = c ? c->started : time(NULL);
+  u->finished = time(NULL);
+  u->pid = c ? c->proc.pid : 0;
+  u->error = sp_xasprintf("%s; recorded by the daemon: the run could not "
+                          "write its own record",
+                          what);
+}
+
+/* Insert the remembered failed runs (one row per stream, each with a run
+ * id of its own), all in one transaction; kept for the next time when the
+ * warehouse does not answer. */
+static void record_unrecorded(sp_daemon *d) {
+  if (!d->nunrecorded)
+    return;
+  PGconn *conn = NULL;
+  char err[1024];
+  if (sp_warehouse_connect(d->config, &conn, err, sizeof err) != 0) {
+    sp_debug(NULL, "failed runs not recorded yet: %s", err);
+    return;
+  }
+  char host[256] = "unknown";
+  if (gethostname(host, sizeof host) != 0)
+    snprintf(host, sizeof host, "unknown");
+  host[sizeof host - 1] = '\0';
+  PGresult *res = PQexec(conn, "BEGIN");
+  int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+  PQclear(res);
+  size_t rows = 0;
+  for (size_t i = 0; ok && i < d->nunrecorded; i++) {
+    const sp_unrecorded *u = &d->unrecorded[i];
+    char st[32], fi[32], pid[16];
+    snprintf(st, sizeof st, "%lld", (long long)u->started);
+    snprintf(fi, sizeof fi, "%lld", (long long)u->finished);
+    snprintf(pid, sizeof pid, "%d", u->pid);
+    for (char **t = u->streams; ok && *t; t++) {
+      const char *p[] = {u->connector, *t,       st,   fi,
+                         d->key_id,    u->error, host, pid};
+      res = PQexecParams(
+          conn,
+          "INSERT INTO samspor.sync_run (run_id, connector, stream, "
+          "started_at, finished_at, status, key_id, error, host, pid) "
+          "VALUES (nextval('samspor.sync_run_id_seq'), $1, $2, "
+          "to_timestamp($3::float8), to_timestamp($4::float8), 'failed', "
+          "$5, $6, $7, $8::integer)",
+          8, NULL, p, NULL, NULL, 0);
+      ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+      PQclear(res);
+      rows++;
+    }
+  }
+  if (ok) {
+    res = PQexec(conn, "COMMIT");
+    ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+  }
+  if (ok) {
+    sp_info(NULL,
+            "recorded %zu failed run%s in samspor.sync_run (%zu row%s) that "
+            "could not record themselves",
+            d->nunrecorded, d->nunrecorded == 1 ? "" : "s", rows,
+            rows == 1 ? "" : "s");
+    for (size_t i = 0; i < d->nunrecorded; i++)
+      unrecorded_free(&d->unrecorded[i]);
+    free(d->unrecorded);
+    d->unrecorded = NULL;
+    d->nunrecorded = 0;
+  } else {
+    sp_warn(NULL, "failed runs not recorded yet in samspor.sync_run: %s",
+            PQerrorMessage(conn));
+  }
+  PQfinish(conn);
+}
+
 static void record_outcome(sp_job *j, outcome o, const sp_child *c,
                            const char *spawn_err) {
   sp_daemon *d = j->d;
@@ -639,6 +760,12 @@ static void record_outcome(sp_job *j, outcome o, const sp_child *c,
     break;
   }
   const char *detail = c && c->failed_streams ? c->error : "";
+  /* No run id seen: the child wrote nothing to sync_run. */
+  if (!c || !c->run_id) {
+    char *e = sp_xasprintf("run %s%s%s", what, *detail ? ": " : "", detail);
+    remember_unrecorded(j, c, e);
+    free(e);
+  }
   j->failures_total++;
   j->consecutive++;
 
@@ -713,6 +840,9 @@ static void finish_child(sp_child *c) {
   j->child = NULL;
   c->job = NULL;
   record_outcome(j, o, c, NULL);
+  /* The warehouse answered this run: the failures it missed go in now. */
+  if (o == OUT_OK || c->run_id)
+    record_unrecorded(d);
   close_child(c);
   if (!j->conn) {
     drop_job(d, j);
@@ -1623,6 +1753,9 @@ static void on_watchdog(uv_timer_t *t) {
 /* ---- samspor run ------------------------------------------------------ */
 
 static void daemon_free(sp_daemon *d) {
+  for (size_t i = 0; i < d->nunrecorded; i++)
+    unrecorded_free(&d->unrecorded[i]);
+  free(d->unrecorded);
   for (size_t i = 0; i < d->njobs; i++)
     job_free(d->jobs[i]);
   free(d->jobs);

@@ -3,6 +3,7 @@
 #include "schema.h"
 
 #include "access.h"
+#include "log.h"
 #include "pgconn.h"
 
 #include <stdio.h>
@@ -21,6 +22,15 @@ int sp_pg_classify(PGconn *conn, const PGresult *res) {
    * now; 53: insufficient resources; 40: serialization/deadlock. */
   if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0 ||
       strncmp(state, "53", 2) == 0 || strncmp(state, "40", 2) == 0)
+    return SAMSPOR_ETEMP;
+  /* Two sessions changing one catalog row at once: the loser gets
+   * "tuple concurrently updated" (XX000) or, creating the same object,
+   * a unique violation on a catalog index.  Both pass when tried again. */
+  const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+  const char *nsp = PQresultErrorField(res, PG_DIAG_SCHEMA_NAME);
+  if (strcmp(state, "XX000") == 0 && msg && strstr(msg, "concurrently updated"))
+    return SAMSPOR_ETEMP;
+  if (strcmp(state, "23505") == 0 && nsp && strcmp(nsp, "pg_catalog") == 0)
     return SAMSPOR_ETEMP;
   return SAMSPOR_EFAIL;
 }
@@ -369,6 +379,19 @@ int sp_schema_version_current(void) {
 #define MIGRATION_LOCK "7368303"
 
 int sp_schema_migrate(PGconn *conn, char *err, size_t errlen) {
+  /* Up to date (the usual case): no lock, no catalog change. */
+  PGresult *cur = NULL;
+  char cerr[256];
+  if (!sp_pg_exec(conn,
+                  "SELECT CASE WHEN to_regclass('samspor.schema_version') IS "
+                  "NULL THEN 0 ELSE (SELECT coalesce(max(version), 0) FROM "
+                  "samspor.schema_version) END",
+                  PGRES_TUPLES_OK, &cur, cerr, sizeof cerr) &&
+      atoi(PQgetvalue(cur, 0, 0)) == sp_schema_version_current()) {
+    PQclear(cur);
+    return 0;
+  }
+  PQclear(cur);
   int rc = sp_pg_exec(conn, "SELECT pg_advisory_lock(" MIGRATION_LOCK ")",
                       PGRES_TUPLES_OK, NULL, err, errlen);
   if (rc)
@@ -466,6 +489,10 @@ static void add_comment(sp_buf *sql, PGconn *conn, const char *what,
   PQfreemem(lit);
 }
 
+static int same_text(const char *have, const char *want) {
+  return have && strcmp(have, want) == 0;
+}
+
 static int is_key(const sp_stream *st, const char *name) {
   const char *const *key;
   size_t n = sp_get_list(st->s, "key", &key);
@@ -475,9 +502,13 @@ static int is_key(const sp_stream *st, const char *name) {
   return 0;
 }
 
-int sp_schema_ensure_table(PGconn *conn, const sp_config *c,
-                           const sp_connector *cc, const sp_stream *st,
-                           char *err, size_t errlen) {
+/* Find what the stream's table lacks (table, columns, comments, grants,
+ * the pseudonym register) with read-only queries; with dry set, only say
+ * in *todo whether anything does, else make it (in the caller's
+ * transaction). */
+static int ensure_table(PGconn *conn, const sp_config *c,
+                        const sp_connector *cc, const sp_stream *st, int dry,
+                        int *todo, char *err, size_t errlen) {
   const char *schema = sp_config_schema(c);
   char *qt = sp_schema_qualified(conn, schema, st->table);
   char *qs = PQescapeIdentifier(conn, schema, strlen(schema));
@@ -489,7 +520,9 @@ int sp_schema_ensure_table(PGconn *conn, const sp_config *c,
   const char *params[] = {schema, st->table};
   rc = sp_pg_execp(conn,
                    "SELECT a.attname, format_type(a.atttypid, a.atttypmod), "
-                   "  coalesce(a.attnum = ANY(i.indkey), false) "
+                   "  coalesce(a.attnum = ANY(i.indkey), false), "
+                   "  col_description(t.oid, a.attnum), "
+                   "  obj_description(t.oid, 'pg_class') "
                    "FROM pg_attribute a "
                    "JOIN pg_class t ON t.oid = a.attrelid "
                    "JOIN pg_namespace n ON n.oid = t.relnamespace "
@@ -501,7 +534,8 @@ int sp_schema_ensure_table(PGconn *conn, const sp_config *c,
   if (rc)
     goto out;
   int exists = PQntuples(res) > 0;
-  sp_buf_printf(&sql, "CREATE SCHEMA IF NOT EXISTS %s;", qs);
+  if (!exists)
+    sp_buf_printf(&sql, "CREATE SCHEMA IF NOT EXISTS %s;", qs);
   if (!exists) {
     sp_buf_printf(&sql, "CREATE TABLE %s (", qt);
     for (size_t i = 0; i < st->ncolumns; i++) {
@@ -588,37 +622,65 @@ int sp_schema_ensure_table(PGconn *conn, const sp_config *c,
   char *tcomment = sp_xasprintf("%s%sLoaded by samspor connector %s.",
                                 desc ? desc : "", desc ? ". " : "", cc->name);
   char *twhat = sp_xasprintf("TABLE %s", qt);
-  add_comment(&sql, conn, twhat, tcomment);
+  if (!exists || !same_text(PQgetvalue(res, 0, 4), tcomment))
+    add_comment(&sql, conn, twhat, tcomment);
   free(twhat);
   free(tcomment);
-  for (size_t i = 0; i < st->ncolumns; i++) {
-    const sp_column *col = &st->columns[i];
-    char *qc = PQescapeIdentifier(conn, col->name, strlen(col->name));
-    char *what = sp_xasprintf("COLUMN %s.%s", qt, qc);
-    char *text = column_comment(col);
-    add_comment(&sql, conn, what, text);
-    free(what);
+  for (size_t i = 0; i < st->ncolumns + 2; i++) {
+    const sp_column *col = i < st->ncolumns ? &st->columns[i] : NULL;
+    const char *name = col                 ? col->name
+                       : i == st->ncolumns ? "_run_id"
+                                           : "_loaded_at";
+    char *text =
+        col ? column_comment(col)
+            : sp_xstrdup(i == st->ncolumns
+                             ? "The samspor.sync_run that loaded the row."
+                             : "When the row was loaded.");
+    const char *have = NULL;
+    for (int r = 0; exists && r < PQntuples(res); r++)
+      if (strcmp(PQgetvalue(res, r, 0), name) == 0 && !PQgetisnull(res, r, 3))
+        have = PQgetvalue(res, r, 3);
+    if (!have || strcmp(have, text) != 0) {
+      char *qc = PQescapeIdentifier(conn, name, strlen(name));
+      char *what = sp_xasprintf("COLUMN %s.%s", qt, qc);
+      add_comment(&sql, conn, what, text);
+      free(what);
+      PQfreemem(qc);
+    }
     free(text);
-    PQfreemem(qc);
   }
-  {
-    char *what = sp_xasprintf("COLUMN %s._run_id", qt);
-    add_comment(&sql, conn, what, "The samspor.sync_run that loaded the row.");
-    free(what);
-    what = sp_xasprintf("COLUMN %s._loaded_at", qt);
-    add_comment(&sql, conn, what, "When the row was loaded.");
-    free(what);
+  /* Grants and row-level security are checked with every load: roles may
+   * have been created since, and restrict_by may have changed. */
+  const char *restrict_col = sp_get_string(st->s, "restrict_by");
+  int access = exists ? sp_access_missing(conn, schema, qt, restrict_col) : 1;
+  /* The register forget uses to find pseudonym columns. */
+  int registered = 1;
+  for (size_t i = 0; i < st->ncolumns && !rc && registered; i++) {
+    const sp_column *col = &st->columns[i];
+    if (strcmp(col->rule, "pseudonym") != 0)
+      continue;
+    const char *p[] = {schema, st->table, col->name,
+                       sp_get_string(col->s, "kind")};
+    PGresult *r2 = NULL;
+    rc = sp_pg_execp(conn,
+                     "SELECT 1 FROM samspor.pseudonym_columns WHERE "
+                     "table_schema = $1 AND table_name = $2 AND column_name "
+                     "= $3 AND kind = $4",
+                     4, p, PGRES_TUPLES_OK, &r2, err, errlen);
+    registered = !rc && PQntuples(r2) == 1;
+    PQclear(r2);
   }
-  rc = sp_pg_exec(conn, sql.data, PGRES_COMMAND_OK, NULL, err, errlen);
-  /* Grants and row-level security, again with every load: roles may have
-   * been created since, and restrict_by may have changed. */
-  if (!rc)
-    rc = sp_access_apply(conn, schema, st->table,
-                         sp_get_string(st->s, "restrict_by"), err, errlen);
   if (rc)
     goto out;
-  /* The register forget uses to find pseudonym columns. */
-  for (size_t i = 0; i < st->ncolumns && !rc; i++) {
+  if (dry) {
+    *todo = sql.len > 0 || access || !registered;
+    goto out;
+  }
+  if (sql.len > 0)
+    rc = sp_pg_exec(conn, sql.data, PGRES_COMMAND_OK, NULL, err, errlen);
+  if (!rc)
+    rc = sp_access_apply(conn, schema, st->table, restrict_col, err, errlen);
+  for (size_t i = 0; i < st->ncolumns && !rc && !registered; i++) {
     const sp_column *col = &st->columns[i];
     if (strcmp(col->rule, "pseudonym") != 0)
       continue;
@@ -635,5 +697,42 @@ out:
   sp_buf_free(&sql);
   free(qt);
   PQfreemem(qs);
+  return rc;
+}
+
+int sp_schema_ensure_table(PGconn *conn, const sp_config *c,
+                           const sp_connector *cc, const sp_stream *st,
+                           char *err, size_t errlen) {
+  int rc = sp_pg_exec(conn, "SELECT pg_advisory_xact_lock(" SP_SETUP_LOCK ")",
+                      PGRES_TUPLES_OK, NULL, err, errlen);
+  return rc ? rc : ensure_table(conn, c, cc, st, 0, NULL, err, errlen);
+}
+
+int sp_schema_prepare(PGconn *conn, const sp_config *c, const sp_connector *cc,
+                      const sp_stream *st, char *err, size_t errlen) {
+  int todo = 0;
+  int rc = ensure_table(conn, c, cc, st, 1, &todo, err, errlen);
+  /* A concurrency error here is another samspor's set-up that got in
+   * first (outside the lock: a role's grant by hand, `samspor grant`):
+   * looking again finds its work done. */
+  for (int attempt = 0; !rc && todo && attempt < 3; attempt++) {
+    rc = sp_pg_exec(conn, "BEGIN", PGRES_COMMAND_OK, NULL, err, errlen);
+    if (!rc)
+      rc = sp_schema_ensure_table(conn, c, cc, st, err, errlen);
+    if (!rc)
+      rc = sp_pg_exec(conn, "COMMIT", PGRES_COMMAND_OK, NULL, err, errlen);
+    if (!rc)
+      break;
+    if (PQstatus(conn) == CONNECTION_OK)
+      PQclear(PQexec(conn, "ROLLBACK"));
+    if (rc != SAMSPOR_ETEMP || PQstatus(conn) != CONNECTION_OK)
+      break;
+    sp_logctx lc = {cc->name, st->table, 0};
+    sp_info(&lc,
+            "set-up of table %s met a concurrent change (%s); looking "
+            "again",
+            st->table, err);
+    rc = ensure_table(conn, c, cc, st, 1, &todo, err, errlen);
+  }
   return rc;
 }

@@ -14,6 +14,10 @@
 
 #include "conf.h"
 
+/* Advisory lock key serialising set-up (tables, grants, policies) across
+ * samspor processes; held for a transaction. */
+#define SP_SETUP_LOCK "7368304"
+
 /* The bookkeeping schema version this samspor writes. */
 int sp_schema_version_current(void);
 
@@ -26,14 +30,25 @@ int sp_schema_version_current(void);
 int sp_schema_migrate(PGconn *conn, char *err, size_t errlen);
 
 /*
- * Inside the caller's transaction: create the stream's table when missing,
- * add columns new in the configuration, refresh the comments and the
- * pseudonym-column register.  Refuses (SAMSPOR_ECONFIG) a changed column
- * type or key.  Returns 0 or a code with a message in err.
+ * Inside the caller's transaction, under the advisory lock SP_SETUP_LOCK
+ * (held to its end): create the stream's table when missing, add columns
+ * new in the configuration, refresh the comments, grants and the
+ * pseudonym-column register where they differ.  Refuses (SAMSPOR_ECONFIG) a
+ * changed column type or key.  Returns 0 or a code with a message in err.
  */
 int sp_schema_ensure_table(PGconn *conn, const sp_config *c,
                            const sp_connector *conn_cfg, const sp_stream *st,
                            char *err, size_t errlen);
+
+/*
+ * Outside any transaction: check with read-only queries whether the
+ * stream's table, columns, comments, grants or register entry are missing
+ * or differ and, only then, make them in a short transaction of their own
+ * under the advisory lock SP_SETUP_LOCK, so that loads running at once
+ * never change the catalog.  Returns 0 or a code with a message in err.
+ */
+int sp_schema_prepare(PGconn *conn, const sp_config *c, const sp_connector *cc,
+                      const sp_stream *st, char *err, size_t errlen);
 
 /* "schema"."table", quoted; caller frees. */
 char *sp_schema_qualified(PGconn *conn, const char *schema, const char *table);

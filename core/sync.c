@@ -815,9 +815,12 @@ static int stream_tx(sp_syncer *s, const sp_connector *cc, const sp_stream *st,
   samspor_ctx ctx;
   sp_ctx_init(&ctx, cc->name, st->table, r->run_id);
 
-  rc = sp_schema_ensure_table(conn, c, cc, st, err, errlen);
-  if (rc)
-    goto out;
+  /* Otherwise sp_schema_prepare did it before the load's transaction. */
+  if (s->opts.rebuild) {
+    rc = sp_schema_ensure_table(conn, c, cc, st, err, errlen);
+    if (rc)
+      goto out;
+  }
 
   const char *kp[] = {cc->name, st->table};
   rc = sp_pg_execp(conn,
@@ -1119,7 +1122,13 @@ static int sync_stream(sp_syncer *s, const sp_connector *cc,
             s->opts.rebuild ? " (rekey rebuild)"
             : s->opts.full  ? " (full)"
                             : "");
+    /* Set-up in a short transaction of its own, only when something is
+     * missing: inside the load's it held catalog rows for the whole load,
+     * and a second connector loading at once failed on them. */
     if (own_tx)
+      rc =
+          sp_schema_prepare(conn, s->config, cc, st, r->error, sizeof r->error);
+    if (own_tx && !rc)
       rc = sp_pg_exec(conn, "BEGIN", PGRES_COMMAND_OK, NULL, r->error,
                       sizeof r->error);
   }
