@@ -489,6 +489,8 @@ assert_contains() {
 
 # assert_not_contains HAYSTACK NEEDLE MSG
 assert_not_contains() {
+	# an empty needle is in every text: such a check could never fail
+	[[ -n $2 ]] || fail "${3:-unexpected text}: the text looked for is empty, so the check cannot fail"
 	[[ $1 != *"$2"* ]] || fail "${3:-unexpected text}: $(_sp_show "$2") found in $(_sp_show "$1")"
 }
 

@@ -199,6 +199,7 @@ test_framework_reports() {
 		}
 		test_contains() { assert_contains "abc" "x" "needle"; }
 		test_skipped() { t_skip "not today"; }
+		test_empty_needle() { assert_not_contains "abc" "" "scan"; }
 		test_last() { assert_not_contains "abc" "x" "needle"; }
 		run_tests
 	EOF
@@ -211,11 +212,12 @@ test_framework_reports() {
 	assert_contains "$OUT" "not ok - test_exit_capture: 'sh -c exit 4' exited 4, expected 0" "assert_exit"
 	assert_contains "$OUT" "not ok - test_contains: needle: 'x' not in 'abc'" "assert_contains"
 	assert_contains "$OUT" "ok - test_skipped # SKIP not today" "skip"
+	assert_contains "$OUT" "not ok - test_empty_needle: scan: the text looked for is empty, so the check cannot fail" "an empty needle fails"
 	assert_contains "$OUT" "ok - test_last" "later tests still run"
-	assert_eq "$(tail -n 1 <<<"$OUT")" "2 passed, 4 failed, 1 skipped" "closing line (a skip is no pass)"
+	assert_eq "$(tail -n 1 <<<"$OUT")" "2 passed, 5 failed, 1 skipped" "closing line (a skip is no pass)"
 	# In file order, not alphabetical.
 	assert_eq "$(grep -oE '^(not )?ok - test_[a-z_]+' <<<"$OUT" | sed -E 's/^(not )?ok - //' | tr '\n' ' ')" \
-		"test_passes test_wrong_value test_failing_command test_exit_capture test_contains test_skipped test_last " \
+		"test_passes test_wrong_value test_failing_command test_exit_capture test_contains test_skipped test_empty_needle test_last " \
 		"test order"
 }
 
