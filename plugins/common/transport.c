@@ -1430,8 +1430,8 @@ double sp_transport_min_age(const sp_transport *t) {
   return t->min_age;
 }
 
-double sp_transport_empty_settle(const sp_transport *t) {
-  return t->min_age > 0 ? t->min_age : SP_EMPTY_SETTLE;
+double sp_transport_settle(const sp_transport *t) {
+  return t->min_age > 0 ? t->min_age : SP_SETTLE_DEFAULT;
 }
 
 int sp_transport_files_all(const sp_transport *t) {

@@ -220,11 +220,12 @@ int sp_transport_missing(sp_transport *t, int list_rc, const char *plugin);
 /* The min_age option, in seconds (0: none). */
 double sp_transport_min_age(const sp_transport *t);
 
-/* How long an empty file that should not be empty (a csv header) counts as
- * a re-export just starting rather than an error: min_age, or
- * SP_EMPTY_SETTLE seconds when min_age is 0. */
-#define SP_EMPTY_SETTLE 300
-double sp_transport_empty_settle(const sp_transport *t);
+/* The settle time, in seconds: how long a file that is empty where a
+ * header is expected (csv) or a document that ends early (xml) counts as
+ * an export still being written (SAMSPOR_ETEMP) rather than a broken one:
+ * min_age, or SP_SETTLE_DEFAULT seconds when min_age is 0. */
+#define SP_SETTLE_DEFAULT 300
+double sp_transport_settle(const sp_transport *t);
 
 /* Nonzero when the `files` option says "all" (else "newest"). */
 int sp_transport_files_all(const sp_transport *t);

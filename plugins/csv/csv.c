@@ -670,7 +670,7 @@ static int pump(csv_handle *h, int header_only) {
   }
   if (h->header_pending) {
     const sp_file *f = &h->files[h->cur];
-    double settle = sp_transport_empty_settle(h->tp);
+    double settle = sp_transport_settle(h->tp);
     double age = f->mtime >= 0 ? difftime(time(NULL), (time_t)f->mtime) : -1;
     /* Empty and fresh: most likely an export being written again from
      * the start (truncated, then filled), not a broken one. */
