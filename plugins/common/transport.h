@@ -159,9 +159,11 @@
              "its modification time: local files, sftp:// and https:// "      \
              "when the server gives Last-Modified) is not read yet and the "   \
              "run ends with exit status 75, so the daemon retries it: for "    \
-             "a partner that writes its export in place. An empty file "      \
-             "that should have a header is temporary (75) when younger "       \
-             "than min_age, or than 5 minutes when min_age is 0."}
+             "a partner that writes its export in place. It is also the "     \
+             "time an empty csv file (where a header is expected) or an "      \
+             "xml document that ends early counts as still being written "     \
+             "(exit status 75) rather than broken (1); 5 minutes when "        \
+             "min_age is 0."}
 /* clang-format on */
 
 typedef struct sp_file {
