@@ -994,6 +994,11 @@ static int verify_sftp(sp_reader *r) {
   t->active = NULL;
   rc = stat_remote(t, r->url, &size, &mtime);
   t->active = r;
+  if (rc == SAMSPOR_ENOENT) /* gone (renamed away) since it was read */
+    return fail(t, SAMSPOR_ETEMP,
+                "%s: removed or renamed while it was read; nothing of it is "
+                "loaded, try again later",
+                r->shown);
   if (rc)
     return rc;
   if ((r->want_size >= 0 && size != r->want_size) ||

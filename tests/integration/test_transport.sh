@@ -317,6 +317,30 @@ test_sftp_file_grown_while_read_loads_nothing() {
 	assert_eq "$(rows)" "$n" "and not again (append)"
 }
 
+# A file renamed away on the SFTP server while it is transferred (the
+# server goes on reading what it opened): the stat after the transfer
+# finds nothing, and that is temporary (75) too, not a failure.
+test_sftp_file_renamed_while_read_is_temporary() {
+	reset_db
+	local d f pos="" i pid rc=0
+	d=$(srvdir)
+	f=$d/big.csv
+	mkcsv "$f" 1 1500000
+	conf "$(sftp_src big.csv)" append
+	"$SAMSPOR" -c "$T/s.conf" sync >"$T/out" 2>"$T/err" &
+	pid=$!
+	for ((i = 0; i < 12000; i++)); do
+		pos=$(sftp_pos "$f")
+		[[ -n $pos ]] && ((pos > 1048576)) && break
+		sleep 0.01
+	done
+	[[ -n $pos ]] || fail "the SFTP server never opened the file"
+	mv "$f" "$d/big.done"
+	wait "$pid" || rc=$?
+	assert_eq "$rc" 75 "renamed while transferred: exit 75"
+	assert_contains "$(cat "$T/err")" "removed or renamed while it was read" "the reason"
+}
+
 test_sftp_unknown_host_key_refused() {
 	reset_db
 	local d
