@@ -614,7 +614,8 @@ static char *put_timestamp(char *o, const dtime *t) {
  * [sign] digits [decimal digits], thousands separators allowed only as
  * real thousands grouping (1-3 digits, then groups of exactly 3): with
  * decimal_comma, "1.5" (a dot-decimal value from a source exported the
- * other way) is refused rather than read as 15.  Writes the canonical form
+ * other way) is refused rather than read as 15, and so is a separator with
+ * no digits after it ("5,").  Writes the canonical form
  * to out (room for n + 2 bytes) and returns NULL, or returns the reason.
  * *frac is set when the value has decimals.
  */
@@ -658,7 +659,6 @@ static const char *parse_number(const rcol *c, const char *s, size_t n,
   size_t nfrac = 0;
   *frac = 0;
   if (i < n && s[i] == c->decimal) {
-    size_t point = o;
     out[o++] = '.';
     i++;
     while (i < n && is_digit(s[i])) {
@@ -666,10 +666,11 @@ static const char *parse_number(const rcol *c, const char *s, size_t n,
       out[o++] = s[i++];
       nfrac++;
     }
+    /* "4994," is refused, not read as 4994: a dangling separator is
+     * what a line cut inside its last field looks like (issue 14) */
     if (nfrac == 0)
-      o = point; /* "5." is 5 */
-    else
-      *frac = 1;
+      return "not_a_number";
+    *frac = 1;
     if (nfrac > NUM_MAX_DIGITS)
       return "out_of_range";
   }

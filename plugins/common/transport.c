@@ -70,6 +70,7 @@ struct sp_transport {
   int retries;                  /* retry_attempts */
   double backoff;               /* retry_backoff, seconds */
   double max_backoff;           /* retry_max_backoff, seconds */
+  double min_age;               /* min_age, seconds */
   int no_retry;                 /* set during check(): answer quickly */
   unsigned seed;                /* rand_r state for the jitter: per transport */
   CURLM *multi;                 /* owned; NULL for local */
@@ -103,6 +104,13 @@ struct sp_reader {
   unsigned long long delivered; /* bytes handed to the consumer */
   int attempt;                  /* retries done so far */
   int64_t size, mtime;          /* HEAD/stat results (-1 unknown) */
+  /* What the file was when opened (local: fstat; sftp: the listing), to
+   * tell at its end whether it changed while read.  -1: unknown. */
+  int64_t want_size, want_mtime;
+  long want_ns;
+  dev_t dev;
+  ino_t ino;
+  int verified; /* the end-of-file check has been made */
 };
 
 /* ---- messages ------------------------------------------------------- */
@@ -844,6 +852,7 @@ static int reader_new(sp_transport *t, req_kind kind, const char *url,
   r->kind = kind;
   r->fd = -1;
   r->size = r->mtime = -1;
+  r->want_size = r->want_mtime = -1;
   r->collect = kind == REQ_HEAD || kind == REQ_LIST || kind == REQ_LONG;
   r->url = strdup(url);
   r->shown = r->url ? sp_url_redact(url) : NULL;
@@ -893,13 +902,111 @@ int sp_transport_read_open(sp_transport *t, sp_file *f, sp_reader **out) {
       return fail(t, e == ENOENT ? SAMSPOR_ENOENT : SAMSPOR_EIO, "%s: %s",
                   f->url, strerror(e));
     }
-    if (fstat(r->fd, &st) == 0) { /* what is read, not what glob saw */
-      f->size = (int64_t)st.st_size;
-      f->mtime = (int64_t)st.st_mtim.tv_sec;
-      f->mtime_ns = st.st_mtim.tv_nsec;
+    if (fstat(r->fd, &st) != 0) {
+      int e = errno;
+      sp_reader_close(r);
+      return fail(t, SAMSPOR_EIO, "%s: %s", f->url, strerror(e));
+    }
+    /* The file opened is not the one listed (replaced, or rewritten, in
+     * between): what the listing chose may not be what is read. */
+    if (f->has_ino &&
+        ((uint64_t)st.st_dev != f->dev || (uint64_t)st.st_ino != f->ino ||
+         (int64_t)st.st_size != f->size ||
+         (int64_t)st.st_mtim.tv_sec != f->mtime ||
+         st.st_mtim.tv_nsec != f->mtime_ns)) {
+      sp_reader_close(r);
+      return fail(t, SAMSPOR_ETEMP,
+                  "%s: changed between the listing and the open (replaced "
+                  "or still being written); nothing was read, try again "
+                  "later",
+                  f->url);
+    }
+    /* what is read, not what glob saw */
+    f->size = (int64_t)st.st_size;
+    f->mtime = (int64_t)st.st_mtim.tv_sec;
+    f->mtime_ns = st.st_mtim.tv_nsec;
+    r->want_size = f->size;
+    r->want_mtime = f->mtime;
+    r->want_ns = f->mtime_ns;
+    r->dev = st.st_dev;
+    r->ino = st.st_ino;
+  } else if (t->scheme == SCHEME_SFTP) {
+    r->want_size = f->size;
+    r->want_mtime = f->mtime;
+  }
+  if (t->min_age > 0 && f->mtime >= 0) {
+    double age = difftime(time(NULL), (time_t)f->mtime);
+    if (age < t->min_age) {
+      sp_reader_close(r);
+      return fail(t, SAMSPOR_ETEMP,
+                  "%s: modified %.0fs ago, less than min_age (%.0fs): "
+                  "not read yet (it may still be being written); try "
+                  "again later",
+                  f->name, age < 0 ? 0 : age, t->min_age);
     }
   }
   *out = r;
+  return 0;
+}
+
+/* A local file at its end: did it change since it was opened?  Returns 0
+ * or SAMSPOR_ETEMP after host->error. */
+static int verify_local(sp_reader *r) {
+  struct stat st, ps;
+  const char *why = NULL;
+
+  if (fstat(r->fd, &st) != 0)
+    return fail(r->t, SAMSPOR_EIO, "%s: %s", r->url, strerror(errno));
+  if ((int64_t)st.st_size != r->want_size ||
+      r->delivered != (unsigned long long)r->want_size)
+    why = "its size changed while it was read";
+  else if ((int64_t)st.st_mtim.tv_sec != r->want_mtime ||
+           st.st_mtim.tv_nsec != r->want_ns)
+    why = "it was modified while it was read";
+  else if (stat(r->url, &ps) != 0 || ps.st_dev != r->dev || ps.st_ino != r->ino)
+    why = "its path was replaced or removed while it was read";
+  if (!why)
+    return 0;
+  return fail(r->t, SAMSPOR_ETEMP,
+              "%s: %s (%lld bytes at the open, %llu read); nothing of it "
+              "is loaded, try again later",
+              r->url, why, (long long)r->want_size, r->delivered);
+}
+
+static int stat_remote(sp_transport *t, const char *url, int64_t *size,
+                       int64_t *mtime);
+
+/* An sftp:// file at its end: the bytes the listing announced, and the
+ * same size and mtime in a stat after the transfer.  Returns 0 or a code
+ * after host->error. */
+static int verify_sftp(sp_reader *r) {
+  sp_transport *t = r->t;
+  int64_t size = -1, mtime = -1;
+  int rc;
+
+  if (r->want_size >= 0 && r->delivered != (unsigned long long)r->want_size)
+    return fail(t, SAMSPOR_ETEMP,
+                "%s: %llu bytes read, the listing announced %lld: the file "
+                "changed while it was read; nothing of it is loaded, try "
+                "again later",
+                r->shown, r->delivered, (long long)r->want_size);
+  /* the transfer is over: the transport's handle may serve a stat */
+  t->active = NULL;
+  rc = stat_remote(t, r->url, &size, &mtime);
+  t->active = r;
+  if (rc == SAMSPOR_ENOENT) /* gone (renamed away) since it was read */
+    return fail(t, SAMSPOR_ETEMP,
+                "%s: removed or renamed while it was read; nothing of it is "
+                "loaded, try again later",
+                r->shown);
+  if (rc)
+    return rc;
+  if ((r->want_size >= 0 && size != r->want_size) ||
+      (r->want_mtime >= 0 && mtime != r->want_mtime))
+    return fail(t, SAMSPOR_ETEMP,
+                "%s: its size or modification time changed while it was "
+                "read; nothing of it is loaded, try again later",
+                r->shown);
   return 0;
 }
 
@@ -933,6 +1040,11 @@ long long sp_reader_read(sp_reader *r, char *buf, size_t cap) {
   if (r->fd >= 0) {
     for (;;) {
       ssize_t k = read(r->fd, buf, cap);
+      if (k == 0 && !r->verified) {
+        r->verified = 1;
+        if ((rc = verify_local(r)) != 0)
+          return rc;
+      }
       if (k >= 0) {
         r->delivered += (unsigned long long)k;
         return k;
@@ -945,6 +1057,12 @@ long long sp_reader_read(sp_reader *r, char *buf, size_t cap) {
   if ((rc = drive(r)) != 0)
     return rc;
   n = r->len - r->off;
+  if (n == 0 && r->done && r->kind == REQ_GET && r->t->scheme == SCHEME_SFTP &&
+      !r->verified) {
+    r->verified = 1;
+    if ((rc = verify_sftp(r)) != 0)
+      return rc;
+  }
   if (n > cap)
     n = cap;
   if (n) {
@@ -1019,6 +1137,8 @@ static int files_add(sp_files *out, const char *name, const char *url,
   f->size = size;
   f->mtime = mtime;
   f->mtime_ns = mtime_ns;
+  f->has_ino = 0;
+  f->dev = f->ino = 0;
   out->n++;
   return 0;
 }
@@ -1028,10 +1148,18 @@ static int files_add(sp_files *out, const char *name, const char *url,
 static int add_local(sp_files *out, const char *path) {
   struct stat st;
   const char *slash = strrchr(path, '/');
+  int rc;
   if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
     return 1;
-  return files_add(out, slash ? slash + 1 : path, path, (int64_t)st.st_size,
-                   (int64_t)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+  rc = files_add(out, slash ? slash + 1 : path, path, (int64_t)st.st_size,
+                 (int64_t)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+  if (rc == 0) {
+    sp_file *f = &out->v[out->n - 1];
+    f->has_ino = 1;
+    f->dev = (uint64_t)st.st_dev;
+    f->ino = (uint64_t)st.st_ino;
+  }
+  return rc;
 }
 
 /*
@@ -1303,6 +1431,14 @@ const char *sp_transport_url(const sp_transport *t) {
   return t->shown;
 }
 
+double sp_transport_min_age(const sp_transport *t) {
+  return t->min_age;
+}
+
+double sp_transport_settle(const sp_transport *t) {
+  return t->min_age > 0 ? t->min_age : SP_SETTLE_DEFAULT;
+}
+
 int sp_transport_files_all(const sp_transport *t) {
   return t->all_files;
 }
@@ -1571,6 +1707,9 @@ int sp_transport_open(const samspor_host *host, samspor_ctx *ctx,
   }
   t->backoff = host->get_duration(s, "retry_backoff");
   t->max_backoff = host->get_duration(s, "retry_max_backoff");
+  t->min_age = host->get_duration(s, "min_age");
+  if (t->min_age < 0)
+    t->min_age = 0;
   if (t->backoff < 0)
     t->backoff = 0;
   if (t->max_backoff < t->backoff)

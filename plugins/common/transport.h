@@ -149,18 +149,35 @@
      .max = 86400,                                                             \
      .help = "Longest wait between two retries; also the longest "             \
              "Retry-After of an HTTP 429 or 503 answer that is waited for "    \
-             "(a longer one ends the run with exit status 75)."}
+             "(a longer one ends the run with exit status 75)."},              \
+    {.name = "min_age",                                                        \
+     .type = SAMSPOR_OPT_DURATION,                                             \
+     .def = "0",                                                               \
+     .min = 0,                                                                 \
+     .max = 604800,                                                            \
+     .help = "Settle time: a file modified more recently than this (by "       \
+             "its modification time: local files, sftp:// and https:// "      \
+             "when the server gives Last-Modified) is not read yet and the "   \
+             "run ends with exit status 75, so the daemon retries it: for "    \
+             "a partner that writes its export in place. It is also the "     \
+             "time an empty csv file (where a header is expected) or an "      \
+             "xml document that ends early counts as still being written "     \
+             "(exit status 75) rather than broken (1); 5 minutes when "        \
+             "min_age is 0."}
 /* clang-format on */
 
 typedef struct sp_file {
-  char *name;    /* base name, for positions ("unge_2026.csv") and state */
-  char *url;     /* full URL (credentials included as configured) or local
-                    path to fetch; never put it in a message as it is: see
-                    sp_url_redact() */
-  int64_t size;  /* bytes, -1 when unknown */
-  int64_t mtime; /* modification time (unix seconds), -1 when unknown */
-  long mtime_ns; /* nanoseconds part of mtime (local files; else 0), so
-                    that "newest" can tell apart files of the same second */
+  char *name;        /* base name, for positions ("unge_2026.csv") and state */
+  char *url;         /* full URL (credentials included as configured) or local
+                        path to fetch; never put it in a message as it is: see
+                        sp_url_redact() */
+  int64_t size;      /* bytes, -1 when unknown */
+  int64_t mtime;     /* modification time (unix seconds), -1 when unknown */
+  long mtime_ns;     /* nanoseconds part of mtime (local files; else 0), so
+                        that "newest" can tell apart files of the same second */
+  int has_ino;       /* dev and ino are known (local files) */
+  uint64_t dev, ino; /* identity of the file the listing saw, so that one
+                        replaced before it is opened is noticed */
 } sp_file;
 
 typedef struct sp_files {
@@ -201,6 +218,16 @@ const char *sp_transport_url(const sp_transport *t);
  * returned as it is.  plugin names the caller in the message ("csv").
  */
 int sp_transport_missing(sp_transport *t, int list_rc, const char *plugin);
+
+/* The min_age option, in seconds (0: none). */
+double sp_transport_min_age(const sp_transport *t);
+
+/* The settle time, in seconds: how long a file that is empty where a
+ * header is expected (csv) or a document that ends early (xml) counts as
+ * an export still being written (SAMSPOR_ETEMP) rather than a broken one:
+ * min_age, or SP_SETTLE_DEFAULT seconds when min_age is 0. */
+#define SP_SETTLE_DEFAULT 300
+double sp_transport_settle(const sp_transport *t);
 
 /* Nonzero when the `files` option says "all" (else "newest"). */
 int sp_transport_files_all(const sp_transport *t);
@@ -271,6 +298,15 @@ int sp_transport_post(sp_transport *t, const char *body, size_t len,
  * updated from the file actually opened (what is read, not what the
  * listing saw).  Returns 0 with *out (close with sp_reader_close), or a
  * code after host->error().  Remote transfers start on the first read.
+ *
+ * A file that changes while it is read is never delivered as if whole:
+ * SAMSPOR_ETEMP (exit 75, the run is retried later) when a local file was
+ * replaced between the listing and the open (other inode, size or mtime),
+ * or when, at its end, the bytes read differ from the size at the open, or
+ * its size or mtime changed, or its path now names another file; for
+ * sftp:// when the bytes read differ from the size the listing announced
+ * or a stat after the transfer gives another size or mtime.  A file
+ * modified less than min_age ago is not opened (SAMSPOR_ETEMP).
  */
 int sp_transport_read_open(sp_transport *t, sp_file *f, sp_reader **out);
 int sp_transport_post_open(sp_transport *t, const char *body, size_t len,

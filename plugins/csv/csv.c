@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zlib.h>
 
 #define CSV_PLUGIN_VERSION "0.1.0"
@@ -43,6 +44,7 @@
  * about reaching it are the transport's). */
 typedef struct csv_opts {
   int header;     /* the first record names the fields */
+  int final_nl;   /* final_newline = "required" */
   csv_config cfg; /* for the parser */
 } csv_opts;
 
@@ -79,6 +81,7 @@ typedef struct csv_handle {
   char *buf;      /* owned read buffer of READ_CHUNK bytes */
   size_t buf_len; /* bytes in buf */
   size_t buf_off; /* bytes of buf handed to the parser */
+  int last_byte;  /* last byte of the (inflated) file so far, -1: none */
 
   char *pos;               /* owned "name.csv:LINE" position buffer */
   size_t pos_prefix;       /* length of "name.csv:" in pos */
@@ -136,6 +139,16 @@ static const samspor_option csv_source_options[] = {
      .max = 1000000,
      .help = "Lines to ignore at the start of each file, before the header "
              "(a title or an export note)."},
+    {.name = "final_newline",
+     .type = SAMSPOR_OPT_ENUM,
+     .def = "required",
+     .choices = "required|optional",
+     .help = "Whether the last line must end with a line break. required: "
+             "a file whose last line has none is taken as still being "
+             "written (cut inside its last record): nothing of it is "
+             "loaded and the run ends with exit status 75, so the daemon "
+             "tries again. optional: for a partner whose exports never "
+             "end with a line break; the last line is then a record."},
     {.name = NULL},
 };
 
@@ -150,6 +163,8 @@ static int parse_opts(const samspor_host *host, samspor_ctx *ctx,
   long long n;
 
   csv_config_init(&o->cfg);
+  v = host->get_string(s, "final_newline");
+  o->final_nl = !v || strcmp(v, "optional") != 0;
   v = host->get_string(s, "encoding");
   if (!v || !strcmp(v, "utf-8")) {
     o->cfg.encoding = CSV_UTF8;
@@ -334,6 +349,7 @@ static int file_open(csv_handle *h) {
   csv_parser_reset(h->parser);
   h->eof = 0;
   h->buf_len = h->buf_off = 0;
+  h->last_byte = -1;
   h->ncols = 0;
   h->header_pending = h->opts.header;
   h->nrec = h->nrej = 0;
@@ -366,6 +382,8 @@ static int file_open(csv_handle *h) {
     h->eof = 0;
     h->buf_len = 0;
   }
+  if (h->buf_len)
+    h->last_byte = (unsigned char)h->buf[h->buf_len - 1];
   if (f->size >= 0)
     h->host->log(h->ctx, SAMSPOR_LOG_INFO, "csv: reading %s (%lld bytes%s)",
                  h->shown, (long long)f->size, h->gz ? ", gzip" : "");
@@ -623,6 +641,21 @@ static int pump(csv_handle *h, int header_only) {
     h->buf_off = 0;
     if (n == 0)
       h->eof = 1;
+    else
+      h->last_byte = (unsigned char)h->buf[n - 1];
+  }
+  /* A last line without its line break is, by default, a line still
+   * being written: loading it would store a cut value ("4994," of
+   * "4994,50") and the finished line again on the next run. */
+  if (h->opts.final_nl && h->last_byte >= 0 && h->last_byte != '\n' &&
+      h->last_byte != '\r') {
+    h->host->error(h->ctx,
+                   "csv: %s: the last line has no line break: the file "
+                   "looks cut off or still being written; nothing of it "
+                   "is loaded, try again later (final_newline = "
+                   "\"optional\" accepts such a file)",
+                   h->shown);
+    return SAMSPOR_ETEMP;
   }
   for (;;) {
     rc = csv_parser_finish(h->parser);
@@ -636,6 +669,19 @@ static int pump(csv_handle *h, int header_only) {
     break;
   }
   if (h->header_pending) {
+    const sp_file *f = &h->files[h->cur];
+    double settle = sp_transport_settle(h->tp);
+    double age = f->mtime >= 0 ? difftime(time(NULL), (time_t)f->mtime) : -1;
+    /* Empty and fresh: most likely an export being written again from
+     * the start (truncated, then filled), not a broken one. */
+    if (h->last_byte < 0 && f->mtime >= 0 && age < settle) {
+      h->host->error(h->ctx,
+                     "csv: %s: empty, and modified %.0fs ago (less than "
+                     "%.0fs): taken as an export being written; try again "
+                     "later",
+                     h->shown, age < 0 ? 0 : age, settle);
+      return SAMSPOR_ETEMP;
+    }
     h->host->error(h->ctx,
                    "csv: %s: no header line (the file has no "
                    "records)",

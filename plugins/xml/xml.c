@@ -41,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <libxml/parser.h>
 
@@ -329,8 +330,26 @@ static int read_doc(xml_handle *h, const sp_file *file) {
   /* The document is ended either way, so the parser is ready for the
    * next; after a failure its own verdict comes first. */
   frc = xr_parser_finish(h->parser);
-  if (rc == 0 && frc != 0)
+  if (rc == 0 && frc != 0) {
     rc = doc_failed(h, frc);
+    /* Every byte was read and parsed, and only the end of the input
+     * failed: the document stops before its end (its root element not
+     * closed).  A fresh file so cut is one still being written, like a
+     * csv line without its line break; an older one is broken. */
+    if (file && frc == XR_EDATA && h->doc_rc == SAMSPOR_EDATA &&
+        file->mtime >= 0) {
+      double age = difftime(time(NULL), (time_t)file->mtime);
+      double settle = sp_transport_settle(h->t);
+      if (age < settle) {
+        size_t n = strlen(h->msg);
+        snprintf(h->msg + n, sizeof h->msg - n,
+                 " (it ends early and was modified %.0fs ago, less than "
+                 "%.0fs: taken as still being written; try again later)",
+                 age < 0 ? 0 : age, settle);
+        h->doc_rc = rc = SAMSPOR_ETEMP;
+      }
+    }
+  }
   if (h->doc_rc) {
     /* Ours whatever the transport made of the stop: it may have said
      * "transfer aborted" meanwhile. */

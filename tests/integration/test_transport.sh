@@ -266,6 +266,81 @@ test_sftp_big_gzip_file_streams() {
 	assert_eq "$(psql_q 'SELECT sum(id) FROM warehouse.t')" $((300000 * 300001 / 2)) "every id once"
 }
 
+# sftp_pos PATH: the offset at which the SFTP server (an sshd process)
+# reads PATH, or nothing while none has it open.
+sftp_pos() {
+	local fd p
+	for p in $(pgrep sshd || true); do
+		for fd in /proc/"$p"/fd/*; do
+			if [[ $(readlink "$fd" 2>/dev/null) == "$1" ]]; then
+				awk '/^pos:/ {print $2}' "/proc/$p/fdinfo/${fd##*/}" 2>/dev/null && return
+			fi
+		done
+	done
+}
+
+# A file that grows on the SFTP server while it is transferred (issue 14,
+# item 2), as an export still being written does.  curl reads the size it
+# found at the start, so the transfer itself ends cleanly: only the stat
+# after it shows the change.  The run loads nothing and exits 75; before,
+# it loaded the first part (exit 0) and, in append mode, the next run
+# loaded the grown file again, so those rows twice.  The rows are added
+# once the server's read offset (/proc/PID/fdinfo) is past 1 MiB, far from
+# the end.  (A file truncated while transferred curl itself reports as a
+# transfer cut short: also exit 75.)
+test_sftp_file_grown_while_read_loads_nothing() {
+	reset_db
+	local d f pos="" i pid rc=0
+	d=$(srvdir)
+	f=$d/big.csv
+	mkcsv "$f" 1 1500000
+	conf "$(sftp_src big.csv)" append
+	"$SAMSPOR" -c "$T/s.conf" sync >"$T/out" 2>"$T/err" &
+	pid=$!
+	for ((i = 0; i < 12000; i++)); do
+		pos=$(sftp_pos "$f")
+		[[ -n $pos ]] && ((pos > 1048576)) && break
+		sleep 0.01
+	done
+	[[ -n $pos ]] || fail "the SFTP server never opened the file"
+	seq 1500001 1500100 | sed 's/$/;ledig\r/' >>"$f"
+	wait "$pid" || rc=$?
+	assert_eq "$rc" 75 "grown while transferred: exit 75 (here: $(grep -ho 'read [0-9]*, loaded [0-9]*' "$T/out" "$T/err" | head -n 1 || true))"
+	assert_contains "$(cat "$T/err")" "changed while it was read" "the reason"
+	if [[ $(psql_q "SELECT to_regclass('warehouse.t') IS NOT NULL") == t ]]; then
+		assert_eq "$(rows)" 0 "nothing loaded"
+	fi
+	local n=1500100
+	sync 0
+	assert_eq "$(psql_q "SELECT count(*) || ' ' || sum(id) FROM warehouse.t")" "$n $((n * (n + 1) / 2))" "then every row once"
+	sync 0
+	assert_eq "$(rows)" "$n" "and not again (append)"
+}
+
+# A file renamed away on the SFTP server while it is transferred (the
+# server goes on reading what it opened): the stat after the transfer
+# finds nothing, and that is temporary (75) too, not a failure.
+test_sftp_file_renamed_while_read_is_temporary() {
+	reset_db
+	local d f pos="" i pid rc=0
+	d=$(srvdir)
+	f=$d/big.csv
+	mkcsv "$f" 1 1500000
+	conf "$(sftp_src big.csv)" append
+	"$SAMSPOR" -c "$T/s.conf" sync >"$T/out" 2>"$T/err" &
+	pid=$!
+	for ((i = 0; i < 12000; i++)); do
+		pos=$(sftp_pos "$f")
+		[[ -n $pos ]] && ((pos > 1048576)) && break
+		sleep 0.01
+	done
+	[[ -n $pos ]] || fail "the SFTP server never opened the file"
+	mv "$f" "$d/big.done"
+	wait "$pid" || rc=$?
+	assert_eq "$rc" 75 "renamed while transferred: exit 75"
+	assert_contains "$(cat "$T/err")" "removed or renamed while it was read" "the reason"
+}
+
 test_sftp_unknown_host_key_refused() {
 	reset_db
 	local d

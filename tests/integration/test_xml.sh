@@ -141,8 +141,13 @@ test_malformed_document_fails_and_loads_nothing() {
 	assert_contains "$OUT$ERR" "not well-formed XML" "the error says why"
 	assert_eq "$(table_digest)" "$before" "table unchanged"
 	assert_eq "$(psql_q "SELECT status FROM samspor.sync_run ORDER BY run_id DESC LIMIT 1")" failed "failure recorded"
-	# a truncated document: the same
+	# a truncated document: fresh, it is still being written (75) ...
 	gen_elevliste "$T/in/elevliste.xml" 300 4 truncate
+	sync 75
+	assert_contains "$OUT$ERR" "still being written" "taken as mid-write"
+	assert_eq "$(table_digest)" "$before" "table unchanged after a document cut mid-write"
+	# ... older than the settle time (5 minutes by default), broken
+	touch -d '-6 minutes' "$T/in/elevliste.xml"
 	sync 1
 	assert_contains "$OUT$ERR" "truncated" "truncation named"
 	assert_eq "$(table_digest)" "$before" "table unchanged after a truncated document"

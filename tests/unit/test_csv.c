@@ -1086,13 +1086,99 @@ static void test_plugin_empty_file(void **state) {
   assert_string_equal(r.sink.out.data, "");
   ph_run_free(&r);
 
-  /* a header-only file without a newline: no records, no error */
+  /* a header-only file without a newline: still being written ... */
   ph_write_text("head.csv", "cpr;navn");
   run_init(&r);
   run_url(&r, "head.csv");
   ph_run_plugin(&r, three_fields, 2);
+  assert_int_equal(r.open_rc, SAMSPOR_ETEMP);
+  assert_non_null(strstr(r.ctx.error, "no line break"));
+  ph_run_free(&r);
+
+  /* ... unless the source says its files may end so: no records */
+  run_init(&r);
+  run_url(&r, "head.csv");
+  ph_run_set(&r, "final_newline", "optional");
+  ph_run_plugin(&r, three_fields, 2);
   assert_int_equal(r.read_rc, 0);
   assert_string_equal(r.sink.out.data, "");
+  ph_run_free(&r);
+
+  /* zero bytes, just written: an export starting over (temporary) */
+  ph_write_text("zero.csv", "");
+  run_init(&r);
+  run_url(&r, "zero.csv");
+  ph_run_plugin(&r, three_fields, 1);
+  assert_int_equal(r.open_rc, SAMSPOR_ETEMP);
+  assert_non_null(strstr(r.ctx.error, "empty"));
+  ph_run_free(&r);
+
+  /* zero bytes for longer than the settle time (5 minutes by default,
+   * else min_age): a broken export */
+  ph_write_file("zero.csv", "", 0, time(NULL) - 301);
+  run_init(&r);
+  run_url(&r, "zero.csv");
+  ph_run_plugin(&r, three_fields, 1);
+  assert_int_equal(r.open_rc, SAMSPOR_EDATA);
+  assert_non_null(strstr(r.ctx.error, "no header"));
+  ph_run_free(&r);
+
+  ph_write_file("zero.csv", "", 0, time(NULL) - 400);
+  run_init(&r);
+  run_url(&r, "zero.csv");
+  ph_run_set(&r, "min_age", "10m");
+  ph_run_plugin(&r, three_fields, 1);
+  assert_int_equal(r.open_rc, SAMSPOR_ETEMP);
+  assert_non_null(strstr(r.ctx.error, "min_age"));
+  ph_run_free(&r);
+}
+
+/* A file caught mid-write: its last line cut inside its last field. */
+static void test_plugin_cut_last_line(void **state) {
+  run r;
+  (void)state;
+  ph_write_text("cut.csv", "cpr;navn;adresse\n1;a;b\n2;a;4994,");
+  run_init(&r);
+  run_url(&r, "cut.csv");
+  ph_run_plugin(&r, three_fields, 3);
+  assert_int_equal(r.read_rc, SAMSPOR_ETEMP);
+  assert_non_null(strstr(r.ctx.error, "no line break"));
+  assert_null(strstr(r.ctx.error, "4994"));
+  ph_run_free(&r);
+
+  /* the same through gzip: the check is on the inflated text */
+  {
+    char path[512];
+    gzFile gz;
+    snprintf(path, sizeof path, "%s/cut.csv.gz", ph_tmpdir);
+    gz = gzopen(path, "wb");
+    assert_non_null(gz);
+    assert_true(gzputs(gz, "cpr;navn;adresse\n1;a;b\n2;a;4994,") > 0);
+    assert_int_equal(gzclose(gz), Z_OK);
+  }
+  run_init(&r);
+  run_url(&r, "cut.csv.gz");
+  ph_run_plugin(&r, three_fields, 3);
+  assert_int_equal(r.read_rc, SAMSPOR_ETEMP);
+  ph_run_free(&r);
+
+  /* min_age: a file modified 1 s ago is not read yet */
+  ph_write_text("fresh.csv", "cpr;navn;adresse\n1;a;b\n");
+  run_init(&r);
+  run_url(&r, "fresh.csv");
+  ph_run_set(&r, "min_age", "2m");
+  ph_run_plugin(&r, three_fields, 3);
+  assert_int_equal(r.open_rc, SAMSPOR_ETEMP);
+  assert_non_null(strstr(r.ctx.error, "min_age"));
+  ph_run_free(&r);
+
+  ph_write_file("fresh.csv", "cpr;navn;adresse\n1;a;b\n",
+                strlen("cpr;navn;adresse\n1;a;b\n"), time(NULL) - 121);
+  run_init(&r);
+  run_url(&r, "fresh.csv");
+  ph_run_set(&r, "min_age", "2m");
+  ph_run_plugin(&r, three_fields, 3);
+  assert_int_equal(r.read_rc, 0);
   ph_run_free(&r);
 }
 
@@ -1460,6 +1546,7 @@ int main(void) {
       cmocka_unit_test(test_plugin_bad_options),
       cmocka_unit_test(test_plugin_file_url),
       cmocka_unit_test(test_plugin_empty_file),
+      cmocka_unit_test(test_plugin_cut_last_line),
       cmocka_unit_test(test_plugin_stop),
       cmocka_unit_test(test_plugin_big_file),
       cmocka_unit_test(test_plugin_corrupt_gzip),

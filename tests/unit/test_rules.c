@@ -398,7 +398,6 @@ static void test_numeric(void **state) {
   ok1(f, "+3", "3");
   ok1(f, " 3,0 ", "3.0");
   ok1(f, ",5", "0.5");
-  ok1(f, "5,", "5");
   ok1(f, "-0,00", "0.00");
   ok1(f, "000,10", "0.10");
   ok1(f, "", "\\N");
@@ -409,6 +408,11 @@ static void test_numeric(void **state) {
   rej1(f, ".123", "not_a_number");
   rej1(f, "1,2,3", "not_a_number");
   rej1(f, ",", "not_a_number");
+  /* a dangling separator: a line cut inside its last field */
+  rej1(f, "5,", "not_a_number");
+  rej1(f, "4994,", "not_a_number");
+  rej1(f, "-4994,", "not_a_number");
+  rej1(f, "1.234,", "not_a_number");
   rej1(f, "1,5e3", "not_a_number");
   rej1(f, "kr. 100", "not_a_number");
   fx_free(f);
@@ -421,6 +425,7 @@ static void test_numeric(void **state) {
   rej1(f, "1.2.3", "not_a_number");
   rej1(f, ".", "not_a_number");
   rej1(f, "--1", "not_a_number");
+  rej1(f, "5.", "not_a_number");
   fx_free(f);
 
   f = one_col("type = \"numeric\"; thousands_separator = \" \";");

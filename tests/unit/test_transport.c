@@ -168,7 +168,11 @@ static void test_listing_is_dir(void **state) {
 }
 
 static sp_file mkfile(const char *name, int64_t mtime, long ns) {
-  sp_file f = {strdup(name), strdup(name), 1, mtime, ns};
+  sp_file f = {.name = strdup(name),
+               .url = strdup(name),
+               .size = 1,
+               .mtime = mtime,
+               .mtime_ns = ns};
   return f;
 }
 
@@ -420,6 +424,119 @@ static void test_local(void **state) {
   sp_transport_close(t);
 }
 
+/* Read r to its end; returns the last sp_reader_read result. */
+static long long drain(sp_reader *r) {
+  char buf[64];
+  long long n;
+  while ((n = sp_reader_read(r, buf, sizeof buf)) > 0)
+    ;
+  return n;
+}
+
+/* Open url's single file (listed first) and read its first bytes. */
+static sp_reader *open_started(sp_transport *t, sp_files *f) {
+  sp_reader *r;
+  char buf[8];
+  assert_int_equal(sp_transport_list(t, 1, f), 0);
+  assert_int_equal(f->n, 1);
+  assert_int_equal(sp_transport_read_open(t, &f->v[0], &r), 0);
+  assert_int_equal(sp_reader_read(r, buf, sizeof buf), 8);
+  return r;
+}
+
+/* A local file that changes under the reader is never handed out as if
+ * whole: the end of the read says SAMSPOR_ETEMP (issue 14, item 2). */
+static void test_local_changed(void **state) {
+  const char *rows = "id;v\n1;10\n2;20\n3;30\n4;40\n";
+  char url[200], path[200], tmp[220];
+  ph_settings s = {.table = table};
+  ph_ctx ctx = {0};
+  sp_transport *t;
+  sp_files f;
+  sp_reader *r;
+  (void)state;
+  snprintf(url, sizeof url, "%s/ch_*.csv", ph_tmpdir);
+  snprintf(path, sizeof path, "%s/ch_1.csv", ph_tmpdir);
+  snprintf(tmp, sizeof tmp, "%s/ch_1.tmp", ph_tmpdir);
+  ph_set(&s, "url", url);
+  assert_int_equal(
+      sp_transport_open(&ph_host, PH_CTX(&ctx), PH_SETTINGS(&s), &t), 0);
+
+  /* unchanged: read to the end */
+  write_file("ch_1.csv", rows, 1700000000);
+  r = open_started(t, &f);
+  assert_int_equal(drain(r), 0);
+  sp_reader_close(r);
+  sp_files_free(&f);
+
+  /* truncated at a row boundary while read */
+  write_file("ch_1.csv", rows, 1700000000);
+  r = open_started(t, &f);
+  assert_int_equal(truncate(path, 16), 0);
+  assert_int_equal(drain(r), SAMSPOR_ETEMP);
+  assert_non_null(strstr(ctx.error, "size changed"));
+  sp_reader_close(r);
+  sp_files_free(&f);
+
+  /* grown while read */
+  write_file("ch_1.csv", rows, 1700000000);
+  r = open_started(t, &f);
+  {
+    FILE *a = fopen(path, "a");
+    assert_non_null(a);
+    fputs("5;50\n", a);
+    fclose(a);
+  }
+  assert_int_equal(drain(r), SAMSPOR_ETEMP);
+  sp_reader_close(r);
+  sp_files_free(&f);
+
+  /* rewritten in place, same size: the mtime tells */
+  write_file("ch_1.csv", rows, 1700000000);
+  r = open_started(t, &f);
+  write_file("ch_1.csv", rows, 1700000005);
+  assert_int_equal(drain(r), SAMSPOR_ETEMP);
+  assert_non_null(strstr(ctx.error, "modified"));
+  sp_reader_close(r);
+  sp_files_free(&f);
+
+  /* its path replaced (rename over it) while read: same size and mtime */
+  write_file("ch_1.csv", rows, 1700000000);
+  r = open_started(t, &f);
+  write_file("ch_1.tmp", rows, 1700000000);
+  assert_int_equal(rename(tmp, path), 0);
+  assert_int_equal(drain(r), SAMSPOR_ETEMP);
+  assert_non_null(strstr(ctx.error, "replaced"));
+  sp_reader_close(r);
+  sp_files_free(&f);
+
+  /* replaced between the listing and the open */
+  write_file("ch_1.csv", rows, 1700000000);
+  assert_int_equal(sp_transport_list(t, 1, &f), 0);
+  write_file("ch_1.tmp", rows, 1700000000);
+  assert_int_equal(rename(tmp, path), 0);
+  assert_int_equal(sp_transport_read_open(t, &f.v[0], &r), SAMSPOR_ETEMP);
+  assert_non_null(strstr(ctx.error, "between the listing and the open"));
+  sp_files_free(&f);
+
+  /* min_age: not read while younger */
+  sp_transport_close(t);
+  ph_set(&s, "min_age", "2m");
+  assert_int_equal(
+      sp_transport_open(&ph_host, PH_CTX(&ctx), PH_SETTINGS(&s), &t), 0);
+  write_file("ch_1.csv", rows, time(NULL) - 60);
+  assert_int_equal(sp_transport_list(t, 1, &f), 0);
+  assert_int_equal(sp_transport_read_open(t, &f.v[0], &r), SAMSPOR_ETEMP);
+  assert_non_null(strstr(ctx.error, "min_age"));
+  sp_files_free(&f);
+  write_file("ch_1.csv", rows, time(NULL) - 121);
+  r = open_started(t, &f);
+  assert_int_equal(drain(r), 0);
+  sp_reader_close(r);
+  sp_files_free(&f);
+  sp_transport_close(t);
+}
+
 /* A refused connection is temporary: retried retry_attempts times (here
  * without waiting), then SAMSPOR_ETEMP; check() tries once. */
 static void test_refused_is_temporary(void **state) {
@@ -650,6 +767,7 @@ int main(void) {
       cmocka_unit_test(test_open_sftp_needs),
       cmocka_unit_test(test_open_headers),
       cmocka_unit_test(test_local),
+      cmocka_unit_test(test_local_changed),
       cmocka_unit_test(test_refused_is_temporary),
   };
   int failed =

@@ -1221,11 +1221,31 @@ static void test_plugin_malformed_fails_stream(void **state) {
   assert_null(r.sink.state); /* no state: the run failed */
   run_free(&r);
 
-  ph_write_text("trunc.xml", "<r>\n<Elev><cpr>0101001234</cpr></Elev>\n<Elev>");
+  /* a document that ends early: broken when older than the settle time
+   * (5 minutes without min_age) ... */
+  ph_write_file("trunc.xml", "<r>\n<Elev><cpr>0101001234</cpr></Elev>\n<Elev>",
+                strlen("<r>\n<Elev><cpr>0101001234</cpr></Elev>\n<Elev>"),
+                time(NULL) - 301);
   run_init(&r, "url = \"%D/trunc.xml\";", "record = \"/r/Elev\";");
   run_plugin(&r, fields, 1);
   assert_int_equal(r.read_rc, SAMSPOR_EDATA);
   assert_non_null(strstr(r.ctx.error, "truncated"));
+  run_free(&r);
+
+  /* ... still being written when fresh: temporary (exit 75) */
+  ph_write_text("trunc.xml", "<r>\n<Elev><cpr>0101001234</cpr></Elev>\n<Elev>");
+  run_init(&r, "url = \"%D/trunc.xml\";", "record = \"/r/Elev\";");
+  run_plugin(&r, fields, 1);
+  assert_int_equal(r.read_rc, SAMSPOR_ETEMP);
+  assert_non_null(strstr(r.ctx.error, "still being written"));
+  assert_null(r.sink.state);
+  run_free(&r);
+
+  /* an empty file just written (an export starting over): the same */
+  ph_write_text("empty.xml", "");
+  run_init(&r, "url = \"%D/empty.xml\";", "record = \"/r/Elev\";");
+  run_plugin(&r, fields, 1);
+  assert_int_equal(r.read_rc, SAMSPOR_ETEMP);
   run_free(&r);
 
   ph_write_text("lol.xml", billion_laughs);
