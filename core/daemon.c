@@ -174,6 +174,7 @@ typedef struct sp_child {
   int kill_sent;    /* SIGKILL sent */
   double t0;        /* monotonic start, for the duration */
   time_t started;   /* wall-clock start */
+  double wall0;     /* the same, to the microsecond (for sync_run) */
   int summaries;    /* summary lines seen (none: rows unknown) */
   long long loaded; /* from the summary lines: sum over streams */
   long long rejected;
@@ -227,7 +228,8 @@ struct sp_job {
 typedef struct {
   char *connector; /* owned */
   char **streams;  /* owned, NULL-terminated: the connector's streams then */
-  time_t started, finished;
+  double started, finished; /* wall clock, sub-second: the run's rows sort
+                               right against runs recorded by the children */
   int pid;
   char *error; /* owned: what the daemon knows of the failure */
 } sp_unrecorded;
@@ -604,8 +606,8 @@ static void remember_unrecorded(sp_job *j, const sp_child *c,
   u->streams = sp_xcalloc(j->conn->nstreams + 1, sizeof *u->streams);
   for (size_t i = 0; i < j->conn->nstreams; i++)
     u->streams[i] = sp_xstrdup(j->conn->streams[i].table);
-  u->started = c ? c->started : time(NULL);
-  u->finished = time(NULL);
+  u->started = c ? c->wall0 : wall_now();
+  u->finished = wall_now();
   u->pid = c ? c->proc.pid : 0;
   u->error = sp_xasprintf("%s; recorded by the daemon: the run could not "
                           "write its own record",
@@ -635,8 +637,8 @@ static void record_unrecorded(sp_daemon *d) {
   for (size_t i = 0; ok && i < d->nunrecorded; i++) {
     const sp_unrecorded *u = &d->unrecorded[i];
     char st[32], fi[32], pid[16];
-    snprintf(st, sizeof st, "%lld", (long long)u->started);
-    snprintf(fi, sizeof fi, "%lld", (long long)u->finished);
+    snprintf(st, sizeof st, "%.6f", u->started);
+    snprintf(fi, sizeof fi, "%.6f", u->finished);
     snprintf(pid, sizeof pid, "%d", u->pid);
     for (char **t = u->streams; ok && *t; t++) {
       const char *p[] = {u->connector, *t,       st,   fi,
@@ -993,6 +995,7 @@ static void start_run(sp_job *j, run_reason why) {
   po.stdio = stdio;
   c->t0 = sp_now_mono();
   c->started = time(NULL);
+  c->wall0 = wall_now();
   int rc = uv_spawn(&d->loop, &c->proc, &po);
   if (rc != 0) {
     /* A failed spawn still needs its handles closed. */
