@@ -1246,12 +1246,20 @@ void sp_sync_unlock(sp_syncer *s, const sp_connector *cc) {
               PGRES_TUPLES_OK, NULL, err, sizeof err);
 }
 
-static int check_key(sp_syncer *s, char *err, size_t errlen) {
+/* Reads the current generation and, on a warehouse with none, records this
+ * key as the first: in one transaction under the set-up lock, so that two
+ * first syncs at once record one generation, not two rows (or a duplicate
+ * key error for the second). */
+static int check_key_locked(sp_syncer *s, char *err, size_t errlen) {
   PGresult *res;
-  int rc = sp_pg_exec(s->conn,
-                      "SELECT key_id FROM samspor.key_history ORDER BY "
-                      "first_used DESC, key_id LIMIT 1",
-                      PGRES_TUPLES_OK, &res, err, errlen);
+  int rc =
+      sp_pg_exec(s->conn, "SELECT pg_advisory_xact_lock(" SP_SETUP_LOCK ")",
+                 PGRES_TUPLES_OK, NULL, err, errlen);
+  if (!rc)
+    rc = sp_pg_exec(s->conn,
+                    "SELECT key_id FROM samspor.key_history ORDER BY "
+                    "first_used DESC, key_id LIMIT 1",
+                    PGRES_TUPLES_OK, &res, err, errlen);
   if (rc)
     return rc;
   const char *id = sp_key_id(s->key);
@@ -1276,6 +1284,18 @@ static int check_key(sp_syncer *s, char *err, size_t errlen) {
                      "command) VALUES ($1, 'first key', 'sync')",
                      1, p, PGRES_COMMAND_OK, NULL, err, errlen);
   }
+  return rc;
+}
+
+static int check_key(sp_syncer *s, char *err, size_t errlen) {
+  int rc = sp_pg_exec(s->conn, "BEGIN", PGRES_COMMAND_OK, NULL, err, errlen);
+  if (rc)
+    return rc;
+  rc = check_key_locked(s, err, errlen);
+  if (!rc)
+    return sp_pg_exec(s->conn, "COMMIT", PGRES_COMMAND_OK, NULL, err, errlen);
+  if (PQstatus(s->conn) == CONNECTION_OK)
+    PQclear(PQexec(s->conn, "ROLLBACK"));
   return rc;
 }
 

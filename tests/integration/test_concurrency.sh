@@ -88,10 +88,10 @@ check_tables() {
 	done
 }
 
-# hold_lock / release_lock: a session holding samspor.sync_run locked, so
-# that every load waits before its commit.
+# hold_lock [TABLE MODE] / release_lock: a session holding TABLE (default
+# samspor.sync_run, EXCLUSIVE: every load waits before its commit) locked.
 hold_lock() {
-	"${SP_PG_BINDIR}/psql" -X -q -c "BEGIN; LOCK TABLE samspor.sync_run IN EXCLUSIVE MODE; SELECT pg_sleep(600) /* samspor-test-lock */;" >/dev/null 2>&1 &
+	"${SP_PG_BINDIR}/psql" -X -q -c "BEGIN; LOCK TABLE ${1:-samspor.sync_run} IN ${2:-EXCLUSIVE} MODE; SELECT pg_sleep(600) /* samspor-test-lock */;" >/dev/null 2>&1 &
 	LOCKPID=$!
 	at_exit "kill $LOCKPID 2>/dev/null || true"
 	local i
@@ -268,6 +268,33 @@ test_concurrent_grant_by_hand_is_not_a_failure() {
 	assert_contains "$ERR" "met a concurrent change" "the set-up met the grant"
 	wait "$gpid" || true
 	assert_eq "$(psql_q "SELECT has_schema_privilege('samspor_analyst', 'warehouse', 'USAGE')")" t "the grant is there"
+}
+
+# Two first syncs on a warehouse with no key generation yet: both record
+# the same first generation; neither fails on the other's record (a
+# duplicate key_history row, 23505, exit 1 before the fix).  Both wait on
+# key_history, held by a session, so they read it at the same moment.
+test_first_key_generation_recorded_once() {
+	local i pids=() rc
+	for i in 1 2; do gen "c$i" 2000 "$((90 + i))"; done
+	conf c1 c2
+	prepare
+	conf c1 c2
+	psql_q "DELETE FROM samspor.key_history" >/dev/null
+	hold_lock samspor.key_history "ACCESS EXCLUSIVE"
+	for i in 1 2; do
+		"$SAMSPOR" -c "$T/c.conf" sync "c$i" >"$T/out.$i" 2>&1 &
+		pids+=($!)
+	done
+	wait_waiting 2
+	release_lock
+	for i in 1 2; do
+		rc=0
+		wait "${pids[i - 1]}" || rc=$?
+		assert_eq "$rc" 0 "first sync c$i exit status ($(tail -n 1 "$T/out.$i"))"
+	done
+	assert_eq "$(psql_q "SELECT count(*) FROM samspor.key_history")" 1 "one key generation"
+	check_tables c1 c2
 }
 
 test_two_syncs_at_once() { parallel_syncs 2; }
