@@ -218,6 +218,19 @@ if grep -n 'example\.invalid\|ungedatabasen_ed25519\|jobcenter\.password' "$CONF
 	echo "demo: config/amagerplanen.conf changed: the lines above were not replaced" >&2
 	exit 1
 fi
+# The synthetic data are fixed months (gen_demo.py); the reference's six-year
+# retention would start deleting the oldest of them one day, and the demo
+# would then show less than gen_demo.py expects.  Widen the demo's retention
+# so that its oldest row stays inside it, whatever day the demo runs
+# (SAMSPOR_DEMO_TODAY sets that day, for the test).
+oldest=$(cat "$DIR/oldest-date")
+today=${SAMSPOR_DEMO_TODAY:-$(date -u +%F)}
+keep_years=$((($(date -u -d "$today" +%s) - $(date -u -d "$oldest" +%s)) / 31556952 + 1))
+if ((keep_years > 6)); then
+	sed -i "s|retention = \"6y\";|retention = \"${keep_years}y\";|" "$CONF.new"
+	grep -qF "retention = \"${keep_years}y\";" "$CONF.new" || { echo "demo: could not widen the retention in config/amagerplanen.conf" >&2; exit 1; }
+	echo "demo: the synthetic data begin $oldest; retention widened from 6y to ${keep_years}y so that none of it is deleted"
+fi
 mv "$CONF.new" "$CONF"
 
 say "samspor check"

@@ -752,6 +752,22 @@ def expected(g, youth, school, tenancies, cases, jc, acts):
     return out
 
 
+def oldest_retained(youth, cases, jc, acts):
+    """The oldest value of a retention column (status_date, opened, month,
+    activity_date) among the rows written; a malformed value is a reject,
+    never loaded, so it does not count."""
+    def parse(v, fmt):
+        try:
+            return dt.datetime.strptime(v[:10], fmt).date()
+        except (TypeError, ValueError):
+            return None
+    dates = [parse(x.get("statusdato"), "%d-%m-%Y") for x in youth]
+    dates += [parse(x.get("opened"), "%Y-%m-%d") for x in cases]
+    dates += [parse(x.get("maaned"), "%Y-%m-%d") for x in jc]
+    dates += [parse(x.get("dato"), "%Y-%m-%d") for x in acts]
+    return min(d for d in dates if d)
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -783,6 +799,10 @@ def main():
                   ensure_ascii=False, indent=0)
     os.replace(os.path.join(out, "rest", "export.json.tmp"), os.path.join(out, "rest", "export.json"))
     write_sql(os.path.join(out, "jobcenter.sql"), jc)
+    # The data are fixed months; demo.sh widens the reference's retention so
+    # that none of them ages out, whatever day the demo runs.
+    with open(os.path.join(out, "oldest-date"), "w", encoding="utf-8") as f:
+        f.write(oldest_retained(youth, cases, jc, acts).isoformat() + "\n")
 
     if a.expected:
         with open(a.expected, "w", encoding="utf-8") as f:
