@@ -21,7 +21,7 @@ tree() {
 
 # demo DEMO_DIR TREE: run TREE's contrib/demo.sh with DEMO_DIR; it must fail.
 demo() {
-	assert_exit 1 env -u SAMSPOR_DEMO_BUILD SAMSPOR_NO_APT=1 SAMSPOR_DEMO_QUIET=1 \
+	assert_exit 1 env -u SAMSPOR_DEMO_BUILD SAMSPOR_NO_APT=1 SAMSPOR_DEMO_QUIET=1 TMPDIR="$T" \
 		SAMSPOR_DEMO_DIR="$1" bash "$2/contrib/demo.sh"
 }
 
@@ -50,6 +50,7 @@ test_failed_in_tree_make_is_shown() {
 	demo "$T/demo" "$T/src"
 	assert_contains "$ERR" "demo: make in $T/src failed (exit 2)" "names the failed step"
 	assert_contains "$ERR" "core/sync.c:1: error: something broke" "shows the compiler's words"
+	assert_contains "$ERR" "(all of it in $T/samspor-demo-build." "keeps the whole log, and says where"
 	assert_no_file "$T/demo" "stops before the demo starts"
 }
 
