@@ -26,11 +26,16 @@
 # Environment: SAMSPOR_DEMO_DIR, SAMSPOR_DEMO_PORT (PostgreSQL's port
 # number, of its socket; default 5433), SAMSPOR_DEMO_API_PORT (default: a
 # free port), SAMSPOR_DEMO_BUILD (an existing build tree to use instead of
-# building one in build-demo; SAMSPOR_PLUGIN_DIR is then honoured),
+# building one in build-demo; SAMSPOR_PLUGIN_DIR is then honoured; a source
+# tree configured in place, as by the README's ./configure && make, is
+# used as it is, after a make),
 # SAMSPOR_DEMO_QUIET=1 (shorter output: for the test), SAMSPOR_NO_APT=1
 # (never run apt-get).
-set -euo pipefail
+set -Eeuo pipefail
 exec </dev/null
+# Never a silent failure: a command that stops the demo is named, with its
+# line, on stderr (the steps that can fail for a known reason say more).
+trap 'rc=$?; echo "demo: stopped: \"$BASH_COMMAND\" exited $rc (contrib/demo.sh line $LINENO)" >&2' ERR
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DIR=${SAMSPOR_DEMO_DIR:-/tmp/samspor-demo}
@@ -108,17 +113,49 @@ elif ((${#missing[@]})); then
 fi
 
 # ---- build ----------------------------------------------------------------------
+# build_step WHAT CMD...: run CMD with its output in a log; when it fails,
+# say WHAT failed, show the end of the log and stop.
+build_step() {
+	local what=$1 log rc=0
+	shift
+	log=$(mktemp "${TMPDIR:-/tmp}/samspor-demo-build.XXXXXX")
+	"$@" >"$log" 2>&1 || rc=$?
+	if ((rc != 0)); then
+		echo "demo: $what failed (exit $rc); the last lines of its output (all of it in $log):" >&2
+		tail -n 25 "$log" >&2
+		exit 1
+	fi
+	rm -f "$log"
+}
 if [[ -n ${SAMSPOR_DEMO_BUILD:-} ]]; then
 	BUILD=$(cd "$SAMSPOR_DEMO_BUILD" && pwd)
 	[[ -x $BUILD/samspor ]] || { echo "demo: no samspor in $BUILD" >&2; exit 1; }
 	export SAMSPOR_PLUGIN_DIR=${SAMSPOR_PLUGIN_DIR:-$BUILD/plugins/.libs}
+elif [[ -f $ROOT/config.status ]]; then
+	# The README's ./configure && make, run in the source tree: configure
+	# refuses a second, out-of-tree build of a tree configured in place, so
+	# the demo uses that build (brought up to date) instead of build-demo/.
+	BUILD=$ROOT
+	if [[ ! -f $ROOT/Makefile ]]; then
+		echo "demo: $ROOT is configured in place (it has config.status) but has no Makefile." >&2
+		echo "  Either finish that build:            cd $ROOT && ./configure && make" >&2
+		echo "  or remove it, and the demo builds in build-demo/: cd $ROOT && rm -f config.status" >&2
+		exit 1
+	fi
+	say "using the build in the source tree $ROOT (configured there); running make"
+	build_step "make in $ROOT" make -C "$ROOT" -j2
+	[[ -x $BUILD/samspor ]] || { echo "demo: make in $ROOT built no samspor" >&2; exit 1; }
+	export SAMSPOR_PLUGIN_DIR=$BUILD/plugins/.libs
 else
 	BUILD=$ROOT/build-demo
 	if [[ ! -x $BUILD/samspor || -n $(find "$ROOT/core" "$ROOT/plugins" -newer "$BUILD/samspor" -name '*.[ch]' 2>/dev/null | head -1) ]]; then
 		say "building samspor in $BUILD"
-		[[ -x $ROOT/configure ]] || (cd "$ROOT" && ./autogen.sh >/dev/null 2>&1)
+		[[ -x $ROOT/configure ]] || build_step "./autogen.sh in $ROOT" sh -c 'cd "$1" && ./autogen.sh' sh "$ROOT"
 		mkdir -p "$BUILD"
-		(cd "$BUILD" && { [[ -f Makefile ]] || "$ROOT/configure" --disable-tests >/dev/null 2>&1; } && make -j2 >/dev/null)
+		if [[ ! -f $BUILD/Makefile ]]; then
+			build_step "configure in $BUILD" sh -c 'cd "$1" && "$2/configure" --disable-tests' sh "$BUILD" "$ROOT"
+		fi
+		build_step "make in $BUILD" make -C "$BUILD" -j2
 	fi
 	export SAMSPOR_PLUGIN_DIR=$BUILD/plugins/.libs
 fi

@@ -41,6 +41,8 @@ APT_PACKAGES=(
 	libsodium-dev libjansson-dev zlib1g-dev libsystemd-dev libglpk-dev
 	# unit tests
 	libcmocka-dev
+	# the Debian package (tests/integration/test_package.sh builds it)
+	dpkg-dev debhelper
 	# fuzzing and sanitizers: clang's fuzzer runtime comes only as a
 	# recommendation of clang-14, so name it; llvm gives llvm-symbolizer
 	clang libclang-rt-14-dev llvm
