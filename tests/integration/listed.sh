@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/listed.sh: every integration test file is a test that make check
+# tests/integration/listed.sh: every integration test file is a test that make check
 # runs.  Makefile.am lists them one by one (so that make check reports each);
 # a new tests/integration/test_*.sh missing from that list would never run.
 # Run by tests/integration/run.sh with SP_LISTED_TESTS (the list) and SRC_DIR.
