@@ -54,21 +54,10 @@ APT_PACKAGES=(
 	python3-scipy
 )
 
-# libFuzzer targets: "name | sources it links, besides tests/fuzz/NAME.c |
-# extra flags". Paths are relative to the repository root. A target listed
-# here whose fuzz file does not exist yet is skipped; a tests/fuzz/fuzz_*.c
-# not listed is built from its own file alone.
-FUZZ_TARGETS=(
-	"fuzz_csv  | plugins/csv/csv_parse.c                            | -Iplugins/csv"
-	"fuzz_cron | core/schedule.c core/util.c                        |"
-	"fuzz_cpr  | core/cpr.c core/pseudonym.c core/key.c core/util.c |"
-	"fuzz_xml  | plugins/xml/xml_records.c | -Iplugins/xml -I/usr/include/libxml2"
-	"fuzz_rest | plugins/rest/rest_json.c plugins/rest/rest_util.c | -Iplugins/rest"
-	"fuzz_suppress | core/suppress.c core/audit.c core/util.c tests/kway.c | -Itests"
-	"fuzz_rules | core/util.c core/options.c core/conf.c core/partner.c core/plugin.c core/host.c core/log.c core/schedule.c core/cpr.c core/key.c core/pseudonym.c core/warehouse.c core/secrets.c plugins/common/pgconn.c core/maps.c core/rules.c | -I/usr/include/postgresql -Iplugins/common"
-)
-FUZZ_LIBS="-lsodium -lz -lconfig -lpq -lxml2 -ljansson -lglpk -ldl -lm"
-FUZZ_CFLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
+# The libFuzzer targets and their sources are in Makefile.am (make fuzz, in
+# build-fuzz/ configured with --enable-fuzz): every tests/fuzz/fuzz_*.c must
+# be one of them.
+FUZZ_SANITIZE="-g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 
 # Skips this machine may have, "FILE: TEST" as tests/integration/run.sh
 # lists them ("# skipped: FILE: TEST: REASON").  Empty: on the Debian 12 CI
@@ -392,7 +381,12 @@ elif quiet "$LOGS/autogen.log" ./autogen.sh; then
 	if [[ -n $built ]]; then
 		section "make check (unit and integration tests)"
 		rc=0
-		limited "$MAKE_CHECK_TIMEOUT" "$LOGS/make-check.log" 1 make -C build -j"$JOBS" check || rc=$?
+		# The test programs build in parallel; the tests then run one at a
+		# time (each integration file starts servers and clusters of its
+		# own, and test_transport's SFTP account is the machine's).
+		limited 1800 "$LOGS/make-check-build.log" 1 make -C build -j"$JOBS" check TESTS= || rc=$?
+		((rc == 0)) &&
+			limited "$MAKE_CHECK_TIMEOUT" "$LOGS/make-check.log" 1 make -C build -j1 check || rc=$?
 		echo
 		echo "counts:"
 		before=$FAILED
@@ -457,27 +451,19 @@ fi
 # 4. libFuzzer smoke
 # --------------------------------------------------------------------------
 
-# fuzz_one NAME SOURCES EXTRA: build tests/fuzz/NAME.c with SOURCES and run
-# it for FUZZ_SECONDS; counts one test.
+# fuzz_one NAME: run build-fuzz/tests/fuzz/NAME for FUZZ_SECONDS; counts one
+# test.
 fuzz_one() {
-	local name=$1 sources=$2 extra=$3 dir=build-fuzz/$1 src rc=0
-	local -a srcs=()
-	for src in $sources; do
-		srcs+=("$ROOT/$src")
-	done
-	mkdir -p "$dir/corpus"
-	echo "-- $name: build"
-	# shellcheck disable=SC2086
-	if ! quiet "$LOGS/$name-build.log" clang $FUZZ_CFLAGS -DHAVE_CONFIG_H -D_GNU_SOURCE \
-		-I"$ROOT/build" -I"$ROOT" -I"$ROOT/core" -I"$ROOT/tests/fuzz" $extra \
-		-o "$dir/$name" "$ROOT/tests/fuzz/$name.c" "${srcs[@]}" $FUZZ_LIBS; then
-		fail_step "fuzz target $name does not build (see build-logs/$name-build.log)"
+	local name=$1 dir=build-fuzz/tests/fuzz rc=0
+	mkdir -p "$dir/corpus-$name"
+	if [[ ! -x $dir/$name ]]; then
+		fail_step "fuzz target $name was not built: is it in FUZZ_TARGETS of Makefile.am?"
 		return 0
 	fi
 	local -a args=(-max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048
 		-print_final_stats=1 -artifact_prefix="$dir/")
 	[[ -f tests/fuzz/$name.dict ]] && args+=(-dict="tests/fuzz/$name.dict")
-	local -a corpora=("$dir/corpus")
+	local -a corpora=("$dir/corpus-$name")
 	[[ -d tests/fuzz/corpus/$name ]] && corpora+=("tests/fuzz/corpus/$name")
 	echo "-- $name: run ${FUZZ_SECONDS}s"
 	limited $((FUZZ_SECONDS + 120)) "$LOGS/$name-run.log" 0 \
@@ -499,24 +485,16 @@ if [[ ${SAMSPOR_SKIP_FUZZ:-} != 1 ]]; then
 		[[ -x $s ]] && export ASAN_SYMBOLIZER_PATH=$s
 	done
 	mkdir -p build-fuzz
-	declare -A listed=()
-	for row in "${FUZZ_TARGETS[@]}"; do
-		IFS='|' read -r name sources extra <<<"$row"
-		name=${name//[[:space:]]/}
-		listed[$name]=1
-		if [[ ! -f tests/fuzz/$name.c ]]; then
-			echo "-- $name: skipped (tests/fuzz/$name.c does not exist yet)"
-			continue
-		fi
-		fuzz_one "$name" "$sources" "$extra"
-	done
-	for f in tests/fuzz/fuzz_*.c; do
-		[[ -e $f ]] || continue
-		name=$(basename "$f" .c)
-		[[ -n ${listed[$name]:-} ]] && continue
-		echo "-- $name: not in FUZZ_TARGETS of contrib/test.sh; building it alone"
-		fuzz_one "$name" "" ""
-	done
+	if (cd build-fuzz && quiet "$LOGS/configure-fuzz.log" ../configure CC=clang --enable-fuzz \
+		--disable-tests CFLAGS="$FUZZ_SANITIZE" LDFLAGS="-fsanitize=address,undefined") &&
+		limited 1800 "$LOGS/make-fuzz.log" 1 make -C build-fuzz -j"$JOBS" fuzz; then
+		for f in tests/fuzz/fuzz_*.c; do
+			[[ -e $f ]] || continue
+			fuzz_one "$(basename "$f" .c)"
+		done
+	else
+		fail_step "the fuzz targets do not build (see build-logs/configure-fuzz.log, make-fuzz.log)"
+	fi
 fi
 
 # The README's first command, exactly as a new user runs it: it builds its
