@@ -23,7 +23,7 @@
 #   SAMSPOR_SKIP_FUZZ=1      skip the fuzz smoke
 #   SAMSPOR_UNIT_TARGET      make target running only the unit tests
 #                            (default check-unit)
-#   SAMSPOR_CHECK_TIMEOUT    seconds make check may take (default 720)
+#   SAMSPOR_CHECK_TIMEOUT    seconds make check may take (default 1200)
 #   JOBS                     parallel make jobs (default 2)
 # Logs of each step are kept in build-logs/.
 set -euo pipefail
@@ -69,7 +69,7 @@ SANITIZE_FLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno
 UNIT_TARGET=${SAMSPOR_UNIT_TARGET:-check-unit}
 JOBS=${JOBS:-2}
 FUZZ_SECONDS=${SAMSPOR_FUZZ_SECONDS:-20}
-MAKE_CHECK_TIMEOUT=${SAMSPOR_CHECK_TIMEOUT:-720}
+MAKE_CHECK_TIMEOUT=${SAMSPOR_CHECK_TIMEOUT:-1200}
 UNIT_CHECK_TIMEOUT=300
 
 # --------------------------------------------------------------------------
