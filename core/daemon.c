@@ -29,6 +29,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "options.h"
+#include "runrecord.h"
 #include "warehouse.h"
 
 extern char **environ;
@@ -41,10 +42,10 @@ extern char **environ;
  * microseconds of CPU an hour.
  */
 #define MAX_SLEEP_S 900.0
-/* After a child exits, how long to wait for the rest of its stdout (a
- * grandchild could hold the pipe open forever). */
+/* After a child exits, how long to wait for the rest of its stdout and
+ * run records (a grandchild could hold a pipe open forever). */
 #define DRAIN_MS 2000
-/* Stdout lines of a child longer than this are cut. */
+/* Stdout lines and run records of a child longer than this are cut. */
 #define MAX_LINE 65536
 
 /* ---- pure parts ------------------------------------------------------- */
@@ -96,40 +97,6 @@ int sp_next_run(const sp_schedule *s, const char *tz, time_t after,
   return 0;
 }
 
-int sp_summary_parse(const char *line, const char *connector, sp_summary *out) {
-  size_t cl = strlen(connector);
-  memset(out, 0, sizeof *out);
-  if (strncmp(line, connector, cl) != 0 || line[cl] != '.')
-    return -1;
-  const char *table = line + cl + 1;
-  const char *colon = strstr(table, ": ");
-  if (!colon || colon == table || (size_t)(colon - table) >= sizeof out->stream)
-    return -1;
-  memcpy(out->stream, table, (size_t)(colon - table));
-  out->stream[colon - table] = '\0';
-  const char *rest = colon + 2;
-  long long skipped, deleted;
-  int n = -1;
-  if (sscanf(rest,
-             "read %lld, loaded %lld, rejected %lld, skipped %lld, deleted "
-             "%lld in %lf s (run %lld)%n",
-             &out->read, &out->loaded, &out->rejected, &skipped, &deleted,
-             &out->seconds, &out->run_id, &n) == 7 &&
-      n > 0 && (rest[n] == '\0' || rest[n] == ';'))
-    return 0;
-  n = -1;
-  if (sscanf(rest, "FAILED after %lf s (run %lld): %n", &out->seconds,
-             &out->run_id, &n) == 2 &&
-      n > 0) {
-    out->failed = 1;
-    out->read = out->loaded = out->rejected = 0;
-    snprintf(out->error, sizeof out->error, "%s", rest + n);
-    return 0;
-  }
-  memset(out, 0, sizeof *out);
-  return -1;
-}
-
 /* ---- the daemon's state ----------------------------------------------- */
 
 typedef enum run_reason {
@@ -155,17 +122,19 @@ typedef enum outcome {
 typedef struct sp_daemon sp_daemon;
 typedef struct sp_job sp_job;
 
-/* One running `samspor sync NAME`.  Freed when its three handles closed. */
+/* One running `samspor sync NAME`.  Freed when its four handles closed. */
 typedef struct sp_child {
   uv_process_t proc; /* the process */
   uv_pipe_t out;     /* its stdout */
+  uv_pipe_t status;  /* its run records (runrecord.h), fd SP_RUNREC_FD */
   uv_timer_t timer;  /* timeout, then grace, then drain */
   sp_daemon *d;
-  sp_job *job;  /* the job it runs for; NULL once finished */
-  int nclosed;  /* handles whose close callback ran */
-  int exited;   /* exit callback seen */
-  int out_eof;  /* stdout at its end */
-  int finished; /* outcome recorded, handles closing */
+  sp_job *job;    /* the job it runs for; NULL once finished */
+  int nclosed;    /* handles whose close callback ran */
+  int exited;     /* exit callback seen */
+  int out_eof;    /* stdout at its end */
+  int status_eof; /* the run records at their end */
+  int finished;   /* outcome recorded, handles closing */
   int64_t exit_status;
   int term_signal;
   int timed_out;    /* we stopped it at its timeout */
@@ -175,13 +144,15 @@ typedef struct sp_child {
   double t0;        /* monotonic start, for the duration */
   time_t started;   /* wall-clock start */
   double wall0;     /* the same, to the microsecond (for sync_run) */
-  int summaries;    /* summary lines seen (none: rows unknown) */
-  long long loaded; /* from the summary lines: sum over streams */
+  int summaries;    /* run records seen, skipped streams aside (none: rows
+                       unknown) */
+  long long loaded; /* from the run records: sum over streams */
   long long rejected;
   long long run_id; /* the last run id seen (the failed one if any) */
   int failed_streams;
-  char error[640]; /* "stream: why" of the first failed stream */
-  sp_buf line;     /* partial stdout line */
+  char error[1160]; /* "stream: why" of the first failed stream */
+  sp_buf line;      /* partial stdout line */
+  sp_buf rec;       /* partial run record */
   char rbuf[16384];
 } sp_child;
 
@@ -352,12 +323,12 @@ static void monotonic_usec(unsigned long long *usec) {
  */
 static char **child_environment(void) {
   static const char *const drop[] = {
-      "NOTIFY_SOCKET=", "WATCHDOG_USEC=", "WATCHDOG_PID=",
-      "LISTEN_FDS=",    "LISTEN_PID=",    "LISTEN_FDNAMES="};
+      "NOTIFY_SOCKET=", "WATCHDOG_USEC=",  "WATCHDOG_PID=",  "LISTEN_FDS=",
+      "LISTEN_PID=",    "LISTEN_FDNAMES=", SP_RUNREC_ENV "="};
   size_t n = 0;
   while (environ[n])
     n++;
-  char **env = sp_xcalloc(n + 1, sizeof *env);
+  char **env = sp_xcalloc(n + 2, sizeof *env);
   size_t k = 0;
   for (size_t i = 0; i < n; i++) {
     int keep = 1;
@@ -367,6 +338,8 @@ static char **child_environment(void) {
     if (keep)
       env[k++] = sp_xstrdup(environ[i]);
   }
+  /* Where the child writes its run records (start_run passes the fd). */
+  env[k++] = sp_xasprintf("%s=%d", SP_RUNREC_ENV, SP_RUNREC_FD);
   return env;
 }
 
@@ -511,40 +484,79 @@ static void signal_child(sp_child *c, int sig) {
 
 static void on_child_closed(uv_handle_t *h) {
   sp_child *c = h->data;
-  if (++c->nclosed < 3)
+  if (++c->nclosed < 4)
     return;
   sp_buf_free(&c->line);
+  sp_buf_free(&c->rec);
   free(c);
 }
 
 static void close_child(sp_child *c) {
   uv_close((uv_handle_t *)&c->proc, on_child_closed);
   uv_close((uv_handle_t *)&c->out, on_child_closed);
+  uv_close((uv_handle_t *)&c->status, on_child_closed);
   uv_close((uv_handle_t *)&c->timer, on_child_closed);
+}
+
+/*
+ * Whether a stdout line is the child's human summary of one stream,
+ * "NAME.TABLE: ...": the child logged the same on stderr already, so it
+ * goes to the debug level.  Only the level depends on this; what the run
+ * came to comes from the run records.  A skipped stream's line stays at
+ * the info level.
+ */
+static int summary_line(const char *name, const char *line) {
+  size_t nl = strlen(name);
+  if (strncmp(line, name, nl) != 0 || line[nl] != '.')
+    return 0;
+  const char *table = line + nl + 1;
+  const char *colon = strstr(table, ": ");
+  if (!colon || colon == table || colon - table >= 64)
+    return 0;
+  return strncmp(colon + 2, "skipped ", 8) != 0;
 }
 
 static void child_line(sp_child *c, const char *line) {
   sp_job *j = c->job;
-  sp_summary s;
-  if (j && sp_summary_parse(line, j->name, &s) == 0) {
-    sp_logctx ctx = {j->name, s.stream, s.run_id};
-    c->summaries++;
-    if (s.failed) {
-      if (!c->failed_streams++)
-        snprintf(c->error, sizeof c->error, "%s: %s", s.stream, s.error);
-      c->run_id = s.run_id;
-    } else {
-      c->loaded += s.loaded;
-      c->rejected += s.rejected;
-      if (!c->failed_streams)
-        c->run_id = s.run_id;
-    }
-    /* The child logged the same on stderr already. */
+  sp_logctx ctx = {j ? j->name : NULL, NULL, 0};
+  if (j && summary_line(j->name, line))
     sp_debug(&ctx, "sync output: %s", line);
+  else
+    sp_info(&ctx, "sync output: %s", line);
+}
+
+/* One run record of the child (runrecord.h). */
+static void child_record(sp_child *c, const char *line) {
+  sp_job *j = c->job;
+  sp_logctx ctx = {j ? j->name : NULL, NULL, 0};
+  sp_runrec r;
+  char err[256];
+  if (sp_runrec_decode(line, &r, err, sizeof err) != 0) {
+    sp_warn(&ctx, "sync sent a run record the daemon cannot read: %s", err);
     return;
   }
-  sp_logctx ctx = {j ? j->name : NULL, NULL, 0};
-  sp_info(&ctx, "sync output: %s", line);
+  if (!j || strcmp(r.connector, j->name) != 0) {
+    sp_warn(&ctx, "sync sent a run record of connector %s; ignored",
+            r.connector);
+    return;
+  }
+  sp_logctx sctx = {j->name, r.stream, r.run_id};
+  sp_debug(&sctx, "run record: %s", sp_runrec_status_name(r.status));
+  /* A skipped stream (if_missing = "skip") neither counts rows nor names
+   * the run. */
+  if (r.status == SP_RUNREC_SKIPPED)
+    return;
+  c->summaries++;
+  if (r.status == SP_RUNREC_FAILED) {
+    if (!c->failed_streams++)
+      snprintf(c->error, sizeof c->error, "%s: %s", r.stream, r.error);
+    c->run_id = r.run_id;
+  } else {
+    c->loaded += r.loaded;
+    c->rejected += r.rejected;
+    if (!c->failed_streams)
+      c->run_id = r.run_id;
+  }
 }
 
 static void timeout_text(const sp_job *j, char *buf, size_t len) {
@@ -823,6 +835,10 @@ static void finish_child(sp_child *c) {
     child_line(c, c->line.data);
     sp_buf_reset(&c->line);
   }
+  if (c->rec.len) {
+    child_record(c, c->rec.data);
+    sp_buf_reset(&c->rec);
+  }
   outcome o;
   if (!c->exited || (c->stopped && (c->term_signal || c->exit_status != 0)))
     o = OUT_STOPPED;
@@ -893,7 +909,7 @@ static void on_child_exit(uv_process_t *p, int64_t status, int sig) {
   c->exit_status = status;
   c->term_signal = sig;
   uv_timer_stop(&c->timer);
-  if (c->out_eof)
+  if (c->out_eof && c->status_eof)
     finish_child(c);
   else
     uv_timer_start(&c->timer, on_child_timer, DRAIN_MS, 0);
@@ -904,25 +920,39 @@ static void on_child_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   *buf = uv_buf_init(c->rbuf, sizeof c->rbuf);
 }
 
-static void on_child_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
-  sp_child *c = s->data;
-  if (nread < 0) {
-    uv_read_stop(s);
-    c->out_eof = 1;
-    if (c->exited)
-      finish_child(c);
-    return;
-  }
+/* Split what a pipe of the child gave into lines, each to `fn`. */
+static void child_lines(sp_child *c, sp_buf *line, const uv_buf_t *buf,
+                        ssize_t nread,
+                        void (*fn)(sp_child *c, const char *line)) {
   for (ssize_t i = 0; i < nread; i++) {
     char ch = buf->base[i];
-    if (ch == '\n' || c->line.len >= MAX_LINE) {
-      child_line(c, c->line.data ? c->line.data : "");
-      sp_buf_reset(&c->line);
+    if (ch == '\n' || line->len >= MAX_LINE) {
+      fn(c, line->data ? line->data : "");
+      sp_buf_reset(line);
       if (ch == '\n')
         continue;
     }
-    sp_buf_putc(&c->line, ch);
+    sp_buf_putc(line, ch);
   }
+}
+
+static void on_child_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  sp_child *c = s->data;
+  int is_out = s == (uv_stream_t *)&c->out;
+  if (nread < 0) {
+    uv_read_stop(s);
+    if (is_out)
+      c->out_eof = 1;
+    else
+      c->status_eof = 1;
+    if (c->exited && c->out_eof && c->status_eof)
+      finish_child(c);
+    return;
+  }
+  if (is_out)
+    child_lines(c, &c->line, buf, nread, child_line);
+  else
+    child_lines(c, &c->rec, buf, nread, child_record);
 }
 
 /* Warn once when the file changed since it was loaded: the child reads
@@ -968,13 +998,16 @@ static void start_run(sp_job *j, run_reason why) {
   c->d = d;
   c->job = j;
   sp_buf_init(&c->line);
+  sp_buf_init(&c->rec);
   uv_pipe_init(&d->loop, &c->out, 0);
+  uv_pipe_init(&d->loop, &c->status, 0);
   uv_timer_init(&d->loop, &c->timer);
   c->out.data = c;
+  c->status.data = c;
   c->timer.data = c;
   c->proc.data = c;
 
-  uv_stdio_container_t stdio[3];
+  uv_stdio_container_t stdio[SP_RUNREC_FD + 1];
   stdio[0].flags = UV_IGNORE;
   stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
   stdio[1].data.stream = (uv_stream_t *)&c->out;
@@ -982,6 +1015,9 @@ static void start_run(sp_job *j, run_reason why) {
    * stream and run already, and reach journald as they are written. */
   stdio[2].flags = UV_INHERIT_FD;
   stdio[2].data.fd = STDERR_FILENO;
+  /* The run records: the child finds the fd in its environment. */
+  stdio[SP_RUNREC_FD].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+  stdio[SP_RUNREC_FD].data.stream = (uv_stream_t *)&c->status;
   uv_process_options_t po;
   memset(&po, 0, sizeof po);
   /* The very binary that runs the daemon, even after a package upgrade
@@ -991,7 +1027,7 @@ static void start_run(sp_job *j, run_reason why) {
   po.env = d->child_env;
   po.exit_cb = on_child_exit;
   po.flags = UV_PROCESS_DETACHED;
-  po.stdio_count = 3;
+  po.stdio_count = SP_RUNREC_FD + 1;
   po.stdio = stdio;
   c->t0 = sp_now_mono();
   c->started = time(NULL);
@@ -1011,6 +1047,7 @@ static void start_run(sp_job *j, run_reason why) {
   j->child = c;
   j->reason = why;
   uv_read_start((uv_stream_t *)&c->out, on_child_alloc, on_child_read);
+  uv_read_start((uv_stream_t *)&c->status, on_child_alloc, on_child_read);
   double timeout = sp_get_duration(j->conn->s, "timeout");
   uv_timer_start(&c->timer, on_child_timer, (uint64_t)(timeout * 1000), 0);
   if (why == REASON_RETRY) {

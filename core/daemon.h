@@ -69,27 +69,4 @@ int sp_catchup_due(const sp_schedule *s, const char *tz, time_t now,
 int sp_next_run(const sp_schedule *s, const char *tz, time_t after,
                 double jitter, double u, time_t *sched, double *due);
 
-/*
- * One summary line that `samspor sync` prints on stdout per stream:
- *   "NAME.TABLE: read R, loaded L, rejected J, skipped S, deleted D in
- *    X s (run N)"
- *   "NAME.TABLE: FAILED after X s (run N): why"
- */
-typedef struct sp_summary {
-  int failed;         /* the FAILED form */
-  char stream[64];    /* TABLE */
-  long long run_id;   /* N */
-  long long read;     /* R (0 when failed) */
-  long long loaded;   /* L (0 when failed) */
-  long long rejected; /* J (0 when failed) */
-  double seconds;     /* X */
-  char error[512];    /* why (failed only), truncated to fit */
-} sp_summary;
-
-/*
- * Parse one stdout line of the sync of `connector`.  Returns 0 and fills
- * *out, or -1 when the line is not a summary line of that connector.
- */
-int sp_summary_parse(const char *line, const char *connector, sp_summary *out);
-
 #endif

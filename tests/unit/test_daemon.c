@@ -2,8 +2,8 @@
 
 /*
  * test_daemon.c — the pure parts of the daemon: retry backoff, the
- * complain pattern, catch-up and next-run decisions, the child's summary
- * lines, the Prometheus text and its atomic file, and the status table.
+ * complain pattern, catch-up and next-run decisions, the Prometheus text
+ * and its atomic file, and the status table.
  * The daemon itself (processes, signals, sockets) is tested end to end in
  * tests/integration/test_daemon.sh.
  */
@@ -217,53 +217,6 @@ static void test_next_run_and_jitter(void **state) {
   sp_schedule_free(s);
 }
 
-/* ---- the child's summary lines ---------------------------------------- */
-
-static void test_summary_parse(void **state) {
-  sp_summary s;
-  assert_int_equal(
-      sp_summary_parse("unge.youth_status: read 200, loaded 198, rejected 2, "
-                       "skipped 0, deleted 5 in 1.25 s (run 42)",
-                       "unge", &s),
-      0);
-  assert_false(s.failed);
-  assert_string_equal(s.stream, "youth_status");
-  assert_int_equal(s.read, 200);
-  assert_int_equal(s.loaded, 198);
-  assert_int_equal(s.rejected, 2);
-  assert_int_equal(s.run_id, 42);
-  assert_true(s.seconds > 1.24 && s.seconds < 1.26);
-
-  assert_int_equal(
-      sp_summary_parse("unge.youth_status: FAILED after 0.50 s (run 43): "
-                       "more than max_reject_ratio (0.1) rejected (run 43)",
-                       "unge", &s),
-      0);
-  assert_true(s.failed);
-  assert_int_equal(s.run_id, 43);
-  assert_int_equal(s.loaded, 0);
-  assert_string_equal(s.error,
-                      "more than max_reject_ratio (0.1) rejected (run 43)");
-
-  /* Another connector whose name starts the same. */
-  assert_int_equal(
-      sp_summary_parse("ungedatabasen.t: read 1, loaded 1, rejected 0, "
-                       "skipped 0, deleted 0 in 0.01 s (run 1)",
-                       "unge", &s),
-      -1);
-  /* Not a summary line. */
-  assert_int_equal(sp_summary_parse("hello", "unge", &s), -1);
-  assert_int_equal(sp_summary_parse("unge.: read 1", "unge", &s), -1);
-  assert_int_equal(sp_summary_parse("unge.t: read 1, loaded x", "unge", &s),
-                   -1);
-  assert_int_equal(sp_summary_parse("unge.t: read 1, loaded 1, rejected 0, "
-                                    "skipped 0, deleted 0 in 0.01 s (run 1) "
-                                    "and more",
-                                    "unge", &s),
-                   -1);
-  assert_int_equal(sp_summary_parse("", "unge", &s), -1);
-}
-
 /* ---- metrics ---------------------------------------------------------- */
 
 static const sp_metrics_conn two[] = {
@@ -445,7 +398,6 @@ int main(void) {
       cmocka_unit_test(test_complain_growing_gaps),
       cmocka_unit_test(test_catchup),
       cmocka_unit_test(test_next_run_and_jitter),
-      cmocka_unit_test(test_summary_parse),
       cmocka_unit_test(test_metrics_format),
       cmocka_unit_test(test_metrics_write_atomic),
       cmocka_unit_test(test_status_print),
