@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include "daemon.h"
+#include "jobs.h"
 #include "key.h"
 
 #include <errno.h>
@@ -48,55 +49,6 @@ extern char **environ;
 /* Stdout lines and run records of a child longer than this are cut. */
 #define MAX_LINE 65536
 
-/* ---- pure parts ------------------------------------------------------- */
-
-double sp_backoff_delay(double base, double cap, unsigned attempt, double u) {
-  if (attempt < 1)
-    attempt = 1;
-  double d = base;
-  /* Doubling stops at the cap, so no overflow however many attempts. */
-  for (unsigned i = 1; i < attempt && d < cap; i++)
-    d *= 2;
-  if (d > cap)
-    d = cap;
-  if (u < 0)
-    u = 0;
-  if (u >= 1)
-    u = 0.999999;
-  return u * d;
-}
-
-int sp_complain_due(unsigned long long n) {
-  return n > 0 && (n & (n - 1)) == 0;
-}
-
-int sp_catchup_due(const sp_schedule *s, const char *tz, time_t now,
-                   time_t last_success, time_t *missed) {
-  time_t from =
-      last_success > 0 ? last_success : now - (time_t)SP_CATCHUP_WINDOW;
-  if (from >= now)
-    return 0;
-  time_t next;
-  int rc = sp_schedule_next(s, tz, from, &next);
-  if (rc == SAMSPOR_ENOENT)
-    return 0;
-  if (rc != 0)
-    return rc;
-  if (next > now)
-    return 0;
-  *missed = next;
-  return 1;
-}
-
-int sp_next_run(const sp_schedule *s, const char *tz, time_t after,
-                double jitter, double u, time_t *sched, double *due) {
-  int rc = sp_schedule_next(s, tz, after, sched);
-  if (rc != 0)
-    return rc;
-  *due = (double)*sched + (jitter > 0 ? u * jitter : 0);
-  return 0;
-}
-
 /* ---- the daemon's state ----------------------------------------------- */
 
 typedef enum run_reason {
@@ -108,16 +60,6 @@ typedef enum run_reason {
 
 static const char *const reason_names[] = {"schedule", "catch-up", "trigger",
                                            "retry"};
-
-typedef enum outcome {
-  OUT_OK,      /* exit 0 */
-  OUT_FAIL,    /* exit 1 or an unknown status: not retried */
-  OUT_CONFIG,  /* exit 2: not retried */
-  OUT_TEMP,    /* exit 75 or the child could not be started: retried */
-  OUT_SIGNAL,  /* died of a signal we did not send: retried */
-  OUT_TIMEOUT, /* stopped by us at its timeout: retried */
-  OUT_STOPPED  /* stopped by us because the daemon stops: not a failure */
-} outcome;
 
 typedef struct sp_daemon sp_daemon;
 typedef struct sp_job sp_job;
@@ -691,7 +633,7 @@ static void record_unrecorded(sp_daemon *d) {
   PQfinish(conn);
 }
 
-static void record_outcome(sp_job *j, outcome o, const sp_child *c,
+static void record_outcome(sp_job *j, sp_outcome o, const sp_child *c,
                            const char *spawn_err) {
   sp_daemon *d = j->d;
   double now = wall_now();
@@ -716,7 +658,7 @@ static void record_outcome(sp_job *j, outcome o, const sp_child *c,
   sp_logctx ctx = {j->name, NULL, c ? c->run_id : 0};
   char took[32];
   fmt_dur(dur, took, sizeof took);
-  if (o == OUT_OK) {
+  if (o == SP_OUT_OK) {
     j->last_result = "succeeded";
     j->last_success = (time_t)now;
     j->attempt = 0;
@@ -728,7 +670,7 @@ static void record_outcome(sp_job *j, outcome o, const sp_child *c,
             j->last_loaded, j->last_rejected);
     return;
   }
-  if (o == OUT_STOPPED) {
+  if (o == SP_OUT_STOPPED) {
     j->last_result = "stopped";
     sp_warn(&ctx,
             "run stopped after %s because the daemon is stopping; the "
@@ -740,7 +682,7 @@ static void record_outcome(sp_job *j, outcome o, const sp_child *c,
   char what[256], tbuf[32];
   int temporary = 0;
   switch (o) {
-  case OUT_TEMP:
+  case SP_OUT_TEMP:
     temporary = 1;
     j->last_result = "temporary failure";
     if (c)
@@ -748,20 +690,20 @@ static void record_outcome(sp_job *j, outcome o, const sp_child *c,
     else
       snprintf(what, sizeof what, "could not start: %s", spawn_err);
     break;
-  case OUT_SIGNAL:
+  case SP_OUT_SIGNAL:
     temporary = 1;
     j->last_result = "killed";
     snprintf(what, sizeof what, "was killed by signal %d (%s)", c->term_signal,
              signal_name(c->term_signal));
     break;
-  case OUT_TIMEOUT:
+  case SP_OUT_TIMEOUT:
     temporary = 1;
     j->last_result = "timed out";
     timeout_text(j, tbuf, sizeof tbuf);
     snprintf(what, sizeof what, "timed out (timeout %s) and was stopped%s",
              tbuf, c->kill_sent ? " with SIGKILL" : "");
     break;
-  case OUT_CONFIG:
+  case SP_OUT_CONFIG:
     j->last_result = "config error";
     snprintf(what, sizeof what,
              "failed: the configuration it read is invalid (exit status 2; "
@@ -788,11 +730,11 @@ static void record_outcome(sp_job *j, outcome o, const sp_child *c,
   if (j->conn) {
     const samspor_settings *r = sp_get_group(j->conn->s, "retry");
     attempts = (unsigned)sp_get_int(r, "attempts");
-    if (temporary && j->attempt < attempts) {
-      j->attempt++;
-      double delay = sp_backoff_delay(sp_get_duration(r, "backoff"),
-                                      sp_get_duration(r, "max_backoff"),
-                                      j->attempt, random01());
+    double delay;
+    if (sp_retry_decide(temporary, &j->attempt, attempts,
+                        sp_get_duration(r, "backoff"),
+                        sp_get_duration(r, "max_backoff"), random01(),
+                        &delay)) {
       j->retry_at = now + delay;
       char in[32];
       fmt_dur(delay, in, sizeof in);
@@ -807,7 +749,6 @@ static void record_outcome(sp_job *j, outcome o, const sp_child *c,
                  attempts, next);
       else
         snprintf(plan, sizeof plan, "not retried; next run %s", next);
-      j->attempt = 0;
     }
   } else {
     snprintf(plan, sizeof plan, "not retried: removed from the configuration");
@@ -839,27 +780,14 @@ static void finish_child(sp_child *c) {
     child_record(c, c->rec.data);
     sp_buf_reset(&c->rec);
   }
-  outcome o;
-  if (!c->exited || (c->stopped && (c->term_signal || c->exit_status != 0)))
-    o = OUT_STOPPED;
-  else if (c->timed_out)
-    o = OUT_TIMEOUT;
-  else if (c->term_signal)
-    o = OUT_SIGNAL;
-  else if (c->exit_status == SP_EXIT_OK)
-    o = OUT_OK;
-  else if (c->exit_status == SP_EXIT_TEMPFAIL)
-    o = OUT_TEMP;
-  else if (c->exit_status == SP_EXIT_USAGE)
-    o = OUT_CONFIG;
-  else
-    o = OUT_FAIL;
+  sp_outcome o = sp_outcome_of(c->exited, c->stopped, c->timed_out,
+                               c->term_signal, c->exit_status);
   d->running--;
   j->child = NULL;
   c->job = NULL;
   record_outcome(j, o, c, NULL);
   /* The warehouse answered this run: the failures it missed go in now. */
-  if (o == OUT_OK || c->run_id)
+  if (o == SP_OUT_OK || c->run_id)
     record_unrecorded(d);
   close_child(c);
   if (!j->conn) {
@@ -1040,7 +968,7 @@ static void start_run(sp_job *j, run_reason why) {
     j->reason = why;
     char err[256];
     snprintf(err, sizeof err, "%s", uv_strerror(rc));
-    record_outcome(j, OUT_TEMP, NULL, err);
+    record_outcome(j, SP_OUT_TEMP, NULL, err);
     return;
   }
   d->running++;
