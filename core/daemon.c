@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include "daemon.h"
+#include "jobs.h"
 #include "key.h"
 
 #include <errno.h>
@@ -29,6 +30,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "options.h"
+#include "runrecord.h"
 #include "warehouse.h"
 
 extern char **environ;
@@ -41,94 +43,11 @@ extern char **environ;
  * microseconds of CPU an hour.
  */
 #define MAX_SLEEP_S 900.0
-/* After a child exits, how long to wait for the rest of its stdout (a
- * grandchild could hold the pipe open forever). */
+/* After a child exits, how long to wait for the rest of its stdout and
+ * run records (a grandchild could hold a pipe open forever). */
 #define DRAIN_MS 2000
-/* Stdout lines of a child longer than this are cut. */
+/* Stdout lines and run records of a child longer than this are cut. */
 #define MAX_LINE 65536
-
-/* ---- pure parts ------------------------------------------------------- */
-
-double sp_backoff_delay(double base, double cap, unsigned attempt, double u) {
-  if (attempt < 1)
-    attempt = 1;
-  double d = base;
-  /* Doubling stops at the cap, so no overflow however many attempts. */
-  for (unsigned i = 1; i < attempt && d < cap; i++)
-    d *= 2;
-  if (d > cap)
-    d = cap;
-  if (u < 0)
-    u = 0;
-  if (u >= 1)
-    u = 0.999999;
-  return u * d;
-}
-
-int sp_complain_due(unsigned long long n) {
-  return n > 0 && (n & (n - 1)) == 0;
-}
-
-int sp_catchup_due(const sp_schedule *s, const char *tz, time_t now,
-                   time_t last_success, time_t *missed) {
-  time_t from =
-      last_success > 0 ? last_success : now - (time_t)SP_CATCHUP_WINDOW;
-  if (from >= now)
-    return 0;
-  time_t next;
-  int rc = sp_schedule_next(s, tz, from, &next);
-  if (rc == SAMSPOR_ENOENT)
-    return 0;
-  if (rc != 0)
-    return rc;
-  if (next > now)
-    return 0;
-  *missed = next;
-  return 1;
-}
-
-int sp_next_run(const sp_schedule *s, const char *tz, time_t after,
-                double jitter, double u, time_t *sched, double *due) {
-  int rc = sp_schedule_next(s, tz, after, sched);
-  if (rc != 0)
-    return rc;
-  *due = (double)*sched + (jitter > 0 ? u * jitter : 0);
-  return 0;
-}
-
-int sp_summary_parse(const char *line, const char *connector, sp_summary *out) {
-  size_t cl = strlen(connector);
-  memset(out, 0, sizeof *out);
-  if (strncmp(line, connector, cl) != 0 || line[cl] != '.')
-    return -1;
-  const char *table = line + cl + 1;
-  const char *colon = strstr(table, ": ");
-  if (!colon || colon == table || (size_t)(colon - table) >= sizeof out->stream)
-    return -1;
-  memcpy(out->stream, table, (size_t)(colon - table));
-  out->stream[colon - table] = '\0';
-  const char *rest = colon + 2;
-  long long skipped, deleted;
-  int n = -1;
-  if (sscanf(rest,
-             "read %lld, loaded %lld, rejected %lld, skipped %lld, deleted "
-             "%lld in %lf s (run %lld)%n",
-             &out->read, &out->loaded, &out->rejected, &skipped, &deleted,
-             &out->seconds, &out->run_id, &n) == 7 &&
-      n > 0 && (rest[n] == '\0' || rest[n] == ';'))
-    return 0;
-  n = -1;
-  if (sscanf(rest, "FAILED after %lf s (run %lld): %n", &out->seconds,
-             &out->run_id, &n) == 2 &&
-      n > 0) {
-    out->failed = 1;
-    out->read = out->loaded = out->rejected = 0;
-    snprintf(out->error, sizeof out->error, "%s", rest + n);
-    return 0;
-  }
-  memset(out, 0, sizeof *out);
-  return -1;
-}
 
 /* ---- the daemon's state ----------------------------------------------- */
 
@@ -142,30 +61,22 @@ typedef enum run_reason {
 static const char *const reason_names[] = {"schedule", "catch-up", "trigger",
                                            "retry"};
 
-typedef enum outcome {
-  OUT_OK,      /* exit 0 */
-  OUT_FAIL,    /* exit 1 or an unknown status: not retried */
-  OUT_CONFIG,  /* exit 2: not retried */
-  OUT_TEMP,    /* exit 75 or the child could not be started: retried */
-  OUT_SIGNAL,  /* died of a signal we did not send: retried */
-  OUT_TIMEOUT, /* stopped by us at its timeout: retried */
-  OUT_STOPPED  /* stopped by us because the daemon stops: not a failure */
-} outcome;
-
 typedef struct sp_daemon sp_daemon;
 typedef struct sp_job sp_job;
 
-/* One running `samspor sync NAME`.  Freed when its three handles closed. */
+/* One running `samspor sync NAME`.  Freed when its four handles closed. */
 typedef struct sp_child {
   uv_process_t proc; /* the process */
   uv_pipe_t out;     /* its stdout */
+  uv_pipe_t status;  /* its run records (runrecord.h), fd SP_RUNREC_FD */
   uv_timer_t timer;  /* timeout, then grace, then drain */
   sp_daemon *d;
-  sp_job *job;  /* the job it runs for; NULL once finished */
-  int nclosed;  /* handles whose close callback ran */
-  int exited;   /* exit callback seen */
-  int out_eof;  /* stdout at its end */
-  int finished; /* outcome recorded, handles closing */
+  sp_job *job;    /* the job it runs for; NULL once finished */
+  int nclosed;    /* handles whose close callback ran */
+  int exited;     /* exit callback seen */
+  int out_eof;    /* stdout at its end */
+  int status_eof; /* the run records at their end */
+  int finished;   /* outcome recorded, handles closing */
   int64_t exit_status;
   int term_signal;
   int timed_out;    /* we stopped it at its timeout */
@@ -175,13 +86,15 @@ typedef struct sp_child {
   double t0;        /* monotonic start, for the duration */
   time_t started;   /* wall-clock start */
   double wall0;     /* the same, to the microsecond (for sync_run) */
-  int summaries;    /* summary lines seen (none: rows unknown) */
-  long long loaded; /* from the summary lines: sum over streams */
+  int summaries;    /* run records seen, skipped streams aside (none: rows
+                       unknown) */
+  long long loaded; /* from the run records: sum over streams */
   long long rejected;
   long long run_id; /* the last run id seen (the failed one if any) */
   int failed_streams;
-  char error[640]; /* "stream: why" of the first failed stream */
-  sp_buf line;     /* partial stdout line */
+  char error[1160]; /* "stream: why" of the first failed stream */
+  sp_buf line;      /* partial stdout line */
+  sp_buf rec;       /* partial run record */
   char rbuf[16384];
 } sp_child;
 
@@ -352,12 +265,12 @@ static void monotonic_usec(unsigned long long *usec) {
  */
 static char **child_environment(void) {
   static const char *const drop[] = {
-      "NOTIFY_SOCKET=", "WATCHDOG_USEC=", "WATCHDOG_PID=",
-      "LISTEN_FDS=",    "LISTEN_PID=",    "LISTEN_FDNAMES="};
+      "NOTIFY_SOCKET=", "WATCHDOG_USEC=",  "WATCHDOG_PID=",  "LISTEN_FDS=",
+      "LISTEN_PID=",    "LISTEN_FDNAMES=", SP_RUNREC_ENV "="};
   size_t n = 0;
   while (environ[n])
     n++;
-  char **env = sp_xcalloc(n + 1, sizeof *env);
+  char **env = sp_xcalloc(n + 2, sizeof *env);
   size_t k = 0;
   for (size_t i = 0; i < n; i++) {
     int keep = 1;
@@ -367,6 +280,8 @@ static char **child_environment(void) {
     if (keep)
       env[k++] = sp_xstrdup(environ[i]);
   }
+  /* Where the child writes its run records (start_run passes the fd). */
+  env[k++] = sp_xasprintf("%s=%d", SP_RUNREC_ENV, SP_RUNREC_FD);
   return env;
 }
 
@@ -511,40 +426,79 @@ static void signal_child(sp_child *c, int sig) {
 
 static void on_child_closed(uv_handle_t *h) {
   sp_child *c = h->data;
-  if (++c->nclosed < 3)
+  if (++c->nclosed < 4)
     return;
   sp_buf_free(&c->line);
+  sp_buf_free(&c->rec);
   free(c);
 }
 
 static void close_child(sp_child *c) {
   uv_close((uv_handle_t *)&c->proc, on_child_closed);
   uv_close((uv_handle_t *)&c->out, on_child_closed);
+  uv_close((uv_handle_t *)&c->status, on_child_closed);
   uv_close((uv_handle_t *)&c->timer, on_child_closed);
+}
+
+/*
+ * Whether a stdout line is the child's human summary of one stream,
+ * "NAME.TABLE: ...": the child logged the same on stderr already, so it
+ * goes to the debug level.  Only the level depends on this; what the run
+ * came to comes from the run records.  A skipped stream's line stays at
+ * the info level.
+ */
+static int summary_line(const char *name, const char *line) {
+  size_t nl = strlen(name);
+  if (strncmp(line, name, nl) != 0 || line[nl] != '.')
+    return 0;
+  const char *table = line + nl + 1;
+  const char *colon = strstr(table, ": ");
+  if (!colon || colon == table || colon - table >= 64)
+    return 0;
+  return strncmp(colon + 2, "skipped ", 8) != 0;
 }
 
 static void child_line(sp_child *c, const char *line) {
   sp_job *j = c->job;
-  sp_summary s;
-  if (j && sp_summary_parse(line, j->name, &s) == 0) {
-    sp_logctx ctx = {j->name, s.stream, s.run_id};
-    c->summaries++;
-    if (s.failed) {
-      if (!c->failed_streams++)
-        snprintf(c->error, sizeof c->error, "%s: %s", s.stream, s.error);
-      c->run_id = s.run_id;
-    } else {
-      c->loaded += s.loaded;
-      c->rejected += s.rejected;
-      if (!c->failed_streams)
-        c->run_id = s.run_id;
-    }
-    /* The child logged the same on stderr already. */
+  sp_logctx ctx = {j ? j->name : NULL, NULL, 0};
+  if (j && summary_line(j->name, line))
     sp_debug(&ctx, "sync output: %s", line);
+  else
+    sp_info(&ctx, "sync output: %s", line);
+}
+
+/* One run record of the child (runrecord.h). */
+static void child_record(sp_child *c, const char *line) {
+  sp_job *j = c->job;
+  sp_logctx ctx = {j ? j->name : NULL, NULL, 0};
+  sp_runrec r;
+  char err[256];
+  if (sp_runrec_decode(line, &r, err, sizeof err) != 0) {
+    sp_warn(&ctx, "sync sent a run record the daemon cannot read: %s", err);
     return;
   }
-  sp_logctx ctx = {j ? j->name : NULL, NULL, 0};
-  sp_info(&ctx, "sync output: %s", line);
+  if (!j || strcmp(r.connector, j->name) != 0) {
+    sp_warn(&ctx, "sync sent a run record of connector %s; ignored",
+            r.connector);
+    return;
+  }
+  sp_logctx sctx = {j->name, r.stream, r.run_id};
+  sp_debug(&sctx, "run record: %s", sp_runrec_status_name(r.status));
+  /* A skipped stream (if_missing = "skip") neither counts rows nor names
+   * the run. */
+  if (r.status == SP_RUNREC_SKIPPED)
+    return;
+  c->summaries++;
+  if (r.status == SP_RUNREC_FAILED) {
+    if (!c->failed_streams++)
+      snprintf(c->error, sizeof c->error, "%s: %s", r.stream, r.error);
+    c->run_id = r.run_id;
+  } else {
+    c->loaded += r.loaded;
+    c->rejected += r.rejected;
+    if (!c->failed_streams)
+      c->run_id = r.run_id;
+  }
 }
 
 static void timeout_text(const sp_job *j, char *buf, size_t len) {
@@ -679,7 +633,7 @@ static void record_unrecorded(sp_daemon *d) {
   PQfinish(conn);
 }
 
-static void record_outcome(sp_job *j, outcome o, const sp_child *c,
+static void record_outcome(sp_job *j, sp_outcome o, const sp_child *c,
                            const char *spawn_err) {
   sp_daemon *d = j->d;
   double now = wall_now();
@@ -704,7 +658,7 @@ static void record_outcome(sp_job *j, outcome o, const sp_child *c,
   sp_logctx ctx = {j->name, NULL, c ? c->run_id : 0};
   char took[32];
   fmt_dur(dur, took, sizeof took);
-  if (o == OUT_OK) {
+  if (o == SP_OUT_OK) {
     j->last_result = "succeeded";
     j->last_success = (time_t)now;
     j->attempt = 0;
@@ -716,7 +670,7 @@ static void record_outcome(sp_job *j, outcome o, const sp_child *c,
             j->last_loaded, j->last_rejected);
     return;
   }
-  if (o == OUT_STOPPED) {
+  if (o == SP_OUT_STOPPED) {
     j->last_result = "stopped";
     sp_warn(&ctx,
             "run stopped after %s because the daemon is stopping; the "
@@ -728,7 +682,7 @@ static void record_outcome(sp_job *j, outcome o, const sp_child *c,
   char what[256], tbuf[32];
   int temporary = 0;
   switch (o) {
-  case OUT_TEMP:
+  case SP_OUT_TEMP:
     temporary = 1;
     j->last_result = "temporary failure";
     if (c)
@@ -736,20 +690,20 @@ static void record_outcome(sp_job *j, outcome o, const sp_child *c,
     else
       snprintf(what, sizeof what, "could not start: %s", spawn_err);
     break;
-  case OUT_SIGNAL:
+  case SP_OUT_SIGNAL:
     temporary = 1;
     j->last_result = "killed";
     snprintf(what, sizeof what, "was killed by signal %d (%s)", c->term_signal,
              signal_name(c->term_signal));
     break;
-  case OUT_TIMEOUT:
+  case SP_OUT_TIMEOUT:
     temporary = 1;
     j->last_result = "timed out";
     timeout_text(j, tbuf, sizeof tbuf);
     snprintf(what, sizeof what, "timed out (timeout %s) and was stopped%s",
              tbuf, c->kill_sent ? " with SIGKILL" : "");
     break;
-  case OUT_CONFIG:
+  case SP_OUT_CONFIG:
     j->last_result = "config error";
     snprintf(what, sizeof what,
              "failed: the configuration it read is invalid (exit status 2; "
@@ -776,11 +730,11 @@ static void record_outcome(sp_job *j, outcome o, const sp_child *c,
   if (j->conn) {
     const samspor_settings *r = sp_get_group(j->conn->s, "retry");
     attempts = (unsigned)sp_get_int(r, "attempts");
-    if (temporary && j->attempt < attempts) {
-      j->attempt++;
-      double delay = sp_backoff_delay(sp_get_duration(r, "backoff"),
-                                      sp_get_duration(r, "max_backoff"),
-                                      j->attempt, random01());
+    double delay;
+    if (sp_retry_decide(temporary, &j->attempt, attempts,
+                        sp_get_duration(r, "backoff"),
+                        sp_get_duration(r, "max_backoff"), random01(),
+                        &delay)) {
       j->retry_at = now + delay;
       char in[32];
       fmt_dur(delay, in, sizeof in);
@@ -795,7 +749,6 @@ static void record_outcome(sp_job *j, outcome o, const sp_child *c,
                  attempts, next);
       else
         snprintf(plan, sizeof plan, "not retried; next run %s", next);
-      j->attempt = 0;
     }
   } else {
     snprintf(plan, sizeof plan, "not retried: removed from the configuration");
@@ -823,27 +776,18 @@ static void finish_child(sp_child *c) {
     child_line(c, c->line.data);
     sp_buf_reset(&c->line);
   }
-  outcome o;
-  if (!c->exited || (c->stopped && (c->term_signal || c->exit_status != 0)))
-    o = OUT_STOPPED;
-  else if (c->timed_out)
-    o = OUT_TIMEOUT;
-  else if (c->term_signal)
-    o = OUT_SIGNAL;
-  else if (c->exit_status == SP_EXIT_OK)
-    o = OUT_OK;
-  else if (c->exit_status == SP_EXIT_TEMPFAIL)
-    o = OUT_TEMP;
-  else if (c->exit_status == SP_EXIT_USAGE)
-    o = OUT_CONFIG;
-  else
-    o = OUT_FAIL;
+  if (c->rec.len) {
+    child_record(c, c->rec.data);
+    sp_buf_reset(&c->rec);
+  }
+  sp_outcome o = sp_outcome_of(c->exited, c->stopped, c->timed_out,
+                               c->term_signal, c->exit_status);
   d->running--;
   j->child = NULL;
   c->job = NULL;
   record_outcome(j, o, c, NULL);
   /* The warehouse answered this run: the failures it missed go in now. */
-  if (o == OUT_OK || c->run_id)
+  if (o == SP_OUT_OK || c->run_id)
     record_unrecorded(d);
   close_child(c);
   if (!j->conn) {
@@ -893,7 +837,7 @@ static void on_child_exit(uv_process_t *p, int64_t status, int sig) {
   c->exit_status = status;
   c->term_signal = sig;
   uv_timer_stop(&c->timer);
-  if (c->out_eof)
+  if (c->out_eof && c->status_eof)
     finish_child(c);
   else
     uv_timer_start(&c->timer, on_child_timer, DRAIN_MS, 0);
@@ -904,25 +848,39 @@ static void on_child_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   *buf = uv_buf_init(c->rbuf, sizeof c->rbuf);
 }
 
-static void on_child_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
-  sp_child *c = s->data;
-  if (nread < 0) {
-    uv_read_stop(s);
-    c->out_eof = 1;
-    if (c->exited)
-      finish_child(c);
-    return;
-  }
+/* Split what a pipe of the child gave into lines, each to `fn`. */
+static void child_lines(sp_child *c, sp_buf *line, const uv_buf_t *buf,
+                        ssize_t nread,
+                        void (*fn)(sp_child *c, const char *line)) {
   for (ssize_t i = 0; i < nread; i++) {
     char ch = buf->base[i];
-    if (ch == '\n' || c->line.len >= MAX_LINE) {
-      child_line(c, c->line.data ? c->line.data : "");
-      sp_buf_reset(&c->line);
+    if (ch == '\n' || line->len >= MAX_LINE) {
+      fn(c, line->data ? line->data : "");
+      sp_buf_reset(line);
       if (ch == '\n')
         continue;
     }
-    sp_buf_putc(&c->line, ch);
+    sp_buf_putc(line, ch);
   }
+}
+
+static void on_child_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  sp_child *c = s->data;
+  int is_out = s == (uv_stream_t *)&c->out;
+  if (nread < 0) {
+    uv_read_stop(s);
+    if (is_out)
+      c->out_eof = 1;
+    else
+      c->status_eof = 1;
+    if (c->exited && c->out_eof && c->status_eof)
+      finish_child(c);
+    return;
+  }
+  if (is_out)
+    child_lines(c, &c->line, buf, nread, child_line);
+  else
+    child_lines(c, &c->rec, buf, nread, child_record);
 }
 
 /* Warn once when the file changed since it was loaded: the child reads
@@ -968,13 +926,16 @@ static void start_run(sp_job *j, run_reason why) {
   c->d = d;
   c->job = j;
   sp_buf_init(&c->line);
+  sp_buf_init(&c->rec);
   uv_pipe_init(&d->loop, &c->out, 0);
+  uv_pipe_init(&d->loop, &c->status, 0);
   uv_timer_init(&d->loop, &c->timer);
   c->out.data = c;
+  c->status.data = c;
   c->timer.data = c;
   c->proc.data = c;
 
-  uv_stdio_container_t stdio[3];
+  uv_stdio_container_t stdio[SP_RUNREC_FD + 1];
   stdio[0].flags = UV_IGNORE;
   stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
   stdio[1].data.stream = (uv_stream_t *)&c->out;
@@ -982,6 +943,9 @@ static void start_run(sp_job *j, run_reason why) {
    * stream and run already, and reach journald as they are written. */
   stdio[2].flags = UV_INHERIT_FD;
   stdio[2].data.fd = STDERR_FILENO;
+  /* The run records: the child finds the fd in its environment. */
+  stdio[SP_RUNREC_FD].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+  stdio[SP_RUNREC_FD].data.stream = (uv_stream_t *)&c->status;
   uv_process_options_t po;
   memset(&po, 0, sizeof po);
   /* The very binary that runs the daemon, even after a package upgrade
@@ -991,7 +955,7 @@ static void start_run(sp_job *j, run_reason why) {
   po.env = d->child_env;
   po.exit_cb = on_child_exit;
   po.flags = UV_PROCESS_DETACHED;
-  po.stdio_count = 3;
+  po.stdio_count = SP_RUNREC_FD + 1;
   po.stdio = stdio;
   c->t0 = sp_now_mono();
   c->started = time(NULL);
@@ -1004,13 +968,14 @@ static void start_run(sp_job *j, run_reason why) {
     j->reason = why;
     char err[256];
     snprintf(err, sizeof err, "%s", uv_strerror(rc));
-    record_outcome(j, OUT_TEMP, NULL, err);
+    record_outcome(j, SP_OUT_TEMP, NULL, err);
     return;
   }
   d->running++;
   j->child = c;
   j->reason = why;
   uv_read_start((uv_stream_t *)&c->out, on_child_alloc, on_child_read);
+  uv_read_start((uv_stream_t *)&c->status, on_child_alloc, on_child_read);
   double timeout = sp_get_duration(j->conn->s, "timeout");
   uv_timer_start(&c->timer, on_child_timer, (uint64_t)(timeout * 1000), 0);
   if (why == REASON_RETRY) {

@@ -285,6 +285,33 @@ typedef struct samspor_plugin {
     return &(desc);                                                            \
   }
 
+/*
+ * The one backoff of samspor, for the daemon's retries of a run and for a
+ * plugin's retries of a request: the delay before retry number `retry` (1
+ * for the first) is full jitter over a capped exponential,
+ * u * min(cap, base * 2^(retry-1)) seconds, with u uniform in [0, 1)
+ * supplied by the caller (so this stays pure and the caller owns the
+ * random state).  Never more than cap; 0 when base is not positive.
+ */
+static inline double samspor_backoff_delay(double base, double cap,
+                                           unsigned retry, double u) {
+  if (retry < 1)
+    retry = 1;
+  double d = base;
+  /* Doubling stops at the cap, so no overflow however many retries. */
+  for (unsigned i = 1; i < retry && d < cap; i++)
+    d *= 2;
+  if (d > cap)
+    d = cap;
+  if (d <= 0)
+    return 0;
+  if (u < 0)
+    u = 0;
+  if (u >= 1)
+    u = 0.999999;
+  return u * d;
+}
+
 #ifdef __cplusplus
 }
 #endif

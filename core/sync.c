@@ -17,6 +17,7 @@
 #include "log.h"
 #include "pseudonym.h"
 #include "rules.h"
+#include "runrecord.h"
 #include "schedule.h"
 #include "schema.h"
 #include "warehouse.h"
@@ -1418,6 +1419,34 @@ static int worst_status(int cur, int rc) {
   return SP_EXIT_OK;
 }
 
+/* Tell the daemon how one stream went (runrecord.h). */
+static void write_record(int fd, const sp_connector *cc, const sp_stream *st,
+                         const sp_stream_result *r) {
+  sp_runrec rec;
+  memset(&rec, 0, sizeof rec);
+  snprintf(rec.connector, sizeof rec.connector, "%s", cc->name);
+  snprintf(rec.stream, sizeof rec.stream, "%s", st->table);
+  rec.run_id = r->run_id;
+  rec.status = r->rc == 0               ? SP_RUNREC_SUCCEEDED
+               : r->rc == SAMSPOR_ESKIP ? SP_RUNREC_SKIPPED
+                                        : SP_RUNREC_FAILED;
+  rec.exit_code = r->rc == SAMSPOR_ESKIP ? SP_EXIT_OK : sp_exit_status(r->rc);
+  rec.read = r->read;
+  rec.loaded = r->loaded;
+  rec.rejected = r->rejected;
+  rec.skipped = r->skipped;
+  rec.deleted = r->deleted;
+  rec.duplicates = r->duplicates;
+  rec.seconds = r->seconds;
+  if (r->rc != 0)
+    snprintf(rec.error, sizeof rec.error, "%s", r->error);
+  if (sp_runrec_write(fd, &rec) != 0) {
+    sp_logctx ctx = {cc->name, st->table, r->run_id};
+    sp_warn(&ctx, "cannot tell the daemon how the stream went: %s",
+            strerror(errno));
+  }
+}
+
 int sp_cmd_sync(sp_global *g, int argc, char **argv) {
   static const struct option lo[] = {{"full", no_argument, NULL, 'F'},
                                      {"new-key", no_argument, NULL, 'K'},
@@ -1459,6 +1488,8 @@ int sp_cmd_sync(sp_global *g, int argc, char **argv) {
     return sp_exit_status(rc);
   }
   int status = SP_EXIT_OK;
+  /* The daemon's channel, when it started this sync (runrecord.h). */
+  int recfd = sp_runrec_channel();
   for (size_t k = 0; k < c->nconnectors; k++) {
     const sp_connector *cc = &c->connectors[k];
     int wanted = nnames == 0 ? sp_get_bool(cc->s, "enabled") : 0;
@@ -1472,6 +1503,8 @@ int sp_cmd_sync(sp_global *g, int argc, char **argv) {
     sp_sync_connector(&s, cc, res);
     for (size_t t = 0; t < cc->nstreams; t++) {
       const sp_stream_result *r = &res[t];
+      if (recfd >= 0)
+        write_record(recfd, cc, &cc->streams[t], r);
       if (r->rc == 0 && r->duplicates)
         printf("%s.%s: read %lld, loaded %lld, rejected %lld, skipped %lld, "
                "deleted %lld in %.2f s (run %lld); duplicate keys %lld "

@@ -20,17 +20,8 @@
 
 #define HEADERS_FILE_MAX (64 * 1024)
 
-double sp_backoff_delay(double base, double cap, int attempt, unsigned *seed) {
-  double limit = base;
-  int i;
-
-  for (i = 0; i < attempt && limit < cap; i++)
-    limit *= 2;
-  if (limit > cap)
-    limit = cap;
-  if (limit <= 0)
-    return 0;
-  return limit * ((double)rand_r(seed) / ((double)RAND_MAX + 1.0));
+double sp_jitter01(unsigned *seed) {
+  return (double)rand_r(seed) / ((double)RAND_MAX + 1.0);
 }
 
 int sp_http_status_temporary(long status) {

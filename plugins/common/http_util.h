@@ -2,7 +2,7 @@
  * http_util.h — the pure HTTP helpers that the transport
  * (plugins/common/transport.c) and the rest plugin
  * (plugins/rest/rest_http.c) share: reason phrases, which statuses are
- * worth retrying, the backoff of retries, sleeping through signals and
+ * worth retrying, the jitter of retries, sleeping through signals and
  * reading a headers_file.
  * Kept apart from transport.c so that rest, which has its own libcurl
  * engine, links only these.  Compiled into each plugin that uses it, so
@@ -13,12 +13,9 @@
 
 #include <stddef.h>
 
-/*
- * The wait before retry number `attempt` (0 for the first retry): a
- * uniformly random time in [0, min(cap, base * 2^attempt)) seconds, "full
- * jitter", drawn with rand_r(seed) so that the state is the caller's.
- */
-double sp_backoff_delay(double base, double cap, int attempt, unsigned *seed);
+/* A uniform draw in [0, 1) from rand_r(seed), for the jitter of
+ * samspor_backoff_delay() (samspor-plugin.h): the state is the caller's. */
+double sp_jitter01(unsigned *seed);
 
 /* Nonzero when an HTTP status is worth retrying: 429 and 5xx. */
 int sp_http_status_temporary(long status);

@@ -758,8 +758,9 @@ static void finish_attempt(sp_reader *r, CURLcode res) {
   if (temp && r->delivered == 0 && r->attempt < tries &&
       (wait < 0 || wait <= t->max_backoff)) {
     double d = wait >= 0 ? wait
-                         : sp_backoff_delay(t->backoff, t->max_backoff,
-                                            r->attempt, &t->seed);
+                         : samspor_backoff_delay(t->backoff, t->max_backoff,
+                                                 (unsigned)r->attempt + 1,
+                                                 sp_jitter01(&t->seed));
     t->host->log(t->ctx, SAMSPOR_LOG_WARN,
                  "%s: %s; retrying in %.1fs (retry %d of %d)", r->shown, msg, d,
                  r->attempt + 1, tries);

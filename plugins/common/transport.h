@@ -335,7 +335,7 @@ int sp_transport_check(sp_transport *t);
  * malloc'd string (caller frees) or NULL when out of memory. */
 char *sp_url_redact(const char *url);
 
-/* sp_backoff_delay, sp_http_status_temporary, sp_http_reason: see
+/* sp_jitter01, sp_http_status_temporary, sp_http_reason: see
  * http_util.h. */
 
 /*

@@ -474,8 +474,9 @@ static int with_retries(rest_http *h, const request *rq) {
     if (cc == CURLE_OK && h->has_retry_after)
       delay = h->retry_after;
     else
-      delay = sp_backoff_delay(h->cfg.retry_backoff, h->cfg.retry_max_backoff,
-                               (int)attempt, &h->seed);
+      delay = samspor_backoff_delay(h->cfg.retry_backoff,
+                                    h->cfg.retry_max_backoff, attempt + 1,
+                                    sp_jitter01(&h->seed));
     h->host->log(h->ctx, SAMSPOR_LOG_WARN,
                  "rest: %s%s: %s; retry %u of %u in %.1f s", rq->what, url, why,
                  attempt + 1, tries - 1, delay);

@@ -595,6 +595,24 @@ test_reload_during_run_leaves_it_alone() {
 	stop_daemon
 }
 
+# The daemon learns how a run went from the child's run records, not from
+# its human summary: an error of two lines (a source path with a newline
+# in it, which the error quotes) reaches status and the run line whole.
+test_multiline_error_reaches_status() {
+	reset_db
+	conf "" "$(connector unge)"
+	sed -i 's|url = "[^"]*"|url = "'"$T"'/in/first\\nsecond/unge_*.csv"|' "$T/d.conf"
+	grep -q 'first\\nsecond' "$T/d.conf" || fail "no newline in the url: $(grep url "$T/d.conf")"
+	start_daemon
+	wait_log 'level=error connector=unge .*run failed \(exit status 1\)'
+	local e
+	e=$(status_field unge 'c["last_run"]["error"]')
+	assert_contains "$e" "first" "the first line"
+	assert_contains "$e" "second/unge_" "the second line"
+	assert_match "$(grep 'run failed' "$T/daemon.log")" 'first\\nsecond/unge_' "the run line has both"
+	stop_daemon
+}
+
 # The warehouse is down at start: the catch-up is skipped with a warning,
 # the daemon runs on.  Runs then fail with 75 (temporary) and, with
 # retry.attempts = 0, are not retried; repeated failures are logged at

@@ -1,9 +1,10 @@
 #include "config.h"
 
 /*
- * test_daemon.c — the pure parts of the daemon: retry backoff, the
- * complain pattern, catch-up and next-run decisions, the child's summary
- * lines, the Prometheus text and its atomic file, and the status table.
+ * test_daemon.c — the pure parts of the daemon (jobs.h): retry backoff
+ * and decisions, outcomes, the
+ * complain pattern, catch-up and next-run decisions, the Prometheus text
+ * and its atomic file, and the status table.
  * The daemon itself (processes, signals, sockets) is tested end to end in
  * tests/integration/test_daemon.sh.
  */
@@ -25,7 +26,7 @@
 
 #include "admin.h"
 #include "cli.h"
-#include "daemon.h"
+#include "jobs.h"
 #include "metrics.h"
 #include "samspor-plugin.h"
 #include "schedule.h"
@@ -33,8 +34,9 @@
 #define TZ_CPH "Europe/Copenhagen"
 
 /*
- * daemon.c and admin.c also hold the commands run, status, trigger and
- * reload, which use the command-line helpers of main.c.  This program
+ * admin.c also holds the commands status, trigger and reload, which use
+ * the command-line helpers of main.c (daemon.c, with `run`, is no longer
+ * linked in: the decisions live in jobs.c).  This program
  * never calls those commands; these stand-ins only satisfy the linker, and
  * fail the test should one ever be reached.
  */
@@ -79,28 +81,79 @@ static void assert_time(time_t t, const char *want) {
 /* ---- backoff and complaining ------------------------------------------ */
 
 static void test_backoff_doubles_and_caps(void **state) {
-  /* u = 0.5: half of min(cap, base * 2^(attempt-1)). */
-  assert_true(sp_backoff_delay(300, 3600, 1, 0.5) == 150);
-  assert_true(sp_backoff_delay(300, 3600, 2, 0.5) == 300);
-  assert_true(sp_backoff_delay(300, 3600, 3, 0.5) == 600);
-  assert_true(sp_backoff_delay(300, 3600, 4, 0.5) == 1200);
-  assert_true(sp_backoff_delay(300, 3600, 5, 0.5) == 1800); /* 4800 capped */
-  assert_true(sp_backoff_delay(300, 3600, 1000000, 0.5) == 1800);
+  /* u = 0.5: half of min(cap, base * 2^(retry-1)). */
+  assert_true(samspor_backoff_delay(300, 3600, 1, 0.5) == 150);
+  assert_true(samspor_backoff_delay(300, 3600, 2, 0.5) == 300);
+  assert_true(samspor_backoff_delay(300, 3600, 3, 0.5) == 600);
+  assert_true(samspor_backoff_delay(300, 3600, 4, 0.5) == 1200);
+  assert_true(samspor_backoff_delay(300, 3600, 5, 0.5) ==
+              1800); /* 4800 capped */
+  assert_true(samspor_backoff_delay(300, 3600, 1000000, 0.5) == 1800);
   /* Full jitter: anywhere from 0 up to (not including) the ceiling. */
-  assert_true(sp_backoff_delay(300, 3600, 3, 0) == 0);
-  assert_true(sp_backoff_delay(300, 3600, 3, 0.9999) < 1200);
-  assert_true(sp_backoff_delay(300, 3600, 3, 0.9999) > 1199);
+  assert_true(samspor_backoff_delay(300, 3600, 3, 0) == 0);
+  assert_true(samspor_backoff_delay(300, 3600, 3, 0.9999) < 1200);
+  assert_true(samspor_backoff_delay(300, 3600, 3, 0.9999) > 1199);
   /* Out-of-range inputs are clamped, not trusted. */
-  assert_true(sp_backoff_delay(300, 3600, 0, 0.5) == 150);
-  assert_true(sp_backoff_delay(300, 3600, 1, -1) == 0);
-  assert_true(sp_backoff_delay(300, 3600, 1, 7) < 300);
+  assert_true(samspor_backoff_delay(300, 3600, 0, 0.5) == 150);
+  assert_true(samspor_backoff_delay(300, 3600, 1, -1) == 0);
+  assert_true(samspor_backoff_delay(300, 3600, 1, 7) < 300);
   /* A base above the cap is capped too. */
-  assert_true(sp_backoff_delay(7200, 3600, 1, 0.5) == 1800);
+  assert_true(samspor_backoff_delay(7200, 3600, 1, 0.5) == 1800);
   for (unsigned a = 1; a < 80; a++)
     for (int k = 0; k < 10; k++) {
-      double d = sp_backoff_delay(1, 86400, a, k / 10.0);
+      double d = samspor_backoff_delay(1, 86400, a, k / 10.0);
       assert_true(d >= 0 && d < 86400);
     }
+}
+
+/* The retry decision: temporary failures only, up to `attempts` in a row,
+ * each with the backoff of its number; then the count starts afresh. */
+static void test_retry_decide(void **state) {
+  unsigned attempt = 0;
+  double delay = -1;
+  for (unsigned k = 1; k <= 3; k++) {
+    assert_int_equal(sp_retry_decide(1, &attempt, 3, 300, 3600, 0.5, &delay),
+                     1);
+    assert_int_equal(attempt, k);
+    assert_true(delay == samspor_backoff_delay(300, 3600, k, 0.5));
+  }
+  assert_true(delay == 600);
+  delay = -1;
+  assert_int_equal(sp_retry_decide(1, &attempt, 3, 300, 3600, 0.5, &delay), 0);
+  assert_int_equal(attempt, 0);
+  assert_true(delay == -1);
+  /* Not temporary: never retried, and the count resets. */
+  attempt = 2;
+  assert_int_equal(sp_retry_decide(0, &attempt, 3, 300, 3600, 0.5, &delay), 0);
+  assert_int_equal(attempt, 0);
+  /* attempts = 0: never retried. */
+  assert_int_equal(sp_retry_decide(1, &attempt, 0, 300, 3600, 0.5, &delay), 0);
+  /* The first retry waits up to base, not twice base. */
+  assert_int_equal(sp_retry_decide(1, &attempt, 5, 300, 3600, 0.9999, &delay),
+                   1);
+  assert_true(delay < 300 && delay > 299);
+}
+
+/* What a child's end means. */
+static void test_outcome_of(void **state) {
+  /* exited, stopped, timed_out, signal, status */
+  assert_int_equal(sp_outcome_of(1, 0, 0, 0, 0), SP_OUT_OK);
+  assert_int_equal(sp_outcome_of(1, 0, 0, 0, 1), SP_OUT_FAIL);
+  assert_int_equal(sp_outcome_of(1, 0, 0, 0, 3), SP_OUT_FAIL);
+  assert_int_equal(sp_outcome_of(1, 0, 0, 0, 2), SP_OUT_CONFIG);
+  assert_int_equal(sp_outcome_of(1, 0, 0, 0, 75), SP_OUT_TEMP);
+  assert_int_equal(sp_outcome_of(1, 0, 0, 9, 0), SP_OUT_SIGNAL);
+  /* Our timeout beats the signal that carried it out. */
+  assert_int_equal(sp_outcome_of(1, 0, 1, 15, 0), SP_OUT_TIMEOUT);
+  assert_int_equal(sp_outcome_of(1, 0, 1, 0, 0), SP_OUT_TIMEOUT);
+  /* The daemon stopping: a run it ended is stopped, not failed ... */
+  assert_int_equal(sp_outcome_of(1, 1, 0, 15, 0), SP_OUT_STOPPED);
+  assert_int_equal(sp_outcome_of(1, 1, 0, 0, 75), SP_OUT_STOPPED);
+  assert_int_equal(sp_outcome_of(1, 1, 1, 9, 0), SP_OUT_STOPPED);
+  /* ... but one that finished anyway succeeded. */
+  assert_int_equal(sp_outcome_of(1, 1, 0, 0, 0), SP_OUT_OK);
+  /* Given up on before its exit was seen. */
+  assert_int_equal(sp_outcome_of(0, 0, 0, 0, 0), SP_OUT_STOPPED);
 }
 
 static void test_complain_growing_gaps(void **state) {
@@ -215,53 +268,6 @@ static void test_next_run_and_jitter(void **state) {
   assert_int_equal(sp_next_run(s, TZ_CPH, at("2027-01-01"), 0, 0, &t, &due),
                    SAMSPOR_ENOENT);
   sp_schedule_free(s);
-}
-
-/* ---- the child's summary lines ---------------------------------------- */
-
-static void test_summary_parse(void **state) {
-  sp_summary s;
-  assert_int_equal(
-      sp_summary_parse("unge.youth_status: read 200, loaded 198, rejected 2, "
-                       "skipped 0, deleted 5 in 1.25 s (run 42)",
-                       "unge", &s),
-      0);
-  assert_false(s.failed);
-  assert_string_equal(s.stream, "youth_status");
-  assert_int_equal(s.read, 200);
-  assert_int_equal(s.loaded, 198);
-  assert_int_equal(s.rejected, 2);
-  assert_int_equal(s.run_id, 42);
-  assert_true(s.seconds > 1.24 && s.seconds < 1.26);
-
-  assert_int_equal(
-      sp_summary_parse("unge.youth_status: FAILED after 0.50 s (run 43): "
-                       "more than max_reject_ratio (0.1) rejected (run 43)",
-                       "unge", &s),
-      0);
-  assert_true(s.failed);
-  assert_int_equal(s.run_id, 43);
-  assert_int_equal(s.loaded, 0);
-  assert_string_equal(s.error,
-                      "more than max_reject_ratio (0.1) rejected (run 43)");
-
-  /* Another connector whose name starts the same. */
-  assert_int_equal(
-      sp_summary_parse("ungedatabasen.t: read 1, loaded 1, rejected 0, "
-                       "skipped 0, deleted 0 in 0.01 s (run 1)",
-                       "unge", &s),
-      -1);
-  /* Not a summary line. */
-  assert_int_equal(sp_summary_parse("hello", "unge", &s), -1);
-  assert_int_equal(sp_summary_parse("unge.: read 1", "unge", &s), -1);
-  assert_int_equal(sp_summary_parse("unge.t: read 1, loaded x", "unge", &s),
-                   -1);
-  assert_int_equal(sp_summary_parse("unge.t: read 1, loaded 1, rejected 0, "
-                                    "skipped 0, deleted 0 in 0.01 s (run 1) "
-                                    "and more",
-                                    "unge", &s),
-                   -1);
-  assert_int_equal(sp_summary_parse("", "unge", &s), -1);
 }
 
 /* ---- metrics ---------------------------------------------------------- */
@@ -442,10 +448,11 @@ static void test_status_print(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_backoff_doubles_and_caps),
+      cmocka_unit_test(test_retry_decide),
+      cmocka_unit_test(test_outcome_of),
       cmocka_unit_test(test_complain_growing_gaps),
       cmocka_unit_test(test_catchup),
       cmocka_unit_test(test_next_run_and_jitter),
-      cmocka_unit_test(test_summary_parse),
       cmocka_unit_test(test_metrics_format),
       cmocka_unit_test(test_metrics_write_atomic),
       cmocka_unit_test(test_status_print),

@@ -520,15 +520,16 @@ static void test_backoff(void **state) {
   for (a = 0; a < 12; a++)
     for (i = 0; i < 200; i++) {
       double ceil = a >= 6 ? 30 : (double)(1u << a) * 0.5;
-      d = sp_backoff_delay(0.5, 30, (int)a, &seed);
+      d = samspor_backoff_delay(0.5, 30, (unsigned)(a) + 1, sp_jitter01(&seed));
       assert_true(d >= 0 && d <= ceil);
     }
-  assert_true(sp_backoff_delay(0, 30, 3, &seed) == 0);
+  assert_true(
+      samspor_backoff_delay(0, 30, (unsigned)(3) + 1, sp_jitter01(&seed)) == 0);
   /* Full jitter: spread over the whole range, not bunched at the top. */
   {
     int low = 0, high = 0;
     for (i = 0; i < 1000; i++) {
-      d = sp_backoff_delay(1, 60, 10, &seed);
+      d = samspor_backoff_delay(1, 60, (unsigned)(10) + 1, sp_jitter01(&seed));
       low += d < 20;
       high += d > 40;
     }

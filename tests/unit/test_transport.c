@@ -67,7 +67,8 @@ static void test_backoff(void **state) {
   int attempt, i;
   double lo = 1e9, hi = 0;
   (void)state;
-  /* each wait lies in [0, min(cap, base * 2^attempt)) */
+  /* each wait lies in [0, min(cap, base * 2^attempt)), attempt counted from
+   * 0 as the transport does, with its rand_r jitter */
   for (attempt = 0; attempt < 12; attempt++) {
     double limit = 0.5;
     for (i = 0; i < attempt && limit < 30; i++)
@@ -75,7 +76,8 @@ static void test_backoff(void **state) {
     if (limit > 30)
       limit = 30;
     for (i = 0; i < 200; i++) {
-      double d = sp_backoff_delay(0.5, 30, attempt, &seed);
+      double d = samspor_backoff_delay(0.5, 30, (unsigned)(attempt) + 1,
+                                       sp_jitter01(&seed));
       assert_true(d >= 0 && d < limit);
       if (attempt == 11) {
         lo = d < lo ? d : lo;
@@ -89,12 +91,15 @@ static void test_backoff(void **state) {
   /* the state is the caller's: the same seed gives the same waits */
   {
     unsigned a = 7, b = 7;
-    assert_true(sp_backoff_delay(1, 30, 3, &a) ==
-                sp_backoff_delay(1, 30, 3, &b));
+    assert_true(
+        samspor_backoff_delay(1, 30, (unsigned)(3) + 1, sp_jitter01(&a)) ==
+        samspor_backoff_delay(1, 30, (unsigned)(3) + 1, sp_jitter01(&b)));
   }
-  assert_true(sp_backoff_delay(0, 30, 5, &seed) == 0);
+  assert_true(
+      samspor_backoff_delay(0, 30, (unsigned)(5) + 1, sp_jitter01(&seed)) == 0);
   /* a huge attempt number neither overflows nor passes the cap */
-  assert_true(sp_backoff_delay(1, 30, 1000000, &seed) < 30);
+  assert_true(samspor_backoff_delay(1, 30, (unsigned)(1000000) + 1,
+                                    sp_jitter01(&seed)) < 30);
 }
 
 static void test_http_status(void **state) {
