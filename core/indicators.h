@@ -68,6 +68,8 @@ typedef struct sp_indicator {
   const char *title; /* for people; the report's heading */
   const char *description;
   const char *query;    /* SQL; unqualified names are the warehouse schema */
+  const char *query_file; /* where query was read from, or NULL */
+  char *query_owned;      /* query, when read from query_file */
   size_t query_len; /* of query without its final `;` (one statement) */
   const char **dims;    /* dimension columns, in order (borrowed) */
   size_t ndims;         /* 1..SP_MAX_DIMS */

@@ -8,12 +8,14 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "conf.h"
 #include "indicators.h"
+#include "util.h"
 
 /* ---- options ------------------------------------------------------------ */
 
@@ -72,12 +74,19 @@ static const samspor_option indicator_options[] = {
      "Heading in the report and the data dictionary.", NULL},
     {"description", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
      "What the indicator shows and how it is defined, for people.", NULL},
-    {"query", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
+    {"query", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
      "SQL returning one row per cell: the dimension columns and the count "
      "and sum columns, by name.  Unqualified table names are the warehouse "
      "schema's.  It must be one plain query (it runs as a subquery, read "
      "only, as samspor_analyst_all; a ';' only at the end); samspor adds "
-     "the total rows and suppresses small counts.",
+     "the total rows and suppresses small counts.  Give query or "
+     "query_file.",
+     NULL},
+    {"query_file", SAMSPOR_OPT_PATH, NULL, 0, 0, 0, NULL,
+     "A file holding the query instead (e.g. \"housing.sql\"; a relative "
+     "path is taken from the configuration's directory), so that analysts "
+     "can review it as SQL.  Read when the configuration is loaded; "
+     "`check --connect` plans it and names the file in any error.",
      NULL},
     {"dimensions", SAMSPOR_OPT_STRLIST, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
      "The columns that identify a cell, e.g. [\"area\", \"month\"].", NULL},
@@ -381,6 +390,45 @@ static const char *one_statement(const char *sql, size_t *len) {
   return NULL;
 }
 
+/* The query of query_file, or NULL after an error at file:line.  Whole
+ * and text: a NUL byte or an empty file is an error, not a shorter
+ * query. */
+static char *read_query_file(const char *path, const char *file, int line,
+                             const char *name, sp_errors *errs) {
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    sp_errors_add(errs, file, line,
+                  "indicator '%s': query_file %s: cannot read it: %s", name,
+                  path, strerror(errno));
+    return NULL;
+  }
+  sp_buf b;
+  sp_buf_init(&b);
+  char chunk[4096];
+  size_t n;
+  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+    sp_buf_append(&b, chunk, n);
+  int bad = ferror(f);
+  int saved = errno;
+  fclose(f);
+  const char *why = NULL;
+  if (bad)
+    why = strerror(saved);
+  else if (b.len > 1024 * 1024)
+    why = "it is larger than 1 MiB";
+  else if (b.data && memchr(b.data, '\0', b.len))
+    why = "it holds a NUL byte (not a text file)";
+  else if (!b.data || strspn(b.data, " \t\r\n") == b.len)
+    why = "it is empty";
+  if (why) {
+    sp_errors_add(errs, file, line, "indicator '%s': query_file %s: %s", name,
+                  path, why);
+    sp_buf_free(&b);
+    return NULL;
+  }
+  return b.data;
+}
+
 static void init_indicator(sp_indicator *ind, const samspor_settings *s,
                            const char *file, sp_errors *errs) {
   ind->s = s;
@@ -389,12 +437,27 @@ static void init_indicator(sp_indicator *ind, const samspor_settings *s,
   ind->title = sp_get_string(s, "title");
   ind->description = sp_get_string(s, "description");
   ind->query = sp_get_string(s, "query");
+  ind->query_file = sp_get_string(s, "query_file");
+  const char *qopt = ind->query_file ? "query_file" : "query";
+  if (ind->query && ind->query_file)
+    sp_errors_add(errs, file, sp_get_line(s, "query_file"),
+                  "indicator '%s': give query or query_file, not both",
+                  ind->name ? ind->name : "");
+  else if (!ind->query && !ind->query_file)
+    sp_errors_add(errs, file, s->line,
+                  "indicator '%s': query or query_file is required",
+                  ind->name ? ind->name : "");
+  else if (ind->query_file)
+    ind->query = ind->query_owned =
+        read_query_file(ind->query_file, file, sp_get_line(s, "query_file"),
+                        ind->name ? ind->name : "", errs);
   if (ind->query) {
     const char *why = one_statement(ind->query, &ind->query_len);
     if (why)
-      sp_errors_add(errs, file, sp_get_line(s, "query"),
-                    "indicator '%s': query: %s", ind->name ? ind->name : "",
-                    why);
+      sp_errors_add(errs, file, sp_get_line(s, qopt),
+                    "indicator '%s': %s%s%s: %s", ind->name ? ind->name : "",
+                    qopt, ind->query_file ? " " : "",
+                    ind->query_file ? ind->query_file : "", why);
   }
   ind->baseline = sp_get_string(s, "baseline");
   ind->time_dim = ind->series_dim = ind->chart = -1;
@@ -558,6 +621,7 @@ void sp_partner_free(sp_partner *p) {
   for (size_t i = 0; i < p->nindicators; i++) {
     free(p->indicators[i].dims);
     free(p->indicators[i].measures);
+    free(p->indicators[i].query_owned);
   }
   free(p->indicators);
   memset(p, 0, sizeof *p);
