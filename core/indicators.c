@@ -607,10 +607,15 @@ static void write_row(sp_buf *out, const sp_partner *p, const sp_indicator *ind,
                       const cells *t, const int *slot,
                       const unsigned char *flags, const double *ratio,
                       const unsigned char *rsupp, size_t c, long base,
-                      size_t nratios, size_t *nsupp) {
+                      size_t nratios, const char *latest, size_t *nsupp) {
   sp_buf reason;
   sp_buf_init(&reason);
   int any = 0, withheld = 0;
+  /* The latest period: a count that needs the next period is not known
+   * there (the query finds 0), nor is a ratio built on it.  Publishing
+   * NULL there shows less than the audit cleared, which is safe. */
+  int unknown_here = latest && ind->time_dim >= 0 &&
+                     strcmp(t->dimv[c * t->ndims + ind->time_dim], latest) == 0;
   for (size_t d = 0; d < ind->ndims; d++) {
     const char *v = t->dimv[c * t->ndims + d];
     if (d)
@@ -625,6 +630,8 @@ static void write_row(sp_buf *out, const sp_partner *p, const sp_indicator *ind,
       unsigned char f = flags[c * t->ncounts + (size_t)slot[i]];
       if (f)
         sp_buf_puts(out, "\t\\N\tt");
+      else if (unknown_here && m->needs_next)
+        sp_buf_puts(out, "\t\\N\tf");
       else
         sp_buf_printf(out, "\t%lld\tf",
                       t->cnt[c * t->ncounts + (size_t)slot[i]]);
@@ -637,6 +644,9 @@ static void write_row(sp_buf *out, const sp_partner *p, const sp_indicator *ind,
     size_t k = (size_t)slot[i];
     double x = ratio[c * nratios + k];
     unsigned char s = rsupp[c * nratios + k];
+    if (unknown_here && (ind->measures[m->numerator].needs_next ||
+                         ind->measures[m->denominator].needs_next))
+      x = NAN;
     if (s || isnan(x))
       sp_buf_printf(out, "\t\\N\t%c", s ? 't' : 'f');
     else
@@ -942,6 +952,17 @@ static int refresh_one(PGconn *conn, const sp_config *cfg, const sp_partner *p,
   for (size_t c = 0; c < nopen; c++)
     order[c] = c;
   qsort_r(order, nopen, sizeof *order, cell_cmp, &t);
+  /* The latest period of the cells, for counts that need the next one. */
+  const char *latest = NULL;
+  for (size_t i = 0; i < ind->nmeasures && ind->time_dim >= 0; i++)
+    if (ind->measures[i].needs_next) {
+      for (size_t c = 0; c < nopen; c++) {
+        const char *v = t.dimv[c * t.ndims + ind->time_dim];
+        if (v && (!latest || strcmp(v, latest) > 0))
+          latest = v;
+      }
+      break;
+    }
   size_t nsupp = 0;
   const char *key[SP_MAX_DIMS];
   for (size_t k = 0; k < nopen; k++) {
@@ -954,7 +975,7 @@ static int refresh_one(PGconn *conn, const sp_config *cfg, const sp_partner *p,
     }
     size_t start = out.len;
     write_row(&out, p, ind, &t, slot, flags, ratio, rsupp, c, base, nratios,
-              &nsupp);
+              latest, &nsupp);
     end_row(&out, start, ind, &t, c, flags, &rel);
   }
   nfrozen = sp_release_append_frozen(&rel, &out);

@@ -28,6 +28,11 @@ static const samspor_option named_options[] = {
      "What it counts, for the column comment, the report and the data "
      "dictionary.",
      NULL},
+    {"label", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
+     "Its name for people, in the report's language: the report's axes, "
+     "legends, table headers and CSV files, and the data dictionary "
+     "(default: the column name).",
+     NULL},
     {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
 
 static const samspor_option count_options[] = {
@@ -39,10 +44,22 @@ static const samspor_option count_options[] = {
      "What it counts, for the column comment, the report and the data "
      "dictionary.",
      NULL},
+    {"label", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
+     "Its name for people, in the report's language: the report's axes, "
+     "legends, table headers and CSV files, and the data dictionary "
+     "(default: the column name).",
+     NULL},
     {"subset_of", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
      "Another count of the indicator that counts everyone this one counts "
      "(\"neet\" is a subset of \"young\"): a partner knows it, so the "
      "disclosure audit uses it, and a refresh fails if a cell breaks it.",
+     NULL},
+    {"needs_next_period", SAMSPOR_OPT_BOOL, "false", 0, 0, 0, NULL,
+     "The count can be known only once the following period is in the data "
+     "(\"in work the month after\"): in the table's latest period it is "
+     "published as NULL, not suppressed (the report says \"not known "
+     "yet\"), and so is every ratio built on it, instead of the 0 the "
+     "query finds there.",
      NULL},
     {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
 
@@ -65,6 +82,11 @@ static const samspor_option ratio_options[] = {
      NULL},
     {"description", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
      "What the ratio means, for people.", NULL},
+    {"label", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
+     "Its name for people, in the report's language: the report's axes, "
+     "legends, table headers and CSV files, and the data dictionary "
+     "(default: the column name).",
+     NULL},
     {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
 
 static const samspor_option indicator_options[] = {
@@ -169,6 +191,16 @@ const samspor_option sp_partner_options[] = {
      NULL},
     {"report_title", SAMSPOR_OPT_STRING, "samspor indicators", 0, 0, 0, NULL,
      "Title of the report.", NULL},
+    {"report_language", SAMSPOR_OPT_ENUM, "da", 0, 0, 0, "da|en",
+     "Language of the report's own text (da: Danish, with decimal comma "
+     "and thousands separator \".\"; en: English).  Labels, titles and "
+     "descriptions are written as configured.",
+     NULL},
+    {"dimension_labels", SAMSPOR_OPT_STRLIST, NULL, 0, 0, 0, NULL,
+     "Names for people of the indicators' dimensions, each \"dimension: "
+     "Label\" ([\"area: Boligområde\", \"month: Måned\"]): the report's "
+     "axes, table headers and headings, and the data dictionary.",
+     NULL},
     {"freeze_after", SAMSPOR_OPT_DURATION, "45d", 0, 0, 200 * 365 * 86400.0,
      NULL,
      "A period (a value of an indicator's time dimension: YYYY, YYYY-MM, "
@@ -237,6 +269,9 @@ static void add_measures(sp_indicator *ind, const samspor_settings *s,
     memset(m, 0, sizeof *m);
     m->name = name;
     m->description = sp_get_string(items[i], "description");
+    m->label = sp_get_string(items[i], "label");
+    if (kind == SP_MEASURE_COUNT)
+      m->needs_next = sp_get_bool(items[i], "needs_next_period");
     m->kind = kind;
     m->numerator = m->denominator = m->subset_of = -1;
     if (kind == SP_MEASURE_RATIO) {
@@ -571,6 +606,36 @@ static void init_indicator(sp_indicator *ind, const samspor_settings *s,
   }
 }
 
+/* partner.dimension_labels: "dimension: Label" pairs, each naming a
+ * dimension of some indicator (a misspelt name would silently not
+ * label). */
+static void dimension_labels(sp_partner *p, const samspor_settings *partner,
+                             const char *file, sp_errors *errs) {
+  const char *const *v;
+  size_t n = sp_get_list(partner, "dimension_labels", &v);
+  int line = sp_get_line(partner, "dimension_labels");
+  p->dim_labels = sp_xcalloc(2 * n + 1, sizeof *p->dim_labels);
+  for (size_t i = 0; i < n; i++) {
+    const char *colon = strchr(v[i], ':');
+    const char *label = colon ? colon + 1 + strspn(colon + 1, " \t") : "";
+    char *name = sp_xstrndup(v[i], colon ? (size_t)(colon - v[i]) : 0);
+    int known = 0;
+    for (size_t k = 0; k < p->nindicators && !known; k++)
+      for (size_t d = 0; d < p->indicators[k].ndims && !known; d++)
+        known = strcmp(p->indicators[k].dims[d], name) == 0;
+    if (!colon || !*label || !known) {
+      sp_errors_add(errs, file, line,
+                    "partner.dimension_labels: '%s' is not \"dimension: "
+                    "Label\" for a dimension of an indicator",
+                    v[i]);
+      free(name);
+      continue;
+    }
+    p->dim_labels[2 * p->ndim_labels] = name;
+    p->dim_labels[2 * p->ndim_labels++ + 1] = sp_xstrdup(label);
+  }
+}
+
 int sp_partner_init(sp_partner *p, const samspor_settings *partner,
                     const char *file, sp_errors *errs) {
   size_t before = errs->nerrors;
@@ -583,6 +648,8 @@ int sp_partner_init(sp_partner *p, const samspor_settings *partner,
   p->hidden_label = sp_get_string(partner, "hidden_label");
   p->report = sp_get_string(partner, "report");
   p->report_title = sp_get_string(partner, "report_title");
+  const char *lang = sp_get_string(partner, "report_language");
+  p->report_da = !lang || strcmp(lang, "da") == 0;
   p->freeze_after = sp_get_duration(partner, "freeze_after");
   if (p->report) {
     /* Like the other files a configuration names: a warning, so that the
@@ -614,10 +681,21 @@ int sp_partner_init(sp_partner *p, const samspor_settings *partner,
                       "two indicators are named '%s' (the other at line %d)",
                       ind->name, p->indicators[j].line);
   }
+  dimension_labels(p, partner, file, errs);
   return errs->nerrors > before ? -1 : 0;
 }
 
+const char *sp_partner_dim_label(const sp_partner *p, const char *dim) {
+  for (size_t i = 0; i < p->ndim_labels; i++)
+    if (strcmp(p->dim_labels[2 * i], dim) == 0)
+      return p->dim_labels[2 * i + 1];
+  return dim;
+}
+
 void sp_partner_free(sp_partner *p) {
+  for (size_t i = 0; i < 2 * p->ndim_labels; i++)
+    free(p->dim_labels[i]);
+  free(p->dim_labels);
   for (size_t i = 0; i < p->nindicators; i++) {
     free(p->indicators[i].dims);
     free(p->indicators[i].measures);

@@ -58,6 +58,7 @@ conf() {
 		partner: {
 		  suppression_threshold = $threshold;
 		  freeze_after = "${FREEZE:-100y}";
+		  report_language = "en";
 		  indicators = (
 		    { name = "neet"; title = "NEET";
 		      dimensions = ["area", "month"]; time = "month"; totals = ["area"];
