@@ -940,8 +940,10 @@ static void indicator_doc(ctx *x, const sp_indicator *ind, int exists) {
                          "published one last time and never recomputed."};
   sp_doc_table_row(d, final, 2);
   sp_doc_table_end(d);
-  sp_doc_para(d, "Computed by samspor from this query over the warehouse: %s",
-              ind->query);
+  sp_doc_para(
+      d, "Computed by samspor from this query over the warehouse%s%s%s: %s",
+      ind->query_file ? " (" : "", ind->query_file ? ind->query_file : "",
+      ind->query_file ? ")" : "", ind->query);
 }
 
 static void suppression_section(ctx *x) {

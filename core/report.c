@@ -6,7 +6,8 @@
  * description, what each published figure means, and for the measure it
  * plots (`chart`) a line chart over the time dimension with one line per
  * value of the series dimension (the total row's series, "I alt", drawn
- * black and thicker), with a table of the same figures beside it.  When the
+ * black and thicker), with a table of the same figures under it (and as a
+ * CSV file in a data: link).  When the
  * indicator has dimensions besides time and series, there is one chart per
  * value of those without totals, the dimensions with totals held at their
  * total.  Then, when not too long, a table of every published figure.
@@ -24,6 +25,11 @@
  * does not exist yet (no refresh since the indicator was configured), or
  * that lacks a column the configuration now publishes, is shown as "not
  * computed yet", which is not an error.
+ *
+ * Language (partner.report_language): the page's own text in Danish or
+ * English, numbers with a decimal comma in Danish; measures and
+ * dimensions by their labels.  A NULL count that is not suppressed is
+ * "not known yet" (needs_next_period), and so is a ratio over one.
  *
  * Output: --html writes one self-contained page: inline CSS and inline SVG,
  * no scripts, no external references, every text escaped.  Without --html,

@@ -242,6 +242,8 @@ test_query_file_beside_the_configuration() {
 	assert_match "$(cat "$T/out")" "partner.neet +ok \(query plans\)" "the file's query plans"
 	assert_exit 0 "$SAMSPOR" -c "$T/s.conf" refresh
 	assert_eq "$(dump neet)" "$before" "the same table as from the inline query"
+	assert_exit 0 "$SAMSPOR" -c "$T/s.conf" docs
+	assert_contains "$OUT" "from this query over the warehouse ($T/sql/neet.sql): -- the NEET query" "the dictionary names the file"
 	# An error in the file: the file and its line, as the analyst role.
 	sed -i 's/FROM obs$/FROM obs WHERE no_such_column > 0/' "$T/sql/neet.sql"
 	assert_exit 1 "$SAMSPOR" -c "$T/s.conf" check --connect
