@@ -230,6 +230,10 @@ API_PORT=$(cat "$DIR/api/port")
 
 # ---- configuration: config/amagerplanen.conf with this machine's lines -------
 cp "$ROOT/config/amagerplanen-areas.csv" "$DIR/"
+# The indicator queries (partner.indicators: query_file), beside it as in
+# /etc/samspor/.
+rm -rf "$DIR/indicators"
+cp -r "$ROOT/config/indicators" "$DIR/"
 [[ -f $DIR/pseudonym.key ]] || "$SAMSPOR" keygen "$DIR/pseudonym.key"
 mkdir -p "$DIR/incoming/ungedatabasen"
 sed -e "s|conninfo = \"host=/run/postgresql dbname=warehouse user=samspor_loader\";|conninfo = \"host=$DIR/pg port=$PGPORT_DEMO user=postgres dbname=warehouse\";|" \

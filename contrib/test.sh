@@ -25,6 +25,9 @@
 #                            (default check-unit)
 #   SAMSPOR_CHECK_TIMEOUT    seconds make check may take (default 1200)
 #   JOBS                     parallel make jobs (default 2)
+#   SAMSPOR_ARTEFACTS        where tests keep files for people to look at
+#                            (the report's screenshots; default
+#                            build/artefacts)
 # Logs of each step are kept in build-logs/.
 set -euo pipefail
 exec </dev/null
@@ -52,6 +55,10 @@ APT_PACKAGES=(
 	openssl curl ca-certificates python3 tzdata procps
 	# the attacker of tests/integration/attack.py (scipy.optimize.milp)
 	python3-scipy
+	# the partners' report in a real browser (tests/integration/
+	# browser_check.py: layout at 1280 and 1920 px, screenshots), with a
+	# font to measure text in
+	chromium fonts-dejavu-core
 )
 
 # The libFuzzer targets and their sources are in Makefile.am (make fuzz, in

@@ -23,6 +23,7 @@ void sp_doc_init(sp_doc *d, int html) {
   sp_buf_init(&d->b);
   d->html = html;
   d->in_list = 0;
+  d->lang = NULL;
 }
 
 void sp_doc_free(sp_doc *d) {
@@ -45,8 +46,9 @@ static const char html_style[] =
 void sp_doc_begin(sp_doc *d, const char *title, const char *extra_css) {
   if (!d->html)
     return;
-  sp_buf_puts(&d->b, "<!DOCTYPE html>\n"
-                     "<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n"
+  sp_buf_puts(&d->b, "<!DOCTYPE html>\n<html lang=\"");
+  sp_doc_text(d, d->lang ? d->lang : "en");
+  sp_buf_puts(&d->b, "\">\n<head>\n<meta charset=\"utf-8\"/>\n"
                      "<meta name=\"viewport\" content=\"width=device-width, "
                      "initial-scale=1\"/>\n"
                      "<title>");

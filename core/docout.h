@@ -19,6 +19,7 @@ typedef struct sp_doc {
   sp_buf b;    /* the document so far */
   int html;    /* 1: HTML, 0: Markdown */
   int in_list; /* an item list is open */
+  const char *lang; /* HTML: the page's language ("en" when NULL) */
 } sp_doc;
 
 void sp_doc_init(sp_doc *d, int html);

@@ -874,10 +874,14 @@ static void indicator_doc(ctx *x, const sp_indicator *ind, int exists) {
               ind->description ? ind->description : "");
   sp_buf dims;
   sp_buf_init(&dims);
-  for (size_t i = 0; i < ind->ndims; i++)
-    sp_buf_printf(&dims, "%s%s%s%s", i ? ", " : "", ind->dims[i],
-                  (int)i == ind->time_dim ? " (time)" : "",
+  for (size_t i = 0; i < ind->ndims; i++) {
+    const char *lab = sp_partner_dim_label(p, ind->dims[i]);
+    sp_buf_printf(&dims, "%s%s", i ? ", " : "", ind->dims[i]);
+    if (lab != ind->dims[i]) /* the name the report gives it */
+      sp_buf_printf(&dims, " (\"%s\")", lab);
+    sp_buf_printf(&dims, "%s%s", (int)i == ind->time_dim ? " (time)" : "",
                   (ind->totals & (1u << i)) ? " (with total rows)" : "");
+  }
   sp_doc_item(d, "One row per", "%s. Total rows carry '%s'.", dims.data,
               p->total_label);
   sp_buf_free(&dims);
@@ -890,7 +894,7 @@ static void indicator_doc(ctx *x, const sp_indicator *ind, int exists) {
   char *note = NULL;
   if (exists && !x->rc)
     x->rc =
-        sp_release_final_note(x->conn, p, ind, &note, x->err, sizeof x->err);
+        sp_release_final_note(x->conn, p, ind, 0, &note, x->err, sizeof x->err);
   if (note)
     sp_doc_item(d, "Final periods", "%s", note);
   free(note);
@@ -919,6 +923,11 @@ static void indicator_doc(ctx *x, const sp_indicator *ind, int exists) {
           ind->measures[m->numerator].name, ind->measures[m->denominator].name,
           m->scale, m->decimals,
           m->change ? " With _change: the difference to the baseline." : "");
+    if (m->label) { /* the name the report gives it */
+      char *t = sp_xasprintf("\"%s\": %s", m->label, text);
+      free(text);
+      text = t;
+    }
     const char *cells[] = {m->name, text};
     sp_doc_table_row(d, cells, 2);
     free(text);
@@ -931,8 +940,10 @@ static void indicator_doc(ctx *x, const sp_indicator *ind, int exists) {
                          "published one last time and never recomputed."};
   sp_doc_table_row(d, final, 2);
   sp_doc_table_end(d);
-  sp_doc_para(d, "Computed by samspor from this query over the warehouse: %s",
-              ind->query);
+  sp_doc_para(
+      d, "Computed by samspor from this query over the warehouse%s%s%s: %s",
+      ind->query_file ? " (" : "", ind->query_file ? ind->query_file : "",
+      ind->query_file ? ")" : "", ind->query);
 }
 
 static void suppression_section(ctx *x) {

@@ -88,7 +88,7 @@ static size_t measure_slots(const sp_indicator *ind, sp_measure_kind kind,
  * order and cast: a missing column is the server's clear error, and a
  * data-modifying statement cannot hide in a subquery. */
 static void indicator_sql(const sp_indicator *ind, const char *total_label,
-                          sp_buf *q) {
+                          sp_buf *q, size_t *at) {
   if (!ind->coarsen && !ind->time_grain) {
     sp_buf_puts(q, "SELECT ");
     for (size_t d = 0; d < ind->ndims; d++)
@@ -100,7 +100,10 @@ static void indicator_sql(const sp_indicator *ind, const char *total_label,
       else if (m->kind == SP_MEASURE_SUM)
         sp_buf_printf(q, ", (q.%s)::float8", m->name);
     }
-    sp_buf_printf(q, " FROM (%.*s\n) AS q", (int)ind->query_len, ind->query);
+    sp_buf_puts(q, " FROM (");
+    if (at)
+      *at = q->len;
+    sp_buf_printf(q, "%.*s\n) AS q", (int)ind->query_len, ind->query);
     return;
   }
   /* Coarsened: the query's cells summed into the coarser ones, in SQL so
@@ -141,8 +144,10 @@ static void indicator_sql(const sp_indicator *ind, const char *total_label,
     else if (m->kind == SP_MEASURE_SUM)
       sp_buf_printf(q, ", sum(q.%s)::float8", m->name);
   }
-  sp_buf_printf(q, " FROM (%.*s\n) AS q GROUP BY ", (int)ind->query_len,
-                ind->query);
+  sp_buf_puts(q, " FROM (");
+  if (at)
+    *at = q->len;
+  sp_buf_printf(q, "%.*s\n) AS q GROUP BY ", (int)ind->query_len, ind->query);
   for (size_t d = 0; d < ind->ndims; d++)
     sp_buf_printf(q, "%s%zu", d ? ", " : "", d + 1);
 }
@@ -214,6 +219,37 @@ static PGresult *query_exec(PGconn *conn, const char *sql) {
   return PQexecParams(conn, sql, 0, NULL, NULL, NULL, NULL, 0);
 }
 
+/* Where in the indicator's query file the server's error is, as
+ * "FILE:LINE: " (or "FILE: " when the error has no position in it); ""
+ * for a query written in the configuration.  The server's position counts
+ * characters of the statement, which holds the query from byte at on. */
+static void error_where(const sp_indicator *ind, const PGresult *res,
+                        const char *sql, size_t at, char *buf, size_t len) {
+  if (!ind->query_file) {
+    buf[0] = '\0';
+    return;
+  }
+  const char *pos = PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION);
+  long want = pos ? strtol(pos, NULL, 10) : 0, chars = 0;
+  int line = 0;
+  for (size_t i = 0; want > 0 && sql[i]; i++) {
+    if (((unsigned char)sql[i] & 0xc0) == 0x80)
+      continue; /* a UTF-8 continuation byte */
+    if (++chars == want) {
+      if (i >= at && i < at + ind->query_len) {
+        line = 1;
+        for (size_t k = at; k < i; k++)
+          line += sql[k] == '\n';
+      }
+      break;
+    }
+  }
+  if (line)
+    snprintf(buf, len, "%s:%d: ", ind->query_file, line);
+  else
+    snprintf(buf, len, "%s: ", ind->query_file);
+}
+
 int sp_indicators_check(PGconn *conn, const sp_config *c, FILE *out) {
   const sp_partner *p = sp_config_partner(c);
   char err[1024];
@@ -238,8 +274,12 @@ int sp_indicators_check(PGconn *conn, const sp_config *c, FILE *out) {
     sp_buf q;
     sp_buf_init(&q);
     sp_buf_puts(&q, "EXPLAIN ");
-    indicator_sql(ind, p->total_label, &q);
+    size_t at = 0;
+    indicator_sql(ind, p->total_label, &q, &at);
     PGresult *res = query_exec(conn, q.data);
+    char where[1100] = "";
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+      error_where(ind, res, q.data, at, where, sizeof where);
     sp_buf_free(&q);
     if (PQresultStatus(res) == PGRES_TUPLES_OK) {
       fprintf(out, "  %-20s ok (query plans)\n", label);
@@ -247,9 +287,9 @@ int sp_indicators_check(PGconn *conn, const sp_config *c, FILE *out) {
       const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
       sp_pg_error(conn, res, err, sizeof err);
       if (state && strcmp(state, "42P01") == 0) {
-        fprintf(out, "  %-20s waits: %s\n", label, err);
+        fprintf(out, "  %-20s waits: %s%s\n", label, where, err);
       } else {
-        fprintf(out, "  %-20s FAILED: %s\n", label, err);
+        fprintf(out, "  %-20s FAILED: %s%s\n", label, where, err);
         worst = worst ? worst : SAMSPOR_EFAIL;
       }
     }
@@ -270,7 +310,7 @@ static int load_cells(PGconn *conn, const sp_partner *p,
                       char *err, size_t errlen) {
   sp_buf q;
   sp_buf_init(&q);
-  indicator_sql(ind, p->total_label, &q);
+  indicator_sql(ind, p->total_label, &q, NULL);
   int rc = query_begin(conn, err, errlen);
   PGresult *res = rc ? NULL : query_exec(conn, q.data);
   sp_buf_free(&q);
@@ -283,8 +323,9 @@ static int load_cells(PGconn *conn, const sp_partner *p,
     int missing = state && strcmp(state, "42P01") == 0;
     char msg[512];
     sp_pg_error(conn, res, msg, sizeof msg);
-    sp_set_err(err, errlen, "indicator '%s': its query failed: %s", ind->name,
-               msg);
+    sp_set_err(err, errlen, "indicator '%s': its query%s%s failed: %s",
+               ind->name, ind->query_file ? " " : "",
+               ind->query_file ? ind->query_file : "", msg);
     rc = missing ? 1 : sp_pg_classify(conn, res);
     PQclear(res);
     query_end(conn);
@@ -566,10 +607,15 @@ static void write_row(sp_buf *out, const sp_partner *p, const sp_indicator *ind,
                       const cells *t, const int *slot,
                       const unsigned char *flags, const double *ratio,
                       const unsigned char *rsupp, size_t c, long base,
-                      size_t nratios, size_t *nsupp) {
+                      size_t nratios, const char *latest, size_t *nsupp) {
   sp_buf reason;
   sp_buf_init(&reason);
   int any = 0, withheld = 0;
+  /* The latest period: a count that needs the next period is not known
+   * there (the query finds 0), nor is a ratio built on it.  Publishing
+   * NULL there shows less than the audit cleared, which is safe. */
+  int unknown_here = latest && ind->time_dim >= 0 &&
+                     strcmp(t->dimv[c * t->ndims + ind->time_dim], latest) == 0;
   for (size_t d = 0; d < ind->ndims; d++) {
     const char *v = t->dimv[c * t->ndims + d];
     if (d)
@@ -584,6 +630,8 @@ static void write_row(sp_buf *out, const sp_partner *p, const sp_indicator *ind,
       unsigned char f = flags[c * t->ncounts + (size_t)slot[i]];
       if (f)
         sp_buf_puts(out, "\t\\N\tt");
+      else if (unknown_here && m->needs_next)
+        sp_buf_puts(out, "\t\\N\tf");
       else
         sp_buf_printf(out, "\t%lld\tf",
                       t->cnt[c * t->ncounts + (size_t)slot[i]]);
@@ -596,6 +644,9 @@ static void write_row(sp_buf *out, const sp_partner *p, const sp_indicator *ind,
     size_t k = (size_t)slot[i];
     double x = ratio[c * nratios + k];
     unsigned char s = rsupp[c * nratios + k];
+    if (unknown_here && (ind->measures[m->numerator].needs_next ||
+                         ind->measures[m->denominator].needs_next))
+      x = NAN;
     if (s || isnan(x))
       sp_buf_printf(out, "\t\\N\t%c", s ? 't' : 'f');
     else
@@ -901,6 +952,17 @@ static int refresh_one(PGconn *conn, const sp_config *cfg, const sp_partner *p,
   for (size_t c = 0; c < nopen; c++)
     order[c] = c;
   qsort_r(order, nopen, sizeof *order, cell_cmp, &t);
+  /* The latest period of the cells, for counts that need the next one. */
+  const char *latest = NULL;
+  for (size_t i = 0; i < ind->nmeasures && ind->time_dim >= 0; i++)
+    if (ind->measures[i].needs_next) {
+      for (size_t c = 0; c < nopen; c++) {
+        const char *v = t.dimv[c * t.ndims + ind->time_dim];
+        if (v && (!latest || strcmp(v, latest) > 0))
+          latest = v;
+      }
+      break;
+    }
   size_t nsupp = 0;
   const char *key[SP_MAX_DIMS];
   for (size_t k = 0; k < nopen; k++) {
@@ -913,7 +975,7 @@ static int refresh_one(PGconn *conn, const sp_config *cfg, const sp_partner *p,
     }
     size_t start = out.len;
     write_row(&out, p, ind, &t, slot, flags, ratio, rsupp, c, base, nratios,
-              &nsupp);
+              latest, &nsupp);
     end_row(&out, start, ind, &t, c, flags, &rel);
   }
   nfrozen = sp_release_append_frozen(&rel, &out);

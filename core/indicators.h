@@ -51,6 +51,8 @@ typedef enum sp_measure_kind {
 typedef struct sp_measure {
   const char *name;
   const char *description; /* may be NULL */
+  const char *label;       /* for people; NULL: the name */
+  int needs_next;          /* COUNT: NULL in the latest period (not known) */
   sp_measure_kind kind;
   int numerator, denominator; /* RATIO: indices into measures */
   double scale;               /* RATIO: 100 for percent */
@@ -68,6 +70,8 @@ typedef struct sp_indicator {
   const char *title; /* for people; the report's heading */
   const char *description;
   const char *query;    /* SQL; unqualified names are the warehouse schema */
+  const char *query_file; /* where query was read from, or NULL */
+  char *query_owned;      /* query, when read from query_file */
   size_t query_len; /* of query without its final `;` (one statement) */
   const char **dims;    /* dimension columns, in order (borrowed) */
   size_t ndims;         /* 1..SP_MAX_DIMS */
@@ -92,6 +96,9 @@ typedef struct sp_partner {
   const char *hidden_label; /* the one reason of every hidden value */
   const char *report;      /* HTML report rewritten after refresh, or NULL */
   const char *report_title;
+  int report_da;         /* report_language = "da" */
+  char **dim_labels;     /* dimension_labels: name, label, name, ... */
+  size_t ndim_labels;
   double freeze_after; /* seconds after a period's end it is closed */
   sp_indicator *indicators; /* owned */
   size_t nindicators;
@@ -109,6 +116,11 @@ extern const samspor_option sp_partner_options[];
 int sp_partner_init(sp_partner *p, const samspor_settings *partner,
                     const char *file, sp_errors *errs);
 void sp_partner_free(sp_partner *p);
+
+/* The dimension's label (partner.dimension_labels), or its name. */
+const char *sp_partner_dim_label(const sp_partner *p, const char *dim);
+/* A measure's label, or its name. */
+#define SP_MEASURE_LABEL(m) ((m)->label ? (m)->label : (m)->name)
 
 /* The configuration's partner model (never NULL). */
 const sp_partner *sp_config_partner(const struct sp_config *c);

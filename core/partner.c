@@ -8,12 +8,14 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "conf.h"
 #include "indicators.h"
+#include "util.h"
 
 /* ---- options ------------------------------------------------------------ */
 
@@ -26,6 +28,11 @@ static const samspor_option named_options[] = {
      "What it counts, for the column comment, the report and the data "
      "dictionary.",
      NULL},
+    {"label", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
+     "Its name for people, in the report's language: the report's axes, "
+     "legends, table headers and CSV files, and the data dictionary "
+     "(default: the column name).",
+     NULL},
     {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
 
 static const samspor_option count_options[] = {
@@ -37,10 +44,22 @@ static const samspor_option count_options[] = {
      "What it counts, for the column comment, the report and the data "
      "dictionary.",
      NULL},
+    {"label", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
+     "Its name for people, in the report's language: the report's axes, "
+     "legends, table headers and CSV files, and the data dictionary "
+     "(default: the column name).",
+     NULL},
     {"subset_of", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
      "Another count of the indicator that counts everyone this one counts "
      "(\"neet\" is a subset of \"young\"): a partner knows it, so the "
      "disclosure audit uses it, and a refresh fails if a cell breaks it.",
+     NULL},
+    {"needs_next_period", SAMSPOR_OPT_BOOL, "false", 0, 0, 0, NULL,
+     "The count can be known only once the following period is in the data "
+     "(\"in work the month after\"): in the table's latest period it is "
+     "published as NULL, not suppressed (the report says \"not known "
+     "yet\"), and so is every ratio built on it, instead of the 0 the "
+     "query finds there.",
      NULL},
     {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
 
@@ -63,6 +82,11 @@ static const samspor_option ratio_options[] = {
      NULL},
     {"description", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
      "What the ratio means, for people.", NULL},
+    {"label", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
+     "Its name for people, in the report's language: the report's axes, "
+     "legends, table headers and CSV files, and the data dictionary "
+     "(default: the column name).",
+     NULL},
     {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
 
 static const samspor_option indicator_options[] = {
@@ -72,12 +96,19 @@ static const samspor_option indicator_options[] = {
      "Heading in the report and the data dictionary.", NULL},
     {"description", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
      "What the indicator shows and how it is defined, for people.", NULL},
-    {"query", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
+    {"query", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
      "SQL returning one row per cell: the dimension columns and the count "
      "and sum columns, by name.  Unqualified table names are the warehouse "
      "schema's.  It must be one plain query (it runs as a subquery, read "
      "only, as samspor_analyst_all; a ';' only at the end); samspor adds "
-     "the total rows and suppresses small counts.",
+     "the total rows and suppresses small counts.  Give query or "
+     "query_file.",
+     NULL},
+    {"query_file", SAMSPOR_OPT_PATH, NULL, 0, 0, 0, NULL,
+     "A file holding the query instead (e.g. \"housing.sql\"; a relative "
+     "path is taken from the configuration's directory), so that analysts "
+     "can review it as SQL.  Read when the configuration is loaded; "
+     "`check --connect` plans it and names the file in any error.",
      NULL},
     {"dimensions", SAMSPOR_OPT_STRLIST, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
      "The columns that identify a cell, e.g. [\"area\", \"month\"].", NULL},
@@ -160,6 +191,16 @@ const samspor_option sp_partner_options[] = {
      NULL},
     {"report_title", SAMSPOR_OPT_STRING, "samspor indicators", 0, 0, 0, NULL,
      "Title of the report.", NULL},
+    {"report_language", SAMSPOR_OPT_ENUM, "da", 0, 0, 0, "da|en",
+     "Language of the report's own text (da: Danish, with decimal comma "
+     "and thousands separator \".\"; en: English).  Labels, titles and "
+     "descriptions are written as configured.",
+     NULL},
+    {"dimension_labels", SAMSPOR_OPT_STRLIST, NULL, 0, 0, 0, NULL,
+     "Names for people of the indicators' dimensions, each \"dimension: "
+     "Label\" ([\"area: Boligområde\", \"month: Måned\"]): the report's "
+     "axes, table headers and headings, and the data dictionary.",
+     NULL},
     {"freeze_after", SAMSPOR_OPT_DURATION, "45d", 0, 0, 200 * 365 * 86400.0,
      NULL,
      "A period (a value of an indicator's time dimension: YYYY, YYYY-MM, "
@@ -228,6 +269,9 @@ static void add_measures(sp_indicator *ind, const samspor_settings *s,
     memset(m, 0, sizeof *m);
     m->name = name;
     m->description = sp_get_string(items[i], "description");
+    m->label = sp_get_string(items[i], "label");
+    if (kind == SP_MEASURE_COUNT)
+      m->needs_next = sp_get_bool(items[i], "needs_next_period");
     m->kind = kind;
     m->numerator = m->denominator = m->subset_of = -1;
     if (kind == SP_MEASURE_RATIO) {
@@ -381,6 +425,45 @@ static const char *one_statement(const char *sql, size_t *len) {
   return NULL;
 }
 
+/* The query of query_file, or NULL after an error at file:line.  Whole
+ * and text: a NUL byte or an empty file is an error, not a shorter
+ * query. */
+static char *read_query_file(const char *path, const char *file, int line,
+                             const char *name, sp_errors *errs) {
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    sp_errors_add(errs, file, line,
+                  "indicator '%s': query_file %s: cannot read it: %s", name,
+                  path, strerror(errno));
+    return NULL;
+  }
+  sp_buf b;
+  sp_buf_init(&b);
+  char chunk[4096];
+  size_t n;
+  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+    sp_buf_append(&b, chunk, n);
+  int bad = ferror(f);
+  int saved = errno;
+  fclose(f);
+  const char *why = NULL;
+  if (bad)
+    why = strerror(saved);
+  else if (b.len > 1024 * 1024)
+    why = "it is larger than 1 MiB";
+  else if (b.data && memchr(b.data, '\0', b.len))
+    why = "it holds a NUL byte (not a text file)";
+  else if (!b.data || strspn(b.data, " \t\r\n") == b.len)
+    why = "it is empty";
+  if (why) {
+    sp_errors_add(errs, file, line, "indicator '%s': query_file %s: %s", name,
+                  path, why);
+    sp_buf_free(&b);
+    return NULL;
+  }
+  return b.data;
+}
+
 static void init_indicator(sp_indicator *ind, const samspor_settings *s,
                            const char *file, sp_errors *errs) {
   ind->s = s;
@@ -389,12 +472,27 @@ static void init_indicator(sp_indicator *ind, const samspor_settings *s,
   ind->title = sp_get_string(s, "title");
   ind->description = sp_get_string(s, "description");
   ind->query = sp_get_string(s, "query");
+  ind->query_file = sp_get_string(s, "query_file");
+  const char *qopt = ind->query_file ? "query_file" : "query";
+  if (ind->query && ind->query_file)
+    sp_errors_add(errs, file, sp_get_line(s, "query_file"),
+                  "indicator '%s': give query or query_file, not both",
+                  ind->name ? ind->name : "");
+  else if (!ind->query && !ind->query_file)
+    sp_errors_add(errs, file, s->line,
+                  "indicator '%s': query or query_file is required",
+                  ind->name ? ind->name : "");
+  else if (ind->query_file)
+    ind->query = ind->query_owned =
+        read_query_file(ind->query_file, file, sp_get_line(s, "query_file"),
+                        ind->name ? ind->name : "", errs);
   if (ind->query) {
     const char *why = one_statement(ind->query, &ind->query_len);
     if (why)
-      sp_errors_add(errs, file, sp_get_line(s, "query"),
-                    "indicator '%s': query: %s", ind->name ? ind->name : "",
-                    why);
+      sp_errors_add(errs, file, sp_get_line(s, qopt),
+                    "indicator '%s': %s%s%s: %s", ind->name ? ind->name : "",
+                    qopt, ind->query_file ? " " : "",
+                    ind->query_file ? ind->query_file : "", why);
   }
   ind->baseline = sp_get_string(s, "baseline");
   ind->time_dim = ind->series_dim = ind->chart = -1;
@@ -508,6 +606,36 @@ static void init_indicator(sp_indicator *ind, const samspor_settings *s,
   }
 }
 
+/* partner.dimension_labels: "dimension: Label" pairs, each naming a
+ * dimension of some indicator (a misspelt name would silently not
+ * label). */
+static void dimension_labels(sp_partner *p, const samspor_settings *partner,
+                             const char *file, sp_errors *errs) {
+  const char *const *v;
+  size_t n = sp_get_list(partner, "dimension_labels", &v);
+  int line = sp_get_line(partner, "dimension_labels");
+  p->dim_labels = sp_xcalloc(2 * n + 1, sizeof *p->dim_labels);
+  for (size_t i = 0; i < n; i++) {
+    const char *colon = strchr(v[i], ':');
+    const char *label = colon ? colon + 1 + strspn(colon + 1, " \t") : "";
+    char *name = sp_xstrndup(v[i], colon ? (size_t)(colon - v[i]) : 0);
+    int known = 0;
+    for (size_t k = 0; k < p->nindicators && !known; k++)
+      for (size_t d = 0; d < p->indicators[k].ndims && !known; d++)
+        known = strcmp(p->indicators[k].dims[d], name) == 0;
+    if (!colon || !*label || !known) {
+      sp_errors_add(errs, file, line,
+                    "partner.dimension_labels: '%s' is not \"dimension: "
+                    "Label\" for a dimension of an indicator",
+                    v[i]);
+      free(name);
+      continue;
+    }
+    p->dim_labels[2 * p->ndim_labels] = name;
+    p->dim_labels[2 * p->ndim_labels++ + 1] = sp_xstrdup(label);
+  }
+}
+
 int sp_partner_init(sp_partner *p, const samspor_settings *partner,
                     const char *file, sp_errors *errs) {
   size_t before = errs->nerrors;
@@ -520,6 +648,8 @@ int sp_partner_init(sp_partner *p, const samspor_settings *partner,
   p->hidden_label = sp_get_string(partner, "hidden_label");
   p->report = sp_get_string(partner, "report");
   p->report_title = sp_get_string(partner, "report_title");
+  const char *lang = sp_get_string(partner, "report_language");
+  p->report_da = !lang || strcmp(lang, "da") == 0;
   p->freeze_after = sp_get_duration(partner, "freeze_after");
   if (p->report) {
     /* Like the other files a configuration names: a warning, so that the
@@ -551,13 +681,25 @@ int sp_partner_init(sp_partner *p, const samspor_settings *partner,
                       "two indicators are named '%s' (the other at line %d)",
                       ind->name, p->indicators[j].line);
   }
+  dimension_labels(p, partner, file, errs);
   return errs->nerrors > before ? -1 : 0;
 }
 
+const char *sp_partner_dim_label(const sp_partner *p, const char *dim) {
+  for (size_t i = 0; i < p->ndim_labels; i++)
+    if (strcmp(p->dim_labels[2 * i], dim) == 0)
+      return p->dim_labels[2 * i + 1];
+  return dim;
+}
+
 void sp_partner_free(sp_partner *p) {
+  for (size_t i = 0; i < 2 * p->ndim_labels; i++)
+    free(p->dim_labels[i]);
+  free(p->dim_labels);
   for (size_t i = 0; i < p->nindicators; i++) {
     free(p->indicators[i].dims);
     free(p->indicators[i].measures);
+    free(p->indicators[i].query_owned);
   }
   free(p->indicators);
   memset(p, 0, sizeof *p);

@@ -460,8 +460,8 @@ void sp_release_free(sp_releases *r) {
 /* ---- for people ---------------------------------------------------------- */
 
 int sp_release_final_note(PGconn *conn, const sp_partner *p,
-                          const sp_indicator *ind, char **note, char *err,
-                          size_t errlen) {
+                          const sp_indicator *ind, int da, char **note,
+                          char *err, size_t errlen) {
   *note = NULL;
   if (ind->time_dim < 0)
     return 0;
@@ -501,8 +501,27 @@ int sp_release_final_note(PGconn *conn, const sp_partner *p,
   char after[64];
   char fa[32];
   sp_duration_format(p->freeze_after, fa, sizeof fa);
-  snprintf(after, sizeof after, "%s after it ends", fa);
-  if (PQgetisnull(res, 0, 0)) {
+  snprintf(after, sizeof after,
+           da ? "%s efter dens slutning" : "%s after it ends", fa);
+  if (da && PQgetisnull(res, 0, 0)) {
+    *note = sp_xasprintf(
+        "Ingen periode er endelig endnu: alle tal kan stadig ændre sig med "
+        "senere data. En periode bliver endelig (frosset, aldrig beregnet "
+        "igen) %s.",
+        after);
+  } else if (da && atol(PQgetvalue(res, 0, 1)) == 0) {
+    int later = atol(PQgetvalue(res, 0, 3)) > 0;
+    *note = sp_xasprintf(
+        "Endelig til og med %s%s En periode bliver endelig "
+        "(frosset, aldrig beregnet igen) %s.",
+        PQgetvalue(res, 0, 0),
+        later ? "; senere perioder kan stadig ændre sig." : ".", after);
+  } else if (da) {
+    *note = sp_xasprintf("Endelige (frosset, aldrig beregnet igen): %s; de "
+                         "andre perioder kan stadig ændre sig. En periode "
+                         "bliver endelig %s.",
+                         PQgetvalue(res, 0, 2), after);
+  } else if (PQgetisnull(res, 0, 0)) {
     *note = sp_xasprintf(
         "No period is final yet: every figure may still change with later "
         "data. A period becomes final (frozen, never recomputed) %s.",

@@ -161,10 +161,10 @@ void sp_release_free(sp_releases *r);
  * read from the table's `final` column (so a partner's login can make
  * it): "Final up to and including 2026-09; later periods may still
  * change." or similar.  NULL (and 0) when the table or the column does
- * not exist yet.  Returns 0 or a SAMSPOR_E* code with a message in err.
+ * not exist yet.  da: in Danish.  Returns 0 or a SAMSPOR_E* code with a message in err.
  */
 int sp_release_final_note(PGconn *conn, const sp_partner *p,
-                          const sp_indicator *ind, char **note, char *err,
-                          size_t errlen);
+                          const sp_indicator *ind, int da, char **note,
+                          char *err, size_t errlen);
 
 #endif

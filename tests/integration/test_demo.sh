@@ -149,6 +149,11 @@ test_partner_tables_hold_the_expected_counts() {
 		                    primary += 1
 		                else:
 		                    secondary += 1
+		            elif c == "into_work_or_education" and key[dims.index("month")] == max(k[dims.index("month")] for k in index):
+		                # needs_next_period: the month after the latest is
+		                # not in the data, so not known yet (NULL), never 0
+		                if r[c] is not None or r.get("into_work_share") is not None:
+		                    errors.append("%s %s %s: %s in the latest month, expected NULL (not known yet)" % (name, key, c, r[c]))
 		            else:
 		                published += 1
 		                if 1 <= want <= THRESHOLD:
@@ -177,6 +182,45 @@ test_partner_tables_hold_the_expected_counts() {
 		print("published/primary/secondary:", stats)
 		sys.exit(1 if errors else 0)
 	EOF
+}
+
+# The reference deployment's report, as the partners get it: in Danish with
+# the configured labels, the latest month's share into work "ikke opgjort
+# endnu" (not 0,0), the scale written once, the SQL hint only for analysts;
+# and in a real browser at 1280 and 1920 px no table cut off or scrolling,
+# no month wrapped, every chart visible.  Screenshots: $SAMSPOR_ARTEFACTS
+# (or the build directory's artefacts/)/demo-report.
+test_report_reads_in_danish_and_fits_the_screen() {
+	demo_ok
+	local html women
+	html=$(cat "$DEMO/report.html")
+	assert_contains "$html" '<html lang="da">' "Danish page"
+	assert_contains "$html" ">Måned</text>" "axis label"
+	assert_contains "$html" "<th>Boligområde</th>" "table header label"
+	assert_not_contains "$html" "absence_sum" "no hidden sum's column name"
+	assert_contains "$html" "(Samlet fravær / Elever, 1 decimal)" "a mean's definition, no scale 1"
+	women=$(python3 - "$DEMO/report.html" <<-'PY'
+		import re, sys
+		t = open(sys.argv[1], encoding="utf-8").read()
+		m = re.search(r'<h2 id="ind-women">.*?(?=<h2 )', t, re.S)
+		print(m.group(0) if m else "")
+	PY
+	)
+	local last
+	last=$(psql_w -c "SELECT max(month) FROM partner.women")
+	assert_eq "$(psql_w -c "SELECT count(*) FROM partner.women WHERE month = '$last' AND (into_work_share IS NOT NULL OR into_work_or_education IS NOT NULL)")" "0" "the latest month's share into work is NULL"
+	assert_contains "$women" "ikke opgjort endnu" "said so in the report"
+	python3 - "$DEMO/report.html" <<-'PY' || fail "SELECT * FROM partner before the analysts' section"
+		import sys
+		t = open(sys.argv[1], encoding="utf-8").read()
+		assert "SELECT * FROM partner" not in t[:t.index("<h2>For analytikere</h2>")]
+	PY
+	command -v chromium >/dev/null 2>&1 || t_skip "no chromium (apt-get install chromium)"
+	local shots=${SAMSPOR_ARTEFACTS:-$BUILD_DIR/artefacts}/demo-report out rc=0
+	cp "$DEMO/report.html" "$SP_WORK/amagerplanen-report.html"
+	out=$(python3 "$SP_TESTDIR/browser_check.py" "$SP_WORK/amagerplanen-report.html" --width 1280 --width 1920 --shots "$shots" 2>&1) || rc=$?
+	assert_eq "$rc:$out" "0:" "the page at 1280 and 1920 px"
+	assert_file "$shots/amagerplanen-report-1280.png" "screenshot kept"
 }
 
 test_no_identifier_anywhere() {

@@ -58,6 +58,7 @@ conf() {
 		partner: {
 		  suppression_threshold = $threshold;
 		  freeze_after = "${FREEZE:-100y}";
+		  report_language = "en";
 		  indicators = (
 		    { name = "neet"; title = "NEET";
 		      dimensions = ["area", "month"]; time = "month"; totals = ["area"];
@@ -221,6 +222,53 @@ test_check_connect_plans_every_query() {
 	assert_exit 1 "$SAMSPOR" -c "$T/s.conf" check --connect
 	assert_match "$OUT" "partner.neet +FAILED: .*q.neet" "a missing column fails"
 	assert_eq "$(psql_q "SELECT count(*) FROM partner.neet")" "10" "check changed nothing"
+}
+
+# query_file: the query in a .sql file beside the configuration (a
+# relative path from the configuration's directory), used like query;
+# check --connect plans it as the analyst role and names the file and the
+# line of an error; a missing, empty or two-statement file, or query and
+# query_file both, is a configuration error with file:line.
+test_query_file_beside_the_configuration() {
+	setup
+	local before
+	before=$(dump neet)
+	mkdir -p "$T/sql"
+	printf -- '-- the NEET query, for review\nSELECT area, month,\n       count(*) AS people,\n       count(*) FILTER (WHERE status = '"'"'neet'"'"') AS neet\nFROM obs\nGROUP BY 1, 2\n' >"$T/sql/neet.sql"
+	sed -i 's|query = "SELECT area, month, count(\*) AS people[^"]*";|query_file = "sql/neet.sql";|' "$T/s.conf"
+	assert_contains "$(cat "$T/s.conf")" 'query_file = "sql/neet.sql";' "the configuration names the file"
+	# Relative to the configuration's directory, not the working directory.
+	(cd / && "$SAMSPOR" -c "$T/s.conf" check --connect >"$T/out" 2>&1) || fail "check --connect with query_file: $(cat "$T/out")"
+	assert_match "$(cat "$T/out")" "partner.neet +ok \(query plans\)" "the file's query plans"
+	assert_exit 0 "$SAMSPOR" -c "$T/s.conf" refresh
+	assert_eq "$(dump neet)" "$before" "the same table as from the inline query"
+	assert_exit 0 "$SAMSPOR" -c "$T/s.conf" docs
+	assert_contains "$OUT" "from this query over the warehouse ($T/sql/neet.sql): -- the NEET query" "the dictionary names the file"
+	# An error in the file: the file and its line, as the analyst role.
+	sed -i 's/FROM obs$/FROM obs WHERE no_such_column > 0/' "$T/sql/neet.sql"
+	assert_exit 1 "$SAMSPOR" -c "$T/s.conf" check --connect
+	assert_match "$OUT" "partner.neet +FAILED: $T/sql/neet.sql:5: .*no_such_column" "file:line of the error"
+	sed -i 's/ WHERE no_such_column > 0//' "$T/sql/neet.sql"
+	psql_q "CREATE TABLE warehouse.secret_notes (x int)" >/dev/null
+	sed -i 's/^FROM obs$/FROM obs, secret_notes/' "$T/sql/neet.sql"
+	assert_exit 1 "$SAMSPOR" -c "$T/s.conf" check --connect
+	assert_match "$OUT" "partner.neet +FAILED: $T/sql/neet.sql: .*permission denied.*secret_notes" "planned as the read-only analyst role"
+	# Configuration errors, with the configuration's file:line.
+	printf 'SELECT 1; SELECT 2\n' >"$T/sql/neet.sql"
+	assert_exit 2 "$SAMSPOR" -c "$T/s.conf" check
+	assert_match "$ERR" "s.conf:[0-9]+: .*query_file $T/sql/neet.sql: it holds more than one statement" "two statements"
+	: >"$T/sql/neet.sql"
+	assert_exit 2 "$SAMSPOR" -c "$T/s.conf" check
+	assert_match "$ERR" "s.conf:[0-9]+: .*query_file $T/sql/neet.sql: it is empty" "empty file"
+	rm "$T/sql/neet.sql"
+	assert_exit 2 "$SAMSPOR" -c "$T/s.conf" check
+	assert_match "$ERR" "s.conf:[0-9]+: .*query_file $T/sql/neet.sql: cannot read it: No such file" "missing file"
+	sed -i 's|query_file = "sql/neet.sql";|query_file = "sql/neet.sql"; query = "SELECT 1";|' "$T/s.conf"
+	assert_exit 2 "$SAMSPOR" -c "$T/s.conf" check
+	assert_contains "$ERR" "give query or query_file, not both" "both"
+	sed -i 's|query_file = "sql/neet.sql"; query = "SELECT 1";||' "$T/s.conf"
+	assert_exit 2 "$SAMSPOR" -c "$T/s.conf" check
+	assert_contains "$ERR" "query or query_file is required" "neither"
 }
 
 test_failing_indicator_keeps_its_table() {

@@ -64,6 +64,7 @@ conf() {
 		partner: {
 		  suppression_threshold = 5;
 		  report_title = "Amagerplanen <test> & co";
+		  report_language = "${REPORT_LANG:-en}";
 		  $extra
 		  indicators = (
 		    { name = "neet"; title = "Unge uden uddannelse eller job";
@@ -175,6 +176,7 @@ test_html_report_charts_gaps_and_reasons() {
 		import sys, html, re
 		t = html.unescape(open(sys.argv[1], encoding="utf-8").read())
 		for r in sys.argv[2:]:
+		    r = r.split(": ", 1)[1]  # the reason, without the column names
 		    if not re.search(r"\d+ points? hidden: " + re.escape(r), t):
 		        print("missing note for reason", r); sys.exit(1)
 	PY
@@ -186,6 +188,121 @@ test_html_report_charts_gaps_and_reasons() {
 	# An indicator whose table does not exist: said so, not an error.
 	assert_contains "$(section "$T/r.html" housing)" "Not computed yet" "housing not computed"
 	assert_eq "$(psql_q "SELECT to_regclass('partner.housing') IS NULL")" "t" "partner.housing really missing"
+}
+
+# The report in the partners' language (issue 16, item 8): Danish text and
+# lang attribute, the configured labels on axes, legends, table headers and
+# in the dictionary, decimal commas, the scale written once ("× 100", never
+# "pupils1"), a count that needs the following month shown as "ikke opgjort
+# endnu" in the latest month (NULL in the table, not 0), the SQL hint only
+# in the analysts' section, and every table as a CSV file in a data: link.
+danish_conf() {
+	REPORT_LANG=da conf 'dimension_labels = ["area: Boligområde", "month: Måned", "gender: Køn"];'
+	python3 - "$T/s.conf" <<-'PY'
+		import sys
+		p = sys.argv[1]
+		s = open(p, encoding="utf-8").read()
+		s = s.replace('{ name = "neet"; description = "Of them NEET"; }',
+		              '{ name = "neet"; description = "Of them NEET"; needs_next_period = true; label = "Uden job eller uddannelse"; }', 1)
+		s = s.replace('scale = 100.0; decimals = 1; change = true; }',
+		              'scale = 100.0; decimals = 1; change = true; label = "Andel uden job eller uddannelse"; }', 1)
+		s = s.replace('ratios = ( { name = "share"; numerator = "neet"; denominator = "young";\n',
+		              'ratios = ( { name = "mean"; numerator = "neet"; denominator = "young"; scale = 1.0; decimals = 2; },\n'
+		              '{ name = "share"; numerator = "neet"; denominator = "young";\n', 1)
+		s = s.replace('dimensions = ["area", "month", "gender"]; time = "month"; series = "area";',
+		              'dimensions = ["area", "month", "gender"]; time = "month"; series = "area"; chart = "share";', 1)
+		open(p, "w", encoding="utf-8").write(s)
+	PY
+	assert_contains "$(cat "$T/s.conf")" 'needs_next_period = true' "conf edited"
+	assert_contains "$(cat "$T/s.conf")" 'name = "mean"' "conf edited"
+	assert_contains "$(cat "$T/s.conf")" 'chart = "share"' "conf edited"
+}
+
+test_danish_report_labels_numbers_and_csv() {
+	psql_q "DROP SCHEMA IF EXISTS warehouse CASCADE; DROP SCHEMA IF EXISTS partner CASCADE; DROP SCHEMA IF EXISTS samspor CASCADE" >/dev/null 2>&1
+	gen_data
+	danish_conf
+	assert_exit 0 "$SAMSPOR" -c "$T/s.conf" sync
+	assert_exit 0 "$SAMSPOR" -c "$T/s.conf" report --html -o "$T/r.html"
+	# 3 charts; CSV files: neet 1 chart + all, neet_gender 2 + all.
+	local out
+	out=$(python3 "$SP_TESTDIR/html_check.py" "$T/r.html" --need html,head,style,body,h1,h2,table --svg 3 --csv 5 --no-bridged-gaps 2>&1) || true
+	assert_eq "$out" "" "well-formed, self-contained, 3 charts, 5 CSV links"
+	local html neet
+	html=$(cat "$T/r.html")
+	assert_contains "$html" '<html lang="da">' "lang attribute"
+	assert_contains "$html" "<h2>Om tallene</h2>" "Danish text"
+	assert_match "$html" "Lavet [0-9]{4}-[0-9]{2}-[0-9]{2}T" "Danish made-at line"
+	assert_not_contains "$html" "Made at" "no English sentence"
+	assert_not_contains "$html" "The chart shows" "no English sentence"
+	neet=$(section "$T/r.html" neet)
+	# Labels: axes, table header, the measure list; decimal commas.
+	assert_contains "$neet" ">Måned</text>" "x axis labelled"
+	assert_contains "$neet" ">Andel uden job eller uddannelse</text>" "y axis labelled"
+	assert_contains "$neet" "<th>Måned</th>" "table header labelled"
+	assert_contains "$neet" "<tr><td>2025-02</td><td>58,3</td><td>36,0</td><td>40,0</td><td>42,3</td></tr>" "decimal commas"
+	assert_contains "$neet" "Figuren viser Andel uden job eller uddannelse over Måned, én linje pr. Boligområde" "chart sentence with labels"
+	assert_contains "$neet" "(Uden job eller uddannelse / young × 100, 1 decimal)" "the scale written once"
+	assert_not_contains "$neet" "neet_share" "no column name for readers"
+	# The latest month: not known yet, in the table and as NULL, not 0.
+	assert_eq "$(psql_q "SELECT count(*) FROM partner.neet WHERE month = '2025-03' AND neet IS NULL AND NOT neet_suppressed AND neet_share IS NULL AND NOT neet_share_suppressed")" \
+		"$(psql_q "SELECT count(*) FROM partner.neet WHERE month = '2025-03' AND NOT neet_suppressed")" "2025-03: NULL where not suppressed"
+	assert_eq "$(psql_q "SELECT count(*) FROM partner.neet WHERE month = '2025-03' AND coalesce(neet, 1) = 0")" "0" "never 0 in 2025-03"
+	assert_eq "$(psql_q "SELECT neet FROM partner.neet WHERE month = '2025-02' AND area = 'I alt'")" "22" "earlier months as before"
+	assert_match "$neet" "<tr><td>2025-03</td>(<td>[^<]*</td>)*<td>ikke opgjort endnu</td></tr>" "not known yet in the table"
+	assert_contains "$neet" "ikke opgjort endnu: " "explained under the chart"
+	# A mean (scale 1): no "young1".
+	local g
+	g=$(section "$T/r.html" neet_gender)
+	assert_contains "$g" "(neet / young, 2 decimaler)" "scale 1 not printed"
+	assert_contains "$g" "<h3>Køn: k</h3>" "dimension label in the heading"
+	# The SQL hint only in the analysts' section, after every indicator.
+	python3 - "$T/r.html" <<-'PY' || fail "SELECT * FROM partner outside the analysts' section"
+		import sys
+		t = open(sys.argv[1], encoding="utf-8").read()
+		i = t.index("<h2>For analytikere</h2>")
+		assert "SELECT * FROM partner" not in t[:i], "before"
+		assert "SELECT * FROM partner" in t[i:], "missing"
+		assert t.rindex('<h2 id="ind-') < i, "not at the end"
+	PY
+	# A CSV file: the table as shown, ';' and decimal commas, UTF-8 BOM.
+	python3 - "$T/r.html" <<-'PY' || fail "CSV file of the neet chart"
+		import sys, re, urllib.parse
+		t = open(sys.argv[1], encoding="utf-8").read()
+		m = re.search(r'<a download="neet-c1-1.csv" href="data:text/csv;charset=utf-8,([^"]*)"', t)
+		text = urllib.parse.unquote(m.group(1))
+		assert text.startswith("\ufeffMåned;Hørgården;Remisevænget;Urbanplanen;I alt\r\n"), text[:80]
+		assert "\r\n2025-02;58,3;36,0;40,0;42,3\r\n" in text, text
+	PY
+	# The dictionary names the labels.
+	assert_exit 0 "$SAMSPOR" -c "$T/s.conf" docs
+	assert_contains "$OUT" 'month ("Måned") (time)' "dimension label in the dictionary"
+	assert_contains "$OUT" '"Andel uden job eller uddannelse": ' "measure label in the dictionary"
+	# A misspelt dimension label is an error, with the line.
+	sed -i 's/"gender: Køn"/"gendr: Køn"/' "$T/s.conf"
+	assert_exit 2 "$SAMSPOR" -c "$T/s.conf" check
+	assert_match "$ERR" "s.conf:[0-9]+: partner.dimension_labels: 'gendr: Køn' is not" "misspelt dimension"
+}
+
+# The page in a real browser at 1280 and 1920 px: no table scrolls
+# sideways or reaches past the page, no cell wraps ("2025-/01"), every
+# chart is visible.  The screenshots are kept in $SAMSPOR_ARTEFACTS (or
+# the build directory's artefacts/).
+test_report_in_a_browser() {
+	command -v chromium >/dev/null 2>&1 || t_skip "no chromium (apt-get install chromium)"
+	psql_q "DROP SCHEMA IF EXISTS warehouse CASCADE; DROP SCHEMA IF EXISTS partner CASCADE; DROP SCHEMA IF EXISTS samspor CASCADE" >/dev/null 2>&1
+	gen_data
+	danish_conf
+	# Long names, as the plan's areas and labels are.
+	sed -i 's/"area: Boligområde"/"area: Boligområde (afdeling i helhedsplanen)"/' "$T/s.conf"
+	sed -i 's/Hørgården/Hørgården og Hørgården Syd/g; s/Remisevænget/Remisevænget Øst og Vest/g' "$T/in/unge.csv"
+	assert_exit 0 "$SAMSPOR" -c "$T/s.conf" sync
+	local shots=${SAMSPOR_ARTEFACTS:-$BUILD_DIR/artefacts}/report out rc=0
+	assert_exit 0 "$SAMSPOR" -c "$T/s.conf" report --html -o "$T/report-da.html"
+	out=$(python3 "$SP_TESTDIR/browser_check.py" "$T/report-da.html" --width 1280 --width 1920 --shots "$shots" 2>&1) || rc=$?
+	assert_eq "$rc:$out" "0:" "the page at 1280 and 1920 px"
+	assert_file "$shots/report-da-1280.png" "screenshot at 1280 px kept"
+	assert_file "$shots/report-da-1920.png" "screenshot at 1920 px kept"
 }
 
 test_markdown_summary() {
