@@ -92,4 +92,11 @@ typedef struct sp_summary {
  */
 int sp_summary_parse(const char *line, const char *connector, sp_summary *out);
 
+/*
+ * The daemon (samspor run), in the foreground until SIGTERM: the
+ * configuration at config_path, logging at INFO + verbosity (-v/-q) until
+ * its log group says otherwise.  Returns an exit status (exitcode.h).
+ */
+int sp_daemon_run(const char *config_path, int verbosity);
+
 #endif
