@@ -85,6 +85,18 @@ int sp_admin_request(const char *path, json_t *req, int timeout_ms,
 char *sp_admin_socket_path(const char *config_path);
 
 /*
+ * Send req (taken over) to the daemon of the configuration at config_path
+ * (its daemon.admin_socket), waiting while the daemon answers "busy".
+ * Returns an exit status (exitcode.h), after saying why on stderr as
+ * "samspor: CMDNAME: ..."; on success *resp holds the answer.
+ */
+int sp_admin_ask(const char *config_path, const char *cmdname, json_t *req,
+                 json_t **resp);
+
+/* The exit status for an {"ok":false} answer, after saying why. */
+int sp_admin_answer_error(const char *cmdname, const json_t *resp);
+
+/*
  * Print a status response (as the daemon sends it) as a table for people.
  * Pure apart from writing to f.
  */

@@ -7,36 +7,20 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "check.h"
+#include "exitcode.h"
 #include "conf.h"
 #include "host.h"
 #include "key.h"
 #include "maps.h"
 #include "pgconn.h"
 #include "warehouse.h"
-
-typedef struct check_opts {
-  int connect;
-  int offline; /* missing referenced files are warnings, not errors */
-} check_opts;
-
-static int check_opt(int opt, const char *arg, void *data) {
-  (void)arg;
-  if (opt == 'C')
-    ((check_opts *)data)->connect = 1;
-  else if (opt == 'O')
-    ((check_opts *)data)->offline = 1;
-  else
-    return -1;
-  return 0;
-}
 
 /* ---- what sync would refuse ------------------------------------------- */
 
@@ -386,19 +370,8 @@ static int connect_source(const sp_connector *conn) {
   return rc;
 }
 
-int sp_cmd_check(sp_global *g, int argc, char **argv) {
-  static const struct option longopts[] = {{"connect", no_argument, NULL, 'C'},
-                                           {"offline", no_argument, NULL, 'O'},
-                                           {NULL, 0, NULL, 0}};
-  check_opts o = {0, 0};
-  const sp_command *cmd = sp_command_find("check");
-  int first = sp_parse_opts(g, cmd, argc, argv, "", longopts, check_opt, &o);
-  if (first < 0)
-    return first == -2 ? SP_EXIT_OK : SP_EXIT_USAGE;
-  if (first != argc)
-    return sp_usage_error("check", "unexpected argument '%s'", argv[first]);
-
-  const char *path = g->config_path ? g->config_path : sp_config_default_path();
+int sp_check(const char *path, const sp_check_opts *opts) {
+  const sp_check_opts o = *opts;
   sp_errors errs;
   sp_config *c = NULL;
   sp_errors_init(&errs);

@@ -25,7 +25,7 @@
 #endif
 
 #include "admin.h"
-#include "cli.h"
+#include "exitcode.h"
 #include "conf.h"
 #include "log.h"
 #include "metrics.h"
@@ -1740,17 +1740,10 @@ static void daemon_free(sp_daemon *d) {
   free(d);
 }
 
-int sp_cmd_run(sp_global *g, int argc, char **argv) {
-  const sp_command *cmd = sp_command_find("run");
-  int first = sp_parse_opts(g, cmd, argc, argv, "", NULL, NULL, NULL);
-  if (first < 0)
-    return first == -2 ? SP_EXIT_OK : SP_EXIT_USAGE;
-  if (first != argc)
-    return sp_usage_error("run", "unexpected argument '%s'", argv[first]);
-
+int sp_daemon_run(const char *config_path, int verbosity) {
   sp_daemon *d = sp_xcalloc(1, sizeof *d);
-  d->config_path = g->config_path ? g->config_path : sp_config_default_path();
-  d->verbosity = g->verbosity;
+  d->config_path = config_path;
+  d->verbosity = verbosity;
   d->started = time(NULL);
 
   sp_errors errs;

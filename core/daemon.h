@@ -30,4 +30,11 @@
 
 #include "schedule.h"
 
+/*
+ * The daemon (samspor run), in the foreground until SIGTERM: the
+ * configuration at config_path, logging at INFO + verbosity (-v/-q) until
+ * its log group says otherwise.  Returns an exit status (exitcode.h).
+ */
+int sp_daemon_run(const char *config_path, int verbosity);
+
 #endif

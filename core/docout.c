@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include "docout.h"
+#include "exitcode.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -274,36 +275,9 @@ int sp_doc_output(const sp_doc *d, const char *cmd, const char *path) {
 
 /* ---- the document commands -------------------------------------------- */
 
-static int doc_cmd_opt(int opt, const char *arg, void *data) {
-  sp_doc_cmd *k = data;
-  if (opt == 'H')
-    k->html = 1;
-  else if (opt == 'o')
-    k->out = arg;
-  else
-    return -1;
-  return 0;
-}
-
-int sp_doc_cmd_start(sp_doc_cmd *k, sp_global *g, int argc, char **argv) {
-  static const struct option lo[] = {{"html", no_argument, NULL, 'H'},
-                                     {NULL, 0, NULL, 0}};
-  k->html = 0;
-  k->out = NULL;
-  k->c = NULL;
+int sp_doc_cmd_start(sp_doc_cmd *k, sp_config *c) {
+  k->c = c;
   k->conn = NULL;
-  const sp_command *cmd = sp_command_find(k->name);
-  int first = sp_parse_opts(g, cmd, argc, argv, "o:", lo, doc_cmd_opt, k);
-  if (first < 0)
-    return first == -2 ? SP_EXIT_OK : SP_EXIT_USAGE;
-  if (first != argc)
-    return sp_usage_error(k->name, "unexpected argument '%s'", argv[first]);
-  if (k->out && !*k->out)
-    return sp_usage_error(k->name, "-o needs a file name");
-
-  k->c = sp_cmd_config(g);
-  if (!k->c)
-    return SP_EXIT_USAGE;
 
   char err[1024];
   int rc = sp_warehouse_connect(k->c, &k->conn, err, sizeof err);

@@ -11,7 +11,6 @@
 
 #include <libpq-fe.h>
 
-#include "cli.h"
 #include "conf.h"
 #include "util.h"
 
@@ -68,13 +67,13 @@ int sp_doc_output(const sp_doc *d, const char *cmd, const char *path);
 /*
  * A command that writes a document from the live warehouse, "NAME
  * [--html] [-o FILE]" (docs, report).  Fill in name and what ("the data
- * dictionary": for messages), then:
+ * dictionary": for messages), html and out, then:
  *
- *   sp_doc_cmd_start parses the options, loads the configuration,
- *   connects and opens one read-only (repeatable read) transaction, so
- *   the document reads one snapshot and changes nothing.  It returns -1
- *   to go on (c, conn, d ready), or an exit status to return at once,
- *   having said why.
+ *   sp_doc_cmd_start takes the configuration over, connects and opens one
+ *   read-only (repeatable read) transaction, so the document reads one
+ *   snapshot and changes nothing.  It returns -1 to go on (c, conn, d
+ *   ready), or an exit status (exitcode.h) to return at once, having said
+ *   why and freed everything.
  *
  *   sp_doc_cmd_finish ends the transaction and, when rc (the code of
  *   making the document) is 0, writes d to -o FILE atomically or to
@@ -91,7 +90,15 @@ typedef struct sp_doc_cmd {
   sp_doc d;
 } sp_doc_cmd;
 
-int sp_doc_cmd_start(sp_doc_cmd *k, sp_global *g, int argc, char **argv);
+int sp_doc_cmd_start(sp_doc_cmd *k, sp_config *c);
 int sp_doc_cmd_finish(sp_doc_cmd *k, int rc, const char *err);
+
+/*
+ * `samspor docs` and `samspor report`: the data dictionary and the
+ * partners' report of configuration c (taken over and freed), as HTML when
+ * html, to out (atomically) or stdout when NULL.  Return an exit status.
+ */
+int sp_docs_write(sp_config *c, int html, const char *out);
+int sp_report_write(sp_config *c, int html, const char *out);
 
 #endif

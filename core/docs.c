@@ -30,7 +30,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include "cli.h"
+#include "exitcode.h"
 #include "conf.h"
 #include "docout.h"
 #include "release.h"
@@ -1146,11 +1146,12 @@ static void document(ctx *x, const char *config_path) {
   sp_doc_end(d);
 }
 
-/* ---- the command ------------------------------------------------------ */
+/* ---- the document, written ------------------------------------------- */
 
-int sp_cmd_docs(sp_global *g, int argc, char **argv) {
-  sp_doc_cmd k = {.name = "docs", .what = "the data dictionary"};
-  int status = sp_doc_cmd_start(&k, g, argc, argv);
+int sp_docs_write(sp_config *c, int html, const char *out) {
+  sp_doc_cmd k = {
+      .name = "docs", .what = "the data dictionary", .html = html, .out = out};
+  int status = sp_doc_cmd_start(&k, c);
   if (status >= 0)
     return status;
   ctx x;

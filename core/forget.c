@@ -12,35 +12,28 @@
  */
 #include "config.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "exitcode.h"
+#include "forget.h"
 #include "indicators.h"
 #include "log.h"
 #include "pseudonym.h"
 #include "schema.h"
 #include "sync.h"
 
-static int forget_opt(int opt, const char *arg, void *data) {
-  if (opt != 'k')
-    return -1;
-  *(const char **)data = arg;
-  return 0;
-}
-
-/* Read stdin into COPY text lines of pseudonyms.  Returns the number of
+/* Read in into COPY text lines of pseudonyms.  Returns the number of
  * valid identifiers; *invalid counts the others. */
-static long read_pseudonyms(const sp_pseudonymiser *p, sp_buf *copy,
+static long read_pseudonyms(const sp_pseudonymiser *p, FILE *in, sp_buf *copy,
                             long *invalid) {
   char *line = NULL;
   size_t cap = 0;
   ssize_t n;
   long valid = 0, lineno = 0;
   *invalid = 0;
-  while ((n = getline(&line, &cap, stdin)) >= 0) {
+  while ((n = getline(&line, &cap, in)) >= 0) {
     lineno++;
     while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
       n--;
@@ -195,23 +188,7 @@ static int erase(sp_syncer *s, const char *kind, long people, char *err,
   return rc;
 }
 
-int sp_cmd_forget(sp_global *g, int argc, char **argv) {
-  static const struct option lo[] = {{"kind", required_argument, NULL, 'k'},
-                                     {NULL, 0, NULL, 0}};
-  const char *kind = NULL;
-  const sp_command *cmd = sp_command_find("forget");
-  int first =
-      sp_parse_opts(g, cmd, argc, argv, "", lo, forget_opt, (void *)&kind);
-  if (first < 0)
-    return first == -2 ? SP_EXIT_OK : SP_EXIT_USAGE;
-  if (!kind || !*kind)
-    return sp_usage_error("forget", "--kind KIND is required");
-  if (first != argc)
-    return sp_usage_error("forget", "identifiers are read on stdin, not "
-                                    "from the command line");
-  sp_config *c = sp_cmd_config(g);
-  if (!c)
-    return SP_EXIT_USAGE;
+int sp_forget(sp_config *c, const char *kind, FILE *in) {
   int rc;
 
   sp_syncer s;
@@ -233,7 +210,7 @@ int sp_cmd_forget(sp_global *g, int argc, char **argv) {
     }
   }
   if (!rc)
-    people = read_pseudonyms(p, &copy, &invalid);
+    people = read_pseudonyms(p, in, &copy, &invalid);
   for (; !rc && locked < c->nconnectors; locked++)
     rc = sp_sync_lock(&s, &c->connectors[locked], err, sizeof err);
   if (!rc)

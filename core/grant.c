@@ -24,37 +24,11 @@
 #include <sys/stat.h>
 
 #include "access.h"
-#include "cli.h"
+#include "exitcode.h"
+#include "grant.h"
 #include "log.h"
 #include "schema.h"
 #include "warehouse.h"
-
-typedef struct grant_args {
-  const char *role;
-  const char *areas;
-  int all_areas;
-  const char *password_file;
-} grant_args;
-
-static int grant_opt(int opt, const char *arg, void *data) {
-  grant_args *a = data;
-  switch (opt) {
-  case 'r':
-    a->role = arg;
-    return 0;
-  case 'a':
-    a->areas = arg;
-    return 0;
-  case 'A':
-    a->all_areas = 1;
-    return 0;
-  case 'p':
-    a->password_file = arg;
-    return 0;
-  default:
-    return -1;
-  }
-}
 
 /* ORG as a role-name part, or NULL when it cannot be one. */
 static char *org_slug(const char *org) {
@@ -121,7 +95,7 @@ static int exec1(PGconn *conn, const char *sql, const char *p1, char *err,
 
 /* Everything inside one transaction. */
 static int do_grant(PGconn *conn, const char *slug, const char *login,
-                    const grant_args *a, const char *pwhash, int *created,
+                    const sp_grant_args *a, const char *pwhash, int *created,
                     char *err, size_t errlen) {
   char *ql = PQescapeIdentifier(conn, login, strlen(login));
   PGresult *res = NULL;
@@ -218,39 +192,18 @@ static void apply_tables(PGconn *conn, const sp_config *c) {
     }
 }
 
-int sp_cmd_grant(sp_global *g, int argc, char **argv) {
-  static const struct option lo[] = {
-      {"role", required_argument, NULL, 'r'},
-      {"areas", required_argument, NULL, 'a'},
-      {"all-areas", no_argument, NULL, 'A'},
-      {"password-file", required_argument, NULL, 'p'},
-      {NULL, 0, NULL, 0}};
-  grant_args a = {NULL, NULL, 0, NULL};
-  const sp_command *cmd = sp_command_find("grant");
-  int first = sp_parse_opts(g, cmd, argc, argv, "", lo, grant_opt, &a);
-  if (first < 0)
-    return first == -2 ? SP_EXIT_OK : SP_EXIT_USAGE;
-  if (argc - first != 1)
-    return sp_usage_error("grant", "expected one organisation name");
-  if (!a.role ||
-      (strcmp(a.role, "analyst") != 0 && strcmp(a.role, "partner") != 0))
-    return sp_usage_error("grant", "--role partner or --role analyst is "
-                                   "required");
+int sp_grant_org_valid(const char *org) {
+  char *slug = org_slug(org);
+  free(slug);
+  return slug != NULL;
+}
+
+int sp_grant(const char *path, const char *org, const sp_grant_args *ap) {
+  const sp_grant_args a = *ap;
   int analyst = strcmp(a.role, "analyst") == 0;
-  if (!analyst && (a.areas || a.all_areas))
-    return sp_usage_error("grant", "--areas and --all-areas apply to --role "
-                                   "analyst only; partners see only the "
-                                   "aggregates of schema partner");
-  if (analyst && !a.areas == !a.all_areas)
-    return sp_usage_error("grant", "--role analyst needs either --areas "
-                                   "A,B,... or --all-areas");
-  char *slug = org_slug(argv[first]);
+  char *slug = org_slug(org);
   if (!slug)
-    return sp_usage_error("grant",
-                          "organisation name '%s': use letters a-z, digits, "
-                          "_, - or spaces, starting with a letter (at most "
-                          "41)",
-                          argv[first]);
+    return SP_EXIT_USAGE; /* sp_grant_org_valid said so */
   char *login = sp_xasprintf("org_%s_%s", slug, a.role);
 
   char err[1024];
@@ -266,7 +219,6 @@ int sp_cmd_grant(sp_global *g, int argc, char **argv) {
     }
   }
 
-  const char *path = g->config_path ? g->config_path : sp_config_default_path();
   sp_errors errs;
   sp_config *c = NULL;
   sp_errors_init(&errs);

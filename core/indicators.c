@@ -22,7 +22,7 @@
 #include <getopt.h>
 
 #include "access.h"
-#include "cli.h"
+#include "exitcode.h"
 #include "conf.h"
 #include "indicators.h"
 #include "log.h"
@@ -1073,17 +1073,7 @@ int sp_partner_after_sync(PGconn *conn, const sp_config *c) {
 
 /* ---- samspor refresh ---------------------------------------------------- */
 
-int sp_cmd_refresh(sp_global *g, int argc, char **argv) {
-  const sp_command *cmd = sp_command_find("refresh");
-  static const struct option lo[] = {{NULL, 0, NULL, 0}};
-  int first = sp_parse_opts(g, cmd, argc, argv, "", lo, NULL, NULL);
-  if (first < 0)
-    return first == -2 ? SP_EXIT_OK : SP_EXIT_USAGE;
-  if (first < argc)
-    return sp_usage_error("refresh", "unexpected argument '%s'", argv[first]);
-  sp_config *c = sp_cmd_config(g);
-  if (!c)
-    return SP_EXIT_USAGE;
+int sp_refresh(sp_config *c) {
   int rc;
   PGconn *conn = NULL;
   char err[1024];

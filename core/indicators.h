@@ -151,4 +151,11 @@ int sp_indicators_check(PGconn *conn, const struct sp_config *c, FILE *out);
  */
 int sp_partner_after_sync(PGconn *conn, const struct sp_config *c);
 
+/*
+ * `samspor refresh`: recompute every indicator of configuration c (freed
+ * here) into its partner table, and the report when it is set.  Returns an
+ * exit status (exitcode.h).
+ */
+int sp_refresh(struct sp_config *c);
+
 #endif

@@ -2,7 +2,7 @@
 
 #include "jobs.h"
 
-#include "cli.h"
+#include "exitcode.h"
 #include "samspor-plugin.h"
 
 int sp_complain_due(unsigned long long n) {

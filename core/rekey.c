@@ -26,27 +26,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "exitcode.h"
+#include "rekey.h"
 #include "indicators.h"
 #include "log.h"
 #include "schema.h"
 #include "sync.h"
-
-typedef struct rekey_opts {
-  const char *new_key;   /* --new-key FILE */
-  int drop_unreloadable; /* --drop-unreloadable */
-} rekey_opts;
-
-static int rekey_opt(int opt, const char *arg, void *data) {
-  rekey_opts *o = data;
-  if (opt == 'n')
-    o->new_key = arg;
-  else if (opt == 'D')
-    o->drop_unreloadable = 1;
-  else
-    return -1;
-  return 0;
-}
 
 /* Whether a full load may not bring back every row the table holds. */
 static int unreloadable(const sp_stream *st) {
@@ -211,24 +196,8 @@ static int current_generation(PGconn *conn, char *id, size_t idlen, char *err,
   return 0;
 }
 
-int sp_cmd_rekey(sp_global *g, int argc, char **argv) {
-  static const struct option lo[] = {
-      {"new-key", required_argument, NULL, 'n'},
-      {"drop-unreloadable", no_argument, NULL, 'D'},
-      {NULL, 0, NULL, 0}};
-  rekey_opts ro = {NULL, 0};
-  const sp_command *cmd = sp_command_find("rekey");
-  int first = sp_parse_opts(g, cmd, argc, argv, "", lo, rekey_opt, &ro);
-  if (first < 0)
-    return first == -2 ? SP_EXIT_OK : SP_EXIT_USAGE;
-  if (!ro.new_key || !*ro.new_key)
-    return sp_usage_error("rekey", "--new-key FILE is required (make the key "
-                                   "with samspor keygen FILE)");
-  if (first != argc)
-    return sp_usage_error("rekey", "unexpected argument '%s'", argv[first]);
-  sp_config *c = sp_cmd_config(g);
-  if (!c)
-    return SP_EXIT_USAGE;
+int sp_rekey(sp_config *c, const sp_rekey_opts *opts) {
+  const sp_rekey_opts ro = *opts;
 
   char err[1024];
   const char *kf =

@@ -47,7 +47,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "cli.h"
+#include "exitcode.h"
 #include "conf.h"
 #include "docout.h"
 #include "indicators.h"
@@ -78,8 +78,8 @@ typedef struct itab {
   char *why;
   pubcol *cols;
   size_t ncols;
-  int chart;   /* index into cols of the plotted measure; -1: none */
-  int ireason; /* column of suppression_reason */
+  int chart;        /* index into cols of the plotted measure; -1: none */
+  int ireason;      /* column of suppression_reason */
   char *final_note; /* which periods are final (release.h), or NULL */
 } itab;
 
@@ -1385,9 +1385,10 @@ int sp_report_write_file(PGconn *conn, const sp_config *c, const char *path,
   return rc;
 }
 
-int sp_cmd_report(sp_global *g, int argc, char **argv) {
-  sp_doc_cmd k = {.name = "report", .what = "the report"};
-  int status = sp_doc_cmd_start(&k, g, argc, argv);
+int sp_report_write(sp_config *c, int html, const char *out) {
+  sp_doc_cmd k = {
+      .name = "report", .what = "the report", .html = html, .out = out};
+  int status = sp_doc_cmd_start(&k, c);
   if (status >= 0)
     return status;
   char err[1024] = "";

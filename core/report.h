@@ -2,7 +2,7 @@
  * report.h — the partners' report: one self-contained HTML page (or a
  * Markdown summary) of the indicator tables partner.<name>, with a chart
  * per indicator over time and a table under it; suppressed points are
- * gaps with the reason stated.  The command is sp_cmd_report (cli.h).
+ * gaps with the reason stated.  The command is sp_report_write (docout.h).
  */
 #ifndef SAMSPOR_REPORT_H
 #define SAMSPOR_REPORT_H

@@ -12,7 +12,7 @@
 #include <sodium.h>
 
 #include "access.h"
-#include "cli.h"
+#include "exitcode.h"
 #include "host.h"
 #include "log.h"
 #include "pseudonym.h"
@@ -1395,18 +1395,6 @@ int sp_sync_connector(sp_syncer *s, const sp_connector *cc,
 
 /* ---- samspor sync ----------------------------------------------------- */
 
-static int sync_opt(int opt, const char *arg, void *data) {
-  (void)arg;
-  sp_sync_opts *o = data;
-  if (opt == 'F')
-    o->full = 1;
-  else if (opt == 'K')
-    o->rebuild = -1; /* refused below; never reaches the syncer */
-  else
-    return -1;
-  return 0;
-}
-
 /* Exit status for a set of results: 2 config, 1 failure, 75 temporary. */
 static int worst_status(int cur, int rc) {
   int st = sp_exit_status(rc);
@@ -1447,27 +1435,9 @@ static void write_record(int fd, const sp_connector *cc, const sp_stream *st,
   }
 }
 
-int sp_cmd_sync(sp_global *g, int argc, char **argv) {
-  static const struct option lo[] = {{"full", no_argument, NULL, 'F'},
-                                     {"new-key", no_argument, NULL, 'K'},
-                                     {NULL, 0, NULL, 0}};
-  sp_sync_opts o = {0};
-  const sp_command *cmd = sp_command_find("sync");
-  int first = sp_parse_opts(g, cmd, argc, argv, "", lo, sync_opt, &o);
-  if (first < 0)
-    return first == -2 ? SP_EXIT_OK : SP_EXIT_USAGE;
-  /* It loaded the new key stream by stream, leaving two generations of
-   * pseudonyms side by side and erasures behind under the old key. */
-  if (o.rebuild)
-    return sp_usage_error("sync",
-                          "--new-key is gone: it mixed two generations of "
-                          "pseudonyms in the tables; rotate the key with "
-                          "samspor rekey --new-key FILE");
-  char **names = argv + first;
-  int nnames = argc - first;
-  sp_config *c = sp_cmd_config(g);
-  if (!c)
-    return SP_EXIT_USAGE;
+int sp_sync_run(sp_config *c, const sp_sync_opts *opts, char **names,
+                int nnames) {
+  const sp_sync_opts o = *opts;
   int rc;
   for (int n = 0; n < nnames; n++)
     if (!sp_config_connector(c, names[n])) {

@@ -85,4 +85,12 @@ int sp_sync_lock(sp_syncer *s, const sp_connector *cc, char *err,
                  size_t errlen);
 void sp_sync_unlock(sp_syncer *s, const sp_connector *cc);
 
+/*
+ * `samspor sync`: run the connectors named (all enabled ones when nnames
+ * is 0) of configuration c (freed here) once, printing a summary per
+ * stream, then refresh the partner tables.  Returns an exit status
+ * (exitcode.h): the worst of the streams'.
+ */
+int sp_sync_run(sp_config *c, const sp_sync_opts *o, char **names, int nnames);
+
 #endif

@@ -25,40 +25,13 @@
 #include <jansson.h>
 
 #include "admin.h"
-#include "cli.h"
+#include "exitcode.h"
 #include "jobs.h"
 #include "metrics.h"
 #include "samspor-plugin.h"
 #include "schedule.h"
 
 #define TZ_CPH "Europe/Copenhagen"
-
-/*
- * admin.c also holds the commands status, trigger and reload, which use
- * the command-line helpers of main.c (daemon.c, with `run`, is no longer
- * linked in: the decisions live in jobs.c).  This program
- * never calls those commands; these stand-ins only satisfy the linker, and
- * fail the test should one ever be reached.
- */
-const sp_command *sp_command_find(const char *name) {
-  fail_msg("sp_command_find(%s) called from a unit test", name);
-  return NULL;
-}
-int sp_parse_opts(sp_global *g, const sp_command *cmd, int argc, char **argv,
-                  const char *spec, const struct option *longopts,
-                  int (*on_opt)(int opt, const char *arg, void *data),
-                  void *data) {
-  fail_msg("sp_parse_opts called from a unit test");
-  return -1;
-}
-int sp_usage_error(const char *cmd, const char *fmt, ...) {
-  fail_msg("sp_usage_error called from a unit test");
-  return SP_EXIT_USAGE;
-}
-int sp_exit_status(int code) {
-  fail_msg("sp_exit_status called from a unit test");
-  return SP_EXIT_FAIL;
-}
 
 static time_t at(const char *iso) {
   time_t t = 0;

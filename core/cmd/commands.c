@@ -1,5 +1,6 @@
 /*
- * main.c — the samspor binary: global options, command dispatch, usage.
+ * commands.c — the table of commands, their option parsing and usage, and
+ * the dispatch of a command line (sp_main; main() is core/cmd/main.c).
  */
 #include "config.h"
 
@@ -13,7 +14,8 @@
 
 #include <sodium.h>
 
-#include "cli.h"
+#include "cmd.h"
+#include "conf.h"
 #include "log.h"
 
 #define CONF_HELP                                                              \
@@ -196,6 +198,10 @@ const sp_command *sp_command_find(const char *name) {
   return NULL;
 }
 
+const char *sp_cmd_config_path(const sp_global *g) {
+  return g->config_path ? g->config_path : sp_config_default_path();
+}
+
 void sp_command_usage(const sp_command *c) {
   printf("usage: samspor [-c FILE] %s\n\n%s: %s.\n\n%s", c->synopsis, c->name,
          c->summary, c->help);
@@ -210,21 +216,6 @@ int sp_usage_error(const char *cmd, const char *fmt, ...) {
   fprintf(stderr, "\nsee 'samspor %s%s--help'\n", cmd ? cmd : "",
           cmd ? " " : "");
   return SP_EXIT_USAGE;
-}
-
-int sp_exit_status(int code) {
-  switch (code) {
-  case SAMSPOR_OK:
-    return SP_EXIT_OK;
-  case SAMSPOR_ETEMP:
-    return SP_EXIT_TEMPFAIL;
-  case SAMSPOR_ECONFIG:
-  case SAMSPOR_EINVAL:
-  case SAMSPOR_EABI:
-    return SP_EXIT_USAGE;
-  default:
-    return SP_EXIT_FAIL;
-  }
 }
 
 int sp_parse_opts(sp_global *g, const sp_command *cmd, int argc, char **argv,
@@ -317,7 +308,7 @@ static void usage(FILE *f) {
              "error,\n75 temporary failure (worth retrying later).\n");
 }
 
-int main(int argc, char **argv) {
+int sp_main(int argc, char **argv) {
   sp_global g = {NULL, 0};
   /* No core dump and no ptrace or /proc/PID/mem by other processes of the
    * same user: every samspor process may hold raw identifiers or the key.

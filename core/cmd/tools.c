@@ -1,5 +1,5 @@
 /*
- * cli.c — the small commands: version, plugins, man, keygen, schedule,
+ * tools.c — the small commands: version, plugins, man, keygen, schedule,
  * pseudonym.
  */
 #include "config.h"
@@ -17,7 +17,7 @@
 #include <uv.h>
 #include <zlib.h>
 
-#include "cli.h"
+#include "cmd.h"
 #include "conf.h"
 #include "host.h"
 #include "key.h"

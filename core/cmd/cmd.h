@@ -1,15 +1,14 @@
 /*
- * cli.h — the samspor commands.  Each returns the process exit status of
- * SPEC.md: 0 success, 1 failed, 2 usage or configuration error, 75
+ * cmd.h — the command layer: the samspor commands, each parsing its argv
+ * and calling an engine's plain API (typed arguments; no engine sees argv
+ * or this header).  Each returns the process exit status of SPEC.md
+ * (exitcode.h): 0 success, 1 failed, 2 usage or configuration error, 75
  * temporary failure.
  */
-#ifndef SAMSPOR_CLI_H
-#define SAMSPOR_CLI_H
+#ifndef SAMSPOR_CMD_H
+#define SAMSPOR_CMD_H
 
-#define SP_EXIT_OK 0
-#define SP_EXIT_FAIL 1
-#define SP_EXIT_USAGE 2
-#define SP_EXIT_TEMPFAIL 75
+#include "exitcode.h"
 
 /* Options every command takes (-c, -v, -q). */
 typedef struct sp_global {
@@ -37,9 +36,6 @@ void sp_command_usage(const sp_command *c);
 int sp_usage_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* Map a SAMSPOR_E* code to an exit status. */
-int sp_exit_status(int code);
-
 /*
  * Parse the per-command options.  `spec` is a getopt_long short-option
  * string for the command's own flags; -c FILE, -v, -q and -h/--help are
@@ -62,7 +58,13 @@ int sp_parse_opts(sp_global *g, const sp_command *cmd, int argc, char **argv,
 struct sp_config;
 struct sp_config *sp_cmd_config(const sp_global *g);
 
-/* Commands, each in the file named after it. */
+/* The configuration file of -c, else $SAMSPOR_CONFIG, else the default. */
+const char *sp_cmd_config_path(const sp_global *g);
+
+/* The whole command line: global options, then the command (main()). */
+int sp_main(int argc, char **argv);
+
+/* Commands, in core/cmd/: one file per command or family. */
 int sp_cmd_check(sp_global *g, int argc, char **argv);
 int sp_cmd_plugins(sp_global *g, int argc, char **argv);
 int sp_cmd_version(sp_global *g, int argc, char **argv);
