@@ -458,11 +458,12 @@ table_sum() {
 }
 
 # assert_loaded TABLE FILE...: warehouse.TABLE holds exactly the rows of the
-# FILEs, each once: rows lost = 0 and rows duplicated = 0 by key, and the
-# checksum of the values equal.  No FILE: the table is empty (or absent).
-# Prints "# TABLE: N rows, lost L, duplicated D" either way.
+# FILEs, each once: rows lost = 0 and rows duplicated = 0 by key (and no
+# extra keys, rows the FILEs do not have), and the checksum of the values
+# equal.  No FILE: the table is empty (or absent).  Prints "# TABLE: N rows
+# of M, lost L, duplicated D, extra E" either way.
 assert_loaded() {
-	local table=$1 src tbl n nk sum c ck tsum lost dup
+	local table=$1 src tbl n nk sum c ck tsum lost dup extra=0
 	shift
 	if (($# > 0)); then
 		src=$(source_sum "$@")
@@ -473,9 +474,12 @@ assert_loaded() {
 	read -r n nk sum <<<"$src"
 	read -r c ck tsum <<<"$tbl"
 	lost=$((nk - ck))
+	if ((lost < 0)); then
+		extra=$((-lost)) lost=0
+	fi
 	dup=$(((c - ck) - (n - nk)))
-	echo "# $table: $c rows of $n, lost $lost, duplicated $dup"
-	assert_eq "lost $lost, duplicated $dup" "lost 0, duplicated 0" "warehouse.$table against its source ($n rows)"
+	echo "# $table: $c rows of $n, lost $lost, duplicated $dup, extra $extra"
+	assert_eq "lost $lost, duplicated $dup, extra $extra" "lost 0, duplicated 0, extra 0" "warehouse.$table against its source ($n rows)"
 	assert_eq "$c $tsum" "$n $sum" "warehouse.$table: count and checksum of the values against its source"
 }
 
