@@ -57,15 +57,18 @@ reset_db() {
 	psql_q "DROP SCHEMA IF EXISTS warehouse CASCADE; DROP SCHEMA IF EXISTS samspor CASCADE" >/dev/null
 }
 
-# wait_copy ROWS PID [SECONDS]: until a samspor COPY has sent ROWS rows;
-# fails when PID (the sync) ends before.
-wait_copy() {
-	local want=$1 pid=$2 secs=${3:-120} i n=0
+# wait_read FILE PERCENT PID [SECONDS]: until the sync PID (or its child)
+# has read PERCENT% of FILE, the rows before streamed into its COPY (the
+# file offset, not the COPY's row count, which starts again at every COPY
+# statement); fails when PID ends before.
+wait_read() {
+	local f=$1 pct=$2 pid=$3 secs=${4:-120} want i pos=
+	want=$(($(stat -c %s "$f") * pct / 100))
 	for ((i = 0; i < secs * 20; i++)); do
-		n=$(copy_progress)
-		((n >= want)) && return 0
-		kill -0 "$pid" 2>/dev/null || fail "the sync ended before its COPY reached $want rows (at $n)"
+		pos=$(read_pos "$pid" "$f")
+		[[ -n $pos ]] && ((pos >= want)) && return 0
+		kill -0 "$pid" 2>/dev/null || fail "the sync ended before it had read $pct% of ${f##*/} (at ${pos:-nothing})"
 		sleep 0.05
 	done
-	fail "the COPY did not reach $want rows in ${secs}s (at $n)"
+	fail "the sync did not read $pct% of ${f##*/} in ${secs}s (at ${pos:-nothing})"
 }

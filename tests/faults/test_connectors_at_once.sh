@@ -46,7 +46,7 @@ test_three_separate_processes() {
 	local pids=() c i rc
 	"$SAMSPOR" -c "$T/d.conf" sync big >"$T/out.big" 2>&1 &
 	pids+=($!)
-	wait_copy 1 "${pids[0]}" # the large load is in its COPY
+	wait_read "$T/in/big_1.csv" 5 "${pids[0]}" # the large load is in its COPY
 	for c in s1 s2; do
 		"$SAMSPOR" -c "$T/d.conf" sync "$c" >"$T/out.$c" 2>&1 &
 		pids+=($!)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fault: the sync child of the daemon killed with SIGKILL at several points
-# of its load: at 5%, 40% and 75% of its COPY (as far as the rows sent
-# tell; later ones race with the end of a fast load), and after its COPY
+# of its load: at 5%, 40% and 75% of its file read and streamed into its
+# COPY (later ones race with the end of a fast load), and after its COPY
 # while it waits to commit.  The daemon logs it and retries; after the
 # retry the table holds every file once: nothing lost, nothing duplicated.
 set -euo pipefail
@@ -36,8 +36,8 @@ test_sigkill_at_several_offsets() {
 			[[ -n $pid ]] && break
 			sleep 0.05
 		done
-		wait_copy $((SP_FAULT_ROWS * pct / 100)) "$pid"
-		echo "# killing at $(copy_progress) rows of $SP_FAULT_ROWS, aimed at $pct%"
+		wait_read "$T/in/unge_$k.csv" "$pct" "$pid"
+		echo "# killing at $pct% of the file read, $(copy_progress) rows in the COPY"
 		kill_child
 		wait_log 'connector=unge .*run was killed by signal 9 \(SIGKILL\).*; retry 1 of 5' 30 $((k - 1))
 		wait_log 'connector=unge .*run succeeded in' 120 $((k - 1))

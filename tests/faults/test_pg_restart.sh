@@ -9,19 +9,22 @@ set -euo pipefail
 . "$(dirname "$0")/faults.sh"
 pg_start
 
-# restart_mid_copy HOW: start `samspor sync` on the newest files, restart
-# the cluster (pg_ctl -m HOW) once the COPY has sent a quarter of the rows;
-# RC is the sync's exit status, which must be 0 or 75.
+# restart_mid_copy HOW FILE: start `samspor sync`, restart the cluster
+# (pg_ctl -m HOW) once it has read (and sent to its COPY) a quarter of
+# FILE; RC is the sync's exit status, which must be 0 or 75.
 restart_mid_copy() {
 	local pid
 	"$SAMSPOR" -c "$T/d.conf" sync >"$T/fault.out" 2>"$T/fault.err" &
 	pid=$!
-	wait_copy $((SP_FAULT_ROWS / 4)) "$pid"
+	wait_read "$2" 25 "$pid"
+	echo "# restarting with $(copy_progress) rows in the COPY"
 	pg_restart "$1"
 	RC=0
 	wait "$pid" || RC=$?
-	echo "# sync during the restart (-m $1) exited $RC: $(tail -n 1 "$T/fault.err")"
-	[[ $RC == 0 || $RC == 75 ]] || fail "a sync cut by a restart (-m $1) exited $RC, not 0 or 75: $(tail -n 2 "$T/fault.err")"
+	local why
+	why=$(grep -m 1 'level=error' "$T/fault.err" || tail -n 1 "$T/fault.err")
+	echo "# sync during the restart (-m $1) exited $RC: $why"
+	[[ $RC == 0 || $RC == 75 ]] || fail "a sync cut by a restart (-m $1) exited $RC, not 0 or 75: $why"
 }
 
 # full_refresh: the table is the old file until the new one is whole.
@@ -32,7 +35,7 @@ full_refresh_restart() {
 	fsync_ok 0
 	assert_loaded unge "$T/in/unge_1.csv"
 	gen_source "$T/in/unge_2.csv" "$SP_FAULT_ROWS" 12
-	restart_mid_copy "$1"
+	restart_mid_copy "$1" "$T/in/unge_2.csv"
 	if [[ $RC == 75 ]]; then
 		assert_loaded unge "$T/in/unge_1.csv"
 	else
@@ -49,7 +52,7 @@ append_restart() {
 	gen_source "$T/in/unge_1.csv" 2000 13
 	fsync_ok 0
 	gen_source "$T/in/unge_2.csv" "$SP_FAULT_ROWS" 14
-	restart_mid_copy "$1"
+	restart_mid_copy "$1" "$T/in/unge_2.csv"
 	if [[ $RC == 75 ]]; then
 		assert_loaded unge "$T/in/unge_1.csv"
 	fi
@@ -65,7 +68,7 @@ cursor_restart() {
 	reset_db
 	fconf "" "$(fconnector unge append "" 'cursor = "status_date";')"
 	gen_source "$T/in/unge_1.csv" "$SP_FAULT_ROWS" 15
-	restart_mid_copy "$1"
+	restart_mid_copy "$1" "$T/in/unge_1.csv"
 	if [[ $RC == 75 ]]; then
 		assert_loaded unge
 	fi
