@@ -134,7 +134,7 @@ finish() {
 	if [[ -n $TAILPID ]]; then
 		wait "$TAILPID" 2>/dev/null
 	fi
-	if [[ -n $FAULTS_PID ]]; then
+	if [[ -n ${FAULTS_PID:-} ]]; then
 		# the fault tier running in the background: stopped with the rest
 		kill -TERM "$FAULTS_PID" 2>/dev/null
 		wait "$FAULTS_PID" 2>/dev/null
