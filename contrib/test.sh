@@ -8,10 +8,13 @@
 #   1. builds out of tree in build/ with -Werror and runs `make check`
 #      (cmocka unit tests, then the integration suite on a throwaway
 #      PostgreSQL);
-#   2. builds again in build-asan/ with ASan+UBSan and runs the unit tests;
-#   3. builds each libFuzzer target of tests/fuzz/ and runs it briefly;
+#   2. starts the fault tier (tests/faults/run.sh) on the build of step 1,
+#      in the background while steps 3 and 4 run, and counts it after them;
+#   3. builds again in build-asan/ with ASan+UBSan and runs the unit tests;
+#   4. builds each libFuzzer target of tests/fuzz/ and runs it briefly;
+#   5. runs contrib/demo.sh as a user would;
 # and ends with the count per tier (unit cases, the same under ASan,
-# integration, fuzz, demo) and one line, "N passed, N failed, N skipped",
+# integration, faults, fuzz, demo) and one line, "N passed, N failed, N skipped",
 # counting every unit test case, integration test and fuzz target, and every
 # build step that failed.  A skipped test is not a pass: any skip not in
 # SKIP_ALLOWED below fails the run.  Exits non-zero when anything failed.
@@ -24,6 +27,7 @@
 #   SAMSPOR_UNIT_TARGET      make target running only the unit tests
 #                            (default check-unit)
 #   SAMSPOR_CHECK_TIMEOUT    seconds make check may take (default 1200)
+#   SAMSPOR_FAULTS_TIMEOUT   seconds the fault tier may take (default 900)
 #   JOBS                     parallel make jobs (default 2)
 #   SAMSPOR_ARTEFACTS        where tests keep files for people to look at
 #                            (the report's screenshots; default
@@ -77,6 +81,7 @@ UNIT_TARGET=${SAMSPOR_UNIT_TARGET:-check-unit}
 JOBS=${JOBS:-2}
 FUZZ_SECONDS=${SAMSPOR_FUZZ_SECONDS:-20}
 MAKE_CHECK_TIMEOUT=${SAMSPOR_CHECK_TIMEOUT:-1200}
+FAULTS_TIMEOUT=${SAMSPOR_FAULTS_TIMEOUT:-900}
 UNIT_CHECK_TIMEOUT=300
 
 # --------------------------------------------------------------------------
@@ -126,6 +131,13 @@ finish() {
 	fi
 	if [[ -n $TAILPID ]]; then
 		wait "$TAILPID" 2>/dev/null
+	fi
+	if [[ -n ${FAULTS_PID:-} ]]; then
+		# the fault tier running in the background: stopped with the rest
+		kill -TERM "$FAULTS_PID" 2>/dev/null
+		wait "$FAULTS_PID" 2>/dev/null
+		FAILURES+=("the fault tier did not finish")
+		FAILED=$((FAILED + 1))
 	fi
 	if ((rc != 0 && FAILED == 0)); then
 		FAILED=1
@@ -182,6 +194,7 @@ quiet() {
 # group (see finish), and nothing is left running.
 CHILD=
 TAILPID=
+FAULTS_PID=
 limited() {
 	local secs=$1 log=$2 show=$3 rc=0
 	shift 3
@@ -416,6 +429,23 @@ elif quiet "$LOGS/autogen.log" ./autogen.sh; then
 	fi
 
 	# ----------------------------------------------------------------------
+	# The fault tier, in the background: its tests mostly wait (on
+	# PostgreSQL, on the daemon), so it runs beside the sanitizer build and
+	# the fuzz targets rather than after them; counted before the demo.
+	# ----------------------------------------------------------------------
+
+	if [[ -n $built ]]; then
+		section "fault tier (tests/faults/, in the background; counted below)"
+		: >"$LOGS/faults.log"
+		BUILD_DIR=$ROOT/build SRC_DIR=$ROOT SAMSPOR=$ROOT/build/samspor \
+			SAMSPOR_PLUGIN_DIR=$ROOT/build/plugins/.libs \
+			SAMSPOR_TEST_PLUGIN_DIR=$ROOT/build/tests/plugins/.libs \
+			timeout -k 30 "$FAULTS_TIMEOUT" tests/faults/run.sh >"$LOGS/faults.log" 2>&1 &
+		FAULTS_PID=$!
+		echo "started (build-logs/faults.log)"
+	fi
+
+	# ----------------------------------------------------------------------
 	# 3. ASan + UBSan build, unit tests only
 	# ----------------------------------------------------------------------
 
@@ -501,6 +531,28 @@ if [[ ${SAMSPOR_SKIP_FUZZ:-} != 1 ]]; then
 		done
 	else
 		fail_step "the fuzz targets do not build (see build-logs/configure-fuzz.log, make-fuzz.log)"
+	fi
+fi
+
+if [[ -n $FAULTS_PID ]]; then
+	section "fault tier (tests/faults/): waiting for it"
+	rc=0
+	wait "$FAULTS_PID" || rc=$?
+	FAULTS_PID=
+	((rc == 124)) && echo "---- the fault tier timed out after ${FAULTS_TIMEOUT}s"
+	grep -E '^(not ok|# test_.*: [0-9]+ passed|# skipped:|#   failed:)' "$LOGS/faults.log" || true
+	if ((rc != 0)); then
+		echo "---- tests/faults/run.sh exited $rc; last lines of build-logs/faults.log:"
+		tail -n 60 "$LOGS/faults.log"
+		echo "----"
+	fi
+	echo
+	echo "counts:"
+	tier faults
+	before=$FAILED
+	count_log "$LOGS/faults.log" "$( ((rc == 0)) && echo PASS || echo FAIL)"
+	if ((rc != 0 && FAILED == before)); then
+		fail_step "the fault tier exited $rc"
 	fi
 fi
 

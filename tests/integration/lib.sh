@@ -397,6 +397,181 @@ psql_q() {
 }
 
 # ---------------------------------------------------------------------------
+# Loads counted against their source (test_concurrency, tests/faults/)
+# ---------------------------------------------------------------------------
+
+SP_GEN=$SP_TESTDIR/gen_csv.py
+
+# gen_source FILE ROWS SEED: a synthetic export of ROWS rows (gen_csv.py,
+# every (cpr, statusdato) distinct).
+gen_source() {
+	mkdir -p "$(dirname "$1")"
+	python3 "$SP_GEN" --rows "$2" --seed "$3" --out "$1" >/dev/null
+}
+
+# counted_streams TABLE MODE [STREAM-EXTRA]: the streams of a csv connector
+# loading a gen_csv.py export into warehouse.TABLE with the columns that
+# source_sum and table_sum compare: person (pseudonym of cpr), status,
+# status_date (a date), benefit (the text as written).
+counted_streams() {
+	cat <<-EOF
+		streams = ( { table = "$1"; mode = "$2"; ${3:-}
+		  columns = (
+		    { name = "person"; from = "cpr"; rule = "pseudonym"; kind = "cpr"; },
+		    { name = "status"; from = "status"; rule = "keep"; },
+		    { name = "status_date"; from = "statusdato"; type = "date"; format = "%d-%m-%Y"; },
+		    { name = "benefit"; from = "ydelse_kr"; rule = "keep"; }
+		  ); } );
+	EOF
+}
+
+# source_sum FILE...: "ROWS DISTINCT-KEYS MD5" of the data rows of the
+# files together: the md5 is of the lines "status|status_date|benefit"
+# (the date as yyyy-mm-dd), sorted bytewise; the key is (cpr, statusdato),
+# the cpr's digits only.
+source_sum() {
+	python3 - "$@" <<-'EOF'
+		import csv, hashlib, sys
+		lines, keys = [], set()
+		for name in sys.argv[1:]:
+		    with open(name, encoding="windows-1252", newline="") as f:
+		        r = csv.reader(f, delimiter=";")
+		        next(r)
+		        for row in r:
+		            d, m, y = row[5].split("-")
+		            lines.append(("%s|%s-%s-%s|%s" % (row[4], y, m, d, row[7])).encode())
+		            # the same person written with and without the dash
+		            keys.add(("".join(c for c in row[0] if c.isdigit()), row[5]))
+		lines.sort()
+		print(len(lines), len(keys), hashlib.md5(b"\n".join(lines)).hexdigest())
+	EOF
+}
+
+# table_sum TABLE: the same of warehouse.TABLE, the key being (person,
+# status_date); "0 0 <md5 of nothing>" when the table does not exist.
+table_sum() {
+	if [[ $(psql_q "SELECT to_regclass('warehouse.$1') IS NOT NULL") != t ]]; then
+		echo "0 0 d41d8cd98f00b204e9800998ecf8427e"
+		return 0
+	fi
+	psql_q "SELECT count(*) || ' ' || count(DISTINCT (person, status_date)) || ' ' || md5(coalesce(string_agg(l, E'\\n' ORDER BY l COLLATE \"C\"), '')) FROM (SELECT person, status_date, coalesce(status, '') || '|' || coalesce(status_date::text, '') || '|' || coalesce(benefit, '') AS l FROM warehouse.$1) t"
+}
+
+# assert_loaded TABLE FILE...: warehouse.TABLE holds exactly the rows of the
+# FILEs, each once: rows lost = 0 and rows duplicated = 0 by key (and no
+# extra keys, rows the FILEs do not have), and the checksum of the values
+# equal.  No FILE: the table is empty (or absent).  Prints "# TABLE: N rows
+# of M, lost L, duplicated D, extra E" either way.
+assert_loaded() {
+	local table=$1 src tbl n nk sum c ck tsum lost dup extra=0
+	shift
+	if (($# > 0)); then
+		src=$(source_sum "$@")
+	else
+		src="0 0 d41d8cd98f00b204e9800998ecf8427e"
+	fi
+	tbl=$(table_sum "$table")
+	read -r n nk sum <<<"$src"
+	read -r c ck tsum <<<"$tbl"
+	lost=$((nk - ck))
+	if ((lost < 0)); then
+		extra=$((-lost)) lost=0
+	fi
+	dup=$(((c - ck) - (n - nk)))
+	echo "# $table: $c rows of $n, lost $lost, duplicated $dup, extra $extra"
+	assert_eq "lost $lost, duplicated $dup, extra $extra" "lost 0, duplicated 0, extra 0" "warehouse.$table against its source ($n rows)"
+	assert_eq "$c $tsum" "$n $sum" "warehouse.$table: count and checksum of the values against its source"
+}
+
+# ---------------------------------------------------------------------------
+# The daemon (its configuration in $T/d.conf)
+# ---------------------------------------------------------------------------
+
+# start_daemon: samspor run in the background, its stderr in $T/daemon.log,
+# its PID in DPID; returns once the admin socket answers.
+start_daemon() {
+	: >"$T/daemon.log"
+	"$SAMSPOR" -c "$T/d.conf" run >"$T/daemon.out" 2>>"$T/daemon.log" &
+	DPID=$!
+	at_exit "kill -TERM $DPID 2>/dev/null; wait $DPID 2>/dev/null || true"
+	local i
+	for i in $(seq 1 100); do
+		if "$SAMSPOR" -c "$T/d.conf" status >/dev/null 2>&1; then
+			return 0
+		fi
+		kill -0 "$DPID" 2>/dev/null || fail "the daemon exited at start: $(tail -n 5 "$T/daemon.log")"
+		sleep 0.1
+	done
+	fail "the daemon did not answer on its admin socket"
+}
+
+# stop_daemon: SIGTERM, and the daemon must exit 0.
+stop_daemon() {
+	local rc=0
+	kill -TERM "$DPID"
+	wait "$DPID" || rc=$?
+	assert_eq "$rc" 0 "daemon exit status after SIGTERM"
+}
+
+# wait_log REGEX [SECONDS] [COUNT]: wait until the daemon's log has COUNT
+# (default 1) lines matching REGEX.
+wait_log() {
+	local re=$1 secs=${2:-30} count=${3:-1} i n
+	for ((i = 0; i < secs * 10; i++)); do
+		n=$(grep -cE -- "$re" "$T/daemon.log" || true)
+		((n >= count)) && return 0
+		sleep 0.1
+	done
+	fail "no log line /$re/ (x$count) within ${secs}s; log ends: $(tail -n 4 "$T/daemon.log")"
+}
+
+# status_field CONNECTOR PYTHON-EXPR: evaluate EXPR on the connector's
+# object (c) of `samspor status --json`.
+status_field() {
+	"$SAMSPOR" -c "$T/d.conf" status --json |
+		python3 -c 'import json,sys; d=json.load(sys.stdin); c=[c for c in d["connectors"] if c["name"]==sys.argv[1]][0]; print(eval(sys.argv[2]))' "$1" "$2"
+}
+
+# hold_lock [SQL-LOCK]: a session holding `LOCK TABLE ...` (by default
+# samspor.sync_run, so that every load waits before its commit) until
+# release_lock.
+hold_lock() {
+	"${SP_PG_BINDIR}/psql" -X -q -c "BEGIN; ${1:-LOCK TABLE samspor.sync_run IN EXCLUSIVE MODE}; SELECT pg_sleep(600) /* samspor-test-lock */;" >/dev/null 2>&1 &
+	LOCKPID=$!
+	at_exit "kill $LOCKPID 2>/dev/null || true"
+	local i
+	for i in $(seq 1 100); do
+		[[ $(psql_q "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%samspor-test-lock%' AND pid <> pg_backend_pid() AND wait_event = 'PgSleep'") == 1 ]] && return 0
+		sleep 0.1
+	done
+	fail "the lock holder did not start"
+}
+
+# release_lock: end the lock holder.
+release_lock() {
+	psql_q "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%samspor-test-lock%' AND pid <> pg_backend_pid()" >/dev/null
+	wait "$LOCKPID" 2>/dev/null || true
+}
+
+# read_pos PID PATH: the offset of the open file description of PATH in
+# PID or one of its children (a sync may run the plugin in a child), or
+# nothing while none has it open.
+read_pos() {
+	local fd p
+	for fd in $(for p in $1 $(pgrep -P "$1" || true); do echo "/proc/$p/fd/"*; done 2>/dev/null); do
+		if [[ $(readlink "$fd" 2>/dev/null) == "$2" ]]; then
+			local p=${fd%/fd/*} n=${fd##*/}
+			awk '/^pos:/ {print $2}' "$p/fdinfo/$n" 2>/dev/null && return
+		fi
+	done
+}
+
+# copy_progress: rows a samspor COPY has sent so far (0 when none runs).
+copy_progress() {
+	psql_q "SELECT coalesce(max(p.tuples_processed), 0) FROM pg_stat_progress_copy p JOIN pg_stat_activity a USING (pid) WHERE a.application_name LIKE 'samspor%'"
+}
+
+# ---------------------------------------------------------------------------
 # The test framework
 # ---------------------------------------------------------------------------
 

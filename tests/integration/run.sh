@@ -12,7 +12,9 @@
 # failed test, or prints no closing line (it crashed, was killed or timed
 # out), counts as one failed test.
 #
-# Environment: BUILD_DIR, SAMSPOR, SAMSPOR_PLUGIN_DIR (see lib.sh);
+# Environment: BUILD_DIR, SAMSPOR, SAMSPOR_PLUGIN_DIR (see lib.sh); SP_SUITE
+# the name in the summary line (default integration; tests/faults/run.sh
+# sets faults);
 # SP_FILE_TIMEOUT seconds per file (default 300); SAMSPOR_SKIP_INTEGRATION=1
 # skips the suite (exit 77, automake's SKIP).
 set -euo pipefail
@@ -102,7 +104,7 @@ for f in "${files[@]}"; do
 	skipped=$((skipped + s))
 done
 
-echo "== integration summary: ${#files[@]} files"
+echo "== ${SP_SUITE:-integration} summary: ${#files[@]} files"
 for b in "${broken[@]+"${broken[@]}"}"; do
 	echo "#   failed: $b"
 done

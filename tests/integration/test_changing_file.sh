@@ -70,19 +70,6 @@ table_sums() {
 	psql_q "SELECT count(*) || ' ' || coalesce(sum(round(benefit_dkk * 100)), 0)::bigint FROM warehouse.youth_status"
 }
 
-# read_pos PID PATH: the offset of the open file description of PATH in
-# PID or one of its children (a sync may run the plugin in a child), or
-# nothing while none has it open.
-read_pos() {
-	local fd p
-	for fd in $(for p in $1 $(pgrep -P "$1" || true); do echo "/proc/$p/fd/"*; done 2>/dev/null); do
-		if [[ $(readlink "$fd" 2>/dev/null) == "$2" ]]; then
-			local p=${fd%/fd/*} n=${fd##*/}
-			awk '/^pos:/ {print $2}' "$p/fdinfo/$n" 2>/dev/null && return
-		fi
-	done
-}
-
 # Truncating a 2M-row file at a row boundary while it is read.  The timing
 # is made deterministic by watching the reader: once its file offset
 # (/proc/PID/fdinfo) is past 4 MiB, the file is cut at the first row
