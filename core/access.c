@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "log.h"
-#include "schema.h"
+#include "warehouse.h"
 #include "util.h"
 
 /* Statements in a PL/pgSQL block that skip, with a NOTICE, what the

@@ -17,6 +17,7 @@
 #include "exitcode.h"
 #include "conf.h"
 #include "host.h"
+#include "indicators.h"
 #include "key.h"
 #include "maps.h"
 #include "pgconn.h"

@@ -2,7 +2,6 @@
 
 #include "conf.h"
 #include "secrets.h"
-#include "warehouse.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -10,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include <libpq-fe.h>
 #include <unistd.h>
 
 /* ---- the core option tables ------------------------------------------- */
@@ -256,23 +257,32 @@ const samspor_option sp_root_options[] = {
 
 /* ---- helpers ---------------------------------------------------------- */
 
+int sp_conninfo_check(const char *conninfo, char *err, size_t errlen) {
+  char *perr = NULL;
+  PQconninfoOption *opts = PQconninfoParse(conninfo, &perr);
+  if (!opts) {
+    /* libpq's message quotes the string, which could hold a password. */
+    snprintf(err, errlen,
+             "conninfo is not a valid libpq connection string or URI");
+    PQfreemem(perr);
+    return SAMSPOR_ECONFIG;
+  }
+  int rc = 0;
+  for (PQconninfoOption *o = opts; o->keyword; o++)
+    if (strcmp(o->keyword, "password") == 0 && o->val && *o->val) {
+      snprintf(err, errlen,
+               "conninfo holds a password; remove it and write "
+               "password_file or password_env in warehouse, or use a "
+               "~/.pgpass or service file");
+      rc = SAMSPOR_ECONFIG;
+    }
+  PQconninfoFree(opts);
+  return rc;
+}
+
 const char *sp_config_default_path(void) {
   const char *env = getenv("SAMSPOR_CONFIG");
   return env && *env ? env : "/etc/samspor/samspor.conf";
-}
-
-/* Names that become SQL identifiers unquoted: no quoting surprises for the
- * analysts who type them in psql or Excel. */
-int sp_valid_ident(const char *s) {
-  if (!s || !*s || strlen(s) > 63)
-    return 0;
-  if (!(islower((unsigned char)s[0])))
-    return 0;
-  for (const char *p = s; *p; p++)
-    if (!(islower((unsigned char)*p) || isdigit((unsigned char)*p) ||
-          *p == '_'))
-      return 0;
-  return 1;
 }
 
 static const char *rule_sql_type(const char *rule, const char *type) {

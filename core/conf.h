@@ -11,7 +11,7 @@
 
 #include <libconfig.h>
 
-#include "indicators.h"
+#include "partner.h"
 #include "options.h"
 #include "plugin.h"
 #include "schedule.h"
@@ -87,12 +87,16 @@ void sp_config_free(sp_config *c);
 
 const sp_connector *sp_config_connector(const sp_config *c, const char *name);
 
-/* A name that may become an unquoted SQL identifier: lowercase letters,
- * digits and _, starting with a letter, at most 63 bytes. */
-int sp_valid_ident(const char *s);
-
 /* The warehouse schema for stream tables. */
 const char *sp_config_schema(const sp_config *c);
 const char *sp_config_timezone(const sp_config *c);
+
+/*
+ * Validate a conninfo string without connecting: it must parse, and it
+ * must not hold a password (secrets are never written inline).  Returns 0
+ * or writes why into err (never echoing the string) and returns
+ * SAMSPOR_ECONFIG.
+ */
+int sp_conninfo_check(const char *conninfo, char *err, size_t errlen);
 
 #endif

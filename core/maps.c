@@ -49,49 +49,6 @@ struct sp_map {
 
 /* ---- text helpers ------------------------------------------------------ */
 
-int sp_utf8_valid(const char *s, size_t len) {
-  const unsigned char *p = (const unsigned char *)s;
-  size_t i = 0;
-  while (i < len) {
-    unsigned char c = p[i];
-    if (c < 0x80) {
-      i++;
-      continue;
-    }
-    size_t n;
-    unsigned char lo = 0x80, hi = 0xBF; /* range of the second byte */
-    if (c >= 0xC2 && c <= 0xDF)
-      n = 1;
-    else if (c == 0xE0) {
-      n = 2;
-      lo = 0xA0; /* no overlong 3-byte forms */
-    } else if (c == 0xED) {
-      n = 2;
-      hi = 0x9F; /* no UTF-16 surrogates */
-    } else if (c >= 0xE1 && c <= 0xEF)
-      n = 2;
-    else if (c == 0xF0) {
-      n = 3;
-      lo = 0x90; /* no overlong 4-byte forms */
-    } else if (c == 0xF4) {
-      n = 3;
-      hi = 0x8F; /* nothing above U+10FFFF */
-    } else if (c >= 0xF1 && c <= 0xF3)
-      n = 3;
-    else
-      return 0;
-    if (len - i <= n)
-      return 0;
-    if (p[i + 1] < lo || p[i + 1] > hi)
-      return 0;
-    for (size_t k = 2; k <= n; k++)
-      if ((p[i + k] & 0xC0) != 0x80)
-        return 0;
-    i += n + 1;
-  }
-  return 1;
-}
-
 /* White space for key normalisation; *w is set to its length in bytes. */
 static int space_at(const unsigned char *p, size_t left, size_t *w) {
   unsigned char c = p[0];

@@ -117,11 +117,4 @@ int sp_map_extract_regex(const sp_map *m, const char *in, size_t *off,
 int sp_map_extract(const sp_map *m, const char *in, size_t len, size_t *off,
                    size_t *olen);
 
-/*
- * 1 when the `len` bytes at `s` are valid UTF-8 (no overlong forms, no
- * surrogates, nothing above U+10FFFF), else 0.  Shared with the rules,
- * since PostgreSQL refuses a whole COPY for one invalid byte.
- */
-int sp_utf8_valid(const char *s, size_t len);
-
 #endif

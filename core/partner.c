@@ -13,8 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "conf.h"
-#include "indicators.h"
+#include "partner.h"
 #include "util.h"
 
 /* ---- options ------------------------------------------------------------ */

@@ -14,6 +14,7 @@
 #include "access.h"
 #include "exitcode.h"
 #include "host.h"
+#include "indicators.h"
 #include "log.h"
 #include "pseudonym.h"
 #include "rules.h"

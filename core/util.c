@@ -2,6 +2,7 @@
 
 #include "util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -218,4 +219,61 @@ int sp_replace_file(const char *path, const char *data, size_t len,
   }
   free(dir);
   return 0;
+}
+
+/* Names that become SQL identifiers unquoted: no quoting surprises for the
+ * analysts who type them in psql or Excel. */
+int sp_valid_ident(const char *s) {
+  if (!s || !*s || strlen(s) > 63)
+    return 0;
+  if (!(islower((unsigned char)s[0])))
+    return 0;
+  for (const char *p = s; *p; p++)
+    if (!(islower((unsigned char)*p) || isdigit((unsigned char)*p) ||
+          *p == '_'))
+      return 0;
+  return 1;
+}
+
+int sp_utf8_valid(const char *s, size_t len) {
+  const unsigned char *p = (const unsigned char *)s;
+  size_t i = 0;
+  while (i < len) {
+    unsigned char c = p[i];
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    size_t n;
+    unsigned char lo = 0x80, hi = 0xBF; /* range of the second byte */
+    if (c >= 0xC2 && c <= 0xDF)
+      n = 1;
+    else if (c == 0xE0) {
+      n = 2;
+      lo = 0xA0; /* no overlong 3-byte forms */
+    } else if (c == 0xED) {
+      n = 2;
+      hi = 0x9F; /* no UTF-16 surrogates */
+    } else if (c >= 0xE1 && c <= 0xEF)
+      n = 2;
+    else if (c == 0xF0) {
+      n = 3;
+      lo = 0x90; /* no overlong 4-byte forms */
+    } else if (c == 0xF4) {
+      n = 3;
+      hi = 0x8F; /* nothing above U+10FFFF */
+    } else if (c >= 0xF1 && c <= 0xF3)
+      n = 3;
+    else
+      return 0;
+    if (len - i <= n)
+      return 0;
+    if (p[i + 1] < lo || p[i + 1] > hi)
+      return 0;
+    for (size_t k = 2; k <= n; k++)
+      if ((p[i + k] & 0xC0) != 0x80)
+        return 0;
+    i += n + 1;
+  }
+  return 1;
 }

@@ -76,4 +76,15 @@ int sp_replace_file(const char *path, const char *data, size_t len,
 /* Case-sensitive string equality that tolerates NULL. */
 int sp_streq(const char *a, const char *b);
 
+/* A name that may become an unquoted SQL identifier: lowercase letters,
+ * digits and _, starting with a letter, at most 63 bytes. */
+int sp_valid_ident(const char *s);
+
+/*
+ * 1 when the `len` bytes at `s` are valid UTF-8 (no overlong forms, no
+ * surrogates, nothing above U+10FFFF), else 0.  Shared by maps and
+ * rules, since PostgreSQL refuses a whole COPY for one invalid byte.
+ */
+int sp_utf8_valid(const char *s, size_t len);
+
 #endif

@@ -6,30 +6,8 @@
 #include "pgconn.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-
-int sp_conninfo_check(const char *conninfo, char *err, size_t errlen) {
-  char *perr = NULL;
-  PQconninfoOption *opts = PQconninfoParse(conninfo, &perr);
-  if (!opts) {
-    /* libpq's message quotes the string, which could hold a password. */
-    snprintf(err, errlen,
-             "conninfo is not a valid libpq connection string or URI");
-    PQfreemem(perr);
-    return SAMSPOR_ECONFIG;
-  }
-  int rc = 0;
-  for (PQconninfoOption *o = opts; o->keyword; o++)
-    if (strcmp(o->keyword, "password") == 0 && o->val && *o->val) {
-      snprintf(err, errlen,
-               "conninfo holds a password; remove it and write "
-               "password_file or password_env in warehouse, or use a "
-               "~/.pgpass or service file");
-      rc = SAMSPOR_ECONFIG;
-    }
-  PQconninfoFree(opts);
-  return rc;
-}
 
 /* Server notices ("schema already exists, skipping") are for debugging,
  * not for the person running a sync. */
@@ -93,4 +71,124 @@ int sp_warehouse_ping(const sp_config *c, char *err, size_t errlen) {
   if (rc == 0)
     PQfinish(conn);
   return rc;
+}
+
+/* ---- SQL helpers ------------------------------------------------------ */
+
+int sp_pg_classify(PGconn *conn, const PGresult *res) {
+  if (PQstatus(conn) != CONNECTION_OK)
+    return SAMSPOR_ETEMP;
+  const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+  if (!state)
+    return SAMSPOR_ETEMP; /* no SQLSTATE: the connection broke */
+  /* 08: connection exception; 57P: admin shutdown, crash, cannot connect
+   * now; 53: insufficient resources; 40: serialization/deadlock. */
+  if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0 ||
+      strncmp(state, "53", 2) == 0 || strncmp(state, "40", 2) == 0)
+    return SAMSPOR_ETEMP;
+  /* Two sessions changing one catalog row at once: the loser gets
+   * "tuple concurrently updated" (XX000) or, creating the same object,
+   * a unique violation on a catalog index.  Both pass when tried again. */
+  const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+  const char *nsp = PQresultErrorField(res, PG_DIAG_SCHEMA_NAME);
+  if (strcmp(state, "XX000") == 0 && msg && strstr(msg, "concurrently updated"))
+    return SAMSPOR_ETEMP;
+  if (strcmp(state, "23505") == 0 && nsp && strcmp(nsp, "pg_catalog") == 0)
+    return SAMSPOR_ETEMP;
+  return SAMSPOR_EFAIL;
+}
+
+/* A unique violation, in samspor's words: the server's sentence quotes the
+ * constraint (and its detail the key values), so name the table and the
+ * constraint from the error fields, which hold no values. */
+static int unique_violation(const PGresult *res, char *err, size_t errlen) {
+  const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+  if (!state || strcmp(state, "23505") != 0)
+    return 0;
+  const char *schema = PQresultErrorField(res, PG_DIAG_SCHEMA_NAME);
+  const char *table = PQresultErrorField(res, PG_DIAG_TABLE_NAME);
+  const char *cons = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
+  snprintf(err, errlen,
+           "a row has the same key as a row already in table %s%s%s "
+           "(unique constraint %s) (SQLSTATE 23505)",
+           schema ? schema : "", schema ? "." : "", table ? table : "?",
+           cons ? cons : "?");
+  return 1;
+}
+
+void sp_pg_error(PGconn *conn, const PGresult *res, char *err, size_t errlen) {
+  if (unique_violation(res, err, errlen))
+    return;
+  const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+  /* Only texts of the classes that never quote a value are repeated
+   * (pgconn.c, the same rule as the pgsql plugin's): a data error would
+   * quote the value, a function's RAISE anything its author chose. */
+  sp_pq_message(res, PQerrorMessage(conn), err, errlen);
+  size_t o = strlen(err);
+  if (state && o + 10 < errlen)
+    snprintf(err + o, errlen - o, " (SQLSTATE %s)", state);
+}
+
+int sp_pg_execp(PGconn *conn, const char *sql, int nparams,
+                const char *const *params, ExecStatusType expect,
+                PGresult **out, char *err, size_t errlen) {
+  PGresult *res =
+      nparams ? PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0)
+              : PQexec(conn, sql);
+  if (out)
+    *out = NULL;
+  if (!res || PQresultStatus(res) != expect) {
+    sp_pg_error(conn, res, err, errlen);
+    int rc = sp_pg_classify(conn, res);
+    PQclear(res);
+    return rc;
+  }
+  if (out)
+    *out = res;
+  else
+    PQclear(res);
+  return 0;
+}
+
+int sp_pg_exec(PGconn *conn, const char *sql, ExecStatusType expect,
+               PGresult **out, char *err, size_t errlen) {
+  return sp_pg_execp(conn, sql, 0, NULL, expect, out, err, errlen);
+}
+
+int sp_pg_copy_in(PGconn *conn, const char *sql, FILE *data, char *err,
+                  size_t errlen) {
+  PGresult *res = PQexec(conn, sql);
+  if (PQresultStatus(res) != PGRES_COPY_IN) {
+    int rc = sp_pg_classify(conn, res);
+    sp_pg_error(conn, res, err, errlen);
+    PQclear(res);
+    return rc;
+  }
+  PQclear(res);
+  char buf[65536];
+  size_t n;
+  int rc = 0;
+  while (!rc && (n = fread(buf, 1, sizeof buf, data)) > 0)
+    if (PQputCopyData(conn, buf, (int)n) != 1) {
+      rc = SAMSPOR_ETEMP;
+      sp_set_err(err, errlen, "COPY failed: %s", PQerrorMessage(conn));
+    }
+  PQputCopyEnd(conn, rc ? "samspor: abandoned" : NULL);
+  while ((res = PQgetResult(conn)) != NULL) {
+    if (PQresultStatus(res) != PGRES_COMMAND_OK && !rc) {
+      rc = sp_pg_classify(conn, res);
+      sp_pg_error(conn, res, err, errlen);
+    }
+    PQclear(res);
+  }
+  return rc;
+}
+
+char *sp_schema_qualified(PGconn *conn, const char *schema, const char *table) {
+  char *s = PQescapeIdentifier(conn, schema, strlen(schema));
+  char *t = PQescapeIdentifier(conn, table, strlen(table));
+  char *q = sp_xasprintf("%s.%s", s ? s : "\"?\"", t ? t : "\"?\"");
+  PQfreemem(s);
+  PQfreemem(t);
+  return q;
 }
