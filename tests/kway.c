@@ -6,7 +6,7 @@
  */
 #include "kway.h"
 
-#include "audit.h"
+#include "partner/audit.h"
 
 #include <limits.h>
 #include <stdint.h>

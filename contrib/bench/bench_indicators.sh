@@ -14,7 +14,7 @@
 #   (a) psql: the indicator's query, its cells sent to /dev/null (the
 #       reference: what the database has to do anyway)
 #   (b) samspor refresh: the same query, totals, primary and secondary
-#       suppression with the disclosure audit (core/audit.c), ratios, and
+#       suppression with the disclosure audit (core/partner/audit.c), ratios, and
 #       the partner table replaced in one transaction
 # and prints cells, hidden values, periods withheld by the fail-safe,
 # seconds, the ratio (b)/(a), samspor's peak RSS, the audit's own seconds

@@ -23,7 +23,8 @@
  *
  *   mkdir -p /tmp/pz && : > /tmp/pz/config.h
  *   gcc -std=c11 -O2 -D_GNU_SOURCE -I/tmp/pz -Icore \
- *       core/util.c core/cpr.c core/key.c core/pseudonym.c \
+ *       core/base/util.c core/model/cpr.c core/model/key.c \
+ *       core/model/pseudonym.c \
  *       contrib/bench/pseudonym_bench.c \
  *       $(pkg-config --cflags --libs libsodium) -o /tmp/pz/pseudonym_bench
  *
@@ -46,10 +47,10 @@
 
 #include <sodium.h>
 
-#include "cpr.h"
-#include "key.h"
-#include "pseudonym.h"
-#include "util.h"
+#include "model/cpr.h"
+#include "model/key.h"
+#include "model/pseudonym.h"
+#include "base/util.h"
 
 #define ID_STRIDE 12 /* "DDMMYY-SSSS" and a NUL */
 #define TARGET_PER_SEC 1e6

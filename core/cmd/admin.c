@@ -9,8 +9,8 @@
 
 #include <jansson.h>
 
-#include "admin.h"
-#include "cmd.h"
+#include "daemon/admin.h"
+#include "cmd/cmd.h"
 
 static int json_opt(int opt, const char *arg, void *data) {
   if (opt != 'J')

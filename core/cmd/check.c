@@ -5,8 +5,8 @@
 
 #include <getopt.h>
 
-#include "check.h"
-#include "cmd.h"
+#include "load/check.h"
+#include "cmd/cmd.h"
 
 static int check_opt(int opt, const char *arg, void *data) {
   (void)arg;

@@ -8,7 +8,7 @@
 #ifndef SAMSPOR_CMD_H
 #define SAMSPOR_CMD_H
 
-#include "exitcode.h"
+#include "base/exitcode.h"
 
 /* Options every command takes (-c, -v, -q). */
 typedef struct sp_global {

@@ -14,9 +14,9 @@
 
 #include <sodium.h>
 
-#include "cmd.h"
-#include "conf.h"
-#include "log.h"
+#include "cmd/cmd.h"
+#include "model/conf.h"
+#include "base/log.h"
 
 #define CONF_HELP                                                              \
   "  -c FILE     configuration (default: $SAMSPOR_CONFIG, else\n"              \

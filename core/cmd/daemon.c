@@ -3,8 +3,8 @@
  */
 #include "config.h"
 
-#include "cmd.h"
-#include "daemon.h"
+#include "cmd/cmd.h"
+#include "daemon/daemon.h"
 
 int sp_cmd_run(sp_global *g, int argc, char **argv) {
   const sp_command *cmd = sp_command_find("run");

@@ -6,8 +6,8 @@
 
 #include <getopt.h>
 
-#include "cmd.h"
-#include "docout.h"
+#include "cmd/cmd.h"
+#include "partner/docout.h"
 
 typedef struct doc_opts {
   int html;

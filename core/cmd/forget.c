@@ -6,8 +6,8 @@
 #include <getopt.h>
 #include <stdio.h>
 
-#include "cmd.h"
-#include "forget.h"
+#include "cmd/cmd.h"
+#include "load/forget.h"
 
 static int forget_opt(int opt, const char *arg, void *data) {
   if (opt != 'k')

@@ -7,8 +7,8 @@
 #include <getopt.h>
 #include <string.h>
 
-#include "cmd.h"
-#include "grant.h"
+#include "cmd/cmd.h"
+#include "partner/grant.h"
 
 static int grant_opt(int opt, const char *arg, void *data) {
   sp_grant_args *a = data;

@@ -4,7 +4,7 @@
  */
 #include "config.h"
 
-#include "cmd.h"
+#include "cmd/cmd.h"
 
 int main(int argc, char **argv) {
   return sp_main(argc, argv);

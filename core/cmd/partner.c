@@ -3,9 +3,9 @@
  */
 #include "config.h"
 
-#include "cmd.h"
-#include "conf.h"
-#include "indicators.h"
+#include "cmd/cmd.h"
+#include "model/conf.h"
+#include "partner/indicators.h"
 
 int sp_cmd_refresh(sp_global *g, int argc, char **argv) {
   const sp_command *cmd = sp_command_find("refresh");

@@ -5,8 +5,8 @@
 
 #include <getopt.h>
 
-#include "cmd.h"
-#include "rekey.h"
+#include "cmd/cmd.h"
+#include "load/rekey.h"
 
 static int rekey_opt(int opt, const char *arg, void *data) {
   sp_rekey_opts *o = data;

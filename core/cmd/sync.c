@@ -5,8 +5,8 @@
 
 #include <getopt.h>
 
-#include "cmd.h"
-#include "sync.h"
+#include "cmd/cmd.h"
+#include "load/sync.h"
 
 static int sync_opt(int opt, const char *arg, void *data) {
   (void)arg;

@@ -17,13 +17,13 @@
 #include <uv.h>
 #include <zlib.h>
 
-#include "cmd.h"
-#include "conf.h"
-#include "host.h"
-#include "key.h"
-#include "log.h"
-#include "pseudonym.h"
-#include "schedule.h"
+#include "cmd/cmd.h"
+#include "model/conf.h"
+#include "model/host.h"
+#include "model/key.h"
+#include "base/log.h"
+#include "model/pseudonym.h"
+#include "model/schedule.h"
 
 /* ---- version ---------------------------------------------------------- */
 

@@ -35,9 +35,9 @@
 
 #include <sodium.h>
 
-#include "cpr.h"
-#include "key.h"
-#include "pseudonym.h"
+#include "model/cpr.h"
+#include "model/key.h"
+#include "model/pseudonym.h"
 #include "samspor-plugin.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);

@@ -24,7 +24,7 @@
 #include <time.h>
 
 #include "samspor-plugin.h"
-#include "schedule.h"
+#include "model/schedule.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -44,11 +44,11 @@
 
 #include <sodium.h>
 
-#include "conf.h"
-#include "key.h"
-#include "maps.h"
-#include "pseudonym.h"
-#include "rules.h"
+#include "model/conf.h"
+#include "model/key.h"
+#include "model/maps.h"
+#include "model/pseudonym.h"
+#include "model/rules.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -25,7 +25,7 @@
 #include <string.h>
 
 #include "kway.h"
-#include "suppress.h"
+#include "partner/suppress.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -26,7 +26,7 @@
 #include <time.h>
 
 #include "samspor-plugin.h"
-#include "util.h"
+#include "base/util.h"
 
 /* Settings given by a test, at most this many per group. */
 #define PH_MAX_SETTINGS 24

@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "cpr.h"
+#include "model/cpr.h"
 
 /* Parse a NUL-terminated string; the usual case in these tests. */
 static int parse(const char *s, sp_cpr *out) {

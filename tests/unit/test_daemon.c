@@ -24,12 +24,12 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "admin.h"
-#include "exitcode.h"
-#include "jobs.h"
-#include "metrics.h"
+#include "daemon/admin.h"
+#include "base/exitcode.h"
+#include "daemon/jobs.h"
+#include "daemon/metrics.h"
 #include "samspor-plugin.h"
-#include "schedule.h"
+#include "model/schedule.h"
 
 #define TZ_CPH "Europe/Copenhagen"
 

@@ -22,8 +22,8 @@
 #include <cmocka.h>
 #include <sodium.h>
 
-#include "key.h"
-#include "pseudonym.h"
+#include "model/key.h"
+#include "model/pseudonym.h"
 #include "samspor-plugin.h"
 
 /* ---- helpers ---------------------------------------------------------- */

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "release.h"
+#include "partner/release.h"
 
 static void end_is(const char *period, int y, int m, int d) {
   int yy = 0, mm = 0, dd = 0;

@@ -24,12 +24,12 @@
 #include <cmocka.h>
 #include <sodium.h>
 
-#include "conf.h"
-#include "cpr.h"
-#include "key.h"
-#include "maps.h"
-#include "pseudonym.h"
-#include "rules.h"
+#include "model/conf.h"
+#include "model/cpr.h"
+#include "model/key.h"
+#include "model/maps.h"
+#include "model/pseudonym.h"
+#include "model/rules.h"
 
 /* ---- fixture ----------------------------------------------------------- */
 

@@ -19,7 +19,7 @@
 
 #include <cmocka.h>
 
-#include "runrecord.h"
+#include "model/runrecord.h"
 
 static sp_runrec sample(void) {
   sp_runrec r;

@@ -22,7 +22,7 @@
 #include <cmocka.h>
 
 #include "samspor-plugin.h"
-#include "schedule.h"
+#include "model/schedule.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 

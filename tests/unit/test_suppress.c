@@ -21,9 +21,9 @@
 
 #include <math.h>
 
-#include "audit.h"
+#include "partner/audit.h"
 #include "kway.h"
-#include "suppress.h"
+#include "partner/suppress.h"
 
 /* A one-dimensional table: cells a, b, c, ... and their total (NULL). */
 static size_t one_dim(const long long *vals, size_t n, int threshold,

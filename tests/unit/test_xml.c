@@ -33,11 +33,11 @@
 #include <libxml/globals.h>
 #include <libxml/parser.h>
 
-#include "conf.h"
-#include "host.h"
-#include "options.h"
+#include "model/conf.h"
+#include "model/host.h"
+#include "base/options.h"
 #include "samspor-plugin.h"
-#include "util.h"
+#include "base/util.h"
 #include "xml_records.h"
 #include "plugin_host.h"
 

@@ -1,0 +1,137 @@
+/*
+ * options.h — the option-table engine.  One samspor_option table per group
+ * (core or plugin) drives parsing from libconfig, defaults, validation,
+ * secrets, `samspor plugins`, the man page and the data dictionary.
+ *
+ * Idea from Fluent Bit's flb_config_map and PgBouncer's CF_ABS rows, but
+ * values land in a generic settings object instead of struct offsets, so a
+ * dlopen'd plugin can read its settings through the host getters without
+ * sharing a struct layout with the core.
+ */
+#ifndef SAMSPOR_OPTIONS_H
+#define SAMSPOR_OPTIONS_H
+
+#include <stdio.h>
+
+#include <libconfig.h>
+
+#include "samspor-plugin.h"
+#include "base/util.h"
+
+/* Internal flag: the generic pass leaves this option to the caller (a
+ * connector's `source` and `streams` need the plugin's table first). */
+#define SP_OPT_DEFER 0x100u
+/* Internal flag: a STRING option that also takes an integer (a column's
+ * `from`, which is a header name or a 1-based position). */
+#define SP_OPT_INTOK 0x200u
+
+/* The `where` of the top-level group: its members are named without it. */
+#define SP_ROOT_WHERE "the configuration"
+
+/*
+ * Collected errors and warnings: "file:line: message" strings.  Parsing
+ * goes on after an error so that one run reports all of them.
+ */
+typedef struct sp_errors {
+  char **errors; /* owned strings */
+  size_t nerrors;
+  char **warnings; /* owned strings */
+  size_t nwarnings;
+} sp_errors;
+
+void sp_errors_init(sp_errors *e);
+void sp_errors_free(sp_errors *e);
+void sp_errors_add(sp_errors *e, const char *file, int line, const char *fmt,
+                   ...) SP_PRINTF(4, 5);
+void sp_warnings_add(sp_errors *e, const char *file, int line, const char *fmt,
+                     ...) SP_PRINTF(4, 5);
+/* Print every error ("error: ...") and warning to f. */
+void sp_errors_print(const sp_errors *e, FILE *f);
+
+/* One parsed option value.  Which members are meaningful depends on type. */
+typedef struct sp_value {
+  const samspor_option *opt; /* the declaration */
+  int set;                   /* written in the configuration */
+  int line;                  /* its line, 0 for a default */
+  char *str;   /* STRING/ENUM/PATH/DURATION text; resolved secret */
+  long long i; /* INT; BOOL as 0/1 */
+  double f;    /* FLOAT; DURATION in seconds */
+  char **list; /* STRLIST items (owned), NULL-terminated */
+  size_t nlist;
+  long long *ilist;         /* INTLIST items (owned) */
+  samspor_settings *group;  /* GROUP (always present, defaults if unset) */
+  samspor_settings **items; /* GROUPLIST / MAP members (owned) */
+  size_t nitems;
+  const config_setting_t *raw; /* ANY and deferred options: the setting */
+  char *secret_from;           /* SECRET: "file /path" or "env NAME" */
+  char *secret_problem; /* SECRET: why it could not be read yet, or NULL */
+} sp_value;
+
+struct samspor_settings {
+  const samspor_option *tables[2]; /* the declaring tables */
+  sp_value *vals;                  /* one per declared option */
+  size_t nvals;
+  char *name;       /* MAP member name, or the group's label */
+  char *where;      /* "connector 'x'" for messages */
+  const char *file; /* config file of the group (libconfig owns it) */
+  int line;         /* line of the group */
+};
+
+/*
+ * Parse `group` (may be NULL: all defaults) against one or two option
+ * tables.  Relative PATH values and *_file secrets are taken relative to
+ * `basedir`.  `where` names the group in messages ("connector 'x'").
+ * Errors and warnings are appended to errs; the returned settings (never
+ * NULL, caller frees with sp_settings_free) hold whatever could be parsed.
+ */
+samspor_settings *sp_settings_parse(const config_setting_t *group,
+                                    const samspor_option *table,
+                                    const samspor_option *extra,
+                                    const char *where, const char *basedir,
+                                    sp_errors *errs);
+void sp_settings_free(samspor_settings *s);
+
+/* The value of option `name`, or NULL when `name` is not declared. */
+const sp_value *sp_settings_value(const samspor_settings *s, const char *name);
+
+/* Getters (the same ones plugins get through samspor_host). */
+const char *sp_get_string(const samspor_settings *s, const char *name);
+long long sp_get_int(const samspor_settings *s, const char *name);
+double sp_get_float(const samspor_settings *s, const char *name);
+int sp_get_bool(const samspor_settings *s, const char *name);
+double sp_get_duration(const samspor_settings *s, const char *name);
+size_t sp_get_list(const samspor_settings *s, const char *name,
+                   const char *const **items);
+int sp_is_set(const samspor_settings *s, const char *name);
+const samspor_settings *sp_get_group(const samspor_settings *s,
+                                     const char *name);
+/* GROUPLIST/MAP members; returns their number. */
+size_t sp_get_items(const samspor_settings *s, const char *name,
+                    samspor_settings *const **items);
+/* Line of the option in the config, or of its group when unset. */
+int sp_get_line(const samspor_settings *s, const char *name);
+
+/*
+ * Durations: a sequence of <number><unit> with units s, m, h, d, w, y
+ * ("90s", "1h30m", "6y"); a year is 365 days.  Returns 0 and the seconds,
+ * or -1.
+ */
+int sp_duration_parse(const char *s, double *seconds);
+/* "1h30m" style text for a number of seconds, into buf. */
+void sp_duration_format(double seconds, char *buf, size_t len);
+
+/* Name of a type for people: "string", "duration", ... */
+const char *sp_opt_type_name(samspor_opt_type t);
+
+/*
+ * Describe a table for people (samspor plugins, --help): one block per
+ * option with type, default, required/secret and range, indented by
+ * `indent`, nested tables included.  `prefix` is prepended to names
+ * ("source." "streams[].").
+ */
+void sp_options_describe(FILE *f, const samspor_option *table,
+                         const char *prefix, int indent);
+/* The same as roff for the man page. */
+void sp_options_roff(FILE *f, const samspor_option *table, const char *prefix);
+
+#endif

@@ -1,0 +1,827 @@
+#include "config.h"
+
+#include "model/conf.h"
+#include "base/secrets.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <regex.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <libpq-fe.h>
+#include <unistd.h>
+
+/* ---- the core option tables ------------------------------------------- */
+
+static const samspor_option warehouse_options[] = {
+    {"conninfo", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
+     "libpq connection string or URI (\"host=/run/postgresql "
+     "dbname=warehouse user=samspor_loader\", or \"service=NAME\"). Every "
+     "libpq setting, TLS ones included, may appear here; never a password.",
+     NULL},
+    {"password", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_SECRET, 0, 0, NULL,
+     "The warehouse password, when the server asks for one.", NULL},
+    {"schema", SAMSPOR_OPT_STRING, "warehouse", 0, 0, 0, NULL,
+     "Schema that holds one table per stream.", NULL},
+    {"connect_timeout", SAMSPOR_OPT_DURATION, "30s", 0, 1, 3600, NULL,
+     "How long to wait for the warehouse before the run is counted as a "
+     "temporary failure (exit status 75).",
+     NULL},
+    {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
+
+static const samspor_option pseudonym_options[] = {
+    {"key_file", SAMSPOR_OPT_PATH, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
+     "File holding the 32-byte pseudonymisation key (samspor keygen FILE); "
+     "mode 0600, owned by the user running samspor. Losing it breaks "
+     "linkage with earlier loads; keep a backup offline.",
+     NULL},
+    {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
+
+static const samspor_option daemon_options[] = {
+    {"timezone", SAMSPOR_OPT_STRING, "Europe/Copenhagen", 0, 0, 0, NULL,
+     "IANA time zone in which schedules are read.", NULL},
+    {"max_parallel", SAMSPOR_OPT_INT, "2", 0, 1, 64, NULL,
+     "How many connectors may sync at the same time.", NULL},
+    {"admin_socket", SAMSPOR_OPT_STRING, "/run/samspor/admin.sock",
+     SAMSPOR_OPT_RESTART, 0, 0, NULL,
+     "Unix socket (mode 0660) for samspor status, trigger and reload.", NULL},
+    {"metrics_file", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
+     "Prometheus text file written after each run (node_exporter textfile "
+     "collector); none when unset.",
+     NULL},
+    {"grace", SAMSPOR_OPT_DURATION, "30s", 0, 1, 3600, NULL,
+     "After SIGTERM to a sync that must stop, how long before SIGKILL.", NULL},
+    {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
+
+static const samspor_option log_options[] = {
+    {"level", SAMSPOR_OPT_ENUM, "info", 0, 0, 0, "error|warn|info|debug",
+     "Least severe level logged; -v and -q on the command line move it.", NULL},
+    {"format", SAMSPOR_OPT_ENUM, "logfmt", 0, 0, 0, "logfmt|json",
+     "One line per event on stderr, as logfmt or as JSON.", NULL},
+    {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
+
+static const samspor_option map_options[] = {
+    {"file", SAMSPOR_OPT_PATH, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
+     "CSV file of key;value lines (UTF-8), e.g. an address and its housing "
+     "area.",
+     NULL},
+    {"extract", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
+     "POSIX extended regex applied to the value before lookup; its first "
+     "group is the key (e.g. \"^([^,]+)\" keeps the street and number).",
+     NULL},
+    {"default", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
+     "Value for keys not in the map; without it an unmapped value sends the "
+     "row to the rejects.",
+     NULL},
+    {"delimiter", SAMSPOR_OPT_STRING, ";", 0, 0, 0, NULL,
+     "Separator between key and value in the file.", NULL},
+    {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
+
+static const samspor_option retry_options[] = {
+    {"attempts", SAMSPOR_OPT_INT, "3", 0, 0, 100, NULL,
+     "How many times the daemon retries a run that failed temporarily (exit "
+     "status 75); 0: never.",
+     NULL},
+    {"backoff", SAMSPOR_OPT_DURATION, "5m", 0, 1, 86400, NULL,
+     "First retry delay; it doubles with each attempt, with full jitter.",
+     NULL},
+    {"max_backoff", SAMSPOR_OPT_DURATION, "1h", 0, 1, 7 * 86400, NULL,
+     "Cap on the retry delay.", NULL},
+    {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
+
+const samspor_option sp_column_options[] = {
+    {"name", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
+     "Column name in the warehouse table (lowercase letters, digits, _).",
+     NULL},
+    {"from", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_REQUIRED | SP_OPT_INTOK, 0,
+     0, NULL,
+     "Source field: a CSV header name or 1-based position, an XPath "
+     "relative to the record (xml), a dotted path in the record (rest), a "
+     "result column (pgsql).",
+     NULL},
+    {"rule", SAMSPOR_OPT_ENUM, "keep", 0, 0, 0,
+     "keep|pseudonym|cpr_birth_year|cpr_birth_month|cpr_gender|age|age_band|"
+     "date_month|date_year|lookup",
+     "What happens to the value on the way in: keep it (typed), replace it "
+     "by a pseudonym, derive birth year/month or gender from a CPR number, "
+     "an age or age band, truncate a date, or look it up in a map.",
+     NULL},
+    {"type", SAMSPOR_OPT_ENUM, "text", 0, 0, 0,
+     "text|int|bigint|numeric|date|timestamp|boolean",
+     "Type of a kept value (rule keep); also the input type of date rules.",
+     NULL},
+    {"kind", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
+     "Identifier kind for rule pseudonym: cpr (validated, normalised) or any "
+     "other name (tenancy, pupil_id). Pseudonyms of one kind link across "
+     "sources.",
+     NULL},
+    {"map", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
+     "Name of a map in maps, for rule lookup.", NULL},
+    {"format", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
+     "strptime-style input format of a date or timestamp (\"%d-%m-%Y\"); "
+     "ISO 8601 when unset.",
+     NULL},
+    {"decimal_comma", SAMSPOR_OPT_BOOL, "false", 0, 0, 0, NULL,
+     "Numbers are written 1.234,50 (comma decimal, dot thousands).", NULL},
+    {"thousands_separator", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
+     "Thousands separator to remove from numbers (\".\", \",\", \" \").", NULL},
+    {"true_words", SAMSPOR_OPT_STRLIST, NULL, 0, 0, 0, NULL,
+     "Words read as true for type boolean (default: true, t, 1, ja, yes).",
+     NULL},
+    {"false_words", SAMSPOR_OPT_STRLIST, NULL, 0, 0, 0, NULL,
+     "Words read as false for type boolean (default: false, f, 0, nej, no).",
+     NULL},
+    {"bands", SAMSPOR_OPT_INTLIST, NULL, 0, 0, 0, NULL,
+     "Lower bounds of age bands for rule age_band, ascending, e.g. [0, 6, "
+     "10, 15, 18, 25, 30, 65].",
+     NULL},
+    {"reference", SAMSPOR_OPT_STRING, "run_date", 0, 0, 0, NULL,
+     "Date at which rule age/age_band computes the age: run_date, or the "
+     "name of a date column of the stream.",
+     NULL},
+    {"not_null", SAMSPOR_OPT_BOOL, "false", 0, 0, 0, NULL,
+     "A row without a value here is rejected (NOT NULL in the table).", NULL},
+    {"description", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
+     "Meaning of the column, for COMMENT ON COLUMN and the data dictionary.",
+     NULL},
+    {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
+
+const samspor_option sp_stream_options[] = {
+    {"table", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
+     "Table in the warehouse schema (lowercase letters, digits, _).", NULL},
+    {"description", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
+     "What the table holds, for COMMENT ON TABLE and the data dictionary.",
+     NULL},
+    {"mode", SAMSPOR_OPT_ENUM, "full_refresh", 0, 0, 0,
+     "full_refresh|append|incremental_dedup",
+     "full_refresh replaces the table atomically; append adds rows; "
+     "incremental_dedup upserts on key.",
+     NULL},
+    {"key", SAMSPOR_OPT_STRLIST, NULL, 0, 0, 0, NULL,
+     "Columns of the primary key (required for incremental_dedup).", NULL},
+    {"cursor", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
+     "Column whose largest loaded value is kept, so the next run asks the "
+     "source only for newer rows.",
+     NULL},
+    {"max_reject_ratio", SAMSPOR_OPT_FLOAT, "0", 0, 0, 1, NULL,
+     "Share of rows that may be rejected; above it the stream's load is "
+     "rolled back and the run fails.",
+     NULL},
+    {"on_duplicate", SAMSPOR_OPT_ENUM, "reject", 0, 0, 0, "reject|first|last",
+     "What to do when one load holds the key twice: reject (load the first "
+     "row, reject the others as duplicate_key, counted against "
+     "max_reject_ratio), first or last (load that row, skip the others).",
+     NULL},
+    {"max_rejects_stored", SAMSPOR_OPT_INT, "1000", 0, 0, 100000000, NULL,
+     "Rejects kept in samspor.rejects per stream and run; the true count is "
+     "in sync_run. Once more rows than this are rejected and the share so "
+     "far is above max_reject_ratio, reading stops and the run fails.",
+     NULL},
+    {"retention", SAMSPOR_OPT_DURATION, NULL, 0, 86400, 200 * 365 * 86400.0,
+     NULL,
+     "Rows whose retention_column is older than this are deleted with each "
+     "load (\"6y\").",
+     NULL},
+    {"retention_column", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
+     "Date column that retention is measured on.", NULL},
+    {"restrict_by", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
+     "Text column holding the housing area of each row (e.g. \"area\"): "
+     "row-level security then lets an analyst login of an organisation "
+     "(samspor grant ORG --role analyst --areas ...) see only its own areas' "
+     "rows; members of samspor_analyst_all see all.",
+     NULL},
+    {"columns", SAMSPOR_OPT_GROUPLIST, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
+     "The table's columns. Only these reach the warehouse: every other "
+     "source field is dropped before anything is written or logged.",
+     sp_column_options},
+    {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
+
+static const samspor_option connector_options[] = {
+    {"name", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
+     "Unique name (lowercase letters, digits, _), used on the command line "
+     "and in logs.",
+     NULL},
+    {"plugin", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
+     "Source plugin: csv, xml, rest, pgsql (see samspor plugins).", NULL},
+    {"description", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
+     "Who delivers the data and how, for the data dictionary.", NULL},
+    {"enabled", SAMSPOR_OPT_BOOL, "true", 0, 0, 0, NULL,
+     "A disabled connector is validated but never scheduled.", NULL},
+    {"schedule", SAMSPOR_OPT_STRING, "@nightly", 0, 0, 0, NULL,
+     "Five-field cron expression or @hourly, @daily, @nightly (30 3 * * *), "
+     "@weekly, read in daemon.timezone.",
+     NULL},
+    {"jitter", SAMSPOR_OPT_DURATION, "0s", 0, 0, 86400, NULL,
+     "Random delay up to this long added to each scheduled run.", NULL},
+    {"timeout", SAMSPOR_OPT_DURATION, "1h", 0, 1, 7 * 86400, NULL,
+     "A run still going after this long is stopped (SIGTERM, then SIGKILL).",
+     NULL},
+    {"retry", SAMSPOR_OPT_GROUP, NULL, 0, 0, 0, NULL,
+     "Retries of temporary failures.", retry_options},
+    {"source", SAMSPOR_OPT_ANY, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
+     "Where the data comes from: the plugin's source options (samspor "
+     "plugins NAME).",
+     NULL},
+    {"streams", SAMSPOR_OPT_GROUPLIST, NULL,
+     SAMSPOR_OPT_REQUIRED | SP_OPT_DEFER, 0, 0, NULL,
+     "One or more streams, each loading one warehouse table; these options "
+     "plus the plugin's stream options.",
+     sp_stream_options},
+    {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
+
+const samspor_option sp_root_options[] = {
+    {"warehouse", SAMSPOR_OPT_GROUP, NULL, 0, 0, 0, NULL,
+     "The PostgreSQL warehouse.", warehouse_options},
+    {"pseudonym", SAMSPOR_OPT_GROUP, NULL, 0, 0, 0, NULL,
+     "Pseudonymisation key.", pseudonym_options},
+    {"daemon", SAMSPOR_OPT_GROUP, NULL, 0, 0, 0, NULL,
+     "samspor run: schedules, parallelism, control socket, metrics.",
+     daemon_options},
+    {"log", SAMSPOR_OPT_GROUP, NULL, 0, 0, 0, NULL, "Logging to stderr.",
+     log_options},
+    {"plugin_dir", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
+     "Directory of source plugins (default: the installed plugin directory; "
+     "$SAMSPOR_PLUGIN_DIR overrides both).",
+     NULL},
+    {"maps", SAMSPOR_OPT_MAP, NULL, 0, 0, 0, NULL,
+     "Named lookup maps for rule lookup.", map_options},
+    {"connectors", SAMSPOR_OPT_GROUPLIST, NULL, SAMSPOR_OPT_REQUIRED, 0, 0,
+     NULL, "The connectors: one per source system.", connector_options},
+    {"partner", SAMSPOR_OPT_GROUP, NULL, 0, 0, 0, NULL,
+     "The partners' indicators (schema partner): small-count suppression, "
+     "the indicator queries, the report.",
+     sp_partner_options},
+    {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
+
+/* ---- helpers ---------------------------------------------------------- */
+
+int sp_conninfo_check(const char *conninfo, char *err, size_t errlen) {
+  char *perr = NULL;
+  PQconninfoOption *opts = PQconninfoParse(conninfo, &perr);
+  if (!opts) {
+    /* libpq's message quotes the string, which could hold a password. */
+    snprintf(err, errlen,
+             "conninfo is not a valid libpq connection string or URI");
+    PQfreemem(perr);
+    return SAMSPOR_ECONFIG;
+  }
+  int rc = 0;
+  for (PQconninfoOption *o = opts; o->keyword; o++)
+    if (strcmp(o->keyword, "password") == 0 && o->val && *o->val) {
+      snprintf(err, errlen,
+               "conninfo holds a password; remove it and write "
+               "password_file or password_env in warehouse, or use a "
+               "~/.pgpass or service file");
+      rc = SAMSPOR_ECONFIG;
+    }
+  PQconninfoFree(opts);
+  return rc;
+}
+
+const char *sp_config_default_path(void) {
+  const char *env = getenv("SAMSPOR_CONFIG");
+  return env && *env ? env : "/etc/samspor/samspor.conf";
+}
+
+static const char *rule_sql_type(const char *rule, const char *type) {
+  static const struct {
+    const char *rule, *sql;
+  } rules[] = {
+      {"pseudonym", "uuid"},       {"cpr_birth_year", "integer"},
+      {"cpr_birth_month", "date"}, {"cpr_gender", "text"},
+      {"age", "integer"},          {"age_band", "text"},
+      {"date_month", "date"},      {"date_year", "integer"},
+      {"lookup", "text"},
+  };
+  static const struct {
+    const char *type, *sql;
+  } types[] = {{"text", "text"},      {"int", "integer"},
+               {"bigint", "bigint"},  {"numeric", "numeric"},
+               {"date", "date"},      {"timestamp", "timestamptz"},
+               {"boolean", "boolean"}};
+  for (size_t i = 0; i < SP_ARRAY_LEN(rules); i++)
+    if (strcmp(rule, rules[i].rule) == 0)
+      return rules[i].sql;
+  for (size_t i = 0; i < SP_ARRAY_LEN(types); i++)
+    if (strcmp(type, types[i].type) == 0)
+      return types[i].sql;
+  return "text";
+}
+
+static const sp_column *find_column(const sp_stream *st, const char *name) {
+  for (size_t i = 0; i < st->ncolumns; i++)
+    if (sp_streq(st->columns[i].name, name))
+      return &st->columns[i];
+  return NULL;
+}
+
+static int has_map(const sp_config *c, const char *name) {
+  samspor_settings *const *maps;
+  size_t n = sp_get_items(c->root, "maps", &maps);
+  for (size_t i = 0; i < n; i++)
+    if (sp_streq(maps[i]->name, name))
+      return 1;
+  return 0;
+}
+
+/* Build the stream's column array and validate what spans options. */
+static void build_stream(sp_config *c, const sp_connector *conn, sp_stream *st,
+                         sp_errors *errs) {
+  const char *file = st->s->file;
+  samspor_settings *const *cols;
+  size_t ncols = sp_get_items(st->s, "columns", &cols);
+  st->table = sp_get_string(st->s, "table");
+  st->line = st->s->line;
+  const char *mode = sp_get_string(st->s, "mode");
+  st->mode = sp_streq(mode, "append")              ? SP_MODE_APPEND
+             : sp_streq(mode, "incremental_dedup") ? SP_MODE_INCREMENTAL_DEDUP
+                                                   : SP_MODE_FULL_REFRESH;
+  st->cursor_column = -1;
+  if (st->table && !sp_valid_ident(st->table))
+    sp_errors_add(errs, file, st->line,
+                  "table name '%s' in connector '%s': use lowercase letters, "
+                  "digits and _, starting with a letter (at most 63)",
+                  st->table, conn->name);
+  if (ncols == 0 && sp_is_set(st->s, "columns"))
+    sp_errors_add(errs, file, sp_get_line(st->s, "columns"),
+                  "stream '%s' of connector '%s' declares no columns",
+                  st->table ? st->table : "?", conn->name);
+
+  st->columns = sp_xcalloc(ncols ? ncols : 1, sizeof(sp_column));
+  st->fields = sp_xcalloc(ncols ? ncols : 1, sizeof(char *));
+  for (size_t i = 0; i < ncols; i++) {
+    sp_column *col = &st->columns[st->ncolumns];
+    const samspor_settings *cs = cols[i];
+    col->s = cs;
+    col->name = sp_get_string(cs, "name");
+    col->from = sp_get_string(cs, "from");
+    col->rule = sp_get_string(cs, "rule");
+    col->line = cs->line;
+    if (!col->name || !col->from || !col->rule)
+      continue; /* already reported as missing */
+    if (!sp_valid_ident(col->name))
+      sp_errors_add(errs, file, col->line,
+                    "column name '%s' in %s: use lowercase letters, digits "
+                    "and _, starting with a letter",
+                    col->name, cs->where);
+    if (find_column(st, col->name))
+      sp_errors_add(errs, file, col->line,
+                    "column '%s' is declared twice in stream '%s'", col->name,
+                    st->table);
+    col->sql_type = rule_sql_type(col->rule, sp_get_string(cs, "type"));
+    if (sp_streq(col->rule, "pseudonym") && !sp_get_string(cs, "kind"))
+      sp_errors_add(errs, file, col->line,
+                    "%s: rule pseudonym needs kind (cpr, or a name such as "
+                    "tenancy)",
+                    cs->where);
+    if (!sp_streq(col->rule, "pseudonym") && sp_is_set(cs, "kind"))
+      sp_errors_add(errs, file, sp_get_line(cs, "kind"),
+                    "%s: kind applies to rule pseudonym only", cs->where);
+    if (sp_streq(col->rule, "lookup")) {
+      const char *map = sp_get_string(cs, "map");
+      if (!map)
+        sp_errors_add(errs, file, col->line,
+                      "%s: rule lookup needs map (one of maps)", cs->where);
+      else if (!has_map(c, map))
+        sp_errors_add(errs, file, sp_get_line(cs, "map"),
+                      "%s: map '%s' is not defined in maps", cs->where, map);
+    } else if (sp_is_set(cs, "map")) {
+      sp_errors_add(errs, file, sp_get_line(cs, "map"),
+                    "%s: map applies to rule lookup only", cs->where);
+    }
+    if (sp_streq(col->rule, "age_band") && !sp_is_set(cs, "bands"))
+      sp_errors_add(errs, file, col->line,
+                    "%s: rule age_band needs bands, e.g. [0, 6, 10, 15, 18, "
+                    "25, 30, 65]",
+                    cs->where);
+    if (sp_is_set(cs, "bands")) {
+      const sp_value *b = sp_settings_value(cs, "bands");
+      for (size_t k = 1; k < b->nlist; k++)
+        if (b->ilist[k] <= b->ilist[k - 1])
+          sp_errors_add(errs, file, b->line,
+                        "%s: bands must be strictly ascending", cs->where);
+    }
+    /* Free text can hold anything a person typed, names included: keeping
+     * it must be a written decision, and check says so either way. */
+    if (sp_streq(col->rule, "keep") && sp_streq(col->sql_type, "text") &&
+        !sp_is_set(cs, "rule"))
+      sp_warnings_add(errs, file, col->line,
+                      "%s keeps free text without saying so: free text can "
+                      "hold names, addresses or CPR numbers; write rule = "
+                      "\"keep\" once you have made sure it cannot",
+                      cs->where);
+    /* Distinct source fields: several columns may derive from one field
+     * (cpr -> person, birth_year, gender); the plugin resolves each once. */
+    size_t f;
+    for (f = 0; f < st->nfields; f++)
+      if (strcmp(st->fields[f], col->from) == 0)
+        break;
+    if (f == st->nfields)
+      st->fields[st->nfields++] = col->from;
+    col->field = f;
+    st->ncolumns++;
+  }
+  /* Second pass: references between columns. */
+  for (size_t i = 0; i < st->ncolumns; i++) {
+    const samspor_settings *cs = st->columns[i].s;
+    const char *ref = sp_get_string(cs, "reference");
+    if ((sp_streq(st->columns[i].rule, "age") ||
+         sp_streq(st->columns[i].rule, "age_band")) &&
+        ref && !sp_streq(ref, "run_date")) {
+      const sp_column *rc = find_column(st, ref);
+      if (!rc || !sp_streq(rc->sql_type, "date"))
+        sp_errors_add(errs, file, sp_get_line(cs, "reference"),
+                      "%s: reference '%s' is neither run_date nor a date "
+                      "column of this stream",
+                      cs->where, ref);
+    }
+  }
+  const char *const *key;
+  size_t nkey = sp_get_list(st->s, "key", &key);
+  for (size_t i = 0; i < nkey; i++)
+    if (!find_column(st, key[i]))
+      sp_errors_add(errs, file, sp_get_line(st->s, "key"),
+                    "key column '%s' of stream '%s' is not one of its "
+                    "columns",
+                    key[i], st->table);
+  if (st->mode == SP_MODE_INCREMENTAL_DEDUP && nkey == 0)
+    sp_errors_add(errs, file, st->line,
+                  "stream '%s': mode incremental_dedup needs key (the "
+                  "columns that identify a row)",
+                  st->table);
+  const char *cursor = sp_get_string(st->s, "cursor");
+  if (cursor) {
+    const sp_column *cc = find_column(st, cursor);
+    if (!cc)
+      sp_errors_add(errs, file, sp_get_line(st->s, "cursor"),
+                    "cursor column '%s' of stream '%s' is not one of its "
+                    "columns",
+                    cursor, st->table);
+    else
+      st->cursor_column = (int)(cc - st->columns);
+    if (st->mode == SP_MODE_FULL_REFRESH)
+      sp_errors_add(errs, file, sp_get_line(st->s, "cursor"),
+                    "stream '%s': a cursor loads only newer rows, which "
+                    "mode full_refresh would then throw away; use append or "
+                    "incremental_dedup",
+                    st->table);
+  }
+  const char *restrict_by = sp_get_string(st->s, "restrict_by");
+  if (restrict_by) {
+    const sp_column *rc = find_column(st, restrict_by);
+    if (!rc)
+      sp_errors_add(errs, file, sp_get_line(st->s, "restrict_by"),
+                    "restrict_by column '%s' of stream '%s' is not one of its "
+                    "columns",
+                    restrict_by, st->table);
+    else if (!sp_streq(rc->sql_type, "text"))
+      sp_errors_add(errs, file, sp_get_line(st->s, "restrict_by"),
+                    "restrict_by column '%s' of stream '%s' is %s; it must "
+                    "be a text column holding area names",
+                    restrict_by, st->table, rc->sql_type);
+  }
+  int has_ret = sp_is_set(st->s, "retention");
+  const char *retcol = sp_get_string(st->s, "retention_column");
+  if (has_ret && !retcol)
+    sp_errors_add(errs, file, sp_get_line(st->s, "retention"),
+                  "stream '%s': retention needs retention_column (a date "
+                  "column)",
+                  st->table);
+  if (retcol) {
+    const sp_column *rc = find_column(st, retcol);
+    if (!has_ret)
+      sp_errors_add(errs, file, sp_get_line(st->s, "retention_column"),
+                    "stream '%s': retention_column needs retention (\"6y\")",
+                    st->table);
+    if (!rc)
+      sp_errors_add(errs, file, sp_get_line(st->s, "retention_column"),
+                    "retention column '%s' of stream '%s' is not one of its "
+                    "columns",
+                    retcol, st->table);
+    else if (!sp_streq(rc->sql_type, "date") &&
+             !sp_streq(rc->sql_type, "timestamptz"))
+      sp_errors_add(errs, file, sp_get_line(st->s, "retention_column"),
+                    "retention column '%s' of stream '%s' is %s, not a date",
+                    retcol, st->table, rc->sql_type);
+  }
+}
+
+/*
+ * Refuse secrets written inline in a source's settings, by what each
+ * option declares it holds (SAMSPOR_OPT_URL, _HEADERS, _CONNINFO): the
+ * message names file:line and the *_file or *_env that takes the secret,
+ * never the secret.
+ */
+static void check_inline_secrets(const samspor_settings *s, sp_errors *errs) {
+  char why[128];
+  for (size_t i = 0; s && i < s->nvals; i++) {
+    const sp_value *v = &s->vals[i];
+    const samspor_option *o = v->opt;
+    int line = v->line ? v->line : s->line;
+    if (!v->set)
+      continue;
+    if ((o->flags & SAMSPOR_OPT_URL) && v->str &&
+        sp_url_has_secret(v->str, why, sizeof why))
+      sp_errors_add(errs, s->file, line,
+                    "%s of %s holds %s; secrets are never written inline: "
+                    "give the user in username and the password in "
+                    "password_file or password_env, a token in token_file "
+                    "or token_env, or a key header in headers_file",
+                    o->name, s->where, why);
+    for (size_t k = 0; (o->flags & SAMSPOR_OPT_HEADERS) && k < v->nlist; k++)
+      if (sp_header_is_secret(v->list[k])) {
+        const char *colon = strchr(v->list[k], ':');
+        int n = colon ? (int)(colon - v->list[k]) : 0;
+        sp_errors_add(errs, s->file, line,
+                      "%s of %s: header '%.*s' carries a secret; secrets are "
+                      "never written inline: put the line in headers_file (a "
+                      "file readable only by samspor)",
+                      o->name, s->where, n > 64 ? 64 : n, v->list[k]);
+      }
+    char cerr[256];
+    if ((o->flags & SAMSPOR_OPT_CONNINFO) && v->str &&
+        sp_conninfo_check(v->str, cerr, sizeof cerr) != 0) {
+      char *perr = NULL;
+      PQconninfoOption *po = PQconninfoParse(v->str, &perr);
+      int parses = po != NULL;
+      PQconninfoFree(po);
+      PQfreemem(perr);
+      sp_errors_add(errs, s->file, line,
+                    parses ? "%s of %s holds a password; secrets are never "
+                             "written inline: remove it and write "
+                             "password_file or password_env next to it, or "
+                             "use a ~/.pgpass or service file"
+                           : "%s of %s is not a valid libpq connection "
+                             "string or URI",
+                    o->name, s->where);
+    }
+  }
+}
+
+static void build_connector(sp_config *c, sp_connector *conn,
+                            samspor_settings *cs, sp_errors *errs) {
+  conn->s = cs;
+  conn->name = sp_get_string(cs, "name");
+  conn->line = cs->line;
+  const char *file = cs->file;
+  const char *label = conn->name ? conn->name : "?";
+  if (conn->name && !sp_valid_ident(conn->name))
+    sp_errors_add(errs, file, sp_get_line(cs, "name"),
+                  "connector name '%s': use lowercase letters, digits and "
+                  "_, starting with a letter",
+                  conn->name);
+
+  const char *sched = sp_get_string(cs, "schedule");
+  if (sched) {
+    char err[256];
+    if (sp_schedule_parse(sched, &conn->schedule, err, sizeof err) != 0)
+      sp_errors_add(errs, file, sp_get_line(cs, "schedule"),
+                    "schedule '%s' of connector '%s': %s", sched, label, err);
+  }
+
+  const char *pname = sp_get_string(cs, "plugin");
+  if (pname) {
+    conn->plugin = sp_plugin_set_find(&c->plugins, pname);
+    if (!conn->plugin) {
+      sp_buf avail;
+      sp_buf_init(&avail);
+      for (size_t i = 0; i < c->plugins.n; i++)
+        sp_buf_printf(&avail, "%s%s", i ? ", " : "",
+                      c->plugins.plugins[i].desc->name);
+      sp_errors_add(errs, file, sp_get_line(cs, "plugin"),
+                    "unknown plugin '%s' in connector '%s'; plugins in %s: "
+                    "%s",
+                    pname, label, c->plugins.dir,
+                    avail.data ? avail.data : "(none)");
+      sp_buf_free(&avail);
+    }
+  }
+  const samspor_option *src_table =
+      conn->plugin ? conn->plugin->desc->source_options : NULL;
+  const samspor_option *stream_extra =
+      conn->plugin ? conn->plugin->desc->stream_options : NULL;
+
+  const sp_value *src = sp_settings_value(cs, "source");
+  char *where = sp_xasprintf("source of connector '%s'", label);
+  if (conn->plugin)
+    conn->source = sp_settings_parse(src ? src->raw : NULL, src_table, NULL,
+                                     where, c->basedir, errs);
+  free(where);
+  check_inline_secrets(conn->source, errs);
+
+  const sp_value *sv = sp_settings_value(cs, "streams");
+  const config_setting_t *raw = sv ? sv->raw : NULL;
+  if (!raw)
+    return;
+  if (config_setting_type(raw) != CONFIG_TYPE_LIST) {
+    sp_errors_add(errs, file, sp_get_line(cs, "streams"),
+                  "option 'streams' in connector '%s': expected a list of "
+                  "groups (( { ... } ))",
+                  label);
+    return;
+  }
+  int n = config_setting_length(raw);
+  conn->streams = sp_xcalloc(n > 0 ? (size_t)n : 1, sizeof(sp_stream));
+  for (int i = 0; i < n; i++) {
+    const config_setting_t *e = config_setting_get_elem(raw, (unsigned)i);
+    if (config_setting_type(e) != CONFIG_TYPE_GROUP) {
+      sp_errors_add(errs, file, (int)config_setting_source_line(e),
+                    "stream %d of connector '%s' is not a group { ... }", i + 1,
+                    label);
+      continue;
+    }
+    const config_setting_t *t = config_setting_get_member(e, "table");
+    const char *tname = t && config_setting_type(t) == CONFIG_TYPE_STRING
+                            ? config_setting_get_string(t)
+                            : NULL;
+    char *swhere =
+        tname ? sp_xasprintf("stream '%s' of connector '%s'", tname, label)
+              : sp_xasprintf("stream #%d of connector '%s'", i + 1, label);
+    sp_stream *st = &conn->streams[conn->nstreams++];
+    st->s = sp_settings_parse(e, sp_stream_options, stream_extra, swhere,
+                              c->basedir, errs);
+    free(swhere);
+    build_stream(c, conn, st, errs);
+  }
+  if (n == 0)
+    sp_errors_add(errs, file, sp_get_line(cs, "streams"),
+                  "connector '%s' has no streams", label);
+}
+
+static void check_maps(sp_config *c, sp_errors *errs) {
+  samspor_settings *const *maps;
+  size_t n = sp_get_items(c->root, "maps", &maps);
+  for (size_t i = 0; i < n; i++) {
+    const char *re = sp_get_string(maps[i], "extract");
+    const char *file = sp_get_string(maps[i], "file");
+    if (re) {
+      regex_t rx;
+      int rc = regcomp(&rx, re, REG_EXTENDED);
+      if (rc != 0) {
+        char msg[256];
+        regerror(rc, &rx, msg, sizeof msg);
+        sp_errors_add(errs, maps[i]->file, sp_get_line(maps[i], "extract"),
+                      "map '%s': extract is not a valid POSIX extended "
+                      "regex: %s",
+                      maps[i]->name, msg);
+      } else {
+        if (rx.re_nsub < 1)
+          sp_errors_add(errs, maps[i]->file, sp_get_line(maps[i], "extract"),
+                        "map '%s': extract needs a group ( ... ) around the "
+                        "key",
+                        maps[i]->name);
+        regfree(&rx);
+      }
+    }
+    if (file && access(file, R_OK) != 0)
+      sp_warnings_add(errs, maps[i]->file, sp_get_line(maps[i], "file"),
+                      "map '%s': file %s: %s", maps[i]->name, file,
+                      strerror(errno));
+  }
+}
+
+int sp_config_load(const char *path, sp_config **out, sp_errors *errs) {
+  *out = NULL;
+  sp_config *c = sp_xcalloc(1, sizeof *c);
+  c->path = sp_xstrdup(path);
+  const char *slash = strrchr(path, '/');
+  c->basedir =
+      slash ? sp_xstrndup(path, (size_t)(slash - path)) : sp_xstrdup(".");
+  config_init(&c->cfg);
+  config_set_include_dir(&c->cfg, c->basedir);
+  if (config_read_file(&c->cfg, path) != CONFIG_TRUE) {
+    if (config_error_type(&c->cfg) == CONFIG_ERR_FILE_IO)
+      sp_errors_add(errs, NULL, 0, "cannot read configuration %s: %s", path,
+                    strerror(errno ? errno : ENOENT));
+    else
+      sp_errors_add(
+          errs, config_error_file(&c->cfg) ? config_error_file(&c->cfg) : path,
+          config_error_line(&c->cfg), "syntax error: %s",
+          config_error_text(&c->cfg));
+    sp_config_free(c);
+    return SAMSPOR_ECONFIG;
+  }
+  size_t before = errs->nerrors;
+  c->root = sp_settings_parse(config_root_setting(&c->cfg), sp_root_options,
+                              NULL, SP_ROOT_WHERE, c->basedir, errs);
+
+  const samspor_settings *dmn = sp_get_group(c->root, "daemon");
+  const char *tz = sp_get_string(dmn, "timezone");
+  if (tz && !sp_tz_valid(tz))
+    sp_errors_add(errs, dmn->file, sp_get_line(dmn, "timezone"),
+                  "timezone '%s' is not an IANA time zone (e.g. "
+                  "Europe/Copenhagen)",
+                  tz);
+  const char *schema =
+      sp_get_string(sp_get_group(c->root, "warehouse"), "schema");
+  if (schema &&
+      (!sp_valid_ident(schema) || strcmp(schema, "samspor") == 0 ||
+       strcmp(schema, "partner") == 0 || strncmp(schema, "pg_", 3) == 0))
+    sp_errors_add(errs, c->root->file,
+                  sp_get_line(sp_get_group(c->root, "warehouse"), "schema"),
+                  "warehouse schema '%s': use lowercase letters, digits and "
+                  "_; samspor and partner are reserved",
+                  schema);
+  check_maps(c, errs);
+  const samspor_settings *wh = sp_get_group(c->root, "warehouse");
+  const char *conninfo = sp_get_string(wh, "conninfo");
+  char cerr[256];
+  if (conninfo && sp_conninfo_check(conninfo, cerr, sizeof cerr) != 0)
+    sp_errors_add(errs, wh->file, sp_get_line(wh, "conninfo"), "%s", cerr);
+
+  const char *dir = sp_plugin_dir(sp_get_string(c->root, "plugin_dir"));
+  if (sp_plugin_set_load(dir, &c->plugins) != 0)
+    sp_warnings_add(errs, c->root->file, sp_get_line(c->root, "plugin_dir"),
+                    "plugin directory %s: %s", dir, strerror(errno));
+  for (size_t i = 0; i < c->plugins.nrefused; i++)
+    sp_warnings_add(errs, NULL, 0, "plugin refused: %s", c->plugins.refused[i]);
+
+  samspor_settings *const *items;
+  size_t n = sp_get_items(c->root, "connectors", &items);
+  c->connectors = sp_xcalloc(n ? n : 1, sizeof(sp_connector));
+  for (size_t i = 0; i < n; i++) {
+    sp_connector *conn = &c->connectors[c->nconnectors++];
+    build_connector(c, conn, items[i], errs);
+    for (size_t j = 0; j + 1 < c->nconnectors; j++)
+      if (conn->name && sp_streq(c->connectors[j].name, conn->name))
+        sp_errors_add(errs, items[i]->file, sp_get_line(items[i], "name"),
+                      "two connectors are named '%s' (the other at line %d)",
+                      conn->name, c->connectors[j].line);
+  }
+  if (n == 0 && sp_is_set(c->root, "connectors"))
+    sp_warnings_add(errs, c->root->file, sp_get_line(c->root, "connectors"),
+                    "no connectors are configured");
+  /* Two streams writing one table would overwrite each other. */
+  for (size_t i = 0; i < c->nconnectors; i++)
+    for (size_t s = 0; s < c->connectors[i].nstreams; s++) {
+      const sp_stream *a = &c->connectors[i].streams[s];
+      for (size_t j = 0; j <= i; j++)
+        for (size_t t = 0; t < c->connectors[j].nstreams; t++) {
+          const sp_stream *b = &c->connectors[j].streams[t];
+          if (b == a)
+            goto next;
+          if (a->table && sp_streq(a->table, b->table))
+            sp_errors_add(errs, a->s->file, a->line,
+                          "table '%s' is loaded by two streams (the other at "
+                          "line %d); give each stream its own table",
+                          a->table, b->line);
+        }
+    next:;
+    }
+
+  (void)sp_partner_init(&c->partner, sp_get_group(c->root, "partner"),
+                        c->root->file, errs);
+
+  if (errs->nerrors > before) {
+    sp_config_free(c);
+    return SAMSPOR_ECONFIG;
+  }
+  *out = c;
+  return 0;
+}
+
+void sp_config_free(sp_config *c) {
+  if (!c)
+    return;
+  for (size_t i = 0; i < c->nconnectors; i++) {
+    sp_connector *conn = &c->connectors[i];
+    for (size_t s = 0; s < conn->nstreams; s++) {
+      sp_settings_free(conn->streams[s].s);
+      free(conn->streams[s].columns);
+      free(conn->streams[s].fields);
+    }
+    free(conn->streams);
+    sp_settings_free(conn->source);
+    sp_schedule_free(conn->schedule);
+  }
+  free(c->connectors);
+  sp_partner_free(&c->partner);
+  sp_settings_free(c->root);
+  /* Plugins last: settings may point into their option tables. */
+  sp_plugin_set_free(&c->plugins);
+  config_destroy(&c->cfg);
+  free(c->path);
+  free(c->basedir);
+  free(c);
+}
+
+const sp_connector *sp_config_connector(const sp_config *c, const char *name) {
+  for (size_t i = 0; i < c->nconnectors; i++)
+    if (sp_streq(c->connectors[i].name, name))
+      return &c->connectors[i];
+  return NULL;
+}
+
+const sp_partner *sp_config_partner(const sp_config *c) {
+  return &c->partner;
+}
+
+const char *sp_config_schema(const sp_config *c) {
+  return sp_get_string(sp_get_group(c->root, "warehouse"), "schema");
+}
+
+const char *sp_config_timezone(const sp_config *c) {
+  return sp_get_string(sp_get_group(c->root, "daemon"), "timezone");
+}
