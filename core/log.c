@@ -18,7 +18,9 @@
 
 static int g_level = SP_LOG_INFO;
 static int g_json = 0;
-static int g_journal = -1; /* stderr is the journal's stream; -1: not known */
+/* stderr is the journal's stream: 0 no, 1 yes (priority prefixes), 2 yes
+ * and its socket is there (sd_journal_sendv); -1: not looked at yet. */
+static int g_journal = -1;
 
 /* syslog priorities of error, warn, info, debug (syslog.h LOG_ERR ...). */
 static const int level_priority[] = {3, 4, 6, 7};
@@ -51,6 +53,15 @@ static int stderr_is_journal(void) {
   return (unsigned long long)st.st_dev == dev &&
          (unsigned long long)st.st_ino == ino;
 }
+
+#ifdef HAVE_SYSTEMD
+/* sd_journal_sendv() reports success when no journal listens (it drops
+ * the event), so the socket is looked for first. */
+static int journal_socket(void) {
+  struct stat st;
+  return stat("/run/systemd/journal/socket", &st) == 0 && S_ISSOCK(st.st_mode);
+}
+#endif
 
 int sp_log_level(void) {
   return g_level;
@@ -185,8 +196,13 @@ static void vlog_rows(int level, const sp_logctx *ctx, const sp_logcounts *rows,
                       const char *fmt, va_list ap) {
   if (level > g_level)
     return;
-  if (g_journal < 0)
+  if (g_journal < 0) {
     g_journal = stderr_is_journal();
+#ifdef HAVE_SYSTEMD
+    if (g_journal && journal_socket())
+      g_journal = 2; /* structured fields */
+#endif
+  }
   struct timeval tv;
   struct tm tm;
   char ts[64];
@@ -202,7 +218,7 @@ static void vlog_rows(int level, const sp_logctx *ctx, const sp_logcounts *rows,
   sp_buf_vprintf(&msg, fmt, ap);
 
 #ifdef HAVE_SYSTEMD
-  if (g_journal &&
+  if (g_journal == 2 &&
       journal_send(level, ctx, rows, msg.data ? msg.data : "") == 0) {
     sp_buf_free(&msg);
     return;
