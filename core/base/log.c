@@ -3,13 +3,27 @@
 #include "base/log.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
+#ifdef HAVE_SYSTEMD
+#define SD_JOURNAL_SUPPRESS_LOCATION /* the file:line of log.c says nothing */
+#include <systemd/sd-journal.h>
+#endif
+
 static int g_level = SP_LOG_INFO;
 static int g_json = 0;
+/* stderr is the journal's stream: 0 no, 1 yes (priority prefixes), 2 yes
+ * and its socket is there (sd_journal_sendv); -1: not looked at yet. */
+static int g_journal = -1;
+
+/* syslog priorities of error, warn, info, debug (syslog.h LOG_ERR ...). */
+static const int level_priority[] = {3, 4, 6, 7};
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -21,6 +35,33 @@ void sp_log_setup(int level, int json) {
   g_level = level;
   g_json = json;
 }
+
+/* systemd.exec(5): JOURNAL_STREAM is "DEV:INODE" of the stream it
+ * connected stdout/stderr to; it is inherited by processes whose stderr
+ * went elsewhere, hence the comparison. */
+static int stderr_is_journal(void) {
+  const char *v = getenv("JOURNAL_STREAM");
+  if (!v || !*v)
+    return 0;
+  unsigned long long dev, ino;
+  char tail;
+  if (sscanf(v, "%llu:%llu%c", &dev, &ino, &tail) != 2)
+    return 0;
+  struct stat st;
+  if (fstat(STDERR_FILENO, &st) != 0)
+    return 0;
+  return (unsigned long long)st.st_dev == dev &&
+         (unsigned long long)st.st_ino == ino;
+}
+
+#ifdef HAVE_SYSTEMD
+/* sd_journal_sendv() reports success when no journal listens (it drops
+ * the event), so the socket is looked for first. */
+static int journal_socket(void) {
+  struct stat st;
+  return stat("/run/systemd/journal/socket", &st) == 0 && S_ISSOCK(st.st_mode);
+}
+#endif
 
 int sp_log_level(void) {
   return g_level;
@@ -83,6 +124,14 @@ static void put_json_string(sp_buf *b, const char *s) {
   sp_buf_putc(b, '"');
 }
 
+/* A number: bare in JSON and logfmt alike. */
+static void put_number(sp_buf *b, const char *key, long long val) {
+  if (g_json)
+    sp_buf_printf(b, ",\"%s\":%lld", key, val);
+  else
+    sp_buf_printf(b, " %s=%lld", key, val);
+}
+
 static void put_field(sp_buf *b, const char *key, const char *val) {
   if (g_json) {
     sp_buf_puts(b, ",");
@@ -97,9 +146,63 @@ static void put_field(sp_buf *b, const char *key, const char *val) {
   }
 }
 
-void sp_vlog(int level, const sp_logctx *ctx, const char *fmt, va_list ap) {
+#ifdef HAVE_SYSTEMD
+/* The event as journal fields.  Returns 0 when the journal took it. */
+static int journal_send(int level, const sp_logctx *ctx,
+                        const sp_logcounts *rows, const char *msg) {
+  char *f[10];
+  struct iovec iov[10];
+  int n = 0;
+  /* MESSAGE carries the context too, for the plain `journalctl -u`. */
+  sp_buf m;
+  sp_buf_init(&m);
+  sp_buf_puts(&m, "MESSAGE=");
+  if (ctx && ctx->connector)
+    sp_buf_printf(&m, "%s%s", ctx->connector, ctx->stream ? "." : "");
+  if (ctx && ctx->stream)
+    sp_buf_puts(&m, ctx->stream);
+  if (ctx && ctx->run > 0)
+    sp_buf_printf(&m, " (run %lld)", ctx->run);
+  if (ctx && (ctx->connector || ctx->stream || ctx->run > 0))
+    sp_buf_puts(&m, ": ");
+  sp_buf_puts(&m, msg);
+  f[n++] = m.data;
+  f[n++] = sp_xasprintf("PRIORITY=%d", level_priority[level]);
+  f[n++] = sp_xasprintf("SYSLOG_IDENTIFIER=%s", PACKAGE);
+  if (ctx && ctx->connector)
+    f[n++] = sp_xasprintf("CONNECTOR=%s", ctx->connector);
+  if (ctx && ctx->stream)
+    f[n++] = sp_xasprintf("STREAM=%s", ctx->stream);
+  if (ctx && ctx->run > 0)
+    f[n++] = sp_xasprintf("RUN=%lld", ctx->run);
+  if (rows) {
+    f[n++] = sp_xasprintf("ROWS_READ=%lld", rows->read);
+    f[n++] = sp_xasprintf("ROWS_LOADED=%lld", rows->loaded);
+    f[n++] = sp_xasprintf("ROWS_REJECTED=%lld", rows->rejected);
+  }
+  for (int i = 0; i < n; i++) {
+    iov[i].iov_base = f[i];
+    iov[i].iov_len = strlen(f[i]);
+  }
+  int rc = sd_journal_sendv(iov, n);
+  for (int i = 1; i < n; i++)
+    free(f[i]);
+  sp_buf_free(&m);
+  return rc < 0 ? -1 : 0;
+}
+#endif
+
+static void vlog_rows(int level, const sp_logctx *ctx, const sp_logcounts *rows,
+                      const char *fmt, va_list ap) {
   if (level > g_level)
     return;
+  if (g_journal < 0) {
+    g_journal = stderr_is_journal();
+#ifdef HAVE_SYSTEMD
+    if (g_journal && journal_socket())
+      g_journal = 2; /* structured fields */
+#endif
+  }
   struct timeval tv;
   struct tm tm;
   char ts[64];
@@ -114,6 +217,16 @@ void sp_vlog(int level, const sp_logctx *ctx, const char *fmt, va_list ap) {
   sp_buf_init(&line);
   sp_buf_vprintf(&msg, fmt, ap);
 
+#ifdef HAVE_SYSTEMD
+  if (g_journal == 2 &&
+      journal_send(level, ctx, rows, msg.data ? msg.data : "") == 0) {
+    sp_buf_free(&msg);
+    return;
+  }
+#endif
+  /* journald reads a leading "<N>" on its stream as the priority. */
+  if (g_journal)
+    sp_buf_printf(&line, "<%d>", level_priority[level]);
   if (g_json) {
     sp_buf_puts(&line, "{\"ts\":");
     put_json_string(&line, ts);
@@ -126,10 +239,12 @@ void sp_vlog(int level, const sp_logctx *ctx, const char *fmt, va_list ap) {
     put_field(&line, "connector", ctx->connector);
   if (ctx && ctx->stream)
     put_field(&line, "stream", ctx->stream);
-  if (ctx && ctx->run > 0) {
-    char run[32];
-    snprintf(run, sizeof run, "%lld", ctx->run);
-    put_field(&line, "run", run);
+  if (ctx && ctx->run > 0)
+    put_number(&line, "run", ctx->run);
+  if (rows) {
+    put_number(&line, "read", rows->read);
+    put_number(&line, "loaded", rows->loaded);
+    put_number(&line, "rejected", rows->rejected);
   }
   put_field(&line, "msg", msg.data ? msg.data : "");
   if (g_json)
@@ -146,6 +261,18 @@ void sp_vlog(int level, const sp_logctx *ctx, const char *fmt, va_list ap) {
   }
   sp_buf_free(&msg);
   sp_buf_free(&line);
+}
+
+void sp_vlog(int level, const sp_logctx *ctx, const char *fmt, va_list ap) {
+  vlog_rows(level, ctx, NULL, fmt, ap);
+}
+
+void sp_log_rows(int level, const sp_logctx *ctx, const sp_logcounts *rows,
+                 const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vlog_rows(level, ctx, rows, fmt, ap);
+  va_end(ap);
 }
 
 void sp_log(int level, const sp_logctx *ctx, const char *fmt, ...) {

@@ -175,7 +175,12 @@ int sp_cmd_man(sp_global *g, int argc, char **argv) {
   free(cdir);
   fprintf(f, ".SH ENVIRONMENT\n.TP\n.B SAMSPOR_CONFIG\nconfiguration file "
              "when \\-c is not given\n.TP\n.B SAMSPOR_PLUGIN_DIR\nplugin "
-             "directory, overriding plugin_dir\n");
+             "directory, overriding plugin_dir\n.TP\n.B JOURNAL_STREAM\n"
+             "set by systemd; when it names stderr, log events go to the "
+             "journal with their priority and fields (CONNECTOR, STREAM, RUN, "
+             "ROWS_READ, ROWS_LOADED, ROWS_REJECTED)\n.TP\n"
+             ".B SAMSPOR_PROGRESS_INTERVAL\nseconds between a long load's "
+             "progress lines (default 30); for tests\n");
   fprintf(f, ".SH FILES\n/etc/samspor/samspor.conf\n");
   return SP_EXIT_OK;
 }

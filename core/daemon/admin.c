@@ -633,10 +633,27 @@ void sp_status_print(FILE *f, const json_t *status) {
         show_count(json_object_get(last, "rows_rejected"), rj, sizeof rj),
         show_time(json_object_get(cj, "next_run"), c, sizeof c));
     /* The details a person looks for next, one line each. */
-    if (state && strcmp(state, "running") == 0)
+    if (state && strcmp(state, "running") == 0) {
       fprintf(f, "%*s  running since %s, pid %lld\n", w, "",
               show_time(json_object_get(cj, "running_since"), e, sizeof e),
               (long long)json_integer_value(json_object_get(cj, "pid")));
+      size_t k;
+      const json_t *sj;
+      json_array_foreach(json_object_get(cj, "streams"), k, sj) {
+        if (!json_is_true(json_object_get(sj, "running")))
+          continue;
+        fprintf(f,
+                "%*s  %s: read %lld, loaded %lld so far (committed at the "
+                "end), rejected %lld in %s; %lld rows/s\n",
+                w, "", json_string_value(json_object_get(sj, "stream")),
+                (long long)json_integer_value(json_object_get(sj, "read")),
+                (long long)json_integer_value(json_object_get(sj, "loaded")),
+                (long long)json_integer_value(json_object_get(sj, "rejected")),
+                show_duration(json_object_get(sj, "seconds"), b, sizeof b),
+                (long long)json_integer_value(
+                    json_object_get(sj, "rows_per_second")));
+      }
+    }
     if (json_is_string(json_object_get(cj, "retry_at")))
       fprintf(
           f, "%*s  retry %lld of %lld at %s\n", w, "",

@@ -64,6 +64,19 @@ static const char *const reason_names[] = {"schedule", "catch-up", "trigger",
 typedef struct sp_daemon sp_daemon;
 typedef struct sp_job sp_job;
 
+/* One stream of a connector as the run records told it: the running
+ * load's progress and the last run's end. */
+typedef struct sp_stream_state {
+  char name[128]; /* the stream's table */
+  int running;    /* heard of in the run going on, not ended yet */
+  long long run_id, read, loaded, rejected; /* so far (progress records) */
+  double seconds;                           /* of the load, so far */
+  const char *last_result; /* sp_runrec_status_name(); NULL: none seen */
+  long long last_loaded, last_rejected;
+  size_t nreasons; /* the last run's rejects per reason */
+  sp_runrec_reason reasons[SP_RUNREC_MAX_REASONS];
+} sp_stream_state;
+
 /* One running `samspor sync NAME`.  Freed when its four handles closed. */
 typedef struct sp_child {
   uv_process_t proc; /* the process */
@@ -133,6 +146,9 @@ struct sp_job {
   time_t last_success;                               /* 0: none known */
   unsigned long long failures_total;
   unsigned long long consecutive;
+  sp_stream_state *streams; /* owned: every stream heard of, first-heard
+                               order */
+  size_t nstreams;
 };
 
 /* A run that failed before it could write samspor.sync_run (the
@@ -330,6 +346,7 @@ static void job_free(sp_job *j) {
   free(j->name);
   free(j->sched_key);
   free(j->last_error);
+  free(j->streams);
   free(j);
 }
 
@@ -467,6 +484,18 @@ static void child_line(sp_child *c, const char *line) {
     sp_info(&ctx, "sync output: %s", line);
 }
 
+/* The job's state of a stream, added when first heard of. */
+static sp_stream_state *job_stream(sp_job *j, const char *name) {
+  for (size_t i = 0; i < j->nstreams; i++)
+    if (strcmp(j->streams[i].name, name) == 0)
+      return &j->streams[i];
+  j->streams = sp_xrealloc(j->streams, (j->nstreams + 1) * sizeof *j->streams);
+  sp_stream_state *t = &j->streams[j->nstreams++];
+  memset(t, 0, sizeof *t);
+  snprintf(t->name, sizeof t->name, "%s", name);
+  return t;
+}
+
 /* One run record of the child (runrecord.h). */
 static void child_record(sp_child *c, const char *line) {
   sp_job *j = c->job;
@@ -483,6 +512,25 @@ static void child_record(sp_child *c, const char *line) {
     return;
   }
   sp_logctx sctx = {j->name, r.stream, r.run_id};
+  sp_stream_state *t = job_stream(j, r.stream);
+  t->run_id = r.run_id;
+  t->read = r.read;
+  t->loaded = r.loaded;
+  t->rejected = r.rejected;
+  t->seconds = r.seconds;
+  if (r.type == SP_RUNREC_PROGRESS) {
+    t->running = 1;
+    sp_debug(&sctx, "progress: read %lld, loaded %lld, rejected %lld", r.read,
+             r.loaded, r.rejected);
+    write_metrics(c->d);
+    return;
+  }
+  t->running = 0;
+  t->last_result = sp_runrec_status_name(r.status);
+  t->last_loaded = r.loaded;
+  t->last_rejected = r.rejected;
+  t->nreasons = r.nreasons;
+  memcpy(t->reasons, r.reasons, sizeof t->reasons);
   sp_debug(&sctx, "run record: %s", sp_runrec_status_name(r.status));
   /* A skipped stream (if_missing = "skip") neither counts rows nor names
    * the run. */
@@ -784,6 +832,8 @@ static void finish_child(sp_child *c) {
   d->running--;
   j->child = NULL;
   c->job = NULL;
+  for (size_t i = 0; i < j->nstreams; i++)
+    j->streams[i].running = 0;
   record_outcome(j, o, c, NULL);
   /* The warehouse answered this run: the failures it missed go in now. */
   if (o == SP_OUT_OK || c->run_id)
@@ -975,6 +1025,8 @@ static void start_run(sp_job *j, run_reason why) {
   j->reason = why;
   uv_read_start((uv_stream_t *)&c->out, on_child_alloc, on_child_read);
   uv_read_start((uv_stream_t *)&c->status, on_child_alloc, on_child_read);
+  /* Running now: the metrics file says so during the run, not after. */
+  write_metrics(d);
   double timeout = sp_get_duration(j->conn->s, "timeout");
   uv_timer_start(&c->timer, on_child_timer, (uint64_t)(timeout * 1000), 0);
   if (why == REASON_RETRY) {
@@ -1082,7 +1134,16 @@ static void write_metrics(sp_daemon *d) {
   if (!d->metrics_path)
     return;
   sp_metrics_conn *m = sp_xcalloc(d->njobs + 1, sizeof *m);
+  size_t nst = 0, nre = 0;
+  for (size_t i = 0; i < d->njobs; i++) {
+    nst += d->jobs[i]->nstreams;
+    for (size_t k = 0; k < d->jobs[i]->nstreams; k++)
+      nre += d->jobs[i]->streams[k].nreasons;
+  }
+  sp_metrics_stream *ms = sp_xcalloc(nst + 1, sizeof *ms);
+  sp_metrics_reason *mr = sp_xcalloc(nre + 1, sizeof *mr);
   size_t n = 0;
+  nst = nre = 0;
   for (size_t i = 0; i < d->njobs; i++) {
     const sp_job *j = d->jobs[i];
     if (!j->conn && !j->child)
@@ -1096,10 +1157,32 @@ static void write_metrics(sp_daemon *d) {
     x->rows_rejected = j->last_rejected < 0 ? 0 : j->last_rejected;
     x->failures = j->failures_total;
     x->running = j->child != NULL;
+    x->streams = ms + nst;
+    for (size_t k = 0; k < j->nstreams; k++) {
+      const sp_stream_state *t = &j->streams[k];
+      sp_metrics_stream *y = &ms[nst++];
+      y->name = t->name;
+      y->running = t->running;
+      y->read = t->read;
+      y->loaded = t->loaded;
+      y->rejected = t->rejected;
+      y->last_result = t->last_result;
+      y->last_loaded = t->last_loaded;
+      y->last_rejected = t->last_rejected;
+      y->reasons = mr + nre;
+      y->nreasons = t->nreasons;
+      for (size_t r = 0; r < t->nreasons; r++) {
+        mr[nre].reason = t->reasons[r].reason;
+        mr[nre++].rows = t->reasons[r].rows;
+      }
+    }
+    x->nstreams = j->nstreams;
   }
   char err[512];
   if (sp_metrics_write(d->metrics_path, m, n, err, sizeof err) != 0)
     sp_warn(NULL, "%s", err);
+  free(mr);
+  free(ms);
   free(m);
 }
 
@@ -1308,6 +1391,41 @@ static json_t *job_json(const sp_daemon *d, const sp_job *j) {
   } else {
     json_object_set_new(o, "last_run", json_null());
   }
+  /* Per stream: the running load's progress, the last run's end. */
+  json_t *sa = json_array();
+  for (size_t k = 0; k < j->nstreams; k++) {
+    const sp_stream_state *t = &j->streams[k];
+    json_t *so = json_object();
+    json_object_set_new(so, "stream", json_string(t->name));
+    json_object_set_new(so, "running", json_boolean(t->running));
+    if (t->running) {
+      json_object_set_new(so, "run_id", json_integer(t->run_id));
+      json_object_set_new(so, "read", json_integer(t->read));
+      json_object_set_new(so, "loaded", json_integer(t->loaded));
+      json_object_set_new(so, "rejected", json_integer(t->rejected));
+      json_object_set_new(so, "seconds",
+                          json_real(round(t->seconds * 10) / 10));
+      json_object_set_new(
+          so, "rows_per_second",
+          json_integer(
+              t->seconds > 0 ? (json_int_t)((double)t->read / t->seconds) : 0));
+    }
+    json_object_set_new(so, "last_result",
+                        t->last_result ? json_string(t->last_result)
+                                       : json_null());
+    if (t->last_result) {
+      json_object_set_new(so, "last_rows_loaded", json_integer(t->last_loaded));
+      json_object_set_new(so, "last_rows_rejected",
+                          json_integer(t->last_rejected));
+      json_t *ro = json_object();
+      for (size_t r = 0; r < t->nreasons; r++)
+        json_object_set_new(ro, t->reasons[r].reason,
+                            json_integer(t->reasons[r].rows));
+      json_object_set_new(so, "last_rejects", ro);
+    }
+    json_array_append_new(sa, so);
+  }
+  json_object_set_new(o, "streams", sa);
   json_object_set_new(o, "last_success", json_time(d, (double)j->last_success));
   json_object_set_new(o, "failures_total",
                       json_integer((json_int_t)j->failures_total));

@@ -3,6 +3,7 @@
 #include "daemon/metrics.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,109 @@ static void put_sample_prefix(sp_buf *b, const char *name,
   sp_buf_printf(b, "%s{connector=", name);
   put_label(b, c->name);
   sp_buf_puts(b, "} ");
+}
+
+static void put_stream_prefix(sp_buf *b, const char *name,
+                              const sp_metrics_conn *c,
+                              const sp_metrics_stream *s) {
+  sp_buf_printf(b, "%s{connector=", name);
+  put_label(b, c->name);
+  sp_buf_puts(b, ",stream=");
+  put_label(b, s->name);
+}
+
+/* The per-stream metrics: progress of the running load, then the last
+ * run's result and rejects per reason. */
+static void format_streams(sp_buf *out, const sp_metrics_conn *conns,
+                           size_t n) {
+  static const struct {
+    const char *name, *help;
+    size_t off;
+  } so_far[] = {
+      {"samspor_stream_rows_read",
+       "Rows the running load of the stream has read so far.",
+       offsetof(sp_metrics_stream, read)},
+      {"samspor_stream_rows_loaded",
+       "Rows the running load of the stream has sent to the warehouse so "
+       "far (committed at the stream's end).",
+       offsetof(sp_metrics_stream, loaded)},
+      {"samspor_stream_rows_rejected",
+       "Rows the running load of the stream has rejected so far.",
+       offsetof(sp_metrics_stream, rejected)},
+  };
+  int any_running = 0, any_last = 0, any_reason = 0;
+  for (size_t i = 0; i < n; i++)
+    for (size_t k = 0; k < conns[i].nstreams; k++) {
+      const sp_metrics_stream *s = &conns[i].streams[k];
+      any_running |= s->running;
+      any_last |= s->last_result != NULL;
+      any_reason |= s->last_result && s->nreasons;
+    }
+  for (size_t m = 0; any_running && m < SP_ARRAY_LEN(so_far); m++) {
+    put_header(out, so_far[m].name, "gauge", so_far[m].help);
+    for (size_t i = 0; i < n; i++)
+      for (size_t k = 0; k < conns[i].nstreams; k++) {
+        const sp_metrics_stream *s = &conns[i].streams[k];
+        if (!s->running)
+          continue;
+        put_stream_prefix(out, so_far[m].name, &conns[i], s);
+        sp_buf_printf(out, "} %lld\n",
+                      *(const long long *)((const char *)s + so_far[m].off));
+      }
+  }
+  if (any_last) {
+    put_header(out, "samspor_stream_last_result", "gauge",
+               "1 for the result of the stream's last run (succeeded, "
+               "failed, skipped).");
+    for (size_t i = 0; i < n; i++)
+      for (size_t k = 0; k < conns[i].nstreams; k++) {
+        const sp_metrics_stream *s = &conns[i].streams[k];
+        if (!s->last_result)
+          continue;
+        put_stream_prefix(out, "samspor_stream_last_result", &conns[i], s);
+        sp_buf_puts(out, ",result=");
+        put_label(out, s->last_result);
+        sp_buf_puts(out, "} 1\n");
+      }
+    put_header(out, "samspor_stream_last_rows_loaded", "gauge",
+               "Rows the stream's last run loaded.");
+    for (size_t i = 0; i < n; i++)
+      for (size_t k = 0; k < conns[i].nstreams; k++) {
+        const sp_metrics_stream *s = &conns[i].streams[k];
+        if (!s->last_result)
+          continue;
+        put_stream_prefix(out, "samspor_stream_last_rows_loaded", &conns[i], s);
+        sp_buf_printf(out, "} %lld\n", s->last_loaded);
+      }
+    put_header(out, "samspor_stream_last_rows_rejected", "gauge",
+               "Rows the stream's last run rejected.");
+    for (size_t i = 0; i < n; i++)
+      for (size_t k = 0; k < conns[i].nstreams; k++) {
+        const sp_metrics_stream *s = &conns[i].streams[k];
+        if (!s->last_result)
+          continue;
+        put_stream_prefix(out, "samspor_stream_last_rows_rejected", &conns[i],
+                          s);
+        sp_buf_printf(out, "} %lld\n", s->last_rejected);
+      }
+  }
+  if (any_reason) {
+    put_header(out, "samspor_stream_last_rejected_by_reason", "gauge",
+               "Rows the stream's last run rejected, per reason.");
+    for (size_t i = 0; i < n; i++)
+      for (size_t k = 0; k < conns[i].nstreams; k++) {
+        const sp_metrics_stream *s = &conns[i].streams[k];
+        if (!s->last_result)
+          continue;
+        for (size_t r = 0; r < s->nreasons; r++) {
+          put_stream_prefix(out, "samspor_stream_last_rejected_by_reason",
+                            &conns[i], s);
+          sp_buf_puts(out, ",reason=");
+          put_label(out, s->reasons[r].reason);
+          sp_buf_printf(out, "} %lld\n", s->reasons[r].rows);
+        }
+      }
+  }
 }
 
 void sp_metrics_format(sp_buf *out, const sp_metrics_conn *conns, size_t n) {
@@ -87,6 +191,7 @@ void sp_metrics_format(sp_buf *out, const sp_metrics_conn *conns, size_t n) {
     put_sample_prefix(out, "samspor_running", &conns[i]);
     sp_buf_printf(out, "%d\n", conns[i].running ? 1 : 0);
   }
+  format_streams(out, conns, n);
 }
 
 int sp_metrics_write(const char *path, const sp_metrics_conn *conns, size_t n,

@@ -14,6 +14,26 @@
 
 #include "base/util.h"
 
+/* Rejected rows of one reason. */
+typedef struct sp_metrics_reason {
+  const char *reason; /* samspor.rejects.reason: a fixed word */
+  long long rows;
+} sp_metrics_reason;
+
+/* One stream of a connector: its running load, its last run. */
+typedef struct sp_metrics_stream {
+  const char *name; /* the stream's table: the `stream` label */
+  int running;      /* a progress or final record of the current run came */
+  long long read, loaded, rejected; /* so far in the current run ("loaded":
+                                       sent to the warehouse, committed at
+                                       the stream's end) */
+  const char *last_result; /* "succeeded", "failed", "skipped"; NULL: no
+                              record of a last run */
+  long long last_loaded, last_rejected;
+  const sp_metrics_reason *reasons; /* the last run's rejects per reason */
+  size_t nreasons;
+} sp_metrics_stream;
+
 /* What the daemon knows of one connector.  All borrowed by the caller. */
 typedef struct sp_metrics_conn {
   const char *name;            /* connector name: the `connector` label */
@@ -27,12 +47,17 @@ typedef struct sp_metrics_conn {
   long long rows_rejected;     /* rows it rejected (all streams) */
   unsigned long long failures; /* failed runs since the daemon started */
   int running;                 /* a run is going on now */
+  const sp_metrics_stream *streams; /* streams heard of, in the current or
+                                       the last run */
+  size_t nstreams;
 } sp_metrics_conn;
 
 /*
  * Append the metrics of conns[0..n) to out: for each metric a HELP and a
  * TYPE line, then one sample per connector.  Metrics of the last run are
- * left out for connectors without one (have_last_run 0).  Label values are
+ * left out for connectors without one (have_last_run 0).  Per stream:
+ * rows so far while it runs, the last run's result and its rejects per
+ * reason.  Label values are
  * escaped as the format requires (\\, \", \n).  Pure: no I/O.
  */
 void sp_metrics_format(sp_buf *out, const sp_metrics_conn *conns, size_t n);

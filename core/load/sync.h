@@ -12,6 +12,7 @@
 
 #include "model/conf.h"
 #include "model/key.h"
+#include "model/runrecord.h"
 
 /* What happened to one stream in one run. */
 typedef struct sp_stream_result {
@@ -29,6 +30,8 @@ typedef struct sp_stream_result {
   double seconds;
   int rc;           /* 0 or SAMSPOR_E* */
   char error[1024]; /* why it failed; never a value */
+  size_t nreasons;  /* entries of reasons in use */
+  sp_runrec_reason reasons[SP_RUNREC_MAX_REASONS]; /* rejected per reason */
 } sp_stream_result;
 
 typedef struct sp_sync_opts {
@@ -56,6 +59,7 @@ typedef struct sp_syncer {
   PGconn *conn; /* owned */
   sp_sync_opts opts;
   char host[256]; /* this machine, for sync_run and the lock holder */
+  int recfd;      /* the daemon's run-record channel (progress), or -1 */
 } sp_syncer;
 
 /*

@@ -48,8 +48,9 @@ static const samspor_option daemon_options[] = {
      SAMSPOR_OPT_RESTART, 0, 0, NULL,
      "Unix socket (mode 0660) for samspor status, trigger and reload.", NULL},
     {"metrics_file", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
-     "Prometheus text file written after each run (node_exporter textfile "
-     "collector); none when unset.",
+     "Prometheus text file (node_exporter textfile collector), written "
+     "when a run starts, as its streams report progress, and when it ends; "
+     "none when unset.",
      NULL},
     {"grace", SAMSPOR_OPT_DURATION, "30s", 0, 1, 3600, NULL,
      "After SIGTERM to a sync that must stop, how long before SIGKILL.", NULL},
@@ -59,7 +60,10 @@ static const samspor_option log_options[] = {
     {"level", SAMSPOR_OPT_ENUM, "info", 0, 0, 0, "error|warn|info|debug",
      "Least severe level logged; -v and -q on the command line move it.", NULL},
     {"format", SAMSPOR_OPT_ENUM, "logfmt", 0, 0, 0, "logfmt|json",
-     "One line per event on stderr, as logfmt or as JSON.", NULL},
+     "One line per event on stderr, as logfmt or as JSON (counts as "
+     "numbers); under systemd the journal gets the priority and the "
+     "context as fields.",
+     NULL},
     {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
 
 static const samspor_option map_options[] = {

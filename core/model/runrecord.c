@@ -19,8 +19,46 @@ const char *sp_runrec_status_name(sp_runrec_status s) {
              : "failed";
 }
 
+void sp_runrec_add_reason(sp_runrec_reason *reasons, size_t *nreasons,
+                          const char *reason, long long n) {
+  if (strlen(reason) >= sizeof reasons[0].reason)
+    reason = "other";
+  for (size_t i = 0; i < *nreasons; i++)
+    if (strcmp(reasons[i].reason, reason) == 0) {
+      reasons[i].rows += n;
+      return;
+    }
+  if (*nreasons == SP_RUNREC_MAX_REASONS) {
+    /* The last entry becomes "other", holding its own rows too. */
+    sp_runrec_reason *l = &reasons[*nreasons - 1];
+    snprintf(l->reason, sizeof l->reason, "other");
+    l->rows += n;
+    return;
+  }
+  sp_runrec_reason *e = &reasons[(*nreasons)++];
+  snprintf(e->reason, sizeof e->reason, "%s", reason);
+  e->rows = n;
+}
+
+static int dump(json_t *o, char **json) {
+  if (!o)
+    return -1;
+  /* Compact: one record, one line (a newline in a string is escaped). */
+  *json = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+  json_decref(o);
+  return *json ? 0 : -1;
+}
+
 int sp_runrec_encode(const sp_runrec *r, char **json) {
   *json = NULL;
+  if (r->type == SP_RUNREC_PROGRESS)
+    return dump(json_pack("{s:i, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:f}", "v",
+                          SP_RUNREC_VERSION, "type", "progress", "connector",
+                          r->connector, "stream", r->stream, "run_id",
+                          (json_int_t)r->run_id, "read", (json_int_t)r->read,
+                          "loaded", (json_int_t)r->loaded, "rejected",
+                          (json_int_t)r->rejected, "seconds", r->seconds),
+                json);
   json_t *o = json_pack(
       "{s:i, s:s, s:s, s:I, s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:f, "
       "s:o}",
@@ -32,12 +70,14 @@ int sp_runrec_encode(const sp_runrec *r, char **json) {
       (json_int_t)r->deleted, "duplicates", (json_int_t)r->duplicates,
       "seconds", r->seconds, "error",
       r->error[0] ? json_string(r->error) : json_null());
-  if (!o)
-    return -1;
-  /* Compact: one record, one line (a newline in a string is escaped). */
-  *json = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-  json_decref(o);
-  return *json ? 0 : -1;
+  if (o && r->nreasons) {
+    json_t *rj = json_object();
+    for (size_t i = 0; i < r->nreasons; i++)
+      json_object_set_new(rj, r->reasons[i].reason,
+                          json_integer((json_int_t)r->reasons[i].rows));
+    json_object_set_new(o, "rejects", rj);
+  }
+  return dump(o, json);
 }
 
 static int copy_name(char *dst, size_t cap, const char *src, const char *what,
@@ -78,6 +118,40 @@ int sp_runrec_decode(const char *json, sp_runrec *r, char *err, size_t errlen) {
     if (err)
       snprintf(err, errlen, "run record: version %d, expected %d", v,
                SP_RUNREC_VERSION);
+    goto out;
+  }
+  const char *type = "stream";
+  if (json_unpack_ex(o, &je, 0, "{s?s}", "type", &type) != 0) {
+    if (err)
+      snprintf(err, errlen, "run record: %s", je.text);
+    goto out;
+  }
+  if (strcmp(type, "progress") == 0) {
+    if (json_unpack_ex(o, &je, 0, "{s:s, s:s, s:I, s:I, s:I, s:I, s:F}",
+                       "connector", &connector, "stream", &stream, "run_id",
+                       &run_id, "read", &read, "loaded", &loaded, "rejected",
+                       &rejected, "seconds", &seconds) != 0) {
+      if (err)
+        snprintf(err, errlen, "run record: %s", je.text);
+      goto out;
+    }
+    if (copy_name(r->connector, sizeof r->connector, connector, "connector",
+                  err, errlen) != 0 ||
+        copy_name(r->stream, sizeof r->stream, stream, "stream", err, errlen) !=
+            0)
+      goto out;
+    r->type = SP_RUNREC_PROGRESS;
+    r->run_id = run_id;
+    r->read = read;
+    r->loaded = loaded;
+    r->rejected = rejected;
+    r->seconds = seconds;
+    rc = 0;
+    goto out;
+  }
+  if (strcmp(type, "stream") != 0) {
+    if (err)
+      snprintf(err, errlen, "run record: unknown type '%.32s'", type);
     goto out;
   }
   if (json_unpack_ex(o, &je, 0,
@@ -122,6 +196,23 @@ int sp_runrec_decode(const char *json, sp_runrec *r, char *err, size_t errlen) {
   r->seconds = seconds;
   if (json_is_string(error))
     snprintf(r->error, sizeof r->error, "%s", json_string_value(error));
+  json_t *rejects = json_object_get(o, "rejects");
+  if (rejects && !json_is_object(rejects)) {
+    if (err)
+      snprintf(err, errlen, "run record: rejects is not an object");
+    goto out;
+  }
+  const char *reason;
+  json_t *count;
+  json_object_foreach(rejects, reason, count) {
+    if (!json_is_integer(count) || json_integer_value(count) < 0) {
+      if (err)
+        snprintf(err, errlen, "run record: rejects of a reason is not a count");
+      goto out;
+    }
+    sp_runrec_add_reason(r->reasons, &r->nreasons, reason,
+                         (long long)json_integer_value(count));
+  }
   rc = 0;
 out:
   json_decref(o);

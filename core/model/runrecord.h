@@ -14,6 +14,20 @@
  *
  * status is "succeeded", "failed" or "skipped" (if_missing = "skip");
  * exit is the exit status that stream alone would give (cli.h SP_EXIT_*).
+ * An optional "rejects" object counts the rejected rows per reason
+ * ({"cpr":2}); the reasons are the fixed words of samspor.rejects.reason,
+ * never a value.
+ *
+ * While a stream loads, the child also sends progress records, at most
+ * one every few seconds:
+ *
+ *   {"v":1,"type":"progress","connector":"unge","stream":"youth_status",
+ *    "run_id":42,"read":100000,"loaded":99990,"rejected":10,
+ *    "seconds":12.5}
+ *
+ * "loaded" there counts the rows sent to the warehouse so far; they are
+ * committed when the stream ends.  A record without "type" (or with
+ * "type":"stream") is a stream's final record.
  * The human summary on stdout stays as it is, for people; a child run by
  * hand has no such variable and writes no record.
  *
@@ -37,8 +51,27 @@ typedef enum sp_runrec_status {
   SP_RUNREC_SKIPPED
 } sp_runrec_status;
 
-/* One stream's run, as the child reports it. */
+/* What a record is: a stream's end, or progress while it loads. */
+typedef enum sp_runrec_type {
+  SP_RUNREC_STREAM,
+  SP_RUNREC_PROGRESS
+} sp_runrec_type;
+
+/* At most this many reasons are kept per record; the rest are counted
+ * under "other". */
+#define SP_RUNREC_MAX_REASONS 16
+
+/* Rejected rows of one reason. */
+typedef struct sp_runrec_reason {
+  char reason[48]; /* samspor.rejects.reason: a fixed word, never a value */
+  long long rows;
+} sp_runrec_reason;
+
+/* One stream's run (or its progress), as the child reports it.  A
+ * progress record fills connector, stream, run_id, read, loaded,
+ * rejected and seconds only. */
 typedef struct sp_runrec {
+  sp_runrec_type type;
   char connector[128]; /* connector name */
   char stream[128];    /* the stream's table */
   long long run_id;    /* its row in samspor.sync_run; 0: none written */
@@ -52,7 +85,17 @@ typedef struct sp_runrec {
   long long duplicates; /* rows with a key seen before in the same run */
   double seconds;       /* how long the stream took */
   char error[1024];     /* why it failed or was skipped; "" when none */
+  size_t nreasons;      /* entries of reasons in use */
+  sp_runrec_reason reasons[SP_RUNREC_MAX_REASONS]; /* rejected per reason */
 } sp_runrec;
+
+/*
+ * Count n rejected rows of reason in reasons[0..*nreasons) (capacity
+ * SP_RUNREC_MAX_REASONS): a new entry, or the last one, renamed "other",
+ * once all are taken.
+ */
+void sp_runrec_add_reason(sp_runrec_reason *reasons, size_t *nreasons,
+                          const char *reason, long long n);
 
 /* "succeeded", "failed", "skipped". */
 const char *sp_runrec_status_name(sp_runrec_status s);

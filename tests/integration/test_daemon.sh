@@ -389,8 +389,9 @@ test_metrics_file() {
 	local ts
 	ts=$(grep '^samspor_last_success_timestamp_seconds{connector="unge"}' "$m" | cut -d' ' -f2)
 	((ts > $(date +%s) - 60)) || fail "last success $ts is not recent"
-	# Every sample line parses as the text format: name{labels} value.
-	grep -v '^#' "$m" | grep -vE '^samspor_[a-z_]+\{connector="[a-z_0-9]+"\} [0-9.]+$' &&
+	# Every sample line parses as the text format: name{labels} value
+	# (per stream: stream=, result=, reason= after the connector).
+	grep -v '^#' "$m" | grep -vE '^samspor_[a-z_]+\{connector="[a-z_0-9]+"(,[a-z]+="[a-z_0-9]+")*\} [0-9.]+$' &&
 		fail "a malformed sample line"
 	stop_daemon
 }

@@ -246,8 +246,8 @@ static void test_next_run_and_jitter(void **state) {
 /* ---- metrics ---------------------------------------------------------- */
 
 static const sp_metrics_conn two[] = {
-    {"unge", 1800000000, 1, 12.5, 200, 3, 1, 0},
-    {"skole", 0, 0, 0, 0, 0, 0, 1},
+    {"unge", 1800000000, 1, 12.5, 200, 3, 1, 0, NULL, 0},
+    {"skole", 0, 0, 0, 0, 0, 0, 1, NULL, 0},
 };
 
 static const char two_text[] =
@@ -294,7 +294,7 @@ static void test_metrics_format(void **state) {
   sp_buf_free(&b);
 
   /* Label values are escaped. */
-  sp_metrics_conn odd = {"a\"b\\c\nd", 0, 0, 0, 0, 0, 0, 0};
+  sp_metrics_conn odd = {"a\"b\\c\nd", 0, 0, 0, 0, 0, 0, 0, NULL, 0};
   sp_buf_init(&b);
   sp_metrics_format(&b, &odd, 1);
   assert_non_null(strstr(b.data, "{connector=\"a\\\"b\\\\c\\nd\"}"));
@@ -304,6 +304,47 @@ static void test_metrics_format(void **state) {
   sp_buf_init(&b);
   sp_metrics_format(&b, NULL, 0);
   assert_non_null(strstr(b.data, "# TYPE samspor_running gauge\n"));
+  sp_buf_free(&b);
+}
+
+/* Per stream: rows so far while it runs, the last run's result and
+ * rejects per reason. */
+static void test_metrics_streams(void **state) {
+  (void)state;
+  static const sp_metrics_reason why[] = {{"cpr", 2}, {"date", 1}};
+  static const sp_metrics_stream st[] = {
+      {"youth_status", 1, 5000, 4990, 10, "succeeded", 198, 3, why, 2},
+      {"school", 0, 0, 0, 0, "failed", 0, 0, NULL, 0},
+  };
+  sp_metrics_conn c = {"unge", 0, 0, 0, 0, 0, 0, 1, st, 2};
+  sp_buf b;
+  sp_buf_init(&b);
+  sp_metrics_format(&b, &c, 1);
+  const char *want[] = {
+      "# TYPE samspor_stream_rows_read gauge\n",
+      "samspor_stream_rows_read{connector=\"unge\",stream=\"youth_status\"} "
+      "5000\n",
+      "samspor_stream_rows_loaded{connector=\"unge\",stream=\"youth_status\"} "
+      "4990\n",
+      "samspor_stream_rows_rejected{connector=\"unge\",stream=\"youth_"
+      "status\"} 10\n",
+      "samspor_stream_last_result{connector=\"unge\",stream=\"youth_status\","
+      "result=\"succeeded\"} 1\n",
+      "samspor_stream_last_result{connector=\"unge\",stream=\"school\","
+      "result=\"failed\"} 1\n",
+      "samspor_stream_last_rows_loaded{connector=\"unge\",stream=\"youth_"
+      "status\"} 198\n",
+      "samspor_stream_last_rejected_by_reason{connector=\"unge\",stream="
+      "\"youth_status\",reason=\"cpr\"} 2\n",
+      "samspor_stream_last_rejected_by_reason{connector=\"unge\",stream="
+      "\"youth_status\",reason=\"date\"} 1\n",
+  };
+  for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+    if (!strstr(b.data, want[i]))
+      fail_msg("metrics lack '%s' in:\n%s", want[i], b.data);
+  /* A stream not running has no progress sample. */
+  assert_null(strstr(b.data, "samspor_stream_rows_read{connector=\"unge\","
+                             "stream=\"school\"}"));
   sp_buf_free(&b);
 }
 
@@ -427,6 +468,7 @@ int main(void) {
       cmocka_unit_test(test_catchup),
       cmocka_unit_test(test_next_run_and_jitter),
       cmocka_unit_test(test_metrics_format),
+      cmocka_unit_test(test_metrics_streams),
       cmocka_unit_test(test_metrics_write_atomic),
       cmocka_unit_test(test_status_print),
   };

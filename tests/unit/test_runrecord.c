@@ -52,6 +52,12 @@ static void assert_same(const sp_runrec *a, const sp_runrec *b) {
   assert_true(a->duplicates == b->duplicates);
   assert_true(a->seconds == b->seconds);
   assert_string_equal(a->error, b->error);
+  assert_int_equal(a->type, b->type);
+  assert_int_equal(a->nreasons, b->nreasons);
+  for (size_t i = 0; i < a->nreasons; i++) {
+    assert_string_equal(a->reasons[i].reason, b->reasons[i].reason);
+    assert_true(a->reasons[i].rows == b->reasons[i].rows);
+  }
 }
 
 static void roundtrip(const sp_runrec *in) {
@@ -128,6 +134,72 @@ static void test_write_is_one_line(void **state) {
   assert_same(&r, &out);
 }
 
+#define FIELDS                                                                 \
+  "\"connector\":\"unge\",\"stream\":\"t\",\"run_id\":1,\"status\":"           \
+  "\"succeeded\",\"exit\":0,\"read\":1,\"loaded\":1,\"rejected\":0,"           \
+  "\"skipped\":0,\"deleted\":0,\"duplicates\":0,\"seconds\":0.5,"
+
+/* Rejects per reason travel with the stream's record, in order. */
+static void test_roundtrip_reasons(void **state) {
+  (void)state;
+  sp_runrec r = sample();
+  sp_runrec_add_reason(r.reasons, &r.nreasons, "cpr", 1);
+  sp_runrec_add_reason(r.reasons, &r.nreasons, "date", 1);
+  sp_runrec_add_reason(r.reasons, &r.nreasons, "cpr", 2);
+  assert_int_equal(r.nreasons, 2);
+  assert_true(r.reasons[0].rows == 3);
+  roundtrip(&r);
+  char *json = NULL;
+  assert_int_equal(sp_runrec_encode(&r, &json), 0);
+  assert_non_null(strstr(json, "\"rejects\":{\"cpr\":3,\"date\":1}"));
+  free(json);
+  /* Past the bound, the rest is counted as "other", nothing lost. */
+  sp_runrec m = sample();
+  char name[16];
+  for (int i = 0; i < SP_RUNREC_MAX_REASONS + 5; i++) {
+    snprintf(name, sizeof name, "r%d", i);
+    sp_runrec_add_reason(m.reasons, &m.nreasons, name, 1);
+  }
+  assert_int_equal(m.nreasons, SP_RUNREC_MAX_REASONS);
+  long long total = 0;
+  for (size_t i = 0; i < m.nreasons; i++)
+    total += m.reasons[i].rows;
+  assert_true(total == SP_RUNREC_MAX_REASONS + 5);
+  assert_string_equal(m.reasons[SP_RUNREC_MAX_REASONS - 1].reason, "other");
+  roundtrip(&m);
+}
+
+/* A progress record: its own type, the counts so far, nothing else. */
+static void test_roundtrip_progress(void **state) {
+  (void)state;
+  sp_runrec p;
+  memset(&p, 0, sizeof p);
+  p.type = SP_RUNREC_PROGRESS;
+  snprintf(p.connector, sizeof p.connector, "unge");
+  snprintf(p.stream, sizeof p.stream, "youth_status");
+  p.run_id = 42;
+  p.read = 100000;
+  p.loaded = 99990;
+  p.rejected = 10;
+  p.seconds = 12.5;
+  roundtrip(&p);
+  char *json = NULL;
+  assert_int_equal(sp_runrec_encode(&p, &json), 0);
+  assert_string_equal(json,
+                      "{\"v\":1,\"type\":\"progress\",\"connector\":\"unge\","
+                      "\"stream\":\"youth_status\",\"run_id\":42,\"read\":"
+                      "100000,\"loaded\":99990,\"rejected\":10,\"seconds\":"
+                      "12.5}");
+  free(json);
+  /* A final record may say its type too. */
+  sp_runrec r;
+  assert_int_equal(sp_runrec_decode("{\"v\":1,\"type\":\"stream\"," FIELDS
+                                    "\"error\":null}",
+                                    &r, NULL, 0),
+                   0);
+  assert_int_equal(r.type, SP_RUNREC_STREAM);
+}
+
 static void refused(const char *json, const char *why) {
   sp_runrec r;
   memset(&r, 0x55, sizeof r);
@@ -139,11 +211,6 @@ static void refused(const char *json, const char *why) {
   assert_string_equal(r.connector, "");
   assert_true(r.loaded == 0);
 }
-
-#define FIELDS                                                                 \
-  "\"connector\":\"unge\",\"stream\":\"t\",\"run_id\":1,\"status\":"           \
-  "\"succeeded\",\"exit\":0,\"read\":1,\"loaded\":1,\"rejected\":0,"           \
-  "\"skipped\":0,\"deleted\":0,\"duplicates\":0,\"seconds\":0.5,"
 
 static void test_malformed(void **state) {
   (void)state;
@@ -180,6 +247,15 @@ static void test_malformed(void **state) {
           "\"rejected\":0,\"skipped\":0,\"deleted\":0,\"duplicates\":0,"
           "\"seconds\":0.5,\"error\":null}",
           "connector is empty");
+  refused("{\"v\":1,\"type\":\"odd\"," FIELDS "\"error\":null}",
+          "unknown type");
+  refused("{\"v\":1,\"type\":\"progress\",\"connector\":\"unge\","
+          "\"stream\":\"t\",\"run_id\":1,\"read\":1}",
+          "run record");
+  refused("{\"v\":1," FIELDS "\"error\":null,\"rejects\":[1]}",
+          "not an object");
+  refused("{\"v\":1," FIELDS "\"error\":null,\"rejects\":{\"cpr\":\"2\"}}",
+          "not a count");
   /* An unknown field from a newer child is fine. */
   sp_runrec r;
   assert_int_equal(sp_runrec_decode("{\"v\":1," FIELDS
@@ -222,6 +298,8 @@ int main(void) {
       cmocka_unit_test(test_roundtrip_success),
       cmocka_unit_test(test_roundtrip_multiline_error),
       cmocka_unit_test(test_write_is_one_line),
+      cmocka_unit_test(test_roundtrip_reasons),
+      cmocka_unit_test(test_roundtrip_progress),
       cmocka_unit_test(test_malformed),
       cmocka_unit_test(test_channel),
   };
