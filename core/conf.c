@@ -15,244 +15,388 @@
 /* ---- the core option tables ------------------------------------------- */
 
 static const samspor_option warehouse_options[] = {
-    {"conninfo", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
-     "libpq connection string or URI (\"host=/run/postgresql "
-     "dbname=warehouse user=samspor_loader\", or \"service=NAME\"). Every "
-     "libpq setting, TLS ones included, may appear here; never a password.",
-     NULL},
-    {"password", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_SECRET, 0, 0, NULL,
-     "The warehouse password, when the server asks for one.", NULL},
-    {"schema", SAMSPOR_OPT_STRING, "warehouse", 0, 0, 0, NULL,
-     "Schema that holds one table per stream.", NULL},
-    {"connect_timeout", SAMSPOR_OPT_DURATION, "30s", 0, 1, 3600, NULL,
-     "How long to wait for the warehouse before the run is counted as a "
-     "temporary failure (exit status 75).",
-     NULL},
-    {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
+    {.name = "conninfo",
+     .type = SAMSPOR_OPT_STRING,
+     .flags = SAMSPOR_OPT_REQUIRED,
+     .help =
+         "libpq connection string or URI (\"host=/run/postgresql "
+         "dbname=warehouse user=samspor_loader\", or \"service=NAME\"). Every "
+         "libpq setting, TLS ones included, may appear here; never a "
+         "password."},
+    {.name = "password",
+     .type = SAMSPOR_OPT_STRING,
+     .flags = SAMSPOR_OPT_SECRET,
+     .help = "The warehouse password, when the server asks for one."},
+    {.name = "schema",
+     .type = SAMSPOR_OPT_STRING,
+     .def = "warehouse",
+     .help = "Schema that holds one table per stream."},
+    {.name = "connect_timeout",
+     .type = SAMSPOR_OPT_DURATION,
+     .def = "30s",
+     .min = 1,
+     .max = 3600,
+     .help =
+         "How long to wait for the warehouse before the run is counted as a "
+         "temporary failure (exit status 75)."},
+    {.name = NULL},
+};
 
 static const samspor_option pseudonym_options[] = {
-    {"key_file", SAMSPOR_OPT_PATH, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
-     "File holding the 32-byte pseudonymisation key (samspor keygen FILE); "
-     "mode 0600, owned by the user running samspor. Losing it breaks "
-     "linkage with earlier loads; keep a backup offline.",
-     NULL},
-    {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
+    {.name = "key_file",
+     .type = SAMSPOR_OPT_PATH,
+     .flags = SAMSPOR_OPT_REQUIRED,
+     .help =
+         "File holding the 32-byte pseudonymisation key (samspor keygen FILE); "
+         "mode 0600, owned by the user running samspor. Losing it breaks "
+         "linkage with earlier loads; keep a backup offline."},
+    {.name = NULL},
+};
 
 static const samspor_option daemon_options[] = {
-    {"timezone", SAMSPOR_OPT_STRING, "Europe/Copenhagen", 0, 0, 0, NULL,
-     "IANA time zone in which schedules are read.", NULL},
-    {"max_parallel", SAMSPOR_OPT_INT, "2", 0, 1, 64, NULL,
-     "How many connectors may sync at the same time.", NULL},
-    {"admin_socket", SAMSPOR_OPT_STRING, "/run/samspor/admin.sock",
-     SAMSPOR_OPT_RESTART, 0, 0, NULL,
-     "Unix socket (mode 0660) for samspor status, trigger and reload.", NULL},
-    {"metrics_file", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
-     "Prometheus text file written after each run (node_exporter textfile "
-     "collector); none when unset.",
-     NULL},
-    {"grace", SAMSPOR_OPT_DURATION, "30s", 0, 1, 3600, NULL,
-     "After SIGTERM to a sync that must stop, how long before SIGKILL.", NULL},
-    {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
+    {.name = "timezone",
+     .type = SAMSPOR_OPT_STRING,
+     .def = "Europe/Copenhagen",
+     .help = "IANA time zone in which schedules are read."},
+    {.name = "max_parallel",
+     .type = SAMSPOR_OPT_INT,
+     .def = "2",
+     .min = 1,
+     .max = 64,
+     .help = "How many connectors may sync at the same time."},
+    {.name = "admin_socket",
+     .type = SAMSPOR_OPT_STRING,
+     .def = "/run/samspor/admin.sock",
+     .flags = SAMSPOR_OPT_RESTART,
+     .help = "Unix socket (mode 0660) for samspor status, trigger and reload."},
+    {.name = "metrics_file",
+     .type = SAMSPOR_OPT_STRING,
+     .help =
+         "Prometheus text file written after each run (node_exporter textfile "
+         "collector); none when unset."},
+    {.name = "grace",
+     .type = SAMSPOR_OPT_DURATION,
+     .def = "30s",
+     .min = 1,
+     .max = 3600,
+     .help =
+         "After SIGTERM to a sync that must stop, how long before SIGKILL."},
+    {.name = NULL},
+};
 
 static const samspor_option log_options[] = {
-    {"level", SAMSPOR_OPT_ENUM, "info", 0, 0, 0, "error|warn|info|debug",
-     "Least severe level logged; -v and -q on the command line move it.", NULL},
-    {"format", SAMSPOR_OPT_ENUM, "logfmt", 0, 0, 0, "logfmt|json",
-     "One line per event on stderr, as logfmt or as JSON.", NULL},
-    {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
+    {.name = "level",
+     .type = SAMSPOR_OPT_ENUM,
+     .def = "info",
+     .choices = "error|warn|info|debug",
+     .help =
+         "Least severe level logged; -v and -q on the command line move it."},
+    {.name = "format",
+     .type = SAMSPOR_OPT_ENUM,
+     .def = "logfmt",
+     .choices = "logfmt|json",
+     .help = "One line per event on stderr, as logfmt or as JSON."},
+    {.name = NULL},
+};
 
 static const samspor_option map_options[] = {
-    {"file", SAMSPOR_OPT_PATH, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
-     "CSV file of key;value lines (UTF-8), e.g. an address and its housing "
-     "area.",
-     NULL},
-    {"extract", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
-     "POSIX extended regex applied to the value before lookup; its first "
-     "group is the key (e.g. \"^([^,]+)\" keeps the street and number).",
-     NULL},
-    {"default", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
-     "Value for keys not in the map; without it an unmapped value sends the "
-     "row to the rejects.",
-     NULL},
-    {"delimiter", SAMSPOR_OPT_STRING, ";", 0, 0, 0, NULL,
-     "Separator between key and value in the file.", NULL},
-    {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
+    {.name = "file",
+     .type = SAMSPOR_OPT_PATH,
+     .flags = SAMSPOR_OPT_REQUIRED,
+     .help =
+         "CSV file of key;value lines (UTF-8), e.g. an address and its housing "
+         "area."},
+    {.name = "extract",
+     .type = SAMSPOR_OPT_STRING,
+     .help =
+         "POSIX extended regex applied to the value before lookup; its first "
+         "group is the key (e.g. \"^([^,]+)\" keeps the street and number)."},
+    {.name = "default",
+     .type = SAMSPOR_OPT_STRING,
+     .help = "Value for keys not in the map; without it an unmapped value "
+             "sends the "
+             "row to the rejects."},
+    {.name = "delimiter",
+     .type = SAMSPOR_OPT_STRING,
+     .def = ";",
+     .help = "Separator between key and value in the file."},
+    {.name = NULL},
+};
 
 static const samspor_option retry_options[] = {
-    {"attempts", SAMSPOR_OPT_INT, "3", 0, 0, 100, NULL,
-     "How many times the daemon retries a run that failed temporarily (exit "
-     "status 75); 0: never.",
-     NULL},
-    {"backoff", SAMSPOR_OPT_DURATION, "5m", 0, 1, 86400, NULL,
-     "First retry delay; it doubles with each attempt, with full jitter.",
-     NULL},
-    {"max_backoff", SAMSPOR_OPT_DURATION, "1h", 0, 1, 7 * 86400, NULL,
-     "Cap on the retry delay.", NULL},
-    {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
+    {.name = "attempts",
+     .type = SAMSPOR_OPT_INT,
+     .def = "3",
+     .max = 100,
+     .help = "How many times the daemon retries a run that failed temporarily "
+             "(exit "
+             "status 75); 0: never."},
+    {.name = "backoff",
+     .type = SAMSPOR_OPT_DURATION,
+     .def = "5m",
+     .min = 1,
+     .max = 86400,
+     .help =
+         "First retry delay; it doubles with each attempt, with full jitter."},
+    {.name = "max_backoff",
+     .type = SAMSPOR_OPT_DURATION,
+     .def = "1h",
+     .min = 1,
+     .max = 7 * 86400,
+     .help = "Cap on the retry delay."},
+    {.name = NULL},
+};
 
 const samspor_option sp_column_options[] = {
-    {"name", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
-     "Column name in the warehouse table (lowercase letters, digits, _).",
-     NULL},
-    {"from", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_REQUIRED | SP_OPT_INTOK, 0,
-     0, NULL,
-     "Source field: a CSV header name or 1-based position, an XPath "
-     "relative to the record (xml), a dotted path in the record (rest), a "
-     "result column (pgsql).",
-     NULL},
-    {"rule", SAMSPOR_OPT_ENUM, "keep", 0, 0, 0,
-     "keep|pseudonym|cpr_birth_year|cpr_birth_month|cpr_gender|age|age_band|"
-     "date_month|date_year|lookup",
-     "What happens to the value on the way in: keep it (typed), replace it "
-     "by a pseudonym, derive birth year/month or gender from a CPR number, "
-     "an age or age band, truncate a date, or look it up in a map.",
-     NULL},
-    {"type", SAMSPOR_OPT_ENUM, "text", 0, 0, 0,
-     "text|int|bigint|numeric|date|timestamp|boolean",
-     "Type of a kept value (rule keep); also the input type of date rules.",
-     NULL},
-    {"kind", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
-     "Identifier kind for rule pseudonym: cpr (validated, normalised) or any "
-     "other name (tenancy, pupil_id). Pseudonyms of one kind link across "
-     "sources.",
-     NULL},
-    {"map", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
-     "Name of a map in maps, for rule lookup.", NULL},
-    {"format", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
-     "strptime-style input format of a date or timestamp (\"%d-%m-%Y\"); "
-     "ISO 8601 when unset.",
-     NULL},
-    {"decimal_comma", SAMSPOR_OPT_BOOL, "false", 0, 0, 0, NULL,
-     "Numbers are written 1.234,50 (comma decimal, dot thousands).", NULL},
-    {"thousands_separator", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
-     "Thousands separator to remove from numbers (\".\", \",\", \" \").", NULL},
-    {"true_words", SAMSPOR_OPT_STRLIST, NULL, 0, 0, 0, NULL,
-     "Words read as true for type boolean (default: true, t, 1, ja, yes).",
-     NULL},
-    {"false_words", SAMSPOR_OPT_STRLIST, NULL, 0, 0, 0, NULL,
-     "Words read as false for type boolean (default: false, f, 0, nej, no).",
-     NULL},
-    {"bands", SAMSPOR_OPT_INTLIST, NULL, 0, 0, 0, NULL,
-     "Lower bounds of age bands for rule age_band, ascending, e.g. [0, 6, "
-     "10, 15, 18, 25, 30, 65].",
-     NULL},
-    {"reference", SAMSPOR_OPT_STRING, "run_date", 0, 0, 0, NULL,
-     "Date at which rule age/age_band computes the age: run_date, or the "
-     "name of a date column of the stream.",
-     NULL},
-    {"not_null", SAMSPOR_OPT_BOOL, "false", 0, 0, 0, NULL,
-     "A row without a value here is rejected (NOT NULL in the table).", NULL},
-    {"description", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
-     "Meaning of the column, for COMMENT ON COLUMN and the data dictionary.",
-     NULL},
-    {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
+    {.name = "name",
+     .type = SAMSPOR_OPT_STRING,
+     .flags = SAMSPOR_OPT_REQUIRED,
+     .help =
+         "Column name in the warehouse table (lowercase letters, digits, _)."},
+    {.name = "from",
+     .type = SAMSPOR_OPT_STRING,
+     .flags = SAMSPOR_OPT_REQUIRED | SP_OPT_INTOK,
+     .help =
+         "Source field: a CSV header name or 1-based position, an XPath "
+         "relative to the record (xml), a dotted path in the record (rest), a "
+         "result column (pgsql)."},
+    {.name = "rule",
+     .type = SAMSPOR_OPT_ENUM,
+     .def = "keep",
+     .choices = "keep|pseudonym|cpr_birth_year|cpr_birth_month|cpr_gender|age|"
+                "age_band|"
+                "date_month|date_year|lookup",
+     .help =
+         "What happens to the value on the way in: keep it (typed), replace it "
+         "by a pseudonym, derive birth year/month or gender from a CPR number, "
+         "an age or age band, truncate a date, or look it up in a map."},
+    {.name = "type",
+     .type = SAMSPOR_OPT_ENUM,
+     .def = "text",
+     .choices = "text|int|bigint|numeric|date|timestamp|boolean",
+     .help = "Type of a kept value (rule keep); also the input type of date "
+             "rules."},
+    {.name = "kind",
+     .type = SAMSPOR_OPT_STRING,
+     .help =
+         "Identifier kind for rule pseudonym: cpr (validated, normalised) or "
+         "any "
+         "other name (tenancy, pupil_id). Pseudonyms of one kind link across "
+         "sources."},
+    {.name = "map",
+     .type = SAMSPOR_OPT_STRING,
+     .help = "Name of a map in maps, for rule lookup."},
+    {.name = "format",
+     .type = SAMSPOR_OPT_STRING,
+     .help =
+         "strptime-style input format of a date or timestamp (\"%d-%m-%Y\"); "
+         "ISO 8601 when unset."},
+    {.name = "decimal_comma",
+     .type = SAMSPOR_OPT_BOOL,
+     .def = "false",
+     .help = "Numbers are written 1.234,50 (comma decimal, dot thousands)."},
+    {.name = "thousands_separator",
+     .type = SAMSPOR_OPT_STRING,
+     .help =
+         "Thousands separator to remove from numbers (\".\", \",\", \" \")."},
+    {.name = "true_words",
+     .type = SAMSPOR_OPT_STRLIST,
+     .help =
+         "Words read as true for type boolean (default: true, t, 1, ja, yes)."},
+    {.name = "false_words",
+     .type = SAMSPOR_OPT_STRLIST,
+     .help = "Words read as false for type boolean (default: false, f, 0, nej, "
+             "no)."},
+    {.name = "bands",
+     .type = SAMSPOR_OPT_INTLIST,
+     .help =
+         "Lower bounds of age bands for rule age_band, ascending, e.g. [0, 6, "
+         "10, 15, 18, 25, 30, 65]."},
+    {.name = "reference",
+     .type = SAMSPOR_OPT_STRING,
+     .def = "run_date",
+     .help =
+         "Date at which rule age/age_band computes the age: run_date, or the "
+         "name of a date column of the stream."},
+    {.name = "not_null",
+     .type = SAMSPOR_OPT_BOOL,
+     .def = "false",
+     .help = "A row without a value here is rejected (NOT NULL in the table)."},
+    {.name = "description",
+     .type = SAMSPOR_OPT_STRING,
+     .help = "Meaning of the column, for COMMENT ON COLUMN and the data "
+             "dictionary."},
+    {.name = NULL},
+};
 
 const samspor_option sp_stream_options[] = {
-    {"table", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
-     "Table in the warehouse schema (lowercase letters, digits, _).", NULL},
-    {"description", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
-     "What the table holds, for COMMENT ON TABLE and the data dictionary.",
-     NULL},
-    {"mode", SAMSPOR_OPT_ENUM, "full_refresh", 0, 0, 0,
-     "full_refresh|append|incremental_dedup",
-     "full_refresh replaces the table atomically; append adds rows; "
-     "incremental_dedup upserts on key.",
-     NULL},
-    {"key", SAMSPOR_OPT_STRLIST, NULL, 0, 0, 0, NULL,
-     "Columns of the primary key (required for incremental_dedup).", NULL},
-    {"cursor", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
-     "Column whose largest loaded value is kept, so the next run asks the "
-     "source only for newer rows.",
-     NULL},
-    {"max_reject_ratio", SAMSPOR_OPT_FLOAT, "0", 0, 0, 1, NULL,
-     "Share of rows that may be rejected; above it the stream's load is "
-     "rolled back and the run fails.",
-     NULL},
-    {"on_duplicate", SAMSPOR_OPT_ENUM, "reject", 0, 0, 0, "reject|first|last",
-     "What to do when one load holds the key twice: reject (load the first "
-     "row, reject the others as duplicate_key, counted against "
-     "max_reject_ratio), first or last (load that row, skip the others).",
-     NULL},
-    {"max_rejects_stored", SAMSPOR_OPT_INT, "1000", 0, 0, 100000000, NULL,
-     "Rejects kept in samspor.rejects per stream and run; the true count is "
-     "in sync_run. Once more rows than this are rejected and the share so "
-     "far is above max_reject_ratio, reading stops and the run fails.",
-     NULL},
-    {"retention", SAMSPOR_OPT_DURATION, NULL, 0, 86400, 200 * 365 * 86400.0,
-     NULL,
-     "Rows whose retention_column is older than this are deleted with each "
-     "load (\"6y\").",
-     NULL},
-    {"retention_column", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
-     "Date column that retention is measured on.", NULL},
-    {"restrict_by", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
-     "Text column holding the housing area of each row (e.g. \"area\"): "
-     "row-level security then lets an analyst login of an organisation "
-     "(samspor grant ORG --role analyst --areas ...) see only its own areas' "
-     "rows; members of samspor_analyst_all see all.",
-     NULL},
-    {"columns", SAMSPOR_OPT_GROUPLIST, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
-     "The table's columns. Only these reach the warehouse: every other "
-     "source field is dropped before anything is written or logged.",
-     sp_column_options},
-    {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
+    {.name = "table",
+     .type = SAMSPOR_OPT_STRING,
+     .flags = SAMSPOR_OPT_REQUIRED,
+     .help = "Table in the warehouse schema (lowercase letters, digits, _)."},
+    {.name = "description",
+     .type = SAMSPOR_OPT_STRING,
+     .help =
+         "What the table holds, for COMMENT ON TABLE and the data dictionary."},
+    {.name = "mode",
+     .type = SAMSPOR_OPT_ENUM,
+     .def = "full_refresh",
+     .choices = "full_refresh|append|incremental_dedup",
+     .help = "full_refresh replaces the table atomically; append adds rows; "
+             "incremental_dedup upserts on key."},
+    {.name = "key",
+     .type = SAMSPOR_OPT_STRLIST,
+     .help = "Columns of the primary key (required for incremental_dedup)."},
+    {.name = "cursor",
+     .type = SAMSPOR_OPT_STRING,
+     .help =
+         "Column whose largest loaded value is kept, so the next run asks the "
+         "source only for newer rows."},
+    {.name = "max_reject_ratio",
+     .type = SAMSPOR_OPT_FLOAT,
+     .def = "0",
+     .max = 1,
+     .help =
+         "Share of rows that may be rejected; above it the stream's load is "
+         "rolled back and the run fails."},
+    {.name = "on_duplicate",
+     .type = SAMSPOR_OPT_ENUM,
+     .def = "reject",
+     .choices = "reject|first|last",
+     .help =
+         "What to do when one load holds the key twice: reject (load the first "
+         "row, reject the others as duplicate_key, counted against "
+         "max_reject_ratio), first or last (load that row, skip the others)."},
+    {.name = "max_rejects_stored",
+     .type = SAMSPOR_OPT_INT,
+     .def = "1000",
+     .max = 100000000,
+     .help =
+         "Rejects kept in samspor.rejects per stream and run; the true count "
+         "is "
+         "in sync_run. Once more rows than this are rejected and the share so "
+         "far is above max_reject_ratio, reading stops and the run fails."},
+    {.name = "retention",
+     .type = SAMSPOR_OPT_DURATION,
+     .min = 86400,
+     .max = 200 * 365 * 86400.0,
+     .help =
+         "Rows whose retention_column is older than this are deleted with each "
+         "load (\"6y\")."},
+    {.name = "retention_column",
+     .type = SAMSPOR_OPT_STRING,
+     .help = "Date column that retention is measured on."},
+    {.name = "restrict_by",
+     .type = SAMSPOR_OPT_STRING,
+     .help =
+         "Text column holding the housing area of each row (e.g. \"area\"): "
+         "row-level security then lets an analyst login of an organisation "
+         "(samspor grant ORG --role analyst --areas ...) see only its own "
+         "areas' "
+         "rows; members of samspor_analyst_all see all."},
+    {.name = "columns",
+     .type = SAMSPOR_OPT_GROUPLIST,
+     .flags = SAMSPOR_OPT_REQUIRED,
+     .help = "The table's columns. Only these reach the warehouse: every other "
+             "source field is dropped before anything is written or logged.",
+     .sub = sp_column_options},
+    {.name = NULL},
+};
 
 static const samspor_option connector_options[] = {
-    {"name", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
-     "Unique name (lowercase letters, digits, _), used on the command line "
-     "and in logs.",
-     NULL},
-    {"plugin", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
-     "Source plugin: csv, xml, rest, pgsql (see samspor plugins).", NULL},
-    {"description", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
-     "Who delivers the data and how, for the data dictionary.", NULL},
-    {"enabled", SAMSPOR_OPT_BOOL, "true", 0, 0, 0, NULL,
-     "A disabled connector is validated but never scheduled.", NULL},
-    {"schedule", SAMSPOR_OPT_STRING, "@nightly", 0, 0, 0, NULL,
-     "Five-field cron expression or @hourly, @daily, @nightly (30 3 * * *), "
-     "@weekly, read in daemon.timezone.",
-     NULL},
-    {"jitter", SAMSPOR_OPT_DURATION, "0s", 0, 0, 86400, NULL,
-     "Random delay up to this long added to each scheduled run.", NULL},
-    {"timeout", SAMSPOR_OPT_DURATION, "1h", 0, 1, 7 * 86400, NULL,
-     "A run still going after this long is stopped (SIGTERM, then SIGKILL).",
-     NULL},
-    {"retry", SAMSPOR_OPT_GROUP, NULL, 0, 0, 0, NULL,
-     "Retries of temporary failures.", retry_options},
-    {"source", SAMSPOR_OPT_ANY, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
-     "Where the data comes from: the plugin's source options (samspor "
-     "plugins NAME).",
-     NULL},
-    {"streams", SAMSPOR_OPT_GROUPLIST, NULL,
-     SAMSPOR_OPT_REQUIRED | SP_OPT_DEFER, 0, 0, NULL,
-     "One or more streams, each loading one warehouse table; these options "
-     "plus the plugin's stream options.",
-     sp_stream_options},
-    {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
+    {.name = "name",
+     .type = SAMSPOR_OPT_STRING,
+     .flags = SAMSPOR_OPT_REQUIRED,
+     .help =
+         "Unique name (lowercase letters, digits, _), used on the command line "
+         "and in logs."},
+    {.name = "plugin",
+     .type = SAMSPOR_OPT_STRING,
+     .flags = SAMSPOR_OPT_REQUIRED,
+     .help = "Source plugin: csv, xml, rest, pgsql (see samspor plugins)."},
+    {.name = "description",
+     .type = SAMSPOR_OPT_STRING,
+     .help = "Who delivers the data and how, for the data dictionary."},
+    {.name = "enabled",
+     .type = SAMSPOR_OPT_BOOL,
+     .def = "true",
+     .help = "A disabled connector is validated but never scheduled."},
+    {.name = "schedule",
+     .type = SAMSPOR_OPT_STRING,
+     .def = "@nightly",
+     .help = "Five-field cron expression or @hourly, @daily, @nightly (30 3 * "
+             "* *), "
+             "@weekly, read in daemon.timezone."},
+    {.name = "jitter",
+     .type = SAMSPOR_OPT_DURATION,
+     .def = "0s",
+     .max = 86400,
+     .help = "Random delay up to this long added to each scheduled run."},
+    {.name = "timeout",
+     .type = SAMSPOR_OPT_DURATION,
+     .def = "1h",
+     .min = 1,
+     .max = 7 * 86400,
+     .help = "A run still going after this long is stopped (SIGTERM, then "
+             "SIGKILL)."},
+    {.name = "retry",
+     .type = SAMSPOR_OPT_GROUP,
+     .help = "Retries of temporary failures.",
+     .sub = retry_options},
+    {.name = "source",
+     .type = SAMSPOR_OPT_ANY,
+     .flags = SAMSPOR_OPT_REQUIRED,
+     .help = "Where the data comes from: the plugin's source options (samspor "
+             "plugins NAME)."},
+    {.name = "streams",
+     .type = SAMSPOR_OPT_GROUPLIST,
+     .flags = SAMSPOR_OPT_REQUIRED | SP_OPT_DEFER,
+     .help =
+         "One or more streams, each loading one warehouse table; these options "
+         "plus the plugin's stream options.",
+     .sub = sp_stream_options},
+    {.name = NULL},
+};
 
 const samspor_option sp_root_options[] = {
-    {"warehouse", SAMSPOR_OPT_GROUP, NULL, 0, 0, 0, NULL,
-     "The PostgreSQL warehouse.", warehouse_options},
-    {"pseudonym", SAMSPOR_OPT_GROUP, NULL, 0, 0, 0, NULL,
-     "Pseudonymisation key.", pseudonym_options},
-    {"daemon", SAMSPOR_OPT_GROUP, NULL, 0, 0, 0, NULL,
-     "samspor run: schedules, parallelism, control socket, metrics.",
-     daemon_options},
-    {"log", SAMSPOR_OPT_GROUP, NULL, 0, 0, 0, NULL, "Logging to stderr.",
-     log_options},
-    {"plugin_dir", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
-     "Directory of source plugins (default: the installed plugin directory; "
-     "$SAMSPOR_PLUGIN_DIR overrides both).",
-     NULL},
-    {"maps", SAMSPOR_OPT_MAP, NULL, 0, 0, 0, NULL,
-     "Named lookup maps for rule lookup.", map_options},
-    {"connectors", SAMSPOR_OPT_GROUPLIST, NULL, SAMSPOR_OPT_REQUIRED, 0, 0,
-     NULL, "The connectors: one per source system.", connector_options},
-    {"partner", SAMSPOR_OPT_GROUP, NULL, 0, 0, 0, NULL,
-     "The partners' indicators (schema partner): small-count suppression, "
-     "the indicator queries, the report.",
-     sp_partner_options},
-    {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
+    {.name = "warehouse",
+     .type = SAMSPOR_OPT_GROUP,
+     .help = "The PostgreSQL warehouse.",
+     .sub = warehouse_options},
+    {.name = "pseudonym",
+     .type = SAMSPOR_OPT_GROUP,
+     .help = "Pseudonymisation key.",
+     .sub = pseudonym_options},
+    {.name = "daemon",
+     .type = SAMSPOR_OPT_GROUP,
+     .help = "samspor run: schedules, parallelism, control socket, metrics.",
+     .sub = daemon_options},
+    {.name = "log",
+     .type = SAMSPOR_OPT_GROUP,
+     .help = "Logging to stderr.",
+     .sub = log_options},
+    {.name = "plugin_dir",
+     .type = SAMSPOR_OPT_STRING,
+     .help = "Directory of source plugins (default: the installed plugin "
+             "directory; "
+             "$SAMSPOR_PLUGIN_DIR overrides both)."},
+    {.name = "maps",
+     .type = SAMSPOR_OPT_MAP,
+     .help = "Named lookup maps for rule lookup.",
+     .sub = map_options},
+    {.name = "connectors",
+     .type = SAMSPOR_OPT_GROUPLIST,
+     .flags = SAMSPOR_OPT_REQUIRED,
+     .help = "The connectors: one per source system.",
+     .sub = connector_options},
+    {.name = "partner",
+     .type = SAMSPOR_OPT_GROUP,
+     .help =
+         "The partners' indicators (schema partner): small-count suppression, "
+         "the indicator queries, the report.",
+     .sub = sp_partner_options},
+    {.name = NULL},
+};
 
 /* ---- helpers ---------------------------------------------------------- */
 
