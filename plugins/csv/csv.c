@@ -763,15 +763,6 @@ nomem:
   return SAMSPOR_ENOMEM;
 }
 
-/* Check that the core's structs are at least as large as ours, since we
- * read every field of them. */
-static int abi_fits(const samspor_host *host, uint32_t args_size,
-                    uint32_t want) {
-  return host && args_size >= want &&
-         host->struct_size >= sizeof(samspor_host) &&
-         host->abi_version == SAMSPOR_ABI_VERSION;
-}
-
 /* In append mode, drop from h->files those loaded before (see
  * sp_loaded_skip).  Returns 0 or a negative SAMSPOR code after
  * host->error. */
@@ -798,7 +789,7 @@ static int csv_open(const samspor_open_args *a, void **handle) {
   int rc;
 
   *handle = NULL;
-  if (!abi_fits(a->host, a->struct_size, sizeof *a))
+  if (!samspor_abi_fits(a->host, a->struct_size, sizeof *a))
     return SAMSPOR_EABI;
   h = calloc(1, sizeof *h);
   if (!h) {
@@ -869,7 +860,7 @@ static int csv_check(const samspor_check_args *a) {
   sp_transport *tp = NULL;
   int rc;
 
-  if (!abi_fits(a->host, a->struct_size, sizeof *a))
+  if (!samspor_abi_fits(a->host, a->struct_size, sizeof *a))
     return SAMSPOR_EABI;
   if ((rc = parse_opts(a->host, a->ctx, a->source, &o)) == 0 &&
       (rc = sp_transport_open(a->host, a->ctx, a->source, &tp)) == 0)
@@ -884,7 +875,7 @@ static int csv_validate(const samspor_check_args *a) {
   sp_transport *tp = NULL;
   int rc;
 
-  if (!abi_fits(a->host, a->struct_size, sizeof *a))
+  if (!samspor_abi_fits(a->host, a->struct_size, sizeof *a))
     return SAMSPOR_EABI;
   if ((rc = parse_opts(a->host, a->ctx, a->source, &o)) == 0)
     rc = sp_transport_open(a->host, a->ctx, a->source, &tp);

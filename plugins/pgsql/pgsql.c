@@ -559,22 +559,13 @@ static void pgsql_close(void *handle) {
   free(h);
 }
 
-/* Check that the core's structs are at least as large as ours, since we
- * read every field of them. */
-static int abi_fits(const samspor_host *host, uint32_t args_size,
-                    uint32_t want) {
-  return host && args_size >= want &&
-         host->struct_size >= sizeof(samspor_host) &&
-         host->abi_version == SAMSPOR_ABI_VERSION;
-}
-
 static int pgsql_open(const samspor_open_args *a, void **handle) {
   pgsql_handle *h;
   PGresult *desc = NULL;
   int rc;
 
   *handle = NULL;
-  if (!abi_fits(a->host, a->struct_size, sizeof *a))
+  if (!samspor_abi_fits(a->host, a->struct_size, sizeof *a))
     return SAMSPOR_EABI;
   h = calloc(1, sizeof *h);
   if (!h) {
@@ -706,7 +697,7 @@ static int pgsql_read(void *handle) {
 static int pgsql_validate(const samspor_check_args *a) {
   pgsql_opts o;
 
-  if (!abi_fits(a->host, a->struct_size, sizeof *a))
+  if (!samspor_abi_fits(a->host, a->struct_size, sizeof *a))
     return SAMSPOR_EABI;
   return parse_opts(a->host, a->ctx, a->source, &o);
 }
@@ -718,7 +709,7 @@ static int pgsql_check(const samspor_check_args *a) {
   PGresult *res;
   int rc;
 
-  if (!abi_fits(a->host, a->struct_size, sizeof *a))
+  if (!samspor_abi_fits(a->host, a->struct_size, sizeof *a))
     return SAMSPOR_EABI;
   if ((rc = parse_opts(a->host, a->ctx, a->source, &o)) != 0 ||
       (rc = pg_connect(a->host, a->ctx, &o, &logto, &conn)) != 0)

@@ -687,15 +687,6 @@ static int first_url(const rest_opts *o, const char *base, char **out) {
 
 /* ---- the plugin functions --------------------------------------------- */
 
-/* Check that the core's structs are at least as large as ours, since we
- * read every field of them. */
-static int abi_fits(const samspor_host *host, uint32_t args_size,
-                    uint32_t want) {
-  return host && args_size >= want &&
-         host->struct_size >= sizeof(samspor_host) &&
-         host->abi_version == SAMSPOR_ABI_VERSION;
-}
-
 static void rest_close(void *handle) {
   rest_handle *h = handle;
   size_t i;
@@ -721,7 +712,7 @@ static int rest_open(const samspor_open_args *a, void **handle) {
   int rc;
 
   *handle = NULL;
-  if (!abi_fits(a->host, a->struct_size, sizeof *a))
+  if (!samspor_abi_fits(a->host, a->struct_size, sizeof *a))
     return SAMSPOR_EABI;
   h = calloc(1, sizeof *h);
   if (!h) {
@@ -1028,7 +1019,7 @@ static int rest_validate(const samspor_check_args *a) {
   rest_opts o;
   int rc;
 
-  if (!abi_fits(a->host, a->struct_size, sizeof *a))
+  if (!samspor_abi_fits(a->host, a->struct_size, sizeof *a))
     return SAMSPOR_EABI;
   if ((rc = parse_opts(a->host, a->ctx, a->source, &o)) != 0)
     return rc;
@@ -1044,7 +1035,7 @@ static int rest_check(const samspor_check_args *a) {
   char err[ERR_TEXT], ut[URL_TEXT];
   int rc;
 
-  if (!abi_fits(a->host, a->struct_size, sizeof *a))
+  if (!samspor_abi_fits(a->host, a->struct_size, sizeof *a))
     return SAMSPOR_EABI;
   if ((rc = parse_opts(a->host, a->ctx, a->source, &o)) != 0)
     return rc;

@@ -152,15 +152,6 @@ static int from_xr(int rc) {
   }
 }
 
-/* Check that the core's structs are at least as large as ours, since we
- * read every field of them. */
-static int abi_fits(const samspor_host *host, uint32_t args_size,
-                    uint32_t want) {
-  return host && args_size >= want &&
-         host->struct_size >= sizeof(samspor_host) &&
-         host->abi_version == SAMSPOR_ABI_VERSION;
-}
-
 /*
  * Read the SOAP request template at path and substitute ${cursor} with
  * the cursor, XML-escaped (empty when cursor is NULL).  Returns 0 with a
@@ -429,7 +420,7 @@ static int xml_open(const samspor_open_args *a, void **handle) {
   int rc;
 
   *handle = NULL;
-  if (!abi_fits(host, a->struct_size, sizeof *a))
+  if (!samspor_abi_fits(host, a->struct_size, sizeof *a))
     return SAMSPOR_EABI;
   h = calloc(1, sizeof *h);
   if (!h) {
@@ -530,7 +521,7 @@ static int xml_validate(const samspor_check_args *a) {
   const char *soap;
   int rc;
 
-  if (!abi_fits(host, a->struct_size, sizeof *a))
+  if (!samspor_abi_fits(host, a->struct_size, sizeof *a))
     return SAMSPOR_EABI;
   engine_config(host, a->source, NULL, &cfg);
   cfg.record = "//*";
@@ -560,7 +551,7 @@ static int xml_check(const samspor_check_args *a) {
   const char *soap;
   int rc;
 
-  if (!abi_fits(host, a->struct_size, sizeof *a))
+  if (!samspor_abi_fits(host, a->struct_size, sizeof *a))
     return SAMSPOR_EABI;
   /* The namespace map is checked here; the record path belongs to the
    * streams, which check --connect does not open. */
