@@ -93,6 +93,20 @@ typedef struct csv_handle {
 
 /* ---- settings --------------------------------------------------------- */
 
+/* The parser's source settings as written, filled by host->fill (the
+ * transport reads its own rows). */
+typedef struct csv_conf {
+  int encoding; /* utf-8|windows-1252|iso-8859-1 */
+  const char *delimiter;
+  int header;
+  const char *quote;
+  long long max_record_size;
+  long long skip_lines;
+  int final_newline; /* required|optional */
+} csv_conf;
+
+#define AT(member) SAMSPOR_AT(csv_conf, member)
+
 /*
  * Defaults are written as the value itself (no libconfig quoting).
  * The ranges are checked again in parse_opts() so that a core that skips
@@ -101,6 +115,7 @@ typedef struct csv_handle {
 static const samspor_option csv_source_options[] = {
     SP_TRANSPORT_OPTION_ROWS,
     {.name = "encoding",
+     AT(encoding),
      .type = SAMSPOR_OPT_ENUM,
      .def = "utf-8",
      .choices = "utf-8|windows-1252|iso-8859-1",
@@ -108,6 +123,7 @@ static const samspor_option csv_source_options[] = {
              "UTF-8. A record with bytes invalid in the encoding is "
              "rejected (reason encoding)."},
     {.name = "delimiter",
+     AT(delimiter),
      .type = SAMSPOR_OPT_STRING,
      .def = ";",
      .help = "Field separator: any one ASCII character (\";\", \",\", "
@@ -115,17 +131,20 @@ static const samspor_option csv_source_options[] = {
              "whichever of \";\", \",\" and tab occurs most in the first "
              "line of each file."},
     {.name = "header",
+     AT(header),
      .type = SAMSPOR_OPT_BOOL,
      .def = "true",
      .help = "Whether the first line names the fields. When false, a "
              "column's from is a 1-based field position (\"3\")."},
     {.name = "quote",
+     AT(quote),
      .type = SAMSPOR_OPT_STRING,
      .def = "\"",
      .help = "Character that quotes fields containing the delimiter, line "
              "breaks or itself (doubled); \"\" when fields are never "
              "quoted."},
     {.name = "max_record_size",
+     AT(max_record_size),
      .type = SAMSPOR_OPT_INT,
      .def = "1048576",
      .min = 1024,
@@ -133,6 +152,7 @@ static const samspor_option csv_source_options[] = {
      .help = "Longest record in bytes. A longer record is rejected (reason "
              "record_too_long) rather than read into memory."},
     {.name = "skip_lines",
+     AT(skip_lines),
      .type = SAMSPOR_OPT_INT,
      .def = "0",
      .min = 0,
@@ -140,6 +160,7 @@ static const samspor_option csv_source_options[] = {
      .help = "Lines to ignore at the start of each file, before the header "
              "(a title or an export note)."},
     {.name = "final_newline",
+     AT(final_newline),
      .type = SAMSPOR_OPT_ENUM,
      .def = "required",
      .choices = "required|optional",
@@ -161,24 +182,32 @@ static int parse_opts(const samspor_host *host, samspor_ctx *ctx,
                       const samspor_settings *s, csv_opts *o) {
   const char *v;
   long long n;
+  csv_conf c;
 
   csv_config_init(&o->cfg);
-  v = host->get_string(s, "final_newline");
-  o->final_nl = !v || strcmp(v, "optional") != 0;
-  v = host->get_string(s, "encoding");
-  if (!v || !strcmp(v, "utf-8")) {
+  memset(&c, 0, sizeof c);
+  if (host->fill(s, csv_source_options, &c) != 0) {
+    host->error(ctx, "csv: the source settings do not fit this plugin");
+    return SAMSPOR_EINVAL;
+  }
+  o->final_nl = c.final_newline != 1;
+  switch (c.encoding) {
+  case 0:
     o->cfg.encoding = CSV_UTF8;
-  } else if (!strcmp(v, "windows-1252")) {
+    break;
+  case 1:
     o->cfg.encoding = CSV_WINDOWS_1252;
-  } else if (!strcmp(v, "iso-8859-1")) {
+    break;
+  case 2:
     o->cfg.encoding = CSV_ISO_8859_1;
-  } else {
+    break;
+  default:
     host->error(ctx, "csv: encoding must be \"utf-8\", \"windows-1252\" or "
                      "\"iso-8859-1\"");
     return SAMSPOR_EINVAL;
   }
 
-  v = host->get_string(s, "delimiter");
+  v = c.delimiter;
   if (!v) {
     o->cfg.delimiter = ';';
   } else if (!strcmp(v, "tab") || !strcmp(v, "\\t")) {
@@ -198,9 +227,9 @@ static int parse_opts(const samspor_host *host, samspor_ctx *ctx,
     return SAMSPOR_EINVAL;
   }
 
-  o->header = host->get_bool(s, "header");
+  o->header = c.header;
 
-  v = host->get_string(s, "quote");
+  v = c.quote;
   if (!v) {
     o->cfg.quote = '"';
   } else if (!*v) {
@@ -216,7 +245,7 @@ static int parse_opts(const samspor_host *host, samspor_ctx *ctx,
     o->cfg.quote = v[0];
   }
 
-  n = host->get_int(s, "max_record_size");
+  n = c.max_record_size;
   if (n < 1024 || n > CSV_MAX_RECORD_LIMIT) {
     host->error(ctx, "csv: max_record_size must be between 1024 and %u",
                 CSV_MAX_RECORD_LIMIT);
@@ -224,7 +253,7 @@ static int parse_opts(const samspor_host *host, samspor_ctx *ctx,
   }
   o->cfg.max_record = (size_t)n;
 
-  n = host->get_int(s, "skip_lines");
+  n = c.skip_lines;
   if (n < 0) {
     host->error(ctx, "csv: skip_lines must not be negative");
     return SAMSPOR_EINVAL;

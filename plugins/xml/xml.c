@@ -94,9 +94,21 @@ __attribute__((constructor)) static void xml_plugin_load(void) {
 
 /* ---- settings --------------------------------------------------------- */
 
+/* The source and stream settings as written, filled by host->fill (the
+ * transport reads its own rows). */
+typedef struct xml_conf {
+  samspor_strlist namespaces;
+  const char *soap_request_file;
+  long long max_record_size;
+} xml_conf;
+typedef struct xml_stream_conf {
+  const char *record;
+} xml_stream_conf;
+
 static const samspor_option xml_source_options[] = {
     SP_TRANSPORT_OPTION_ROWS,
     {.name = "namespaces",
+     SAMSPOR_AT(xml_conf, namespaces),
      .type = SAMSPOR_OPT_STRLIST,
      .help = "Namespace prefixes for the stream's record path and the "
              "columns' XPaths, each \"prefix=uri\" (\"e=urn:example:elev\"). "
@@ -104,6 +116,7 @@ static const samspor_option xml_source_options[] = {
              "namespace, so a document with a default namespace (xmlns=...) "
              "needs a prefix here."},
     {.name = "soap_request_file",
+     SAMSPOR_AT(xml_conf, soap_request_file),
      .type = SAMSPOR_OPT_PATH,
      .help = "Make the source a SOAP service: this file is the request "
              "body, POSTed to url with the transport's headers (e.g. "
@@ -112,6 +125,7 @@ static const samspor_option xml_source_options[] = {
              "(XML-escaped; empty when there is none). Records are taken "
              "from the response; a SOAP Fault fails the stream."},
     {.name = "max_record_size",
+     SAMSPOR_AT(xml_conf, max_record_size),
      .type = SAMSPOR_OPT_INT,
      .def = "1048576",
      .min = XR_MIN_MAX_RECORD,
@@ -125,6 +139,7 @@ static const samspor_option xml_source_options[] = {
 
 static const samspor_option xml_stream_options[] = {
     {.name = "record",
+     SAMSPOR_AT(xml_stream_conf, record),
      .type = SAMSPOR_OPT_STRING,
      .flags = SAMSPOR_OPT_REQUIRED,
      .help = "Path of the record element: from the root (\"/Elevliste/Elev\") "
@@ -392,14 +407,30 @@ static void xml_close(void *handle) {
 
 /*
  * The engine's settings from the source and stream settings: namespaces,
- * max_record_size and (stream NULL: not needed) the record path.
+ * max_record_size and (stream NULL: not needed) the record path; *soap is
+ * the soap_request_file or NULL.  Returns 0 or SAMSPOR_EINVAL after
+ * host->error.
  */
-static void engine_config(const samspor_host *host, const samspor_settings *src,
-                          const samspor_settings *stream, xr_config *c) {
+static int engine_config(const samspor_host *host, samspor_ctx *ctx,
+                         const samspor_settings *src,
+                         const samspor_settings *stream, xr_config *c,
+                         const char **soap) {
+  xml_conf xc;
+  xml_stream_conf sc;
   memset(c, 0, sizeof *c);
-  c->nnamespaces = host->get_list(src, "namespaces", &c->namespaces);
-  c->max_record = (size_t)host->get_int(src, "max_record_size");
-  c->record = stream ? host->get_string(stream, "record") : NULL;
+  memset(&xc, 0, sizeof xc);
+  memset(&sc, 0, sizeof sc);
+  if (host->fill(src, xml_source_options, &xc) != 0 ||
+      (stream && host->fill(stream, xml_stream_options, &sc) != 0)) {
+    host->error(ctx, "xml: the settings do not fit this plugin");
+    return SAMSPOR_EINVAL;
+  }
+  c->namespaces = xc.namespaces.items;
+  c->nnamespaces = xc.namespaces.n;
+  c->max_record = (size_t)xc.max_record_size;
+  c->record = sc.record;
+  *soap = xc.soap_request_file;
+  return 0;
 }
 
 /* In append mode, drop from h->files those loaded before (same name,
@@ -431,7 +462,9 @@ static int xml_open(const samspor_open_args *a, void **handle) {
   h->ctx = a->ctx;
   h->sink = a->sink;
 
-  engine_config(host, a->source, a->stream, &cfg);
+  if ((rc = engine_config(host, a->ctx, a->source, a->stream, &cfg, &soap)) !=
+      0)
+    goto fail;
   h->max_record = cfg.max_record;
   if (!cfg.record) {
     host->error(a->ctx, "xml: the stream's record path is required");
@@ -459,7 +492,6 @@ static int xml_open(const samspor_open_args *a, void **handle) {
 
   if ((rc = sp_transport_open(host, a->ctx, a->source, &h->t)) != 0)
     goto fail;
-  soap = host->get_string(a->source, "soap_request_file");
   if (soap && *soap) {
     if (sp_transport_is_local(h->t)) {
       host->error(a->ctx, "xml: soap_request_file needs an https:// url "
@@ -523,7 +555,8 @@ static int xml_validate(const samspor_check_args *a) {
 
   if (!samspor_abi_fits(host, a->struct_size, sizeof *a))
     return SAMSPOR_EABI;
-  engine_config(host, a->source, NULL, &cfg);
+  if ((rc = engine_config(host, a->ctx, a->source, NULL, &cfg, &soap)) != 0)
+    return rc;
   cfg.record = "//*";
   if ((rc = xr_parser_new(&cfg, on_record, NULL, &p, err, sizeof err)) != 0) {
     host->error(a->ctx, "xml: %s", err);
@@ -532,7 +565,6 @@ static int xml_validate(const samspor_check_args *a) {
   xr_parser_free(p);
   if ((rc = sp_transport_open(host, a->ctx, a->source, &t)) != 0)
     return rc;
-  soap = host->get_string(a->source, "soap_request_file");
   if (soap && *soap && sp_transport_is_local(t)) {
     host->error(a->ctx, "xml: soap_request_file needs an https:// url "
                         "(the SOAP service), not a local file");
@@ -555,7 +587,8 @@ static int xml_check(const samspor_check_args *a) {
     return SAMSPOR_EABI;
   /* The namespace map is checked here; the record path belongs to the
    * streams, which check --connect does not open. */
-  engine_config(host, a->source, NULL, &cfg);
+  if ((rc = engine_config(host, a->ctx, a->source, NULL, &cfg, &soap)) != 0)
+    return rc;
   cfg.record = "//*";
   if ((rc = xr_parser_new(&cfg, on_record, NULL, &p, err, sizeof err)) != 0) {
     host->error(a->ctx, "xml: %s", err);
@@ -564,7 +597,6 @@ static int xml_check(const samspor_check_args *a) {
   xr_parser_free(p);
   if ((rc = sp_transport_open(host, a->ctx, a->source, &t)) != 0)
     return rc;
-  soap = host->get_string(a->source, "soap_request_file");
   if (soap && *soap) {
     char *body;
     size_t len;
