@@ -16,6 +16,7 @@
 
 static const samspor_option warehouse_options[] = {
     {.name = "conninfo",
+     SAMSPOR_AT(sp_warehouse_conf, conninfo),
      .type = SAMSPOR_OPT_STRING,
      .flags = SAMSPOR_OPT_REQUIRED,
      .help =
@@ -24,14 +25,17 @@ static const samspor_option warehouse_options[] = {
          "libpq setting, TLS ones included, may appear here; never a "
          "password."},
     {.name = "password",
+     SAMSPOR_AT(sp_warehouse_conf, password),
      .type = SAMSPOR_OPT_STRING,
      .flags = SAMSPOR_OPT_SECRET,
      .help = "The warehouse password, when the server asks for one."},
     {.name = "schema",
+     SAMSPOR_AT(sp_warehouse_conf, schema),
      .type = SAMSPOR_OPT_STRING,
      .def = "warehouse",
      .help = "Schema that holds one table per stream."},
     {.name = "connect_timeout",
+     SAMSPOR_AT(sp_warehouse_conf, connect_timeout),
      .type = SAMSPOR_OPT_DURATION,
      .def = "30s",
      .min = 1,
@@ -44,6 +48,7 @@ static const samspor_option warehouse_options[] = {
 
 static const samspor_option pseudonym_options[] = {
     {.name = "key_file",
+     SAMSPOR_AT(sp_root_conf, key_file),
      .type = SAMSPOR_OPT_PATH,
      .flags = SAMSPOR_OPT_REQUIRED,
      .help =
@@ -55,26 +60,31 @@ static const samspor_option pseudonym_options[] = {
 
 static const samspor_option daemon_options[] = {
     {.name = "timezone",
+     SAMSPOR_AT(sp_daemon_conf, timezone),
      .type = SAMSPOR_OPT_STRING,
      .def = "Europe/Copenhagen",
      .help = "IANA time zone in which schedules are read."},
     {.name = "max_parallel",
+     SAMSPOR_AT(sp_daemon_conf, max_parallel),
      .type = SAMSPOR_OPT_INT,
      .def = "2",
      .min = 1,
      .max = 64,
      .help = "How many connectors may sync at the same time."},
     {.name = "admin_socket",
+     SAMSPOR_AT(sp_daemon_conf, admin_socket),
      .type = SAMSPOR_OPT_STRING,
      .def = "/run/samspor/admin.sock",
      .flags = SAMSPOR_OPT_RESTART,
      .help = "Unix socket (mode 0660) for samspor status, trigger and reload."},
     {.name = "metrics_file",
+     SAMSPOR_AT(sp_daemon_conf, metrics_file),
      .type = SAMSPOR_OPT_STRING,
      .help =
          "Prometheus text file written after each run (node_exporter textfile "
          "collector); none when unset."},
     {.name = "grace",
+     SAMSPOR_AT(sp_daemon_conf, grace),
      .type = SAMSPOR_OPT_DURATION,
      .def = "30s",
      .min = 1,
@@ -86,12 +96,14 @@ static const samspor_option daemon_options[] = {
 
 static const samspor_option log_options[] = {
     {.name = "level",
+     SAMSPOR_AT(sp_log_conf, level),
      .type = SAMSPOR_OPT_ENUM,
      .def = "info",
      .choices = "error|warn|info|debug",
      .help =
          "Least severe level logged; -v and -q on the command line move it."},
     {.name = "format",
+     SAMSPOR_AT(sp_log_conf, format),
      .type = SAMSPOR_OPT_ENUM,
      .def = "logfmt",
      .choices = "logfmt|json",
@@ -125,6 +137,7 @@ static const samspor_option map_options[] = {
 
 static const samspor_option retry_options[] = {
     {.name = "attempts",
+     SAMSPOR_AT(sp_retry_conf, attempts),
      .type = SAMSPOR_OPT_INT,
      .def = "3",
      .max = 100,
@@ -132,6 +145,7 @@ static const samspor_option retry_options[] = {
              "(exit "
              "status 75); 0: never."},
     {.name = "backoff",
+     SAMSPOR_AT(sp_retry_conf, backoff),
      .type = SAMSPOR_OPT_DURATION,
      .def = "5m",
      .min = 1,
@@ -139,6 +153,7 @@ static const samspor_option retry_options[] = {
      .help =
          "First retry delay; it doubles with each attempt, with full jitter."},
     {.name = "max_backoff",
+     SAMSPOR_AT(sp_retry_conf, max_backoff),
      .type = SAMSPOR_OPT_DURATION,
      .def = "1h",
      .min = 1,
@@ -305,34 +320,41 @@ const samspor_option sp_stream_options[] = {
 
 static const samspor_option connector_options[] = {
     {.name = "name",
+     SAMSPOR_AT(sp_connector_conf, name),
      .type = SAMSPOR_OPT_STRING,
      .flags = SAMSPOR_OPT_REQUIRED,
      .help =
          "Unique name (lowercase letters, digits, _), used on the command line "
          "and in logs."},
     {.name = "plugin",
+     SAMSPOR_AT(sp_connector_conf, plugin),
      .type = SAMSPOR_OPT_STRING,
      .flags = SAMSPOR_OPT_REQUIRED,
      .help = "Source plugin: csv, xml, rest, pgsql (see samspor plugins)."},
     {.name = "description",
+     SAMSPOR_AT(sp_connector_conf, description),
      .type = SAMSPOR_OPT_STRING,
      .help = "Who delivers the data and how, for the data dictionary."},
     {.name = "enabled",
+     SAMSPOR_AT(sp_connector_conf, enabled),
      .type = SAMSPOR_OPT_BOOL,
      .def = "true",
      .help = "A disabled connector is validated but never scheduled."},
     {.name = "schedule",
+     SAMSPOR_AT(sp_connector_conf, schedule),
      .type = SAMSPOR_OPT_STRING,
      .def = "@nightly",
      .help = "Five-field cron expression or @hourly, @daily, @nightly (30 3 * "
              "* *), "
              "@weekly, read in daemon.timezone."},
     {.name = "jitter",
+     SAMSPOR_AT(sp_connector_conf, jitter),
      .type = SAMSPOR_OPT_DURATION,
      .def = "0s",
      .max = 86400,
      .help = "Random delay up to this long added to each scheduled run."},
     {.name = "timeout",
+     SAMSPOR_AT(sp_connector_conf, timeout),
      .type = SAMSPOR_OPT_DURATION,
      .def = "1h",
      .min = 1,
@@ -340,6 +362,7 @@ static const samspor_option connector_options[] = {
      .help = "A run still going after this long is stopped (SIGTERM, then "
              "SIGKILL)."},
     {.name = "retry",
+     SAMSPOR_AT(sp_connector_conf, retry_group),
      .type = SAMSPOR_OPT_GROUP,
      .help = "Retries of temporary failures.",
      .sub = retry_options},
@@ -360,36 +383,44 @@ static const samspor_option connector_options[] = {
 
 const samspor_option sp_root_options[] = {
     {.name = "warehouse",
+     SAMSPOR_AT(sp_root_conf, warehouse_group),
      .type = SAMSPOR_OPT_GROUP,
      .help = "The PostgreSQL warehouse.",
      .sub = warehouse_options},
     {.name = "pseudonym",
+     SAMSPOR_AT(sp_root_conf, pseudonym_group),
      .type = SAMSPOR_OPT_GROUP,
      .help = "Pseudonymisation key.",
      .sub = pseudonym_options},
     {.name = "daemon",
+     SAMSPOR_AT(sp_root_conf, daemon_group),
      .type = SAMSPOR_OPT_GROUP,
      .help = "samspor run: schedules, parallelism, control socket, metrics.",
      .sub = daemon_options},
     {.name = "log",
+     SAMSPOR_AT(sp_root_conf, log_group),
      .type = SAMSPOR_OPT_GROUP,
      .help = "Logging to stderr.",
      .sub = log_options},
     {.name = "plugin_dir",
+     SAMSPOR_AT(sp_root_conf, plugin_dir),
      .type = SAMSPOR_OPT_STRING,
      .help = "Directory of source plugins (default: the installed plugin "
              "directory; "
              "$SAMSPOR_PLUGIN_DIR overrides both)."},
     {.name = "maps",
+     SAMSPOR_AT(sp_root_conf, maps),
      .type = SAMSPOR_OPT_MAP,
      .help = "Named lookup maps for rule lookup.",
      .sub = map_options},
     {.name = "connectors",
+     SAMSPOR_AT(sp_root_conf, connectors),
      .type = SAMSPOR_OPT_GROUPLIST,
      .flags = SAMSPOR_OPT_REQUIRED,
      .help = "The connectors: one per source system.",
      .sub = connector_options},
     {.name = "partner",
+     SAMSPOR_AT(sp_root_conf, partner_group),
      .type = SAMSPOR_OPT_GROUP,
      .help =
          "The partners' indicators (schema partner): small-count suppression, "
@@ -399,6 +430,25 @@ const samspor_option sp_root_options[] = {
 };
 
 /* ---- helpers ---------------------------------------------------------- */
+
+/* sp_options_fill for settings that may be missing after a parse error
+ * (out keeps its zeros).  A table the settings were not parsed with is a
+ * bug that every test loading a configuration finds: stop at once. */
+static void fill(const samspor_settings *s, const samspor_option *table,
+                 void *out) {
+  if (s && sp_options_fill(s, table, out) != 0)
+    abort();
+}
+
+/* c->conf from c->root. */
+static void fill_root(sp_config *c) {
+  sp_root_conf *r = &c->conf;
+  fill(c->root, sp_root_options, r);
+  fill(r->warehouse_group, warehouse_options, &r->warehouse);
+  fill(r->pseudonym_group, pseudonym_options, r);
+  fill(r->daemon_group, daemon_options, &r->daemon);
+  fill(r->log_group, log_options, &r->log);
+}
 
 const char *sp_config_default_path(void) {
   const char *env = getenv("SAMSPOR_CONFIG");
@@ -697,7 +747,9 @@ static void check_inline_secrets(const samspor_settings *s, sp_errors *errs) {
 static void build_connector(sp_config *c, sp_connector *conn,
                             samspor_settings *cs, sp_errors *errs) {
   conn->s = cs;
-  conn->name = sp_get_string(cs, "name");
+  fill(cs, connector_options, &conn->conf);
+  fill(conn->conf.retry_group, retry_options, &conn->conf.retry);
+  conn->name = conn->conf.name;
   conn->line = cs->line;
   const char *file = cs->file;
   const char *label = conn->name ? conn->name : "?";
@@ -707,7 +759,7 @@ static void build_connector(sp_config *c, sp_connector *conn,
                   "_, starting with a letter",
                   conn->name);
 
-  const char *sched = sp_get_string(cs, "schedule");
+  const char *sched = conn->conf.schedule;
   if (sched) {
     char err[256];
     if (sp_schedule_parse(sched, &conn->schedule, err, sizeof err) != 0)
@@ -715,7 +767,7 @@ static void build_connector(sp_config *c, sp_connector *conn,
                     "schedule '%s' of connector '%s': %s", sched, label, err);
   }
 
-  const char *pname = sp_get_string(cs, "plugin");
+  const char *pname = conn->conf.plugin;
   if (pname) {
     conn->plugin = sp_plugin_set_find(&c->plugins, pname);
     if (!conn->plugin) {
@@ -840,16 +892,16 @@ int sp_config_load(const char *path, sp_config **out, sp_errors *errs) {
   size_t before = errs->nerrors;
   c->root = sp_settings_parse(config_root_setting(&c->cfg), sp_root_options,
                               NULL, SP_ROOT_WHERE, c->basedir, errs);
+  fill_root(c);
 
-  const samspor_settings *dmn = sp_get_group(c->root, "daemon");
-  const char *tz = sp_get_string(dmn, "timezone");
+  const samspor_settings *dmn = c->conf.daemon_group;
+  const char *tz = c->conf.daemon.timezone;
   if (tz && !sp_tz_valid(tz))
     sp_errors_add(errs, dmn->file, sp_get_line(dmn, "timezone"),
                   "timezone '%s' is not an IANA time zone (e.g. "
                   "Europe/Copenhagen)",
                   tz);
-  const char *schema =
-      sp_get_string(sp_get_group(c->root, "warehouse"), "schema");
+  const char *schema = c->conf.warehouse.schema;
   if (schema &&
       (!sp_valid_ident(schema) || strcmp(schema, "samspor") == 0 ||
        strcmp(schema, "partner") == 0 || strncmp(schema, "pg_", 3) == 0))
@@ -859,13 +911,13 @@ int sp_config_load(const char *path, sp_config **out, sp_errors *errs) {
                   "_; samspor and partner are reserved",
                   schema);
   check_maps(c, errs);
-  const samspor_settings *wh = sp_get_group(c->root, "warehouse");
-  const char *conninfo = sp_get_string(wh, "conninfo");
+  const samspor_settings *wh = c->conf.warehouse_group;
+  const char *conninfo = c->conf.warehouse.conninfo;
   char cerr[256];
   if (conninfo && sp_conninfo_check(conninfo, cerr, sizeof cerr) != 0)
     sp_errors_add(errs, wh->file, sp_get_line(wh, "conninfo"), "%s", cerr);
 
-  const char *dir = sp_plugin_dir(sp_get_string(c->root, "plugin_dir"));
+  const char *dir = sp_plugin_dir(c->conf.plugin_dir);
   if (sp_plugin_set_load(dir, &c->plugins) != 0)
     sp_warnings_add(errs, c->root->file, sp_get_line(c->root, "plugin_dir"),
                     "plugin directory %s: %s", dir, strerror(errno));
@@ -905,8 +957,8 @@ int sp_config_load(const char *path, sp_config **out, sp_errors *errs) {
     next:;
     }
 
-  (void)sp_partner_init(&c->partner, sp_get_group(c->root, "partner"),
-                        c->root->file, errs);
+  (void)sp_partner_init(&c->partner, c->conf.partner_group, c->root->file,
+                        errs);
 
   if (errs->nerrors > before) {
     sp_config_free(c);
@@ -953,9 +1005,9 @@ const sp_partner *sp_config_partner(const sp_config *c) {
 }
 
 const char *sp_config_schema(const sp_config *c) {
-  return sp_get_string(sp_get_group(c->root, "warehouse"), "schema");
+  return c->conf.warehouse.schema;
 }
 
 const char *sp_config_timezone(const sp_config *c) {
-  return sp_get_string(sp_get_group(c->root, "daemon"), "timezone");
+  return c->conf.daemon.timezone;
 }
