@@ -29,9 +29,12 @@
  *     close(handle)              always called after a successful open
  *
  * Error convention (libuv's): every function returns 0 or a negative
- * SAMSPOR_E* code.  A plugin that fails says why with host->error(); the
- * message must name what failed (file, URL, line) and never contain a field
- * value, since values may be CPR numbers, names or addresses.
+ * SAMSPOR_E* code, never a bare -1 (that is SAMSPOR_ENOMEM).  A plugin that
+ * fails says why with host->error(); the message must name what failed
+ * (file, URL, line) and never contain a field value, since values may be
+ * CPR numbers, names or addresses.  Out of memory: a plugin checks every
+ * allocation and returns SAMSPOR_ENOMEM (the core's own allocators abort,
+ * but a plugin does not link them; see the core's util.h).
  *
  * Threads: a plugin's callbacks for one handle are called from one thread at
  * a time; the host functions may be called only from that thread, during the

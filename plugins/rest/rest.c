@@ -519,10 +519,10 @@ static int opts_headers_tls(const samspor_host *host, samspor_ctx *ctx,
     }
   }
   if (cf->headers_file) {
-    if (sp_headers_file_read(cf->headers_file, &o->file_headers,
-                             &o->nfile_headers, err, sizeof err) != 0) {
+    if ((rc = sp_headers_file_read(cf->headers_file, &o->file_headers,
+                                   &o->nfile_headers, err, sizeof err)) != 0) {
       host->error(ctx, "rest: %s", err);
-      return SAMSPOR_EINVAL;
+      return rc;
     }
     o->all_headers =
         calloc(c->nheaders + o->nfile_headers + 1, sizeof *o->all_headers);
