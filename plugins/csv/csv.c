@@ -43,9 +43,10 @@
 /* The source settings of the parser, checked (the url and everything
  * about reaching it are the transport's). */
 typedef struct csv_opts {
-  int header;     /* the first record names the fields */
-  int final_nl;   /* final_newline = "required" */
-  csv_config cfg; /* for the parser */
+  sp_transport_conf tp; /* for sp_transport_open; borrowed strings */
+  int header;           /* the first record names the fields */
+  int final_nl;         /* final_newline = "required" */
+  csv_config cfg;       /* for the parser */
 } csv_opts;
 
 /* One open stream. */
@@ -93,9 +94,9 @@ typedef struct csv_handle {
 
 /* ---- settings --------------------------------------------------------- */
 
-/* The parser's source settings as written, filled by host->fill (the
- * transport reads its own rows). */
+/* The source settings as written, filled by host->fill. */
 typedef struct csv_conf {
+  sp_transport_conf tp;
   int encoding; /* utf-8|windows-1252|iso-8859-1 */
   const char *delimiter;
   int header;
@@ -113,7 +114,7 @@ typedef struct csv_conf {
  * them cannot give the parser something it refuses.
  */
 static const samspor_option csv_source_options[] = {
-    SP_TRANSPORT_OPTION_ROWS,
+    SP_TRANSPORT_OPTION_ROWS(csv_conf, tp),
     {.name = "encoding",
      AT(encoding),
      .type = SAMSPOR_OPT_ENUM,
@@ -190,6 +191,7 @@ static int parse_opts(const samspor_host *host, samspor_ctx *ctx,
     host->error(ctx, "csv: the source settings do not fit this plugin");
     return SAMSPOR_EINVAL;
   }
+  o->tp = c.tp;
   o->final_nl = c.final_newline != 1;
   switch (c.encoding) {
   case 0:
@@ -831,7 +833,7 @@ static int csv_open(const samspor_open_args *a, void **handle) {
 
   if ((rc = parse_opts(a->host, a->ctx, a->source, &h->opts)) != 0 ||
       (rc = take_fields(h, a)) != 0 ||
-      (rc = sp_transport_open(a->host, a->ctx, a->source, &h->tp)) != 0 ||
+      (rc = sp_transport_open(a->host, a->ctx, &h->opts.tp, &h->tp)) != 0 ||
       (rc = list_files(a->host, a->ctx, h->tp, &fl)) != 0)
     goto fail;
   h->files = fl.v;
@@ -892,7 +894,7 @@ static int csv_check(const samspor_check_args *a) {
   if (!samspor_abi_fits(a->host, a->struct_size, sizeof *a))
     return SAMSPOR_EABI;
   if ((rc = parse_opts(a->host, a->ctx, a->source, &o)) == 0 &&
-      (rc = sp_transport_open(a->host, a->ctx, a->source, &tp)) == 0)
+      (rc = sp_transport_open(a->host, a->ctx, &o.tp, &tp)) == 0)
     rc = sp_transport_check(tp);
   sp_transport_close(tp);
   return rc;
@@ -907,7 +909,7 @@ static int csv_validate(const samspor_check_args *a) {
   if (!samspor_abi_fits(a->host, a->struct_size, sizeof *a))
     return SAMSPOR_EABI;
   if ((rc = parse_opts(a->host, a->ctx, a->source, &o)) == 0)
-    rc = sp_transport_open(a->host, a->ctx, a->source, &tp);
+    rc = sp_transport_open(a->host, a->ctx, &o.tp, &tp);
   sp_transport_close(tp);
   return rc;
 }

@@ -94,9 +94,9 @@ __attribute__((constructor)) static void xml_plugin_load(void) {
 
 /* ---- settings --------------------------------------------------------- */
 
-/* The source and stream settings as written, filled by host->fill (the
- * transport reads its own rows). */
+/* The source and stream settings as written, filled by host->fill. */
 typedef struct xml_conf {
+  sp_transport_conf tp;
   samspor_strlist namespaces;
   const char *soap_request_file;
   long long max_record_size;
@@ -106,7 +106,7 @@ typedef struct xml_stream_conf {
 } xml_stream_conf;
 
 static const samspor_option xml_source_options[] = {
-    SP_TRANSPORT_OPTION_ROWS,
+    SP_TRANSPORT_OPTION_ROWS(xml_conf, tp),
     {.name = "namespaces",
      SAMSPOR_AT(xml_conf, namespaces),
      .type = SAMSPOR_OPT_STRLIST,
@@ -407,29 +407,27 @@ static void xml_close(void *handle) {
 
 /*
  * The engine's settings from the source and stream settings: namespaces,
- * max_record_size and (stream NULL: not needed) the record path; *soap is
- * the soap_request_file or NULL.  Returns 0 or SAMSPOR_EINVAL after
- * host->error.
+ * max_record_size and (stream NULL: not needed) the record path; *xc
+ * gets every source setting (the transport's, soap_request_file).  Returns
+ * 0 or SAMSPOR_EINVAL after host->error.
  */
 static int engine_config(const samspor_host *host, samspor_ctx *ctx,
                          const samspor_settings *src,
                          const samspor_settings *stream, xr_config *c,
-                         const char **soap) {
-  xml_conf xc;
+                         xml_conf *xc) {
   xml_stream_conf sc;
   memset(c, 0, sizeof *c);
-  memset(&xc, 0, sizeof xc);
+  memset(xc, 0, sizeof *xc);
   memset(&sc, 0, sizeof sc);
-  if (host->fill(src, xml_source_options, &xc) != 0 ||
+  if (host->fill(src, xml_source_options, xc) != 0 ||
       (stream && host->fill(stream, xml_stream_options, &sc) != 0)) {
     host->error(ctx, "xml: the settings do not fit this plugin");
     return SAMSPOR_EINVAL;
   }
-  c->namespaces = xc.namespaces.items;
-  c->nnamespaces = xc.namespaces.n;
-  c->max_record = (size_t)xc.max_record_size;
+  c->namespaces = xc->namespaces.items;
+  c->nnamespaces = xc->namespaces.n;
+  c->max_record = (size_t)xc->max_record_size;
   c->record = sc.record;
-  *soap = xc.soap_request_file;
   return 0;
 }
 
@@ -447,6 +445,7 @@ static int xml_open(const samspor_open_args *a, void **handle) {
   xr_config cfg;
   char err[600];
   const char *soap;
+  xml_conf xc;
   size_t i;
   int rc;
 
@@ -462,8 +461,7 @@ static int xml_open(const samspor_open_args *a, void **handle) {
   h->ctx = a->ctx;
   h->sink = a->sink;
 
-  if ((rc = engine_config(host, a->ctx, a->source, a->stream, &cfg, &soap)) !=
-      0)
+  if ((rc = engine_config(host, a->ctx, a->source, a->stream, &cfg, &xc)) != 0)
     goto fail;
   h->max_record = cfg.max_record;
   if (!cfg.record) {
@@ -490,8 +488,9 @@ static int xml_open(const samspor_open_args *a, void **handle) {
     goto fail;
   }
 
-  if ((rc = sp_transport_open(host, a->ctx, a->source, &h->t)) != 0)
+  if ((rc = sp_transport_open(host, a->ctx, &xc.tp, &h->t)) != 0)
     goto fail;
+  soap = xc.soap_request_file;
   if (soap && *soap) {
     if (sp_transport_is_local(h->t)) {
       host->error(a->ctx, "xml: soap_request_file needs an https:// url "
@@ -551,11 +550,12 @@ static int xml_validate(const samspor_check_args *a) {
   xr_parser *p = NULL;
   char err[600];
   const char *soap;
+  xml_conf xc;
   int rc;
 
   if (!samspor_abi_fits(host, a->struct_size, sizeof *a))
     return SAMSPOR_EABI;
-  if ((rc = engine_config(host, a->ctx, a->source, NULL, &cfg, &soap)) != 0)
+  if ((rc = engine_config(host, a->ctx, a->source, NULL, &cfg, &xc)) != 0)
     return rc;
   cfg.record = "//*";
   if ((rc = xr_parser_new(&cfg, on_record, NULL, &p, err, sizeof err)) != 0) {
@@ -563,8 +563,9 @@ static int xml_validate(const samspor_check_args *a) {
     return from_xr(rc);
   }
   xr_parser_free(p);
-  if ((rc = sp_transport_open(host, a->ctx, a->source, &t)) != 0)
+  if ((rc = sp_transport_open(host, a->ctx, &xc.tp, &t)) != 0)
     return rc;
+  soap = xc.soap_request_file;
   if (soap && *soap && sp_transport_is_local(t)) {
     host->error(a->ctx, "xml: soap_request_file needs an https:// url "
                         "(the SOAP service), not a local file");
@@ -581,13 +582,14 @@ static int xml_check(const samspor_check_args *a) {
   xr_parser *p = NULL;
   char err[600];
   const char *soap;
+  xml_conf xc;
   int rc;
 
   if (!samspor_abi_fits(host, a->struct_size, sizeof *a))
     return SAMSPOR_EABI;
   /* The namespace map is checked here; the record path belongs to the
    * streams, which check --connect does not open. */
-  if ((rc = engine_config(host, a->ctx, a->source, NULL, &cfg, &soap)) != 0)
+  if ((rc = engine_config(host, a->ctx, a->source, NULL, &cfg, &xc)) != 0)
     return rc;
   cfg.record = "//*";
   if ((rc = xr_parser_new(&cfg, on_record, NULL, &p, err, sizeof err)) != 0) {
@@ -595,8 +597,9 @@ static int xml_check(const samspor_check_args *a) {
     return from_xr(rc);
   }
   xr_parser_free(p);
-  if ((rc = sp_transport_open(host, a->ctx, a->source, &t)) != 0)
+  if ((rc = sp_transport_open(host, a->ctx, &xc.tp, &t)) != 0)
     return rc;
+  soap = xc.soap_request_file;
   if (soap && *soap) {
     char *body;
     size_t len;
