@@ -328,8 +328,14 @@ static const samspor_option rest_source_options[] = {
     {.name = NULL},
 };
 
+/* The stream settings, filled by host->fill. */
+typedef struct rest_stream_conf {
+  const char *records;
+} rest_stream_conf;
+
 static const samspor_option rest_stream_options[] = {
     {.name = "records",
+     SAMSPOR_AT(rest_stream_conf, records),
      .type = SAMSPOR_OPT_STRING,
      .def = "",
      .help = "Dotted path of the array of records in each page "
@@ -798,7 +804,16 @@ static int rest_open(const samspor_open_args *a, void **handle) {
     free(h);
     return rc;
   }
-  rec = a->host->get_string(a->stream, "records");
+  {
+    rest_stream_conf sc = {NULL};
+    if (a->host->fill(a->stream, rest_stream_options, &sc) != 0) {
+      a->host->error(a->ctx, "rest: the stream settings do not fit this "
+                             "plugin");
+      rc = SAMSPOR_EINVAL;
+      goto fail;
+    }
+    rec = sc.records;
+  }
   if ((rc = compile_path(a->host, a->ctx, "records", rec ? rec : "",
                          &h->records)) != 0)
     goto fail;
