@@ -22,6 +22,7 @@
 #include "conf.h"
 #include "indicators.h"
 #include "options.h"
+#include "plugin.h"
 
 /* What fill() writes for opts below. */
 typedef struct typed {
@@ -414,6 +415,29 @@ static void test_check_tables(void **state) {
   sp_buf_free(&b);
 }
 
+/* The same checks on the tables of the plugins this build made. */
+static void test_check_plugin_tables(void **state) {
+  (void)state;
+  sp_plugin_set set;
+  sp_buf b;
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s/plugins/.libs", BUILDDIR);
+  sp_buf_init(&b);
+  assert_int_equal(sp_plugin_set_load(dir, &set), 0);
+  assert_true(set.n >= 4); /* csv, pgsql, rest, xml */
+  for (size_t i = 0; i < set.n; i++) {
+    const samspor_plugin *d = set.plugins[i].desc;
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "%s: ", d->name);
+    (void)sp_options_check(d->source_options, prefix, &b);
+    (void)sp_options_check(d->stream_options, prefix, &b);
+  }
+  sp_plugin_set_free(&set);
+  if (b.len)
+    fail_msg("%s", b.data);
+  sp_buf_free(&b);
+}
+
 /* Whether name is declared in table or any table under it. */
 static int declared_anywhere(const samspor_option *table, const char *name,
                              int depth) {
@@ -494,6 +518,7 @@ int main(void) {
       cmocka_unit_test(test_describe),
       cmocka_unit_test(test_fill),
       cmocka_unit_test(test_check_tables),
+      cmocka_unit_test(test_check_plugin_tables),
       cmocka_unit_test(test_lookup_names_declared),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
