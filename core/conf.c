@@ -14,6 +14,25 @@
 
 /* ---- the core option tables ------------------------------------------- */
 
+/* What build_stream reads of a column and a stream, filled from the
+ * tables below (the rules read the rest of a column's settings).  rule
+ * and type stay strings, read by name: the code compares their text and
+ * an ENUM fills an index. */
+typedef struct column_conf {
+  const char *name, *from, *kind, *map, *reference;
+} column_conf;
+
+typedef struct map_conf {
+  const char *file, *extract;
+} map_conf;
+
+typedef struct stream_conf {
+  const char *table, *cursor, *restrict_by, *retention_column;
+  int mode; /* full_refresh|append|incremental_dedup: the order of sp_mode */
+  samspor_strlist key;
+  samspor_grouplist columns;
+} stream_conf;
+
 static const samspor_option warehouse_options[] = {
     {.name = "conninfo",
      SAMSPOR_AT(sp_warehouse_conf, conninfo),
@@ -113,12 +132,14 @@ static const samspor_option log_options[] = {
 
 static const samspor_option map_options[] = {
     {.name = "file",
+     SAMSPOR_AT(map_conf, file),
      .type = SAMSPOR_OPT_PATH,
      .flags = SAMSPOR_OPT_REQUIRED,
      .help =
          "CSV file of key;value lines (UTF-8), e.g. an address and its housing "
          "area."},
     {.name = "extract",
+     SAMSPOR_AT(map_conf, extract),
      .type = SAMSPOR_OPT_STRING,
      .help =
          "POSIX extended regex applied to the value before lookup; its first "
@@ -164,11 +185,13 @@ static const samspor_option retry_options[] = {
 
 const samspor_option sp_column_options[] = {
     {.name = "name",
+     SAMSPOR_AT(column_conf, name),
      .type = SAMSPOR_OPT_STRING,
      .flags = SAMSPOR_OPT_REQUIRED,
      .help =
          "Column name in the warehouse table (lowercase letters, digits, _)."},
     {.name = "from",
+     SAMSPOR_AT(column_conf, from),
      .type = SAMSPOR_OPT_STRING,
      .flags = SAMSPOR_OPT_REQUIRED | SP_OPT_INTOK,
      .help =
@@ -192,6 +215,7 @@ const samspor_option sp_column_options[] = {
      .help = "Type of a kept value (rule keep); also the input type of date "
              "rules."},
     {.name = "kind",
+     SAMSPOR_AT(column_conf, kind),
      .type = SAMSPOR_OPT_STRING,
      .help =
          "Identifier kind for rule pseudonym: cpr (validated, normalised) or "
@@ -199,6 +223,7 @@ const samspor_option sp_column_options[] = {
          "other name (tenancy, pupil_id). Pseudonyms of one kind link across "
          "sources."},
     {.name = "map",
+     SAMSPOR_AT(column_conf, map),
      .type = SAMSPOR_OPT_STRING,
      .help = "Name of a map in maps, for rule lookup."},
     {.name = "format",
@@ -228,6 +253,7 @@ const samspor_option sp_column_options[] = {
          "Lower bounds of age bands for rule age_band, ascending, e.g. [0, 6, "
          "10, 15, 18, 25, 30, 65]."},
     {.name = "reference",
+     SAMSPOR_AT(column_conf, reference),
      .type = SAMSPOR_OPT_STRING,
      .def = "run_date",
      .help =
@@ -246,6 +272,7 @@ const samspor_option sp_column_options[] = {
 
 const samspor_option sp_stream_options[] = {
     {.name = "table",
+     SAMSPOR_AT(stream_conf, table),
      .type = SAMSPOR_OPT_STRING,
      .flags = SAMSPOR_OPT_REQUIRED,
      .help = "Table in the warehouse schema (lowercase letters, digits, _)."},
@@ -254,15 +281,18 @@ const samspor_option sp_stream_options[] = {
      .help =
          "What the table holds, for COMMENT ON TABLE and the data dictionary."},
     {.name = "mode",
+     SAMSPOR_AT(stream_conf, mode),
      .type = SAMSPOR_OPT_ENUM,
      .def = "full_refresh",
      .choices = "full_refresh|append|incremental_dedup",
      .help = "full_refresh replaces the table atomically; append adds rows; "
              "incremental_dedup upserts on key."},
     {.name = "key",
+     SAMSPOR_AT(stream_conf, key),
      .type = SAMSPOR_OPT_STRLIST,
      .help = "Columns of the primary key (required for incremental_dedup)."},
     {.name = "cursor",
+     SAMSPOR_AT(stream_conf, cursor),
      .type = SAMSPOR_OPT_STRING,
      .help =
          "Column whose largest loaded value is kept, so the next run asks the "
@@ -299,9 +329,11 @@ const samspor_option sp_stream_options[] = {
          "Rows whose retention_column is older than this are deleted with each "
          "load (\"6y\")."},
     {.name = "retention_column",
+     SAMSPOR_AT(stream_conf, retention_column),
      .type = SAMSPOR_OPT_STRING,
      .help = "Date column that retention is measured on."},
     {.name = "restrict_by",
+     SAMSPOR_AT(stream_conf, restrict_by),
      .type = SAMSPOR_OPT_STRING,
      .help =
          "Text column holding the housing area of each row (e.g. \"area\"): "
@@ -310,6 +342,7 @@ const samspor_option sp_stream_options[] = {
          "areas' "
          "rows; members of samspor_analyst_all see all."},
     {.name = "columns",
+     SAMSPOR_AT(stream_conf, columns),
      .type = SAMSPOR_OPT_GROUPLIST,
      .flags = SAMSPOR_OPT_REQUIRED,
      .help = "The table's columns. Only these reach the warehouse: every other "
@@ -502,8 +535,8 @@ static const sp_column *find_column(const sp_stream *st, const char *name) {
 }
 
 static int has_map(const sp_config *c, const char *name) {
-  samspor_settings *const *maps;
-  size_t n = sp_get_items(c->root, "maps", &maps);
+  samspor_settings *const *maps = c->conf.maps.items;
+  size_t n = c->conf.maps.n;
   for (size_t i = 0; i < n; i++)
     if (sp_streq(maps[i]->name, name))
       return 1;
@@ -514,14 +547,15 @@ static int has_map(const sp_config *c, const char *name) {
 static void build_stream(sp_config *c, const sp_connector *conn, sp_stream *st,
                          sp_errors *errs) {
   const char *file = st->s->file;
-  samspor_settings *const *cols;
-  size_t ncols = sp_get_items(st->s, "columns", &cols);
-  st->table = sp_get_string(st->s, "table");
+  stream_conf sc = {0};
+  fill(st->s, sp_stream_options, &sc);
+  samspor_settings *const *cols = sc.columns.items;
+  size_t ncols = sc.columns.n;
+  st->table = sc.table;
   st->line = st->s->line;
-  const char *mode = sp_get_string(st->s, "mode");
-  st->mode = sp_streq(mode, "append")              ? SP_MODE_APPEND
-             : sp_streq(mode, "incremental_dedup") ? SP_MODE_INCREMENTAL_DEDUP
-                                                   : SP_MODE_FULL_REFRESH;
+  st->mode = sc.mode == 1   ? SP_MODE_APPEND
+             : sc.mode == 2 ? SP_MODE_INCREMENTAL_DEDUP
+                            : SP_MODE_FULL_REFRESH;
   st->cursor_column = -1;
   if (st->table && !sp_valid_ident(st->table))
     sp_errors_add(errs, file, st->line,
@@ -538,9 +572,11 @@ static void build_stream(sp_config *c, const sp_connector *conn, sp_stream *st,
   for (size_t i = 0; i < ncols; i++) {
     sp_column *col = &st->columns[st->ncolumns];
     const samspor_settings *cs = cols[i];
+    column_conf cconf = {0};
+    fill(cs, sp_column_options, &cconf);
     col->s = cs;
-    col->name = sp_get_string(cs, "name");
-    col->from = sp_get_string(cs, "from");
+    col->name = cconf.name;
+    col->from = cconf.from;
     col->rule = sp_get_string(cs, "rule");
     col->line = cs->line;
     if (!col->name || !col->from || !col->rule)
@@ -555,7 +591,7 @@ static void build_stream(sp_config *c, const sp_connector *conn, sp_stream *st,
                     "column '%s' is declared twice in stream '%s'", col->name,
                     st->table);
     col->sql_type = rule_sql_type(col->rule, sp_get_string(cs, "type"));
-    if (sp_streq(col->rule, "pseudonym") && !sp_get_string(cs, "kind"))
+    if (sp_streq(col->rule, "pseudonym") && !cconf.kind)
       sp_errors_add(errs, file, col->line,
                     "%s: rule pseudonym needs kind (cpr, or a name such as "
                     "tenancy)",
@@ -564,7 +600,7 @@ static void build_stream(sp_config *c, const sp_connector *conn, sp_stream *st,
       sp_errors_add(errs, file, sp_get_line(cs, "kind"),
                     "%s: kind applies to rule pseudonym only", cs->where);
     if (sp_streq(col->rule, "lookup")) {
-      const char *map = sp_get_string(cs, "map");
+      const char *map = cconf.map;
       if (!map)
         sp_errors_add(errs, file, col->line,
                       "%s: rule lookup needs map (one of maps)", cs->where);
@@ -610,7 +646,9 @@ static void build_stream(sp_config *c, const sp_connector *conn, sp_stream *st,
   /* Second pass: references between columns. */
   for (size_t i = 0; i < st->ncolumns; i++) {
     const samspor_settings *cs = st->columns[i].s;
-    const char *ref = sp_get_string(cs, "reference");
+    column_conf cconf = {0};
+    fill(cs, sp_column_options, &cconf);
+    const char *ref = cconf.reference;
     if ((sp_streq(st->columns[i].rule, "age") ||
          sp_streq(st->columns[i].rule, "age_band")) &&
         ref && !sp_streq(ref, "run_date")) {
@@ -622,8 +660,8 @@ static void build_stream(sp_config *c, const sp_connector *conn, sp_stream *st,
                       cs->where, ref);
     }
   }
-  const char *const *key;
-  size_t nkey = sp_get_list(st->s, "key", &key);
+  const char *const *key = sc.key.items;
+  size_t nkey = sc.key.n;
   for (size_t i = 0; i < nkey; i++)
     if (!find_column(st, key[i]))
       sp_errors_add(errs, file, sp_get_line(st->s, "key"),
@@ -635,7 +673,7 @@ static void build_stream(sp_config *c, const sp_connector *conn, sp_stream *st,
                   "stream '%s': mode incremental_dedup needs key (the "
                   "columns that identify a row)",
                   st->table);
-  const char *cursor = sp_get_string(st->s, "cursor");
+  const char *cursor = sc.cursor;
   if (cursor) {
     const sp_column *cc = find_column(st, cursor);
     if (!cc)
@@ -652,7 +690,7 @@ static void build_stream(sp_config *c, const sp_connector *conn, sp_stream *st,
                     "incremental_dedup",
                     st->table);
   }
-  const char *restrict_by = sp_get_string(st->s, "restrict_by");
+  const char *restrict_by = sc.restrict_by;
   if (restrict_by) {
     const sp_column *rc = find_column(st, restrict_by);
     if (!rc)
@@ -667,7 +705,7 @@ static void build_stream(sp_config *c, const sp_connector *conn, sp_stream *st,
                     restrict_by, st->table, rc->sql_type);
   }
   int has_ret = sp_is_set(st->s, "retention");
-  const char *retcol = sp_get_string(st->s, "retention_column");
+  const char *retcol = sc.retention_column;
   if (has_ret && !retcol)
     sp_errors_add(errs, file, sp_get_line(st->s, "retention"),
                   "stream '%s': retention needs retention_column (a date "
@@ -837,11 +875,13 @@ static void build_connector(sp_config *c, sp_connector *conn,
 }
 
 static void check_maps(sp_config *c, sp_errors *errs) {
-  samspor_settings *const *maps;
-  size_t n = sp_get_items(c->root, "maps", &maps);
+  samspor_settings *const *maps = c->conf.maps.items;
+  size_t n = c->conf.maps.n;
   for (size_t i = 0; i < n; i++) {
-    const char *re = sp_get_string(maps[i], "extract");
-    const char *file = sp_get_string(maps[i], "file");
+    map_conf mc = {0};
+    fill(maps[i], map_options, &mc);
+    const char *re = mc.extract;
+    const char *file = mc.file;
     if (re) {
       regex_t rx;
       int rc = regcomp(&rx, re, REG_EXTENDED);
@@ -924,8 +964,8 @@ int sp_config_load(const char *path, sp_config **out, sp_errors *errs) {
   for (size_t i = 0; i < c->plugins.nrefused; i++)
     sp_warnings_add(errs, NULL, 0, "plugin refused: %s", c->plugins.refused[i]);
 
-  samspor_settings *const *items;
-  size_t n = sp_get_items(c->root, "connectors", &items);
+  samspor_settings *const *items = c->conf.connectors.items;
+  size_t n = c->conf.connectors.n;
   c->connectors = sp_xcalloc(n ? n : 1, sizeof(sp_connector));
   for (size_t i = 0; i < n; i++) {
     sp_connector *conn = &c->connectors[c->nconnectors++];
