@@ -909,10 +909,48 @@ static void fill_one(const sp_value *v, char *at) {
   }
 }
 
+/* The size of what fill_one writes for type t (0: cannot be filled). */
+static size_t fill_size(samspor_opt_type t) {
+  switch (t) {
+  case SAMSPOR_OPT_STRING:
+  case SAMSPOR_OPT_PATH:
+    return sizeof(const char *);
+  case SAMSPOR_OPT_ENUM:
+  case SAMSPOR_OPT_BOOL:
+    return sizeof(int);
+  case SAMSPOR_OPT_INT:
+    return sizeof(long long);
+  case SAMSPOR_OPT_FLOAT:
+  case SAMSPOR_OPT_DURATION:
+    return sizeof(double);
+  case SAMSPOR_OPT_STRLIST:
+    return sizeof(samspor_strlist);
+  case SAMSPOR_OPT_INTLIST:
+    return sizeof(samspor_intlist);
+  case SAMSPOR_OPT_GROUP:
+    return sizeof(const samspor_settings *);
+  case SAMSPOR_OPT_GROUPLIST:
+  case SAMSPOR_OPT_MAP:
+    return sizeof(samspor_grouplist);
+  case SAMSPOR_OPT_ANY:
+    break;
+  }
+  return 0;
+}
+
+/* Whether option o (with an offset) may be filled into its member. */
+static int fits(const samspor_option *o) {
+  size_t want = fill_size(o->type);
+  return want && o->size == want;
+}
+
 int sp_options_fill(const samspor_settings *s, const samspor_option *table,
                     void *out) {
   if (!s || !table || (table != s->tables[0] && table != s->tables[1]))
     return SAMSPOR_EINVAL;
+  for (size_t i = 0; table[i].name; i++)
+    if (table[i].fill && !fits(&table[i]))
+      return SAMSPOR_EINVAL;
   /* new_settings() lays the values out table by table, in table order. */
   size_t base = table == s->tables[0] ? 0 : table_len(s->tables[0]);
   for (size_t i = 0; table[i].name; i++)
@@ -929,6 +967,11 @@ int sp_options_check(const samspor_option *table, const char *prefix,
     if (o->fill && o->type == SAMSPOR_OPT_ANY) {
       sp_buf_printf(problems, "%s%s: an ANY option cannot be filled\n", prefix,
                     o->name);
+      bad = 1;
+    } else if (o->fill && !fits(o)) {
+      sp_buf_printf(
+          problems, "%s%s: its member has %zu bytes, a %s fills %zu\n", prefix,
+          o->name, o->size, sp_opt_type_name(o->type), fill_size(o->type));
       bad = 1;
     }
     if (o->type == SAMSPOR_OPT_ENUM && o->def &&

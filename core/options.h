@@ -124,7 +124,8 @@ int sp_options_fill(const samspor_settings *s, const samspor_option *table,
 /*
  * Check a table (and its sub-tables) for mistakes the compiler cannot see:
  * a name declared twice, an ENUM default not among its choices, an ANY
- * option with an offset.  Appends one line per problem to `problems`
+ * option with an offset, a member whose size does not fit its type (an
+ * int for a STRING).  Appends one line per problem to `problems`
  * (names prefixed with `prefix`); returns 0 or -1.  The unit tests run it
  * on every table of the core and of the plugins.
  */

@@ -167,7 +167,10 @@ typedef struct samspor_option {
   const char *help;      /* one or two sentences for a person */
   const struct samspor_option *sub; /* GROUP/GROUPLIST/MAP: member table */
   int fill;      /* nonzero: fill() writes the value at `offset` */
-  size_t offset; /* offsetof(your struct, member); set both with SAMSPOR_AT */
+  size_t offset; /* offsetof(your struct, member) */
+  size_t size;   /* sizeof the member: a member of the wrong size for the
+                    type (an int for a STRING) is refused, not written;
+                    set all three with SAMSPOR_AT */
 } samspor_option;
 
 /*
@@ -186,7 +189,9 @@ typedef struct samspor_option {
  * A plugin's code then never names an option as a string, so a misspelt
  * name cannot get past the compiler.
  */
-#define SAMSPOR_AT(type, member) .fill = 1, .offset = offsetof(type, member)
+#define SAMSPOR_AT(type, member)                                               \
+  .fill = 1, .offset = offsetof(type, member),                                 \
+  .size = sizeof(((type *)0)->member)
 
 /* ---- the host: what the core offers a plugin -------------------------- */
 
@@ -214,8 +219,9 @@ typedef struct samspor_host {
    * option struct); the others are left alone.  `table` must be one of the
    * tables `s` was parsed with (a stream's settings hold the core's table
    * and the plugin's stream_options).  Defaults are applied, checks of
-   * type, range and choice done.  Returns 0, or SAMSPOR_EINVAL when
-   * `table` is not one of them.
+   * type, range and choice done.  Returns 0, or SAMSPOR_EINVAL (nothing
+   * written) when `table` is not one of them or a member's size does not
+   * fit its option's type.
    */
   int (*fill)(const samspor_settings *s, const samspor_option *table,
               void *out);

@@ -169,6 +169,11 @@ static int h_fill(const samspor_settings *ss, const samspor_option *table,
     char *at = (char *)out + o->offset;
     if (!o->fill)
       continue;
+    if (o->size != (o->type == SAMSPOR_OPT_ENUM || o->type == SAMSPOR_OPT_BOOL
+                        ? sizeof(int)
+                    : o->type == SAMSPOR_OPT_STRLIST ? sizeof(samspor_strlist)
+                                                     : sizeof(double)))
+      fail_msg("option '%s': member of the wrong size", o->name);
     switch (o->type) {
     case SAMSPOR_OPT_STRING:
     case SAMSPOR_OPT_PATH:

@@ -386,6 +386,20 @@ static void test_fill(void **state) {
   assert_null(t.url);
   assert_int_equal(t.mode, -1);
   sp_settings_free(d);
+
+  /* A member of the wrong size: refused, nothing written. */
+  static const samspor_option wrong[] = {
+      {.name = "e",
+       .type = SAMSPOR_OPT_ENUM,
+       .choices = "x|y",
+       SAMSPOR_AT(typed, url)},
+      {.name = NULL},
+  };
+  d = sp_settings_parse(NULL, wrong, NULL, "x", "/", &errs);
+  memset(&t, 0x5a, sizeof t);
+  assert_int_equal(sp_options_fill(d, wrong, &t), SAMSPOR_EINVAL);
+  assert_true(t.url == (const char *)(uintptr_t)0x5a5a5a5a5a5a5a5aULL);
+  sp_settings_free(d);
   sp_errors_free(&errs);
 }
 
@@ -396,6 +410,11 @@ static void test_check_tables(void **state) {
       {.name = "a", .type = SAMSPOR_OPT_ENUM, .def = "z", .choices = "x|y"},
       {.name = "a", .type = SAMSPOR_OPT_INT},
       {.name = "s", .type = SAMSPOR_OPT_ANY, SAMSPOR_AT(typed, url)},
+      /* An ENUM fills an int, not a string pointer. */
+      {.name = "e",
+       .type = SAMSPOR_OPT_ENUM,
+       .choices = "x|y",
+       SAMSPOR_AT(typed, url)},
       {.name = NULL},
   };
   sp_buf b;
@@ -404,6 +423,8 @@ static void test_check_tables(void **state) {
   assert_non_null(strstr(b.data, "a: default 'z' is not one of x|y"));
   assert_non_null(strstr(b.data, "a: declared twice"));
   assert_non_null(strstr(b.data, "s: an ANY option cannot be filled"));
+  assert_non_null(
+      strstr(b.data, "e: its member has 8 bytes, a choice fills 4"));
   sp_buf_reset(&b);
   assert_int_equal(sp_options_check(opts, "", &b), 0);
   /* The core's own tables. */
