@@ -29,9 +29,12 @@
  *     close(handle)              always called after a successful open
  *
  * Error convention (libuv's): every function returns 0 or a negative
- * SAMSPOR_E* code.  A plugin that fails says why with host->error(); the
- * message must name what failed (file, URL, line) and never contain a field
- * value, since values may be CPR numbers, names or addresses.
+ * SAMSPOR_E* code, never a bare -1 (that is SAMSPOR_ENOMEM).  A plugin that
+ * fails says why with host->error(); the message must name what failed
+ * (file, URL, line) and never contain a field value, since values may be
+ * CPR numbers, names or addresses.  Out of memory: a plugin checks every
+ * allocation and returns SAMSPOR_ENOMEM (the core's own allocators abort,
+ * but a plugin does not link them; see the core's util.h).
  *
  * Threads: a plugin's callbacks for one handle are called from one thread at
  * a time; the host functions may be called only from that thread, during the
@@ -48,8 +51,10 @@
 extern "C" {
 #endif
 
-/* Bumped whenever any struct below changes layout or meaning. */
-#define SAMSPOR_ABI_VERSION 1
+/* Bumped whenever any struct below changes layout or meaning.
+ * 2: samspor_option gained `fill` and `offset`, samspor_host gained
+ *    fill(), so that one call fills a plugin's typed struct. */
+#define SAMSPOR_ABI_VERSION 2
 
 /* ---- error codes ------------------------------------------------------ */
 
@@ -121,6 +126,37 @@ typedef enum samspor_opt_type {
 #define SAMSPOR_OPT_HEADERS 0x10u
 #define SAMSPOR_OPT_CONNINFO 0x20u
 
+/* Parsed settings of one group.  Opaque; read with the host's fill() or
+ * getters. */
+typedef struct samspor_settings samspor_settings;
+
+/*
+ * What fill() writes for an option with an offset, by type:
+ *   STRING, PATH          const char *      (NULL: unset, no default)
+ *   ENUM                  int               (index in `choices`, -1: unset)
+ *   INT                   long long
+ *   FLOAT, DURATION       double            (a duration in seconds)
+ *   BOOL                  int               (0 or 1)
+ *   STRLIST               samspor_strlist
+ *   INTLIST               samspor_intlist
+ *   GROUP                 const samspor_settings *
+ *   GROUPLIST, MAP        samspor_grouplist
+ * ANY cannot be filled.  Strings and arrays are borrowed from the settings:
+ * valid until close() (for the core: until the settings are freed).
+ */
+typedef struct samspor_strlist {
+  const char *const *items;
+  size_t n;
+} samspor_strlist;
+typedef struct samspor_intlist {
+  const long long *items;
+  size_t n;
+} samspor_intlist;
+typedef struct samspor_grouplist {
+  samspor_settings *const *items;
+  size_t n;
+} samspor_grouplist;
+
 typedef struct samspor_option {
   const char *name;      /* option name as written in the config */
   samspor_opt_type type; /* value type */
@@ -130,10 +166,32 @@ typedef struct samspor_option {
   const char *choices;   /* ENUM: "a|b|c"; else NULL */
   const char *help;      /* one or two sentences for a person */
   const struct samspor_option *sub; /* GROUP/GROUPLIST/MAP: member table */
+  int fill;      /* nonzero: fill() writes the value at `offset` */
+  size_t offset; /* offsetof(your struct, member) */
+  size_t size;   /* sizeof the member: a member of the wrong size for the
+                    type (an int for a STRING) is refused, not written;
+                    set all three with SAMSPOR_AT */
 } samspor_option;
 
-/* Parsed settings of one group.  Opaque; read with the host's getters. */
-typedef struct samspor_settings samspor_settings;
+/*
+ * In a table entry: fill() puts this option's value into member `member`
+ * of struct type `type` (the plugin's own: no layout is shared with the
+ * core), e.g.
+ *
+ *     typedef struct my_conf { const char *url; long long page_size; } my_conf;
+ *     static const samspor_option my_options[] = {
+ *         {.name = "url", .type = SAMSPOR_OPT_STRING,
+ *          SAMSPOR_AT(my_conf, url), .help = "..."},
+ *         ...
+ *     my_conf c;
+ *     host->fill(args->source, my_options, &c);
+ *
+ * A plugin's code then never names an option as a string, so a misspelt
+ * name cannot get past the compiler.
+ */
+#define SAMSPOR_AT(type, member)                                               \
+  .fill = 1, .offset = offsetof(type, member),                                 \
+  .size = sizeof(((type *)0)->member)
 
 /* ---- the host: what the core offers a plugin -------------------------- */
 
@@ -156,9 +214,23 @@ typedef struct samspor_host {
   uint32_t abi_version; /* SAMSPOR_ABI_VERSION of the core */
 
   /*
-   * Settings getters.  `name` must be an option of the table the settings
-   * were parsed with; defaults are already applied.  Strings are borrowed:
-   * valid until close().  get_string returns NULL for an unset option
+   * Fill the typed struct `out` from settings `s`: every option of `table`
+   * that has SAMSPOR_AT is written at its offset (see the list above the
+   * option struct); the others are left alone.  `table` must be one of the
+   * tables `s` was parsed with (a stream's settings hold the core's table
+   * and the plugin's stream_options).  Defaults are applied, checks of
+   * type, range and choice done.  Returns 0, or SAMSPOR_EINVAL (nothing
+   * written) when `table` is not one of them or a member's size does not
+   * fit its option's type.
+   */
+  int (*fill)(const samspor_settings *s, const samspor_option *table,
+              void *out);
+
+  /*
+   * Settings getters, for what fill() does not cover (is_set) and for
+   * plugins that prefer them.  `name` must be an option of the table the
+   * settings were parsed with; defaults are already applied.  Strings are
+   * borrowed: valid until close().  get_string returns NULL for an unset option
    * without default; a SECRET option returns the resolved secret.
    */
   const char *(*get_string)(const samspor_settings *s, const char *name);
@@ -273,6 +345,20 @@ typedef struct samspor_plugin {
    * with a message that names the option at fault. */
   int (*validate)(const samspor_check_args *args);
 } samspor_plugin;
+
+/*
+ * For a plugin's open(), check() and validate(): whether the core's host
+ * and argument struct (args_size, the core's sizeof) are at least as large
+ * as this header's (`want`, the plugin's sizeof), since a plugin reads
+ * every field of them, and of this ABI version.  Return SAMSPOR_EABI when
+ * not.
+ */
+static inline int samspor_abi_fits(const samspor_host *host, uint32_t args_size,
+                                   size_t want) {
+  return host && args_size >= want &&
+         host->struct_size >= sizeof(samspor_host) &&
+         host->abi_version == SAMSPOR_ABI_VERSION;
+}
 
 #define SAMSPOR_DESCRIPTOR_SYMBOL "samspor_plugin_descriptor"
 

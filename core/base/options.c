@@ -842,6 +842,167 @@ int sp_get_line(const samspor_settings *s, const char *name) {
   return v->line ? v->line : s->line;
 }
 
+/* ---- filling a typed struct ------------------------------------------- */
+
+/* Index of v in "a|b|c", or -1. */
+static int enum_index(const char *choices, const char *v) {
+  size_t vl = v ? strlen(v) : 0;
+  const char *p = choices;
+  for (int i = 0; v && p && *p; i++) {
+    const char *bar = strchr(p, '|');
+    size_t l = bar ? (size_t)(bar - p) : strlen(p);
+    if (l == vl && strncmp(p, v, l) == 0)
+      return i;
+    p = bar ? bar + 1 : NULL;
+  }
+  return -1;
+}
+
+static void fill_one(const sp_value *v, char *at) {
+  switch (v->opt->type) {
+  case SAMSPOR_OPT_STRING:
+  case SAMSPOR_OPT_PATH: {
+    const char *p = v->str;
+    memcpy(at, &p, sizeof p);
+    break;
+  }
+  case SAMSPOR_OPT_ENUM: {
+    int i = enum_index(v->opt->choices, v->str);
+    memcpy(at, &i, sizeof i);
+    break;
+  }
+  case SAMSPOR_OPT_INT:
+    memcpy(at, &v->i, sizeof v->i);
+    break;
+  case SAMSPOR_OPT_BOOL: {
+    int b = v->i != 0;
+    memcpy(at, &b, sizeof b);
+    break;
+  }
+  case SAMSPOR_OPT_FLOAT:
+  case SAMSPOR_OPT_DURATION:
+    memcpy(at, &v->f, sizeof v->f);
+    break;
+  case SAMSPOR_OPT_STRLIST: {
+    samspor_strlist l = {(const char *const *)v->list, v->nlist};
+    memcpy(at, &l, sizeof l);
+    break;
+  }
+  case SAMSPOR_OPT_INTLIST: {
+    samspor_intlist l = {v->ilist, v->nlist};
+    memcpy(at, &l, sizeof l);
+    break;
+  }
+  case SAMSPOR_OPT_GROUP: {
+    const samspor_settings *g = v->group;
+    memcpy(at, &g, sizeof g);
+    break;
+  }
+  case SAMSPOR_OPT_GROUPLIST:
+  case SAMSPOR_OPT_MAP: {
+    samspor_grouplist l = {v->items, v->nitems};
+    memcpy(at, &l, sizeof l);
+    break;
+  }
+  case SAMSPOR_OPT_ANY:
+    break; /* refused by sp_options_check */
+  }
+}
+
+/* The size of what fill_one writes for type t (0: cannot be filled). */
+static size_t fill_size(samspor_opt_type t) {
+  switch (t) {
+  case SAMSPOR_OPT_STRING:
+  case SAMSPOR_OPT_PATH:
+    return sizeof(const char *);
+  case SAMSPOR_OPT_ENUM:
+  case SAMSPOR_OPT_BOOL:
+    return sizeof(int);
+  case SAMSPOR_OPT_INT:
+    return sizeof(long long);
+  case SAMSPOR_OPT_FLOAT:
+  case SAMSPOR_OPT_DURATION:
+    return sizeof(double);
+  case SAMSPOR_OPT_STRLIST:
+    return sizeof(samspor_strlist);
+  case SAMSPOR_OPT_INTLIST:
+    return sizeof(samspor_intlist);
+  case SAMSPOR_OPT_GROUP:
+    return sizeof(const samspor_settings *);
+  case SAMSPOR_OPT_GROUPLIST:
+  case SAMSPOR_OPT_MAP:
+    return sizeof(samspor_grouplist);
+  case SAMSPOR_OPT_ANY:
+    break;
+  }
+  return 0;
+}
+
+/* Whether option o (with an offset) may be filled into its member. */
+static int fits(const samspor_option *o) {
+  size_t want = fill_size(o->type);
+  return want && o->size == want;
+}
+
+int sp_options_fill(const samspor_settings *s, const samspor_option *table,
+                    void *out) {
+  if (!s || !table || (table != s->tables[0] && table != s->tables[1]))
+    return SAMSPOR_EINVAL;
+  for (size_t i = 0; table[i].name; i++)
+    if (table[i].fill && !fits(&table[i]))
+      return SAMSPOR_EINVAL;
+  /* new_settings() lays the values out table by table, in table order. */
+  size_t base = table == s->tables[0] ? 0 : table_len(s->tables[0]);
+  for (size_t i = 0; table[i].name; i++)
+    if (table[i].fill)
+      fill_one(&s->vals[base + i], (char *)out + table[i].offset);
+  return 0;
+}
+
+int sp_options_check(const samspor_option *table, const char *prefix,
+                     sp_buf *problems) {
+  int bad = 0;
+  for (size_t i = 0; table && table[i].name; i++) {
+    const samspor_option *o = &table[i];
+    if (o->fill && o->type == SAMSPOR_OPT_ANY) {
+      sp_buf_printf(problems, "%s%s: an ANY option cannot be filled\n", prefix,
+                    o->name);
+      bad = 1;
+    } else if (o->fill && !fits(o)) {
+      sp_buf_printf(
+          problems, "%s%s: its member has %zu bytes, a %s fills %zu\n", prefix,
+          o->name, o->size, sp_opt_type_name(o->type), fill_size(o->type));
+      bad = 1;
+    }
+    if (o->type == SAMSPOR_OPT_ENUM && o->def &&
+        enum_index(o->choices, o->def) < 0) {
+      sp_buf_printf(problems, "%s%s: default '%s' is not one of %s\n", prefix,
+                    o->name, o->def, o->choices ? o->choices : "(none)");
+      bad = 1;
+    }
+    for (size_t j = 0; j < i; j++)
+      if (strcmp(table[j].name, o->name) == 0) {
+        sp_buf_printf(problems, "%s%s: declared twice\n", prefix, o->name);
+        bad = 1;
+      }
+    if (o->sub) {
+      sp_buf b;
+      sp_buf_init(&b);
+      sp_buf_printf(&b, "%s%s.", prefix, o->name);
+      bad |= sp_options_check(o->sub, b.data, problems);
+      sp_buf_free(&b);
+    }
+  }
+  return bad ? -1 : 0;
+}
+
+int sp_options_declared(const samspor_option *table, const char *name) {
+  for (size_t i = 0; table && table[i].name; i++)
+    if (strcmp(table[i].name, name) == 0)
+      return 1;
+  return 0;
+}
+
 /* ---- describing ------------------------------------------------------- */
 
 /* A default as it would be written in the configuration. */

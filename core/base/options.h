@@ -3,10 +3,11 @@
  * (core or plugin) drives parsing from libconfig, defaults, validation,
  * secrets, `samspor plugins`, the man page and the data dictionary.
  *
- * Idea from Fluent Bit's flb_config_map and PgBouncer's CF_ABS rows, but
- * values land in a generic settings object instead of struct offsets, so a
- * dlopen'd plugin can read its settings through the host getters without
- * sharing a struct layout with the core.
+ * Idea from Fluent Bit's flb_config_map and PgBouncer's CF_ABS rows.
+ * Values are parsed into a generic settings object first (the tables of a
+ * stream come from the core and a plugin); sp_options_fill() then copies
+ * them into the caller's typed struct at each option's offset, so no struct
+ * layout is shared between the core and a dlopen'd plugin.
  */
 #ifndef SAMSPOR_OPTIONS_H
 #define SAMSPOR_OPTIONS_H
@@ -110,6 +111,28 @@ size_t sp_get_items(const samspor_settings *s, const char *name,
                     samspor_settings *const **items);
 /* Line of the option in the config, or of its group when unset. */
 int sp_get_line(const samspor_settings *s, const char *name);
+
+/*
+ * Fill the typed struct `out` from s: each option of `table` declared with
+ * SAMSPOR_AT is written at its offset (types: see samspor-plugin.h).
+ * `table` must be one of the tables s was parsed with.  Returns 0 or
+ * SAMSPOR_EINVAL.  Plugins get it as host->fill.
+ */
+int sp_options_fill(const samspor_settings *s, const samspor_option *table,
+                    void *out);
+
+/*
+ * Check a table (and its sub-tables) for mistakes the compiler cannot see:
+ * a name declared twice, an ENUM default not among its choices, an ANY
+ * option with an offset, a member whose size does not fit its type (an
+ * int for a STRING).  Appends one line per problem to `problems`
+ * (names prefixed with `prefix`); returns 0 or -1.  The unit tests run it
+ * on every table of the core and of the plugins.
+ */
+int sp_options_check(const samspor_option *table, const char *prefix,
+                     sp_buf *problems);
+/* Whether `name` is an option of `table` (not of its sub-tables). */
+int sp_options_declared(const samspor_option *table, const char *name);
 
 /*
  * Durations: a sequence of <number><unit> with units s, m, h, d, w, y

@@ -2,10 +2,31 @@
  * util.h — small helpers used all over the core: a growable byte buffer and
  * allocation that aborts on out-of-memory.
  *
- * Why abort: samspor is a batch loader with bounded memory; an allocation
- * failure means the machine is in trouble, and every load is a transaction,
- * so dying leaves the warehouse exactly as it was.  Checking every malloc
- * would add thousands of untested branches for no safer outcome.
+ * THE ERROR CONVENTION (core and plugins):
+ *
+ *  - Out of memory.  The core aborts: it allocates only through sp_x*
+ *    below, which print a message and abort().  samspor is a batch loader
+ *    with bounded memory; an allocation failure means the machine is in
+ *    trouble, and every load is a transaction, so dying leaves the
+ *    warehouse exactly as it was.  Checking every malloc would add
+ *    thousands of untested branches for no safer outcome.
+ *    Plugins are different: they are built apart from the core, do not
+ *    link it, and their libraries (libcurl, libxml2, jansson, libpq) report
+ *    a failed allocation by returning NULL, not by aborting.  So a plugin
+ *    checks every allocation and returns SAMSPOR_ENOMEM after
+ *    host->error("...: out of memory"); the core then fails the run, which
+ *    rolls the load back just as an abort would.
+ *  - Status codes.  A function that can fail in more than one way returns
+ *    0 or a negative SAMSPOR_E* code (samspor-plugin.h), and writes a
+ *    sentence into a caller's err buffer or through host->error.  Never
+ *    a bare -1: SAMSPOR_ENOMEM is -1, so a -1 meaning "bad input" would
+ *    be read as out of memory by any caller that passes the code on.
+ *  - A plain -1 is kept only for small yes/no helpers whose result never
+ *    leaves their file as a status (a parse that failed, "not found": an
+ *    index of -1), documented at the function.
+ *  - Configuration errors are collected, not returned one by one:
+ *    sp_errors (options.h) gathers every "file:line: message", so one
+ *    `samspor check` reports them all.
  */
 #ifndef SAMSPOR_UTIL_H
 #define SAMSPOR_UTIL_H

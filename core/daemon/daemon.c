@@ -217,20 +217,16 @@ static double random01(void) {
   return (double)randombytes_uniform(1u << 30) / (double)(1u << 30);
 }
 
-static const samspor_settings *daemon_group(const sp_config *c) {
-  return sp_get_group(c->root, "daemon");
-}
-
 static long long max_parallel(const sp_daemon *d) {
-  return sp_get_int(daemon_group(d->config), "max_parallel");
+  return d->config->conf.daemon.max_parallel;
 }
 
 static double grace(const sp_daemon *d) {
-  return sp_get_duration(daemon_group(d->config), "grace");
+  return d->config->conf.daemon.grace;
 }
 
 static int job_enabled(const sp_job *j) {
-  return j->conn && sp_get_bool(j->conn->s, "enabled");
+  return j->conn && j->conn->conf.enabled;
 }
 
 static void fmt_time(const sp_daemon *d, double t, char *buf, size_t len) {
@@ -304,9 +300,9 @@ static char **child_environment(void) {
 /* ---- jobs and schedules ----------------------------------------------- */
 
 static char *schedule_key(const sp_daemon *d, const sp_connector *cc) {
-  return sp_xasprintf(
-      "%s|%g|%s|%d", cc->schedule ? sp_schedule_text(cc->schedule) : "-",
-      sp_get_duration(cc->s, "jitter"), d->tz, sp_get_bool(cc->s, "enabled"));
+  return sp_xasprintf("%s|%g|%s|%d",
+                      cc->schedule ? sp_schedule_text(cc->schedule) : "-",
+                      cc->conf.jitter, d->tz, cc->conf.enabled);
 }
 
 /* Set the job's next scheduled time to the first one after `after`. */
@@ -316,7 +312,7 @@ static void compute_schedule(sp_job *j, time_t after) {
   j->due = 0;
   if (!job_enabled(j) || !j->conn->schedule)
     return;
-  double jitter = sp_get_duration(j->conn->s, "jitter");
+  double jitter = j->conn->conf.jitter;
   int rc = sp_next_run(j->conn->schedule, d->tz, after, jitter, random01(),
                        &j->sched, &j->due);
   if (rc != 0) {
@@ -551,7 +547,7 @@ static void child_record(sp_child *c, const char *line) {
 
 static void timeout_text(const sp_job *j, char *buf, size_t len) {
   if (j->conn)
-    sp_duration_format(sp_get_duration(j->conn->s, "timeout"), buf, len);
+    sp_duration_format(j->conn->conf.timeout, buf, len);
   else
     snprintf(buf, len, "?");
 }
@@ -776,12 +772,11 @@ static void record_outcome(sp_job *j, sp_outcome o, const sp_child *c,
   char plan[256];
   unsigned attempts = 0;
   if (j->conn) {
-    const samspor_settings *r = sp_get_group(j->conn->s, "retry");
-    attempts = (unsigned)sp_get_int(r, "attempts");
+    const sp_retry_conf *r = &j->conn->conf.retry;
+    attempts = (unsigned)r->attempts;
     double delay;
-    if (sp_retry_decide(
-            temporary, &j->attempt, attempts, sp_get_duration(r, "backoff"),
-            sp_get_duration(r, "max_backoff"), random01(), &delay)) {
+    if (sp_retry_decide(temporary, &j->attempt, attempts, r->backoff,
+                        r->max_backoff, random01(), &delay)) {
       j->retry_at = now + delay;
       char in[32];
       fmt_dur(delay, in, sizeof in);
@@ -1027,11 +1022,10 @@ static void start_run(sp_job *j, run_reason why) {
   uv_read_start((uv_stream_t *)&c->status, on_child_alloc, on_child_read);
   /* Running now: the metrics file says so during the run, not after. */
   write_metrics(d);
-  double timeout = sp_get_duration(j->conn->s, "timeout");
+  double timeout = j->conn->conf.timeout;
   uv_timer_start(&c->timer, on_child_timer, (uint64_t)(timeout * 1000), 0);
   if (why == REASON_RETRY) {
-    unsigned attempts =
-        (unsigned)sp_get_int(sp_get_group(j->conn->s, "retry"), "attempts");
+    unsigned attempts = (unsigned)j->conn->conf.retry.attempts;
     sp_info(&ctx, "run started (pid %d, retry %u of %u)", c->proc.pid,
             j->attempt, attempts);
   } else {
@@ -1082,7 +1076,7 @@ static void on_timer(uv_timer_t *t) {
       /* From the scheduled time, not from now, so that a jitter never
        * skips the next slot; but not from long ago after a suspend, or the
        * missed slots would all come due at once. */
-      double jitter = sp_get_duration(j->conn->s, "jitter");
+      double jitter = j->conn->conf.jitter;
       double base = (double)j->sched;
       if (base < now - jitter)
         base = now - jitter;
@@ -1356,9 +1350,7 @@ static json_t *job_json(const sp_daemon *d, const sp_job *j) {
     json_object_set_new(o, "retry", json_integer(j->attempt));
     json_object_set_new(
         o, "retry_attempts",
-        json_integer(
-            j->conn ? sp_get_int(sp_get_group(j->conn->s, "retry"), "attempts")
-                    : 0));
+        json_integer(j->conn ? j->conn->conf.retry.attempts : 0));
   }
   if (j->have_last) {
     json_t *l = json_object();
@@ -1439,8 +1431,7 @@ static json_t *job_json(const sp_daemon *d, const sp_job *j) {
 static void read_key_id(sp_daemon *d) {
   sp_key *k = NULL;
   char err[256];
-  const char *kf =
-      sp_get_string(sp_get_group(d->config->root, "pseudonym"), "key_file");
+  const char *kf = d->config->conf.key_file;
   d->key_id[0] = '\0';
   if (kf && sp_key_load(kf, &k, err, sizeof err) == 0) {
     snprintf(d->key_id, sizeof d->key_id, "%s", sp_key_id(k));
@@ -1565,9 +1556,8 @@ static void restart_warnings(const sp_config *old, const sp_config *nc,
 }
 
 static void apply_log_settings(const sp_daemon *d) {
-  const samspor_settings *lg = sp_get_group(d->config->root, "log");
-  sp_log_setup(sp_log_level_parse(sp_get_string(lg, "level")) + d->verbosity,
-               sp_streq(sp_get_string(lg, "format"), "json"));
+  const sp_log_conf *lg = &d->config->conf.log;
+  sp_log_setup(lg->level + d->verbosity, lg->format == 1 /* json */);
 }
 
 /* Re-point the jobs at the connectors of nc (then the old configuration
@@ -1600,7 +1590,7 @@ static void rebind_jobs(sp_daemon *d, sp_config *nc) {
       } else {
         free(key);
       }
-      if (!sp_get_bool(cc->s, "enabled")) {
+      if (!cc->conf.enabled) {
         j->retry_at = 0;
         if (j->queued && j->queued_reason != REASON_TRIGGER)
           dequeue(d, j);
@@ -1682,7 +1672,7 @@ static json_t *reload(sp_daemon *d, const char *why) {
       d->config_st = st;
     d->config_changed_warned = 0;
     apply_log_settings(d);
-    const char *mf = sp_get_string(daemon_group(nc), "metrics_file");
+    const char *mf = nc->conf.daemon.metrics_file;
     if (!sp_streq(mf, d->metrics_path)) {
       /* The old file is ours; left behind it would be scraped forever with
        * values that no longer change. */
@@ -1693,7 +1683,7 @@ static json_t *reload(sp_daemon *d, const char *why) {
     }
     size_t enabled = 0;
     for (size_t i = 0; i < nc->nconnectors; i++)
-      enabled += sp_get_bool(nc->connectors[i].s, "enabled") ? 1 : 0;
+      enabled += nc->connectors[i].conf.enabled ? 1 : 0;
     char *msg =
         sp_xasprintf("configuration reloaded: %zu connector%s (%zu "
                      "enabled)",
@@ -1882,10 +1872,9 @@ int sp_daemon_run(const char *config_path, int verbosity) {
   apply_log_settings(d);
   d->tz = sp_xstrdup(sp_config_timezone(d->config));
   read_key_id(d);
-  const samspor_settings *dg = daemon_group(d->config);
-  const char *mf = sp_get_string(dg, "metrics_file");
-  d->metrics_path = mf ? sp_xstrdup(mf) : NULL;
-  d->admin_path = sp_xstrdup(sp_get_string(dg, "admin_socket"));
+  const sp_daemon_conf *dg = &d->config->conf.daemon;
+  d->metrics_path = dg->metrics_file ? sp_xstrdup(dg->metrics_file) : NULL;
+  d->admin_path = sp_xstrdup(dg->admin_socket);
 
   /* schedule.h: the zone functions swap TZ; have it set before anything
    * else could read the environment, so later swaps only replace a value.

@@ -15,249 +15,455 @@
 
 /* ---- the core option tables ------------------------------------------- */
 
+/* What build_stream reads of a column and a stream, filled from the
+ * tables below (the rules read the rest of a column's settings).  rule
+ * and type stay strings, read by name: the code compares their text and
+ * an ENUM fills an index. */
+typedef struct column_conf {
+  const char *name, *from, *kind, *map, *reference;
+} column_conf;
+
+typedef struct map_conf {
+  const char *file, *extract;
+} map_conf;
+
+typedef struct stream_conf {
+  const char *table, *cursor, *restrict_by, *retention_column;
+  int mode; /* full_refresh|append|incremental_dedup: the order of sp_mode */
+  samspor_strlist key;
+  samspor_grouplist columns;
+} stream_conf;
+
 static const samspor_option warehouse_options[] = {
-    {"conninfo", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
-     "libpq connection string or URI (\"host=/run/postgresql "
-     "dbname=warehouse user=samspor_loader\", or \"service=NAME\"). Every "
-     "libpq setting, TLS ones included, may appear here; never a password.",
-     NULL},
-    {"password", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_SECRET, 0, 0, NULL,
-     "The warehouse password, when the server asks for one.", NULL},
-    {"schema", SAMSPOR_OPT_STRING, "warehouse", 0, 0, 0, NULL,
-     "Schema that holds one table per stream.", NULL},
-    {"connect_timeout", SAMSPOR_OPT_DURATION, "30s", 0, 1, 3600, NULL,
-     "How long to wait for the warehouse before the run is counted as a "
-     "temporary failure (exit status 75).",
-     NULL},
-    {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
+    {.name = "conninfo",
+     SAMSPOR_AT(sp_warehouse_conf, conninfo),
+     .type = SAMSPOR_OPT_STRING,
+     .flags = SAMSPOR_OPT_REQUIRED,
+     .help =
+         "libpq connection string or URI (\"host=/run/postgresql "
+         "dbname=warehouse user=samspor_loader\", or \"service=NAME\"). Every "
+         "libpq setting, TLS ones included, may appear here; never a "
+         "password."},
+    {.name = "password",
+     SAMSPOR_AT(sp_warehouse_conf, password),
+     .type = SAMSPOR_OPT_STRING,
+     .flags = SAMSPOR_OPT_SECRET,
+     .help = "The warehouse password, when the server asks for one."},
+    {.name = "schema",
+     SAMSPOR_AT(sp_warehouse_conf, schema),
+     .type = SAMSPOR_OPT_STRING,
+     .def = "warehouse",
+     .help = "Schema that holds one table per stream."},
+    {.name = "connect_timeout",
+     SAMSPOR_AT(sp_warehouse_conf, connect_timeout),
+     .type = SAMSPOR_OPT_DURATION,
+     .def = "30s",
+     .min = 1,
+     .max = 3600,
+     .help =
+         "How long to wait for the warehouse before the run is counted as a "
+         "temporary failure (exit status 75)."},
+    {.name = NULL},
+};
 
 static const samspor_option pseudonym_options[] = {
-    {"key_file", SAMSPOR_OPT_PATH, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
-     "File holding the 32-byte pseudonymisation key (samspor keygen FILE); "
-     "mode 0600, owned by the user running samspor. Losing it breaks "
-     "linkage with earlier loads; keep a backup offline.",
-     NULL},
-    {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
+    {.name = "key_file",
+     SAMSPOR_AT(sp_root_conf, key_file),
+     .type = SAMSPOR_OPT_PATH,
+     .flags = SAMSPOR_OPT_REQUIRED,
+     .help =
+         "File holding the 32-byte pseudonymisation key (samspor keygen FILE); "
+         "mode 0600, owned by the user running samspor. Losing it breaks "
+         "linkage with earlier loads; keep a backup offline."},
+    {.name = NULL},
+};
 
 static const samspor_option daemon_options[] = {
-    {"timezone", SAMSPOR_OPT_STRING, "Europe/Copenhagen", 0, 0, 0, NULL,
-     "IANA time zone in which schedules are read.", NULL},
-    {"max_parallel", SAMSPOR_OPT_INT, "2", 0, 1, 64, NULL,
-     "How many connectors may sync at the same time.", NULL},
-    {"admin_socket", SAMSPOR_OPT_STRING, "/run/samspor/admin.sock",
-     SAMSPOR_OPT_RESTART, 0, 0, NULL,
-     "Unix socket (mode 0660) for samspor status, trigger and reload.", NULL},
-    {"metrics_file", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
-     "Prometheus text file (node_exporter textfile collector), written "
-     "when a run starts, as its streams report progress, and when it ends; "
-     "none when unset.",
-     NULL},
-    {"grace", SAMSPOR_OPT_DURATION, "30s", 0, 1, 3600, NULL,
-     "After SIGTERM to a sync that must stop, how long before SIGKILL.", NULL},
-    {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
+    {.name = "timezone",
+     SAMSPOR_AT(sp_daemon_conf, timezone),
+     .type = SAMSPOR_OPT_STRING,
+     .def = "Europe/Copenhagen",
+     .help = "IANA time zone in which schedules are read."},
+    {.name = "max_parallel",
+     SAMSPOR_AT(sp_daemon_conf, max_parallel),
+     .type = SAMSPOR_OPT_INT,
+     .def = "2",
+     .min = 1,
+     .max = 64,
+     .help = "How many connectors may sync at the same time."},
+    {.name = "admin_socket",
+     SAMSPOR_AT(sp_daemon_conf, admin_socket),
+     .type = SAMSPOR_OPT_STRING,
+     .def = "/run/samspor/admin.sock",
+     .flags = SAMSPOR_OPT_RESTART,
+     .help = "Unix socket (mode 0660) for samspor status, trigger and reload."},
+    {.name = "metrics_file",
+     SAMSPOR_AT(sp_daemon_conf, metrics_file),
+     .type = SAMSPOR_OPT_STRING,
+     .help = "Prometheus text file (node_exporter textfile collector), "
+             "written when a run starts, as its streams report progress, and "
+             "when it ends; none when unset."},
+    {.name = "grace",
+     SAMSPOR_AT(sp_daemon_conf, grace),
+     .type = SAMSPOR_OPT_DURATION,
+     .def = "30s",
+     .min = 1,
+     .max = 3600,
+     .help =
+         "After SIGTERM to a sync that must stop, how long before SIGKILL."},
+    {.name = NULL},
+};
 
 static const samspor_option log_options[] = {
-    {"level", SAMSPOR_OPT_ENUM, "info", 0, 0, 0, "error|warn|info|debug",
-     "Least severe level logged; -v and -q on the command line move it.", NULL},
-    {"format", SAMSPOR_OPT_ENUM, "logfmt", 0, 0, 0, "logfmt|json",
-     "One line per event on stderr, as logfmt or as JSON (counts as "
-     "numbers); under systemd the journal gets the priority and the "
-     "context as fields.",
-     NULL},
-    {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
+    {.name = "level",
+     SAMSPOR_AT(sp_log_conf, level),
+     .type = SAMSPOR_OPT_ENUM,
+     .def = "info",
+     .choices = "error|warn|info|debug",
+     .help =
+         "Least severe level logged; -v and -q on the command line move it."},
+    {.name = "format",
+     SAMSPOR_AT(sp_log_conf, format),
+     .type = SAMSPOR_OPT_ENUM,
+     .def = "logfmt",
+     .choices = "logfmt|json",
+     .help = "One line per event on stderr, as logfmt or as JSON (counts "
+             "as numbers); under systemd the journal gets the priority and "
+             "the context as fields."},
+    {.name = NULL},
+};
 
 static const samspor_option map_options[] = {
-    {"file", SAMSPOR_OPT_PATH, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
-     "CSV file of key;value lines (UTF-8), e.g. an address and its housing "
-     "area.",
-     NULL},
-    {"extract", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
-     "POSIX extended regex applied to the value before lookup; its first "
-     "group is the key (e.g. \"^([^,]+)\" keeps the street and number).",
-     NULL},
-    {"default", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
-     "Value for keys not in the map; without it an unmapped value sends the "
-     "row to the rejects.",
-     NULL},
-    {"delimiter", SAMSPOR_OPT_STRING, ";", 0, 0, 0, NULL,
-     "Separator between key and value in the file.", NULL},
-    {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
+    {.name = "file",
+     SAMSPOR_AT(map_conf, file),
+     .type = SAMSPOR_OPT_PATH,
+     .flags = SAMSPOR_OPT_REQUIRED,
+     .help =
+         "CSV file of key;value lines (UTF-8), e.g. an address and its housing "
+         "area."},
+    {.name = "extract",
+     SAMSPOR_AT(map_conf, extract),
+     .type = SAMSPOR_OPT_STRING,
+     .help =
+         "POSIX extended regex applied to the value before lookup; its first "
+         "group is the key (e.g. \"^([^,]+)\" keeps the street and number)."},
+    {.name = "default",
+     .type = SAMSPOR_OPT_STRING,
+     .help = "Value for keys not in the map; without it an unmapped value "
+             "sends the "
+             "row to the rejects."},
+    {.name = "delimiter",
+     .type = SAMSPOR_OPT_STRING,
+     .def = ";",
+     .help = "Separator between key and value in the file."},
+    {.name = NULL},
+};
 
 static const samspor_option retry_options[] = {
-    {"attempts", SAMSPOR_OPT_INT, "3", 0, 0, 100, NULL,
-     "How many times the daemon retries a run that failed temporarily (exit "
-     "status 75); 0: never.",
-     NULL},
-    {"backoff", SAMSPOR_OPT_DURATION, "5m", 0, 1, 86400, NULL,
-     "First retry delay; it doubles with each attempt, with full jitter.",
-     NULL},
-    {"max_backoff", SAMSPOR_OPT_DURATION, "1h", 0, 1, 7 * 86400, NULL,
-     "Cap on the retry delay.", NULL},
-    {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
+    {.name = "attempts",
+     SAMSPOR_AT(sp_retry_conf, attempts),
+     .type = SAMSPOR_OPT_INT,
+     .def = "3",
+     .max = 100,
+     .help = "How many times the daemon retries a run that failed temporarily "
+             "(exit "
+             "status 75); 0: never."},
+    {.name = "backoff",
+     SAMSPOR_AT(sp_retry_conf, backoff),
+     .type = SAMSPOR_OPT_DURATION,
+     .def = "5m",
+     .min = 1,
+     .max = 86400,
+     .help =
+         "First retry delay; it doubles with each attempt, with full jitter."},
+    {.name = "max_backoff",
+     SAMSPOR_AT(sp_retry_conf, max_backoff),
+     .type = SAMSPOR_OPT_DURATION,
+     .def = "1h",
+     .min = 1,
+     .max = 7 * 86400,
+     .help = "Cap on the retry delay."},
+    {.name = NULL},
+};
 
 const samspor_option sp_column_options[] = {
-    {"name", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
-     "Column name in the warehouse table (lowercase letters, digits, _).",
-     NULL},
-    {"from", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_REQUIRED | SP_OPT_INTOK, 0,
-     0, NULL,
-     "Source field: a CSV header name or 1-based position, an XPath "
-     "relative to the record (xml), a dotted path in the record (rest), a "
-     "result column (pgsql).",
-     NULL},
-    {"rule", SAMSPOR_OPT_ENUM, "keep", 0, 0, 0,
-     "keep|pseudonym|cpr_birth_year|cpr_birth_month|cpr_gender|age|age_band|"
-     "date_month|date_year|lookup",
-     "What happens to the value on the way in: keep it (typed), replace it "
-     "by a pseudonym, derive birth year/month or gender from a CPR number, "
-     "an age or age band, truncate a date, or look it up in a map.",
-     NULL},
-    {"type", SAMSPOR_OPT_ENUM, "text", 0, 0, 0,
-     "text|int|bigint|numeric|date|timestamp|boolean",
-     "Type of a kept value (rule keep); also the input type of date rules.",
-     NULL},
-    {"kind", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
-     "Identifier kind for rule pseudonym: cpr (validated, normalised) or any "
-     "other name (tenancy, pupil_id). Pseudonyms of one kind link across "
-     "sources.",
-     NULL},
-    {"map", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
-     "Name of a map in maps, for rule lookup.", NULL},
-    {"format", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
-     "strptime-style input format of a date or timestamp (\"%d-%m-%Y\"); "
-     "ISO 8601 when unset.",
-     NULL},
-    {"decimal_comma", SAMSPOR_OPT_BOOL, "false", 0, 0, 0, NULL,
-     "Numbers are written 1.234,50 (comma decimal, dot thousands).", NULL},
-    {"thousands_separator", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
-     "Thousands separator to remove from numbers (\".\", \",\", \" \").", NULL},
-    {"true_words", SAMSPOR_OPT_STRLIST, NULL, 0, 0, 0, NULL,
-     "Words read as true for type boolean (default: true, t, 1, ja, yes).",
-     NULL},
-    {"false_words", SAMSPOR_OPT_STRLIST, NULL, 0, 0, 0, NULL,
-     "Words read as false for type boolean (default: false, f, 0, nej, no).",
-     NULL},
-    {"bands", SAMSPOR_OPT_INTLIST, NULL, 0, 0, 0, NULL,
-     "Lower bounds of age bands for rule age_band, ascending, e.g. [0, 6, "
-     "10, 15, 18, 25, 30, 65].",
-     NULL},
-    {"reference", SAMSPOR_OPT_STRING, "run_date", 0, 0, 0, NULL,
-     "Date at which rule age/age_band computes the age: run_date, or the "
-     "name of a date column of the stream.",
-     NULL},
-    {"not_null", SAMSPOR_OPT_BOOL, "false", 0, 0, 0, NULL,
-     "A row without a value here is rejected (NOT NULL in the table).", NULL},
-    {"description", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
-     "Meaning of the column, for COMMENT ON COLUMN and the data dictionary.",
-     NULL},
-    {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
+    {.name = "name",
+     SAMSPOR_AT(column_conf, name),
+     .type = SAMSPOR_OPT_STRING,
+     .flags = SAMSPOR_OPT_REQUIRED,
+     .help =
+         "Column name in the warehouse table (lowercase letters, digits, _)."},
+    {.name = "from",
+     SAMSPOR_AT(column_conf, from),
+     .type = SAMSPOR_OPT_STRING,
+     .flags = SAMSPOR_OPT_REQUIRED | SP_OPT_INTOK,
+     .help =
+         "Source field: a CSV header name or 1-based position, an XPath "
+         "relative to the record (xml), a dotted path in the record (rest), a "
+         "result column (pgsql)."},
+    {.name = "rule",
+     .type = SAMSPOR_OPT_ENUM,
+     .def = "keep",
+     .choices = "keep|pseudonym|cpr_birth_year|cpr_birth_month|cpr_gender|age|"
+                "age_band|"
+                "date_month|date_year|lookup",
+     .help =
+         "What happens to the value on the way in: keep it (typed), replace it "
+         "by a pseudonym, derive birth year/month or gender from a CPR number, "
+         "an age or age band, truncate a date, or look it up in a map."},
+    {.name = "type",
+     .type = SAMSPOR_OPT_ENUM,
+     .def = "text",
+     .choices = "text|int|bigint|numeric|date|timestamp|boolean",
+     .help = "Type of a kept value (rule keep); also the input type of date "
+             "rules."},
+    {.name = "kind",
+     SAMSPOR_AT(column_conf, kind),
+     .type = SAMSPOR_OPT_STRING,
+     .help =
+         "Identifier kind for rule pseudonym: cpr (validated, normalised) or "
+         "any "
+         "other name (tenancy, pupil_id). Pseudonyms of one kind link across "
+         "sources."},
+    {.name = "map",
+     SAMSPOR_AT(column_conf, map),
+     .type = SAMSPOR_OPT_STRING,
+     .help = "Name of a map in maps, for rule lookup."},
+    {.name = "format",
+     .type = SAMSPOR_OPT_STRING,
+     .help =
+         "strptime-style input format of a date or timestamp (\"%d-%m-%Y\"); "
+         "ISO 8601 when unset."},
+    {.name = "decimal_comma",
+     .type = SAMSPOR_OPT_BOOL,
+     .def = "false",
+     .help = "Numbers are written 1.234,50 (comma decimal, dot thousands)."},
+    {.name = "thousands_separator",
+     .type = SAMSPOR_OPT_STRING,
+     .help =
+         "Thousands separator to remove from numbers (\".\", \",\", \" \")."},
+    {.name = "true_words",
+     .type = SAMSPOR_OPT_STRLIST,
+     .help =
+         "Words read as true for type boolean (default: true, t, 1, ja, yes)."},
+    {.name = "false_words",
+     .type = SAMSPOR_OPT_STRLIST,
+     .help = "Words read as false for type boolean (default: false, f, 0, nej, "
+             "no)."},
+    {.name = "bands",
+     .type = SAMSPOR_OPT_INTLIST,
+     .help =
+         "Lower bounds of age bands for rule age_band, ascending, e.g. [0, 6, "
+         "10, 15, 18, 25, 30, 65]."},
+    {.name = "reference",
+     SAMSPOR_AT(column_conf, reference),
+     .type = SAMSPOR_OPT_STRING,
+     .def = "run_date",
+     .help =
+         "Date at which rule age/age_band computes the age: run_date, or the "
+         "name of a date column of the stream."},
+    {.name = "not_null",
+     .type = SAMSPOR_OPT_BOOL,
+     .def = "false",
+     .help = "A row without a value here is rejected (NOT NULL in the table)."},
+    {.name = "description",
+     .type = SAMSPOR_OPT_STRING,
+     .help = "Meaning of the column, for COMMENT ON COLUMN and the data "
+             "dictionary."},
+    {.name = NULL},
+};
 
 const samspor_option sp_stream_options[] = {
-    {"table", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
-     "Table in the warehouse schema (lowercase letters, digits, _).", NULL},
-    {"description", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
-     "What the table holds, for COMMENT ON TABLE and the data dictionary.",
-     NULL},
-    {"mode", SAMSPOR_OPT_ENUM, "full_refresh", 0, 0, 0,
-     "full_refresh|append|incremental_dedup",
-     "full_refresh replaces the table atomically; append adds rows; "
-     "incremental_dedup upserts on key.",
-     NULL},
-    {"key", SAMSPOR_OPT_STRLIST, NULL, 0, 0, 0, NULL,
-     "Columns of the primary key (required for incremental_dedup).", NULL},
-    {"cursor", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
-     "Column whose largest loaded value is kept, so the next run asks the "
-     "source only for newer rows.",
-     NULL},
-    {"max_reject_ratio", SAMSPOR_OPT_FLOAT, "0", 0, 0, 1, NULL,
-     "Share of rows that may be rejected; above it the stream's load is "
-     "rolled back and the run fails.",
-     NULL},
-    {"on_duplicate", SAMSPOR_OPT_ENUM, "reject", 0, 0, 0, "reject|first|last",
-     "What to do when one load holds the key twice: reject (load the first "
-     "row, reject the others as duplicate_key, counted against "
-     "max_reject_ratio), first or last (load that row, skip the others).",
-     NULL},
-    {"max_rejects_stored", SAMSPOR_OPT_INT, "1000", 0, 0, 100000000, NULL,
-     "Rejects kept in samspor.rejects per stream and run; the true count is "
-     "in sync_run. Once more rows than this are rejected and the share so "
-     "far is above max_reject_ratio, reading stops and the run fails.",
-     NULL},
-    {"retention", SAMSPOR_OPT_DURATION, NULL, 0, 86400, 200 * 365 * 86400.0,
-     NULL,
-     "Rows whose retention_column is older than this are deleted with each "
-     "load (\"6y\").",
-     NULL},
-    {"retention_column", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
-     "Date column that retention is measured on.", NULL},
-    {"restrict_by", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
-     "Text column holding the housing area of each row (e.g. \"area\"): "
-     "row-level security then lets an analyst login of an organisation "
-     "(samspor grant ORG --role analyst --areas ...) see only its own areas' "
-     "rows; members of samspor_analyst_all see all.",
-     NULL},
-    {"columns", SAMSPOR_OPT_GROUPLIST, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
-     "The table's columns. Only these reach the warehouse: every other "
-     "source field is dropped before anything is written or logged.",
-     sp_column_options},
-    {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
+    {.name = "table",
+     SAMSPOR_AT(stream_conf, table),
+     .type = SAMSPOR_OPT_STRING,
+     .flags = SAMSPOR_OPT_REQUIRED,
+     .help = "Table in the warehouse schema (lowercase letters, digits, _)."},
+    {.name = "description",
+     .type = SAMSPOR_OPT_STRING,
+     .help =
+         "What the table holds, for COMMENT ON TABLE and the data dictionary."},
+    {.name = "mode",
+     SAMSPOR_AT(stream_conf, mode),
+     .type = SAMSPOR_OPT_ENUM,
+     .def = "full_refresh",
+     .choices = "full_refresh|append|incremental_dedup",
+     .help = "full_refresh replaces the table atomically; append adds rows; "
+             "incremental_dedup upserts on key."},
+    {.name = "key",
+     SAMSPOR_AT(stream_conf, key),
+     .type = SAMSPOR_OPT_STRLIST,
+     .help = "Columns of the primary key (required for incremental_dedup)."},
+    {.name = "cursor",
+     SAMSPOR_AT(stream_conf, cursor),
+     .type = SAMSPOR_OPT_STRING,
+     .help =
+         "Column whose largest loaded value is kept, so the next run asks the "
+         "source only for newer rows."},
+    {.name = "max_reject_ratio",
+     .type = SAMSPOR_OPT_FLOAT,
+     .def = "0",
+     .max = 1,
+     .help =
+         "Share of rows that may be rejected; above it the stream's load is "
+         "rolled back and the run fails."},
+    {.name = "on_duplicate",
+     .type = SAMSPOR_OPT_ENUM,
+     .def = "reject",
+     .choices = "reject|first|last",
+     .help =
+         "What to do when one load holds the key twice: reject (load the first "
+         "row, reject the others as duplicate_key, counted against "
+         "max_reject_ratio), first or last (load that row, skip the others)."},
+    {.name = "max_rejects_stored",
+     .type = SAMSPOR_OPT_INT,
+     .def = "1000",
+     .max = 100000000,
+     .help =
+         "Rejects kept in samspor.rejects per stream and run; the true count "
+         "is "
+         "in sync_run. Once more rows than this are rejected and the share so "
+         "far is above max_reject_ratio, reading stops and the run fails."},
+    {.name = "retention",
+     .type = SAMSPOR_OPT_DURATION,
+     .min = 86400,
+     .max = 200 * 365 * 86400.0,
+     .help =
+         "Rows whose retention_column is older than this are deleted with each "
+         "load (\"6y\")."},
+    {.name = "retention_column",
+     SAMSPOR_AT(stream_conf, retention_column),
+     .type = SAMSPOR_OPT_STRING,
+     .help = "Date column that retention is measured on."},
+    {.name = "restrict_by",
+     SAMSPOR_AT(stream_conf, restrict_by),
+     .type = SAMSPOR_OPT_STRING,
+     .help =
+         "Text column holding the housing area of each row (e.g. \"area\"): "
+         "row-level security then lets an analyst login of an organisation "
+         "(samspor grant ORG --role analyst --areas ...) see only its own "
+         "areas' "
+         "rows; members of samspor_analyst_all see all."},
+    {.name = "columns",
+     SAMSPOR_AT(stream_conf, columns),
+     .type = SAMSPOR_OPT_GROUPLIST,
+     .flags = SAMSPOR_OPT_REQUIRED,
+     .help = "The table's columns. Only these reach the warehouse: every other "
+             "source field is dropped before anything is written or logged.",
+     .sub = sp_column_options},
+    {.name = NULL},
+};
 
 static const samspor_option connector_options[] = {
-    {"name", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
-     "Unique name (lowercase letters, digits, _), used on the command line "
-     "and in logs.",
-     NULL},
-    {"plugin", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
-     "Source plugin: csv, xml, rest, pgsql (see samspor plugins).", NULL},
-    {"description", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
-     "Who delivers the data and how, for the data dictionary.", NULL},
-    {"enabled", SAMSPOR_OPT_BOOL, "true", 0, 0, 0, NULL,
-     "A disabled connector is validated but never scheduled.", NULL},
-    {"schedule", SAMSPOR_OPT_STRING, "@nightly", 0, 0, 0, NULL,
-     "Five-field cron expression or @hourly, @daily, @nightly (30 3 * * *), "
-     "@weekly, read in daemon.timezone.",
-     NULL},
-    {"jitter", SAMSPOR_OPT_DURATION, "0s", 0, 0, 86400, NULL,
-     "Random delay up to this long added to each scheduled run.", NULL},
-    {"timeout", SAMSPOR_OPT_DURATION, "1h", 0, 1, 7 * 86400, NULL,
-     "A run still going after this long is stopped (SIGTERM, then SIGKILL).",
-     NULL},
-    {"retry", SAMSPOR_OPT_GROUP, NULL, 0, 0, 0, NULL,
-     "Retries of temporary failures.", retry_options},
-    {"source", SAMSPOR_OPT_ANY, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
-     "Where the data comes from: the plugin's source options (samspor "
-     "plugins NAME).",
-     NULL},
-    {"streams", SAMSPOR_OPT_GROUPLIST, NULL,
-     SAMSPOR_OPT_REQUIRED | SP_OPT_DEFER, 0, 0, NULL,
-     "One or more streams, each loading one warehouse table; these options "
-     "plus the plugin's stream options.",
-     sp_stream_options},
-    {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
+    {.name = "name",
+     SAMSPOR_AT(sp_connector_conf, name),
+     .type = SAMSPOR_OPT_STRING,
+     .flags = SAMSPOR_OPT_REQUIRED,
+     .help =
+         "Unique name (lowercase letters, digits, _), used on the command line "
+         "and in logs."},
+    {.name = "plugin",
+     SAMSPOR_AT(sp_connector_conf, plugin),
+     .type = SAMSPOR_OPT_STRING,
+     .flags = SAMSPOR_OPT_REQUIRED,
+     .help = "Source plugin: csv, xml, rest, pgsql (see samspor plugins)."},
+    {.name = "description",
+     SAMSPOR_AT(sp_connector_conf, description),
+     .type = SAMSPOR_OPT_STRING,
+     .help = "Who delivers the data and how, for the data dictionary."},
+    {.name = "enabled",
+     SAMSPOR_AT(sp_connector_conf, enabled),
+     .type = SAMSPOR_OPT_BOOL,
+     .def = "true",
+     .help = "A disabled connector is validated but never scheduled."},
+    {.name = "schedule",
+     SAMSPOR_AT(sp_connector_conf, schedule),
+     .type = SAMSPOR_OPT_STRING,
+     .def = "@nightly",
+     .help = "Five-field cron expression or @hourly, @daily, @nightly (30 3 * "
+             "* *), "
+             "@weekly, read in daemon.timezone."},
+    {.name = "jitter",
+     SAMSPOR_AT(sp_connector_conf, jitter),
+     .type = SAMSPOR_OPT_DURATION,
+     .def = "0s",
+     .max = 86400,
+     .help = "Random delay up to this long added to each scheduled run."},
+    {.name = "timeout",
+     SAMSPOR_AT(sp_connector_conf, timeout),
+     .type = SAMSPOR_OPT_DURATION,
+     .def = "1h",
+     .min = 1,
+     .max = 7 * 86400,
+     .help = "A run still going after this long is stopped (SIGTERM, then "
+             "SIGKILL)."},
+    {.name = "retry",
+     SAMSPOR_AT(sp_connector_conf, retry_group),
+     .type = SAMSPOR_OPT_GROUP,
+     .help = "Retries of temporary failures.",
+     .sub = retry_options},
+    {.name = "source",
+     .type = SAMSPOR_OPT_ANY,
+     .flags = SAMSPOR_OPT_REQUIRED,
+     .help = "Where the data comes from: the plugin's source options (samspor "
+             "plugins NAME)."},
+    {.name = "streams",
+     .type = SAMSPOR_OPT_GROUPLIST,
+     .flags = SAMSPOR_OPT_REQUIRED | SP_OPT_DEFER,
+     .help =
+         "One or more streams, each loading one warehouse table; these options "
+         "plus the plugin's stream options.",
+     .sub = sp_stream_options},
+    {.name = NULL},
+};
 
 const samspor_option sp_root_options[] = {
-    {"warehouse", SAMSPOR_OPT_GROUP, NULL, 0, 0, 0, NULL,
-     "The PostgreSQL warehouse.", warehouse_options},
-    {"pseudonym", SAMSPOR_OPT_GROUP, NULL, 0, 0, 0, NULL,
-     "Pseudonymisation key.", pseudonym_options},
-    {"daemon", SAMSPOR_OPT_GROUP, NULL, 0, 0, 0, NULL,
-     "samspor run: schedules, parallelism, control socket, metrics.",
-     daemon_options},
-    {"log", SAMSPOR_OPT_GROUP, NULL, 0, 0, 0, NULL, "Logging to stderr.",
-     log_options},
-    {"plugin_dir", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
-     "Directory of source plugins (default: the installed plugin directory; "
-     "$SAMSPOR_PLUGIN_DIR overrides both).",
-     NULL},
-    {"maps", SAMSPOR_OPT_MAP, NULL, 0, 0, 0, NULL,
-     "Named lookup maps for rule lookup.", map_options},
-    {"connectors", SAMSPOR_OPT_GROUPLIST, NULL, SAMSPOR_OPT_REQUIRED, 0, 0,
-     NULL, "The connectors: one per source system.", connector_options},
-    {"partner", SAMSPOR_OPT_GROUP, NULL, 0, 0, 0, NULL,
-     "The partners' indicators (schema partner): small-count suppression, "
-     "the indicator queries, the report.",
-     sp_partner_options},
-    {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
+    {.name = "warehouse",
+     SAMSPOR_AT(sp_root_conf, warehouse_group),
+     .type = SAMSPOR_OPT_GROUP,
+     .help = "The PostgreSQL warehouse.",
+     .sub = warehouse_options},
+    {.name = "pseudonym",
+     SAMSPOR_AT(sp_root_conf, pseudonym_group),
+     .type = SAMSPOR_OPT_GROUP,
+     .help = "Pseudonymisation key.",
+     .sub = pseudonym_options},
+    {.name = "daemon",
+     SAMSPOR_AT(sp_root_conf, daemon_group),
+     .type = SAMSPOR_OPT_GROUP,
+     .help = "samspor run: schedules, parallelism, control socket, metrics.",
+     .sub = daemon_options},
+    {.name = "log",
+     SAMSPOR_AT(sp_root_conf, log_group),
+     .type = SAMSPOR_OPT_GROUP,
+     .help = "Logging to stderr.",
+     .sub = log_options},
+    {.name = "plugin_dir",
+     SAMSPOR_AT(sp_root_conf, plugin_dir),
+     .type = SAMSPOR_OPT_STRING,
+     .help = "Directory of source plugins (default: the installed plugin "
+             "directory; "
+             "$SAMSPOR_PLUGIN_DIR overrides both)."},
+    {.name = "maps",
+     SAMSPOR_AT(sp_root_conf, maps),
+     .type = SAMSPOR_OPT_MAP,
+     .help = "Named lookup maps for rule lookup.",
+     .sub = map_options},
+    {.name = "connectors",
+     SAMSPOR_AT(sp_root_conf, connectors),
+     .type = SAMSPOR_OPT_GROUPLIST,
+     .flags = SAMSPOR_OPT_REQUIRED,
+     .help = "The connectors: one per source system.",
+     .sub = connector_options},
+    {.name = "partner",
+     SAMSPOR_AT(sp_root_conf, partner_group),
+     .type = SAMSPOR_OPT_GROUP,
+     .help =
+         "The partners' indicators (schema partner): small-count suppression, "
+         "the indicator queries, the report.",
+     .sub = sp_partner_options},
+    {.name = NULL},
+};
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -282,6 +488,25 @@ int sp_conninfo_check(const char *conninfo, char *err, size_t errlen) {
     }
   PQconninfoFree(opts);
   return rc;
+}
+
+/* sp_options_fill for settings that may be missing after a parse error
+ * (out keeps its zeros).  A table the settings were not parsed with is a
+ * bug that every test loading a configuration finds: stop at once. */
+static void fill(const samspor_settings *s, const samspor_option *table,
+                 void *out) {
+  if (s && sp_options_fill(s, table, out) != 0)
+    abort();
+}
+
+/* c->conf from c->root. */
+static void fill_root(sp_config *c) {
+  sp_root_conf *r = &c->conf;
+  fill(c->root, sp_root_options, r);
+  fill(r->warehouse_group, warehouse_options, &r->warehouse);
+  fill(r->pseudonym_group, pseudonym_options, r);
+  fill(r->daemon_group, daemon_options, &r->daemon);
+  fill(r->log_group, log_options, &r->log);
 }
 
 const char *sp_config_default_path(void) {
@@ -322,8 +547,8 @@ static const sp_column *find_column(const sp_stream *st, const char *name) {
 }
 
 static int has_map(const sp_config *c, const char *name) {
-  samspor_settings *const *maps;
-  size_t n = sp_get_items(c->root, "maps", &maps);
+  samspor_settings *const *maps = c->conf.maps.items;
+  size_t n = c->conf.maps.n;
   for (size_t i = 0; i < n; i++)
     if (sp_streq(maps[i]->name, name))
       return 1;
@@ -334,14 +559,15 @@ static int has_map(const sp_config *c, const char *name) {
 static void build_stream(sp_config *c, const sp_connector *conn, sp_stream *st,
                          sp_errors *errs) {
   const char *file = st->s->file;
-  samspor_settings *const *cols;
-  size_t ncols = sp_get_items(st->s, "columns", &cols);
-  st->table = sp_get_string(st->s, "table");
+  stream_conf sc = {0};
+  fill(st->s, sp_stream_options, &sc);
+  samspor_settings *const *cols = sc.columns.items;
+  size_t ncols = sc.columns.n;
+  st->table = sc.table;
   st->line = st->s->line;
-  const char *mode = sp_get_string(st->s, "mode");
-  st->mode = sp_streq(mode, "append")              ? SP_MODE_APPEND
-             : sp_streq(mode, "incremental_dedup") ? SP_MODE_INCREMENTAL_DEDUP
-                                                   : SP_MODE_FULL_REFRESH;
+  st->mode = sc.mode == 1   ? SP_MODE_APPEND
+             : sc.mode == 2 ? SP_MODE_INCREMENTAL_DEDUP
+                            : SP_MODE_FULL_REFRESH;
   st->cursor_column = -1;
   if (st->table && !sp_valid_ident(st->table))
     sp_errors_add(errs, file, st->line,
@@ -358,9 +584,11 @@ static void build_stream(sp_config *c, const sp_connector *conn, sp_stream *st,
   for (size_t i = 0; i < ncols; i++) {
     sp_column *col = &st->columns[st->ncolumns];
     const samspor_settings *cs = cols[i];
+    column_conf cconf = {0};
+    fill(cs, sp_column_options, &cconf);
     col->s = cs;
-    col->name = sp_get_string(cs, "name");
-    col->from = sp_get_string(cs, "from");
+    col->name = cconf.name;
+    col->from = cconf.from;
     col->rule = sp_get_string(cs, "rule");
     col->line = cs->line;
     if (!col->name || !col->from || !col->rule)
@@ -375,7 +603,7 @@ static void build_stream(sp_config *c, const sp_connector *conn, sp_stream *st,
                     "column '%s' is declared twice in stream '%s'", col->name,
                     st->table);
     col->sql_type = rule_sql_type(col->rule, sp_get_string(cs, "type"));
-    if (sp_streq(col->rule, "pseudonym") && !sp_get_string(cs, "kind"))
+    if (sp_streq(col->rule, "pseudonym") && !cconf.kind)
       sp_errors_add(errs, file, col->line,
                     "%s: rule pseudonym needs kind (cpr, or a name such as "
                     "tenancy)",
@@ -384,7 +612,7 @@ static void build_stream(sp_config *c, const sp_connector *conn, sp_stream *st,
       sp_errors_add(errs, file, sp_get_line(cs, "kind"),
                     "%s: kind applies to rule pseudonym only", cs->where);
     if (sp_streq(col->rule, "lookup")) {
-      const char *map = sp_get_string(cs, "map");
+      const char *map = cconf.map;
       if (!map)
         sp_errors_add(errs, file, col->line,
                       "%s: rule lookup needs map (one of maps)", cs->where);
@@ -430,7 +658,9 @@ static void build_stream(sp_config *c, const sp_connector *conn, sp_stream *st,
   /* Second pass: references between columns. */
   for (size_t i = 0; i < st->ncolumns; i++) {
     const samspor_settings *cs = st->columns[i].s;
-    const char *ref = sp_get_string(cs, "reference");
+    column_conf cconf = {0};
+    fill(cs, sp_column_options, &cconf);
+    const char *ref = cconf.reference;
     if ((sp_streq(st->columns[i].rule, "age") ||
          sp_streq(st->columns[i].rule, "age_band")) &&
         ref && !sp_streq(ref, "run_date")) {
@@ -442,8 +672,8 @@ static void build_stream(sp_config *c, const sp_connector *conn, sp_stream *st,
                       cs->where, ref);
     }
   }
-  const char *const *key;
-  size_t nkey = sp_get_list(st->s, "key", &key);
+  const char *const *key = sc.key.items;
+  size_t nkey = sc.key.n;
   for (size_t i = 0; i < nkey; i++)
     if (!find_column(st, key[i]))
       sp_errors_add(errs, file, sp_get_line(st->s, "key"),
@@ -455,7 +685,7 @@ static void build_stream(sp_config *c, const sp_connector *conn, sp_stream *st,
                   "stream '%s': mode incremental_dedup needs key (the "
                   "columns that identify a row)",
                   st->table);
-  const char *cursor = sp_get_string(st->s, "cursor");
+  const char *cursor = sc.cursor;
   if (cursor) {
     const sp_column *cc = find_column(st, cursor);
     if (!cc)
@@ -472,7 +702,7 @@ static void build_stream(sp_config *c, const sp_connector *conn, sp_stream *st,
                     "incremental_dedup",
                     st->table);
   }
-  const char *restrict_by = sp_get_string(st->s, "restrict_by");
+  const char *restrict_by = sc.restrict_by;
   if (restrict_by) {
     const sp_column *rc = find_column(st, restrict_by);
     if (!rc)
@@ -487,7 +717,7 @@ static void build_stream(sp_config *c, const sp_connector *conn, sp_stream *st,
                     restrict_by, st->table, rc->sql_type);
   }
   int has_ret = sp_is_set(st->s, "retention");
-  const char *retcol = sp_get_string(st->s, "retention_column");
+  const char *retcol = sc.retention_column;
   if (has_ret && !retcol)
     sp_errors_add(errs, file, sp_get_line(st->s, "retention"),
                   "stream '%s': retention needs retention_column (a date "
@@ -567,7 +797,9 @@ static void check_inline_secrets(const samspor_settings *s, sp_errors *errs) {
 static void build_connector(sp_config *c, sp_connector *conn,
                             samspor_settings *cs, sp_errors *errs) {
   conn->s = cs;
-  conn->name = sp_get_string(cs, "name");
+  fill(cs, connector_options, &conn->conf);
+  fill(conn->conf.retry_group, retry_options, &conn->conf.retry);
+  conn->name = conn->conf.name;
   conn->line = cs->line;
   const char *file = cs->file;
   const char *label = conn->name ? conn->name : "?";
@@ -577,7 +809,7 @@ static void build_connector(sp_config *c, sp_connector *conn,
                   "_, starting with a letter",
                   conn->name);
 
-  const char *sched = sp_get_string(cs, "schedule");
+  const char *sched = conn->conf.schedule;
   if (sched) {
     char err[256];
     if (sp_schedule_parse(sched, &conn->schedule, err, sizeof err) != 0)
@@ -585,7 +817,7 @@ static void build_connector(sp_config *c, sp_connector *conn,
                     "schedule '%s' of connector '%s': %s", sched, label, err);
   }
 
-  const char *pname = sp_get_string(cs, "plugin");
+  const char *pname = conn->conf.plugin;
   if (pname) {
     conn->plugin = sp_plugin_set_find(&c->plugins, pname);
     if (!conn->plugin) {
@@ -655,11 +887,13 @@ static void build_connector(sp_config *c, sp_connector *conn,
 }
 
 static void check_maps(sp_config *c, sp_errors *errs) {
-  samspor_settings *const *maps;
-  size_t n = sp_get_items(c->root, "maps", &maps);
+  samspor_settings *const *maps = c->conf.maps.items;
+  size_t n = c->conf.maps.n;
   for (size_t i = 0; i < n; i++) {
-    const char *re = sp_get_string(maps[i], "extract");
-    const char *file = sp_get_string(maps[i], "file");
+    map_conf mc = {0};
+    fill(maps[i], map_options, &mc);
+    const char *re = mc.extract;
+    const char *file = mc.file;
     if (re) {
       regex_t rx;
       int rc = regcomp(&rx, re, REG_EXTENDED);
@@ -710,16 +944,16 @@ int sp_config_load(const char *path, sp_config **out, sp_errors *errs) {
   size_t before = errs->nerrors;
   c->root = sp_settings_parse(config_root_setting(&c->cfg), sp_root_options,
                               NULL, SP_ROOT_WHERE, c->basedir, errs);
+  fill_root(c);
 
-  const samspor_settings *dmn = sp_get_group(c->root, "daemon");
-  const char *tz = sp_get_string(dmn, "timezone");
+  const samspor_settings *dmn = c->conf.daemon_group;
+  const char *tz = c->conf.daemon.timezone;
   if (tz && !sp_tz_valid(tz))
     sp_errors_add(errs, dmn->file, sp_get_line(dmn, "timezone"),
                   "timezone '%s' is not an IANA time zone (e.g. "
                   "Europe/Copenhagen)",
                   tz);
-  const char *schema =
-      sp_get_string(sp_get_group(c->root, "warehouse"), "schema");
+  const char *schema = c->conf.warehouse.schema;
   if (schema &&
       (!sp_valid_ident(schema) || strcmp(schema, "samspor") == 0 ||
        strcmp(schema, "partner") == 0 || strncmp(schema, "pg_", 3) == 0))
@@ -729,21 +963,21 @@ int sp_config_load(const char *path, sp_config **out, sp_errors *errs) {
                   "_; samspor and partner are reserved",
                   schema);
   check_maps(c, errs);
-  const samspor_settings *wh = sp_get_group(c->root, "warehouse");
-  const char *conninfo = sp_get_string(wh, "conninfo");
+  const samspor_settings *wh = c->conf.warehouse_group;
+  const char *conninfo = c->conf.warehouse.conninfo;
   char cerr[256];
   if (conninfo && sp_conninfo_check(conninfo, cerr, sizeof cerr) != 0)
     sp_errors_add(errs, wh->file, sp_get_line(wh, "conninfo"), "%s", cerr);
 
-  const char *dir = sp_plugin_dir(sp_get_string(c->root, "plugin_dir"));
+  const char *dir = sp_plugin_dir(c->conf.plugin_dir);
   if (sp_plugin_set_load(dir, &c->plugins) != 0)
     sp_warnings_add(errs, c->root->file, sp_get_line(c->root, "plugin_dir"),
                     "plugin directory %s: %s", dir, strerror(errno));
   for (size_t i = 0; i < c->plugins.nrefused; i++)
     sp_warnings_add(errs, NULL, 0, "plugin refused: %s", c->plugins.refused[i]);
 
-  samspor_settings *const *items;
-  size_t n = sp_get_items(c->root, "connectors", &items);
+  samspor_settings *const *items = c->conf.connectors.items;
+  size_t n = c->conf.connectors.n;
   c->connectors = sp_xcalloc(n ? n : 1, sizeof(sp_connector));
   for (size_t i = 0; i < n; i++) {
     sp_connector *conn = &c->connectors[c->nconnectors++];
@@ -775,8 +1009,8 @@ int sp_config_load(const char *path, sp_config **out, sp_errors *errs) {
     next:;
     }
 
-  (void)sp_partner_init(&c->partner, sp_get_group(c->root, "partner"),
-                        c->root->file, errs);
+  (void)sp_partner_init(&c->partner, c->conf.partner_group, c->root->file,
+                        errs);
 
   if (errs->nerrors > before) {
     sp_config_free(c);
@@ -823,9 +1057,9 @@ const sp_partner *sp_config_partner(const sp_config *c) {
 }
 
 const char *sp_config_schema(const sp_config *c) {
-  return sp_get_string(sp_get_group(c->root, "warehouse"), "schema");
+  return c->conf.warehouse.schema;
 }
 
 const char *sp_config_timezone(const sp_config *c) {
-  return sp_get_string(sp_get_group(c->root, "daemon"), "timezone");
+  return c->conf.daemon.timezone;
 }

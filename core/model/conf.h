@@ -46,8 +46,56 @@ typedef struct sp_stream {
   int line;
 } sp_stream;
 
+/*
+ * Typed settings, filled from the core's option tables at load
+ * (sp_options_fill), so that code reads a member rather than looking an
+ * option up by name.  Strings are borrowed from the settings.
+ */
+typedef struct sp_retry_conf {
+  long long attempts;
+  double backoff, max_backoff; /* seconds */
+} sp_retry_conf;
+
+typedef struct sp_connector_conf {
+  const char *name, *plugin, *description, *schedule;
+  int enabled;
+  double jitter, timeout; /* seconds */
+  const samspor_settings *retry_group;
+  sp_retry_conf retry;
+} sp_connector_conf;
+
+typedef struct sp_daemon_conf {
+  const char *timezone;
+  long long max_parallel;
+  const char *admin_socket;
+  const char *metrics_file; /* or NULL */
+  double grace;             /* seconds */
+} sp_daemon_conf;
+
+typedef struct sp_log_conf {
+  int level;  /* SP_LOG_ERROR..SP_LOG_DEBUG: the order of its choices */
+  int format; /* 0 logfmt, 1 json */
+} sp_log_conf;
+
+typedef struct sp_warehouse_conf {
+  const char *conninfo, *password, *schema;
+  double connect_timeout;
+} sp_warehouse_conf;
+
+typedef struct sp_root_conf {
+  const samspor_settings *warehouse_group, *pseudonym_group, *daemon_group,
+      *log_group, *partner_group;
+  const char *plugin_dir;
+  samspor_grouplist maps, connectors;
+  sp_warehouse_conf warehouse;
+  const char *key_file; /* pseudonym.key_file */
+  sp_daemon_conf daemon;
+  sp_log_conf log;
+} sp_root_conf;
+
 typedef struct sp_connector {
   const samspor_settings *s; /* connector options (owned by the root) */
+  sp_connector_conf conf;    /* the same, typed */
   const char *name;
   const sp_plugin *plugin;  /* from the config's plugin set, or NULL */
   samspor_settings *source; /* plugin source options (owned) */
@@ -62,6 +110,7 @@ typedef struct sp_config {
   char *basedir;          /* its directory, for relative paths */
   config_t cfg;           /* libconfig tree (settings point into it) */
   samspor_settings *root; /* core settings */
+  sp_root_conf conf;      /* the same, typed */
   sp_plugin_set plugins;  /* plugins of plugin_dir */
   sp_connector *connectors;
   size_t nconnectors;

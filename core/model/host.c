@@ -50,6 +50,7 @@ static void host_set_state(samspor_sink *s, const char *state) {
 static const samspor_host host = {
     .struct_size = sizeof(samspor_host),
     .abi_version = SAMSPOR_ABI_VERSION,
+    .fill = sp_options_fill,
     .get_string = sp_get_string,
     .get_int = sp_get_int,
     .get_float = sp_get_float,

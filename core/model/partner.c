@@ -19,198 +19,278 @@
 /* ---- options ------------------------------------------------------------ */
 
 static const samspor_option named_options[] = {
-    {"name", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
-     "Column name: the query's column and the partner table's (lowercase "
-     "letters, digits, _).",
-     NULL},
-    {"description", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
-     "What it counts, for the column comment, the report and the data "
-     "dictionary.",
-     NULL},
-    {"label", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
-     "Its name for people, in the report's language: the report's axes, "
-     "legends, table headers and CSV files, and the data dictionary "
-     "(default: the column name).",
-     NULL},
-    {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
+    {.name = "name",
+     .type = SAMSPOR_OPT_STRING,
+     .flags = SAMSPOR_OPT_REQUIRED,
+     .help =
+         "Column name: the query's column and the partner table's (lowercase "
+         "letters, digits, _)."},
+    {.name = "description",
+     .type = SAMSPOR_OPT_STRING,
+     .help = "What it counts, for the column comment, the report and the data "
+             "dictionary."},
+    {.name = "label",
+     .type = SAMSPOR_OPT_STRING,
+     .help =
+         "Its name for people, in the report's language: the report's axes, "
+         "legends, table headers and CSV files, and the data dictionary "
+         "(default: the column name)."},
+    {.name = NULL},
+};
 
 static const samspor_option count_options[] = {
-    {"name", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
-     "Column name: the query's column and the partner table's (lowercase "
-     "letters, digits, _).",
-     NULL},
-    {"description", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
-     "What it counts, for the column comment, the report and the data "
-     "dictionary.",
-     NULL},
-    {"label", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
-     "Its name for people, in the report's language: the report's axes, "
-     "legends, table headers and CSV files, and the data dictionary "
-     "(default: the column name).",
-     NULL},
-    {"subset_of", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
-     "Another count of the indicator that counts everyone this one counts "
-     "(\"neet\" is a subset of \"young\"): a partner knows it, so the "
-     "disclosure audit uses it, and a refresh fails if a cell breaks it.",
-     NULL},
-    {"needs_next_period", SAMSPOR_OPT_BOOL, "false", 0, 0, 0, NULL,
-     "The count can be known only once the following period is in the data "
-     "(\"in work the month after\"): in the table's latest period it is "
-     "published as NULL, not suppressed (the report says \"not known "
-     "yet\"), and so is every ratio built on it, instead of the 0 the "
-     "query finds there.",
-     NULL},
-    {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
+    {.name = "name",
+     .type = SAMSPOR_OPT_STRING,
+     .flags = SAMSPOR_OPT_REQUIRED,
+     .help =
+         "Column name: the query's column and the partner table's (lowercase "
+         "letters, digits, _)."},
+    {.name = "description",
+     .type = SAMSPOR_OPT_STRING,
+     .help = "What it counts, for the column comment, the report and the data "
+             "dictionary."},
+    {.name = "label",
+     .type = SAMSPOR_OPT_STRING,
+     .help =
+         "Its name for people, in the report's language: the report's axes, "
+         "legends, table headers and CSV files, and the data dictionary "
+         "(default: the column name)."},
+    {.name = "subset_of",
+     .type = SAMSPOR_OPT_STRING,
+     .help =
+         "Another count of the indicator that counts everyone this one counts "
+         "(\"neet\" is a subset of \"young\"): a partner knows it, so the "
+         "disclosure audit uses it, and a refresh fails if a cell breaks it."},
+    {.name = "needs_next_period",
+     .type = SAMSPOR_OPT_BOOL,
+     .def = "false",
+     .help =
+         "The count can be known only once the following period is in the data "
+         "(\"in work the month after\"): in the table's latest period it is "
+         "published as NULL, not suppressed (the report says \"not known "
+         "yet\"), and so is every ratio built on it, instead of the 0 the "
+         "query finds there."},
+    {.name = NULL},
+};
 
 static const samspor_option ratio_options[] = {
-    {"name", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
-     "Column name in the partner table.", NULL},
-    {"numerator", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
-     "A count or sum of the indicator.", NULL},
-    {"denominator", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
-     "A count of the indicator.", NULL},
-    {"scale", SAMSPOR_OPT_FLOAT, "100", 0, 0, 1e9, NULL,
-     "Factor applied to numerator/denominator: 100 for a percentage, 1 for "
-     "a mean.",
-     NULL},
-    {"decimals", SAMSPOR_OPT_INT, "1", 0, 0, 6, NULL,
-     "Decimals the published value is rounded to.", NULL},
-    {"change", SAMSPOR_OPT_BOOL, "false", 0, 0, 0, NULL,
-     "Also publish <name>_change: the value minus the value in the "
-     "indicator's baseline period, for the same other dimensions.",
-     NULL},
-    {"description", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
-     "What the ratio means, for people.", NULL},
-    {"label", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
-     "Its name for people, in the report's language: the report's axes, "
-     "legends, table headers and CSV files, and the data dictionary "
-     "(default: the column name).",
-     NULL},
-    {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
+    {.name = "name",
+     .type = SAMSPOR_OPT_STRING,
+     .flags = SAMSPOR_OPT_REQUIRED,
+     .help = "Column name in the partner table."},
+    {.name = "numerator",
+     .type = SAMSPOR_OPT_STRING,
+     .flags = SAMSPOR_OPT_REQUIRED,
+     .help = "A count or sum of the indicator."},
+    {.name = "denominator",
+     .type = SAMSPOR_OPT_STRING,
+     .flags = SAMSPOR_OPT_REQUIRED,
+     .help = "A count of the indicator."},
+    {.name = "scale",
+     .type = SAMSPOR_OPT_FLOAT,
+     .def = "100",
+     .max = 1e9,
+     .help =
+         "Factor applied to numerator/denominator: 100 for a percentage, 1 for "
+         "a mean."},
+    {.name = "decimals",
+     .type = SAMSPOR_OPT_INT,
+     .def = "1",
+     .max = 6,
+     .help = "Decimals the published value is rounded to."},
+    {.name = "change",
+     .type = SAMSPOR_OPT_BOOL,
+     .def = "false",
+     .help = "Also publish <name>_change: the value minus the value in the "
+             "indicator's baseline period, for the same other dimensions."},
+    {.name = "description",
+     .type = SAMSPOR_OPT_STRING,
+     .help = "What the ratio means, for people."},
+    {.name = "label",
+     .type = SAMSPOR_OPT_STRING,
+     .help =
+         "Its name for people, in the report's language: the report's axes, "
+         "legends, table headers and CSV files, and the data dictionary "
+         "(default: the column name)."},
+    {.name = NULL},
+};
 
 static const samspor_option indicator_options[] = {
-    {"name", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
-     "Table partner.<name> (lowercase letters, digits, _).", NULL},
-    {"title", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
-     "Heading in the report and the data dictionary.", NULL},
-    {"description", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
-     "What the indicator shows and how it is defined, for people.", NULL},
-    {"query", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
-     "SQL returning one row per cell: the dimension columns and the count "
-     "and sum columns, by name.  Unqualified table names are the warehouse "
-     "schema's.  It must be one plain query (it runs as a subquery, read "
-     "only, as samspor_analyst_all; a ';' only at the end); samspor adds "
-     "the total rows and suppresses small counts.  Give query or "
-     "query_file.",
-     NULL},
-    {"query_file", SAMSPOR_OPT_PATH, NULL, 0, 0, 0, NULL,
-     "A file holding the query instead (e.g. \"housing.sql\"; a relative "
-     "path is taken from the configuration's directory), so that analysts "
-     "can review it as SQL.  Read when the configuration is loaded; "
-     "`check --connect` plans it and names the file in any error.",
-     NULL},
-    {"dimensions", SAMSPOR_OPT_STRLIST, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
-     "The columns that identify a cell, e.g. [\"area\", \"month\"].", NULL},
-    {"time", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
-     "The dimension that is time (the report's x axis); its values should "
-     "sort in time order as text (\"2025-01\", \"2024/25\").",
-     NULL},
-    {"series", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
-     "The dimension whose values are the report's lines (default: the first "
-     "dimension that is not time).",
-     NULL},
-    {"totals", SAMSPOR_OPT_STRLIST, NULL, 0, 0, 0, NULL,
-     "Dimensions that get total rows (value partner.total_label), summed "
-     "from the cells.  Secondary suppression protects the cells of every "
-     "total.",
-     NULL},
-    {"coarsen", SAMSPOR_OPT_STRLIST, NULL, 0, 0, 0, NULL,
-     "Dimensions other than time to collapse into one value (the total "
-     "label): their cells are summed, as the totals are.  For a table "
-     "that would otherwise be mostly hidden (area -> the whole plan).",
-     NULL},
-    {"coarsen_time", SAMSPOR_OPT_ENUM, "none", 0, 0, 0,
-     "none|quarter|half|year",
-     "Publish \"YYYY-MM\" months as quarters (\"2025-Q1\"), half-years "
-     "(\"2025-H1\") or years, summing the months' cells: a person counted in "
-     "two months of a quarter counts twice, so use it for counts of events "
-     "or person-months; for distinct people, group the query by the coarser "
-     "period instead.",
-     NULL},
-    {"baseline", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
-     "The time value the plan's baseline is measured in, for ratios with "
-     "change = true.",
-     NULL},
-    {"chart", SAMSPOR_OPT_STRING, NULL, 0, 0, 0, NULL,
-     "The count or ratio the report plots (default: the first ratio, else "
-     "the first count).",
-     NULL},
-    {"counts", SAMSPOR_OPT_GROUPLIST, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL,
-     "Published counts of people (or cases).  Counts from 1 to the "
-     "threshold are suppressed.",
-     count_options},
-    {"sums", SAMSPOR_OPT_GROUPLIST, NULL, 0, 0, 0, NULL,
-     "Hidden sums, never published: only numerators of ratios (a mean is a "
-     "sum over a count).",
-     named_options},
-    {"ratios", SAMSPOR_OPT_GROUPLIST, NULL, 0, 0, 0, NULL,
-     "Shares and means computed from the counts after suppression.",
-     ratio_options},
-    {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
+    {.name = "name",
+     .type = SAMSPOR_OPT_STRING,
+     .flags = SAMSPOR_OPT_REQUIRED,
+     .help = "Table partner.<name> (lowercase letters, digits, _)."},
+    {.name = "title",
+     .type = SAMSPOR_OPT_STRING,
+     .help = "Heading in the report and the data dictionary."},
+    {.name = "description",
+     .type = SAMSPOR_OPT_STRING,
+     .help = "What the indicator shows and how it is defined, for people."},
+    {.name = "query",
+     .type = SAMSPOR_OPT_STRING,
+     .help =
+         "SQL returning one row per cell: the dimension columns and the count "
+         "and sum columns, by name. Unqualified table names are the warehouse "
+         "schema's. It must be one plain query (it runs as a subquery, read "
+         "only, as samspor_analyst_all; a ';' only at the end); samspor adds "
+         "the total rows and suppresses small counts. Give query or "
+         "query_file."},
+    {.name = "query_file",
+     .type = SAMSPOR_OPT_PATH,
+     .help =
+         "A file holding the query instead (e.g. \"housing.sql\"; a relative "
+         "path is taken from the configuration's directory), so that analysts "
+         "can review it as SQL. Read when the configuration is loaded; "
+         "`check --connect` plans it and names the file in any error."},
+    {.name = "dimensions",
+     .type = SAMSPOR_OPT_STRLIST,
+     .flags = SAMSPOR_OPT_REQUIRED,
+     .help = "The columns that identify a cell, e.g. [\"area\", \"month\"]."},
+    {.name = "time",
+     .type = SAMSPOR_OPT_STRING,
+     .flags = SAMSPOR_OPT_REQUIRED,
+     .help =
+         "The dimension that is time (the report's x axis); its values should "
+         "sort in time order as text (\"2025-01\", \"2024/25\")."},
+    {.name = "series",
+     .type = SAMSPOR_OPT_STRING,
+     .help = "The dimension whose values are the report's lines (default: the "
+             "first "
+             "dimension that is not time)."},
+    {.name = "totals",
+     .type = SAMSPOR_OPT_STRLIST,
+     .help =
+         "Dimensions that get total rows (value partner.total_label), summed "
+         "from the cells. Secondary suppression protects the cells of every "
+         "total."},
+    {.name = "coarsen",
+     .type = SAMSPOR_OPT_STRLIST,
+     .help = "Dimensions other than time to collapse into one value (the total "
+             "label): their cells are summed, as the totals are. For a table "
+             "that would otherwise be mostly hidden (area -> the whole plan)."},
+    {.name = "coarsen_time",
+     .type = SAMSPOR_OPT_ENUM,
+     .def = "none",
+     .choices = "none|quarter|half|year",
+     .help =
+         "Publish \"YYYY-MM\" months as quarters (\"2025-Q1\"), half-years "
+         "(\"2025-H1\") or years, summing the months' cells: a person counted "
+         "in "
+         "two months of a quarter counts twice, so use it for counts of events "
+         "or person-months; for distinct people, group the query by the "
+         "coarser "
+         "period instead."},
+    {.name = "baseline",
+     .type = SAMSPOR_OPT_STRING,
+     .help =
+         "The time value the plan's baseline is measured in, for ratios with "
+         "change = true."},
+    {.name = "chart",
+     .type = SAMSPOR_OPT_STRING,
+     .help =
+         "The count or ratio the report plots (default: the first ratio, else "
+         "the first count)."},
+    {.name = "counts",
+     .type = SAMSPOR_OPT_GROUPLIST,
+     .flags = SAMSPOR_OPT_REQUIRED,
+     .help = "Published counts of people (or cases). Counts from 1 to the "
+             "threshold are suppressed.",
+     .sub = count_options},
+    {.name = "sums",
+     .type = SAMSPOR_OPT_GROUPLIST,
+     .help =
+         "Hidden sums, never published: only numerators of ratios (a mean is a "
+         "sum over a count).",
+     .sub = named_options},
+    {.name = "ratios",
+     .type = SAMSPOR_OPT_GROUPLIST,
+     .help = "Shares and means computed from the counts after suppression.",
+     .sub = ratio_options},
+    {.name = NULL},
+};
 
 const samspor_option sp_partner_options[] = {
-    {"suppression_threshold", SAMSPOR_OPT_INT, "5", 0, 3, 1000, NULL,
-     "Counts from 1 up to this number are suppressed in every partner table "
-     "(never below 3).",
-     NULL},
-    {"protect_zeros", SAMSPOR_OPT_BOOL, "false", 0, 0, 0, NULL,
-     "false: a count of 0 is published, and the disclosure audit assumes "
-     "that a partner knows every hidden count is at least 1.  true: zeros "
-     "are hidden like small counts (more cells hidden, and a hidden cell may "
-     "be 0).",
-     NULL},
-    {"protection_width", SAMSPOR_OPT_INT, "0", 0, 0, 1000000, NULL,
-     "The narrowest interval a partner may be able to confine a hidden "
-     "count to, from everything published (0: the suppression threshold).",
-     NULL},
-    {"audit_budget", SAMSPOR_OPT_DURATION, "5m", 0, 0, 0, NULL,
-     "Time the disclosure audit of one indicator may take.  When it runs "
-     "out, every period not yet proven safe is withheld whole (fail-safe), "
-     "never published on a weaker rule.",
-     NULL},
-    {"hidden_label", SAMSPOR_OPT_STRING, "skjult (diskretion)", 0, 0, 0, NULL,
-     "suppression_reason of every hidden count: one neutral reason, so that "
-     "the table does not tell a small count from one hidden to protect it.",
-     NULL},
-    {"total_label", SAMSPOR_OPT_STRING, "I alt", 0, 0, 0, NULL,
-     "Value of a dimension in total rows.", NULL},
-    {"report", SAMSPOR_OPT_PATH, NULL, 0, 0, 0, NULL,
-     "HTML report (samspor report) rewritten after every refresh of the "
-     "indicators, i.e. after every sync.",
-     NULL},
-    {"report_title", SAMSPOR_OPT_STRING, "samspor indicators", 0, 0, 0, NULL,
-     "Title of the report.", NULL},
-    {"report_language", SAMSPOR_OPT_ENUM, "da", 0, 0, 0, "da|en",
-     "Language of the report's own text (da: Danish, with decimal comma "
-     "and thousands separator \".\"; en: English).  Labels, titles and "
-     "descriptions are written as configured.",
-     NULL},
-    {"dimension_labels", SAMSPOR_OPT_STRLIST, NULL, 0, 0, 0, NULL,
-     "Names for people of the indicators' dimensions, each \"dimension: "
-     "Label\" ([\"area: Boligområde\", \"month: Måned\"]): the report's "
-     "axes, table headers and headings, and the data dictionary.",
-     NULL},
-    {"freeze_after", SAMSPOR_OPT_DURATION, "45d", 0, 0, 200 * 365 * 86400.0,
-     NULL,
-     "A period (a value of an indicator's time dimension: YYYY, YYYY-MM, "
-     "YYYY-Qn, YYYY/YY school years, YYYY-MM-DD) is closed this long after "
-     "its last day.  A closed period is published one last time and then "
-     "frozen: never recomputed, whatever later loads, corrections or "
-     "erasures change.  Other time formats never close.",
-     NULL},
-    {"indicators", SAMSPOR_OPT_GROUPLIST, NULL, 0, 0, 0, NULL,
-     "The indicators: one table partner.<name> each.", indicator_options},
-    {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
+    {.name = "suppression_threshold",
+     .type = SAMSPOR_OPT_INT,
+     .def = "5",
+     .min = 3,
+     .max = 1000,
+     .help = "Counts from 1 up to this number are suppressed in every partner "
+             "table "
+             "(never below 3)."},
+    {.name = "protect_zeros",
+     .type = SAMSPOR_OPT_BOOL,
+     .def = "false",
+     .help =
+         "false: a count of 0 is published, and the disclosure audit assumes "
+         "that a partner knows every hidden count is at least 1. true: zeros "
+         "are hidden like small counts (more cells hidden, and a hidden cell "
+         "may "
+         "be 0)."},
+    {.name = "protection_width",
+     .type = SAMSPOR_OPT_INT,
+     .def = "0",
+     .max = 1000000,
+     .help =
+         "The narrowest interval a partner may be able to confine a hidden "
+         "count to, from everything published (0: the suppression threshold)."},
+    {.name = "audit_budget",
+     .type = SAMSPOR_OPT_DURATION,
+     .def = "5m",
+     .help =
+         "Time the disclosure audit of one indicator may take. When it runs "
+         "out, every period not yet proven safe is withheld whole (fail-safe), "
+         "never published on a weaker rule."},
+    {.name = "hidden_label",
+     .type = SAMSPOR_OPT_STRING,
+     .def = "skjult (diskretion)",
+     .help = "suppression_reason of every hidden count: one neutral reason, so "
+             "that "
+             "the table does not tell a small count from one hidden to protect "
+             "it."},
+    {.name = "total_label",
+     .type = SAMSPOR_OPT_STRING,
+     .def = "I alt",
+     .help = "Value of a dimension in total rows."},
+    {.name = "report",
+     .type = SAMSPOR_OPT_PATH,
+     .help =
+         "HTML report (samspor report) rewritten after every refresh of the "
+         "indicators, i.e. after every sync."},
+    {.name = "report_title",
+     .type = SAMSPOR_OPT_STRING,
+     .def = "samspor indicators",
+     .help = "Title of the report."},
+    {.name = "report_language",
+     .type = SAMSPOR_OPT_ENUM,
+     .def = "da",
+     .choices = "da|en",
+     .help =
+         "Language of the report's own text (da: Danish, with decimal comma "
+         "and thousands separator \".\"; en: English). Labels, titles and "
+         "descriptions are written as configured."},
+    {.name = "dimension_labels",
+     .type = SAMSPOR_OPT_STRLIST,
+     .help =
+         "Names for people of the indicators' dimensions, each \"dimension: "
+         "Label\" ([\"area: Boligområde\", \"month: Måned\"]): the report's "
+         "axes, table headers and headings, and the data dictionary."},
+    {.name = "freeze_after",
+     .type = SAMSPOR_OPT_DURATION,
+     .def = "45d",
+     .max = 200 * 365 * 86400.0,
+     .help =
+         "A period (a value of an indicator's time dimension: YYYY, YYYY-MM, "
+         "YYYY-Qn, YYYY/YY school years, YYYY-MM-DD) is closed this long after "
+         "its last day. A closed period is published one last time and then "
+         "frozen: never recomputed, whatever later loads, corrections or "
+         "erasures change. Other time formats never close."},
+    {.name = "indicators",
+     .type = SAMSPOR_OPT_GROUPLIST,
+     .help = "The indicators: one table partner.<name> each.",
+     .sub = indicator_options},
+    {.name = NULL},
+};
 
 /* ---- the model ---------------------------------------------------------- */
 

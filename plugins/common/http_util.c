@@ -7,6 +7,7 @@
  */
 
 #include "http_util.h"
+#include "samspor-plugin.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -105,14 +106,14 @@ int sp_headers_file_read(const char *path, char ***out, size_t *n, char *err,
   struct stat st;
   char *buf = NULL, **lines = NULL;
   size_t got = 0, count = 0, lineno = 0;
-  int fd, rc = -1;
+  int fd, rc = SAMSPOR_EINVAL;
 
   *out = NULL;
   *n = 0;
   fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     snprintf(err, errlen, "headers_file %s: %s", path, strerror(errno));
-    return -1;
+    return SAMSPOR_EINVAL;
   }
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
       st.st_size > HEADERS_FILE_MAX) {
@@ -132,6 +133,7 @@ int sp_headers_file_read(const char *path, char ***out, size_t *n, char *err,
   lines = calloc((size_t)st.st_size / 2 + 2, sizeof *lines);
   if (!buf || !lines) {
     snprintf(err, errlen, "out of memory");
+    rc = SAMSPOR_ENOMEM;
     goto done;
   }
   for (;;) {
@@ -169,6 +171,7 @@ int sp_headers_file_read(const char *path, char ***out, size_t *n, char *err,
     }
     if (!(lines[count] = strdup(p))) {
       snprintf(err, errlen, "out of memory");
+      rc = SAMSPOR_ENOMEM;
       goto done;
     }
     count++;

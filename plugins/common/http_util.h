@@ -41,8 +41,9 @@ int sp_http_same_origin(const char *configured, const char *current,
  * and lines starting with '#' skipped.  The file must be a regular file of
  * at most 64 KiB not readable by group or others, since its lines carry
  * secrets.  Returns 0 with *out (a NULL-terminated array of *n malloc'd
- * lines; free with sp_headers_free()), or -1 with a sentence in err
- * (capacity errlen) naming the file and line but never a value.
+ * lines; free with sp_headers_free()), or SAMSPOR_EINVAL (the file is
+ * unusable) or SAMSPOR_ENOMEM, with a sentence in err (capacity errlen)
+ * naming the file and line but never a value.
  */
 int sp_headers_file_read(const char *path, char ***out, size_t *n, char *err,
                          size_t errlen);

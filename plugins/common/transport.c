@@ -352,7 +352,7 @@ static int on_host_key(CURL *easy, const struct curl_khkey *knownkey,
   return match == CURLKHMATCH_OK ? CURLKHSTAT_FINE : CURLKHSTAT_REJECT;
 }
 
-/* Append n bytes to r's buffer.  Returns 0 or -1 (out of memory). */
+/* Append n bytes to r's buffer.  Returns 0 or SAMSPOR_ENOMEM. */
 static int buf_add(sp_reader *r, const char *p, size_t n) {
   if (r->off == r->len)
     r->off = r->len = 0;
@@ -368,7 +368,7 @@ static int buf_add(sp_reader *r, const char *p, size_t n) {
       cap *= 2;
     nb = realloc(r->buf, cap);
     if (!nb)
-      return -1;
+      return SAMSPOR_ENOMEM;
     r->buf = nb;
     r->cap = cap;
   }
@@ -1476,15 +1476,14 @@ void sp_transport_close(sp_transport *t) {
   free(t);
 }
 
-/* Copy option `name` into *dst (NULL when unset).  Returns 0 or -1. */
-static int copy_opt(const sp_transport *t, const samspor_settings *s,
-                    const char *name, char **dst) {
-  const char *v = t->host->get_string(s, name);
+/* Copy option value v into *dst (NULL when unset or empty).  Returns 0
+ * or SAMSPOR_ENOMEM. */
+static int copy_opt(const char *v, char **dst) {
   *dst = NULL;
   if (!v || !*v)
     return 0;
   *dst = strdup(v);
-  return *dst ? 0 : -1;
+  return *dst ? 0 : SAMSPOR_ENOMEM;
 }
 
 /* The option naming a file must name a readable one.  Returns 0 or
@@ -1560,8 +1559,7 @@ static int check_local(sp_transport *t) {
 }
 
 /* Options of a remote url.  Returns 0 or a code after host->error. */
-static int open_remote(sp_transport *t, const samspor_settings *s) {
-  const samspor_host *h = t->host;
+static int open_remote(sp_transport *t, const sp_transport_conf *c) {
   const char *const *items = NULL;
   size_t n, i;
   const char *seg;
@@ -1573,7 +1571,8 @@ static int open_remote(sp_transport *t, const samspor_settings *s) {
     if (t->client_key && !t->client_cert)
       return fail(t, SAMSPOR_EINVAL,
                   "client_key_file is set without client_cert_file");
-    n = h->get_list(s, "headers", &items);
+    n = c->headers.n;
+    items = c->headers.items;
     for (i = 0; i < n; i++) {
       const char *hd = items[i];
       const char *colon = hd ? strchr(hd, ':') : NULL;
@@ -1587,12 +1586,13 @@ static int open_remote(sp_transport *t, const samspor_settings *s) {
         return nomem(t);
       t->headers = nl;
     }
-    const char *hf = h->get_string(s, "headers_file");
+    const char *hf = c->headers_file;
     if (hf) {
       char **fh, err[MSG_MAX];
       size_t nf;
-      if (sp_headers_file_read(hf, &fh, &nf, err, sizeof err) != 0)
-        return fail(t, SAMSPOR_EINVAL, "%s", err);
+      int rc = sp_headers_file_read(hf, &fh, &nf, err, sizeof err);
+      if (rc != 0)
+        return fail(t, rc, "%s", err);
       for (i = 0; i < nf; i++) {
         struct curl_slist *nl = curl_slist_append(t->headers, fh[i]);
         if (!nl) {
@@ -1637,9 +1637,9 @@ static int open_remote(sp_transport *t, const samspor_settings *s) {
 }
 
 int sp_transport_open(const samspor_host *host, samspor_ctx *ctx,
-                      const samspor_settings *s, sp_transport **out) {
+                      const sp_transport_conf *c, sp_transport **out) {
   sp_transport *t;
-  const char *url, *files;
+  const char *url;
   int rc;
 
   *out = NULL;
@@ -1656,7 +1656,7 @@ int sp_transport_open(const samspor_host *host, samspor_ctx *ctx,
   t->seed = (unsigned)time(NULL) ^ ((unsigned)getpid() << 16) ^
             (unsigned)(uintptr_t)t;
 
-  url = host->get_string(s, "url");
+  url = c->url;
   if (!url || !*url) {
     rc = fail(t, SAMSPOR_EINVAL, "url is required");
     goto fail;
@@ -1666,49 +1666,41 @@ int sp_transport_open(const samspor_host *host, samspor_ctx *ctx,
   if (!t->url || !t->shown)
     goto nomem;
 
-  files = host->get_string(s, "files");
-  if (!files || !strcmp(files, "newest"))
-    t->all_files = 0;
-  else if (!strcmp(files, "all"))
-    t->all_files = 1;
+  if (c->files == 0 || c->files == 1) /* newest|all */
+    t->all_files = c->files;
   else {
     rc = fail(t, SAMSPOR_EINVAL, "files must be \"newest\" or \"all\"");
     goto fail;
   }
-  files = host->get_string(s, "if_missing");
-  if (!files || !strcmp(files, "fail"))
-    t->if_missing = 0;
-  else if (!strcmp(files, "retry"))
-    t->if_missing = 1;
-  else if (!strcmp(files, "skip"))
-    t->if_missing = 2;
+  if (c->if_missing >= 0 && c->if_missing <= 2) /* fail|retry|skip */
+    t->if_missing = c->if_missing;
   else {
     rc = fail(t, SAMSPOR_EINVAL,
               "if_missing must be \"fail\", \"retry\" or \"skip\"");
     goto fail;
   }
 
-  if (copy_opt(t, s, "ca_file", &t->ca_file) ||
-      copy_opt(t, s, "client_cert_file", &t->client_cert) ||
-      copy_opt(t, s, "client_key_file", &t->client_key) ||
-      copy_opt(t, s, "username", &t->username) ||
-      copy_opt(t, s, "password", &t->password) ||
-      copy_opt(t, s, "private_key_file", &t->private_key) ||
-      copy_opt(t, s, "known_hosts_file", &t->known_hosts))
+  if (copy_opt(c->ca_file, &t->ca_file) ||
+      copy_opt(c->client_cert_file, &t->client_cert) ||
+      copy_opt(c->client_key_file, &t->client_key) ||
+      copy_opt(c->username, &t->username) ||
+      copy_opt(c->password, &t->password) ||
+      copy_opt(c->private_key_file, &t->private_key) ||
+      copy_opt(c->known_hosts_file, &t->known_hosts))
     goto nomem;
-  t->connect_ms = (long)(host->get_duration(s, "connect_timeout") * 1000);
-  t->timeout_ms = (long)(host->get_duration(s, "timeout") * 1000);
+  t->connect_ms = (long)(c->connect_timeout * 1000);
+  t->timeout_ms = (long)(c->timeout * 1000);
   if (t->connect_ms <= 0)
     t->connect_ms = 30000;
   if (t->timeout_ms <= 0)
     t->timeout_ms = 30L * 60 * 1000;
   {
-    long long n = host->get_int(s, "retry_attempts");
+    long long n = c->retry_attempts;
     t->retries = n < 0 ? 0 : n > 100 ? 100 : (int)n;
   }
-  t->backoff = host->get_duration(s, "retry_backoff");
-  t->max_backoff = host->get_duration(s, "retry_max_backoff");
-  t->min_age = host->get_duration(s, "min_age");
+  t->backoff = c->retry_backoff;
+  t->max_backoff = c->retry_max_backoff;
+  t->min_age = c->min_age;
   if (t->min_age < 0)
     t->min_age = 0;
   if (t->backoff < 0)
@@ -1733,7 +1725,7 @@ int sp_transport_open(const samspor_host *host, samspor_ctx *ctx,
         (rc = readable(t, "private_key_file", t->private_key)) != 0 ||
         (rc = readable(t, "known_hosts_file", t->known_hosts)) != 0)
       goto fail;
-    rc = open_remote(t, s);
+    rc = open_remote(t, c);
   }
   if (rc)
     goto fail;

@@ -32,14 +32,32 @@
  * of a plugin's own source table, so that one table still declares every
  * option:
  *
+ *   typedef struct csv_conf { sp_transport_conf tp; int encoding; ... };
  *   static const samspor_option csv_source_options[] = {
- *       SP_TRANSPORT_OPTION_ROWS,
+ *       SP_TRANSPORT_OPTION_ROWS(csv_conf, tp),
  *       {.name = "encoding", ...},
  *       {.name = NULL}};
+ *
+ * host->fill then fills the plugin's struct, transport part included, and
+ * sp_transport_open takes that part.
  */
+typedef struct sp_transport_conf {
+  const char *url;
+  int files;      /* newest|all */
+  int if_missing; /* fail|retry|skip */
+  const char *ca_file, *client_cert_file, *client_key_file, *username,
+      *password, *private_key_file, *known_hosts_file;
+  samspor_strlist headers;
+  const char *headers_file;
+  double connect_timeout, timeout; /* seconds */
+  long long retry_attempts;
+  double retry_backoff, retry_max_backoff, min_age; /* seconds */
+} sp_transport_conf;
+
 /* clang-format off */
-#define SP_TRANSPORT_OPTION_ROWS                                               \
+#define SP_TRANSPORT_OPTION_ROWS(T, M)                                         \
     {.name = "url",                                                            \
+     SAMSPOR_AT(T, M.url),                                                     \
      .type = SAMSPOR_OPT_PATH,                                                 \
      .flags = SAMSPOR_OPT_REQUIRED | SAMSPOR_OPT_URL,                          \
      .help = "Where the data is: a local path (relative to the configuration " \
@@ -48,6 +66,7 @@
              "sftp:// URL may be a glob (unge_*.csv). Put credentials in "     \
              "username and password_file, not in the URL."},                   \
     {.name = "files",                                                          \
+     SAMSPOR_AT(T, M.files),                                                   \
      .type = SAMSPOR_OPT_ENUM,                                                 \
      .def = "newest",                                                          \
      .choices = "newest|all",                                                  \
@@ -56,6 +75,7 @@
              "append mode a file already loaded (same name, size and "         \
              "modification time) is not loaded again."},                       \
     {.name = "if_missing",                                                     \
+     SAMSPOR_AT(T, M.if_missing),                                              \
      .type = SAMSPOR_OPT_ENUM,                                                 \
      .def = "fail",                                                            \
      .choices = "fail|retry|skip",                                             \
@@ -64,40 +84,48 @@
              "again with its backoff: for a file that arrives late) or "       \
              "skip (exit status 0, the run recorded as skipped)."},            \
     {.name = "ca_file",                                                        \
+     SAMSPOR_AT(T, M.ca_file),                                                 \
      .type = SAMSPOR_OPT_PATH,                                                 \
      .help = "PEM file of the certificate authorities to trust for an "        \
              "https:// server (default: the system's). The server's "          \
              "certificate and name are always verified."},                     \
     {.name = "client_cert_file",                                               \
+     SAMSPOR_AT(T, M.client_cert_file),                                        \
      .type = SAMSPOR_OPT_PATH,                                                 \
      .help = "PEM client certificate, for https:// servers that require "      \
              "mutual TLS (such as Serviceplatformen). Its key is "             \
              "client_key_file, or this file when that is not given."},         \
     {.name = "client_key_file",                                                \
+     SAMSPOR_AT(T, M.client_key_file),                                         \
      .type = SAMSPOR_OPT_PATH,                                                 \
      .help = "Unencrypted PEM private key of client_cert_file; make it "       \
              "readable only by the user running samspor."},                    \
     {.name = "username",                                                       \
+     SAMSPOR_AT(T, M.username),                                                \
      .type = SAMSPOR_OPT_STRING,                                               \
      .help = "User name: the SFTP login (required for sftp://), or with "      \
              "password HTTP basic authentication for https://."},              \
     {.name = "password",                                                       \
+     SAMSPOR_AT(T, M.password),                                                \
      .type = SAMSPOR_OPT_STRING,                                               \
      .flags = SAMSPOR_OPT_SECRET,                                              \
      .help = "Password of username, for an SFTP login or HTTP basic "          \
              "authentication. For SFTP prefer private_key_file."},             \
     {.name = "private_key_file",                                               \
+     SAMSPOR_AT(T, M.private_key_file),                                        \
      .type = SAMSPOR_OPT_PATH,                                                 \
      .help = "Unencrypted private key (OpenSSH or PEM format: ed25519, "       \
              "ECDSA or RSA) for an SFTP login by public key; make it "         \
              "readable only by the user running samspor."},                    \
     {.name = "known_hosts_file",                                               \
+     SAMSPOR_AT(T, M.known_hosts_file),                                        \
      .type = SAMSPOR_OPT_PATH,                                                 \
      .help = "OpenSSH known_hosts file with the SFTP server's host key "       \
              "(written [host]:port for a port other than 22), e.g. from "      \
              "ssh-keyscan once its fingerprint is checked. Required for "      \
              "sftp://: an unknown or changed host key is refused."},           \
     {.name = "headers",                                                        \
+     SAMSPOR_AT(T, M.headers),                                                 \
      .type = SAMSPOR_OPT_STRLIST,                                              \
      .flags = SAMSPOR_OPT_HEADERS,                                             \
      .help = "Extra HTTP request headers for https://, each \"Name: "          \
@@ -105,12 +133,14 @@
              "a secret (Authorization, Cookie, *key*, *token*, *secret*) is "  \
              "refused here: put it in headers_file."},                         \
     {.name = "headers_file",                                                   \
+     SAMSPOR_AT(T, M.headers_file),                                            \
      .type = SAMSPOR_OPT_PATH,                                                 \
      .help = "A file of request headers for https://, one \"Name: value\" a " \
              "line (blank lines and lines starting with # ignored), for "      \
              "headers that carry a secret (\"X-Api-Key: ...\"). It must not "  \
              "be readable by group or others. Sent only to url's host."},      \
     {.name = "connect_timeout",                                                \
+     SAMSPOR_AT(T, M.connect_timeout),                                         \
      .type = SAMSPOR_OPT_DURATION,                                             \
      .def = "30s",                                                             \
      .min = 1,                                                                 \
@@ -118,6 +148,7 @@
      .help = "Longest wait for a connection (TCP, TLS and SSH handshakes) "    \
              "to a remote source; longer counts as a temporary failure."},     \
     {.name = "timeout",                                                        \
+     SAMSPOR_AT(T, M.timeout),                                                 \
      .type = SAMSPOR_OPT_DURATION,                                             \
      .def = "30m",                                                             \
      .min = 1,                                                                 \
@@ -126,6 +157,7 @@
              "including the time spent loading what it delivers; longer "      \
              "counts as a temporary failure."},                                \
     {.name = "retry_attempts",                                                 \
+     SAMSPOR_AT(T, M.retry_attempts),                                          \
      .type = SAMSPOR_OPT_INT,                                                  \
      .def = "3",                                                               \
      .min = 0,                                                                 \
@@ -135,6 +167,7 @@
              "before any of its data was read; still failing, the run "        \
              "ends with exit status 75 (worth retrying later)."},              \
     {.name = "retry_backoff",                                                  \
+     SAMSPOR_AT(T, M.retry_backoff),                                           \
      .type = SAMSPOR_OPT_DURATION,                                             \
      .def = "1s",                                                              \
      .min = 0,                                                                 \
@@ -143,6 +176,7 @@
              "each further one, up to retry_max_backoff. The wait is a "       \
              "random time below the limit (full jitter)."},                    \
     {.name = "retry_max_backoff",                                              \
+     SAMSPOR_AT(T, M.retry_max_backoff),                                       \
      .type = SAMSPOR_OPT_DURATION,                                             \
      .def = "30s",                                                             \
      .min = 0,                                                                 \
@@ -151,6 +185,7 @@
              "Retry-After of an HTTP 429 or 503 answer that is waited for "    \
              "(a longer one ends the run with exit status 75)."},              \
     {.name = "min_age",                                                        \
+     SAMSPOR_AT(T, M.min_age),                                                 \
      .type = SAMSPOR_OPT_DURATION,                                             \
      .def = "0",                                                               \
      .min = 0,                                                                 \
@@ -193,8 +228,9 @@ typedef struct sp_reader sp_reader;
 typedef int (*sp_transport_data_fn)(void *ud, const char *buf, size_t len);
 
 /*
- * Read the transport options from `source` (url, timeouts, TLS, SFTP
- * credentials...) and check them: files named must be readable, sftp://
+ * Take the transport options `c` (filled from the SP_TRANSPORT_OPTION_ROWS
+ * of the plugin's source table: url, timeouts, TLS, SFTP credentials...)
+ * and check them: files named must be readable, sftp://
  * needs username, known_hosts_file and a key or password.  Nothing is
  * contacted yet.  Returns 0 and *out (free with sp_transport_close), or
  * SAMSPOR_EINVAL / SAMSPOR_ENOMEM after host->error().  `host` and `ctx`
@@ -202,7 +238,7 @@ typedef int (*sp_transport_data_fn)(void *ud, const char *buf, size_t len);
  * copied.
  */
 int sp_transport_open(const samspor_host *host, samspor_ctx *ctx,
-                      const samspor_settings *source, sp_transport **out);
+                      const sp_transport_conf *c, sp_transport **out);
 /* Free t (NULL is fine), closing its connections.  Never fails. */
 void sp_transport_close(sp_transport *t);
 

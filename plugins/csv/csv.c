@@ -43,9 +43,10 @@
 /* The source settings of the parser, checked (the url and everything
  * about reaching it are the transport's). */
 typedef struct csv_opts {
-  int header;     /* the first record names the fields */
-  int final_nl;   /* final_newline = "required" */
-  csv_config cfg; /* for the parser */
+  sp_transport_conf tp; /* for sp_transport_open; borrowed strings */
+  int header;           /* the first record names the fields */
+  int final_nl;         /* final_newline = "required" */
+  csv_config cfg;       /* for the parser */
 } csv_opts;
 
 /* One open stream. */
@@ -93,14 +94,29 @@ typedef struct csv_handle {
 
 /* ---- settings --------------------------------------------------------- */
 
+/* The source settings as written, filled by host->fill. */
+typedef struct csv_conf {
+  sp_transport_conf tp;
+  int encoding; /* utf-8|windows-1252|iso-8859-1 */
+  const char *delimiter;
+  int header;
+  const char *quote;
+  long long max_record_size;
+  long long skip_lines;
+  int final_newline; /* required|optional */
+} csv_conf;
+
+#define AT(member) SAMSPOR_AT(csv_conf, member)
+
 /*
  * Defaults are written as the value itself (no libconfig quoting).
  * The ranges are checked again in parse_opts() so that a core that skips
  * them cannot give the parser something it refuses.
  */
 static const samspor_option csv_source_options[] = {
-    SP_TRANSPORT_OPTION_ROWS,
+    SP_TRANSPORT_OPTION_ROWS(csv_conf, tp),
     {.name = "encoding",
+     AT(encoding),
      .type = SAMSPOR_OPT_ENUM,
      .def = "utf-8",
      .choices = "utf-8|windows-1252|iso-8859-1",
@@ -108,6 +124,7 @@ static const samspor_option csv_source_options[] = {
              "UTF-8. A record with bytes invalid in the encoding is "
              "rejected (reason encoding)."},
     {.name = "delimiter",
+     AT(delimiter),
      .type = SAMSPOR_OPT_STRING,
      .def = ";",
      .help = "Field separator: any one ASCII character (\";\", \",\", "
@@ -115,17 +132,20 @@ static const samspor_option csv_source_options[] = {
              "whichever of \";\", \",\" and tab occurs most in the first "
              "line of each file."},
     {.name = "header",
+     AT(header),
      .type = SAMSPOR_OPT_BOOL,
      .def = "true",
      .help = "Whether the first line names the fields. When false, a "
              "column's from is a 1-based field position (\"3\")."},
     {.name = "quote",
+     AT(quote),
      .type = SAMSPOR_OPT_STRING,
      .def = "\"",
      .help = "Character that quotes fields containing the delimiter, line "
              "breaks or itself (doubled); \"\" when fields are never "
              "quoted."},
     {.name = "max_record_size",
+     AT(max_record_size),
      .type = SAMSPOR_OPT_INT,
      .def = "1048576",
      .min = 1024,
@@ -133,6 +153,7 @@ static const samspor_option csv_source_options[] = {
      .help = "Longest record in bytes. A longer record is rejected (reason "
              "record_too_long) rather than read into memory."},
     {.name = "skip_lines",
+     AT(skip_lines),
      .type = SAMSPOR_OPT_INT,
      .def = "0",
      .min = 0,
@@ -140,6 +161,7 @@ static const samspor_option csv_source_options[] = {
      .help = "Lines to ignore at the start of each file, before the header "
              "(a title or an export note)."},
     {.name = "final_newline",
+     AT(final_newline),
      .type = SAMSPOR_OPT_ENUM,
      .def = "required",
      .choices = "required|optional",
@@ -161,24 +183,33 @@ static int parse_opts(const samspor_host *host, samspor_ctx *ctx,
                       const samspor_settings *s, csv_opts *o) {
   const char *v;
   long long n;
+  csv_conf c;
 
   csv_config_init(&o->cfg);
-  v = host->get_string(s, "final_newline");
-  o->final_nl = !v || strcmp(v, "optional") != 0;
-  v = host->get_string(s, "encoding");
-  if (!v || !strcmp(v, "utf-8")) {
+  memset(&c, 0, sizeof c);
+  if (host->fill(s, csv_source_options, &c) != 0) {
+    host->error(ctx, "csv: the source settings do not fit this plugin");
+    return SAMSPOR_EINVAL;
+  }
+  o->tp = c.tp;
+  o->final_nl = c.final_newline != 1;
+  switch (c.encoding) {
+  case 0:
     o->cfg.encoding = CSV_UTF8;
-  } else if (!strcmp(v, "windows-1252")) {
+    break;
+  case 1:
     o->cfg.encoding = CSV_WINDOWS_1252;
-  } else if (!strcmp(v, "iso-8859-1")) {
+    break;
+  case 2:
     o->cfg.encoding = CSV_ISO_8859_1;
-  } else {
+    break;
+  default:
     host->error(ctx, "csv: encoding must be \"utf-8\", \"windows-1252\" or "
                      "\"iso-8859-1\"");
     return SAMSPOR_EINVAL;
   }
 
-  v = host->get_string(s, "delimiter");
+  v = c.delimiter;
   if (!v) {
     o->cfg.delimiter = ';';
   } else if (!strcmp(v, "tab") || !strcmp(v, "\\t")) {
@@ -198,9 +229,9 @@ static int parse_opts(const samspor_host *host, samspor_ctx *ctx,
     return SAMSPOR_EINVAL;
   }
 
-  o->header = host->get_bool(s, "header");
+  o->header = c.header;
 
-  v = host->get_string(s, "quote");
+  v = c.quote;
   if (!v) {
     o->cfg.quote = '"';
   } else if (!*v) {
@@ -216,7 +247,7 @@ static int parse_opts(const samspor_host *host, samspor_ctx *ctx,
     o->cfg.quote = v[0];
   }
 
-  n = host->get_int(s, "max_record_size");
+  n = c.max_record_size;
   if (n < 1024 || n > CSV_MAX_RECORD_LIMIT) {
     host->error(ctx, "csv: max_record_size must be between 1024 and %u",
                 CSV_MAX_RECORD_LIMIT);
@@ -224,7 +255,7 @@ static int parse_opts(const samspor_host *host, samspor_ctx *ctx,
   }
   o->cfg.max_record = (size_t)n;
 
-  n = host->get_int(s, "skip_lines");
+  n = c.skip_lines;
   if (n < 0) {
     host->error(ctx, "csv: skip_lines must not be negative");
     return SAMSPOR_EINVAL;
@@ -763,15 +794,6 @@ nomem:
   return SAMSPOR_ENOMEM;
 }
 
-/* Check that the core's structs are at least as large as ours, since we
- * read every field of them. */
-static int abi_fits(const samspor_host *host, uint32_t args_size,
-                    uint32_t want) {
-  return host && args_size >= want &&
-         host->struct_size >= sizeof(samspor_host) &&
-         host->abi_version == SAMSPOR_ABI_VERSION;
-}
-
 /* In append mode, drop from h->files those loaded before (see
  * sp_loaded_skip).  Returns 0 or a negative SAMSPOR code after
  * host->error. */
@@ -798,7 +820,7 @@ static int csv_open(const samspor_open_args *a, void **handle) {
   int rc;
 
   *handle = NULL;
-  if (!abi_fits(a->host, a->struct_size, sizeof *a))
+  if (!samspor_abi_fits(a->host, a->struct_size, sizeof *a))
     return SAMSPOR_EABI;
   h = calloc(1, sizeof *h);
   if (!h) {
@@ -811,7 +833,7 @@ static int csv_open(const samspor_open_args *a, void **handle) {
 
   if ((rc = parse_opts(a->host, a->ctx, a->source, &h->opts)) != 0 ||
       (rc = take_fields(h, a)) != 0 ||
-      (rc = sp_transport_open(a->host, a->ctx, a->source, &h->tp)) != 0 ||
+      (rc = sp_transport_open(a->host, a->ctx, &h->opts.tp, &h->tp)) != 0 ||
       (rc = list_files(a->host, a->ctx, h->tp, &fl)) != 0)
     goto fail;
   h->files = fl.v;
@@ -869,10 +891,10 @@ static int csv_check(const samspor_check_args *a) {
   sp_transport *tp = NULL;
   int rc;
 
-  if (!abi_fits(a->host, a->struct_size, sizeof *a))
+  if (!samspor_abi_fits(a->host, a->struct_size, sizeof *a))
     return SAMSPOR_EABI;
   if ((rc = parse_opts(a->host, a->ctx, a->source, &o)) == 0 &&
-      (rc = sp_transport_open(a->host, a->ctx, a->source, &tp)) == 0)
+      (rc = sp_transport_open(a->host, a->ctx, &o.tp, &tp)) == 0)
     rc = sp_transport_check(tp);
   sp_transport_close(tp);
   return rc;
@@ -884,10 +906,10 @@ static int csv_validate(const samspor_check_args *a) {
   sp_transport *tp = NULL;
   int rc;
 
-  if (!abi_fits(a->host, a->struct_size, sizeof *a))
+  if (!samspor_abi_fits(a->host, a->struct_size, sizeof *a))
     return SAMSPOR_EABI;
   if ((rc = parse_opts(a->host, a->ctx, a->source, &o)) == 0)
-    rc = sp_transport_open(a->host, a->ctx, a->source, &tp);
+    rc = sp_transport_open(a->host, a->ctx, &o.tp, &tp);
   sp_transport_close(tp);
   return rc;
 }

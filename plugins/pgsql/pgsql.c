@@ -47,7 +47,7 @@
 #define PGSQL_PLUGIN_VERSION "0.1.0"
 #define QUERY_FILE_MAX (1024 * 1024) /* bytes; a query is not a data file */
 
-/* The source settings, checked. */
+/* The source settings, filled by host->fill and checked. */
 typedef struct pgsql_opts {
   const char *conninfo;     /* borrowed from the settings (until close) */
   const char *password;     /* borrowed secret, or NULL */
@@ -84,8 +84,16 @@ typedef struct pgsql_handle {
 
 /* ---- settings --------------------------------------------------------- */
 
+/* The stream settings as written, filled by host->fill (the source
+ * settings fill pgsql_opts). */
+typedef struct pgsql_stream_conf {
+  const char *query;
+  const char *query_file;
+} pgsql_stream_conf;
+
 static const samspor_option pgsql_source_options[] = {
     {.name = "conninfo",
+     SAMSPOR_AT(pgsql_opts, conninfo),
      .type = SAMSPOR_OPT_STRING,
      .flags = SAMSPOR_OPT_REQUIRED | SAMSPOR_OPT_CONNINFO,
      .help = "libpq connection string or URI of the partner's database "
@@ -95,10 +103,12 @@ static const samspor_option pgsql_source_options[] = {
              "default to 60s idle, 10s interval, 6 probes, so a dead "
              "server is noticed within about two minutes."},
     {.name = "password",
+     SAMSPOR_AT(pgsql_opts, password),
      .type = SAMSPOR_OPT_STRING,
      .flags = SAMSPOR_OPT_SECRET,
      .help = "The password, when the server asks for one."},
     {.name = "connect_timeout",
+     SAMSPOR_AT(pgsql_opts, connect_timeout),
      .type = SAMSPOR_OPT_DURATION,
      .def = "30s",
      .min = 1,
@@ -106,6 +116,7 @@ static const samspor_option pgsql_source_options[] = {
      .help = "How long to wait for the server before the run is counted as "
              "a temporary failure (exit status 75)."},
     {.name = "statement_timeout",
+     SAMSPOR_AT(pgsql_opts, statement_timeout),
      .type = SAMSPOR_OPT_DURATION,
      .min = 1,
      .max = 7 * 86400,
@@ -113,6 +124,7 @@ static const samspor_option pgsql_source_options[] = {
              "included; the server's own setting when unset. A query "
              "stopped by it fails the run."},
     {.name = "fetch_size",
+     SAMSPOR_AT(pgsql_opts, fetch_size),
      .type = SAMSPOR_OPT_INT,
      .def = "10000",
      .min = 1,
@@ -125,6 +137,7 @@ static const samspor_option pgsql_source_options[] = {
 
 static const samspor_option pgsql_stream_options[] = {
     {.name = "query",
+     SAMSPOR_AT(pgsql_stream_conf, query),
      .type = SAMSPOR_OPT_STRING,
      .help = "The SQL query (one statement) whose result columns the "
              "stream's columns name in from; values arrive as text. $1 is "
@@ -134,6 +147,7 @@ static const samspor_option pgsql_stream_options[] = {
              "drops the rows at the cursor it already has. Runs in a READ "
              "ONLY, REPEATABLE READ transaction. Give query or query_file."},
     {.name = "query_file",
+     SAMSPOR_AT(pgsql_stream_conf, query_file),
      .type = SAMSPOR_OPT_PATH,
      .help = "A file holding the query (UTF-8, at most 1 MiB), instead of "
              "query; the same rules apply."},
@@ -148,7 +162,10 @@ static int parse_opts(const samspor_host *host, samspor_ctx *ctx,
   int rc;
 
   memset(o, 0, sizeof *o);
-  o->conninfo = host->get_string(s, "conninfo");
+  if (host->fill(s, pgsql_source_options, o) != 0) {
+    host->error(ctx, "pgsql: the source settings do not fit this plugin");
+    return SAMSPOR_ECONFIG;
+  }
   if (!o->conninfo || !*o->conninfo) {
     host->error(ctx, "pgsql: conninfo is required");
     return SAMSPOR_ECONFIG;
@@ -157,19 +174,15 @@ static int parse_opts(const samspor_host *host, samspor_ctx *ctx,
     host->error(ctx, "pgsql: %s", err);
     return rc;
   }
-  o->password = host->get_string(s, "password");
-  if (host->is_set(s, "password") && !o->password) {
+  /* is_set: a password_file that could not be read fills NULL. */
+  if (!o->password && host->is_set(s, "password")) {
     /* The core read password_file/password_env and could not use it. */
     host->error(ctx, "pgsql: the password (password_file or password_env) "
                      "could not be read");
     return SAMSPOR_ECONFIG;
   }
-  o->connect_timeout = host->get_duration(s, "connect_timeout");
   if (o->connect_timeout < 1)
     o->connect_timeout = 30;
-  if (host->is_set(s, "statement_timeout"))
-    o->statement_timeout = host->get_duration(s, "statement_timeout");
-  o->fetch_size = host->get_int(s, "fetch_size");
   if (o->fetch_size < 1 || o->fetch_size > 1000000) {
     host->error(ctx, "pgsql: fetch_size must be between 1 and 1000000");
     return SAMSPOR_ECONFIG;
@@ -340,7 +353,8 @@ static int begin(const samspor_host *host, samspor_ctx *ctx, PGconn *conn,
  */
 static int load_query(pgsql_handle *h, const samspor_settings *s) {
   const samspor_host *host = h->host;
-  int has_q = host->is_set(s, "query"), has_f = host->is_set(s, "query_file");
+  pgsql_stream_conf c;
+  int has_q, has_f;
   const char *path;
   struct stat st;
   size_t got = 0, plen;
@@ -348,6 +362,14 @@ static int load_query(pgsql_handle *h, const samspor_settings *s) {
   char *q;
   int fd;
 
+  memset(&c, 0, sizeof c);
+  if (host->fill(s, pgsql_stream_options, &c) != 0) {
+    host->error(h->ctx, "pgsql: the stream settings do not fit this plugin");
+    return SAMSPOR_ECONFIG;
+  }
+  /* A string or path option is non-NULL exactly when it is written. */
+  has_q = c.query != NULL;
+  has_f = c.query_file != NULL;
   if (has_q == has_f) {
     host->error(h->ctx, has_q ? "pgsql: give either query or query_file in "
                                 "the stream, not both"
@@ -356,13 +378,12 @@ static int load_query(pgsql_handle *h, const samspor_settings *s) {
     return SAMSPOR_ECONFIG;
   }
   if (has_q) {
-    const char *v = host->get_string(s, "query");
-    h->query = strdup(v ? v : "");
+    h->query = strdup(c.query);
     h->query_src = strdup("the query");
     if (!h->query || !h->query_src)
       goto nomem;
   } else {
-    path = host->get_string(s, "query_file");
+    path = c.query_file;
     fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
     if (fd < 0) {
       int e = errno;
@@ -559,22 +580,13 @@ static void pgsql_close(void *handle) {
   free(h);
 }
 
-/* Check that the core's structs are at least as large as ours, since we
- * read every field of them. */
-static int abi_fits(const samspor_host *host, uint32_t args_size,
-                    uint32_t want) {
-  return host && args_size >= want &&
-         host->struct_size >= sizeof(samspor_host) &&
-         host->abi_version == SAMSPOR_ABI_VERSION;
-}
-
 static int pgsql_open(const samspor_open_args *a, void **handle) {
   pgsql_handle *h;
   PGresult *desc = NULL;
   int rc;
 
   *handle = NULL;
-  if (!abi_fits(a->host, a->struct_size, sizeof *a))
+  if (!samspor_abi_fits(a->host, a->struct_size, sizeof *a))
     return SAMSPOR_EABI;
   h = calloc(1, sizeof *h);
   if (!h) {
@@ -706,7 +718,7 @@ static int pgsql_read(void *handle) {
 static int pgsql_validate(const samspor_check_args *a) {
   pgsql_opts o;
 
-  if (!abi_fits(a->host, a->struct_size, sizeof *a))
+  if (!samspor_abi_fits(a->host, a->struct_size, sizeof *a))
     return SAMSPOR_EABI;
   return parse_opts(a->host, a->ctx, a->source, &o);
 }
@@ -718,7 +730,7 @@ static int pgsql_check(const samspor_check_args *a) {
   PGresult *res;
   int rc;
 
-  if (!abi_fits(a->host, a->struct_size, sizeof *a))
+  if (!samspor_abi_fits(a->host, a->struct_size, sizeof *a))
     return SAMSPOR_EABI;
   if ((rc = parse_opts(a->host, a->ctx, a->source, &o)) != 0 ||
       (rc = pg_connect(a->host, a->ctx, &o, &logto, &conn)) != 0)

@@ -89,8 +89,28 @@ typedef struct rest_handle {
 
 /* ---- settings --------------------------------------------------------- */
 
+/* The source settings as written, filled by host->fill from the table. */
+typedef struct rest_conf {
+  const char *url;
+  int method; /* GET|POST */
+  const char *body, *body_file;
+  samspor_strlist headers;
+  const char *headers_file, *ca_file, *client_cert_file, *client_key_file;
+  int auth; /* none|bearer|basic|oauth2: the order of rest_auth */
+  const char *token, *username, *password, *token_url, *client_id,
+      *client_secret, *scope;
+  int pagination; /* the order of enum pagination */
+  const char *next_path, *page_param, *offset_param, *limit_param,
+      *cursor_param, *cursor_path;
+  long long start_page, page_size, max_pages, max_page_size, retry_attempts;
+  double connect_timeout, timeout, retry_backoff, retry_max_backoff;
+} rest_conf;
+
+#define AT(member) SAMSPOR_AT(rest_conf, member)
+
 static const samspor_option rest_source_options[] = {
     {.name = "url",
+     AT(url),
      .type = SAMSPOR_OPT_STRING,
      .flags = SAMSPOR_OPT_REQUIRED | SAMSPOR_OPT_URL,
      .help = "The first page's https:// URL. ${cursor} is replaced by the "
@@ -98,20 +118,24 @@ static const samspor_option rest_source_options[] = {
              "none): \"https://api.example.invalid/v1/tenancies?"
              "modified_since=${cursor}\"."},
     {.name = "method",
+     AT(method),
      .type = SAMSPOR_OPT_ENUM,
      .def = "GET",
      .choices = "GET|POST",
      .help = "HTTP method of every page request."},
     {.name = "body",
+     AT(body),
      .type = SAMSPOR_OPT_STRING,
      .help = "Request body for method POST (JSON unless headers set a "
              "Content-Type); ${cursor} is replaced by the cursor, escaped "
              "for the inside of a JSON string."},
     {.name = "body_file",
+     AT(body_file),
      .type = SAMSPOR_OPT_PATH,
      .help = "File holding the request body (at most 1 MiB), instead of "
              "body; ${cursor} as in body."},
     {.name = "headers",
+     AT(headers),
      .type = SAMSPOR_OPT_STRLIST,
      .flags = SAMSPOR_OPT_HEADERS,
      .help = "Extra request headers, each \"Name: value\". Not sent to "
@@ -119,6 +143,7 @@ static const samspor_option rest_source_options[] = {
              "(Authorization, Cookie, *key*, *token*, *secret*) is refused "
              "here: put it in headers_file."},
     {.name = "headers_file",
+     AT(headers_file),
      .type = SAMSPOR_OPT_PATH,
      .help = "A file of request headers, one \"Name: value\" a line (blank "
              "lines and lines starting with # ignored), for headers that "
@@ -126,17 +151,21 @@ static const samspor_option rest_source_options[] = {
              "by group or others. Sent like headers, and only to url's "
              "host."},
     {.name = "ca_file",
+     AT(ca_file),
      .type = SAMSPOR_OPT_PATH,
      .help = "PEM file of the CA certificates to verify the server with "
              "(default: the system's). Verification is always on."},
     {.name = "client_cert_file",
+     AT(client_cert_file),
      .type = SAMSPOR_OPT_PATH,
      .help = "PEM client certificate for mutual TLS."},
     {.name = "client_key_file",
+     AT(client_key_file),
      .type = SAMSPOR_OPT_PATH,
      .help = "PEM key of client_cert_file, when not in that file; keep it "
              "readable only by samspor."},
     {.name = "auth",
+     AT(auth),
      .type = SAMSPOR_OPT_ENUM,
      .def = "none",
      .choices = "none|bearer|basic|oauth2",
@@ -145,32 +174,40 @@ static const samspor_option rest_source_options[] = {
              "client_secret, scope), the token reused until shortly before "
              "it expires and renewed once when the API answers 401."},
     {.name = "token",
+     AT(token),
      .type = SAMSPOR_OPT_STRING,
      .flags = SAMSPOR_OPT_SECRET,
      .help = "Bearer token for auth = \"bearer\"."},
     {.name = "username",
+     AT(username),
      .type = SAMSPOR_OPT_STRING,
      .help = "User name for auth = \"basic\"."},
     {.name = "password",
+     AT(password),
      .type = SAMSPOR_OPT_STRING,
      .flags = SAMSPOR_OPT_SECRET,
      .help = "Password for auth = \"basic\"."},
     {.name = "token_url",
+     AT(token_url),
      .type = SAMSPOR_OPT_STRING,
      .flags = SAMSPOR_OPT_URL,
      .help = "OAuth2 token endpoint (https://) for auth = \"oauth2\"."},
     {.name = "client_id",
+     AT(client_id),
      .type = SAMSPOR_OPT_STRING,
      .help = "OAuth2 client id (sent with HTTP basic authentication to the "
              "token endpoint)."},
     {.name = "client_secret",
+     AT(client_secret),
      .type = SAMSPOR_OPT_STRING,
      .flags = SAMSPOR_OPT_SECRET,
      .help = "OAuth2 client secret."},
     {.name = "scope",
+     AT(scope),
      .type = SAMSPOR_OPT_STRING,
      .help = "OAuth2 scope to ask for (space-separated), or unset."},
     {.name = "pagination",
+     AT(pagination),
      .type = SAMSPOR_OPT_ENUM,
      .def = "none",
      .choices = "none|next_link|link_header|page|offset|cursor",
@@ -183,45 +220,54 @@ static const samspor_option rest_source_options[] = {
              "records, so page_size must not exceed the API's own maximum; "
              "the others stop when there is no next page."},
     {.name = "next_path",
+     AT(next_path),
      .type = SAMSPOR_OPT_STRING,
      .help = "next_link: dotted path of the next page's URL in the body "
              "(\"links.next\"; write \\\\. for a dot inside a key, as in "
              "\"@odata\\\\.nextLink\"). Absent, null or \"\": last page."},
     {.name = "page_param",
+     AT(page_param),
      .type = SAMSPOR_OPT_STRING,
      .def = "page",
      .help = "page: query parameter of the page number."},
     {.name = "start_page",
+     AT(start_page),
      .type = SAMSPOR_OPT_INT,
      .def = "1",
      .min = 0,
      .max = 1000000,
      .help = "page: number of the first page."},
     {.name = "offset_param",
+     AT(offset_param),
      .type = SAMSPOR_OPT_STRING,
      .def = "offset",
      .help = "offset: query parameter of the number of records to skip."},
     {.name = "limit_param",
+     AT(limit_param),
      .type = SAMSPOR_OPT_STRING,
      .def = "limit",
      .help = "page, offset, cursor: query parameter sent with page_size; "
              "\"\" sends none."},
     {.name = "page_size",
+     AT(page_size),
      .type = SAMSPOR_OPT_INT,
      .def = "100",
      .min = 1,
      .max = 1000000,
      .help = "page, offset, cursor: records per page."},
     {.name = "cursor_param",
+     AT(cursor_param),
      .type = SAMSPOR_OPT_STRING,
      .def = "cursor",
      .help = "cursor: query parameter that carries the token to the next "
              "request."},
     {.name = "cursor_path",
+     AT(cursor_path),
      .type = SAMSPOR_OPT_STRING,
      .help = "cursor: dotted path of the next token in the body "
              "(\"meta.next_cursor\"). Absent, null or \"\": last page."},
     {.name = "max_pages",
+     AT(max_pages),
      .type = SAMSPOR_OPT_INT,
      .def = "100000",
      .min = 1,
@@ -229,6 +275,7 @@ static const samspor_option rest_source_options[] = {
      .help = "Safety cap: a read that would request more pages fails "
              "(nothing is loaded) rather than loop for ever."},
     {.name = "max_page_size",
+     AT(max_page_size),
      .type = SAMSPOR_OPT_INT,
      .def = "16777216",
      .min = 1024,
@@ -239,18 +286,21 @@ static const samspor_option rest_source_options[] = {
              "tiny values) fails too, so one page takes at most about 26 "
              "times this in memory."},
     {.name = "connect_timeout",
+     AT(connect_timeout),
      .type = SAMSPOR_OPT_DURATION,
      .def = "30s",
      .min = 1,
      .max = 3600,
      .help = "Time allowed to connect (TCP and TLS)."},
     {.name = "timeout",
+     AT(timeout),
      .type = SAMSPOR_OPT_DURATION,
      .def = "5m",
      .min = 1,
      .max = 86400,
      .help = "Time allowed for one whole request, response included."},
     {.name = "retry_attempts",
+     AT(retry_attempts),
      .type = SAMSPOR_OPT_INT,
      .def = "3",
      .min = 0,
@@ -259,6 +309,7 @@ static const samspor_option rest_source_options[] = {
              "timeout, HTTP 408, 429, 5xx) before the run ends with exit "
              "status 75 (worth retrying later)."},
     {.name = "retry_backoff",
+     AT(retry_backoff),
      .type = SAMSPOR_OPT_DURATION,
      .def = "1s",
      .min = 0,
@@ -266,6 +317,7 @@ static const samspor_option rest_source_options[] = {
      .help = "Delay before the first retry; it doubles with each retry, "
              "with full jitter."},
     {.name = "retry_max_backoff",
+     AT(retry_max_backoff),
      .type = SAMSPOR_OPT_DURATION,
      .def = "30s",
      .min = 0,
@@ -276,8 +328,14 @@ static const samspor_option rest_source_options[] = {
     {.name = NULL},
 };
 
+/* The stream settings, filled by host->fill. */
+typedef struct rest_stream_conf {
+  const char *records;
+} rest_stream_conf;
+
 static const samspor_option rest_stream_options[] = {
     {.name = "records",
+     SAMSPOR_AT(rest_stream_conf, records),
      .type = SAMSPOR_OPT_STRING,
      .def = "",
      .help = "Dotted path of the array of records in each page "
@@ -288,7 +346,7 @@ static const samspor_option rest_stream_options[] = {
     {.name = NULL},
 };
 
-/* Release what parse_opts allocated. */
+/* Release what read_opts allocated. */
 static void free_opts(rest_opts *o) {
   free(o->body);
   o->body = NULL;
@@ -399,20 +457,13 @@ static int need(const samspor_host *host, samspor_ctx *ctx, const char *v,
   return SAMSPOR_EINVAL;
 }
 
-/*
- * Read and check the source settings into *o.  Returns 0 (free with
- * free_opts), or SAMSPOR_EINVAL (a configuration error: exit status 2)
- * or SAMSPOR_ENOMEM, after host->error; on failure *o needs no freeing.
- */
-static int parse_opts(const samspor_host *host, samspor_ctx *ctx,
-                      const samspor_settings *s, rest_opts *o) {
+/* url, method and the body template into *o. */
+static int opts_request(const samspor_host *host, samspor_ctx *ctx,
+                        const rest_conf *c, rest_opts *o) {
   char err[ERR_TEXT];
-  const char *v, *body_file;
-  rest_http_config *c = &o->http;
   int rc;
 
-  memset(o, 0, sizeof *o);
-  o->url = host->get_string(s, "url");
+  o->url = c->url;
   if (!is_https(o->url)) {
     host->error(ctx, "rest: url must be an https:// URL (TLS is always on)");
     return SAMSPOR_EINVAL;
@@ -421,36 +472,42 @@ static int parse_opts(const samspor_host *host, samspor_ctx *ctx,
     host->error(ctx, "rest: url: %s", err);
     return SAMSPOR_EINVAL;
   }
-  v = host->get_string(s, "method");
-  o->post = v && !strcmp(v, "POST");
-  if (v && !o->post && strcmp(v, "GET")) {
+  o->post = c->method == 1;
+  if (c->method != 0 && c->method != 1) {
     host->error(ctx, "rest: method must be \"GET\" or \"POST\"");
     return SAMSPOR_EINVAL;
   }
-  v = host->get_string(s, "body");
-  body_file = host->get_string(s, "body_file");
-  if (v && body_file) {
+  if (c->body && c->body_file) {
     host->error(ctx, "rest: give body or body_file, not both");
     return SAMSPOR_EINVAL;
   }
-  if ((v || body_file) && !o->post) {
+  if ((c->body || c->body_file) && !o->post) {
     host->error(ctx, "rest: a request body needs method = \"POST\"");
     return SAMSPOR_EINVAL;
   }
-  if (body_file) {
-    if ((rc = read_body_file(host, ctx, body_file, &o->body)) != 0)
+  if (c->body_file) {
+    if ((rc = read_body_file(host, ctx, c->body_file, &o->body)) != 0)
       return rc;
-  } else if (v && !(o->body = strdup(v))) {
+  } else if (c->body && !(o->body = strdup(c->body))) {
     host->error(ctx, "rest: out of memory");
     return SAMSPOR_ENOMEM;
   }
   if (o->body && rest_template_check(o->body, err, sizeof err)) {
-    host->error(ctx, "rest: %s: %s", body_file ? "body_file" : "body", err);
-    free_opts(o);
+    host->error(ctx, "rest: %s: %s", c->body_file ? "body_file" : "body", err);
     return SAMSPOR_EINVAL;
   }
+  return 0;
+}
 
-  c->nheaders = host->get_list(s, "headers", &c->headers);
+/* headers, headers_file and the TLS files into o->http. */
+static int opts_headers_tls(const samspor_host *host, samspor_ctx *ctx,
+                            const rest_conf *cf, rest_opts *o) {
+  char err[ERR_TEXT];
+  rest_http_config *c = &o->http;
+  int rc;
+
+  c->headers = cf->headers.items;
+  c->nheaders = cf->headers.n;
   for (size_t i = 0; i < c->nheaders; i++) {
     const char *hd = c->headers[i], *colon = strchr(hd, ':');
     size_t k;
@@ -464,23 +521,19 @@ static int parse_opts(const samspor_host *host, samspor_ctx *ctx,
                   "rest: headers item %zu is not \"Name: value\" on one "
                   "line",
                   i + 1);
-      free_opts(o);
       return SAMSPOR_EINVAL;
     }
   }
-  const char *hf = host->get_string(s, "headers_file");
-  if (hf) {
-    if (sp_headers_file_read(hf, &o->file_headers, &o->nfile_headers, err,
-                             sizeof err) != 0) {
+  if (cf->headers_file) {
+    if ((rc = sp_headers_file_read(cf->headers_file, &o->file_headers,
+                                   &o->nfile_headers, err, sizeof err)) != 0) {
       host->error(ctx, "rest: %s", err);
-      free_opts(o);
-      return SAMSPOR_EINVAL;
+      return rc;
     }
     o->all_headers =
         calloc(c->nheaders + o->nfile_headers + 1, sizeof *o->all_headers);
     if (!o->all_headers) {
       host->error(ctx, "rest: out of memory");
-      free_opts(o);
       return SAMSPOR_ENOMEM;
     }
     for (size_t i = 0; i < c->nheaders; i++)
@@ -491,35 +544,37 @@ static int parse_opts(const samspor_host *host, samspor_ctx *ctx,
     c->nheaders += o->nfile_headers;
   }
 
-  c->ca_file = host->get_string(s, "ca_file");
-  c->cert_file = host->get_string(s, "client_cert_file");
-  c->key_file = host->get_string(s, "client_key_file");
+  c->ca_file = cf->ca_file;
+  c->cert_file = cf->client_cert_file;
+  c->key_file = cf->client_key_file;
   if (c->key_file && !c->cert_file) {
     host->error(ctx, "rest: client_key_file needs client_cert_file");
-    free_opts(o);
     return SAMSPOR_EINVAL;
   }
   if ((rc = check_file(host, ctx, "ca_file", c->ca_file)) ||
       (rc = check_file(host, ctx, "client_cert_file", c->cert_file)) ||
-      (rc = check_file(host, ctx, "client_key_file", c->key_file))) {
-    free_opts(o);
+      (rc = check_file(host, ctx, "client_key_file", c->key_file)))
     return rc;
-  }
+  return 0;
+}
 
-  v = host->get_string(s, "auth");
-  c->auth = !v || !strcmp(v, "none") ? REST_AUTH_NONE
-            : !strcmp(v, "bearer")   ? REST_AUTH_BEARER
-            : !strcmp(v, "basic")    ? REST_AUTH_BASIC
-            : !strcmp(v, "oauth2")   ? REST_AUTH_OAUTH2
-                                     : (rest_auth)-1;
-  c->token = host->get_string(s, "token");
-  c->username = host->get_string(s, "username");
-  c->password = host->get_string(s, "password");
-  c->token_url = host->get_string(s, "token_url");
-  c->client_id = host->get_string(s, "client_id");
-  c->client_secret = host->get_string(s, "client_secret");
-  c->scope = host->get_string(s, "scope");
-  rc = 0;
+/* auth and its credentials into o->http; the others' must be unset. */
+static int opts_auth(const samspor_host *host, samspor_ctx *ctx,
+                     const samspor_settings *s, const rest_conf *cf,
+                     rest_opts *o) {
+  rest_http_config *c = &o->http;
+  int rc = 0;
+
+  c->auth = cf->auth >= REST_AUTH_NONE && cf->auth <= REST_AUTH_OAUTH2
+                ? (rest_auth)cf->auth
+                : (rest_auth)-1;
+  c->token = cf->token;
+  c->username = cf->username;
+  c->password = cf->password;
+  c->token_url = cf->token_url;
+  c->client_id = cf->client_id;
+  c->client_secret = cf->client_secret;
+  c->scope = cf->scope;
   switch ((int)c->auth) {
   case REST_AUTH_NONE:
     break;
@@ -543,6 +598,8 @@ static int parse_opts(const samspor_host *host, samspor_ctx *ctx,
     host->error(ctx, "rest: auth must be none, bearer, basic or oauth2");
     rc = SAMSPOR_EINVAL;
   }
+  /* is_set, not the filled value: a secret named by a _file that cannot
+   * be read is still written, and still stray. */
   if (!rc && c->auth != REST_AUTH_BEARER)
     rc = stray(host, ctx, s, "token", "bearer");
   if (!rc && c->auth != REST_AUTH_BASIC &&
@@ -553,36 +610,33 @@ static int parse_opts(const samspor_host *host, samspor_ctx *ctx,
       !(rc = stray(host, ctx, s, "client_id", "oauth2")) &&
       !(rc = stray(host, ctx, s, "client_secret", "oauth2")))
     rc = stray(host, ctx, s, "scope", "oauth2");
-  if (rc) {
-    free_opts(o);
-    return rc;
-  }
+  return rc;
+}
 
-  v = host->get_string(s, "pagination");
-  o->pg = !v || !strcmp(v, "none")    ? PG_NONE
-          : !strcmp(v, "next_link")   ? PG_NEXT_LINK
-          : !strcmp(v, "link_header") ? PG_LINK_HEADER
-          : !strcmp(v, "page")        ? PG_PAGE
-          : !strcmp(v, "offset")      ? PG_OFFSET
-          : !strcmp(v, "cursor")      ? PG_CURSOR
-                                      : (pagination)-1;
+/* pagination and its parameters into *o. */
+static int opts_pages(const samspor_host *host, samspor_ctx *ctx,
+                      const rest_conf *c, rest_opts *o) {
+  const char *v = NULL;
+  int rc = 0;
+
+  o->pg = c->pagination >= PG_NONE && c->pagination <= PG_CURSOR
+              ? (pagination)c->pagination
+              : (pagination)-1;
   if ((int)o->pg < 0) {
     host->error(ctx, "rest: pagination must be none, next_link, "
                      "link_header, page, offset or cursor");
-    free_opts(o);
     return SAMSPOR_EINVAL;
   }
-  o->page_param = host->get_string(s, "page_param");
-  o->offset_param = host->get_string(s, "offset_param");
-  o->limit_param = host->get_string(s, "limit_param");
-  o->cursor_param = host->get_string(s, "cursor_param");
-  o->page_size = host->get_int(s, "page_size");
-  o->start_page = host->get_int(s, "start_page");
-  o->max_pages = host->get_int(s, "max_pages");
-  v = NULL;
-  if (o->pg == PG_NEXT_LINK && !(v = host->get_string(s, "next_path")))
+  o->page_param = c->page_param;
+  o->offset_param = c->offset_param;
+  o->limit_param = c->limit_param;
+  o->cursor_param = c->cursor_param;
+  o->page_size = c->page_size;
+  o->start_page = c->start_page;
+  o->max_pages = c->max_pages;
+  if (o->pg == PG_NEXT_LINK && !(v = c->next_path))
     host->error(ctx, "rest: pagination = \"next_link\" needs next_path");
-  else if (o->pg == PG_CURSOR && !(v = host->get_string(s, "cursor_path")))
+  else if (o->pg == PG_CURSOR && !(v = c->cursor_path))
     host->error(ctx, "rest: pagination = \"cursor\" needs cursor_path");
   else if (o->pg == PG_PAGE && (!o->page_param || !*o->page_param))
     host->error(ctx, "rest: page_param must not be empty");
@@ -595,47 +649,70 @@ static int parse_opts(const samspor_host *host, samspor_ctx *ctx,
                      "start_page at least 0");
   else
     v = "";
-  if (!v) {
-    free_opts(o);
+  if (!v)
     return SAMSPOR_EINVAL;
-  }
   if (o->pg == PG_NEXT_LINK)
-    rc = compile_path(host, ctx, "next_path", host->get_string(s, "next_path"),
-                      &o->next_path);
+    rc = compile_path(host, ctx, "next_path", c->next_path, &o->next_path);
   else if (o->pg == PG_CURSOR)
-    rc = compile_path(host, ctx, "cursor_path",
-                      host->get_string(s, "cursor_path"), &o->cursor_path);
-  if (rc) {
-    free_opts(o);
-    return rc;
-  }
+    rc =
+        compile_path(host, ctx, "cursor_path", c->cursor_path, &o->cursor_path);
+  return rc;
+}
 
-  c->connect_timeout = (long)host->get_duration(s, "connect_timeout");
-  c->timeout = (long)host->get_duration(s, "timeout");
+/* Timeouts, retries and the page size cap into o->http. */
+static int opts_limits(const samspor_host *host, samspor_ctx *ctx,
+                       const rest_conf *cf, rest_opts *o) {
+  rest_http_config *c = &o->http;
+  long long n = cf->retry_attempts;
+
+  c->connect_timeout = (long)cf->connect_timeout;
+  c->timeout = (long)cf->timeout;
   if (c->connect_timeout < 1)
     c->connect_timeout = 1;
   if (c->timeout < 1)
     c->timeout = 1;
-  {
-    long long n = host->get_int(s, "retry_attempts");
-    c->retry_attempts = n < 0 ? 0 : n > 100 ? 100 : (unsigned)n;
-  }
-  c->retry_backoff = host->get_duration(s, "retry_backoff");
-  c->retry_max_backoff = host->get_duration(s, "retry_max_backoff");
+  c->retry_attempts = n < 0 ? 0 : n > 100 ? 100 : (unsigned)n;
+  c->retry_backoff = cf->retry_backoff;
+  c->retry_max_backoff = cf->retry_max_backoff;
   if (c->retry_backoff > c->retry_max_backoff) {
     host->error(ctx, "rest: retry_backoff must not exceed retry_max_backoff");
-    free_opts(o);
     return SAMSPOR_EINVAL;
   }
-  {
-    long long n = host->get_int(s, "max_page_size");
-    if (n < 1024 || n > 1073741824LL) {
-      host->error(ctx, "rest: max_page_size must be between 1024 and "
-                       "1073741824 bytes");
-      free_opts(o);
-      return SAMSPOR_EINVAL;
-    }
-    c->max_body = (size_t)n;
+  n = cf->max_page_size;
+  if (n < 1024 || n > 1073741824LL) {
+    host->error(ctx, "rest: max_page_size must be between 1024 and "
+                     "1073741824 bytes");
+    return SAMSPOR_EINVAL;
+  }
+  c->max_body = (size_t)n;
+  return 0;
+}
+
+/*
+ * Fill and check the source settings into *o.  Returns 0 (free with
+ * free_opts), or SAMSPOR_EINVAL (a configuration error: exit status 2)
+ * or SAMSPOR_ENOMEM, after host->error; on failure *o needs no freeing.
+ * The table has already checked types, ranges and choices; what is left
+ * is what spans options.
+ */
+static int read_opts(const samspor_host *host, samspor_ctx *ctx,
+                     const samspor_settings *s, rest_opts *o) {
+  rest_conf c;
+  int rc;
+
+  memset(o, 0, sizeof *o);
+  memset(&c, 0, sizeof c);
+  if ((rc = host->fill(s, rest_source_options, &c)) != 0) {
+    host->error(ctx, "rest: the source settings do not fit this plugin");
+    return rc;
+  }
+  if ((rc = opts_request(host, ctx, &c, o)) ||
+      (rc = opts_headers_tls(host, ctx, &c, o)) ||
+      (rc = opts_auth(host, ctx, s, &c, o)) ||
+      (rc = opts_pages(host, ctx, &c, o)) ||
+      (rc = opts_limits(host, ctx, &c, o))) {
+    free_opts(o);
+    return rc;
   }
   return 0;
 }
@@ -687,15 +764,6 @@ static int first_url(const rest_opts *o, const char *base, char **out) {
 
 /* ---- the plugin functions --------------------------------------------- */
 
-/* Check that the core's structs are at least as large as ours, since we
- * read every field of them. */
-static int abi_fits(const samspor_host *host, uint32_t args_size,
-                    uint32_t want) {
-  return host && args_size >= want &&
-         host->struct_size >= sizeof(samspor_host) &&
-         host->abi_version == SAMSPOR_ABI_VERSION;
-}
-
 static void rest_close(void *handle) {
   rest_handle *h = handle;
   size_t i;
@@ -721,7 +789,7 @@ static int rest_open(const samspor_open_args *a, void **handle) {
   int rc;
 
   *handle = NULL;
-  if (!abi_fits(a->host, a->struct_size, sizeof *a))
+  if (!samspor_abi_fits(a->host, a->struct_size, sizeof *a))
     return SAMSPOR_EABI;
   h = calloc(1, sizeof *h);
   if (!h) {
@@ -732,11 +800,20 @@ static int rest_open(const samspor_open_args *a, void **handle) {
   h->ctx = a->ctx;
   h->sink = a->sink;
   h->names = a->fields;
-  if ((rc = parse_opts(a->host, a->ctx, a->source, &h->o)) != 0) {
+  if ((rc = read_opts(a->host, a->ctx, a->source, &h->o)) != 0) {
     free(h);
     return rc;
   }
-  rec = a->host->get_string(a->stream, "records");
+  {
+    rest_stream_conf sc = {NULL};
+    if (a->host->fill(a->stream, rest_stream_options, &sc) != 0) {
+      a->host->error(a->ctx, "rest: the stream settings do not fit this "
+                             "plugin");
+      rc = SAMSPOR_EINVAL;
+      goto fail;
+    }
+    rec = sc.records;
+  }
   if ((rc = compile_path(a->host, a->ctx, "records", rec ? rec : "",
                          &h->records)) != 0)
     goto fail;
@@ -1028,9 +1105,9 @@ static int rest_validate(const samspor_check_args *a) {
   rest_opts o;
   int rc;
 
-  if (!abi_fits(a->host, a->struct_size, sizeof *a))
+  if (!samspor_abi_fits(a->host, a->struct_size, sizeof *a))
     return SAMSPOR_EABI;
-  if ((rc = parse_opts(a->host, a->ctx, a->source, &o)) != 0)
+  if ((rc = read_opts(a->host, a->ctx, a->source, &o)) != 0)
     return rc;
   free_opts(&o);
   return 0;
@@ -1044,9 +1121,9 @@ static int rest_check(const samspor_check_args *a) {
   char err[ERR_TEXT], ut[URL_TEXT];
   int rc;
 
-  if (!abi_fits(a->host, a->struct_size, sizeof *a))
+  if (!samspor_abi_fits(a->host, a->struct_size, sizeof *a))
     return SAMSPOR_EABI;
-  if ((rc = parse_opts(a->host, a->ctx, a->source, &o)) != 0)
+  if ((rc = read_opts(a->host, a->ctx, a->source, &o)) != 0)
     return rc;
   if (rest_subst_cursor(o.url, NULL, REST_ESC_URL, &base) ||
       first_url(&o, base, &url) ||

@@ -94,9 +94,21 @@ __attribute__((constructor)) static void xml_plugin_load(void) {
 
 /* ---- settings --------------------------------------------------------- */
 
+/* The source and stream settings as written, filled by host->fill. */
+typedef struct xml_conf {
+  sp_transport_conf tp;
+  samspor_strlist namespaces;
+  const char *soap_request_file;
+  long long max_record_size;
+} xml_conf;
+typedef struct xml_stream_conf {
+  const char *record;
+} xml_stream_conf;
+
 static const samspor_option xml_source_options[] = {
-    SP_TRANSPORT_OPTION_ROWS,
+    SP_TRANSPORT_OPTION_ROWS(xml_conf, tp),
     {.name = "namespaces",
+     SAMSPOR_AT(xml_conf, namespaces),
      .type = SAMSPOR_OPT_STRLIST,
      .help = "Namespace prefixes for the stream's record path and the "
              "columns' XPaths, each \"prefix=uri\" (\"e=urn:example:elev\"). "
@@ -104,6 +116,7 @@ static const samspor_option xml_source_options[] = {
              "namespace, so a document with a default namespace (xmlns=...) "
              "needs a prefix here."},
     {.name = "soap_request_file",
+     SAMSPOR_AT(xml_conf, soap_request_file),
      .type = SAMSPOR_OPT_PATH,
      .help = "Make the source a SOAP service: this file is the request "
              "body, POSTed to url with the transport's headers (e.g. "
@@ -112,6 +125,7 @@ static const samspor_option xml_source_options[] = {
              "(XML-escaped; empty when there is none). Records are taken "
              "from the response; a SOAP Fault fails the stream."},
     {.name = "max_record_size",
+     SAMSPOR_AT(xml_conf, max_record_size),
      .type = SAMSPOR_OPT_INT,
      .def = "1048576",
      .min = XR_MIN_MAX_RECORD,
@@ -125,6 +139,7 @@ static const samspor_option xml_source_options[] = {
 
 static const samspor_option xml_stream_options[] = {
     {.name = "record",
+     SAMSPOR_AT(xml_stream_conf, record),
      .type = SAMSPOR_OPT_STRING,
      .flags = SAMSPOR_OPT_REQUIRED,
      .help = "Path of the record element: from the root (\"/Elevliste/Elev\") "
@@ -150,15 +165,6 @@ static int from_xr(int rc) {
   default:
     return rc < 0 ? SAMSPOR_EFAIL : 0;
   }
-}
-
-/* Check that the core's structs are at least as large as ours, since we
- * read every field of them. */
-static int abi_fits(const samspor_host *host, uint32_t args_size,
-                    uint32_t want) {
-  return host && args_size >= want &&
-         host->struct_size >= sizeof(samspor_host) &&
-         host->abi_version == SAMSPOR_ABI_VERSION;
 }
 
 /*
@@ -401,14 +407,28 @@ static void xml_close(void *handle) {
 
 /*
  * The engine's settings from the source and stream settings: namespaces,
- * max_record_size and (stream NULL: not needed) the record path.
+ * max_record_size and (stream NULL: not needed) the record path; *xc
+ * gets every source setting (the transport's, soap_request_file).  Returns
+ * 0 or SAMSPOR_EINVAL after host->error.
  */
-static void engine_config(const samspor_host *host, const samspor_settings *src,
-                          const samspor_settings *stream, xr_config *c) {
+static int engine_config(const samspor_host *host, samspor_ctx *ctx,
+                         const samspor_settings *src,
+                         const samspor_settings *stream, xr_config *c,
+                         xml_conf *xc) {
+  xml_stream_conf sc;
   memset(c, 0, sizeof *c);
-  c->nnamespaces = host->get_list(src, "namespaces", &c->namespaces);
-  c->max_record = (size_t)host->get_int(src, "max_record_size");
-  c->record = stream ? host->get_string(stream, "record") : NULL;
+  memset(xc, 0, sizeof *xc);
+  memset(&sc, 0, sizeof sc);
+  if (host->fill(src, xml_source_options, xc) != 0 ||
+      (stream && host->fill(stream, xml_stream_options, &sc) != 0)) {
+    host->error(ctx, "xml: the settings do not fit this plugin");
+    return SAMSPOR_EINVAL;
+  }
+  c->namespaces = xc->namespaces.items;
+  c->nnamespaces = xc->namespaces.n;
+  c->max_record = (size_t)xc->max_record_size;
+  c->record = sc.record;
+  return 0;
 }
 
 /* In append mode, drop from h->files those loaded before (same name,
@@ -425,11 +445,12 @@ static int xml_open(const samspor_open_args *a, void **handle) {
   xr_config cfg;
   char err[600];
   const char *soap;
+  xml_conf xc;
   size_t i;
   int rc;
 
   *handle = NULL;
-  if (!abi_fits(host, a->struct_size, sizeof *a))
+  if (!samspor_abi_fits(host, a->struct_size, sizeof *a))
     return SAMSPOR_EABI;
   h = calloc(1, sizeof *h);
   if (!h) {
@@ -440,7 +461,8 @@ static int xml_open(const samspor_open_args *a, void **handle) {
   h->ctx = a->ctx;
   h->sink = a->sink;
 
-  engine_config(host, a->source, a->stream, &cfg);
+  if ((rc = engine_config(host, a->ctx, a->source, a->stream, &cfg, &xc)) != 0)
+    goto fail;
   h->max_record = cfg.max_record;
   if (!cfg.record) {
     host->error(a->ctx, "xml: the stream's record path is required");
@@ -466,9 +488,9 @@ static int xml_open(const samspor_open_args *a, void **handle) {
     goto fail;
   }
 
-  if ((rc = sp_transport_open(host, a->ctx, a->source, &h->t)) != 0)
+  if ((rc = sp_transport_open(host, a->ctx, &xc.tp, &h->t)) != 0)
     goto fail;
-  soap = host->get_string(a->source, "soap_request_file");
+  soap = xc.soap_request_file;
   if (soap && *soap) {
     if (sp_transport_is_local(h->t)) {
       host->error(a->ctx, "xml: soap_request_file needs an https:// url "
@@ -528,20 +550,22 @@ static int xml_validate(const samspor_check_args *a) {
   xr_parser *p = NULL;
   char err[600];
   const char *soap;
+  xml_conf xc;
   int rc;
 
-  if (!abi_fits(host, a->struct_size, sizeof *a))
+  if (!samspor_abi_fits(host, a->struct_size, sizeof *a))
     return SAMSPOR_EABI;
-  engine_config(host, a->source, NULL, &cfg);
+  if ((rc = engine_config(host, a->ctx, a->source, NULL, &cfg, &xc)) != 0)
+    return rc;
   cfg.record = "//*";
   if ((rc = xr_parser_new(&cfg, on_record, NULL, &p, err, sizeof err)) != 0) {
     host->error(a->ctx, "xml: %s", err);
     return from_xr(rc);
   }
   xr_parser_free(p);
-  if ((rc = sp_transport_open(host, a->ctx, a->source, &t)) != 0)
+  if ((rc = sp_transport_open(host, a->ctx, &xc.tp, &t)) != 0)
     return rc;
-  soap = host->get_string(a->source, "soap_request_file");
+  soap = xc.soap_request_file;
   if (soap && *soap && sp_transport_is_local(t)) {
     host->error(a->ctx, "xml: soap_request_file needs an https:// url "
                         "(the SOAP service), not a local file");
@@ -558,22 +582,24 @@ static int xml_check(const samspor_check_args *a) {
   xr_parser *p = NULL;
   char err[600];
   const char *soap;
+  xml_conf xc;
   int rc;
 
-  if (!abi_fits(host, a->struct_size, sizeof *a))
+  if (!samspor_abi_fits(host, a->struct_size, sizeof *a))
     return SAMSPOR_EABI;
   /* The namespace map is checked here; the record path belongs to the
    * streams, which check --connect does not open. */
-  engine_config(host, a->source, NULL, &cfg);
+  if ((rc = engine_config(host, a->ctx, a->source, NULL, &cfg, &xc)) != 0)
+    return rc;
   cfg.record = "//*";
   if ((rc = xr_parser_new(&cfg, on_record, NULL, &p, err, sizeof err)) != 0) {
     host->error(a->ctx, "xml: %s", err);
     return from_xr(rc);
   }
   xr_parser_free(p);
-  if ((rc = sp_transport_open(host, a->ctx, a->source, &t)) != 0)
+  if ((rc = sp_transport_open(host, a->ctx, &xc.tp, &t)) != 0)
     return rc;
-  soap = host->get_string(a->source, "soap_request_file");
+  soap = xc.soap_request_file;
   if (soap && *soap) {
     char *body;
     size_t len;

@@ -37,7 +37,7 @@ write_conf() {
 
 test_version() {
 	assert_exit 0 "$SAMSPOR" version
-	assert_contains "$OUT" "plugin ABI 1" "version names the ABI"
+	assert_contains "$OUT" "plugin ABI 2" "version names the ABI"
 	assert_contains "$OUT" "libsodium" "version names libraries"
 }
 
@@ -208,16 +208,19 @@ test_password_in_conninfo_refused() {
 	assert_not_contains "$ERR" "hunter2" "password not echoed"
 }
 
-# The ABI check: a plugin of another ABI version and one with a descriptor
-# of another size are refused by name; csv keeps working beside them.
+# The ABI check: a plugin of a newer or an older ABI version (built for
+# version 1, before option offsets) and one with a descriptor of another
+# size are refused by name; csv keeps working beside them.
 test_mismatched_plugins_refused() {
 	local bad=${SAMSPOR_TEST_PLUGIN_DIR:-$BUILD_DIR/tests/plugins/.libs}
 	[[ -f $bad/badabi.so ]] || fail "badabi.so not built in $bad"
 	mkdir -p "$T/plugins"
-	cp "$SAMSPOR_PLUGIN_DIR/csv.so" "$bad/badabi.so" "$bad/badsize.so" "$T/plugins/"
+	[[ -f $bad/oldabi.so ]] || fail "oldabi.so not built in $bad"
+	cp "$SAMSPOR_PLUGIN_DIR/csv.so" "$bad/badabi.so" "$bad/badsize.so" "$bad/oldabi.so" "$T/plugins/"
 	SAMSPOR_PLUGIN_DIR=$T/plugins assert_exit 0 "$SAMSPOR" plugins
 	assert_contains "$OUT" "csv" "csv still listed"
-	assert_contains "$ERR" "badabi.so: plugin ABI version is 2, this samspor expects 1" "ABI version mismatch named"
+	assert_contains "$ERR" "badabi.so: plugin ABI version is 3, this samspor expects 2" "ABI version mismatch named"
+	assert_contains "$ERR" "oldabi.so: plugin ABI version is 1, this samspor expects 2" "old ABI plugin refused"
 	assert_match "$ERR" "badsize.so: plugin descriptor size is [0-9]+ bytes, this samspor expects [0-9]+" "size mismatch named"
 	write_conf
 	"$SAMSPOR" keygen "$T/key" 2>/dev/null

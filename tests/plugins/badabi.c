@@ -1,6 +1,8 @@
 /*
  * A deliberately mismatched plugin: built with -DBAD_ABI_VERSION it claims
- * another ABI version, with -DBAD_STRUCT_SIZE a descriptor of another
+ * a newer ABI version, with -DOLD_ABI_VERSION=N an older one (a plugin
+ * built before the ABI was bumped to N + 1: its descriptor has the same
+ * size, so only the version tells), with -DBAD_STRUCT_SIZE a descriptor of another
  * size.  The loader must refuse both and name the expected and found
  * values.
  */
@@ -27,8 +29,10 @@ static const samspor_plugin bad = {
 #else
     .struct_size = sizeof(samspor_plugin),
 #endif
-#ifdef BAD_ABI_VERSION
+#if defined(BAD_ABI_VERSION)
     .abi_version = SAMSPOR_ABI_VERSION + 1,
+#elif defined(OLD_ABI_VERSION)
+    .abi_version = OLD_ABI_VERSION,
 #else
     .abi_version = SAMSPOR_ABI_VERSION,
 #endif

@@ -144,6 +144,68 @@ static const samspor_settings *h_get_group(const samspor_settings *s,
   return NULL;
 }
 
+/* Index of v in "a|b|c", or -1. */
+static int choice_index(const char *choices, const char *v) {
+  const char *p = choices;
+  size_t vl = v ? strlen(v) : 0;
+  for (int i = 0; v && p && *p; i++) {
+    const char *bar = strchr(p, '|');
+    size_t l = bar ? (size_t)(bar - p) : strlen(p);
+    if (l == vl && !strncmp(p, v, l))
+      return i;
+    p = bar ? bar + 1 : NULL;
+  }
+  return -1;
+}
+
+/* fill() over the same getters, so a plugin sees what the core gives. */
+static int h_fill(const samspor_settings *ss, const samspor_option *table,
+                  void *out) {
+  const ph_settings *s = (const ph_settings *)ss;
+  const samspor_option *o;
+  if (table != s->table)
+    return SAMSPOR_EINVAL;
+  for (o = table; o->name; o++) {
+    char *at = (char *)out + o->offset;
+    if (!o->fill)
+      continue;
+    if (o->size != (o->type == SAMSPOR_OPT_ENUM || o->type == SAMSPOR_OPT_BOOL
+                        ? sizeof(int)
+                    : o->type == SAMSPOR_OPT_STRLIST ? sizeof(samspor_strlist)
+                                                     : sizeof(double)))
+      fail_msg("option '%s': member of the wrong size", o->name);
+    switch (o->type) {
+    case SAMSPOR_OPT_STRING:
+    case SAMSPOR_OPT_PATH:
+      *(const char **)(void *)at = h_get_string(ss, o->name);
+      break;
+    case SAMSPOR_OPT_ENUM:
+      *(int *)(void *)at = choice_index(o->choices, setting(ss, o->name));
+      break;
+    case SAMSPOR_OPT_INT:
+      *(long long *)(void *)at = h_get_int(ss, o->name);
+      break;
+    case SAMSPOR_OPT_BOOL:
+      *(int *)(void *)at = h_get_bool(ss, o->name);
+      break;
+    case SAMSPOR_OPT_FLOAT:
+      *(double *)(void *)at = h_get_float(ss, o->name);
+      break;
+    case SAMSPOR_OPT_DURATION:
+      *(double *)(void *)at = h_get_duration(ss, o->name);
+      break;
+    case SAMSPOR_OPT_STRLIST: {
+      samspor_strlist *l = (samspor_strlist *)(void *)at;
+      l->n = h_get_list(ss, o->name, &l->items);
+      break;
+    }
+    default:
+      fail_msg("the test host cannot fill option '%s'", o->name);
+    }
+  }
+  return 0;
+}
+
 /* ---- the context ------------------------------------------------------ */
 
 static void h_log(samspor_ctx *ctx, int level, const char *fmt, ...)
@@ -258,6 +320,7 @@ static void h_set_state(samspor_sink *sink, const char *state) {
 const samspor_host ph_host = {
     .struct_size = sizeof(samspor_host),
     .abi_version = SAMSPOR_ABI_VERSION,
+    .fill = h_fill,
     .get_string = h_get_string,
     .get_int = h_get_int,
     .get_float = h_get_float,

@@ -17,31 +17,113 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <glob.h>
+#include <regex.h>
+
 #include "base/options.h"
+#include "model/conf.h"
+#include "model/plugin.h"
+#include "partner/indicators.h"
+
+/* What fill() writes for opts below. */
+typedef struct typed {
+  const char *url;
+  long long count;
+  double ratio;
+  int on;
+  double timeout;
+  int mode;
+  samspor_strlist key;
+  samspor_intlist bands;
+  const char *file;
+  const samspor_settings *inner;
+  samspor_grouplist items, named;
+} typed;
 
 static const samspor_option sub_opts[] = {
-    {"name", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL, "n",
-     NULL},
-    {"weight", SAMSPOR_OPT_INT, "1", 0, 0, 10, NULL, "w", NULL},
-    {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
+    {.name = "name",
+     .type = SAMSPOR_OPT_STRING,
+     .flags = SAMSPOR_OPT_REQUIRED,
+     .help = "n"},
+    {.name = "weight",
+     .type = SAMSPOR_OPT_INT,
+     .def = "1",
+     .max = 10,
+     .help = "w"},
+    {.name = NULL},
+};
 
 static const samspor_option opts[] = {
-    {"url", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_REQUIRED, 0, 0, NULL, "u",
-     NULL},
-    {"count", SAMSPOR_OPT_INT, "5", 0, 1, 100, NULL, "c", NULL},
-    {"ratio", SAMSPOR_OPT_FLOAT, "0.5", 0, 0, 1, NULL, "r", NULL},
-    {"on", SAMSPOR_OPT_BOOL, "false", 0, 0, 0, NULL, "o", NULL},
-    {"timeout", SAMSPOR_OPT_DURATION, "1h", 0, 1, 86400, NULL, "t", NULL},
-    {"mode", SAMSPOR_OPT_ENUM, "a", 0, 0, 0, "a|bb|c", "m", NULL},
-    {"key", SAMSPOR_OPT_STRLIST, NULL, 0, 0, 0, NULL, "k", NULL},
-    {"bands", SAMSPOR_OPT_INTLIST, "0,6,10", 0, 0, 0, NULL, "b", NULL},
-    {"file", SAMSPOR_OPT_PATH, NULL, 0, 0, 0, NULL, "f", NULL},
-    {"password", SAMSPOR_OPT_STRING, NULL, SAMSPOR_OPT_SECRET, 0, 0, NULL, "p",
-     NULL},
-    {"inner", SAMSPOR_OPT_GROUP, NULL, 0, 0, 0, NULL, "g", sub_opts + 1},
-    {"items", SAMSPOR_OPT_GROUPLIST, NULL, 0, 0, 0, NULL, "i", sub_opts},
-    {"named", SAMSPOR_OPT_MAP, NULL, 0, 0, 0, NULL, "m", sub_opts + 1},
-    {NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}};
+    {.name = "url",
+     SAMSPOR_AT(typed, url),
+     .type = SAMSPOR_OPT_STRING,
+     .flags = SAMSPOR_OPT_REQUIRED,
+     .help = "u"},
+    {.name = "count",
+     SAMSPOR_AT(typed, count),
+     .type = SAMSPOR_OPT_INT,
+     .def = "5",
+     .min = 1,
+     .max = 100,
+     .help = "c"},
+    {.name = "ratio",
+     SAMSPOR_AT(typed, ratio),
+     .type = SAMSPOR_OPT_FLOAT,
+     .def = "0.5",
+     .max = 1,
+     .help = "r"},
+    {.name = "on",
+     SAMSPOR_AT(typed, on),
+     .type = SAMSPOR_OPT_BOOL,
+     .def = "false",
+     .help = "o"},
+    {.name = "timeout",
+     SAMSPOR_AT(typed, timeout),
+     .type = SAMSPOR_OPT_DURATION,
+     .def = "1h",
+     .min = 1,
+     .max = 86400,
+     .help = "t"},
+    {.name = "mode",
+     SAMSPOR_AT(typed, mode),
+     .type = SAMSPOR_OPT_ENUM,
+     .def = "a",
+     .choices = "a|bb|c",
+     .help = "m"},
+    {.name = "key",
+     SAMSPOR_AT(typed, key),
+     .type = SAMSPOR_OPT_STRLIST,
+     .help = "k"},
+    {.name = "bands",
+     SAMSPOR_AT(typed, bands),
+     .type = SAMSPOR_OPT_INTLIST,
+     .def = "0,6,10",
+     .help = "b"},
+    {.name = "file",
+     SAMSPOR_AT(typed, file),
+     .type = SAMSPOR_OPT_PATH,
+     .help = "f"},
+    {.name = "password",
+     .type = SAMSPOR_OPT_STRING,
+     .flags = SAMSPOR_OPT_SECRET,
+     .help = "p"},
+    {.name = "inner",
+     SAMSPOR_AT(typed, inner),
+     .type = SAMSPOR_OPT_GROUP,
+     .help = "g",
+     .sub = sub_opts + 1},
+    {.name = "items",
+     SAMSPOR_AT(typed, items),
+     .type = SAMSPOR_OPT_GROUPLIST,
+     .help = "i",
+     .sub = sub_opts},
+    {.name = "named",
+     SAMSPOR_AT(typed, named),
+     .type = SAMSPOR_OPT_MAP,
+     .help = "m",
+     .sub = sub_opts + 1},
+    {.name = NULL},
+};
 
 typedef struct fixture {
   config_t cfg;
@@ -256,6 +338,196 @@ static void test_describe(void **state) {
   free(buf);
 }
 
+/* fill() gives the same values as the getters, typed. */
+static void test_fill(void **state) {
+  (void)state;
+  fixture f;
+  typed t;
+  samspor_settings *s =
+      parse(&f, "url = \"x\"; count = 7; on = true; timeout = \"1h30m\";"
+                "mode = \"c\"; key = [\"a\", \"b\"]; file = \"rel/f.csv\";"
+                "inner = { weight = 3; };"
+                "items = ( { name = \"one\"; }, { name = \"two\"; } );");
+  assert_int_equal(f.errs.nerrors, 0);
+  memset(&t, 0x5a, sizeof t);
+  assert_int_equal(sp_options_fill(s, opts, &t), 0);
+  assert_string_equal(t.url, "x");
+  assert_int_equal(t.count, 7);
+  assert_true(t.ratio == 0.5); /* default */
+  assert_int_equal(t.on, 1);
+  assert_true(t.timeout == 5400);
+  assert_int_equal(t.mode, 2); /* "c" in "a|bb|c" */
+  assert_int_equal(t.key.n, 2);
+  assert_string_equal(t.key.items[1], "b");
+  assert_int_equal(t.bands.n, 3);
+  assert_int_equal(t.bands.items[1], 6);
+  assert_string_equal(t.file, "/base/rel/f.csv");
+  assert_int_equal(sp_get_int(t.inner, "weight"), 3);
+  assert_int_equal(t.items.n, 2);
+  assert_string_equal(sp_get_string(t.items.items[1], "name"), "two");
+  assert_int_equal(t.named.n, 0);
+  /* A table the settings were not parsed with is refused. */
+  assert_int_equal(sp_options_fill(s, sub_opts, &t), SAMSPOR_EINVAL);
+  done(&f);
+
+  /* Unset without a default: NULL and -1. */
+  static const samspor_option nodef[] = {
+      {.name = "s", .type = SAMSPOR_OPT_STRING, SAMSPOR_AT(typed, url)},
+      {.name = "e",
+       .type = SAMSPOR_OPT_ENUM,
+       .choices = "x|y",
+       SAMSPOR_AT(typed, mode)},
+      {.name = NULL},
+  };
+  sp_errors errs;
+  sp_errors_init(&errs);
+  samspor_settings *d = sp_settings_parse(NULL, nodef, NULL, "x", "/", &errs);
+  memset(&t, 0x5a, sizeof t);
+  assert_int_equal(sp_options_fill(d, nodef, &t), 0);
+  assert_null(t.url);
+  assert_int_equal(t.mode, -1);
+  sp_settings_free(d);
+
+  /* A member of the wrong size: refused, nothing written. */
+  static const samspor_option wrong[] = {
+      {.name = "e",
+       .type = SAMSPOR_OPT_ENUM,
+       .choices = "x|y",
+       SAMSPOR_AT(typed, url)},
+      {.name = NULL},
+  };
+  d = sp_settings_parse(NULL, wrong, NULL, "x", "/", &errs);
+  memset(&t, 0x5a, sizeof t);
+  assert_int_equal(sp_options_fill(d, wrong, &t), SAMSPOR_EINVAL);
+  assert_true(t.url == (const char *)(uintptr_t)0x5a5a5a5a5a5a5a5aULL);
+  sp_settings_free(d);
+  sp_errors_free(&errs);
+}
+
+/* The table checks find what the compiler cannot. */
+static void test_check_tables(void **state) {
+  (void)state;
+  static const samspor_option bad[] = {
+      {.name = "a", .type = SAMSPOR_OPT_ENUM, .def = "z", .choices = "x|y"},
+      {.name = "a", .type = SAMSPOR_OPT_INT},
+      {.name = "s", .type = SAMSPOR_OPT_ANY, SAMSPOR_AT(typed, url)},
+      /* An ENUM fills an int, not a string pointer. */
+      {.name = "e",
+       .type = SAMSPOR_OPT_ENUM,
+       .choices = "x|y",
+       SAMSPOR_AT(typed, url)},
+      {.name = NULL},
+  };
+  sp_buf b;
+  sp_buf_init(&b);
+  assert_int_equal(sp_options_check(bad, "", &b), -1);
+  assert_non_null(strstr(b.data, "a: default 'z' is not one of x|y"));
+  assert_non_null(strstr(b.data, "a: declared twice"));
+  assert_non_null(strstr(b.data, "s: an ANY option cannot be filled"));
+  assert_non_null(
+      strstr(b.data, "e: its member has 8 bytes, a choice fills 4"));
+  sp_buf_reset(&b);
+  assert_int_equal(sp_options_check(opts, "", &b), 0);
+  /* The core's own tables. */
+  assert_int_equal(sp_options_check(sp_root_options, "", &b), 0);
+  assert_int_equal(sp_options_check(sp_stream_options, "streams[].", &b), 0);
+  assert_int_equal(sp_options_check(sp_partner_options, "partner.", &b), 0);
+  if (b.len)
+    fail_msg("%s", b.data);
+  sp_buf_free(&b);
+}
+
+/* The same checks on the tables of the plugins this build made. */
+static void test_check_plugin_tables(void **state) {
+  (void)state;
+  sp_plugin_set set;
+  sp_buf b;
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s/plugins/.libs", BUILDDIR);
+  sp_buf_init(&b);
+  assert_int_equal(sp_plugin_set_load(dir, &set), 0);
+  assert_true(set.n >= 4); /* csv, pgsql, rest, xml */
+  for (size_t i = 0; i < set.n; i++) {
+    const samspor_plugin *d = set.plugins[i].desc;
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "%s: ", d->name);
+    (void)sp_options_check(d->source_options, prefix, &b);
+    (void)sp_options_check(d->stream_options, prefix, &b);
+  }
+  sp_plugin_set_free(&set);
+  if (b.len)
+    fail_msg("%s", b.data);
+  sp_buf_free(&b);
+}
+
+/* Whether name is declared in table or any table under it. */
+static int declared_anywhere(const samspor_option *table, const char *name,
+                             int depth) {
+  if (!table || depth > 8)
+    return 0;
+  for (size_t i = 0; table[i].name; i++)
+    if (!strcmp(table[i].name, name) ||
+        declared_anywhere(table[i].sub, name, depth + 1))
+      return 1;
+  return 0;
+}
+
+/*
+ * Every option the core still looks up by name (sp_get_*, sp_is_set,
+ * sp_settings_value with a string literal) is declared in a core table:
+ * a misspelt name fails here, not with an abort() at run time.
+ */
+static void test_lookup_names_declared(void **state) {
+  (void)state;
+  regex_t re;
+  size_t nlookups = 0;
+  sp_buf bad;
+  sp_buf_init(&bad);
+  assert_int_equal(
+      regcomp(&re,
+              "sp_(get_[a-z]+|is_set|settings_value)\\([^;\"()]*(\\([^()]*"
+              "\\)[^;\"()]*)?\"([a-z0-9_]+)\"",
+              REG_EXTENDED),
+      0);
+  /* Every source file of the core, in whichever layer folder. */
+  char pattern[4096];
+  snprintf(pattern, sizeof pattern, "%s/core/*/*.c", SRCDIR);
+  glob_t files;
+  assert_int_equal(glob(pattern, 0, NULL, &files), 0);
+  for (size_t k = 0; k < files.gl_pathc; k++) {
+    const char *path = files.gl_pathv[k];
+    FILE *fp = fopen(path, "r");
+    assert_non_null(fp);
+    sp_buf text;
+    sp_buf_init(&text);
+    char chunk[8192];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, fp)) > 0)
+      sp_buf_append(&text, chunk, n);
+    fclose(fp);
+    sp_buf_putc(&text, '\0');
+    regmatch_t mm[4];
+    const char *p = text.data;
+    while (regexec(&re, p, 4, mm, 0) == 0) {
+      char name[128];
+      size_t len = (size_t)(mm[3].rm_eo - mm[3].rm_so);
+      snprintf(name, sizeof name, "%.*s", (int)len, p + mm[3].rm_so);
+      nlookups++;
+      if (!declared_anywhere(sp_root_options, name, 0))
+        sp_buf_printf(&bad, "%s: option \"%s\" is not declared\n", path, name);
+      p += mm[0].rm_so + 1; /* nested lookups too */
+    }
+    sp_buf_free(&text);
+  }
+  globfree(&files);
+  regfree(&re);
+  /* The scan found the lookups (a broken pattern would pass vacuously). */
+  assert_true(nlookups > 20);
+  if (bad.len)
+    fail_msg("%s", bad.data);
+  sp_buf_free(&bad);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_defaults),
@@ -265,6 +537,10 @@ int main(void) {
       cmocka_unit_test(test_secret_inline_refused),
       cmocka_unit_test(test_secret_env_and_file),
       cmocka_unit_test(test_describe),
+      cmocka_unit_test(test_fill),
+      cmocka_unit_test(test_check_tables),
+      cmocka_unit_test(test_check_plugin_tables),
+      cmocka_unit_test(test_lookup_names_declared),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

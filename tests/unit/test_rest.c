@@ -641,6 +641,23 @@ static void test_unreachable_is_temporary(void **state) {
   ph_run_free(&r);
 }
 
+/* The error convention: an unusable headers_file is SAMSPOR_EINVAL, not
+ * a bare -1, which a caller passing the code on would read as
+ * SAMSPOR_ENOMEM. */
+static void test_headers_file_codes(void **state) {
+  char **lines = NULL, err[256];
+  size_t n = 0;
+  (void)state;
+  assert_int_equal(sp_headers_file_read("/nonexistent/samspor/headers", &lines,
+                                        &n, err, sizeof err),
+                   SAMSPOR_EINVAL);
+  assert_null(lines);
+  assert_non_null(strstr(err, "headers_file /nonexistent/samspor/headers"));
+  assert_int_equal(
+      sp_headers_file_read("/dev/null", &lines, &n, err, sizeof err),
+      SAMSPOR_EINVAL); /* not a regular file */
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_path_lookup),
@@ -659,6 +676,7 @@ int main(void) {
       cmocka_unit_test(test_settings_refused),
       cmocka_unit_test(test_bad_field_path_refused),
       cmocka_unit_test(test_unreachable_is_temporary),
+      cmocka_unit_test(test_headers_file_codes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -39,8 +39,20 @@
 
 /* The host is the shared test host (plugin_host.h), with settings over the
  * transport's rows; headers are given as the settings' list. */
-static const samspor_option table[] = {SP_TRANSPORT_OPTION_ROWS,
+typedef struct conf {
+  sp_transport_conf tp;
+} conf;
+static const samspor_option table[] = {SP_TRANSPORT_OPTION_ROWS(conf, tp),
                                        {.name = NULL}};
+
+/* sp_transport_open on the settings s, filled as a plugin fills them.
+ * The filled strings are the test's own (borrowed by ph_settings). */
+static int topen(ph_ctx *ctx, ph_settings *s, sp_transport **t) {
+  conf c;
+  memset(&c, 0, sizeof c);
+  assert_int_equal(ph_host.fill(PH_SETTINGS(s), table, &c), 0);
+  return sp_transport_open(&ph_host, PH_CTX(ctx), &c.tp, t);
+}
 
 /* ---- pure helpers ----------------------------------------------------- */
 
@@ -247,7 +259,7 @@ static int try_open(ph_settings *s, ph_ctx *ctx) {
   sp_transport *t = NULL;
   int rc;
   memset(ctx, 0, sizeof *ctx);
-  rc = sp_transport_open(&ph_host, PH_CTX(ctx), PH_SETTINGS(s), &t);
+  rc = topen(ctx, s, &t);
   if (rc == 0)
     assert_non_null(t);
   else
@@ -363,8 +375,7 @@ static void test_local(void **state) {
   write_file("l/.u_3.csv", "hidden\n", 1700000900);
   snprintf(url, sizeof url, "%s/l/u_*.csv", ph_tmpdir);
   ph_set(&s, "url", url);
-  assert_int_equal(
-      sp_transport_open(&ph_host, PH_CTX(&ctx), PH_SETTINGS(&s), &t), 0);
+  assert_int_equal(topen(&ctx, &s, &t), 0);
   assert_true(sp_transport_is_local(t));
   assert_string_equal(sp_transport_url(t), url);
 
@@ -404,8 +415,7 @@ static void test_local(void **state) {
   /* no match: an empty list, and check says so */
   snprintf(url, sizeof url, "%s/l/none_*.csv", ph_tmpdir);
   s.values[0] = url;
-  assert_int_equal(
-      sp_transport_open(&ph_host, PH_CTX(&ctx), PH_SETTINGS(&s), &t), 0);
+  assert_int_equal(topen(&ctx, &s, &t), 0);
   assert_int_equal(sp_transport_list(t, 1, &f), 0);
   assert_int_equal(f.n, 0);
   sp_files_free(&f);
@@ -415,16 +425,14 @@ static void test_local(void **state) {
 
   /* a single missing file */
   snprintf(url, sizeof url, "%s/l/missing.csv", ph_tmpdir);
-  assert_int_equal(
-      sp_transport_open(&ph_host, PH_CTX(&ctx), PH_SETTINGS(&s), &t), 0);
+  assert_int_equal(topen(&ctx, &s, &t), 0);
   assert_int_equal(sp_transport_list(t, 1, &f), SAMSPOR_ENOENT);
   assert_int_equal(f.n, 0);
   sp_transport_close(t);
 
   /* POST needs https */
   snprintf(url, sizeof url, "%s/l/u_1.csv", ph_tmpdir);
-  assert_int_equal(
-      sp_transport_open(&ph_host, PH_CTX(&ctx), PH_SETTINGS(&s), &t), 0);
+  assert_int_equal(topen(&ctx, &s, &t), 0);
   assert_int_equal(sp_transport_post(t, "x", 1, collect, &k), SAMSPOR_EINVAL);
   sp_transport_close(t);
 }
@@ -464,8 +472,7 @@ static void test_local_changed(void **state) {
   snprintf(path, sizeof path, "%s/ch_1.csv", ph_tmpdir);
   snprintf(tmp, sizeof tmp, "%s/ch_1.tmp", ph_tmpdir);
   ph_set(&s, "url", url);
-  assert_int_equal(
-      sp_transport_open(&ph_host, PH_CTX(&ctx), PH_SETTINGS(&s), &t), 0);
+  assert_int_equal(topen(&ctx, &s, &t), 0);
 
   /* unchanged: read to the end */
   write_file("ch_1.csv", rows, 1700000000);
@@ -527,8 +534,7 @@ static void test_local_changed(void **state) {
   /* min_age: not read while younger */
   sp_transport_close(t);
   ph_set(&s, "min_age", "2m");
-  assert_int_equal(
-      sp_transport_open(&ph_host, PH_CTX(&ctx), PH_SETTINGS(&s), &t), 0);
+  assert_int_equal(topen(&ctx, &s, &t), 0);
   write_file("ch_1.csv", rows, time(NULL) - 60);
   assert_int_equal(sp_transport_list(t, 1, &f), 0);
   assert_int_equal(sp_transport_read_open(t, &f.v[0], &r), SAMSPOR_ETEMP);
@@ -555,8 +561,7 @@ static void test_refused_is_temporary(void **state) {
   ph_set(&s, "retry_attempts", "2");
   ph_set(&s, "retry_backoff", "0s");
   ph_set(&s, "connect_timeout", "5s");
-  assert_int_equal(
-      sp_transport_open(&ph_host, PH_CTX(&ctx), PH_SETTINGS(&s), &t), 0);
+  assert_int_equal(topen(&ctx, &s, &t), 0);
   assert_int_equal(sp_transport_list(t, 0, &f), SAMSPOR_ETEMP);
   assert_int_equal(ctx.nwarn, 2);
   assert_non_null(strstr(ctx.warn, "retry 2 of 2"));
