@@ -46,6 +46,15 @@ const sp_command sp_commands[] = {
      "\nExit status: 0 success; 1 a sync failed or the reject ratio was\n"
      "exceeded; 2 configuration error; 75 a source or the warehouse was\n"
      "unreachable or the connector is locked by another samspor.\n"},
+    {"rejects", sp_cmd_rejects, "rejects [RUN]",
+     "why rows were rejected: counts per reason and column",
+     "Reads samspor.rejects and prints, for run RUN (default: the latest run\n"
+     "of each stream), the rows rejected per reason and column with the\n"
+     "first positions in the source (file:line, page and item). Never a\n"
+     "value: the table holds none. When max_rejects_stored kept some out,\n"
+     "the line says how many were stored of the run's total.\n\n" CONF_HELP
+     "\nExit status: 0 printed; 1 no such run (or no sync yet); 2\n"
+     "configuration error; 75 the warehouse could not be reached.\n"},
     {"run", sp_cmd_run, "run", "the daemon, in the foreground",
      "Runs the scheduler in the foreground (systemd starts it): each due\n"
      "connector syncs in a child process; SIGHUP reloads the configuration,\n"

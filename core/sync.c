@@ -159,6 +159,13 @@ typedef struct loader {
                            each, to name both rows of a duplicate key */
   int rc;               /* first failure, 0 while all is well */
   char err[1024];
+  /* Rejected rows per reason, for the summary line; reasons are the short
+   * codes of the rules and plugins, a handful per stream. */
+  struct {
+    char reason[32];
+    long long n;
+  } why[16];
+  size_t nwhy;
 } loader;
 
 static void copy_escape(sp_buf *b, const char *s, size_t n) {
@@ -183,11 +190,27 @@ static void copy_escape(sp_buf *b, const char *s, size_t n) {
   }
 }
 
+static void count_reason(loader *l, const char *reason, long long n) {
+  size_t i;
+  for (i = 0; i < l->nwhy; i++)
+    if (strcmp(l->why[i].reason, reason) == 0)
+      break;
+  if (i == l->nwhy) {
+    if (l->nwhy == SP_ARRAY_LEN(l->why))
+      i = l->nwhy - 1, reason = "other";
+    else
+      l->nwhy++;
+    snprintf(l->why[i].reason, sizeof l->why[i].reason, "%s", reason);
+  }
+  l->why[i].n += n;
+}
+
 static void spool_reject(loader *l, const char *position, const char *column,
                          const char *reason, const char *message) {
   /* Counted always (sync_run has the true number), stored up to a bound:
    * a source of nothing but bad rows must not fill the warehouse. */
   l->rejected++;
+  count_reason(l, reason, 1);
   if (l->stored >= l->max_stored)
     return;
   l->stored++;
@@ -604,6 +627,8 @@ static int drop_duplicates(loader *l, const char *rel, char *err,
     }
     /* Those beyond max_rejects_stored are counted, not stored. */
     l->rejected += n - (long long)m;
+    if (n > (long long)m)
+      count_reason(l, "duplicate_key", n - (long long)m);
     for (size_t i = 0; i < 2 * m; i++)
       free(pos[i]);
     free(pos);
@@ -969,6 +994,10 @@ static int stream_tx(sp_syncer *s, const sp_connector *cc, const sp_stream *st,
     rc = dedupe_rel(l, staged ? "samspor_stage" : qt, err, errlen);
   r->read = l->read;
   r->rejected = l->rejected;
+  r->reasons[0] = '\0';
+  for (size_t i = 0, at = 0; i < l->nwhy && at < sizeof r->reasons; i++)
+    at += (size_t)snprintf(r->reasons + at, sizeof r->reasons - at, "%s%s %lld",
+                           i ? ", " : "", l->why[i].reason, l->why[i].n);
   r->skipped = l->skipped;
   r->duplicates = l->dups;
   if (rc)
@@ -1166,10 +1195,11 @@ static int sync_stream(sp_syncer *s, const sp_connector *cc,
     sp_error(&lc, "sync failed: %s", r->error);
   else
     sp_info(&lc,
-            "sync done: read %lld, loaded %lld, rejected %lld, skipped "
+            "sync done: read %lld, loaded %lld, rejected %lld%s%s%s, skipped "
             "%lld, deleted %lld in %.2f s; duplicate keys %lld (%s)",
-            r->read, r->loaded, r->rejected, r->skipped, r->deleted, r->seconds,
-            r->duplicates, sp_get_string(st->s, "on_duplicate"));
+            r->read, r->loaded, r->rejected, r->reasons[0] ? " (" : "",
+            r->reasons, r->reasons[0] ? ")" : "", r->skipped, r->deleted,
+            r->seconds, r->duplicates, sp_get_string(st->s, "on_duplicate"));
   sp_rules_free(l.rules);
   sp_buf_free(&l.rec);
   sp_buf_free(&l.copy);
@@ -1472,19 +1502,18 @@ int sp_cmd_sync(sp_global *g, int argc, char **argv) {
     sp_sync_connector(&s, cc, res);
     for (size_t t = 0; t < cc->nstreams; t++) {
       const sp_stream_result *r = &res[t];
-      if (r->rc == 0 && r->duplicates)
+      if (r->rc == 0) {
         printf("%s.%s: read %lld, loaded %lld, rejected %lld, skipped %lld, "
-               "deleted %lld in %.2f s (run %lld); duplicate keys %lld "
-               "(on_duplicate = %s)\n",
-               cc->name, cc->streams[t].table, r->read, r->loaded, r->rejected,
-               r->skipped, r->deleted, r->seconds, r->run_id, r->duplicates,
-               sp_get_string(cc->streams[t].s, "on_duplicate"));
-      else if (r->rc == 0)
-        printf("%s.%s: read %lld, loaded %lld, rejected %lld, skipped %lld, "
-               "deleted %lld in %.2f s (run %lld)\n",
+               "deleted %lld in %.2f s (run %lld)",
                cc->name, cc->streams[t].table, r->read, r->loaded, r->rejected,
                r->skipped, r->deleted, r->seconds, r->run_id);
-      else if (r->rc == SAMSPOR_ESKIP)
+        if (r->duplicates)
+          printf("; duplicate keys %lld (on_duplicate = %s)", r->duplicates,
+                 sp_get_string(cc->streams[t].s, "on_duplicate"));
+        if (r->rejected && r->reasons[0])
+          printf("; rejected by reason: %s", r->reasons);
+        printf("\n");
+      } else if (r->rc == SAMSPOR_ESKIP)
         printf("%s.%s: skipped (run %lld): %s\n", cc->name,
                cc->streams[t].table, r->run_id, r->error);
       else

@@ -27,8 +27,9 @@ typedef struct sp_stream_result {
    * skipped, as on_duplicate says). */
   long long duplicates;
   double seconds;
-  int rc;           /* 0 or SAMSPOR_E* */
-  char error[1024]; /* why it failed; never a value */
+  char reasons[512]; /* rejected rows per reason: "bad_date 3, encoding 1" */
+  int rc;            /* 0 or SAMSPOR_E* */
+  char error[1024];  /* why it failed; never a value */
 } sp_stream_result;
 
 typedef struct sp_sync_opts {

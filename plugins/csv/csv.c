@@ -847,7 +847,7 @@ static int csv_read(void *handle) {
     if ((rc = pump(h, 0)) != 0)
       return rc;
     h->host->log(h->ctx, SAMSPOR_LOG_INFO,
-                 "csv: read %s: %llu records, %llu rejected",
+                 "csv: read %s: %llu records, %llu malformed",
                  h->files[h->cur].name, h->nrec, h->nrej);
     file_close(h);
     h->cur++;
