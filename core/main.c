@@ -36,11 +36,16 @@ const sp_command sp_commands[] = {
      "errors\n" CONF_HELP
      "\nExit status: 0 valid; 2 invalid; 75 (with --connect) a source or the\n"
      "warehouse could not be reached.\n"},
-    {"sync", sp_cmd_sync, "sync [NAME...] [--full]",
+    {"sync", sp_cmd_sync, "sync [NAME...] [--full] [--dry-run]",
      "run connectors once, now, and exit",
      "Runs the named connectors (default: all) once and exits, printing a\n"
-     "summary per stream: rows read, loaded, rejected, deleted, seconds.\n\n"
+     "summary per stream: rows read, loaded, rejected (per reason), deleted,\n"
+     "seconds.\n\n"
      "  --full      ignore stored cursors and load everything again\n"
+     "  --dry-run   read, validate, pseudonymise and load into the real\n"
+     "              tables in a transaction that is rolled back: prints what\n"
+     "              would be read, loaded, rejected and skipped, and keeps\n"
+     "              nothing (no run, cursor, loaded file or reject)\n"
      "\nThe key must be the warehouse's current generation; to change it, use\n"
      "samspor rekey.\n" CONF_HELP
      "\nExit status: 0 success; 1 a sync failed or the reject ratio was\n"

@@ -1146,27 +1146,36 @@ static int sync_stream(sp_syncer *s, const sp_connector *cc,
   /* A rebuild runs inside the caller's one transaction: no commit per
    * stream, and a failure rolls back every stream (rekey.c). */
   int own_tx = !s->opts.rebuild;
+  int dry = s->opts.dry_run && own_tx;
   if (!rc) {
-    sp_info(&lc, "sync started%s",
+    sp_info(&lc, "sync started%s%s",
             s->opts.rebuild ? " (rekey rebuild)"
             : s->opts.full  ? " (full)"
-                            : "");
+                            : "",
+            dry ? " (dry run: rolled back at the end)" : "");
     /* Set-up in a short transaction of its own, only when something is
      * missing: inside the load's it held catalog rows for the whole load,
-     * and a second connector loading at once failed on them. */
-    if (own_tx)
+     * and a second connector loading at once failed on them.  A dry run
+     * keeps nothing, a new table neither: its set-up is inside the load's
+     * transaction. */
+    if (own_tx && !dry)
       rc =
           sp_schema_prepare(conn, s->config, cc, st, r->error, sizeof r->error);
     if (own_tx && !rc)
       rc = sp_pg_exec(conn, "BEGIN", PGRES_COMMAND_OK, NULL, r->error,
                       sizeof r->error);
+    if (own_tx && dry && !rc)
+      rc = sp_schema_ensure_table(conn, s->config, cc, st, r->error,
+                                  sizeof r->error);
   }
   if (!rc)
     rc = stream_tx(s, cc, st, &l, r, started);
   if (!rc && own_tx)
-    rc = sp_pg_exec(conn, "COMMIT", PGRES_COMMAND_OK, NULL, r->error,
-                    sizeof r->error);
-  if (rc && own_tx && PQstatus(conn) == CONNECTION_OK) {
+    rc = sp_pg_exec(conn, dry ? "ROLLBACK" : "COMMIT", PGRES_COMMAND_OK, NULL,
+                    r->error, sizeof r->error);
+  if (rc && own_tx && dry && PQstatus(conn) == CONNECTION_OK) {
+    PQclear(PQexec(conn, "ROLLBACK"));
+  } else if (rc && own_tx && PQstatus(conn) == CONNECTION_OK) {
     PQclear(PQexec(conn, "ROLLBACK"));
     /* The failure is recorded after the rollback, in its own transaction,
      * with the rejects that explain it. */
@@ -1195,11 +1204,12 @@ static int sync_stream(sp_syncer *s, const sp_connector *cc,
     sp_error(&lc, "sync failed: %s", r->error);
   else
     sp_info(&lc,
-            "sync done: read %lld, loaded %lld, rejected %lld%s%s%s, skipped "
+            "%s: read %lld, loaded %lld, rejected %lld%s%s%s, skipped "
             "%lld, deleted %lld in %.2f s; duplicate keys %lld (%s)",
-            r->read, r->loaded, r->rejected, r->reasons[0] ? " (" : "",
-            r->reasons, r->reasons[0] ? ")" : "", r->skipped, r->deleted,
-            r->seconds, r->duplicates, sp_get_string(st->s, "on_duplicate"));
+            dry ? "dry run done, rolled back" : "sync done", r->read, r->loaded,
+            r->rejected, r->reasons[0] ? " (" : "", r->reasons,
+            r->reasons[0] ? ")" : "", r->skipped, r->deleted, r->seconds,
+            r->duplicates, sp_get_string(st->s, "on_duplicate"));
   sp_rules_free(l.rules);
   sp_buf_free(&l.rec);
   sp_buf_free(&l.copy);
@@ -1429,6 +1439,8 @@ static int sync_opt(int opt, const char *arg, void *data) {
   sp_sync_opts *o = data;
   if (opt == 'F')
     o->full = 1;
+  else if (opt == 'D')
+    o->dry_run = 1;
   else if (opt == 'K')
     o->rebuild = -1; /* refused below; never reaches the syncer */
   else
@@ -1450,6 +1462,7 @@ static int worst_status(int cur, int rc) {
 
 int sp_cmd_sync(sp_global *g, int argc, char **argv) {
   static const struct option lo[] = {{"full", no_argument, NULL, 'F'},
+                                     {"dry-run", no_argument, NULL, 'D'},
                                      {"new-key", no_argument, NULL, 'K'},
                                      {NULL, 0, NULL, 0}};
   sp_sync_opts o = {0};
@@ -1502,7 +1515,16 @@ int sp_cmd_sync(sp_global *g, int argc, char **argv) {
     sp_sync_connector(&s, cc, res);
     for (size_t t = 0; t < cc->nstreams; t++) {
       const sp_stream_result *r = &res[t];
-      if (r->rc == 0) {
+      if (r->rc == 0 && o.dry_run) {
+        /* Not the summary line the daemon reads: a dry run is no run. */
+        printf("%s.%s: dry run: would read %lld, load %lld, reject %lld, "
+               "skip %lld, delete %lld (%.2f s, rolled back)",
+               cc->name, cc->streams[t].table, r->read, r->loaded, r->rejected,
+               r->skipped, r->deleted, r->seconds);
+        if (r->rejected && r->reasons[0])
+          printf("; rejected by reason: %s", r->reasons);
+        printf("\n");
+      } else if (r->rc == 0) {
         printf("%s.%s: read %lld, loaded %lld, rejected %lld, skipped %lld, "
                "deleted %lld in %.2f s (run %lld)",
                cc->name, cc->streams[t].table, r->read, r->loaded, r->rejected,
@@ -1528,7 +1550,8 @@ int sp_cmd_sync(sp_global *g, int argc, char **argv) {
    * load is then visible to partners, suppressed, the same night. */
   if (PQstatus(s.conn) != CONNECTION_OK)
     PQreset(s.conn);
-  status = worst_status(status, sp_partner_after_sync(s.conn, c));
+  if (!o.dry_run)
+    status = worst_status(status, sp_partner_after_sync(s.conn, c));
   fflush(stdout);
   sp_syncer_close(&s);
   sp_config_free(c);

@@ -34,6 +34,9 @@ typedef struct sp_stream_result {
 
 typedef struct sp_sync_opts {
   int full; /* --full: ignore stored cursors and plugin state */
+  /* --dry-run: each stream's set-up and load run in one transaction that
+   * is rolled back; no run, cursor, plugin state or reject is kept. */
+  int dry_run;
   /* `samspor rekey` only (rekey.c); zero for every other caller. */
   int rebuild; /* the caller holds one transaction over every stream; each
                   table is emptied and reloaded from what its source
