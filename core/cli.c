@@ -134,10 +134,20 @@ static void man_examples(FILE *f) {
   static const char *const ex[][2] = {
       {"samspor keygen /etc/samspor/key",
        "Write the pseudonymisation key once, as the samspor user."},
+      {"samspor discover \\-\\-plugin csv /srv/in/unge.csv \\-\\-option "
+       "delimiter=\\(dq;\\(dq",
+       "See the fields of a source file, a guess of their types and a "
+       "columns skeleton, before writing the connector."},
       {"samspor check \\-\\-connect",
        "Validate the configuration and reach every source and the "
        "warehouse, loading nothing."},
+      {"samspor sync \\-\\-dry\\-run unge",
+       "Read, validate and load connector unge inside a transaction that is "
+       "rolled back, and print what would be loaded and rejected."},
       {"samspor sync unge", "Load connector unge now."},
+      {"samspor rejects",
+       "Count the rejected rows of each stream's latest run by reason and "
+       "column, without values."},
       {"samspor status", "Ask the running daemon for each connector's state."},
       {"samspor pseudonym \\-\\-kind cpr < ids.txt",
        "Print the pseudonyms of the identifiers in ids.txt."},

@@ -88,6 +88,7 @@ int sp_cmd_docs(sp_global *g, int argc, char **argv);
 int sp_cmd_report(sp_global *g, int argc, char **argv);
 int sp_cmd_refresh(sp_global *g, int argc, char **argv);
 int sp_cmd_completion(sp_global *g, int argc, char **argv);
+int sp_cmd_discover(sp_global *g, int argc, char **argv);
 int sp_cmd_rejects(sp_global *g, int argc, char **argv);
 int sp_cmd_help(sp_global *g, int argc, char **argv);
 

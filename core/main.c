@@ -36,6 +36,23 @@ const sp_command sp_commands[] = {
      "errors\n" CONF_HELP
      "\nExit status: 0 valid; 2 invalid; 75 (with --connect) a source or the\n"
      "warehouse could not be reached.\n"},
+    {"discover", sp_cmd_discover,
+     "discover CONNECTOR | --plugin NAME URL [--option KEY=VALUE...] [-n N]",
+     "list a source's fields, guess their types, print columns",
+     "Reads the first N records (default 100) of a configured connector's\n"
+     "streams, or of a bare source (--plugin, its URL and options), and\n"
+     "prints the fields found (a CSV header, ...), a guess of each field's\n"
+     "type and format (integer, decimal comma, date dd-mm-yyyy, CPR-like)\n"
+     "and a ready columns = ( ... ); with privacy-safe defaults: CPR-like\n"
+     "fields pseudonymised, fields named like names or addresses left out.\n"
+     "Values are never printed.\n\n"
+     "  --plugin NAME       a bare source read by plugin NAME\n"
+     "  --option KEY=VALUE  a source (or stream) option of the plugin, as in\n"
+     "                      the configuration (repeatable)\n"
+     "  -n N                records to look at (default 100)\n" CONF_HELP
+     "\nExit status: 0 printed; 1 the source could not be read; 2 usage or\n"
+     "configuration error, or a plugin that cannot list its fields; 75 the\n"
+     "source was unreachable.\n"},
     {"sync", sp_cmd_sync, "sync [NAME...] [--full] [--dry-run]",
      "run connectors once, now, and exit",
      "Runs the named connectors (default: all) once and exits, printing a\n"

@@ -281,6 +281,14 @@ test_mismatched_plugins_refused() {
 	assert_contains "$OUT" "csv" "csv still listed"
 	assert_contains "$ERR" "badabi.so: plugin ABI version is 2, this samspor expects 1" "ABI version mismatch named"
 	assert_match "$ERR" "badsize.so: plugin descriptor size is [0-9]+ bytes, this samspor expects [0-9]+" "size mismatch named"
+	# A plugin built before `discover` was added at the end still loads.
+	cp "$bad/oldsize.so" "$T/plugins/"
+	SAMSPOR_PLUGIN_DIR=$T/plugins assert_exit 0 "$SAMSPOR" plugins old
+	assert_contains "$OUT" "old 0" "descriptor without discover accepted"
+	assert_not_contains "$ERR" "oldsize.so" "not refused"
+	SAMSPOR_PLUGIN_DIR=$T/plugins assert_exit 2 "$SAMSPOR" discover --plugin old x
+	assert_contains "$ERR" "plugin old cannot list the fields" "no discover in an old plugin"
+	rm "$T/plugins/oldsize.so"
 	write_conf
 	"$SAMSPOR" keygen "$T/key" 2>/dev/null
 	SAMSPOR_PLUGIN_DIR=$T/plugins assert_exit 0 "$SAMSPOR" check -c "$T/samspor.conf"
