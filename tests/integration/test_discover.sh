@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# samspor discover through the real binary and the real csv plugin: the
-# fields of a source file, the guessed types, a columns skeleton that
+# samspor discover through the real binary and the real csv and pgsql
+# plugins: the fields of a source file or query, the guessed types, a columns skeleton that
 # samspor check accepts, privacy-safe defaults, and never a value: the
 # output is scanned for every value of the generated file.
 set -euo pipefail
@@ -82,6 +82,28 @@ test_without_header() {
 	assert_exit 0 "$SAMSPOR" discover --plugin csv "$T/in/noheader.csv" --option encoding=windows-1252 --option header=false
 	assert_contains "$OUT" '{ name = "f_1"; from = "1"; rule = "pseudonym"; kind = "cpr"; }' "positions"
 	assert_no_value "$OUT$ERR" "no header"
+}
+
+# A query's result columns, through the pgsql plugin against a real
+# PostgreSQL; CPR numbers and names are generated, valid in form only.
+test_pgsql_query_columns() {
+	pg_start
+	psql_q "CREATE DATABASE partner_db" >/dev/null
+	psql_q "CREATE TABLE jc (id bigint, cpr text, fornavn text, maaned date, beloeb numeric);
+		INSERT INTO jc SELECT g,
+		  lpad((g % 28 + 1)::text, 2, '0') || lpad((g % 12 + 1)::text, 2, '0') || '85' || lpad((1000 + g)::text, 4, '0'),
+		  'Fornavn' || g, date '2024-01-01' + g, g * 1.25
+		FROM generate_series(1, 50) g" -d partner_db >/dev/null
+	psql_q "SELECT cpr, fornavn FROM jc" -d partner_db | tr '|' '\n' >"$T/values.txt"
+	local conninfo="host=$PGHOST port=$PGPORT user=postgres dbname=partner_db"
+	assert_exit 0 "$SAMSPOR" discover --plugin pgsql "$conninfo" --option "query=SELECT id, cpr, fornavn, maaned, beloeb FROM jc"
+	local out=$OUT
+	assert_contains "$out" "5 fields" "the query's columns"
+	assert_contains "$out" '{ name = "cpr"; from = "cpr"; rule = "pseudonym"; kind = "cpr"; }' "CPR column"
+	assert_contains "$out" '# left out, a name or an address: { name = "fornavn"; from = "fornavn"; }' "name left out"
+	assert_contains "$out" '{ name = "maaned"; from = "maaned"; type = "date"; }' "ISO date"
+	assert_contains "$out" '{ name = "id"; from = "id"; type = "bigint"; }' "integer"
+	assert_no_value "$out$ERR" "pgsql"
 }
 
 test_usage() {
