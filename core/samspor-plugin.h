@@ -344,6 +344,24 @@ typedef struct samspor_plugin {
    * refuses what `sync` would.  Returns 0, or a code after host->error
    * with a message that names the option at fault. */
   int (*validate)(const samspor_check_args *args);
+
+  /*
+   * Added after ABI 1 was published, at the end so that every field above
+   * keeps its offset: the loader also accepts a descriptor whose
+   * struct_size ends before it (a plugin built earlier), as if it were
+   * NULL.
+   *
+   * Optional (NULL): for `samspor discover`.  Open the stream as open()
+   * does, but with every field the source offers instead of requested
+   * ones (args->fields is empty): a CSV header, an XML record's children,
+   * the keys of the first JSON records, a query's columns.  *names (owned
+   * by the handle, valid until close()) gets their names in order, and
+   * read() then delivers field i as names[i].  The core stops the read
+   * (record_end returns SAMSPOR_EABORT) after the records it samples, and
+   * never prints a value.
+   */
+  int (*discover)(const samspor_open_args *args, void **handle,
+                  const char *const **names, size_t *nnames);
 } samspor_plugin;
 
 /*
@@ -359,6 +377,9 @@ static inline int samspor_abi_fits(const samspor_host *host, uint32_t args_size,
          host->struct_size >= sizeof(samspor_host) &&
          host->abi_version == SAMSPOR_ABI_VERSION;
 }
+
+/* The size of a descriptor built before `discover` was added. */
+#define SAMSPOR_PLUGIN_SIZE_NO_DISCOVER offsetof(samspor_plugin, discover)
 
 #define SAMSPOR_DESCRIPTOR_SYMBOL "samspor_plugin_descriptor"
 

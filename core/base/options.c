@@ -1107,16 +1107,21 @@ void sp_options_describe(FILE *f, const samspor_option *table,
   }
 }
 
-static void roff_escape(FILE *f, const char *s) {
+void sp_roff_escape(FILE *f, const char *s) {
   for (const char *p = s; *p; p++) {
-    if (*p == '\\')
+    if (*p == '\\') {
       fputs("\\e", f);
-    else if (*p == '-')
+    } else if (*p == '-') {
       fputs("\\-", f);
-    else if ((*p == '.' || *p == '\'') && (p == s || p[-1] == '\n'))
-      fputs("\\&.", f);
-    else
+    } else if (*p == '|') {
+      /* a place to break a long list of choices */
+      fputs("|\\:", f);
+    } else if ((*p == '.' || *p == '\'') && (p == s || p[-1] == '\n')) {
+      fputs("\\&", f);
       fputc(*p, f);
+    } else {
+      fputc(*p, f);
+    }
   }
 }
 
@@ -1127,26 +1132,26 @@ void sp_options_roff(FILE *f, const samspor_option *table, const char *prefix) {
     describe_default(&meta, o);
     fputs(".TP\n.B ", f);
     if (o->flags & SAMSPOR_OPT_SECRET) {
-      roff_escape(f, prefix);
-      roff_escape(f, o->name);
+      sp_roff_escape(f, prefix);
+      sp_roff_escape(f, o->name);
       fputs("_file \\fRor\\fB ", f);
-      roff_escape(f, prefix);
-      roff_escape(f, o->name);
+      sp_roff_escape(f, prefix);
+      sp_roff_escape(f, o->name);
       fputs("_env", f);
     } else {
-      roff_escape(f, prefix);
-      roff_escape(f, o->name);
+      sp_roff_escape(f, prefix);
+      sp_roff_escape(f, o->name);
     }
     fputs("\n(", f);
     if (o->flags & SAMSPOR_OPT_SECRET)
       fputs("secret ", f);
-    roff_escape(f, sp_opt_type_name(o->type));
+    sp_roff_escape(f, sp_opt_type_name(o->type));
     fputs("; ", f);
-    roff_escape(f, meta.data);
+    sp_roff_escape(f, meta.data);
     fputs(")\n", f);
     if (o->help) {
       fputs(".br\n", f);
-      roff_escape(f, o->help);
+      sp_roff_escape(f, o->help);
       fputc('\n', f);
     }
     sp_buf_free(&meta);

@@ -155,6 +155,8 @@ const char *sp_opt_type_name(samspor_opt_type t);
 void sp_options_describe(FILE *f, const samspor_option *table,
                          const char *prefix, int indent);
 /* The same as roff for the man page. */
+/* `s` as roff text: minus signs as \-, a leading . or ' made literal. */
+void sp_roff_escape(FILE *f, const char *s);
 void sp_options_roff(FILE *f, const samspor_option *table, const char *prefix);
 
 #endif

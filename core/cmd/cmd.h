@@ -29,7 +29,13 @@ typedef struct sp_command {
 
 extern const sp_command sp_commands[];
 const sp_command *sp_command_find(const char *name);
+/* The command a misspelt `name` most likely meant, or NULL. */
+const sp_command *sp_command_suggest(const char *name);
 
+/* Print `lead` and `text` wrapped at spaces to 80 columns, continuation
+ * lines indented by `indent`. */
+#include <stdio.h>
+void sp_print_wrapped(FILE *f, const char *lead, const char *text, int indent);
 /* Print `samspor NAME --help` to stdout. */
 void sp_command_usage(const sp_command *c);
 /* "samspor: <cmd>: <msg>; see samspor <cmd> --help", returns 2 */
@@ -83,5 +89,9 @@ int sp_cmd_grant(sp_global *g, int argc, char **argv);
 int sp_cmd_docs(sp_global *g, int argc, char **argv);
 int sp_cmd_report(sp_global *g, int argc, char **argv);
 int sp_cmd_refresh(sp_global *g, int argc, char **argv);
+int sp_cmd_completion(sp_global *g, int argc, char **argv);
+int sp_cmd_discover(sp_global *g, int argc, char **argv);
+int sp_cmd_rejects(sp_global *g, int argc, char **argv);
+int sp_cmd_help(sp_global *g, int argc, char **argv);
 
 #endif

@@ -38,16 +38,47 @@ const sp_command sp_commands[] = {
      "errors\n" CONF_HELP
      "\nExit status: 0 valid; 2 invalid; 75 (with --connect) a source or the\n"
      "warehouse could not be reached.\n"},
-    {"sync", sp_cmd_sync, "sync [NAME...] [--full]",
+    {"discover", sp_cmd_discover,
+     "discover CONNECTOR | --plugin NAME URL [--option KEY=VALUE...] [-n N]",
+     "list a source's fields, guess their types, print columns",
+     "Reads the first N records (default 100) of a configured connector's\n"
+     "streams, or of a bare source (--plugin, its URL and options), and\n"
+     "prints the fields found (a CSV header, ...), a guess of each field's\n"
+     "type and format (integer, decimal comma, date dd-mm-yyyy, CPR-like)\n"
+     "and a ready columns = ( ... ); with privacy-safe defaults: CPR-like\n"
+     "fields pseudonymised, fields named like names or addresses left out.\n"
+     "Values are never printed.\n\n"
+     "  --plugin NAME       a bare source read by plugin NAME\n"
+     "  --option KEY=VALUE  a source (or stream) option of the plugin, as in\n"
+     "                      the configuration (repeatable)\n"
+     "  -n N                records to look at (default 100)\n" CONF_HELP
+     "\nExit status: 0 printed; 1 the source could not be read; 2 usage or\n"
+     "configuration error, or a plugin that cannot list its fields; 75 the\n"
+     "source was unreachable.\n"},
+    {"sync", sp_cmd_sync, "sync [NAME...] [--full] [--dry-run]",
      "run connectors once, now, and exit",
      "Runs the named connectors (default: all) once and exits, printing a\n"
-     "summary per stream: rows read, loaded, rejected, deleted, seconds.\n\n"
+     "summary per stream: rows read, loaded, rejected (per reason), deleted,\n"
+     "seconds.\n\n"
      "  --full      ignore stored cursors and load everything again\n"
+     "  --dry-run   read, validate, pseudonymise and load into the real\n"
+     "              tables in a transaction that is rolled back: prints what\n"
+     "              would be read, loaded, rejected and skipped, and keeps\n"
+     "              nothing (no run, cursor, loaded file or reject)\n"
      "\nThe key must be the warehouse's current generation; to change it, use\n"
      "samspor rekey.\n" CONF_HELP
      "\nExit status: 0 success; 1 a sync failed or the reject ratio was\n"
      "exceeded; 2 configuration error; 75 a source or the warehouse was\n"
      "unreachable or the connector is locked by another samspor.\n"},
+    {"rejects", sp_cmd_rejects, "rejects [RUN]",
+     "why rows were rejected: counts per reason and column",
+     "Reads samspor.rejects and prints, for run RUN (default: the latest run\n"
+     "of each stream), the rows rejected per reason and column with the\n"
+     "first positions in the source (file:line, page and item). Never a\n"
+     "value: the table holds none. When max_rejects_stored kept some out,\n"
+     "the line says how many were stored of the run's total.\n\n" CONF_HELP
+     "\nExit status: 0 printed; 1 no such run (or no sync yet); 2\n"
+     "configuration error; 75 the warehouse could not be reached.\n"},
     {"run", sp_cmd_run, "run", "the daemon, in the foreground",
      "Runs the scheduler in the foreground (systemd starts it): each due\n"
      "connector syncs in a child process; SIGHUP reloads the configuration,\n"
@@ -189,6 +220,17 @@ const sp_command sp_commands[] = {
     {"man", sp_cmd_man, "man", "write the man page (roff) to stdout",
      "Writes samspor(1) in roff, generated from the option tables and the\n"
      "plugins found, to stdout.\n\n" CONF_HELP},
+    {"completion", sp_cmd_completion, "completion bash",
+     "write the shell completion script to stdout",
+     "Writes a bash completion script for samspor, generated from the\n"
+     "command table and each command's options, to stdout. make install\n"
+     "puts it in $(datadir)/bash-completion/completions/samspor; by hand:\n"
+     "\n"
+     "  source <(samspor completion bash)\n\n"
+     "  -h, --help  this text\n"},
+    {"help", sp_cmd_help, "help [COMMAND]", "explain a command",
+     "Prints the help of COMMAND, as 'samspor COMMAND --help' does; without\n"
+     "COMMAND, the list of commands.\n"},
     {NULL, NULL, NULL, NULL, NULL}};
 
 const sp_command *sp_command_find(const char *name) {
@@ -202,9 +244,28 @@ const char *sp_cmd_config_path(const sp_global *g) {
   return g->config_path ? g->config_path : sp_config_default_path();
 }
 
+void sp_print_wrapped(FILE *f, const char *lead, const char *text, int indent) {
+  int col = fprintf(f, "%s", lead);
+  int start = col;
+  for (const char *p = text; *p;) {
+    size_t n = strcspn(p, " ");
+    if (col > start && col + 1 + (int)n > 80) {
+      col = fprintf(f, "\n%*s", indent, "") - 1;
+      start = col;
+    } else if (col > start) {
+      col += fprintf(f, " ");
+    }
+    col += fprintf(f, "%.*s", (int)n, p);
+    p += n;
+    while (*p == ' ')
+      p++;
+  }
+  fputc('\n', f);
+}
+
 void sp_command_usage(const sp_command *c) {
-  printf("usage: samspor [-c FILE] %s\n\n%s: %s.\n\n%s", c->synopsis, c->name,
-         c->summary, c->help);
+  sp_print_wrapped(stdout, "usage: samspor [-c FILE] ", c->synopsis, 4);
+  printf("\n%s: %s.\n\n%s", c->name, c->summary, c->help);
 }
 
 int sp_usage_error(const char *cmd, const char *fmt, ...) {
@@ -294,18 +355,94 @@ int sp_parse_opts(sp_global *g, const sp_command *cmd, int argc, char **argv,
   return first;
 }
 
+/* Edit distance of a and b with adjacent transpositions counted as one
+ * edit (optimal string alignment), for "did you mean": "sycn" is one
+ * edit from "sync". */
+static size_t edit_distance(const char *a, const char *b) {
+  size_t la = strlen(a), lb = strlen(b), w = lb + 1;
+  size_t *d = sp_xcalloc((la + 1) * w, sizeof *d);
+  for (size_t i = 0; i <= la; i++)
+    d[i * w] = i;
+  for (size_t j = 0; j <= lb; j++)
+    d[j] = j;
+  for (size_t i = 1; i <= la; i++)
+    for (size_t j = 1; j <= lb; j++) {
+      size_t best = d[(i - 1) * w + j - 1] + (a[i - 1] != b[j - 1]);
+      if (d[(i - 1) * w + j] + 1 < best)
+        best = d[(i - 1) * w + j] + 1;
+      if (d[i * w + j - 1] + 1 < best)
+        best = d[i * w + j - 1] + 1;
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+          d[(i - 2) * w + j - 2] + 1 < best)
+        best = d[(i - 2) * w + j - 2] + 1;
+      d[i * w + j] = best;
+    }
+  size_t r = d[la * w + lb];
+  free(d);
+  return r;
+}
+
+const sp_command *sp_command_suggest(const char *name) {
+  const sp_command *best = NULL;
+  size_t bestd = (size_t)-1;
+  for (const sp_command *c = sp_commands; c->name; c++) {
+    size_t d = edit_distance(name, c->name);
+    if (d < bestd) {
+      bestd = d;
+      best = c;
+    }
+  }
+  /* A typo, not another word: at most 2 edits, and fewer than half the
+   * letters of the shorter one. */
+  size_t shortest = strlen(name);
+  if (best && strlen(best->name) < shortest)
+    shortest = strlen(best->name);
+  return best && bestd <= 2 && bestd * 2 < shortest ? best : NULL;
+}
+
 static void usage(FILE *f) {
   fprintf(f,
           "usage: samspor [-c FILE] [-v|-q] COMMAND [ARGS]\n\n"
           "samspor pulls the partners' data every night, pseudonymises it on "
           "the way in,\nand loads it into one shared PostgreSQL warehouse.\n\n"
           "Commands:\n");
-  for (const sp_command *c = sp_commands; c->name; c++)
-    fprintf(f, "  %-48s %s\n", c->synopsis, c->summary);
+  /* One line when it fits 80 columns, else the summary on a line below. */
+  for (const sp_command *c = sp_commands; c->name; c++) {
+    if (strlen(c->synopsis) <= 26 && 29 + strlen(c->summary) <= 80) {
+      fprintf(f, "  %-26s %s\n", c->synopsis, c->summary);
+    } else {
+      sp_print_wrapped(f, "  ", c->synopsis, 4);
+      fprintf(f, "      %s\n", c->summary);
+    }
+  }
   fprintf(f, "\nGlobal options (before or after the command):\n" CONF_HELP
-             "\n'samspor COMMAND --help' explains a command.\n"
+             "\n'samspor help COMMAND' or 'samspor COMMAND --help' explains a "
+             "command.\n"
              "Exit status: 0 success, 1 failed, 2 usage or configuration "
              "error,\n75 temporary failure (worth retrying later).\n");
+}
+
+int sp_cmd_help(sp_global *g, int argc, char **argv) {
+  const sp_command *cmd = sp_command_find("help");
+  int first = sp_parse_opts(g, cmd, argc, argv, "", NULL, NULL, NULL);
+  if (first < 0)
+    return first == -2 ? SP_EXIT_OK : SP_EXIT_USAGE;
+  if (first == argc) {
+    usage(stdout);
+    return SP_EXIT_OK;
+  }
+  if (argc - first > 1)
+    return sp_usage_error("help", "unexpected argument '%s'", argv[first + 1]);
+  const sp_command *c = sp_command_find(argv[first]);
+  if (!c) {
+    const sp_command *near = sp_command_suggest(argv[first]);
+    if (near)
+      return sp_usage_error("help", "unknown command '%s'; did you mean '%s'?",
+                            argv[first], near->name);
+    return sp_usage_error("help", "unknown command '%s'", argv[first]);
+  }
+  sp_command_usage(c);
+  return SP_EXIT_OK;
 }
 
 int sp_main(int argc, char **argv) {
@@ -350,6 +487,14 @@ int sp_main(int argc, char **argv) {
   }
   const sp_command *cmd = sp_command_find(argv[i]);
   if (!cmd) {
+    const sp_command *near = sp_command_suggest(argv[i]);
+    if (near) {
+      fprintf(stderr,
+              "samspor: unknown command '%s'; did you mean '%s'?\n"
+              "see 'samspor --help'\n",
+              argv[i], near->name);
+      return SP_EXIT_USAGE;
+    }
     fprintf(stderr, "samspor: unknown command '%s'\n\n", argv[i]);
     usage(stderr);
     return SP_EXIT_USAGE;

@@ -1,5 +1,5 @@
 /*
- * cmd/sync.c — samspor sync [NAME...] [--full].
+ * cmd/sync.c — samspor sync [NAME...] [--full] [--dry-run].
  */
 #include "config.h"
 
@@ -13,6 +13,8 @@ static int sync_opt(int opt, const char *arg, void *data) {
   sp_sync_opts *o = data;
   if (opt == 'F')
     o->full = 1;
+  else if (opt == 'D')
+    o->dry_run = 1;
   else if (opt == 'K')
     o->rebuild = -1; /* refused below; never reaches the syncer */
   else
@@ -22,6 +24,7 @@ static int sync_opt(int opt, const char *arg, void *data) {
 
 int sp_cmd_sync(sp_global *g, int argc, char **argv) {
   static const struct option lo[] = {{"full", no_argument, NULL, 'F'},
+                                     {"dry-run", no_argument, NULL, 'D'},
                                      {"new-key", no_argument, NULL, 'K'},
                                      {NULL, 0, NULL, 0}};
   sp_sync_opts o = {0};

@@ -129,6 +129,36 @@ int sp_cmd_plugins(sp_global *g, int argc, char **argv) {
 
 /* ---- man -------------------------------------------------------------- */
 
+/* Everyday uses, as command and sentence pairs. */
+static void man_examples(FILE *f) {
+  static const char *const ex[][2] = {
+      {"samspor keygen /etc/samspor/key",
+       "Write the pseudonymisation key once, as the samspor user."},
+      {"samspor discover \\-\\-plugin csv /srv/in/unge.csv \\-\\-option "
+       "delimiter=\\(dq;\\(dq",
+       "See the fields of a source file, a guess of their types and a "
+       "columns skeleton, before writing the connector."},
+      {"samspor check \\-\\-connect",
+       "Validate the configuration and reach every source and the "
+       "warehouse, loading nothing."},
+      {"samspor sync \\-\\-dry\\-run unge",
+       "Read, validate and load connector unge inside a transaction that is "
+       "rolled back, and print what would be loaded and rejected."},
+      {"samspor sync unge", "Load connector unge now."},
+      {"samspor rejects",
+       "Count the rejected rows of each stream's latest run by reason and "
+       "column, without values."},
+      {"samspor status", "Ask the running daemon for each connector's state."},
+      {"samspor pseudonym \\-\\-kind cpr < ids.txt",
+       "Print the pseudonyms of the identifiers in ids.txt."},
+      {"source <(samspor completion bash)",
+       "Complete commands and options in this shell."},
+  };
+  fprintf(f, ".SH EXAMPLES\n");
+  for (size_t i = 0; i < SP_ARRAY_LEN(ex); i++)
+    fprintf(f, ".TP\n.B %s\n%s\n", ex[i][0], ex[i][1]);
+}
+
 int sp_cmd_man(sp_global *g, int argc, char **argv) {
   const sp_command *cmd = sp_command_find("man");
   int first = sp_parse_opts(g, cmd, argc, argv, "", NULL, NULL, NULL);
@@ -137,18 +167,29 @@ int sp_cmd_man(sp_global *g, int argc, char **argv) {
   FILE *f = stdout;
   fprintf(f, ".TH SAMSPOR 1 \"\" \"samspor %s\" \"User Commands\"\n",
           PACKAGE_VERSION);
+  /* No hyphenation and a ragged right margin: option names, paths and
+   * values must be typed as printed, and a hyphen added at a line break
+   * would change them. */
+  fprintf(f, ".nh\n.ad l\n");
   fprintf(f, ".SH NAME\nsamspor \\- pseudonymising nightly loader for a "
              "shared PostgreSQL warehouse\n");
   fprintf(f, ".SH SYNOPSIS\n");
-  for (const sp_command *c = sp_commands; c->name; c++)
-    fprintf(f, ".B samspor\n[\\-c FILE] %s\n.br\n", c->synopsis);
+  for (const sp_command *c = sp_commands; c->name; c++) {
+    fprintf(f, ".B samspor\n[\\-c FILE] ");
+    sp_roff_escape(f, c->synopsis);
+    fprintf(f, "\n.br\n");
+  }
   fprintf(f, ".SH DESCRIPTION\nsamspor pulls data every night from the systems "
              "of a boligsocial helhedsplan's partners through source plugins, "
              "pseudonymises it on the way in and loads it into one shared "
              "PostgreSQL warehouse.\n");
   fprintf(f, ".SH COMMANDS\n");
   for (const sp_command *c = sp_commands; c->name; c++) {
-    fprintf(f, ".TP\n.B %s\n%s.\n", c->synopsis, c->summary);
+    fprintf(f, ".TP\n.B ");
+    sp_roff_escape(f, c->synopsis);
+    fputc('\n', f);
+    sp_roff_escape(f, c->summary);
+    fprintf(f, ".\n");
   }
   fprintf(f, ".SH EXIT STATUS\n0 success; 1 failed (a sync failed, the "
              "reject ratio was exceeded, a data error); 2 usage or "
@@ -165,8 +206,9 @@ int sp_cmd_man(sp_global *g, int argc, char **argv) {
   if (sp_plugin_set_load(sp_plugin_dir(cdir), &set) == 0) {
     for (size_t i = 0; i < set.n; i++) {
       const samspor_plugin *d = set.plugins[i].desc;
-      fprintf(f, ".SS Plugin %s\n%s\n", d->name,
-              d->description ? d->description : "");
+      fprintf(f, ".SS Plugin %s\n", d->name);
+      sp_roff_escape(f, d->description ? d->description : "");
+      fputc('\n', f);
       sp_options_roff(f, d->source_options, "source.");
       sp_options_roff(f, d->stream_options, "streams[].");
     }
@@ -182,6 +224,7 @@ int sp_cmd_man(sp_global *g, int argc, char **argv) {
              ".B SAMSPOR_PROGRESS_INTERVAL\nseconds between a long load's "
              "progress lines (default 30); for tests\n");
   fprintf(f, ".SH FILES\n/etc/samspor/samspor.conf\n");
+  man_examples(f);
   return SP_EXIT_OK;
 }
 

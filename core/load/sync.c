@@ -196,6 +196,15 @@ static void copy_escape(sp_buf *b, const char *s, size_t n) {
   }
 }
 
+/* "cpr_bad_date 12, field_count 3": a result's rejects per reason, for
+ * the summary line and the log. */
+void sp_stream_reasons(const sp_stream_result *r, char *buf, size_t n) {
+  buf[0] = '\0';
+  for (size_t i = 0, at = 0; i < r->nreasons && at < n; i++)
+    at += (size_t)snprintf(buf + at, n - at, "%s%s %lld", i ? ", " : "",
+                           r->reasons[i].reason, r->reasons[i].rows);
+}
+
 static void spool_reject(loader *l, const char *position, const char *column,
                          const char *reason, const char *message) {
   /* Counted always (sync_run has the true number), stored up to a bound:
@@ -1204,27 +1213,36 @@ static int sync_stream(sp_syncer *s, const sp_connector *cc,
   /* A rebuild runs inside the caller's one transaction: no commit per
    * stream, and a failure rolls back every stream (rekey.c). */
   int own_tx = !s->opts.rebuild;
+  int dry = s->opts.dry_run && own_tx;
   if (!rc) {
-    sp_info(&lc, "sync started%s",
+    sp_info(&lc, "sync started%s%s",
             s->opts.rebuild ? " (rekey rebuild)"
             : s->opts.full  ? " (full)"
-                            : "");
+                            : "",
+            dry ? " (dry run: rolled back at the end)" : "");
     /* Set-up in a short transaction of its own, only when something is
      * missing: inside the load's it held catalog rows for the whole load,
-     * and a second connector loading at once failed on them. */
-    if (own_tx)
+     * and a second connector loading at once failed on them.  A dry run
+     * keeps nothing, a new table neither: its set-up is inside the load's
+     * transaction. */
+    if (own_tx && !dry)
       rc =
           sp_schema_prepare(conn, s->config, cc, st, r->error, sizeof r->error);
     if (own_tx && !rc)
       rc = sp_pg_exec(conn, "BEGIN", PGRES_COMMAND_OK, NULL, r->error,
                       sizeof r->error);
+    if (own_tx && dry && !rc)
+      rc = sp_schema_ensure_table(conn, s->config, cc, st, r->error,
+                                  sizeof r->error);
   }
   if (!rc)
     rc = stream_tx(s, cc, st, &l, r, started);
   if (!rc && own_tx)
-    rc = sp_pg_exec(conn, "COMMIT", PGRES_COMMAND_OK, NULL, r->error,
-                    sizeof r->error);
-  if (rc && own_tx && PQstatus(conn) == CONNECTION_OK) {
+    rc = sp_pg_exec(conn, dry ? "ROLLBACK" : "COMMIT", PGRES_COMMAND_OK, NULL,
+                    r->error, sizeof r->error);
+  if (rc && own_tx && dry && PQstatus(conn) == CONNECTION_OK) {
+    PQclear(PQexec(conn, "ROLLBACK"));
+  } else if (rc && own_tx && PQstatus(conn) == CONNECTION_OK) {
     PQclear(PQexec(conn, "ROLLBACK"));
     /* The failure is recorded after the rollback, in its own transaction,
      * with the rejects that explain it. */
@@ -1252,13 +1270,16 @@ static int sync_stream(sp_syncer *s, const sp_connector *cc,
   else if (rc)
     sp_error(&lc, "sync failed: %s", r->error);
   else {
+    char why[512];
+    sp_stream_reasons(r, why, sizeof why);
     sp_logcounts n = {r->read, r->loaded, r->rejected};
     sp_log_rows(SP_LOG_INFO, &lc, &n,
-                "sync done: read %lld, loaded %lld, rejected %lld, skipped "
+                "%s: read %lld, loaded %lld, rejected %lld%s%s%s, skipped "
                 "%lld, deleted %lld in %.2f s; duplicate keys %lld (%s)",
-                r->read, r->loaded, r->rejected, r->skipped, r->deleted,
-                r->seconds, r->duplicates,
-                sp_get_string(st->s, "on_duplicate"));
+                dry ? "dry run done, rolled back" : "sync done", r->read,
+                r->loaded, r->rejected, why[0] ? " (" : "", why,
+                why[0] ? ")" : "", r->skipped, r->deleted, r->seconds,
+                r->duplicates, sp_get_string(st->s, "on_duplicate"));
   }
   sp_rules_free(l.rules);
   sp_buf_free(&l.rec);
@@ -1566,21 +1587,31 @@ int sp_sync_run(sp_config *c, const sp_sync_opts *opts, char **names,
     sp_sync_connector(&s, cc, res);
     for (size_t t = 0; t < cc->nstreams; t++) {
       const sp_stream_result *r = &res[t];
+      char why[512];
+      sp_stream_reasons(r, why, sizeof why);
       if (recfd >= 0)
         write_record(recfd, cc, &cc->streams[t], r);
-      if (r->rc == 0 && r->duplicates)
-        printf("%s.%s: read %lld, loaded %lld, rejected %lld, skipped %lld, "
-               "deleted %lld in %.2f s (run %lld); duplicate keys %lld "
-               "(on_duplicate = %s)\n",
+      if (r->rc == 0 && o.dry_run) {
+        /* Not the summary line the daemon reads: a dry run is no run. */
+        printf("%s.%s: dry run: would read %lld, load %lld, reject %lld, "
+               "skip %lld, delete %lld (%.2f s, rolled back)",
                cc->name, cc->streams[t].table, r->read, r->loaded, r->rejected,
-               r->skipped, r->deleted, r->seconds, r->run_id, r->duplicates,
-               sp_get_string(cc->streams[t].s, "on_duplicate"));
-      else if (r->rc == 0)
+               r->skipped, r->deleted, r->seconds);
+        if (r->rejected && why[0])
+          printf("; rejected by reason: %s", why);
+        printf("\n");
+      } else if (r->rc == 0) {
         printf("%s.%s: read %lld, loaded %lld, rejected %lld, skipped %lld, "
-               "deleted %lld in %.2f s (run %lld)\n",
+               "deleted %lld in %.2f s (run %lld)",
                cc->name, cc->streams[t].table, r->read, r->loaded, r->rejected,
                r->skipped, r->deleted, r->seconds, r->run_id);
-      else if (r->rc == SAMSPOR_ESKIP)
+        if (r->duplicates)
+          printf("; duplicate keys %lld (on_duplicate = %s)", r->duplicates,
+                 sp_get_string(cc->streams[t].s, "on_duplicate"));
+        if (r->rejected && why[0])
+          printf("; rejected by reason: %s", why);
+        printf("\n");
+      } else if (r->rc == SAMSPOR_ESKIP)
         printf("%s.%s: skipped (run %lld): %s\n", cc->name,
                cc->streams[t].table, r->run_id, r->error);
       else
@@ -1595,7 +1626,8 @@ int sp_sync_run(sp_config *c, const sp_sync_opts *opts, char **names,
    * load is then visible to partners, suppressed, the same night. */
   if (PQstatus(s.conn) != CONNECTION_OK)
     PQreset(s.conn);
-  status = worst_status(status, sp_partner_after_sync(s.conn, c));
+  if (!o.dry_run)
+    status = worst_status(status, sp_partner_after_sync(s.conn, c));
   fflush(stdout);
   sp_syncer_close(&s);
   sp_config_free(c);

@@ -34,8 +34,15 @@ typedef struct sp_stream_result {
   sp_runrec_reason reasons[SP_RUNREC_MAX_REASONS]; /* rejected per reason */
 } sp_stream_result;
 
+/* "cpr_bad_date 12, field_count 3": r's rejects per reason (buf of n
+ * bytes; empty when none). */
+void sp_stream_reasons(const sp_stream_result *r, char *buf, size_t n);
+
 typedef struct sp_sync_opts {
   int full; /* --full: ignore stored cursors and plugin state */
+  /* --dry-run: each stream's set-up and load run in one transaction that
+   * is rolled back; no run, cursor, plugin state or reject is kept. */
+  int dry_run;
   /* `samspor rekey` only (rekey.c); zero for every other caller. */
   int rebuild; /* the caller holds one transaction over every stream; each
                   table is emptied and reloaded from what its source

@@ -933,11 +933,15 @@ int sp_config_load(const char *path, sp_config **out, sp_errors *errs) {
     if (config_error_type(&c->cfg) == CONFIG_ERR_FILE_IO)
       sp_errors_add(errs, NULL, 0, "cannot read configuration %s: %s", path,
                     strerror(errno ? errno : ENOENT));
-    else
+    else {
+      /* libconfig's text is often "syntax error" itself: say it once. */
+      const char *text = config_error_text(&c->cfg);
+      int bare = text && strstr(text, "syntax error") != NULL;
       sp_errors_add(
           errs, config_error_file(&c->cfg) ? config_error_file(&c->cfg) : path,
-          config_error_line(&c->cfg), "syntax error: %s",
-          config_error_text(&c->cfg));
+          config_error_line(&c->cfg), "%s%s",
+          bare ? "" : "syntax error: ", text ? text : "");
+    }
     sp_config_free(c);
     return SAMSPOR_ECONFIG;
   }

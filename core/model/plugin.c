@@ -49,7 +49,8 @@ int sp_plugin_load(const char *path, sp_plugin *out, char *err, size_t errlen) {
     return SAMSPOR_EABI;
   }
   const abi_head *h = (const abi_head *)d;
-  if (h->struct_size != sizeof(samspor_plugin)) {
+  if (h->struct_size != sizeof(samspor_plugin) &&
+      h->struct_size != SAMSPOR_PLUGIN_SIZE_NO_DISCOVER) {
     snprintf(err, errlen,
              "%s: plugin descriptor size is %u bytes, this samspor expects "
              "%zu (ABI version %d); rebuild the plugin against this "
@@ -81,6 +82,11 @@ int sp_plugin_load(const char *path, sp_plugin *out, char *err, size_t errlen) {
   out->path = sp_xstrdup(path);
   out->dl = dl;
   out->desc = d;
+  if (h->struct_size < sizeof(samspor_plugin)) {
+    out->padded = sp_xcalloc(1, sizeof *out->padded);
+    memcpy(out->padded, d, h->struct_size);
+    out->desc = out->padded;
+  }
   return 0;
 }
 
@@ -88,6 +94,7 @@ void sp_plugin_unload(sp_plugin *p) {
   if (p->dl)
     dlclose(p->dl);
   free(p->path);
+  free(p->padded);
   memset(p, 0, sizeof *p);
 }
 

@@ -15,7 +15,11 @@
 typedef struct sp_plugin {
   char *path;                 /* the .so file (owned) */
   void *dl;                   /* dlopen handle (owned) */
-  const samspor_plugin *desc; /* the plugin's descriptor (in dl) */
+  const samspor_plugin *desc; /* the plugin's descriptor (in dl), or
+                                 `padded` */
+  /* A copy of a descriptor built before later fields were added, those
+   * fields zero (owned; NULL when desc is the plugin's own). */
+  samspor_plugin *padded;
 } sp_plugin;
 
 /* All plugins found in one directory. */

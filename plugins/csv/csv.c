@@ -71,6 +71,7 @@ typedef struct csv_handle {
   size_t max_pos;     /* header = false: highest position requested */
   size_t ncols;       /* fields per record in this file; 0 until known */
   int header_pending; /* the next record is this file's header */
+  int discover;       /* samspor discover: the next header names the fields */
 
   csv_parser *parser;
   sp_reader *rd;  /* the open file's bytes, or NULL */
@@ -382,7 +383,8 @@ static int file_open(csv_handle *h) {
   h->buf_len = h->buf_off = 0;
   h->last_byte = -1;
   h->ncols = 0;
-  h->header_pending = h->opts.header;
+  /* Discovering without a header, the first record gives the count. */
+  h->header_pending = h->opts.header || h->discover;
   h->nrec = h->nrej = 0;
 
   /* The magic bytes: read until there are two, or the file ends. */
@@ -538,6 +540,41 @@ static int resolve_field(csv_handle *h, const csv_record *r, const char *want,
   return SAMSPOR_EINVAL;
 }
 
+/* samspor discover: every field of the header record (with header =
+ * false, positions "1".."n" of the first record), in order.  Returns 0, or
+ * -1 with h->fail set. */
+static int take_all_fields(csv_handle *h, const csv_record *r) {
+  size_t i, len;
+  const char *v, *w;
+
+  h->discover = 0; /* later files resolve these names as usual */
+  h->fields = calloc(r->nfields ? r->nfields : 1, sizeof *h->fields);
+  h->col = calloc(r->nfields ? r->nfields : 1, sizeof *h->col);
+  if (!h->fields || !h->col)
+    goto nomem;
+  for (i = 0; i < r->nfields; i++) {
+    char num[24];
+    if (h->opts.header) {
+      v = csv_record_field(r, i, &len);
+      len = trim(v, len, &w);
+    } else {
+      len = (size_t)snprintf(num, sizeof num, "%zu", i + 1);
+      w = num;
+    }
+    if (!(h->fields[i] = strndup(w, len)))
+      goto nomem;
+    h->nfields++;
+    h->col[i] = i;
+  }
+  if (!h->opts.header)
+    h->max_pos = r->nfields;
+  return 0;
+nomem:
+  h->host->error(h->ctx, "csv: out of memory");
+  h->fail = SAMSPOR_ENOMEM;
+  return -1;
+}
+
 /* The header record of the current file: resolve every requested field
  * against it.  Returns STOP_HEADER, or STOP_FAIL with h->fail set. */
 static int take_header(csv_handle *h, const csv_record *r) {
@@ -552,6 +589,14 @@ static int take_header(csv_handle *h, const csv_record *r) {
                    csv_status_reason(r->status));
     h->fail = SAMSPOR_EDATA;
     return STOP_FAIL;
+  }
+  if (h->discover) {
+    if (take_all_fields(h, r) != 0)
+      return STOP_FAIL;
+    if (!h->opts.header) {
+      h->ncols = r->nfields;
+      return STOP_HEADER;
+    }
   }
   for (i = 0; i < h->nfields; i++) {
     int rc = resolve_field(h, r, h->fields[i], &h->col[i]);
@@ -726,7 +771,7 @@ static int pump(csv_handle *h, int header_only) {
  * or a negative SAMSPOR code after host->error. */
 static int file_start(csv_handle *h) {
   int rc = file_open(h);
-  if (rc == 0 && h->opts.header)
+  if (rc == 0 && h->header_pending)
     rc = pump(h, 1);
   return rc;
 }
@@ -814,7 +859,8 @@ static int list_files(const samspor_host *host, samspor_ctx *ctx,
   return rc;
 }
 
-static int csv_open(const samspor_open_args *a, void **handle) {
+static int open_handle(const samspor_open_args *a, void **handle,
+                       int discover) {
   csv_handle *h;
   sp_files fl = {NULL, 0};
   int rc;
@@ -830,15 +876,16 @@ static int csv_open(const samspor_open_args *a, void **handle) {
   h->host = a->host;
   h->ctx = a->ctx;
   h->sink = a->sink;
+  h->discover = discover;
 
   if ((rc = parse_opts(a->host, a->ctx, a->source, &h->opts)) != 0 ||
-      (rc = take_fields(h, a)) != 0 ||
+      (!discover && (rc = take_fields(h, a)) != 0) ||
       (rc = sp_transport_open(a->host, a->ctx, &h->opts.tp, &h->tp)) != 0 ||
       (rc = list_files(a->host, a->ctx, h->tp, &fl)) != 0)
     goto fail;
   h->files = fl.v;
   h->nfiles = fl.n;
-  if ((rc = skip_loaded(h, a)) != 0)
+  if (!discover && (rc = skip_loaded(h, a)) != 0)
     goto fail;
   h->buf = malloc(READ_CHUNK);
   rc = h->buf ? csv_parser_new(&h->parser, &h->opts.cfg, on_record, h)
@@ -858,6 +905,21 @@ fail:
   return rc;
 }
 
+static int csv_open(const samspor_open_args *a, void **handle) {
+  return open_handle(a, handle, 0);
+}
+
+static int csv_discover(const samspor_open_args *a, void **handle,
+                        const char *const **names, size_t *nnames) {
+  int rc = open_handle(a, handle, 1);
+  if (rc)
+    return rc;
+  csv_handle *h = *handle;
+  *names = (const char *const *)h->fields;
+  *nnames = h->nfields;
+  return 0;
+}
+
 static int csv_read(void *handle) {
   csv_handle *h = handle;
   char *state;
@@ -869,7 +931,7 @@ static int csv_read(void *handle) {
     if ((rc = pump(h, 0)) != 0)
       return rc;
     h->host->log(h->ctx, SAMSPOR_LOG_INFO,
-                 "csv: read %s: %llu records, %llu rejected",
+                 "csv: read %s: %llu records, %llu malformed",
                  h->files[h->cur].name, h->nrec, h->nrej);
     file_close(h);
     h->cur++;
@@ -929,6 +991,7 @@ static const samspor_plugin csv_plugin = {
     .close = csv_close,
     .check = csv_check,
     .validate = csv_validate,
+    .discover = csv_discover,
 };
 
 SAMSPOR_PLUGIN_EXPORT(csv_plugin)

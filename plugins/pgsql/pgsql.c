@@ -77,6 +77,7 @@ typedef struct pgsql_handle {
   int nparams;             /* parameters the query uses: 0 or 1 */
   size_t nfields;          /* requested fields */
   int *col;                /* owned: col[i] is the result column of field i */
+  char **names;            /* samspor discover: every result column (owned) */
   int busy;                /* the query runs: close() cancels it */
   unsigned long long rows; /* rows handed to the core */
   char pos[32];            /* "row N" */
@@ -577,10 +578,37 @@ static void pgsql_close(void *handle) {
   free(h->query_src);
   free(h->cursor);
   free(h->col);
+  for (size_t i = 0; h->names && i < h->nfields; i++)
+    free(h->names[i]);
+  free(h->names);
   free(h);
 }
 
-static int pgsql_open(const samspor_open_args *a, void **handle) {
+/* samspor discover: every result column is a field, in order.  Returns 0
+ * or SAMSPOR_ENOMEM / SAMSPOR_ECONFIG after host->error. */
+static int take_all_columns(pgsql_handle *h, const PGresult *desc) {
+  int ncols = PQnfields(desc), j;
+
+  if (ncols <= 0)
+    return resolve_fields(h, desc, NULL); /* its message */
+  h->names = calloc((size_t)ncols, sizeof *h->names);
+  h->col = calloc((size_t)ncols, sizeof *h->col);
+  if (!h->names || !h->col)
+    goto nomem;
+  for (j = 0; j < ncols; j++) {
+    if (!(h->names[j] = strdup(PQfname(desc, j))))
+      goto nomem;
+    h->col[j] = j;
+    h->nfields = (size_t)j + 1;
+  }
+  return 0;
+nomem:
+  h->host->error(h->ctx, "pgsql: out of memory");
+  return SAMSPOR_ENOMEM;
+}
+
+static int open_handle(const samspor_open_args *a, void **handle,
+                       int discover) {
   pgsql_handle *h;
   PGresult *desc = NULL;
   int rc;
@@ -598,7 +626,7 @@ static int pgsql_open(const samspor_open_args *a, void **handle) {
   h->sink = a->sink;
   h->logto.host = a->host;
   h->logto.ctx = a->ctx;
-  h->nfields = a->nfields;
+  h->nfields = discover ? 0 : a->nfields;
 
   if ((rc = parse_opts(a->host, a->ctx, a->source, &h->opts)) != 0 ||
       (rc = load_query(h, a->stream)) != 0)
@@ -613,7 +641,8 @@ static int pgsql_open(const samspor_open_args *a, void **handle) {
   if ((rc = begin(h->host, h->ctx, h->conn, &h->opts)) != 0 ||
       (rc = describe(h->host, h->ctx, h->conn, h->query, h->query_src,
                      &desc)) != 0 ||
-      (rc = resolve_fields(h, desc, a->fields)) != 0)
+      (rc = discover ? take_all_columns(h, desc)
+                     : resolve_fields(h, desc, a->fields)) != 0)
     goto fail;
   h->nparams = PQnparams(desc);
   if (h->nparams == 0 && a->cursor_field >= 0)
@@ -629,6 +658,21 @@ fail:
   PQclear(desc);
   pgsql_close(h);
   return rc;
+}
+
+static int pgsql_open(const samspor_open_args *a, void **handle) {
+  return open_handle(a, handle, 0);
+}
+
+static int pgsql_discover(const samspor_open_args *a, void **handle,
+                          const char *const **names, size_t *nnames) {
+  int rc = open_handle(a, handle, 1);
+  if (rc)
+    return rc;
+  pgsql_handle *h = *handle;
+  *names = (const char *const *)h->names;
+  *nnames = h->nfields;
+  return 0;
 }
 
 /* Hand the rows of `res` to the core.  Returns 0, or the host's negative
@@ -759,6 +803,7 @@ static const samspor_plugin pgsql_plugin = {
     .close = pgsql_close,
     .check = pgsql_check,
     .validate = pgsql_validate,
+    .discover = pgsql_discover,
 };
 
 SAMSPOR_PLUGIN_EXPORT(pgsql_plugin)

@@ -1095,7 +1095,7 @@ static int rest_read(void *handle) {
   free(url);
   if (rc == 0)
     h->host->log(h->ctx, SAMSPOR_LOG_INFO,
-                 "rest: read %llu page%s, %llu records, %llu rejected", page,
+                 "rest: read %llu page%s, %llu records, %llu malformed", page,
                  page == 1 ? "" : "s", nrec, nrej);
   return rc;
 }

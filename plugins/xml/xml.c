@@ -367,7 +367,7 @@ static int read_doc(xml_handle *h, const sp_file *file) {
   if (rc != 0)
     return rc;
   h->host->log(h->ctx, SAMSPOR_LOG_INFO,
-               "xml: read %s: %llu records, %llu rejected", h->doc, h->nrec,
+               "xml: read %s: %llu records, %llu malformed", h->doc, h->nrec,
                h->nrej);
   if (h->nrec == 0)
     h->host->log(h->ctx, SAMSPOR_LOG_WARN,

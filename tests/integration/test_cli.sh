@@ -51,6 +51,67 @@ test_help() {
 	done
 }
 
+test_help_command() {
+	assert_exit 0 "$SAMSPOR" sync --help
+	local direct=$OUT
+	assert_exit 0 "$SAMSPOR" help sync
+	assert_eq "$OUT" "$direct" "help sync is sync --help"
+	assert_exit 0 "$SAMSPOR" help
+	assert_contains "$OUT" "Commands:" "help alone lists the commands"
+	assert_exit 2 "$SAMSPOR" help sycn
+	assert_contains "$ERR" "did you mean 'sync'" "help of a misspelt command"
+}
+
+test_did_you_mean() {
+	assert_exit 2 "$SAMSPOR" sycn
+	assert_contains "$ERR" "unknown command 'sycn'; did you mean 'sync'?" "transposition"
+	assert_exit 2 "$SAMSPOR" stauts
+	assert_contains "$ERR" "did you mean 'status'?" "status"
+	assert_exit 2 "$SAMSPOR" chek
+	assert_contains "$ERR" "did you mean 'check'?" "a letter left out"
+	assert_exit 2 "$SAMSPOR" frobnicate
+	assert_not_contains "$ERR" "did you mean" "no guess for another word"
+}
+
+# Every help text, the list and each command's, fits an 80-column terminal.
+test_help_width() {
+	assert_exit 0 "$SAMSPOR" --help
+	local long cmds cmd
+	long=$(awk 'length > 80' <<<"$OUT")
+	assert_eq "$long" "" "samspor --help within 80 columns"
+	cmds=$(sed -n '/^Commands:/,/^$/p' <<<"$OUT" | awk '/^  [a-z]/ {print $1}')
+	assert_contains "$cmds" "completion" "commands read from the list"
+	for cmd in $cmds; do
+		assert_exit 0 "$SAMSPOR" "$cmd" --help
+		long=$(awk 'length > 80' <<<"$OUT")
+		assert_eq "$long" "" "$cmd --help within 80 columns"
+	done
+}
+
+# The bash completion script, sourced in a real bash, completes commands,
+# each command's options and file arguments.
+test_bash_completion() {
+	assert_exit 0 "$SAMSPOR" completion bash
+	printf '%s\n' "$OUT" >"$T/samspor.bash"
+	touch "$T/key.new"
+	complete_words() {
+		bash -c '. "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _samspor; printf "%s\n" "${COMPREPLY[@]}"' _ "$T/samspor.bash" "$@"
+	}
+	local r
+	r=$(complete_words samspor sy)
+	assert_eq "$r" "sync" "command completed"
+	r=$(complete_words samspor check --c)
+	assert_contains "$r" "--connect" "check's option"
+	r=$(complete_words samspor -c x.conf rekey --new)
+	assert_eq "$r" "--new-key" "option after -c FILE"
+	r=$(complete_words samspor rekey --new-key "$T/key.n")
+	assert_eq "$r" "$T/key.new" "a FILE argument completes files"
+	r=$(complete_words samspor help ch)
+	assert_eq "$r" "check" "help completes commands"
+	assert_exit 2 "$SAMSPOR" completion zsh
+	assert_contains "$ERR" "only bash" "unknown shell"
+}
+
 test_usage_errors() {
 	assert_exit 2 "$SAMSPOR"
 	assert_exit 2 "$SAMSPOR" frobnicate
@@ -179,6 +240,7 @@ test_check_syntax_error() {
 	printf 'warehouse: { conninfo = "x" }\nconnectors = ( ;\n' >"$T/bad.conf"
 	assert_exit 2 "$SAMSPOR" check -c "$T/bad.conf"
 	assert_match "$ERR" "bad.conf:[0-9]+: syntax error" "syntax error with line"
+	assert_not_contains "$ERR" "syntax error: syntax error" "libconfig's text said once"
 }
 
 test_check_missing_file() {
@@ -222,6 +284,14 @@ test_mismatched_plugins_refused() {
 	assert_contains "$ERR" "badabi.so: plugin ABI version is 3, this samspor expects 2" "ABI version mismatch named"
 	assert_contains "$ERR" "oldabi.so: plugin ABI version is 1, this samspor expects 2" "old ABI plugin refused"
 	assert_match "$ERR" "badsize.so: plugin descriptor size is [0-9]+ bytes, this samspor expects [0-9]+" "size mismatch named"
+	# A plugin built before `discover` was added at the end still loads.
+	cp "$bad/oldsize.so" "$T/plugins/"
+	SAMSPOR_PLUGIN_DIR=$T/plugins assert_exit 0 "$SAMSPOR" plugins old
+	assert_contains "$OUT" "old 0" "descriptor without discover accepted"
+	assert_not_contains "$ERR" "oldsize.so" "not refused"
+	SAMSPOR_PLUGIN_DIR=$T/plugins assert_exit 2 "$SAMSPOR" discover --plugin old x
+	assert_contains "$ERR" "plugin old cannot list the fields" "no discover in an old plugin"
+	rm "$T/plugins/oldsize.so"
 	write_conf
 	"$SAMSPOR" keygen "$T/key" 2>/dev/null
 	SAMSPOR_PLUGIN_DIR=$T/plugins assert_exit 0 "$SAMSPOR" check -c "$T/samspor.conf"
@@ -290,6 +360,18 @@ test_man_page() {
 	assert_contains "$OUT" ".TH SAMSPOR 1" "roff header"
 	assert_contains "$OUT" "key_file" "core options in man page"
 	assert_contains "$OUT" "Plugin csv" "plugin options in man page"
+	assert_contains "$OUT" ".SH EXAMPLES" "examples"
+	assert_contains "$OUT" ".nh" "hyphenation off"
+	# Every minus sign is \- (typed as printed), outside comments.
+	local bare
+	bare=$(grep -v '^\.\\"' <<<"$OUT" | grep -n '[^\\]-\|^-' || true)
+	assert_eq "$bare" "" "no bare hyphen in the man page"
+	if command -v groff >/dev/null; then
+		printf '%s\n' "$OUT" >"$T/samspor.1"
+		local warn
+		warn=$(groff -man -ww -z "$T/samspor.1" 2>&1)
+		assert_eq "$warn" "" "groff has no warning"
+	fi
 }
 
 test_logging_levels() {

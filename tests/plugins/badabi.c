@@ -26,6 +26,9 @@ static void bad_close(void *h) {
 static const samspor_plugin bad = {
 #ifdef BAD_STRUCT_SIZE
     .struct_size = sizeof(samspor_plugin) + 8,
+#elif defined(OLD_STRUCT_SIZE)
+    /* built before `discover` was added: it still loads */
+    .struct_size = SAMSPOR_PLUGIN_SIZE_NO_DISCOVER,
 #else
     .struct_size = sizeof(samspor_plugin),
 #endif
@@ -36,7 +39,11 @@ static const samspor_plugin bad = {
 #else
     .abi_version = SAMSPOR_ABI_VERSION,
 #endif
+#ifdef OLD_STRUCT_SIZE
+    .name = "old",
+#else
     .name = "bad",
+#endif
     .version = "0",
     .description = "a plugin that does not fit",
     .open = bad_open,

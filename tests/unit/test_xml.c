@@ -1321,7 +1321,7 @@ static void test_plugin_too_long_is_a_reject(void **state) {
                       "record is larger than max_record_size (4096 bytes); "
                       "it was not read\n"
                       "big.xml: record 3 (line 4) |3\n");
-  assert_non_null(strstr(r.ctx.log.data, "3 records, 1 rejected"));
+  assert_non_null(strstr(r.ctx.log.data, "3 records, 1 malformed"));
   run_free(&r);
 }
 
