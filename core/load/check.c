@@ -193,21 +193,21 @@ static void tls_summary(const char *conninfo, const samspor_settings *s,
 }
 
 static void print_column(const sp_column *col) {
-  const char *rule = col->rule;
+  const sp_rule_def *rd = sp_rule_def_of(col->rule);
   printf("        %-20s %-12s ", col->name, col->sql_type);
-  if (sp_streq(rule, "pseudonym"))
-    printf("pseudonym of %s (kind %s)", col->from,
+  if (rd->needs & SP_RULE_NEEDS_KIND)
+    printf("%s of %s (kind %s)", rd->name, col->from,
            sp_get_string(col->s, "kind"));
-  else if (sp_streq(rule, "lookup"))
+  else if (rd->needs & SP_RULE_NEEDS_MAP)
     printf("%s looked up in map %s", col->from, sp_get_string(col->s, "map"));
-  else if (sp_streq(rule, "keep") && sp_streq(col->sql_type, "text"))
+  else if (col->rule == SP_RULE_KEEP && sp_streq(col->sql_type, "text"))
     printf("from %s (free text: can hold names; kept %s)", col->from,
            sp_is_set(col->s, "rule") ? "as rule = \"keep\" says"
                                      : "WITHOUT rule = \"keep\"");
-  else if (sp_streq(rule, "keep"))
+  else if (col->rule == SP_RULE_KEEP)
     printf("from %s", col->from);
   else
-    printf("%s of %s", rule, col->from);
+    printf("%s of %s", rd->name, col->from);
   printf("\n");
 }
 

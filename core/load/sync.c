@@ -110,7 +110,7 @@ static int load_forgotten(PGconn *conn, const sp_stream *st,
   sp_buf_puts(&kinds, "{");
   int any = 0;
   for (size_t i = 0; i < st->ncolumns; i++)
-    if (strcmp(st->columns[i].rule, "pseudonym") == 0) {
+    if (st->columns[i].rule == SP_RULE_PSEUDONYM) {
       char *lit =
           sp_xasprintf("\"%s\"", sp_get_string(st->columns[i].s, "kind"));
       sp_buf_printf(&kinds, "%s%s", any ? "," : "", lit);

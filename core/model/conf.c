@@ -21,6 +21,7 @@
  * an ENUM fills an index. */
 typedef struct column_conf {
   const char *name, *from, *kind, *map, *reference;
+  int rule; /* an sp_rule: the choices are SP_RULE_CHOICES, in its order */
 } column_conf;
 
 typedef struct map_conf {
@@ -202,11 +203,10 @@ const samspor_option sp_column_options[] = {
          "relative to the record (xml), a dotted path in the record (rest), a "
          "result column (pgsql)."},
     {.name = "rule",
+     SAMSPOR_AT(column_conf, rule),
      .type = SAMSPOR_OPT_ENUM,
      .def = "keep",
-     .choices = "keep|pseudonym|cpr_birth_year|cpr_birth_month|cpr_gender|age|"
-                "age_band|"
-                "date_month|date_year|lookup",
+     .choices = SP_RULE_CHOICES,
      .help =
          "What happens to the value on the way in: keep it (typed), replace it "
          "by a pseudonym, derive birth year/month or gender from a CPR number, "
@@ -514,31 +514,6 @@ const char *sp_config_default_path(void) {
   return env && *env ? env : "/etc/samspor/samspor.conf";
 }
 
-static const char *rule_sql_type(const char *rule, const char *type) {
-  static const struct {
-    const char *rule, *sql;
-  } rules[] = {
-      {"pseudonym", "uuid"},       {"cpr_birth_year", "integer"},
-      {"cpr_birth_month", "date"}, {"cpr_gender", "text"},
-      {"age", "integer"},          {"age_band", "text"},
-      {"date_month", "date"},      {"date_year", "integer"},
-      {"lookup", "text"},
-  };
-  static const struct {
-    const char *type, *sql;
-  } types[] = {{"text", "text"},      {"int", "integer"},
-               {"bigint", "bigint"},  {"numeric", "numeric"},
-               {"date", "date"},      {"timestamp", "timestamptz"},
-               {"boolean", "boolean"}};
-  for (size_t i = 0; i < SP_ARRAY_LEN(rules); i++)
-    if (strcmp(rule, rules[i].rule) == 0)
-      return rules[i].sql;
-  for (size_t i = 0; i < SP_ARRAY_LEN(types); i++)
-    if (strcmp(type, types[i].type) == 0)
-      return types[i].sql;
-  return "text";
-}
-
 static const sp_column *find_column(const sp_stream *st, const char *name) {
   for (size_t i = 0; i < st->ncolumns; i++)
     if (sp_streq(st->columns[i].name, name))
@@ -589,10 +564,11 @@ static void build_stream(sp_config *c, const sp_connector *conn, sp_stream *st,
     col->s = cs;
     col->name = cconf.name;
     col->from = cconf.from;
-    col->rule = sp_get_string(cs, "rule");
+    col->rule = cconf.rule >= 0 ? (sp_rule)cconf.rule : SP_RULE_KEEP;
     col->line = cs->line;
-    if (!col->name || !col->from || !col->rule)
+    if (!col->name || !col->from)
       continue; /* already reported as missing */
+    const sp_rule_def *rd = sp_rule_def_of(col->rule);
     if (!sp_valid_ident(col->name))
       sp_errors_add(errs, file, col->line,
                     "column name '%s' in %s: use lowercase letters, digits "
@@ -602,16 +578,16 @@ static void build_stream(sp_config *c, const sp_connector *conn, sp_stream *st,
       sp_errors_add(errs, file, col->line,
                     "column '%s' is declared twice in stream '%s'", col->name,
                     st->table);
-    col->sql_type = rule_sql_type(col->rule, sp_get_string(cs, "type"));
-    if (sp_streq(col->rule, "pseudonym") && !cconf.kind)
+    col->sql_type = sp_rule_sql_type(col->rule, sp_get_string(cs, "type"));
+    if ((rd->needs & SP_RULE_NEEDS_KIND) && !cconf.kind)
       sp_errors_add(errs, file, col->line,
-                    "%s: rule pseudonym needs kind (cpr, or a name such as "
+                    "%s: rule %s needs kind (cpr, or a name such as "
                     "tenancy)",
-                    cs->where);
-    if (!sp_streq(col->rule, "pseudonym") && sp_is_set(cs, "kind"))
+                    cs->where, rd->name);
+    if (!(rd->needs & SP_RULE_NEEDS_KIND) && sp_is_set(cs, "kind"))
       sp_errors_add(errs, file, sp_get_line(cs, "kind"),
                     "%s: kind applies to rule pseudonym only", cs->where);
-    if (sp_streq(col->rule, "lookup")) {
+    if (rd->needs & SP_RULE_NEEDS_MAP) {
       const char *map = cconf.map;
       if (!map)
         sp_errors_add(errs, file, col->line,
@@ -623,11 +599,11 @@ static void build_stream(sp_config *c, const sp_connector *conn, sp_stream *st,
       sp_errors_add(errs, file, sp_get_line(cs, "map"),
                     "%s: map applies to rule lookup only", cs->where);
     }
-    if (sp_streq(col->rule, "age_band") && !sp_is_set(cs, "bands"))
+    if ((rd->needs & SP_RULE_NEEDS_BANDS) && !sp_is_set(cs, "bands"))
       sp_errors_add(errs, file, col->line,
-                    "%s: rule age_band needs bands, e.g. [0, 6, 10, 15, 18, "
+                    "%s: rule %s needs bands, e.g. [0, 6, 10, 15, 18, "
                     "25, 30, 65]",
-                    cs->where);
+                    cs->where, rd->name);
     if (sp_is_set(cs, "bands")) {
       const sp_value *b = sp_settings_value(cs, "bands");
       for (size_t k = 1; k < b->nlist; k++)
@@ -637,7 +613,7 @@ static void build_stream(sp_config *c, const sp_connector *conn, sp_stream *st,
     }
     /* Free text can hold anything a person typed, names included: keeping
      * it must be a written decision, and check says so either way. */
-    if (sp_streq(col->rule, "keep") && sp_streq(col->sql_type, "text") &&
+    if (col->rule == SP_RULE_KEEP && sp_streq(col->sql_type, "text") &&
         !sp_is_set(cs, "rule"))
       sp_warnings_add(errs, file, col->line,
                       "%s keeps free text without saying so: free text can "
@@ -661,9 +637,8 @@ static void build_stream(sp_config *c, const sp_connector *conn, sp_stream *st,
     column_conf cconf = {0};
     fill(cs, sp_column_options, &cconf);
     const char *ref = cconf.reference;
-    if ((sp_streq(st->columns[i].rule, "age") ||
-         sp_streq(st->columns[i].rule, "age_band")) &&
-        ref && !sp_streq(ref, "run_date")) {
+    if ((sp_rule_def_of(st->columns[i].rule)->needs & SP_RULE_AGE_AT) && ref &&
+        !sp_streq(ref, "run_date")) {
       const sp_column *rc = find_column(st, ref);
       if (!rc || !sp_streq(rc->sql_type, "date"))
         sp_errors_add(errs, file, sp_get_line(cs, "reference"),

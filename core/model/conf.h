@@ -14,6 +14,7 @@
 #include "model/partner.h"
 #include "base/options.h"
 #include "model/plugin.h"
+#include "model/ruletab.h"
 #include "model/schedule.h"
 
 typedef enum sp_mode {
@@ -27,7 +28,7 @@ typedef struct sp_column {
   const samspor_settings *s; /* its options (owned by the stream) */
   const char *name;          /* column name in the warehouse */
   const char *from;          /* source field (header, position, path) */
-  const char *rule;          /* keep, pseudonym, lookup, ... */
+  sp_rule rule;              /* keep, pseudonym, lookup, ... (ruletab.h) */
   const char *sql_type;      /* PostgreSQL type of the column */
   size_t field;              /* index of `from` in the stream's fields */
   int line;                  /* line in the config */

@@ -1396,22 +1396,20 @@ static int setup_column(sp_rules *r, size_t ci, const sp_rules_env *env,
   const samspor_settings *s = col->s;
   rcol *c = &r->cols[ci];
   const char *name = col->name ? col->name : "?";
-  const char *rule = col->rule ? col->rule : "keep";
+  const char *rule = sp_rule_def_of(col->rule)->name;
   const char *type = sp_get_string(s, "type");
   int type_set = sp_is_set(s, "type");
-  static const struct {
-    const char *rule;
-    rule_op op;
-  } rules[] = {
-      {"pseudonym", OP_PSEUDONYM},
-      {"cpr_birth_year", OP_BIRTH_YEAR},
-      {"cpr_birth_month", OP_BIRTH_MONTH},
-      {"cpr_gender", OP_GENDER},
-      {"age", OP_AGE},
-      {"age_band", OP_AGE_BAND},
-      {"date_month", OP_DATE_MONTH},
-      {"date_year", OP_DATE_YEAR},
-      {"lookup", OP_LOOKUP},
+  /* The computation of each rule but keep (ruletab.h has the rest). */
+  static const rule_op by_rule[SP_RULE_COUNT] = {
+      [SP_RULE_PSEUDONYM] = OP_PSEUDONYM,
+      [SP_RULE_CPR_BIRTH_YEAR] = OP_BIRTH_YEAR,
+      [SP_RULE_CPR_BIRTH_MONTH] = OP_BIRTH_MONTH,
+      [SP_RULE_CPR_GENDER] = OP_GENDER,
+      [SP_RULE_AGE] = OP_AGE,
+      [SP_RULE_AGE_BAND] = OP_AGE_BAND,
+      [SP_RULE_DATE_MONTH] = OP_DATE_MONTH,
+      [SP_RULE_DATE_YEAR] = OP_DATE_YEAR,
+      [SP_RULE_LOOKUP] = OP_LOOKUP,
   };
   static const struct {
     const char *type;
@@ -1431,18 +1429,15 @@ static int setup_column(sp_rules *r, size_t ci, const sp_rules_env *env,
       c->required = 1;
 
   int found = 0;
-  if (strcmp(rule, "keep") == 0) {
+  if (col->rule == SP_RULE_KEEP) {
     for (size_t i = 0; i < SP_ARRAY_LEN(types); i++)
       if (sp_streq(type, types[i].type)) {
         c->op = types[i].op;
         found = 1;
       }
-  } else {
-    for (size_t i = 0; i < SP_ARRAY_LEN(rules); i++)
-      if (strcmp(rule, rules[i].rule) == 0) {
-        c->op = rules[i].op;
-        found = 1;
-      }
+  } else if ((unsigned)col->rule < SP_RULE_COUNT) {
+    c->op = by_rule[col->rule];
+    found = 1;
   }
   if (!found) {
     sp_set_err(err, errlen, "column '%s': unknown rule '%s' or type '%s'", name,

@@ -301,49 +301,47 @@ static void age_source(const sp_column *col, sp_buf *b) {
     sp_buf_printf(b, ", at the date in column %s", ref);
 }
 
-/* The rule applied to a configured column, in words. */
+/* A rule's sentence (ruletab.h) with `what` in place of its "%s". */
+static void put_words(sp_buf *b, const char *words, const char *what) {
+  const char *at = strstr(words, "%s");
+  if (!at) {
+    sp_buf_puts(b, words);
+    return;
+  }
+  sp_buf_append(b, words, (size_t)(at - words));
+  sp_buf_puts(b, what);
+  sp_buf_puts(b, at + 2);
+}
+
+/* The rule applied to a configured column, in words: the rule's sentence
+ * from the rule table, completed with what the column's options say. */
 static char *rule_words(const ctx *x, const sp_column *col) {
   sp_buf b;
   sp_buf_init(&b);
-  const char *rule = col->rule;
+  const sp_rule_def *rd = sp_rule_def_of(col->rule);
   const char *gone = "; the source value is not kept";
-  if (sp_streq(rule, "pseudonym")) {
+  if (rd->needs & SP_RULE_AGE_AT) {
+    sp_buf src;
+    sp_buf_init(&src);
+    age_source(col, &src);
+    put_words(&b, rd->words, src.data ? src.data : "");
+    sp_buf_free(&src);
+  } else {
+    put_words(&b, rd->words, col->from);
+  }
+  if (rd->needs & SP_RULE_NEEDS_KIND) {
     const char *kind = sp_get_string(col->s, "kind");
     sp_buf_printf(&b,
-                  "Pseudonymised: the identifier in source field %s%s is "
-                  "replaced by its pseudonym of kind %s, a keyed HMAC "
+                  "%s is replaced by its pseudonym of kind %s, a keyed HMAC "
                   "(HMAC-SHA256 with the warehouse's secret key, key id "
                   "%s)%s",
-                  col->from,
                   sp_streq(kind, "cpr") ? " (a CPR number, validated and "
                                           "normalised first)"
                                         : "",
                   kind ? kind : "?", x->key_id ? x->key_id : "not recorded yet",
                   gone);
-  } else if (sp_streq(rule, "cpr_birth_year")) {
-    sp_buf_printf(&b,
-                  "Generalised: the year of birth (cpr_birth_year), derived "
-                  "from the CPR number in source field %s%s",
-                  col->from, gone);
-  } else if (sp_streq(rule, "cpr_birth_month")) {
-    sp_buf_printf(&b,
-                  "Generalised: the month of birth as the first day of that "
-                  "month (cpr_birth_month), derived from the CPR number in "
-                  "source field %s%s",
-                  col->from, gone);
-  } else if (sp_streq(rule, "cpr_gender")) {
-    sp_buf_printf(&b,
-                  "Generalised: gender (cpr_gender: male for an odd last "
-                  "digit, female for an even one), derived from the CPR "
-                  "number in source field %s%s",
-                  col->from, gone);
-  } else if (sp_streq(rule, "age")) {
-    sp_buf_puts(&b, "Generalised: age in whole years, ");
-    age_source(col, &b);
-    sp_buf_puts(&b, gone);
-  } else if (sp_streq(rule, "age_band")) {
-    sp_buf_puts(&b, "Generalised: age band, ");
-    age_source(col, &b);
+  }
+  if (rd->needs & SP_RULE_NEEDS_BANDS) {
     const sp_value *v = sp_settings_value(col->s, "bands");
     if (v && v->nlist) {
       sp_buf_puts(&b, "; bands ");
@@ -360,25 +358,13 @@ static char *rule_words(const ctx *x, const sp_column *col) {
       sp_buf_printf(&b, " (a person younger than %lld is rejected)",
                     v->ilist[0]);
     }
+  }
+  if (rd->needs & SP_RULE_AGE_AT)
     sp_buf_puts(&b, gone);
-  } else if (sp_streq(rule, "date_month")) {
-    sp_buf_printf(&b,
-                  "Generalised: the date in source field %s truncated to the "
-                  "first day of its month (date_month); the exact date is "
-                  "not kept",
-                  col->from);
-  } else if (sp_streq(rule, "date_year")) {
-    sp_buf_printf(&b,
-                  "Generalised: only the year of the date in source field %s "
-                  "(date_year); the exact date is not kept",
-                  col->from);
-  } else if (sp_streq(rule, "lookup")) {
+  if (rd->needs & SP_RULE_NEEDS_MAP) {
     const char *map = sp_get_string(col->s, "map");
     const samspor_settings *m = map ? find_map(x->c, map) : NULL;
-    sp_buf_printf(&b,
-                  "Generalised: the value of source field %s looked up "
-                  "through map %s",
-                  col->from, map ? map : "?");
+    sp_buf_printf(&b, " %s", map ? map : "?");
     if (m && sp_get_string(m, "extract"))
       sp_buf_puts(&b, " (on the part of the value the map's extract "
                       "pattern picks out)");
@@ -388,10 +374,10 @@ static char *rule_words(const ctx *x, const sp_column *col) {
     else
       sp_buf_puts(&b, "; a row whose value is not in the map is rejected");
     sp_buf_puts(&b, gone);
-  } else {
+  }
+  if (col->rule == SP_RULE_KEEP) {
     const char *type = sp_get_string(col->s, "type");
-    sp_buf_printf(&b, "Kept: the value of source field %s, as %s (%s)",
-                  col->from, type_words(type), type ? type : "text");
+    sp_buf_printf(&b, ", as %s (%s)", type_words(type), type ? type : "text");
   }
   return b.data;
 }

@@ -339,20 +339,20 @@ static const char *pg_type_name(const char *sql_type) {
 /* The comment of a column: its description, else what samspor did. */
 static char *column_comment(const sp_column *col) {
   const char *desc = sp_get_string(col->s, "description");
-  const char *rule = col->rule;
+  const char *rule = sp_rule_def_of(col->rule)->name;
   sp_buf b;
   sp_buf_init(&b);
   if (desc)
     sp_buf_printf(&b, "%s. ", desc);
-  if (strcmp(rule, "pseudonym") == 0)
+  if (col->rule == SP_RULE_PSEUDONYM)
     sp_buf_printf(&b, "Pseudonym (kind %s) of source field %s.",
                   sp_get_string(col->s, "kind"), col->from);
-  else if (strcmp(rule, "lookup") == 0)
+  else if (col->rule == SP_RULE_LOOKUP)
     sp_buf_printf(&b,
                   "Source field %s mapped through map %s; the source "
                   "value is not kept.",
                   col->from, sp_get_string(col->s, "map"));
-  else if (strcmp(rule, "keep") == 0)
+  else if (col->rule == SP_RULE_KEEP)
     sp_buf_printf(&b, "Source field %s.", col->from);
   else
     sp_buf_printf(&b,
@@ -537,7 +537,7 @@ static int ensure_table(PGconn *conn, const sp_config *c,
   int registered = 1;
   for (size_t i = 0; i < st->ncolumns && !rc && registered; i++) {
     const sp_column *col = &st->columns[i];
-    if (strcmp(col->rule, "pseudonym") != 0)
+    if (col->rule != SP_RULE_PSEUDONYM)
       continue;
     const char *p[] = {schema, st->table, col->name,
                        sp_get_string(col->s, "kind")};
@@ -562,7 +562,7 @@ static int ensure_table(PGconn *conn, const sp_config *c,
     rc = sp_access_apply(conn, schema, st->table, restrict_col, err, errlen);
   for (size_t i = 0; i < st->ncolumns && !rc && !registered; i++) {
     const sp_column *col = &st->columns[i];
-    if (strcmp(col->rule, "pseudonym") != 0)
+    if (col->rule != SP_RULE_PSEUDONYM)
       continue;
     const char *p[] = {schema, st->table, col->name,
                        sp_get_string(col->s, "kind")};

@@ -184,7 +184,8 @@ static void build(built *b, const char *columns_text, const char *extra) {
     c->s = cols[i];
     c->name = sp_get_string(cols[i], "name");
     c->from = sp_get_string(cols[i], "from");
-    c->rule = sp_get_string(cols[i], "rule");
+    if (sp_rule_parse(sp_get_string(cols[i], "rule"), &c->rule) != 0)
+      c->rule = SP_RULE_KEEP;
     size_t k;
     for (k = 0; k < b->st.nfields; k++)
       if (strcmp(b->st.fields[k], c->from) == 0)

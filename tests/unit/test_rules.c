@@ -30,6 +30,7 @@
 #include "model/maps.h"
 #include "model/pseudonym.h"
 #include "model/rules.h"
+#include "model/ruletab.h"
 
 /* ---- fixture ----------------------------------------------------------- */
 
@@ -161,7 +162,8 @@ static int build_env(fx *f, const char *maps, const char *stream,
     c->s = cols[i];
     c->name = sp_get_string(cols[i], "name");
     c->from = sp_get_string(cols[i], "from");
-    c->rule = sp_get_string(cols[i], "rule");
+    if (sp_rule_parse(sp_get_string(cols[i], "rule"), &c->rule) != 0)
+      c->rule = SP_RULE_KEEP;
     size_t k;
     for (k = 0; k < f->st.nfields; k++)
       if (strcmp(f->st.fields[k], c->from) == 0)
@@ -1310,6 +1312,29 @@ static void test_reason_texts(void **state) {
   assert_non_null(sp_rules_reason_text(NULL));
 }
 
+/* The rule table and the `rule` option agree: one row per sp_rule, in
+ * its order, named as the option's choices name them, each with its
+ * column's SQL type. */
+static void test_rule_table(void **state) {
+  (void)state;
+  char choices[] = SP_RULE_CHOICES;
+  char *save = NULL;
+  size_t n = 0;
+  for (char *name = strtok_r(choices, "|", &save); name;
+       name = strtok_r(NULL, "|", &save), n++) {
+    assert_true(n < SP_RULE_COUNT);
+    assert_int_equal(sp_rule_table[n].rule, (int)n);
+    assert_string_equal(sp_rule_table[n].name, name);
+    assert_non_null(sp_rule_table[n].words);
+    assert_non_null(strstr(sp_rule_table[n].words, "%s"));
+  }
+  assert_int_equal(n, SP_RULE_COUNT);
+  assert_string_equal(sp_rule_sql_type(SP_RULE_PSEUDONYM, "date"), "uuid");
+  assert_string_equal(sp_rule_sql_type(SP_RULE_KEEP, "timestamp"),
+                      "timestamptz");
+  assert_string_equal(sp_rule_sql_type(SP_RULE_KEEP, NULL), "text");
+}
+
 int main(void) {
   if (sodium_init() < 0) {
     fprintf(stderr, "sodium_init failed\n");
@@ -1317,6 +1342,7 @@ int main(void) {
   }
 #define T(f) cmocka_unit_test(f)
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_rule_table),
       T(test_text),
       T(test_int),
       T(test_numeric),
