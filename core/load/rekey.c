@@ -196,6 +196,131 @@ static int current_generation(PGconn *conn, char *id, size_t idlen, char *err,
   return 0;
 }
 
+/* Whether the warehouse may rotate from old_id to new_id: it is at the
+ * old key's generation.  *already is set when a rotation to the new key
+ * committed before (and rc is 0). */
+static int check_generation(PGconn *conn, const sp_rekey_opts *ro,
+                            const char *kf, const char *old_id,
+                            const char *new_id, int *already, char *err,
+                            size_t errlen) {
+  char cur[16];
+  int rc = current_generation(conn, cur, sizeof cur, err, errlen);
+  if (!rc && strcmp(old_id, new_id) == 0) {
+    snprintf(err, errlen,
+             "%s holds the key in use (key id %s); make a new key with "
+             "samspor keygen FILE",
+             ro->new_key, new_id);
+    rc = SAMSPOR_ECONFIG;
+  } else if (!rc && !*cur) {
+    snprintf(err, errlen,
+             "nothing was loaded yet, so there is nothing to rotate: point "
+             "pseudonym.key_file at %s",
+             ro->new_key);
+    rc = SAMSPOR_ECONFIG;
+  } else if (!rc && strcmp(cur, new_id) == 0) {
+    /* A rotation to this key committed already: only the configuration
+     * is left to change. */
+    printf("the warehouse is already at generation %s (the key in %s); "
+           "point pseudonym.key_file at %s\n",
+           new_id, ro->new_key, ro->new_key);
+    *already = 1;
+  } else if (!rc && strcmp(cur, old_id) != 0) {
+    snprintf(err, errlen,
+             "the configured key %s (key id %s) is not the warehouse's "
+             "current generation (key id %s); rekey needs the current key "
+             "to carry the erasures",
+             kf, old_id, cur);
+    rc = SAMSPOR_ECONFIG;
+  }
+  return rc;
+}
+
+/* A table whose source may not deliver its history again is rebuilt
+ * only with --drop-unreloadable; the user is told which. */
+static int check_unreloadable(PGconn *conn, sp_config *c,
+                              const sp_rekey_opts *ro) {
+  sp_buf lost;
+  sp_buf_init(&lost);
+  if (find_unreloadable(conn, c, &lost) > 0) {
+    if (!ro->drop_unreloadable) {
+      fprintf(stderr,
+              "samspor: rekey: these tables may not be rebuilt in full, "
+              "because their source may no longer deliver its history:\n%s"
+              "samspor: rekey: nothing was changed; run again with "
+              "--drop-unreloadable to rotate anyway and drop the rows their "
+              "sources do not deliver again\n",
+              lost.data);
+      sp_buf_free(&lost);
+      return SAMSPOR_ECONFIG;
+    }
+    printf("--drop-unreloadable: rows these sources do not deliver again "
+           "are dropped:\n%s",
+           lost.data);
+  }
+  sp_buf_free(&lost);
+
+  return 0;
+}
+
+/* Every connector's streams loaded again in full under the new key, in
+ * the caller's transaction. */
+static int reload_all(sp_syncer *s, sp_config *c, char *err, size_t errlen) {
+  int rc = 0;
+  for (size_t k = 0; !rc && k < c->nconnectors; k++) {
+    const sp_connector *cc = &c->connectors[k];
+    sp_stream_result *res = sp_xcalloc(cc->nstreams + 1, sizeof *res);
+    rc = sp_sync_connector(s, cc, res);
+    for (size_t t = 0; t < cc->nstreams; t++) {
+      const sp_stream_result *r = &res[t];
+      if (r->rc == 0)
+        printf("%s.%s: read %lld, loaded %lld, rejected %lld, skipped %lld, "
+               "deleted %lld in %.2f s (run %lld)\n",
+               cc->name, cc->streams[t].table, r->read, r->loaded, r->rejected,
+               r->skipped, r->deleted, r->seconds, r->run_id);
+      else if (rc && !*err)
+        snprintf(err, errlen, "%s.%s: %s", cc->name, cc->streams[t].table,
+                 r->error);
+    }
+    free(res);
+  }
+  return rc;
+}
+
+/* Every connector's lock, so that no sync runs during the rotation; on
+ * failure *locked counts those held, which the caller releases. */
+static int lock_all(sp_syncer *s, sp_config *c, size_t *locked, char *err,
+                    size_t errlen) {
+  int rc = 0;
+  size_t n = 0;
+  for (; !rc && n < c->nconnectors; n++)
+    rc = sp_sync_lock(s, &c->connectors[n], err, errlen);
+  if (rc)
+    n--; /* the one that failed is not held */
+  *locked = n;
+  return rc;
+}
+
+static void report_rotated(const sp_rekey_opts *ro, const char *old_id,
+                           const char *new_id, long long carried,
+                           long long uncarried) {
+  sp_info(NULL, "rekey: generation %s is current; %lld erasures carried",
+          new_id, carried);
+  printf("every table is now under key id %s (generation %s retired); %lld "
+         "forgotten %s carried to the new key\n",
+         new_id, old_id, carried, carried == 1 ? "person" : "people");
+  if (uncarried > 0)
+    printf("%lld %s forgotten under key id %s %s delivered by no source "
+           "during the rotation, so the new key cannot recognise %s: run "
+           "samspor forget again with their identifiers from the erasure "
+           "register after pointing pseudonym.key_file at the new key\n",
+           uncarried, uncarried == 1 ? "person" : "people", old_id,
+           uncarried == 1 ? "was" : "were",
+           uncarried == 1 ? "her or him" : "them");
+  printf("now point pseudonym.key_file at %s; samspor refuses the old key "
+         "from here on, and it is no longer needed: destroy every copy\n",
+         ro->new_key);
+}
+
 int sp_rekey(sp_config *c, const sp_rekey_opts *opts) {
   const sp_rekey_opts ro = *opts;
 
@@ -217,66 +342,22 @@ int sp_rekey(sp_config *c, const sp_rekey_opts *opts) {
     goto done;
   }
   const char *old_id = sp_key_id(old), *new_id = sp_key_id(s.key);
-  char cur[16];
-  rc = current_generation(s.conn, cur, sizeof cur, err, sizeof err);
-  if (!rc && strcmp(old_id, new_id) == 0) {
-    snprintf(err, sizeof err,
-             "%s holds the key in use (key id %s); make a new key with "
-             "samspor keygen FILE",
-             ro.new_key, new_id);
-    rc = SAMSPOR_ECONFIG;
-  } else if (!rc && !*cur) {
-    snprintf(err, sizeof err,
-             "nothing was loaded yet, so there is nothing to rotate: point "
-             "pseudonym.key_file at %s",
-             ro.new_key);
-    rc = SAMSPOR_ECONFIG;
-  } else if (!rc && strcmp(cur, new_id) == 0) {
-    /* A rotation to this key committed already: only the configuration
-     * is left to change. */
-    printf("the warehouse is already at generation %s (the key in %s); "
-           "point pseudonym.key_file at %s\n",
-           new_id, ro.new_key, ro.new_key);
+  int already = 0;
+  rc = check_generation(s.conn, &ro, kf, old_id, new_id, &already, err,
+                        sizeof err);
+  if (already)
     goto done;
-  } else if (!rc && strcmp(cur, old_id) != 0) {
-    snprintf(err, sizeof err,
-             "the configured key %s (key id %s) is not the warehouse's "
-             "current generation (key id %s); rekey needs the current key "
-             "to carry the erasures",
-             kf, old_id, cur);
-    rc = SAMSPOR_ECONFIG;
-  }
   if (rc) {
     fprintf(stderr, "samspor: rekey: %s; nothing was changed\n", err);
     goto done;
   }
 
-  sp_buf lost;
-  sp_buf_init(&lost);
-  if (find_unreloadable(s.conn, c, &lost) > 0) {
-    if (!ro.drop_unreloadable) {
-      fprintf(stderr,
-              "samspor: rekey: these tables may not be rebuilt in full, "
-              "because their source may no longer deliver its history:\n%s"
-              "samspor: rekey: nothing was changed; run again with "
-              "--drop-unreloadable to rotate anyway and drop the rows their "
-              "sources do not deliver again\n",
-              lost.data);
-      sp_buf_free(&lost);
-      rc = SAMSPOR_ECONFIG;
-      goto done;
-    }
-    printf("--drop-unreloadable: rows these sources do not deliver again "
-           "are dropped:\n%s",
-           lost.data);
-  }
-  sp_buf_free(&lost);
+  rc = check_unreloadable(s.conn, c, &ro);
+  if (rc)
+    goto done;
 
   size_t locked = 0;
-  for (; !rc && locked < c->nconnectors; locked++)
-    rc = sp_sync_lock(&s, &c->connectors[locked], err, sizeof err);
-  if (rc)
-    locked--; /* the one that failed is not held */
+  rc = lock_all(&s, c, &locked, err, sizeof err);
   sp_info(NULL, "rekey: rotating from key id %s to key id %s", old_id, new_id);
   err[0] = '\0';
   if (!rc)
@@ -285,23 +366,8 @@ int sp_rekey(sp_config *c, const sp_rekey_opts *opts) {
                     "NULL, old uuid NOT NULL, new uuid NOT NULL) ON COMMIT "
                     "DROP",
                     PGRES_COMMAND_OK, NULL, err, sizeof err);
-  for (size_t k = 0; !rc && k < c->nconnectors; k++) {
-    const sp_connector *cc = &c->connectors[k];
-    sp_stream_result *res = sp_xcalloc(cc->nstreams + 1, sizeof *res);
-    rc = sp_sync_connector(&s, cc, res);
-    for (size_t t = 0; t < cc->nstreams; t++) {
-      const sp_stream_result *r = &res[t];
-      if (r->rc == 0)
-        printf("%s.%s: read %lld, loaded %lld, rejected %lld, skipped %lld, "
-               "deleted %lld in %.2f s (run %lld)\n",
-               cc->name, cc->streams[t].table, r->read, r->loaded, r->rejected,
-               r->skipped, r->deleted, r->seconds, r->run_id);
-      else if (rc && !*err)
-        snprintf(err, sizeof err, "%s.%s: %s", cc->name, cc->streams[t].table,
-                 r->error);
-    }
-    free(res);
-  }
+  if (!rc)
+    rc = reload_all(&s, c, err, sizeof err);
   if (!rc && ro.drop_unreloadable)
     rc = clear_orphans(s.conn, c, err, sizeof err);
   long long carried = 0, uncarried = 0;
@@ -323,22 +389,7 @@ int sp_rekey(sp_config *c, const sp_rekey_opts *opts) {
             err, old_id);
     goto done;
   }
-  sp_info(NULL, "rekey: generation %s is current; %lld erasures carried",
-          new_id, carried);
-  printf("every table is now under key id %s (generation %s retired); %lld "
-         "forgotten %s carried to the new key\n",
-         new_id, old_id, carried, carried == 1 ? "person" : "people");
-  if (uncarried > 0)
-    printf("%lld %s forgotten under key id %s %s delivered by no source "
-           "during the rotation, so the new key cannot recognise %s: run "
-           "samspor forget again with their identifiers from the erasure "
-           "register after pointing pseudonym.key_file at the new key\n",
-           uncarried, uncarried == 1 ? "person" : "people", old_id,
-           uncarried == 1 ? "was" : "were",
-           uncarried == 1 ? "her or him" : "them");
-  printf("now point pseudonym.key_file at %s; samspor refuses the old key "
-         "from here on, and it is no longer needed: destroy every copy\n",
-         ro.new_key);
+  report_rotated(&ro, old_id, new_id, carried, uncarried);
   /* The partner tables: frozen periods are republished as released,
    * open ones recomputed from the new tables. */
   {

@@ -765,6 +765,207 @@ static int age_at(int y, int m, int d, int by, int bm, int bd) {
   return y - by - (m < bm || (m == bm && d < bd));
 }
 
+/* Each compute_* below converts the trimmed field p/n of column c into
+ * vals[set], as compute() describes; static, and called once each, so
+ * that the compiler inlines them back into the per-row loop. */
+
+static const char *compute_text(sp_rules *r, rcol *c, int set, const char *p,
+                                size_t n) {
+  if (memchr(p, '\0', n))
+    return "nul_byte";
+  /* One invalid byte would fail the whole COPY, not just this row. */
+  if (!sp_utf8_valid(p, n))
+    return "invalid_utf8";
+  val_bytes(r, c, set, p, n);
+  return NULL;
+}
+
+static const char *compute_number(sp_rules *r, rcol *c, int set, const char *p,
+                                  size_t n) {
+  char *o = val_begin(r, set, n + 2);
+  size_t len;
+  int frac;
+  const char *why = parse_number(c, p, n, o, &len, &frac);
+  if (why)
+    return why;
+  if (c->op != OP_NUMERIC) {
+    if (frac)
+      return "not_an_integer";
+    if (!int_fits(o, len, c->op == OP_BIGINT))
+      return "out_of_range";
+  }
+  val_end(r, c, set, o + len);
+  return NULL;
+}
+
+static const char *compute_date(sp_rules *r, rcol *c, int set, const char *p,
+                                size_t n) {
+  dtime t;
+  const char *why = parse_fmt(&c->fmt, p, n, c->src_ts, &t);
+  if (why)
+    return why;
+  char *o = val_begin(r, set, 16);
+  if (c->op == OP_DATE_YEAR) {
+    o = put_uint(o, (unsigned long long)t.y); /* an integer: no 0 pad */
+  } else {
+    if (c->op == OP_DATE_MONTH)
+      t.d = 1;
+    o = put_date(o, t.y, t.mo, t.d);
+    c->has_date = 1;
+    c->y = t.y;
+    c->m = t.mo;
+    c->d = t.d;
+  }
+  val_end(r, c, set, o);
+  return NULL;
+}
+
+static const char *compute_timestamp(sp_rules *r, rcol *c, int set,
+                                     const char *p, size_t n) {
+  dtime t;
+  const char *why = parse_fmt(&c->fmt, p, n, 1, &t);
+  if (why)
+    return why;
+  char *o = val_begin(r, set, 40);
+  val_end(r, c, set, put_timestamp(o, &t));
+  return NULL;
+}
+
+static const char *compute_bool(sp_rules *r, rcol *c, int set, const char *p,
+                                size_t n) {
+  char buf[64];
+  if (n > sizeof buf)
+    return "not_a_boolean";
+  size_t k = sp_map_normalise(p, n, buf);
+  for (size_t i = 0; i < c->nwords; i++)
+    if (c->words[i].n == k && memcmp(c->words[i].w, buf, k) == 0) {
+      char *o = val_begin(r, set, 1);
+      *o = c->words[i].value ? 't' : 'f';
+      val_end(r, c, set, o + 1);
+      return NULL;
+    }
+  return "not_a_boolean";
+}
+
+static const char *compute_pseudonym(sp_rules *r, rcol *c, int set,
+                                     const char *p, size_t n) {
+  unsigned char *raw = c->pseudo[set];
+  if (c->kind_cpr) {
+    const char *why = NULL;
+    const sp_cpr *cpr = get_cpr(r, c, p, n, &why);
+    if (!cpr)
+      return why;
+    sp_pseudonym_raw(c->pz, cpr->digits, 10, raw);
+    if (c->pz_old)
+      sp_pseudonym_raw(c->pz_old, cpr->digits, 10, c->pseudo_old);
+  } else {
+    sp_pseudonym_raw(c->pz, p, n, raw);
+    if (c->pz_old)
+      sp_pseudonym_raw(c->pz_old, p, n, c->pseudo_old);
+  }
+  char *o = val_begin(r, set, SP_UUID_LEN);
+  sp_uuid_format(raw, o);
+  val_end(r, c, set, o + SP_UUID_LEN);
+  return NULL;
+}
+
+/* birth_year, birth_month, gender: read from a CPR number. */
+static const char *compute_cpr_field(sp_rules *r, rcol *c, int set,
+                                     const char *p, size_t n) {
+  const char *why = NULL;
+  const sp_cpr *cpr = get_cpr(r, c, p, n, &why);
+  if (!cpr)
+    return why;
+  char *o = val_begin(r, set, 16);
+  if (c->op == OP_BIRTH_YEAR) {
+    o = put_uint(o, (unsigned long long)cpr->year);
+  } else if (c->op == OP_BIRTH_MONTH) {
+    o = put_date(o, cpr->year, cpr->month, 1);
+    c->has_date = 1;
+    c->y = cpr->year;
+    c->m = cpr->month;
+    c->d = 1;
+  } else {
+    const char *g = cpr->male ? "male" : "female";
+    size_t gl = strlen(g);
+    memcpy(o, g, gl);
+    o += gl;
+  }
+  val_end(r, c, set, o);
+  return NULL;
+}
+
+/* The birth date of an age column: its source is a date or a CPR number.
+ * Returns NULL or a reject reason. */
+static const char *birth_date(sp_rules *r, rcol *c, const char *p, size_t n,
+                              int *by, int *bm, int *bd) {
+  if (c->src_date) {
+    dtime t;
+    const char *why = parse_fmt(&c->fmt, p, n, c->src_ts, &t);
+    if (why)
+      return why;
+    *by = t.y;
+    *bm = t.mo;
+    *bd = t.d;
+  } else {
+    const char *why = NULL;
+    const sp_cpr *cpr = get_cpr(r, c, p, n, &why);
+    if (!cpr)
+      return why;
+    *by = cpr->year;
+    *bm = cpr->month;
+    *bd = cpr->day;
+  }
+  return NULL;
+}
+
+static const char *compute_age(sp_rules *r, rcol *c, int set, const char *p,
+                               size_t n) {
+  int by = 0, bm = 0, bd = 0; /* GCC cannot see birth_date sets them */
+  const char *why = birth_date(r, c, p, n, &by, &bm, &bd);
+  if (why)
+    return why;
+  int ry = r->run_y, rm = r->run_m, rd = r->run_d;
+  if (c->ref >= 0) {
+    const rcol *rc = &r->cols[c->ref];
+    /* No reference date in this row: no age (SQL's age(NULL)). */
+    if (!rc->has_date)
+      return NULL;
+    ry = rc->y;
+    rm = rc->m;
+    rd = rc->d;
+  }
+  int age = age_at(ry, rm, rd, by, bm, bd);
+  if (age < 0)
+    return "age_negative";
+  if (c->op == OP_AGE) {
+    char *o = val_begin(r, set, 12);
+    val_end(r, c, set, put_uint(o, (unsigned long long)age));
+    return NULL;
+  }
+  if (age < c->bands[0])
+    return "age_out_of_range";
+  size_t b = c->nbands - 1;
+  while (age < c->bands[b])
+    b--;
+  const char *l = c->labels[b];
+  val_bytes(r, c, set, l, strlen(l));
+  return NULL;
+}
+
+static const char *compute_lookup(sp_rules *r, rcol *c, int set, const char *p,
+                                  size_t n) {
+  if (memchr(p, '\0', n))
+    return "nul_byte";
+  const char *v;
+  size_t vl;
+  if (sp_map_lookup(c->map, p, n, &r->scratch, &v, &vl) == SP_MAP_UNMAPPED)
+    return "unmapped";
+  if (vl)
+    val_bytes(r, c, set, v, vl);
+  return NULL;
+}
+
 /*
  * Compute column c into vals[set].  Returns NULL (the value or NULL is
  * set) or a reject reason.  p/n is the raw field, p NULL when absent.
@@ -783,187 +984,30 @@ static const char *compute(sp_rules *r, rcol *c, int set, const char *p,
 
   switch (c->op) {
   case OP_TEXT:
-    if (memchr(p, '\0', n))
-      return "nul_byte";
-    /* One invalid byte would fail the whole COPY, not just this row. */
-    if (!sp_utf8_valid(p, n))
-      return "invalid_utf8";
-    val_bytes(r, c, set, p, n);
-    return NULL;
-
+    return compute_text(r, c, set, p, n);
   case OP_INT:
   case OP_BIGINT:
-  case OP_NUMERIC: {
-    char *o = val_begin(r, set, n + 2);
-    size_t len;
-    int frac;
-    const char *why = parse_number(c, p, n, o, &len, &frac);
-    if (why)
-      return why;
-    if (c->op != OP_NUMERIC) {
-      if (frac)
-        return "not_an_integer";
-      if (!int_fits(o, len, c->op == OP_BIGINT))
-        return "out_of_range";
-    }
-    val_end(r, c, set, o + len);
-    return NULL;
-  }
-
+  case OP_NUMERIC:
+    return compute_number(r, c, set, p, n);
   case OP_DATE:
   case OP_DATE_MONTH:
-  case OP_DATE_YEAR: {
-    dtime t;
-    const char *why = parse_fmt(&c->fmt, p, n, c->src_ts, &t);
-    if (why)
-      return why;
-    char *o = val_begin(r, set, 16);
-    if (c->op == OP_DATE_YEAR) {
-      o = put_uint(o, (unsigned long long)t.y); /* an integer: no 0 pad */
-    } else {
-      if (c->op == OP_DATE_MONTH)
-        t.d = 1;
-      o = put_date(o, t.y, t.mo, t.d);
-      c->has_date = 1;
-      c->y = t.y;
-      c->m = t.mo;
-      c->d = t.d;
-    }
-    val_end(r, c, set, o);
-    return NULL;
-  }
-
-  case OP_TIMESTAMP: {
-    dtime t;
-    const char *why = parse_fmt(&c->fmt, p, n, 1, &t);
-    if (why)
-      return why;
-    char *o = val_begin(r, set, 40);
-    val_end(r, c, set, put_timestamp(o, &t));
-    return NULL;
-  }
-
-  case OP_BOOL: {
-    char buf[64];
-    if (n > sizeof buf)
-      return "not_a_boolean";
-    size_t k = sp_map_normalise(p, n, buf);
-    for (size_t i = 0; i < c->nwords; i++)
-      if (c->words[i].n == k && memcmp(c->words[i].w, buf, k) == 0) {
-        char *o = val_begin(r, set, 1);
-        *o = c->words[i].value ? 't' : 'f';
-        val_end(r, c, set, o + 1);
-        return NULL;
-      }
-    return "not_a_boolean";
-  }
-
-  case OP_PSEUDONYM: {
-    unsigned char *raw = c->pseudo[set];
-    if (c->kind_cpr) {
-      const char *why = NULL;
-      const sp_cpr *cpr = get_cpr(r, c, p, n, &why);
-      if (!cpr)
-        return why;
-      sp_pseudonym_raw(c->pz, cpr->digits, 10, raw);
-      if (c->pz_old)
-        sp_pseudonym_raw(c->pz_old, cpr->digits, 10, c->pseudo_old);
-    } else {
-      sp_pseudonym_raw(c->pz, p, n, raw);
-      if (c->pz_old)
-        sp_pseudonym_raw(c->pz_old, p, n, c->pseudo_old);
-    }
-    char *o = val_begin(r, set, SP_UUID_LEN);
-    sp_uuid_format(raw, o);
-    val_end(r, c, set, o + SP_UUID_LEN);
-    return NULL;
-  }
-
+  case OP_DATE_YEAR:
+    return compute_date(r, c, set, p, n);
+  case OP_TIMESTAMP:
+    return compute_timestamp(r, c, set, p, n);
+  case OP_BOOL:
+    return compute_bool(r, c, set, p, n);
+  case OP_PSEUDONYM:
+    return compute_pseudonym(r, c, set, p, n);
   case OP_BIRTH_YEAR:
   case OP_BIRTH_MONTH:
-  case OP_GENDER: {
-    const char *why = NULL;
-    const sp_cpr *cpr = get_cpr(r, c, p, n, &why);
-    if (!cpr)
-      return why;
-    char *o = val_begin(r, set, 16);
-    if (c->op == OP_BIRTH_YEAR) {
-      o = put_uint(o, (unsigned long long)cpr->year);
-    } else if (c->op == OP_BIRTH_MONTH) {
-      o = put_date(o, cpr->year, cpr->month, 1);
-      c->has_date = 1;
-      c->y = cpr->year;
-      c->m = cpr->month;
-      c->d = 1;
-    } else {
-      const char *g = cpr->male ? "male" : "female";
-      size_t gl = strlen(g);
-      memcpy(o, g, gl);
-      o += gl;
-    }
-    val_end(r, c, set, o);
-    return NULL;
-  }
-
+  case OP_GENDER:
+    return compute_cpr_field(r, c, set, p, n);
   case OP_AGE:
-  case OP_AGE_BAND: {
-    int by, bm, bd;
-    if (c->src_date) {
-      dtime t;
-      const char *why = parse_fmt(&c->fmt, p, n, c->src_ts, &t);
-      if (why)
-        return why;
-      by = t.y;
-      bm = t.mo;
-      bd = t.d;
-    } else {
-      const char *why = NULL;
-      const sp_cpr *cpr = get_cpr(r, c, p, n, &why);
-      if (!cpr)
-        return why;
-      by = cpr->year;
-      bm = cpr->month;
-      bd = cpr->day;
-    }
-    int ry = r->run_y, rm = r->run_m, rd = r->run_d;
-    if (c->ref >= 0) {
-      const rcol *rc = &r->cols[c->ref];
-      /* No reference date in this row: no age (SQL's age(NULL)). */
-      if (!rc->has_date)
-        return NULL;
-      ry = rc->y;
-      rm = rc->m;
-      rd = rc->d;
-    }
-    int age = age_at(ry, rm, rd, by, bm, bd);
-    if (age < 0)
-      return "age_negative";
-    if (c->op == OP_AGE) {
-      char *o = val_begin(r, set, 12);
-      val_end(r, c, set, put_uint(o, (unsigned long long)age));
-      return NULL;
-    }
-    if (age < c->bands[0])
-      return "age_out_of_range";
-    size_t b = c->nbands - 1;
-    while (age < c->bands[b])
-      b--;
-    const char *l = c->labels[b];
-    val_bytes(r, c, set, l, strlen(l));
-    return NULL;
-  }
-
-  case OP_LOOKUP: {
-    if (memchr(p, '\0', n))
-      return "nul_byte";
-    const char *v;
-    size_t vl;
-    if (sp_map_lookup(c->map, p, n, &r->scratch, &v, &vl) == SP_MAP_UNMAPPED)
-      return "unmapped";
-    if (vl)
-      val_bytes(r, c, set, v, vl);
-    return NULL;
-  }
+  case OP_AGE_BAND:
+    return compute_age(r, c, set, p, n);
+  case OP_LOOKUP:
+    return compute_lookup(r, c, set, p, n);
   }
   return NULL;
 }

@@ -477,14 +477,11 @@ static void connector_schedule(ctx *x, const sp_connector *cc) {
   free(words);
 }
 
-static void document_stream(ctx *x, const sp_connector *cc,
+/* The stream's settings from the configuration, as the reader of the
+ * dictionary needs them to trust the table. */
+static void stream_settings(ctx *x, const sp_connector *cc,
                             const sp_stream *st) {
   sp_doc *d = x->d;
-  const char *schema = sp_config_schema(x->c);
-  char *oid = table_exists(x, schema, st->table);
-  if (x->rc)
-    return;
-  sp_doc_heading(d, 3, "%s.%s", schema, st->table);
   const char *desc = sp_get_string(st->s, "description");
   sp_doc_item(d, "Description", "%s",
               desc ? desc : "(none given in the configuration)");
@@ -529,8 +526,14 @@ static void document_stream(ctx *x, const sp_connector *cc,
               "at most %g%% of a load's rows, else the load is "
               "rolled back",
               sp_get_float(st->s, "max_reject_ratio") * 100);
+}
 
-  PGresult *cols = NULL;
+/* The table's state in the warehouse: its last loads, its rows, and in
+ * *cols its columns (NULL when it does not exist yet, oid NULL).
+ * Returns -1 when a query failed (x->rc says why). */
+static int stream_state(ctx *x, const sp_connector *cc, const sp_stream *st,
+                        const char *schema, const char *oid, PGresult **cols) {
+  sp_doc *d = x->d;
   if (oid) {
     char *loaded = NULL;
     char *when = last_load(x, cc, st, &loaded);
@@ -541,8 +544,7 @@ static void document_stream(ctx *x, const sp_connector *cc,
       free(loaded);
       free(failed);
       free(count);
-      free(oid);
-      return;
+      return -1;
     }
     if (when)
       sp_doc_item(d, "Last successful load", "%s (%s rows loaded by that run)",
@@ -560,22 +562,48 @@ static void document_stream(ctx *x, const sp_connector *cc,
     free(failed);
     free(count);
     const char *p[] = {oid};
-    cols = q(x,
-             "SELECT a.attname, format_type(a.atttypid, a.atttypmod), "
-             "a.attnotnull, col_description(a.attrelid, a.attnum) FROM "
-             "pg_attribute a WHERE a.attrelid = $1::oid AND a.attnum > 0 AND "
-             "NOT a.attisdropped ORDER BY a.attnum",
-             1, p);
-    if (!cols) {
-      free(oid);
-      return;
-    }
+    *cols = q(x,
+              "SELECT a.attname, format_type(a.atttypid, a.atttypmod), "
+              "a.attnotnull, col_description(a.attrelid, a.attnum) FROM "
+              "pg_attribute a WHERE a.attrelid = $1::oid AND a.attnum > 0 AND "
+              "NOT a.attisdropped ORDER BY a.attnum",
+              1, p);
+    if (!*cols)
+      return -1;
   } else {
     sp_doc_item(d, "Status",
                 "not loaded yet: the table has not been loaded yet and "
                 "is created by the connector's first sync");
   }
+  return 0;
+}
 
+/* The rule column for warehouse column name: the configured rule, or
+ * why samspor has a column the configuration does not name. */
+static char *column_rule(ctx *x, const sp_stream *st, const char *name) {
+  const sp_column *col = config_column(st, name);
+  char *rule = NULL;
+  if (col)
+    rule = rule_words(x, col);
+  else if (sp_streq(name, "_run_id"))
+    rule = sp_xstrdup("Bookkeeping: the samspor.sync_run that loaded the "
+                      "row");
+  else if (sp_streq(name, "_loaded_at"))
+    rule = sp_xstrdup("Bookkeeping: when the row was loaded");
+  else
+    rule = sp_xstrdup("No longer loaded: the column is not in the "
+                      "configuration any more; rows loaded from now on "
+                      "leave it empty");
+  return rule;
+}
+
+/* Every column, the warehouse's (cols, may be NULL) and then the
+ * configured ones it does not have yet. */
+static void column_table(ctx *x, const sp_stream *st, PGresult *cols,
+                         const char *oid) {
+  sp_doc *d = x->d;
+  const char *const *key;
+  size_t nkey = sp_get_list(st->s, "key", &key);
   static const char *const heads[] = {"Column", "Type", "Not null",
                                       "Meaning (comment in the warehouse)",
                                       "Rule applied"};
@@ -583,19 +611,7 @@ static void document_stream(ctx *x, const sp_connector *cc,
   int n = cols ? PQntuples(cols) : 0;
   for (int r = 0; r < n; r++) {
     const char *name = PQgetvalue(cols, r, 0);
-    const sp_column *col = config_column(st, name);
-    char *rule = NULL;
-    if (col)
-      rule = rule_words(x, col);
-    else if (sp_streq(name, "_run_id"))
-      rule = sp_xstrdup("Bookkeeping: the samspor.sync_run that loaded the "
-                        "row");
-    else if (sp_streq(name, "_loaded_at"))
-      rule = sp_xstrdup("Bookkeeping: when the row was loaded");
-    else
-      rule = sp_xstrdup("No longer loaded: the column is not in the "
-                        "configuration any more; rows loaded from now on "
-                        "leave it empty");
+    char *rule = column_rule(x, st, name);
     const char *cells[] = {
         name, PQgetvalue(cols, r, 1),
         strcmp(PQgetvalue(cols, r, 2), "t") == 0 ? "yes" : "no",
@@ -627,6 +643,23 @@ static void document_stream(ctx *x, const sp_connector *cc,
     free(rule);
   }
   sp_doc_table_end(d);
+}
+
+static void document_stream(ctx *x, const sp_connector *cc,
+                            const sp_stream *st) {
+  sp_doc *d = x->d;
+  const char *schema = sp_config_schema(x->c);
+  char *oid = table_exists(x, schema, st->table);
+  if (x->rc)
+    return;
+  sp_doc_heading(d, 3, "%s.%s", schema, st->table);
+  stream_settings(x, cc, st);
+  PGresult *cols = NULL;
+  if (stream_state(x, cc, st, schema, oid, &cols) != 0) {
+    free(oid);
+    return;
+  }
+  column_table(x, st, cols, oid);
   PQclear(cols);
   free(oid);
 }

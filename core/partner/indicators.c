@@ -851,9 +851,173 @@ static void end_row(sp_buf *out, size_t start, const sp_indicator *ind,
   sp_release_add_row(rel, period, start, out->len - start, final);
 }
 
+/* The disclosure audit of the cells' counts: fills *flags (per count, as
+ * sp_suppress_audit) and *subset_of, which the caller frees, and *st.
+ * Returns the seconds it took, for the log line. */
+static double audit_cells(const sp_partner *p, const sp_indicator *ind,
+                          const cells *t, const int *slot,
+                          const long long *prev, unsigned char **flags,
+                          int **subset_of, sp_supp_stats *st) {
+  sp_logctx ctx = {0};
+  *flags = sp_xcalloc(t->n * (t->ncounts ? t->ncounts : 1), 1);
+  *subset_of = sp_xcalloc(t->ncounts ? t->ncounts : 1, sizeof **subset_of);
+  for (size_t i = 0; i < ind->nmeasures; i++)
+    if (ind->measures[i].kind == SP_MEASURE_COUNT)
+      (*subset_of)[slot[i]] = ind->measures[i].subset_of >= 0
+                                  ? slot[ind->measures[i].subset_of]
+                                  : -1;
+  sp_supp_opts so = {.threshold = p->threshold,
+                     .protect_zeros = p->protect_zeros,
+                     .width = p->width,
+                     .subset_of = *subset_of,
+                     .known = prev,
+                     .time_dim = ind->time_dim,
+                     /* "0s": no time at all, so every period is withheld
+                      * (the fail-safe, on demand) */
+                     .budget = p->audit_budget > 0 ? p->audit_budget : 1e-9};
+  double t0 = sp_now_mono();
+  sp_suppress_audit(t->dimv, t->ndims, t->n, t->cnt, t->ncounts, &so, *flags,
+                    st);
+  double audit_s = sp_now_mono() - t0;
+  if (st->withheld_periods)
+    sp_warn(&ctx,
+            "indicator %s: %zu period(s) withheld whole: the disclosure "
+            "audit %s (coarser dimensions, fewer totals or a larger "
+            "partner.audit_budget publish more)",
+            ind->name, st->withheld_periods,
+            st->timed_out ? "ran out of partner.audit_budget"
+                          : "found no further cell to hide that would "
+                            "protect a hidden count");
+  return audit_s;
+}
+
+/* Each cell's ratios from its counts and sums, hidden when a count they
+ * divide is hidden. */
+static void cell_ratios(const sp_indicator *ind, const cells *t,
+                        const int *slot, size_t nratios,
+                        const unsigned char *flags, double *ratio,
+                        unsigned char *rsupp) {
+  for (size_t c = 0; c < t->n; c++)
+    for (size_t i = 0; i < ind->nmeasures; i++) {
+      const sp_measure *m = &ind->measures[i];
+      if (m->kind != SP_MEASURE_RATIO)
+        continue;
+      const sp_measure *num = &ind->measures[m->numerator];
+      size_t dk = (size_t)slot[m->denominator];
+      long long den = t->cnt[c * t->ncounts + dk];
+      int ds = flags[c * t->ncounts + dk] != 0;
+      int ns = num->kind == SP_MEASURE_COUNT &&
+               flags[c * t->ncounts + (size_t)slot[m->numerator]];
+      double x =
+          num->kind == SP_MEASURE_COUNT
+              ? (double)t->cnt[c * t->ncounts + (size_t)slot[m->numerator]]
+              : t->sum[c * t->nsums + (size_t)slot[m->numerator]];
+      size_t k = c * nratios + (size_t)slot[i];
+      rsupp[k] = (unsigned char)(ds || ns);
+      ratio[k] = den > 0 ? x / (double)den * m->scale : NAN;
+    }
+}
+
+/* The latest period of the first nopen cells, for counts that need the
+ * next one; NULL when no measure needs it. */
+static const char *latest_period(const sp_indicator *ind, const cells *t,
+                                 size_t nopen) {
+  const char *latest = NULL;
+  for (size_t i = 0; i < ind->nmeasures && ind->time_dim >= 0; i++)
+    if (ind->measures[i].needs_next) {
+      for (size_t c = 0; c < nopen; c++) {
+        const char *v = t->dimv[c * t->ndims + ind->time_dim];
+        if (v && (!latest || strcmp(v, latest) > 0))
+          latest = v;
+      }
+      break;
+    }
+  return latest;
+}
+
+/* The first nopen cells as COPY rows into out, sorted so that the table
+ * is the same for the same data.  Returns how many rows hide a value. */
+static size_t write_rows(sp_buf *out, const sp_partner *p,
+                         const sp_indicator *ind, cells *t, const int *slot,
+                         const unsigned char *flags, const double *ratio,
+                         const unsigned char *rsupp, size_t nratios,
+                         size_t nopen, sp_releases *rel) {
+  size_t *order = sp_xmalloc((nopen ? nopen : 1) * sizeof *order);
+  for (size_t c = 0; c < nopen; c++)
+    order[c] = c;
+  qsort_r(order, nopen, sizeof *order, cell_cmp, t);
+  const char *latest = latest_period(ind, t, nopen);
+  size_t nsupp = 0;
+  const char *key[SP_MAX_DIMS];
+  for (size_t k = 0; k < nopen; k++) {
+    size_t c = order[k];
+    long base = -1;
+    if (ind->baseline && ind->time_dim >= 0) {
+      memcpy(key, t->dimv + c * t->ndims, t->ndims * sizeof *key);
+      key[ind->time_dim] = ind->baseline;
+      base = sp_index_find(&t->ix, t->dimv, t->ndims, key, -1);
+    }
+    size_t start = out->len;
+    write_row(out, p, ind, t, slot, flags, ratio, rsupp, c, base, nratios,
+              latest, &nsupp);
+    end_row(out, start, ind, t, c, flags, rel);
+  }
+  free(order);
+  return nsupp;
+}
+
+/* Replaces partner.<indicator> with the rows in out, with its comments,
+ * releases and grants, inside the caller's transaction. */
+static int store_rows(PGconn *conn, const sp_config *cfg, const sp_partner *p,
+                      const sp_indicator *ind, const sp_buf *out,
+                      sp_releases *rel, char *err, size_t errlen) {
+  sp_buf sql;
+  sp_buf_init(&sql);
+  int rc = prepare_table(conn, ind, err, errlen);
+  if (!rc) {
+    FILE *f = fmemopen(out->data ? out->data : (char *)"", out->len, "r");
+    sp_buf_reset(&sql);
+    sp_buf_printf(&sql, "COPY partner.%s FROM STDIN", ind->name);
+    rc = f ? sp_pg_copy_in(conn, sql.data, f, err, errlen) : SAMSPOR_EFAIL;
+    if (f)
+      fclose(f);
+  }
+  if (!rc)
+    rc = comment_all(conn, p, ind, err, errlen);
+  if (!rc)
+    rc = sp_release_store(conn, rel, out->data ? out->data : "", err, errlen);
+  if (!rc)
+    rc = sp_access_apply(conn, sp_config_schema(cfg), NULL, NULL, err, errlen);
+  sp_buf_free(&sql);
+  return rc;
+}
+
+/* The log lines of a refresh that committed: what the audit hid and
+ * what it cost, and the releases. */
+static void log_refreshed(const sp_indicator *ind, const cells *t, size_t nopen,
+                          size_t nfrozen, size_t nsupp,
+                          const unsigned char *flags, const sp_supp_stats *st,
+                          double audit_s, const sp_releases *rel) {
+  sp_logctx ctx = {0};
+  info_loss il = measure_loss(t, nopen, flags);
+  sp_info(&ctx,
+          "indicator %s refreshed: %zu rows, %zu with hidden values; "
+          "hidden %.1f%% of the cells' counts, holding %.1f%% of their "
+          "sum; %zu primary, %zu secondary, %zu period(s) withheld; audit "
+          "%.2f s (%zu blocks, %zu witnesses along equations, %zu linear "
+          "and %zu integer programs)",
+          ind->name, nopen + nfrozen, nsupp, il.cell_share, il.count_share,
+          st->primary, st->secondary, st->withheld_periods, audit_s, st->blocks,
+          st->paths, st->lps, st->ips);
+  if (rel->nfrozen || rel->stored)
+    sp_info(&ctx,
+            "indicator %s: %zu periods final (published as released), %zu "
+            "new releases stored",
+            ind->name, rel->nfrozen, rel->stored);
+}
+
 static int refresh_one(PGconn *conn, const sp_config *cfg, const sp_partner *p,
                        const sp_indicator *ind, char *err, size_t errlen) {
-  sp_logctx ctx = {0};
   int *slot = sp_xcalloc(ind->nmeasures ? ind->nmeasures : 1, sizeof *slot);
   cells t = {0};
   t.ndims = ind->ndims;
@@ -864,13 +1028,11 @@ static int refresh_one(PGconn *conn, const sp_config *cfg, const sp_partner *p,
   unsigned char *flags = NULL, *rsupp = NULL;
   int *subset_of = NULL;
   double *ratio = NULL;
-  size_t *order = NULL;
   sp_releases rel = {0};
   long long *prev = NULL; /* for the audit; see sp_release_prev */
   size_t nopen = 0, nfrozen = 0;
-  sp_buf out, sql;
+  sp_buf out;
   sp_buf_init(&out);
-  sp_buf_init(&sql);
 
   /* One refresh at a time (two connectors' runs may end together); the
    * two-key form cannot collide with the connectors' one-key locks. */
@@ -896,128 +1058,26 @@ static int refresh_one(PGconn *conn, const sp_config *cfg, const sp_partner *p,
   rc = check_subsets(ind, &t, slot, err, errlen);
   if (rc)
     goto done;
-  flags = sp_xcalloc(t.n * (t.ncounts ? t.ncounts : 1), 1);
-  subset_of = sp_xcalloc(t.ncounts ? t.ncounts : 1, sizeof *subset_of);
-  for (size_t i = 0; i < ind->nmeasures; i++)
-    if (ind->measures[i].kind == SP_MEASURE_COUNT)
-      subset_of[slot[i]] = ind->measures[i].subset_of >= 0
-                               ? slot[ind->measures[i].subset_of]
-                               : -1;
-  sp_supp_opts so = {.threshold = p->threshold,
-                     .protect_zeros = p->protect_zeros,
-                     .width = p->width,
-                     .subset_of = subset_of,
-                     .known = prev,
-                     .time_dim = ind->time_dim,
-                     /* "0s": no time at all, so every period is withheld
-                      * (the fail-safe, on demand) */
-                     .budget = p->audit_budget > 0 ? p->audit_budget : 1e-9};
   sp_supp_stats st;
-  double t0 = sp_now_mono();
-  sp_suppress_audit(t.dimv, t.ndims, t.n, t.cnt, t.ncounts, &so, flags, &st);
-  double audit_s = sp_now_mono() - t0;
-  if (st.withheld_periods)
-    sp_warn(&ctx,
-            "indicator %s: %zu period(s) withheld whole: the disclosure "
-            "audit %s (coarser dimensions, fewer totals or a larger "
-            "partner.audit_budget publish more)",
-            ind->name, st.withheld_periods,
-            st.timed_out ? "ran out of partner.audit_budget"
-                         : "found no further cell to hide that would protect "
-                           "a hidden count");
+  double audit_s = audit_cells(p, ind, &t, slot, prev, &flags, &subset_of, &st);
   ratio = sp_xcalloc(t.n * (nratios ? nratios : 1), sizeof *ratio);
   rsupp = sp_xcalloc(t.n * (nratios ? nratios : 1), 1);
-  for (size_t c = 0; c < t.n; c++)
-    for (size_t i = 0; i < ind->nmeasures; i++) {
-      const sp_measure *m = &ind->measures[i];
-      if (m->kind != SP_MEASURE_RATIO)
-        continue;
-      const sp_measure *num = &ind->measures[m->numerator];
-      size_t dk = (size_t)slot[m->denominator];
-      long long den = t.cnt[c * t.ncounts + dk];
-      int ds = flags[c * t.ncounts + dk] != 0;
-      int ns = num->kind == SP_MEASURE_COUNT &&
-               flags[c * t.ncounts + (size_t)slot[m->numerator]];
-      double x = num->kind == SP_MEASURE_COUNT
-                     ? (double)t.cnt[c * t.ncounts + (size_t)slot[m->numerator]]
-                     : t.sum[c * t.nsums + (size_t)slot[m->numerator]];
-      size_t k = c * nratios + (size_t)slot[i];
-      rsupp[k] = (unsigned char)(ds || ns);
-      ratio[k] = den > 0 ? x / (double)den * m->scale : NAN;
-    }
+  cell_ratios(ind, &t, slot, nratios, flags, ratio, rsupp);
   nopen = t.n;
   baseline_published(ind, &rel, &t, slot, nratios, &ratio, &rsupp);
 
-  order = sp_xmalloc((nopen ? nopen : 1) * sizeof *order);
-  for (size_t c = 0; c < nopen; c++)
-    order[c] = c;
-  qsort_r(order, nopen, sizeof *order, cell_cmp, &t);
-  /* The latest period of the cells, for counts that need the next one. */
-  const char *latest = NULL;
-  for (size_t i = 0; i < ind->nmeasures && ind->time_dim >= 0; i++)
-    if (ind->measures[i].needs_next) {
-      for (size_t c = 0; c < nopen; c++) {
-        const char *v = t.dimv[c * t.ndims + ind->time_dim];
-        if (v && (!latest || strcmp(v, latest) > 0))
-          latest = v;
-      }
-      break;
-    }
-  size_t nsupp = 0;
-  const char *key[SP_MAX_DIMS];
-  for (size_t k = 0; k < nopen; k++) {
-    size_t c = order[k];
-    long base = -1;
-    if (ind->baseline && ind->time_dim >= 0) {
-      memcpy(key, t.dimv + c * t.ndims, t.ndims * sizeof *key);
-      key[ind->time_dim] = ind->baseline;
-      base = sp_index_find(&t.ix, t.dimv, t.ndims, key, -1);
-    }
-    size_t start = out.len;
-    write_row(&out, p, ind, &t, slot, flags, ratio, rsupp, c, base, nratios,
-              latest, &nsupp);
-    end_row(&out, start, ind, &t, c, flags, &rel);
-  }
+  size_t nsupp = write_rows(&out, p, ind, &t, slot, flags, ratio, rsupp,
+                            nratios, nopen, &rel);
   nfrozen = sp_release_append_frozen(&rel, &out);
 
-  rc = prepare_table(conn, ind, err, errlen);
-  if (!rc) {
-    FILE *f = fmemopen(out.data ? out.data : (char *)"", out.len, "r");
-    sp_buf_reset(&sql);
-    sp_buf_printf(&sql, "COPY partner.%s FROM STDIN", ind->name);
-    rc = f ? sp_pg_copy_in(conn, sql.data, f, err, errlen) : SAMSPOR_EFAIL;
-    if (f)
-      fclose(f);
-  }
-  if (!rc)
-    rc = comment_all(conn, p, ind, err, errlen);
-  if (!rc)
-    rc = sp_release_store(conn, &rel, out.data ? out.data : "", err, errlen);
-  if (!rc)
-    rc = sp_access_apply(conn, sp_config_schema(cfg), NULL, NULL, err, errlen);
+  rc = store_rows(conn, cfg, p, ind, &out, &rel, err, errlen);
   if (!rc)
     rc = sp_pg_exec(conn, "COMMIT", PGRES_COMMAND_OK, NULL, err, errlen);
-  if (!rc) {
-    info_loss il = measure_loss(&t, nopen, flags);
-    sp_info(&ctx,
-            "indicator %s refreshed: %zu rows, %zu with hidden values; "
-            "hidden %.1f%% of the cells' counts, holding %.1f%% of their "
-            "sum; %zu primary, %zu secondary, %zu period(s) withheld; audit "
-            "%.2f s (%zu blocks, %zu witnesses along equations, %zu linear "
-            "and %zu integer programs)",
-            ind->name, nopen + nfrozen, nsupp, il.cell_share, il.count_share,
-            st.primary, st.secondary, st.withheld_periods, audit_s, st.blocks,
-            st.paths, st.lps, st.ips);
-  }
-  if (!rc && (rel.nfrozen || rel.stored))
-    sp_info(&ctx,
-            "indicator %s: %zu periods final (published as released), %zu "
-            "new releases stored",
-            ind->name, rel.nfrozen, rel.stored);
+  if (!rc)
+    log_refreshed(ind, &t, nopen, nfrozen, nsupp, flags, &st, audit_s, &rel);
 done:
   if (PQtransactionStatus(conn) != PQTRANS_IDLE)
     PQclear(PQexec(conn, "ROLLBACK"));
-  free(order);
   free(ratio);
   free(rsupp);
   free(flags);
@@ -1027,7 +1087,6 @@ done:
   sp_release_free(&rel);
   cells_free(&t);
   sp_buf_free(&out);
-  sp_buf_free(&sql);
   return rc;
 }
 

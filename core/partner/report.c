@@ -547,13 +547,31 @@ static double nice_step(double raw) {
 #define PLOT_W 520.0
 #define PLOT_H 240.0
 
-static void svg_chart(rep *x, chart *ch) {
-  sp_doc *d = x->d;
-  const itab *t = ch->t;
-  const sp_indicator *ind = t->ind;
-  size_t nt = ch->times->n, ns = ch->series->n;
+/* The chart's scales, worked out once and shared by the parts that draw
+ * it, so that every part puts a time and a value at the same place. */
+typedef struct plot {
+  size_t nt, ns;
+  double y0, y1, step;
+  int ydec;          /* decimals of the y ticks */
+  double strip;      /* height of the marks of points without a value */
+  const char *xname; /* the time dimension's label */
+} plot;
 
-  /* The y axis: from 0 (or the lowest value) to a round number. */
+static double ypos(const plot *g, double v) {
+  return PLOT_TOP + PLOT_H - (v - g->y0) / (g->y1 - g->y0) * PLOT_H;
+}
+
+static double xpos(const plot *g, size_t i) {
+  size_t nt = g->nt;
+  return (nt > 1
+              ? PLOT_LEFT + 12 + (PLOT_W - 24) * (double)(i) / (double)(nt - 1)
+              : PLOT_LEFT + PLOT_W / 2);
+}
+
+/* The y axis: from 0 (or the lowest value) to a round number. */
+static void y_scale(const chart *ch, plot *g) {
+  const itab *t = ch->t;
+  size_t nt = g->nt, ns = g->ns;
   double lo = 0, hi = 0;
   for (size_t i = 0; i < nt * ns; i++) {
     double v;
@@ -565,24 +583,20 @@ static void svg_chart(rep *x, chart *ch) {
   if (hi - lo <= 0)
     hi = lo + 1;
   double step = nice_step((hi - lo) / 5);
-  double y0 = floor(lo / step) * step, y1 = ceil(hi / step) * step;
+  g->step = step;
+  g->y0 = floor(lo / step) * step;
+  g->y1 = ceil(hi / step) * step;
   int ydec = 0;
   for (double s = step; s < 0.999999 && ydec < 9; s *= 10)
     ydec++;
-  const char *xname = dim_label(x, ind, ind->time_dim);
-#define YPOS(v) (PLOT_TOP + PLOT_H - ((v)-y0) / (y1 - y0) * PLOT_H)
-#define XPOS(i)                                                                \
-  (nt > 1 ? PLOT_LEFT + 12 + (PLOT_W - 24) * (double)(i) / (double)(nt - 1)    \
-          : PLOT_LEFT + PLOT_W / 2)
+  g->ydec = ydec;
+}
 
-  double legend_w = 0;
-  for (size_t s = 0; s < ns; s++)
-    if (text_width(ch->series->v[s]) > legend_w)
-      legend_w = text_width(ch->series->v[s]);
-  legend_w += 48;
-  double width = PLOT_LEFT + PLOT_W + 16 + legend_w;
-  /* Below the axis, a strip for the marks of the points without a value,
-   * stacked when several series lack one at the same time. */
+/* Below the axis, a strip for the marks of the points without a value,
+ * stacked when several series lack one at the same time. */
+static int gap_stack(const chart *ch, const plot *g) {
+  const itab *t = ch->t;
+  size_t nt = g->nt, ns = g->ns;
   int stack = 0;
   for (size_t i = 0; i < nt; i++) {
     int j = 0;
@@ -592,7 +606,23 @@ static void svg_chart(rep *x, chart *ch) {
     }
     stack = j > stack ? j : stack;
   }
-  double strip = 10.0 * stack;
+  return stack;
+}
+
+/* The <svg> element sized to hold the plot, the strip and the legend,
+ * with its title for screen readers. */
+static void svg_open(rep *x, const chart *ch, const plot *g) {
+  sp_doc *d = x->d;
+  const sp_indicator *ind = ch->t->ind;
+  size_t ns = g->ns;
+  const char *xname = g->xname;
+  double legend_w = 0;
+  for (size_t s = 0; s < ns; s++)
+    if (text_width(ch->series->v[s]) > legend_w)
+      legend_w = text_width(ch->series->v[s]);
+  legend_w += 48;
+  double width = PLOT_LEFT + PLOT_W + 16 + legend_w;
+  double strip = g->strip;
   double height = PLOT_TOP + PLOT_H + strip + 52;
   if (PLOT_TOP + 20.0 * (double)ns + 8 > height)
     height = PLOT_TOP + 20.0 * (double)ns + 8;
@@ -608,13 +638,20 @@ static void svg_chart(rep *x, chart *ch) {
   else
     sp_doc_textf(d, L("%s by %s", "%s efter %s"), ch->pc->label, xname);
   sp_doc_raw(d, "</title>\n");
+}
 
-  /* Grid, y ticks and labels, axes. */
+/* Grid, y ticks and labels, axes; x ticks at every time, labels as often
+ * as they fit. */
+static void svg_axes(rep *x, const chart *ch, const plot *g) {
+  sp_doc *d = x->d;
+  size_t nt = g->nt;
+  double y0 = g->y0, y1 = g->y1, step = g->step, strip = g->strip;
   sp_doc_raw(d, "<g class=\"axis\">\n");
   for (double v = y0; v <= y1 + step / 2; v += step) {
-    double y = YPOS(v);
+    double y = ypos(g, v);
     char tick[64];
-    snprintf(tick, sizeof tick, "%.*f", ydec, fabs(v) < step / 1e6 ? 0.0 : v);
+    snprintf(tick, sizeof tick, "%.*f", g->ydec,
+             fabs(v) < step / 1e6 ? 0.0 : v);
     localise(x, tick, sizeof tick, 1);
     sp_doc_raw(d,
                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
@@ -632,7 +669,6 @@ static void svg_chart(rep *x, chart *ch) {
   sp_doc_text(d, ch->pc->label);
   sp_doc_raw(d, "</text>\n");
 
-  /* x ticks at every time, labels as often as they fit. */
   double widest = 0;
   for (size_t i = 0; i < nt; i++)
     if (text_width(ch->times->v[i]) > widest)
@@ -642,7 +678,7 @@ static void svg_chart(rep *x, chart *ch) {
   if (every < 1)
     every = 1;
   for (size_t i = 0; i < nt; i++) {
-    double px = XPOS(i);
+    double px = xpos(g, i);
     sp_doc_raw(d,
                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
                "stroke=\"#444\"/>",
@@ -657,11 +693,16 @@ static void svg_chart(rep *x, chart *ch) {
   }
   sp_doc_raw(d, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">",
              PLOT_LEFT + PLOT_W / 2, PLOT_TOP + PLOT_H + strip + 40);
-  sp_doc_text(d, xname);
+  sp_doc_text(d, g->xname);
   sp_doc_raw(d, "</text>\n</g>\n");
+}
 
-  /* The lines, broken at every point without a published value; a marker
-   * on every published point. */
+/* The lines, broken at every point without a published value; a marker
+ * on every published point. */
+static void svg_lines(rep *x, const chart *ch, const plot *g) {
+  sp_doc *d = x->d;
+  const itab *t = ch->t;
+  size_t nt = g->nt, ns = g->ns;
   sp_buf path;
   sp_buf_init(&path);
   for (size_t s = 0; s < ns; s++) {
@@ -677,7 +718,7 @@ static void svg_chart(rep *x, chart *ch) {
         continue;
       }
       sp_buf_printf(&path, "%s%.1f %.1f", pen ? " L" : (path.len ? " M" : "M"),
-                    XPOS(i), YPOS(v));
+                    xpos(g, i), ypos(g, v));
       segs += pen;
       pen = 1;
     }
@@ -697,7 +738,7 @@ static void svg_chart(rep *x, chart *ch) {
       fmt_number(x, ch->pc, PQgetvalue(t->res, row, ch->pc->ival), num,
                  sizeof num, 1);
       sp_doc_raw(d, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"%.1f\" fill=\"%s\">",
-                 XPOS(i), YPOS(v), w + 1.5, colour);
+                 xpos(g, i), ypos(g, v), w + 1.5, colour);
       sp_doc_raw(d, "<title>");
       sp_doc_textf(d, "%s, %s: %s", ch->series->v[s], ch->times->v[i], num);
       sp_doc_raw(d, "</title></circle>\n");
@@ -705,9 +746,14 @@ static void svg_chart(rep *x, chart *ch) {
     sp_doc_raw(d, "</g>\n");
   }
   sp_buf_free(&path);
+}
 
-  /* Hidden and undefined points: hollow marks in the strip below the
-   * axis, each with the reason as its tooltip. */
+/* Hidden and undefined points: hollow marks in the strip below the
+ * axis, each with the reason as its tooltip. */
+static void svg_gaps(rep *x, const chart *ch, const plot *g) {
+  sp_doc *d = x->d;
+  const itab *t = ch->t;
+  size_t nt = g->nt, ns = g->ns;
   sp_doc_raw(d, "<g class=\"gaps\">\n");
   for (size_t i = 0; i < nt; i++) {
     int j = 0;
@@ -723,12 +769,12 @@ static void svg_chart(rep *x, chart *ch) {
         sp_doc_raw(d,
                    "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"#fff\" "
                    "stroke=\"%s\" stroke-width=\"1.5\"><title>",
-                   XPOS(i), y, colour);
+                   xpos(g, i), y, colour);
       else
         sp_doc_raw(d,
                    "<rect x=\"%.1f\" y=\"%.1f\" width=\"7\" height=\"7\" "
                    "fill=\"#fff\" stroke=\"%s\" stroke-width=\"1.5\"><title>",
-                   XPOS(i) - 3.5, y - 3.5, colour);
+                   xpos(g, i) - 3.5, y - 3.5, colour);
       if (k == CELL_HIDDEN)
         sp_doc_textf(d, L("%s, %s: hidden (%s)", "%s, %s: skjult (%s)"),
                      ch->series->v[s], ch->times->v[i], row_reason(x, t, row));
@@ -749,8 +795,11 @@ static void svg_chart(rep *x, chart *ch) {
     }
   }
   sp_doc_raw(d, "</g>\n");
+}
 
-  /* Legend. */
+static void svg_legend(rep *x, const chart *ch, const plot *g) {
+  sp_doc *d = x->d;
+  size_t ns = g->ns;
   double lx = PLOT_LEFT + PLOT_W + 16;
   sp_doc_raw(d, "<g class=\"legend\">\n");
   for (size_t s = 0; s < ns; s++) {
@@ -768,9 +817,20 @@ static void svg_chart(rep *x, chart *ch) {
     sp_doc_text(d, ch->series->v[s]);
     sp_doc_raw(d, "</text>\n");
   }
-  sp_doc_raw(d, "</g>\n</svg>\n");
-#undef XPOS
-#undef YPOS
+  sp_doc_raw(d, "</g>\n");
+}
+
+static void svg_chart(rep *x, chart *ch) {
+  plot g = {.nt = ch->times->n, .ns = ch->series->n};
+  g.xname = dim_label(x, ch->t->ind, ch->t->ind->time_dim);
+  y_scale(ch, &g);
+  g.strip = 10.0 * gap_stack(ch, &g);
+  svg_open(x, ch, &g);
+  svg_axes(x, ch, &g);
+  svg_lines(x, ch, &g);
+  svg_gaps(x, ch, &g);
+  svg_legend(x, ch, &g);
+  sp_doc_raw(x->d, "</svg>\n");
 }
 
 /* The table under the chart: time down, series across; and the same as

@@ -133,44 +133,11 @@ int sp_access_missing(PGconn *conn, const char *schema, const char *qt,
   return missing;
 }
 
-int sp_access_apply(PGconn *conn, const char *schema, const char *table,
-                    const char *restrict_col, char *err, size_t errlen) {
-  {
-    char *t = table ? sp_schema_qualified(conn, schema, table) : NULL;
-    int missing = sp_access_missing(conn, schema, t, restrict_col);
-    free(t);
-    if (!missing)
-      return 0;
-  }
-  /* Set-up by several samspors at once is serialised (held until the
-   * caller's transaction ends). */
-  int lrc = sp_pg_exec(conn, "SELECT pg_advisory_xact_lock(" SP_SETUP_LOCK ")",
-                       PGRES_TUPLES_OK, NULL, err, errlen);
-  if (lrc)
-    return lrc;
-  char *qs = PQescapeIdentifier(conn, schema, strlen(schema));
-  char *qt = table ? sp_schema_qualified(conn, schema, table) : NULL;
-  char *qc = restrict_col
-                 ? PQescapeIdentifier(conn, restrict_col, strlen(restrict_col))
-                 : NULL;
-  sp_buf b, s;
-  sp_buf_init(&b);
+/* The grants to samspor's roles on the schemas and to each other, each
+ * tolerant of a role that cannot be granted. */
+static void access_roles_sql(sp_buf *b, const char *qs) {
+  sp_buf s;
   sp_buf_init(&s);
-  /* Identifiers here are validated names (lowercase, digits, _), quoted:
-   * nothing in them can end the dollar quote. */
-  sp_buf_puts(&b,
-              "DO $samspor$\n"
-              "DECLARE\n"
-              "  has_loader boolean := EXISTS (SELECT 1 FROM pg_roles WHERE "
-              "rolname = '" SP_ROLE_LOADER "');\n"
-              "  has_analyst boolean := EXISTS (SELECT 1 FROM pg_roles WHERE "
-              "rolname = '" SP_ROLE_ANALYST "');\n"
-              "  has_partner boolean := EXISTS (SELECT 1 FROM pg_roles WHERE "
-              "rolname = '" SP_ROLE_PARTNER "');\n"
-              "  has_analyst_all boolean := EXISTS (SELECT 1 FROM pg_roles "
-              "WHERE rolname = '" SP_ROLE_ANALYST_ALL "');\n"
-              "  r text;\n"
-              "BEGIN\n");
   /* The loader writes: bookkeeping and the warehouse schema. */
   sp_buf_reset(&s);
   sp_buf_printf(&s,
@@ -181,9 +148,9 @@ int sp_access_apply(PGconn *conn, const char *schema, const char *table,
                 "samspor TO " SP_ROLE_LOADER ";\n"
                 "    GRANT USAGE, CREATE ON SCHEMA %s TO " SP_ROLE_LOADER ";\n",
                 qs);
-  sp_buf_puts(&b, "  IF has_loader THEN\n");
-  tolerant(&b, s.data, "the loader its privileges");
-  sp_buf_puts(&b, "  END IF;\n");
+  sp_buf_puts(b, "  IF has_loader THEN\n");
+  tolerant(b, s.data, "the loader its privileges");
+  sp_buf_puts(b, "  END IF;\n");
   /* Analysts: the warehouse schema and the RLS helper functions. */
   sp_buf_reset(&s);
   sp_buf_printf(&s,
@@ -194,14 +161,14 @@ int sp_access_apply(PGconn *conn, const char *schema, const char *table,
                 ".visible_areas(name), " SP_ACCESS_SCHEMA
                 ".sees_all(name) TO " SP_ROLE_ANALYST ";\n",
                 qs);
-  sp_buf_puts(&b, "  IF has_analyst THEN\n");
-  tolerant(&b, s.data, "analysts usage of the warehouse schema");
-  sp_buf_puts(&b, "  END IF;\n");
+  sp_buf_puts(b, "  IF has_analyst THEN\n");
+  tolerant(b, s.data, "analysts usage of the warehouse schema");
+  sp_buf_puts(b, "  END IF;\n");
   /* Schema partner: partners and analysts read all of it, including views
    * created later by this user. */
-  sp_buf_puts(&b, "  IF has_partner AND has_analyst THEN\n");
+  sp_buf_puts(b, "  IF has_partner AND has_analyst THEN\n");
   tolerant(
-      &b,
+      b,
       "    GRANT USAGE ON SCHEMA partner TO " SP_ROLE_PARTNER
       ", " SP_ROLE_ANALYST ";\n"
       "    GRANT SELECT ON ALL TABLES IN SCHEMA partner TO " SP_ROLE_PARTNER
@@ -209,16 +176,20 @@ int sp_access_apply(PGconn *conn, const char *schema, const char *table,
       "    ALTER DEFAULT PRIVILEGES IN SCHEMA partner GRANT SELECT ON "
       "TABLES TO " SP_ROLE_PARTNER ", " SP_ROLE_ANALYST ";\n",
       "on schema partner");
-  sp_buf_puts(&b, "  END IF;\n");
+  sp_buf_puts(b, "  END IF;\n");
   /* Indicator queries run as samspor_analyst_all (indicators.c): the
    * loader may take that role, which reads and never writes. */
-  sp_buf_puts(&b, "  IF has_loader AND has_analyst_all THEN\n");
-  tolerant(&b, "    GRANT " SP_ROLE_ANALYST_ALL " TO " SP_ROLE_LOADER ";\n",
+  sp_buf_puts(b, "  IF has_loader AND has_analyst_all THEN\n");
+  tolerant(b, "    GRANT " SP_ROLE_ANALYST_ALL " TO " SP_ROLE_LOADER ";\n",
            SP_ROLE_ANALYST_ALL " to the loader");
-  sp_buf_puts(&b, "  END IF;\n");
+  sp_buf_puts(b, "  END IF;\n");
+  sp_buf_free(&s);
+}
+
+static void access_connect_sql(sp_buf *b) {
   /* Only samspor's roles connect to the warehouse database (the owner and
    * superusers always may).  Only its owner may change that. */
-  sp_buf_puts(&b,
+  sp_buf_puts(b,
               "  IF pg_has_role(current_user, (SELECT datdba FROM pg_database "
               "WHERE datname = current_database()), 'MEMBER') THEN\n"
               "    IF has_database_privilege('public', current_database(), "
@@ -244,12 +215,15 @@ int sp_access_apply(PGconn *conn, const char *schema, const char *table,
               "to " SP_ROLE_LOADER ", " SP_ROLE_ANALYST ", " SP_ROLE_PARTNER
               "', current_user, current_database(), current_database();\n"
               "  END IF;\n");
+}
+
+static void access_stats_sql(sp_buf *b) {
   /* Table statistics are readable by every role by default: n_tup_del
    * counts erasures, n_live_tup other areas' rows.  They are catalog
    * objects of this database, which only a superuser may restrict; the
    * monitoring role keeps them. */
   sp_buf_puts(
-      &b,
+      b,
       "  IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) "
       "THEN\n"
       "    FOR r IN SELECT c.oid::regclass::text FROM pg_class c WHERE "
@@ -273,53 +247,99 @@ int sp_access_apply(PGconn *conn, const char *schema, const char *table,
       "(pg_stat_user_tables: rows deleted per table); a superuser should "
       "revoke them from PUBLIC (README, Security)';\n"
       "  END IF;\n");
-  if (qt) {
-    sp_buf_printf(&b,
-                  "  IF has_loader THEN\n"
-                  "    GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON "
-                  "TABLE %s TO " SP_ROLE_LOADER ";\n"
-                  "  END IF;\n"
-                  "  IF has_analyst THEN\n"
-                  "    GRANT SELECT ON TABLE %s TO " SP_ROLE_ANALYST ";\n"
-                  "  END IF;\n"
-                  "  IF has_partner THEN\n"
-                  "    REVOKE ALL ON TABLE %s FROM " SP_ROLE_PARTNER ";\n"
+}
+
+/* The grants and the row-level security policy of table qt (quoted),
+ * restricted by column qc (quoted) or by none when NULL. */
+static void access_table_sql(sp_buf *b, const char *qt, const char *qc) {
+  sp_buf_printf(b,
+                "  IF has_loader THEN\n"
+                "    GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON "
+                "TABLE %s TO " SP_ROLE_LOADER ";\n"
+                "  END IF;\n"
+                "  IF has_analyst THEN\n"
+                "    GRANT SELECT ON TABLE %s TO " SP_ROLE_ANALYST ";\n"
+                "  END IF;\n"
+                "  IF has_partner THEN\n"
+                "    REVOKE ALL ON TABLE %s FROM " SP_ROLE_PARTNER ";\n"
+                "  END IF;\n",
+                qt, qt, qt);
+  if (qc) {
+    /* Without the analyst role there is no policy: RLS then shows
+     * analysts nothing, which is the safe side.  sees_all in a scalar
+     * subquery runs once per query, not once per row (30 times faster
+     * on 300,000 rows; indicator queries read through this policy). */
+    sp_buf_printf(
+        b,
+        "  ALTER TABLE %s ENABLE ROW LEVEL SECURITY;\n"
+        "  IF has_analyst THEN\n"
+        "    DROP POLICY IF EXISTS samspor_org ON %s;\n"
+        "    CREATE POLICY samspor_org ON %s FOR SELECT TO " SP_ROLE_ANALYST
+        " USING ((SELECT " SP_ACCESS_SCHEMA ".sees_all(current_user)) OR "
+        "%s IN (SELECT " SP_ACCESS_SCHEMA ".visible_areas(current_user)));\n"
+        "  END IF;\n",
+        qt, qt, qt, qc);
+  } else {
+    /* restrict_by removed: drop our policy, and RLS too unless someone
+     * else put policies on the table. */
+    sp_buf_printf(b,
+                  "  IF EXISTS (SELECT 1 FROM pg_policy WHERE polrelid = "
+                  "'%s'::regclass AND polname = 'samspor_org') THEN\n"
+                  "    DROP POLICY samspor_org ON %s;\n"
+                  "    IF NOT EXISTS (SELECT 1 FROM pg_policy WHERE "
+                  "polrelid = '%s'::regclass) THEN\n"
+                  "      ALTER TABLE %s DISABLE ROW LEVEL SECURITY;\n"
+                  "    END IF;\n"
                   "  END IF;\n",
-                  qt, qt, qt);
-    if (qc) {
-      /* Without the analyst role there is no policy: RLS then shows
-       * analysts nothing, which is the safe side.  sees_all in a scalar
-       * subquery runs once per query, not once per row (30 times faster
-       * on 300,000 rows; indicator queries read through this policy). */
-      sp_buf_printf(
-          &b,
-          "  ALTER TABLE %s ENABLE ROW LEVEL SECURITY;\n"
-          "  IF has_analyst THEN\n"
-          "    DROP POLICY IF EXISTS samspor_org ON %s;\n"
-          "    CREATE POLICY samspor_org ON %s FOR SELECT TO " SP_ROLE_ANALYST
-          " USING ((SELECT " SP_ACCESS_SCHEMA ".sees_all(current_user)) OR "
-          "%s IN (SELECT " SP_ACCESS_SCHEMA ".visible_areas(current_user)));\n"
-          "  END IF;\n",
-          qt, qt, qt, qc);
-    } else {
-      /* restrict_by removed: drop our policy, and RLS too unless someone
-       * else put policies on the table. */
-      sp_buf_printf(&b,
-                    "  IF EXISTS (SELECT 1 FROM pg_policy WHERE polrelid = "
-                    "'%s'::regclass AND polname = 'samspor_org') THEN\n"
-                    "    DROP POLICY samspor_org ON %s;\n"
-                    "    IF NOT EXISTS (SELECT 1 FROM pg_policy WHERE "
-                    "polrelid = '%s'::regclass) THEN\n"
-                    "      ALTER TABLE %s DISABLE ROW LEVEL SECURITY;\n"
-                    "    END IF;\n"
-                    "  END IF;\n",
-                    qt, qt, qt, qt);
-    }
+                  qt, qt, qt, qt);
   }
+}
+
+int sp_access_apply(PGconn *conn, const char *schema, const char *table,
+                    const char *restrict_col, char *err, size_t errlen) {
+  {
+    char *t = table ? sp_schema_qualified(conn, schema, table) : NULL;
+    int missing = sp_access_missing(conn, schema, t, restrict_col);
+    free(t);
+    if (!missing)
+      return 0;
+  }
+  /* Set-up by several samspors at once is serialised (held until the
+   * caller's transaction ends). */
+  int lrc = sp_pg_exec(conn, "SELECT pg_advisory_xact_lock(" SP_SETUP_LOCK ")",
+                       PGRES_TUPLES_OK, NULL, err, errlen);
+  if (lrc)
+    return lrc;
+  char *qs = PQescapeIdentifier(conn, schema, strlen(schema));
+  char *qt = table ? sp_schema_qualified(conn, schema, table) : NULL;
+  char *qc = restrict_col
+                 ? PQescapeIdentifier(conn, restrict_col, strlen(restrict_col))
+                 : NULL;
+  sp_buf b;
+  sp_buf_init(&b);
+  /* Identifiers here are validated names (lowercase, digits, _), quoted:
+   * nothing in them can end the dollar quote. */
+  sp_buf_puts(&b,
+              "DO $samspor$\n"
+              "DECLARE\n"
+              "  has_loader boolean := EXISTS (SELECT 1 FROM pg_roles WHERE "
+              "rolname = '" SP_ROLE_LOADER "');\n"
+              "  has_analyst boolean := EXISTS (SELECT 1 FROM pg_roles WHERE "
+              "rolname = '" SP_ROLE_ANALYST "');\n"
+              "  has_partner boolean := EXISTS (SELECT 1 FROM pg_roles WHERE "
+              "rolname = '" SP_ROLE_PARTNER "');\n"
+              "  has_analyst_all boolean := EXISTS (SELECT 1 FROM pg_roles "
+              "WHERE rolname = '" SP_ROLE_ANALYST_ALL "');\n"
+              "  r text;\n"
+              "BEGIN\n");
+  access_roles_sql(&b, qs);
+  access_connect_sql(&b);
+  access_stats_sql(&b);
+  if (qt)
+    access_table_sql(&b, qt, qc);
   sp_buf_puts(&b, "END\n$samspor$");
   int rc = sp_pg_exec(conn, b.data, PGRES_COMMAND_OK, NULL, err, errlen);
   sp_buf_free(&b);
-  sp_buf_free(&s);
   PQfreemem(qs);
   PQfreemem(qc);
   free(qt);
