@@ -302,6 +302,12 @@ static int fetch_digests(PGconn *conn, const char *qt, digest_set *ds,
 
 /* ---- the loading sink ------------------------------------------------- */
 
+/* A row not sent, spooled as it is (text only if it must be staged). */
+typedef struct unchanged_row {
+  long long ord; /* its ordinal among the load's rows */
+  unsigned char digest[16];
+} unchanged_row;
+
 typedef struct loader {
   samspor_sink sink; /* must be first: the host casts to it */
   PGconn *conn;
@@ -334,7 +340,7 @@ typedef struct loader {
   int digest;           /* rows carry their _digest */
   digest_set *known;    /* the table's digests: rows found there are not
                            sent (NULL: every row is sent) */
-  FILE *unchanged;      /* with known: "ordinal\tdigest" of each row not
+  FILE *unchanged;      /* with known: an unchanged_row for each row not
                            sent, for the rare load that must stage them */
   long long nunchanged; /* rows not sent: already in the table */
   int met_again;        /* a row not sent came twice */
@@ -517,9 +523,10 @@ static int l_record_end(samspor_sink *sink) {
       sent = 0;
       l->nunchanged++;
       l->met_again |= met == 2;
-      char u[37];
-      sp_uuid_format(d, u);
-      if (fprintf(l->unchanged, "%lld\t%s\n", l->rows, u) < 0 && !l->rc) {
+      unchanged_row u;
+      u.ord = l->rows;
+      memcpy(u.digest, d, sizeof u.digest);
+      if (fwrite(&u, sizeof u, 1, l->unchanged) != 1 && !l->rc) {
         l->rc = SAMSPOR_EIO;
         snprintf(l->err, sizeof l->err, "cannot spool digests: %s",
                  strerror(errno));
@@ -1069,9 +1076,28 @@ static int restage(loader *l, const char *qt, const char *dcols, char *err,
                       PGRES_COMMAND_OK, NULL, err, errlen);
   if (rc)
     return rc;
+  FILE *text = tmpfile();
+  if (!text) {
+    snprintf(err, errlen, "cannot create a temporary file: %s",
+             strerror(errno));
+    return SAMSPOR_EIO;
+  }
   rewind(l->unchanged);
-  rc = sp_pg_copy_in(l->conn, "COPY samspor_unchanged FROM STDIN", l->unchanged,
-                     err, errlen);
+  unchanged_row u;
+  while (fread(&u, sizeof u, 1, l->unchanged) == 1) {
+    char d[37];
+    sp_uuid_format(u.digest, d);
+    fprintf(text, "%lld\t%s\n", u.ord, d);
+  }
+  if (ferror(l->unchanged) || fflush(text) != 0) {
+    snprintf(err, errlen, "cannot read spooled digests: %s", strerror(errno));
+    fclose(text);
+    return SAMSPOR_EIO;
+  }
+  rewind(text);
+  rc = sp_pg_copy_in(l->conn, "COPY samspor_unchanged FROM STDIN", text, err,
+                     errlen);
+  fclose(text);
   if (rc)
     return rc;
   const char **names = column_names(l->st);
