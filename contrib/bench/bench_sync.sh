@@ -23,6 +23,7 @@
 # median seconds, rows/s, the ratio to (a) ((r) and (b2) also to each
 # other) and samspor's peak RSS (largest of the three).
 #
+# BENCH_REPS=N changes the three repetitions (one run at 5M rows: BENCH_REPS=1).
 # Uses the build in $BUILD_DIR (default build/, else the source tree).
 # Wall-clock figures vary with the machine; the ratios are the point.
 set -euo pipefail
