@@ -128,7 +128,182 @@ static int load_forgotten(PGconn *conn, const sp_stream *st,
   return rc;
 }
 
+/* ---- digests of the rows in the table ---------------------------------- */
+
+/*
+ * The _digest of every row of a keyed incremental_dedup or full_refresh
+ * table, fetched at the start of a load: an incoming row whose digest is
+ * here is already in the table, unchanged, and is not sent.  Open
+ * addressing over 16-byte digests (random, so their first 8 bytes are the
+ * hash), filled to at most 0.8: about 23 bytes per row of the table with
+ * the seen bitmap, the one part of a load's memory that grows with the
+ * table.
+ */
+typedef struct digest_set {
+  unsigned char *slot; /* 16 bytes each; all zero: empty */
+  unsigned char *seen; /* a bit per slot: met in this load */
+  size_t cap, n;
+  long long nulls; /* rows of the table without a digest */
+} digest_set;
+
+static const unsigned char zero16[16];
+
+static size_t digest_home(const digest_set *ds, const unsigned char d[16]) {
+  uint64_t h;
+  memcpy(&h, d, sizeof h);
+  return (size_t)(((unsigned __int128)h * ds->cap) >> 64);
+}
+
+static void digest_init(digest_set *ds, size_t expect) {
+  ds->cap = expect + expect / 4 + 1024; /* filled to 0.8 at most */
+  ds->n = 0;
+  ds->slot = sp_xcalloc(ds->cap, 16);
+  ds->seen = sp_xcalloc(ds->cap / 8 + 1, 1);
+}
+
+static void digest_add(digest_set *ds, const unsigned char d[16]);
+
+static void digest_grow(digest_set *ds) {
+  digest_set old = *ds;
+  digest_init(ds, old.cap * 2);
+  for (size_t i = 0; i < old.cap; i++)
+    if (memcmp(old.slot + 16 * i, zero16, 16) != 0)
+      digest_add(ds, old.slot + 16 * i);
+  free(old.slot);
+  free(old.seen);
+}
+
+static void digest_add(digest_set *ds, const unsigned char d[16]) {
+  if (memcmp(d, zero16, 16) == 0)
+    return; /* cannot be stored; such a row is sent, as if changed */
+  if ((ds->n + 1) * 5 > ds->cap * 4)
+    digest_grow(ds);
+  size_t i = digest_home(ds, d);
+  while (memcmp(ds->slot + 16 * i, zero16, 16) != 0) {
+    if (memcmp(ds->slot + 16 * i, d, 16) == 0)
+      return;
+    i = i + 1 == ds->cap ? 0 : i + 1;
+  }
+  memcpy(ds->slot + 16 * i, d, 16);
+  ds->n++;
+}
+
+/* 0: not in the table; 1: in it, met for the first time; 2: met again. */
+static int digest_meet(digest_set *ds, const unsigned char d[16]) {
+  if (!ds->cap)
+    return 0;
+  size_t i = digest_home(ds, d);
+  while (memcmp(ds->slot + 16 * i, zero16, 16) != 0) {
+    if (memcmp(ds->slot + 16 * i, d, 16) == 0) {
+      unsigned char bit = (unsigned char)(1u << (i % 8));
+      int again = (ds->seen[i / 8] & bit) != 0;
+      ds->seen[i / 8] |= bit;
+      return again ? 2 : 1;
+    }
+    i = i + 1 == ds->cap ? 0 : i + 1;
+  }
+  return 0;
+}
+
+/* Whether d is in the table and was met in this load. */
+static int digest_was_met(const digest_set *ds, const unsigned char d[16]) {
+  if (!ds->cap)
+    return 0;
+  size_t i = digest_home(ds, d);
+  while (memcmp(ds->slot + 16 * i, zero16, 16) != 0) {
+    if (memcmp(ds->slot + 16 * i, d, 16) == 0)
+      return (ds->seen[i / 8] >> (i % 8)) & 1;
+    i = i + 1 == ds->cap ? 0 : i + 1;
+  }
+  return 0;
+}
+
+static void digest_free(digest_set *ds) {
+  free(ds->slot);
+  free(ds->seen);
+  memset(ds, 0, sizeof *ds);
+}
+
+/* A uuid's text as PostgreSQL's uuid_out writes it (8-4-4-4-12 lowercase
+ * hex) to its 16 bytes; -1 for anything else (\N).  Arithmetic, not
+ * branches: it runs once a row of the table. */
+static int uuid_parse(const char *s, size_t len, unsigned char out[16]) {
+  static const unsigned char at[16] = {0,  2,  4,  6,  9,  11, 14, 16,
+                                       19, 21, 24, 26, 28, 30, 32, 34};
+  if (len == 37 && s[36] == '\n') /* a line of COPY TO */
+    len--;
+  if (len != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-')
+    return -1;
+  for (int i = 0; i < 16; i++) {
+    unsigned hi = (unsigned char)s[at[i]], lo = (unsigned char)s[at[i] + 1];
+    /* '0'-'9' are 0x30-0x39, 'a'-'f' 0x61-0x66 */
+    hi = (hi & 0xf) + 9 * (hi >> 6);
+    lo = (lo & 0xf) + 9 * (lo >> 6);
+    out[i] = (unsigned char)(hi << 4 | lo);
+  }
+  return 0;
+}
+
+/* Every _digest of table qt into ds, with one COPY (text: a uuid a line,
+ * \N for a row loaded before digests were kept; such a row never matches,
+ * so it is sent and compared by the server as before). */
+static int fetch_digests(PGconn *conn, const char *qt, digest_set *ds,
+                         char *err, size_t errlen) {
+  char *q = sp_xasprintf("SELECT greatest(reltuples, 0)::bigint FROM pg_class "
+                         "WHERE oid = '%s'::regclass",
+                         qt);
+  PGresult *res;
+  int rc = sp_pg_exec(conn, q, PGRES_TUPLES_OK, &res, err, errlen);
+  free(q);
+  if (rc)
+    return rc;
+  long long est = PQntuples(res) ? atoll(PQgetvalue(res, 0, 0)) : 0;
+  PQclear(res);
+  digest_init(ds, (size_t)(est > 0 ? est + est / 16 : 0));
+  q = sp_xasprintf("COPY (SELECT _digest FROM %s) TO STDOUT", qt);
+  res = PQexec(conn, q);
+  free(q);
+  if (PQresultStatus(res) != PGRES_COPY_OUT) {
+    rc = sp_pg_classify(conn, res);
+    snprintf(err, errlen, "cannot read the table's digests: %s",
+             PQerrorMessage(conn));
+    PQclear(res);
+    return rc;
+  }
+  PQclear(res);
+  char *line;
+  int len;
+  while ((len = PQgetCopyData(conn, &line, 0)) > 0) {
+    unsigned char d[16];
+    if (uuid_parse(line, (size_t)len, d) == 0)
+      digest_add(ds, d);
+    else
+      ds->nulls++;
+    PQfreemem(line);
+  }
+  while ((res = PQgetResult(conn)) != NULL) {
+    if (PQresultStatus(res) != PGRES_COMMAND_OK && !rc) {
+      rc = sp_pg_classify(conn, res);
+      snprintf(err, errlen, "cannot read the table's digests: %s",
+               PQerrorMessage(conn));
+    }
+    PQclear(res);
+  }
+  if (!rc && len == -2) {
+    rc = SAMSPOR_ETEMP;
+    snprintf(err, errlen, "cannot read the table's digests: %s",
+             PQerrorMessage(conn));
+  }
+  return rc;
+}
+
 /* ---- the loading sink ------------------------------------------------- */
+
+/* A row not sent, spooled as it is (text only if it must be staged). */
+typedef struct unchanged_row {
+  long long ord; /* its ordinal among the load's rows */
+  unsigned char digest[16];
+} unchanged_row;
 
 typedef struct loader {
   samspor_sink sink; /* must be first: the host casts to it */
@@ -159,6 +334,13 @@ typedef struct loader {
   double max_ratio;     /* max_reject_ratio */
   FILE *positions;      /* keyed streams: the position of each COPY row, a line
                            each, to name both rows of a duplicate key */
+  int digest;           /* rows carry their _digest */
+  digest_set *known;    /* the table's digests: rows found there are not
+                           sent (NULL: every row is sent) */
+  FILE *unchanged;      /* with known: an unchanged_row for each row not
+                           sent, for the rare load that must stage them */
+  long long nunchanged; /* rows not sent: already in the table */
+  int met_again;        /* a row not sent came twice */
   int rc;               /* first failure, 0 while all is well */
   char err[1024];
   size_t nreasons; /* rejected rows per reason, for the run record */
@@ -407,10 +589,44 @@ static int l_record_end(samspor_sink *sink) {
       l->max_cursor = sp_xstrndup(v, cl);
     }
   }
-  /* The rules end the line with '\n'; the run id is the last column. */
+  /* The rules end the line with '\n'; the digest of the values, the run
+   * id and, when rows are compared with the table's, the row's ordinal
+   * (the order of the source, for on_duplicate) follow. */
   l->copy.len--;
-  sp_buf_puts(&l->copy, l->run_suffix);
   l->rows++;
+  int sent = 1;
+  if (l->digest) {
+    unsigned char d[16];
+    crypto_generichash(d, sizeof d, (const unsigned char *)l->copy.data + mark,
+                       l->copy.len - mark, NULL, 0);
+    int met = l->known ? digest_meet(l->known, d) : 0;
+    if (met) {
+      /* Already in the table as it is: not sent. */
+      l->copy.len = mark;
+      l->copy.data[mark] = '\0';
+      sent = 0;
+      l->nunchanged++;
+      l->met_again |= met == 2;
+      unchanged_row u;
+      u.ord = l->rows;
+      memcpy(u.digest, d, sizeof u.digest);
+      if (fwrite(&u, sizeof u, 1, l->unchanged) != 1 && !l->rc) {
+        l->rc = SAMSPOR_EIO;
+        snprintf(l->err, sizeof l->err, "cannot spool digests: %s",
+                 strerror(errno));
+        return l->rc;
+      }
+    } else {
+      char u[37];
+      sp_uuid_format(d, u);
+      sp_buf_putc(&l->copy, '\t');
+      sp_buf_append(&l->copy, u, 36);
+    }
+  }
+  if (sent && l->known)
+    sp_buf_printf(&l->copy, "\t%lld\t%lld\n", l->run_id, l->rows);
+  else if (sent)
+    sp_buf_puts(&l->copy, l->run_suffix);
   if (l->positions) {
     for (const char *p = l->position; *p; p++)
       putc(*p == '\n' ? ' ' : *p, l->positions);
@@ -640,12 +856,17 @@ static int drop_duplicates(loader *l, const char *rel, char *err,
       &sql,
       "CREATE TEMP TABLE samspor_dup ON COMMIT DROP AS "
       "SELECT c, o, k FROM (SELECT c, o, count(*) OVER w AS n, %s(o) OVER w "
-      "AS k FROM (SELECT ctid AS c, row_number() OVER (ORDER BY ctid) AS o, "
+      "AS k FROM (SELECT ctid AS c, %s AS o, "
       "%s FROM %s) x WINDOW w AS (PARTITION BY %s ORDER BY o ROWS BETWEEN "
       "UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)) y WHERE n > 1 AND o <> "
       "k; DELETE FROM %s t USING samspor_dup d WHERE t.ctid = d.c",
-      sp_streq(policy, "last") ? "last_value" : "first_value", keys, rel, keys,
-      rel);
+      sp_streq(policy, "last") ? "last_value" : "first_value",
+      /* A stage compared with the table holds the rows' ordinals: not all
+       * came in COPY order. */
+      l->known && strcmp(rel, "samspor_stage") == 0
+          ? "_ord"
+          : "row_number() OVER (ORDER BY ctid)",
+      keys, rel, keys, rel);
   free(keys);
   PGresult *res = NULL;
   int rc = sp_pg_exec(conn, sql.data, PGRES_COMMAND_OK, &res, err, errlen);
@@ -830,18 +1051,24 @@ static int merge_stage(PGconn *conn, const sp_stream *st, const char *qt,
       sp_buf_printf(&set, "%s = EXCLUDED.%s, ", q, q);
       PQfreemem(q);
     }
+    /* A row whose values are unchanged but whose _digest is missing (loaded
+     * before digests were kept) gets its digest, and keeps its _run_id. */
     sp_buf_printf(
         &sql,
         "WITH changed AS (SELECT DISTINCT %s FROM samspor_stage s WHERE NOT "
-        "EXISTS (SELECT 1 FROM %s x WHERE %s AND (%s) IS NOT DISTINCT FROM "
-        "(%s))), "
-        "latest AS (SELECT DISTINCT ON (%s) %s, s._run_id FROM samspor_stage "
-        "s JOIN changed USING (%s) ORDER BY %s, s.ctid DESC) "
-        "INSERT INTO %s AS t (%s, _run_id) SELECT %s, _run_id FROM latest "
-        "ON CONFLICT (%s) DO UPDATE SET %s_run_id = EXCLUDED._run_id, "
-        "_loaded_at = EXCLUDED._loaded_at WHERE (%s) IS DISTINCT FROM (%s)",
+        "EXISTS (SELECT 1 FROM %s x WHERE %s AND (%s, x._digest) IS NOT "
+        "DISTINCT FROM (%s, s._digest))), "
+        "latest AS (SELECT DISTINCT ON (%s) %s, s._digest, s._run_id FROM "
+        "samspor_stage s JOIN changed USING (%s) ORDER BY %s, s.ctid DESC) "
+        "INSERT INTO %s AS t (%s, _digest, _run_id) SELECT %s, _digest, "
+        "_run_id FROM latest ON CONFLICT (%s) DO UPDATE SET %s_digest = "
+        "EXCLUDED._digest, _run_id = CASE WHEN (%s) IS DISTINCT FROM (%s) "
+        "THEN EXCLUDED._run_id ELSE t._run_id END, _loaded_at = CASE WHEN "
+        "(%s) IS DISTINCT FROM (%s) THEN EXCLUDED._loaded_at ELSE "
+        "t._loaded_at END WHERE (%s, t._digest) IS DISTINCT FROM (%s, "
+        "EXCLUDED._digest)",
         keys, qt, join.data, x_cols, s_cols, keys, s_cols, keys, keys, qt, cols,
-        cols, keys, set.data, t_cols, e_cols);
+        cols, keys, set.data, t_cols, e_cols, t_cols, e_cols, t_cols, e_cols);
     sp_buf_free(&join);
     sp_buf_free(&set);
     free(keys);
@@ -882,6 +1109,174 @@ out:
 }
 
 /*
+ * After a load compared with the table: must the rows not sent (already in
+ * the table) be staged after all?  Only when one of them shares its key
+ * with another row of this load: then on_duplicate decides between them by
+ * their order in the source, as it does when every row is staged.
+ */
+static int must_restage(loader *l, const char *qt, int *need, char *err,
+                        size_t errlen) {
+  *need = l->met_again;
+  if (*need || l->nunchanged == 0)
+    return 0;
+  /* Statistics: a small stage is joined by index probes, not by reading
+   * the whole table (1M rows: 20 ms instead of a second). The table's
+   * pages are in memory, just read for its digests. */
+  int rc0 = sp_pg_exec(l->conn,
+                       "ANALYZE samspor_stage; SET LOCAL random_page_cost = "
+                       "1.1",
+                       PGRES_COMMAND_OK, NULL, err, errlen);
+  if (rc0)
+    return rc0;
+  const char *const *key;
+  size_t nkey = sp_get_list(l->st->s, "key", &key);
+  char *keys = ident_list(l->conn, key, nkey, NULL);
+  char *q = sp_xasprintf("COPY (SELECT t._digest FROM samspor_stage s JOIN %s "
+                         "t USING (%s) WHERE t._digest IS NOT NULL) TO STDOUT",
+                         qt, keys);
+  free(keys);
+  PGresult *res = PQexec(l->conn, q);
+  free(q);
+  int rc = 0;
+  if (PQresultStatus(res) != PGRES_COPY_OUT) {
+    rc = sp_pg_classify(l->conn, res);
+    snprintf(err, errlen, "cannot compare keys: %s", PQerrorMessage(l->conn));
+    PQclear(res);
+    return rc;
+  }
+  PQclear(res);
+  char *line;
+  int len;
+  while ((len = PQgetCopyData(l->conn, &line, 0)) > 0) {
+    unsigned char d[16];
+    if (uuid_parse(line, (size_t)len, d) == 0 && digest_was_met(l->known, d))
+      *need = 1;
+    PQfreemem(line);
+  }
+  while ((res = PQgetResult(l->conn)) != NULL) {
+    if (PQresultStatus(res) != PGRES_COMMAND_OK && !rc) {
+      rc = sp_pg_classify(l->conn, res);
+      snprintf(err, errlen, "cannot compare keys: %s", PQerrorMessage(l->conn));
+    }
+    PQclear(res);
+  }
+  return rc;
+}
+
+/* Stage the rows not sent, from the table (their digests identify them),
+ * with their ordinals in the source. */
+static int restage(loader *l, const char *qt, const char *dcols, char *err,
+                   size_t errlen) {
+  int rc = sp_pg_exec(l->conn,
+                      "CREATE TEMP TABLE samspor_unchanged (o bigint, d uuid) "
+                      "ON COMMIT DROP",
+                      PGRES_COMMAND_OK, NULL, err, errlen);
+  if (rc)
+    return rc;
+  FILE *text = tmpfile();
+  if (!text) {
+    snprintf(err, errlen, "cannot create a temporary file: %s",
+             strerror(errno));
+    return SAMSPOR_EIO;
+  }
+  rewind(l->unchanged);
+  unchanged_row u;
+  while (fread(&u, sizeof u, 1, l->unchanged) == 1) {
+    char d[37];
+    sp_uuid_format(u.digest, d);
+    fprintf(text, "%lld\t%s\n", u.ord, d);
+  }
+  if (ferror(l->unchanged) || fflush(text) != 0) {
+    snprintf(err, errlen, "cannot read spooled digests: %s", strerror(errno));
+    fclose(text);
+    return SAMSPOR_EIO;
+  }
+  rewind(text);
+  rc = sp_pg_copy_in(l->conn, "COPY samspor_unchanged FROM STDIN", text, err,
+                     errlen);
+  fclose(text);
+  if (rc)
+    return rc;
+  const char **names = column_names(l->st);
+  char *t = ident_list(l->conn, names, l->st->ncolumns, "t.");
+  char *tcols = sp_xasprintf("%s, t._digest", t);
+  free(t);
+  free(names);
+  char *q = sp_xasprintf(
+      "INSERT INTO samspor_stage (%s, _run_id, _ord) SELECT %s, %lld, u.o "
+      "FROM samspor_unchanged u JOIN %s t ON t._digest = u.d",
+      dcols, tcols, l->run_id, qt);
+  rc = sp_pg_exec(l->conn, q, PGRES_COMMAND_OK, NULL, err, errlen);
+  free(q);
+  free(tcols);
+  return rc;
+}
+
+/*
+ * full_refresh compared with the table: delete the rows this export no
+ * longer holds as they are (vanished or changed: their digests were not
+ * met), then add the staged ones (new or changed).  When the rows not sent
+ * were staged after all, the stage holds the whole export: replace all.
+ */
+static int replace_changed(loader *l, const char *qt, const char *dcols,
+                           int restaged, char *err, size_t errlen) {
+  PGconn *conn = l->conn;
+  int rc = 0;
+  char *q;
+  if (restaged) {
+    q = sp_xasprintf("DELETE FROM %s", qt);
+    rc = sp_pg_exec(conn, q, PGRES_COMMAND_OK, NULL, err, errlen);
+    free(q);
+  } else {
+    rc = sp_pg_exec(conn,
+                    "CREATE TEMP TABLE samspor_gone (d uuid) ON COMMIT DROP",
+                    PGRES_COMMAND_OK, NULL, err, errlen);
+    FILE *f = rc ? NULL : tmpfile();
+    if (!rc && !f) {
+      rc = SAMSPOR_EIO;
+      snprintf(err, errlen, "cannot create a temporary file: %s",
+               strerror(errno));
+    }
+    const digest_set *ds = l->known;
+    long long gone = ds->nulls;
+    for (size_t i = 0; !rc && i < ds->cap; i++) {
+      const unsigned char *d = ds->slot + 16 * i;
+      if (memcmp(d, zero16, 16) == 0 || (ds->seen[i / 8] >> (i % 8)) & 1)
+        continue;
+      char u[37];
+      sp_uuid_format(d, u);
+      u[36] = '\n';
+      gone++;
+      if (fwrite(u, 1, 37, f) != 37) {
+        rc = SAMSPOR_EIO;
+        snprintf(err, errlen, "cannot spool digests: %s", strerror(errno));
+      }
+    }
+    if (!rc && gone) {
+      rewind(f);
+      rc = sp_pg_copy_in(conn, "COPY samspor_gone FROM STDIN", f, err, errlen);
+    }
+    if (f)
+      fclose(f);
+    if (!rc && gone) {
+      q = sp_xasprintf("ANALYZE samspor_gone; DELETE FROM %s WHERE _digest "
+                       "IS NULL OR _digest IN (SELECT d FROM samspor_gone)",
+                       qt);
+      rc = sp_pg_exec(conn, q, PGRES_COMMAND_OK, NULL, err, errlen);
+      free(q);
+    }
+  }
+  if (!rc) {
+    q = sp_xasprintf("INSERT INTO %s (%s, _run_id) SELECT %s, _run_id FROM "
+                     "samspor_stage",
+                     qt, dcols, dcols);
+    rc = sp_pg_exec(conn, q, PGRES_COMMAND_OK, NULL, err, errlen);
+    free(q);
+  }
+  return rc;
+}
+
+/*
  * The body of one stream's transaction, after BEGIN: table, state, the
  * plugin's records through COPY, merge, retention, state, run row.
  */
@@ -895,6 +1290,13 @@ static int stream_tx(sp_syncer *s, const sp_connector *cc, const sp_stream *st,
   int rc;
   char *qt = sp_schema_qualified(conn, sp_config_schema(c), st->table);
   char *cols = column_list(conn, st);
+  /* The columns COPY fills, but for _run_id (and a stage's _ord). */
+  char *dcols = sp_schema_digested(st) ? sp_xasprintf("%s, _digest", cols)
+                                       : sp_xstrdup(cols);
+  digest_set known;
+  memset(&known, 0, sizeof known);
+  int aware = 0; /* rows are compared with the table's before sending */
+  int restaged = 0;
   char *stored_cursor = NULL, *stored_state = NULL;
   int initial = 0;     /* first load of an incremental_dedup table */
   char *pkname = NULL; /* the table's primary key constraint */
@@ -975,8 +1377,30 @@ static int stream_tx(sp_syncer *s, const sp_connector *cc, const sp_stream *st,
     initial = st->mode == SP_MODE_INCREMENTAL_DEDUP &&
               (s->opts.rebuild || strcmp(PQgetvalue(res, 0, 0), "t") == 0) &&
               pkname;
+    /* A table with rows to compare against: send only what changed. */
+    aware = sp_schema_digested(st) && !s->opts.rebuild && pkname &&
+            strcmp(PQgetvalue(res, 0, 0), "f") == 0;
     PQclear(res);
     res = NULL;
+  }
+  l->digest = sp_schema_digested(st);
+  if (aware) {
+    /* Other writers (forget) wait for this load; readers do not. */
+    sp_buf_reset(&sql);
+    sp_buf_printf(&sql, "LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE", qt);
+    rc = sp_pg_exec(conn, sql.data, PGRES_COMMAND_OK, NULL, err, errlen);
+    if (!rc)
+      rc = fetch_digests(conn, qt, &known, err, errlen);
+    if (rc)
+      goto out;
+    l->known = &known;
+    l->unchanged = tmpfile();
+    if (!l->unchanged) {
+      rc = SAMSPOR_EIO;
+      snprintf(err, errlen, "cannot create a temporary file: %s",
+               strerror(errno));
+      goto out;
+    }
   }
   /* A keyed append is staged so that duplicates within the load are
    * handled before they meet the primary key; a table refilled from empty
@@ -988,6 +1412,10 @@ static int stream_tx(sp_syncer *s, const sp_connector *cc, const sp_stream *st,
   int freeze = st->mode == SP_MODE_FULL_REFRESH || initial || s->opts.rebuild;
   if (s->opts.rebuild)
     staged = 0;
+  if (aware) {
+    staged = 1;
+    freeze = 0;
+  }
   int rebuild = pkname && freeze;
   sp_buf_reset(&sql);
   if (rebuild) {
@@ -1004,8 +1432,8 @@ static int stream_tx(sp_syncer *s, const sp_connector *cc, const sp_stream *st,
     /* A temporary table: no WAL, gone at commit or rollback. */
     sp_buf_printf(&sql,
                   "CREATE TEMP TABLE samspor_stage ON COMMIT DROP AS "
-                  "SELECT %s, _run_id FROM %s WITH NO DATA",
-                  cols, qt);
+                  "SELECT %s, _run_id%s FROM %s WITH NO DATA",
+                  dcols, aware ? ", 0::bigint AS _ord" : "", qt);
   }
   if (sql.len) {
     rc = sp_pg_exec(conn, sql.data, PGRES_COMMAND_OK, NULL, err, errlen);
@@ -1013,8 +1441,8 @@ static int stream_tx(sp_syncer *s, const sp_connector *cc, const sp_stream *st,
       goto out;
   }
   sp_buf_reset(&sql);
-  sp_buf_printf(&sql, "COPY %s (%s, _run_id) FROM STDIN%s",
-                staged ? "samspor_stage" : qt, cols,
+  sp_buf_printf(&sql, "COPY %s (%s, _run_id%s) FROM STDIN%s",
+                staged ? "samspor_stage" : qt, dcols, aware ? ", _ord" : "",
                 freeze ? " WITH (FREEZE)" : "");
   res = PQexec(conn, sql.data);
   if (PQresultStatus(res) != PGRES_COPY_IN) {
@@ -1058,8 +1486,14 @@ static int stream_tx(sp_syncer *s, const sp_connector *cc, const sp_stream *st,
     snprintf(err, errlen, "%s", l->err);
   else if (rebuild)
     rc = rebuild_key(l, qt, pkname, err, errlen);
-  else if (keyed)
-    rc = dedupe_rel(l, staged ? "samspor_stage" : qt, err, errlen);
+  else if (keyed) {
+    if (aware)
+      rc = must_restage(l, qt, &restaged, err, errlen);
+    if (!rc && restaged)
+      rc = restage(l, qt, dcols, err, errlen);
+    if (!rc)
+      rc = dedupe_rel(l, staged ? "samspor_stage" : qt, err, errlen);
+  }
   r->read = l->read;
   r->rejected = l->rejected;
   r->nreasons = l->nreasons;
@@ -1092,7 +1526,11 @@ static int stream_tx(sp_syncer *s, const sp_connector *cc, const sp_stream *st,
   }
 
   r->loaded = l->rows;
-  if (staged) {
+  if (aware && st->mode == SP_MODE_FULL_REFRESH) {
+    rc = replace_changed(l, qt, dcols, restaged, err, errlen);
+    if (rc)
+      goto out;
+  } else if (staged) {
     rc = merge_stage(conn, st, qt, cols, stored_cursor, r->run_id, &r->loaded,
                      err, errlen);
     if (rc)
@@ -1151,6 +1589,12 @@ out:
   sp_buf_free(&sql);
   free(qt);
   free(cols);
+  free(dcols);
+  digest_free(&known);
+  l->known = NULL;
+  if (l->unchanged)
+    fclose(l->unchanged);
+  l->unchanged = NULL;
   free(stored_cursor);
   free(stored_state);
   free(pkname);

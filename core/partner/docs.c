@@ -590,6 +590,10 @@ static char *column_rule(ctx *x, const sp_stream *st, const char *name) {
                       "row");
   else if (sp_streq(name, "_loaded_at"))
     rule = sp_xstrdup("Bookkeeping: when the row was loaded");
+  else if (sp_streq(name, "_digest"))
+    rule = sp_xstrdup("Bookkeeping: a digest of the row's declared values "
+                      "(keyed full_refresh and incremental_dedup tables), "
+                      "so that unchanged rows are not sent again");
   else
     rule = sp_xstrdup("No longer loaded: the column is not in the "
                       "configuration any more; rows loaded from now on "
@@ -1143,7 +1147,9 @@ static void document(ctx *x, const char *config_path) {
   sp_doc_heading(d, 2, "Table by table");
   sp_doc_para(d,
               "Every stream table has the configured columns plus _run_id and "
-              "_loaded_at. Times are given in time zone %s.",
+              "_loaded_at (and _digest where the stream has a key and mode "
+              "full_refresh or incremental_dedup). Times are given in time "
+              "zone %s.",
               x->tz);
   for (size_t i = 0; i < x->c->nconnectors && !x->rc; i++)
     for (size_t s = 0; s < x->c->connectors[i].nstreams && !x->rc; s++)

@@ -382,6 +382,13 @@ static int is_key(const sp_stream *st, const char *name) {
   return 0;
 }
 
+int sp_schema_digested(const sp_stream *st) {
+  const char *const *key;
+  return (st->mode == SP_MODE_INCREMENTAL_DEDUP ||
+          st->mode == SP_MODE_FULL_REFRESH) &&
+         sp_get_list(st->s, "key", &key) > 0;
+}
+
 /* Find what the stream's table lacks (table, columns, comments, grants,
  * the pseudonym register) with read-only queries; with dry set, only say
  * in *todo whether anything does, else make it (in the caller's
@@ -429,6 +436,8 @@ static int ensure_table(PGconn *conn, const sp_config *c,
     }
     sp_buf_puts(&sql, "_run_id bigint NOT NULL, _loaded_at timestamptz NOT "
                       "NULL DEFAULT now()");
+    if (sp_schema_digested(st))
+      sp_buf_puts(&sql, ", _digest uuid");
     const char *const *key;
     size_t nkey = sp_get_list(st->s, "key", &key);
     for (size_t i = 0; i < nkey; i++) {
@@ -465,6 +474,11 @@ static int ensure_table(PGconn *conn, const sp_config *c,
         PQfreemem(qc);
       }
     }
+    int has_digest = 0;
+    for (int r = 0; r < PQntuples(res); r++)
+      has_digest |= strcmp(PQgetvalue(res, r, 0), "_digest") == 0;
+    if (!has_digest && sp_schema_digested(st))
+      sp_buf_printf(&sql, "ALTER TABLE %s ADD COLUMN _digest uuid;", qt);
     /* The key must be the same set of columns. */
     for (int r = 0; r < PQntuples(res) && !rc; r++) {
       const char *name = PQgetvalue(res, r, 0);
@@ -506,16 +520,22 @@ static int ensure_table(PGconn *conn, const sp_config *c,
     add_comment(&sql, conn, twhat, tcomment);
   free(twhat);
   free(tcomment);
-  for (size_t i = 0; i < st->ncolumns + 2; i++) {
+  size_t ncomment = st->ncolumns + (sp_schema_digested(st) ? 3 : 2);
+  for (size_t i = 0; i < ncomment; i++) {
     const sp_column *col = i < st->ncolumns ? &st->columns[i] : NULL;
-    const char *name = col                 ? col->name
-                       : i == st->ncolumns ? "_run_id"
-                                           : "_loaded_at";
+    const char *name = col                     ? col->name
+                       : i == st->ncolumns     ? "_run_id"
+                       : i == st->ncolumns + 1 ? "_loaded_at"
+                                               : "_digest";
     char *text =
         col ? column_comment(col)
-            : sp_xstrdup(i == st->ncolumns
-                             ? "The samspor.sync_run that loaded the row."
-                             : "When the row was loaded.");
+            : sp_xstrdup(i == st->ncolumns ? "The samspor.sync_run that loaded "
+                                             "the row."
+                         : i == st->ncolumns + 1
+                             ? "When the row was loaded."
+                             : "Bookkeeping: a digest of the row's "
+                               "declared values, with which samspor finds "
+                               "unchanged rows without sending them.");
     const char *have = NULL;
     for (int r = 0; exists && r < PQntuples(res); r++)
       if (strcmp(PQgetvalue(res, r, 0), name) == 0 && !PQgetisnull(res, r, 3))

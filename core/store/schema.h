@@ -47,4 +47,8 @@ int sp_schema_ensure_table(PGconn *conn, const sp_config *c,
 int sp_schema_prepare(PGconn *conn, const sp_config *c, const sp_connector *cc,
                       const sp_stream *st, char *err, size_t errlen);
 
+/* Whether the stream's table keeps a digest of each row's values
+ * (_digest): keyed incremental_dedup and full_refresh streams, whose loads
+ * send only the rows that changed (sync.c). */
+int sp_schema_digested(const sp_stream *st);
 #endif
