@@ -12,13 +12,22 @@ pg_start
 # hold N SECONDS [CHATTY]: N connections to the admin socket, held for
 # SECONDS; CHATTY ones send a request every second.
 hold() {
-	python3 - "$T/admin.sock" "$1" "$2" "${3:-}" <<-'EOF' &
+	rm -f "$T/hold.ready"
+	python3 - "$T/admin.sock" "$1" "$2" "${3:-}" "$T/hold.ready" <<-'EOF' &
 		import socket, sys, time
 		held = []
 		for _ in range(int(sys.argv[2])):
 		    s = socket.socket(socket.AF_UNIX)
 		    s.connect(sys.argv[1])
 		    held.append(s)
+		if sys.argv[4]:
+		    # every slot taken (each asked once and answered) before the
+		    # test asks
+		    for s in held:
+		        s.sendall(b'{"cmd":"nothing"}\n')
+		    for s in held:
+		        s.recv(65536)
+		open(sys.argv[5], "w").close()
 		end = time.time() + float(sys.argv[3])
 		while time.time() < end:
 		    if sys.argv[4]:
@@ -30,7 +39,12 @@ hold() {
 	EOF
 	HOLDER=$!
 	at_exit "kill $HOLDER 2>/dev/null || true"
-	sleep 1
+	local i
+	for i in $(seq 1 200); do
+		[[ -e $T/hold.ready ]] && return 0
+		sleep 0.1
+	done
+	fail "the $1 clients did not connect"
 }
 
 test_jammed_socket_status_and_trigger() {

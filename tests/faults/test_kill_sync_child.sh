@@ -25,13 +25,17 @@ test_sigkill_at_several_offsets() {
 	fconf "" "$(fconnector unge append 'retry = { attempts = 5; backoff = "1s"; max_backoff = "2s"; };')"
 	gen_source "$T/in/unge_1.csv" 1000 21
 	fsync_ok 0 # a recent success: no catch-up run at start
+	# A load slowed down in the server (a pause every ~50 rows: about 4 s
+	# for 200,000), so that each kill point is reached while the child
+	# still loads, however fast or busy the machine is.
+	psql_q "CREATE FUNCTION warehouse.slow() RETURNS trigger LANGUAGE plpgsql AS \$\$ BEGIN IF random() < 0.02 THEN PERFORM pg_sleep(0.001); END IF; RETURN NEW; END \$\$; CREATE TRIGGER slow BEFORE INSERT ON warehouse.unge FOR EACH ROW EXECUTE FUNCTION warehouse.slow()" >/dev/null
 	start_daemon
 	local files=("$T/in/unge_1.csv") k=1 pct pid
 	for pct in 5 40 75; do
 		k=$((k + 1))
 		gen_source "$T/in/unge_$k.csv" "$SP_FAULT_ROWS" $((21 + k))
 		assert_exit 0 "$SAMSPOR" -c "$T/d.conf" trigger unge
-		for ((i = 0; i < 200; i++)); do
+		for ((i = 0; i < 1200; i++)); do
 			pid=$(child_pid)
 			[[ -n $pid ]] && break
 			sleep 0.05
