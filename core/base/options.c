@@ -370,19 +370,10 @@ static void read_secret(parse_ctx *pc, sp_value *v, const char *how,
   free(path);
 }
 
-/* Parse one config setting `cs` as the value of option v->opt. */
-static void parse_value(sp_value *v, const config_setting_t *cs,
-                        parse_ctx *pc) {
+/* A string, path, enum, integer, float or boolean. */
+static void parse_scalar(sp_value *v, const config_setting_t *cs, int ct,
+                         int line, parse_ctx *pc) {
   const samspor_option *o = v->opt;
-  int line = setting_line(cs);
-  int ct = config_setting_type(cs);
-  v->set = 1;
-  v->line = line;
-
-  if (o->flags & SP_OPT_DEFER) {
-    v->raw = cs;
-    return;
-  }
   switch (o->type) {
   case SAMSPOR_OPT_STRING:
   case SAMSPOR_OPT_PATH:
@@ -446,26 +437,40 @@ static void parse_value(sp_value *v, const config_setting_t *cs,
     }
     v->i = config_setting_get_bool(cs);
     break;
-  case SAMSPOR_OPT_DURATION:
-    if (ct == CONFIG_TYPE_INT || ct == CONFIG_TYPE_INT64) {
-      v->f = (double)config_setting_get_int64(cs);
-      v->str = sp_xasprintf("%llds", (long long)v->f);
-    } else if (ct == CONFIG_TYPE_STRING) {
-      v->str = sp_xstrdup(config_setting_get_string(cs));
-      if (sp_duration_parse(v->str, &v->f) != 0) {
-        sp_errors_add(pc->errs, pc->file, line,
-                      "option '%s' in %s: '%s' is not a duration; write a "
-                      "number and a unit, e.g. \"90s\", \"30m\", \"2h\", "
-                      "\"1d\", \"6y\"",
-                      o->name, pc->where, v->str);
-        break;
-      }
-    } else {
-      type_error(pc, o, line, "(e.g. \"30m\")");
-      break;
-    }
-    check_range(pc, o, v->f, line, v->str);
+  default:
     break;
+  }
+}
+
+/* A duration: seconds as an integer, or a number and a unit. */
+static void parse_duration(sp_value *v, const config_setting_t *cs, int ct,
+                           int line, parse_ctx *pc) {
+  const samspor_option *o = v->opt;
+  if (ct == CONFIG_TYPE_INT || ct == CONFIG_TYPE_INT64) {
+    v->f = (double)config_setting_get_int64(cs);
+    v->str = sp_xasprintf("%llds", (long long)v->f);
+  } else if (ct == CONFIG_TYPE_STRING) {
+    v->str = sp_xstrdup(config_setting_get_string(cs));
+    if (sp_duration_parse(v->str, &v->f) != 0) {
+      sp_errors_add(pc->errs, pc->file, line,
+                    "option '%s' in %s: '%s' is not a duration; write a "
+                    "number and a unit, e.g. \"90s\", \"30m\", \"2h\", "
+                    "\"1d\", \"6y\"",
+                    o->name, pc->where, v->str);
+      return;
+    }
+  } else {
+    type_error(pc, o, line, "(e.g. \"30m\")");
+    return;
+  }
+  check_range(pc, o, v->f, line, v->str);
+}
+
+/* A list of strings (one string is a list of one) or of integers. */
+static void parse_list(sp_value *v, const config_setting_t *cs, int ct,
+                       int line, parse_ctx *pc) {
+  const samspor_option *o = v->opt;
+  switch (o->type) {
   case SAMSPOR_OPT_STRLIST:
     if (ct == CONFIG_TYPE_STRING) {
       v->list = sp_xcalloc(2, sizeof(char *));
@@ -503,6 +508,16 @@ static void parse_value(sp_value *v, const config_setting_t *cs,
       type_error(pc, o, line, "(e.g. [0, 6, 10])");
     }
     break;
+  default:
+    break;
+  }
+}
+
+/* A group, a list of groups, a map of named groups, or raw settings. */
+static void parse_nested(sp_value *v, const config_setting_t *cs, int ct,
+                         int line, parse_ctx *pc) {
+  const samspor_option *o = v->opt;
+  switch (o->type) {
   case SAMSPOR_OPT_GROUP:
     if (ct != CONFIG_TYPE_GROUP) {
       type_error(pc, o, line, "({ ... })");
@@ -568,6 +583,46 @@ static void parse_value(sp_value *v, const config_setting_t *cs,
       break;
     }
     v->raw = cs;
+    break;
+  default:
+    break;
+  }
+}
+
+/* Parse one config setting `cs` as the value of option v->opt. */
+static void parse_value(sp_value *v, const config_setting_t *cs,
+                        parse_ctx *pc) {
+  const samspor_option *o = v->opt;
+  int line = setting_line(cs);
+  int ct = config_setting_type(cs);
+  v->set = 1;
+  v->line = line;
+
+  if (o->flags & SP_OPT_DEFER) {
+    v->raw = cs;
+    return;
+  }
+  switch (o->type) {
+  case SAMSPOR_OPT_STRING:
+  case SAMSPOR_OPT_PATH:
+  case SAMSPOR_OPT_ENUM:
+  case SAMSPOR_OPT_INT:
+  case SAMSPOR_OPT_FLOAT:
+  case SAMSPOR_OPT_BOOL:
+    parse_scalar(v, cs, ct, line, pc);
+    break;
+  case SAMSPOR_OPT_DURATION:
+    parse_duration(v, cs, ct, line, pc);
+    break;
+  case SAMSPOR_OPT_STRLIST:
+  case SAMSPOR_OPT_INTLIST:
+    parse_list(v, cs, ct, line, pc);
+    break;
+  case SAMSPOR_OPT_GROUP:
+  case SAMSPOR_OPT_GROUPLIST:
+  case SAMSPOR_OPT_MAP:
+  case SAMSPOR_OPT_ANY:
+    parse_nested(v, cs, ct, line, pc);
     break;
   }
 }

@@ -21,7 +21,9 @@
  * the catch-up at the next start runs it again.
  *
  * Layout: jobs.c (which job runs when, retry and backoff decisions: pure,
- * no libuv), daemon.c (the loop, scheduling, supervision, control).
+ * no libuv), daemon.c (the loop, scheduling, history, reload, metrics,
+ * signals), supervisor.c (the sync children), control.c (the control
+ * socket's answers); daemon_int.h is their private header.
  */
 #ifndef SAMSPOR_DAEMON_H
 #define SAMSPOR_DAEMON_H

@@ -530,6 +530,192 @@ static int has_map(const sp_config *c, const char *name) {
   return 0;
 }
 
+/* The rule-specific settings of one column (kind, map, bands) and the
+ * free-text warning. */
+static void check_column_rule(const sp_config *c, const sp_column *col,
+                              const samspor_settings *cs,
+                              const column_conf *cconf, const char *file,
+                              sp_errors *errs) {
+  const sp_rule_def *rd = sp_rule_def_of(col->rule);
+  if ((rd->needs & SP_RULE_NEEDS_KIND) && !cconf->kind)
+    sp_errors_add(errs, file, col->line,
+                  "%s: rule %s needs kind (cpr, or a name such as "
+                  "tenancy)",
+                  cs->where, rd->name);
+  if (!(rd->needs & SP_RULE_NEEDS_KIND) && sp_is_set(cs, "kind"))
+    sp_errors_add(errs, file, sp_get_line(cs, "kind"),
+                  "%s: kind applies to rule pseudonym only", cs->where);
+  if (rd->needs & SP_RULE_NEEDS_MAP) {
+    const char *map = cconf->map;
+    if (!map)
+      sp_errors_add(errs, file, col->line,
+                    "%s: rule lookup needs map (one of maps)", cs->where);
+    else if (!has_map(c, map))
+      sp_errors_add(errs, file, sp_get_line(cs, "map"),
+                    "%s: map '%s' is not defined in maps", cs->where, map);
+  } else if (sp_is_set(cs, "map")) {
+    sp_errors_add(errs, file, sp_get_line(cs, "map"),
+                  "%s: map applies to rule lookup only", cs->where);
+  }
+  if ((rd->needs & SP_RULE_NEEDS_BANDS) && !sp_is_set(cs, "bands"))
+    sp_errors_add(errs, file, col->line,
+                  "%s: rule %s needs bands, e.g. [0, 6, 10, 15, 18, "
+                  "25, 30, 65]",
+                  cs->where, rd->name);
+  if (sp_is_set(cs, "bands")) {
+    const sp_value *b = sp_settings_value(cs, "bands");
+    for (size_t k = 1; k < b->nlist; k++)
+      if (b->ilist[k] <= b->ilist[k - 1])
+        sp_errors_add(errs, file, b->line,
+                      "%s: bands must be strictly ascending", cs->where);
+  }
+  /* Free text can hold anything a person typed, names included: keeping
+   * it must be a written decision, and check says so either way. */
+  if (col->rule == SP_RULE_KEEP && sp_streq(col->sql_type, "text") &&
+      !sp_is_set(cs, "rule"))
+    sp_warnings_add(errs, file, col->line,
+                    "%s keeps free text without saying so: free text can "
+                    "hold names, addresses or CPR numbers; write rule = "
+                    "\"keep\" once you have made sure it cannot",
+                    cs->where);
+}
+
+/* One column of a stream: added to st->columns unless its name or source
+ * is missing (reported already). */
+static void build_column(const sp_config *c, sp_stream *st,
+                         const samspor_settings *cs, const char *file,
+                         sp_errors *errs) {
+  sp_column *col = &st->columns[st->ncolumns];
+  column_conf cconf = {0};
+  fill(cs, sp_column_options, &cconf);
+  col->s = cs;
+  col->name = cconf.name;
+  col->from = cconf.from;
+  col->rule = cconf.rule >= 0 ? (sp_rule)cconf.rule : SP_RULE_KEEP;
+  col->line = cs->line;
+  if (!col->name || !col->from)
+    return; /* already reported as missing */
+  if (!sp_valid_ident(col->name))
+    sp_errors_add(errs, file, col->line,
+                  "column name '%s' in %s: use lowercase letters, digits "
+                  "and _, starting with a letter",
+                  col->name, cs->where);
+  if (find_column(st, col->name))
+    sp_errors_add(errs, file, col->line,
+                  "column '%s' is declared twice in stream '%s'", col->name,
+                  st->table);
+  col->sql_type = sp_rule_sql_type(col->rule, sp_get_string(cs, "type"));
+  check_column_rule(c, col, cs, &cconf, file, errs);
+  /* Distinct source fields: several columns may derive from one field
+   * (cpr -> person, birth_year, gender); the plugin resolves each once. */
+  size_t f;
+  for (f = 0; f < st->nfields; f++)
+    if (strcmp(st->fields[f], col->from) == 0)
+      break;
+  if (f == st->nfields)
+    st->fields[st->nfields++] = col->from;
+  col->field = f;
+  st->ncolumns++;
+}
+
+/* Second pass: references between columns. */
+static void check_column_refs(const sp_stream *st, const char *file,
+                              sp_errors *errs) {
+  for (size_t i = 0; i < st->ncolumns; i++) {
+    const samspor_settings *cs = st->columns[i].s;
+    column_conf cconf = {0};
+    fill(cs, sp_column_options, &cconf);
+    const char *ref = cconf.reference;
+    if ((sp_rule_def_of(st->columns[i].rule)->needs & SP_RULE_AGE_AT) && ref &&
+        !sp_streq(ref, "run_date")) {
+      const sp_column *rc = find_column(st, ref);
+      if (!rc || !sp_streq(rc->sql_type, "date"))
+        sp_errors_add(errs, file, sp_get_line(cs, "reference"),
+                      "%s: reference '%s' is neither run_date nor a date "
+                      "column of this stream",
+                      cs->where, ref);
+    }
+  }
+}
+
+/* key and cursor: columns of the stream, and what the mode needs. */
+static void check_key_cursor(sp_stream *st, const stream_conf *sc,
+                             const char *file, sp_errors *errs) {
+  const char *const *key = sc->key.items;
+  size_t nkey = sc->key.n;
+  for (size_t i = 0; i < nkey; i++)
+    if (!find_column(st, key[i]))
+      sp_errors_add(errs, file, sp_get_line(st->s, "key"),
+                    "key column '%s' of stream '%s' is not one of its "
+                    "columns",
+                    key[i], st->table);
+  if (st->mode == SP_MODE_INCREMENTAL_DEDUP && nkey == 0)
+    sp_errors_add(errs, file, st->line,
+                  "stream '%s': mode incremental_dedup needs key (the "
+                  "columns that identify a row)",
+                  st->table);
+  const char *cursor = sc->cursor;
+  if (cursor) {
+    const sp_column *cc = find_column(st, cursor);
+    if (!cc)
+      sp_errors_add(errs, file, sp_get_line(st->s, "cursor"),
+                    "cursor column '%s' of stream '%s' is not one of its "
+                    "columns",
+                    cursor, st->table);
+    else
+      st->cursor_column = (int)(cc - st->columns);
+    if (st->mode == SP_MODE_FULL_REFRESH)
+      sp_errors_add(errs, file, sp_get_line(st->s, "cursor"),
+                    "stream '%s': a cursor loads only newer rows, which "
+                    "mode full_refresh would then throw away; use append or "
+                    "incremental_dedup",
+                    st->table);
+  }
+}
+
+/* restrict_by and retention: which columns they name, of what type. */
+static void check_restrict_retention(const sp_stream *st, const stream_conf *sc,
+                                     const char *file, sp_errors *errs) {
+  const char *restrict_by = sc->restrict_by;
+  if (restrict_by) {
+    const sp_column *rc = find_column(st, restrict_by);
+    if (!rc)
+      sp_errors_add(errs, file, sp_get_line(st->s, "restrict_by"),
+                    "restrict_by column '%s' of stream '%s' is not one of its "
+                    "columns",
+                    restrict_by, st->table);
+    else if (!sp_streq(rc->sql_type, "text"))
+      sp_errors_add(errs, file, sp_get_line(st->s, "restrict_by"),
+                    "restrict_by column '%s' of stream '%s' is %s; it must "
+                    "be a text column holding area names",
+                    restrict_by, st->table, rc->sql_type);
+  }
+  int has_ret = sp_is_set(st->s, "retention");
+  const char *retcol = sc->retention_column;
+  if (has_ret && !retcol)
+    sp_errors_add(errs, file, sp_get_line(st->s, "retention"),
+                  "stream '%s': retention needs retention_column (a date "
+                  "column)",
+                  st->table);
+  if (retcol) {
+    const sp_column *rc = find_column(st, retcol);
+    if (!has_ret)
+      sp_errors_add(errs, file, sp_get_line(st->s, "retention_column"),
+                    "stream '%s': retention_column needs retention (\"6y\")",
+                    st->table);
+    if (!rc)
+      sp_errors_add(errs, file, sp_get_line(st->s, "retention_column"),
+                    "retention column '%s' of stream '%s' is not one of its "
+                    "columns",
+                    retcol, st->table);
+    else if (!sp_streq(rc->sql_type, "date") &&
+             !sp_streq(rc->sql_type, "timestamptz"))
+      sp_errors_add(errs, file, sp_get_line(st->s, "retention_column"),
+                    "retention column '%s' of stream '%s' is %s, not a date",
+                    retcol, st->table, rc->sql_type);
+  }
+}
+
 /* Build the stream's column array and validate what spans options. */
 static void build_stream(sp_config *c, const sp_connector *conn, sp_stream *st,
                          sp_errors *errs) {
@@ -556,165 +742,11 @@ static void build_stream(sp_config *c, const sp_connector *conn, sp_stream *st,
 
   st->columns = sp_xcalloc(ncols ? ncols : 1, sizeof(sp_column));
   st->fields = sp_xcalloc(ncols ? ncols : 1, sizeof(char *));
-  for (size_t i = 0; i < ncols; i++) {
-    sp_column *col = &st->columns[st->ncolumns];
-    const samspor_settings *cs = cols[i];
-    column_conf cconf = {0};
-    fill(cs, sp_column_options, &cconf);
-    col->s = cs;
-    col->name = cconf.name;
-    col->from = cconf.from;
-    col->rule = cconf.rule >= 0 ? (sp_rule)cconf.rule : SP_RULE_KEEP;
-    col->line = cs->line;
-    if (!col->name || !col->from)
-      continue; /* already reported as missing */
-    const sp_rule_def *rd = sp_rule_def_of(col->rule);
-    if (!sp_valid_ident(col->name))
-      sp_errors_add(errs, file, col->line,
-                    "column name '%s' in %s: use lowercase letters, digits "
-                    "and _, starting with a letter",
-                    col->name, cs->where);
-    if (find_column(st, col->name))
-      sp_errors_add(errs, file, col->line,
-                    "column '%s' is declared twice in stream '%s'", col->name,
-                    st->table);
-    col->sql_type = sp_rule_sql_type(col->rule, sp_get_string(cs, "type"));
-    if ((rd->needs & SP_RULE_NEEDS_KIND) && !cconf.kind)
-      sp_errors_add(errs, file, col->line,
-                    "%s: rule %s needs kind (cpr, or a name such as "
-                    "tenancy)",
-                    cs->where, rd->name);
-    if (!(rd->needs & SP_RULE_NEEDS_KIND) && sp_is_set(cs, "kind"))
-      sp_errors_add(errs, file, sp_get_line(cs, "kind"),
-                    "%s: kind applies to rule pseudonym only", cs->where);
-    if (rd->needs & SP_RULE_NEEDS_MAP) {
-      const char *map = cconf.map;
-      if (!map)
-        sp_errors_add(errs, file, col->line,
-                      "%s: rule lookup needs map (one of maps)", cs->where);
-      else if (!has_map(c, map))
-        sp_errors_add(errs, file, sp_get_line(cs, "map"),
-                      "%s: map '%s' is not defined in maps", cs->where, map);
-    } else if (sp_is_set(cs, "map")) {
-      sp_errors_add(errs, file, sp_get_line(cs, "map"),
-                    "%s: map applies to rule lookup only", cs->where);
-    }
-    if ((rd->needs & SP_RULE_NEEDS_BANDS) && !sp_is_set(cs, "bands"))
-      sp_errors_add(errs, file, col->line,
-                    "%s: rule %s needs bands, e.g. [0, 6, 10, 15, 18, "
-                    "25, 30, 65]",
-                    cs->where, rd->name);
-    if (sp_is_set(cs, "bands")) {
-      const sp_value *b = sp_settings_value(cs, "bands");
-      for (size_t k = 1; k < b->nlist; k++)
-        if (b->ilist[k] <= b->ilist[k - 1])
-          sp_errors_add(errs, file, b->line,
-                        "%s: bands must be strictly ascending", cs->where);
-    }
-    /* Free text can hold anything a person typed, names included: keeping
-     * it must be a written decision, and check says so either way. */
-    if (col->rule == SP_RULE_KEEP && sp_streq(col->sql_type, "text") &&
-        !sp_is_set(cs, "rule"))
-      sp_warnings_add(errs, file, col->line,
-                      "%s keeps free text without saying so: free text can "
-                      "hold names, addresses or CPR numbers; write rule = "
-                      "\"keep\" once you have made sure it cannot",
-                      cs->where);
-    /* Distinct source fields: several columns may derive from one field
-     * (cpr -> person, birth_year, gender); the plugin resolves each once. */
-    size_t f;
-    for (f = 0; f < st->nfields; f++)
-      if (strcmp(st->fields[f], col->from) == 0)
-        break;
-    if (f == st->nfields)
-      st->fields[st->nfields++] = col->from;
-    col->field = f;
-    st->ncolumns++;
-  }
-  /* Second pass: references between columns. */
-  for (size_t i = 0; i < st->ncolumns; i++) {
-    const samspor_settings *cs = st->columns[i].s;
-    column_conf cconf = {0};
-    fill(cs, sp_column_options, &cconf);
-    const char *ref = cconf.reference;
-    if ((sp_rule_def_of(st->columns[i].rule)->needs & SP_RULE_AGE_AT) && ref &&
-        !sp_streq(ref, "run_date")) {
-      const sp_column *rc = find_column(st, ref);
-      if (!rc || !sp_streq(rc->sql_type, "date"))
-        sp_errors_add(errs, file, sp_get_line(cs, "reference"),
-                      "%s: reference '%s' is neither run_date nor a date "
-                      "column of this stream",
-                      cs->where, ref);
-    }
-  }
-  const char *const *key = sc.key.items;
-  size_t nkey = sc.key.n;
-  for (size_t i = 0; i < nkey; i++)
-    if (!find_column(st, key[i]))
-      sp_errors_add(errs, file, sp_get_line(st->s, "key"),
-                    "key column '%s' of stream '%s' is not one of its "
-                    "columns",
-                    key[i], st->table);
-  if (st->mode == SP_MODE_INCREMENTAL_DEDUP && nkey == 0)
-    sp_errors_add(errs, file, st->line,
-                  "stream '%s': mode incremental_dedup needs key (the "
-                  "columns that identify a row)",
-                  st->table);
-  const char *cursor = sc.cursor;
-  if (cursor) {
-    const sp_column *cc = find_column(st, cursor);
-    if (!cc)
-      sp_errors_add(errs, file, sp_get_line(st->s, "cursor"),
-                    "cursor column '%s' of stream '%s' is not one of its "
-                    "columns",
-                    cursor, st->table);
-    else
-      st->cursor_column = (int)(cc - st->columns);
-    if (st->mode == SP_MODE_FULL_REFRESH)
-      sp_errors_add(errs, file, sp_get_line(st->s, "cursor"),
-                    "stream '%s': a cursor loads only newer rows, which "
-                    "mode full_refresh would then throw away; use append or "
-                    "incremental_dedup",
-                    st->table);
-  }
-  const char *restrict_by = sc.restrict_by;
-  if (restrict_by) {
-    const sp_column *rc = find_column(st, restrict_by);
-    if (!rc)
-      sp_errors_add(errs, file, sp_get_line(st->s, "restrict_by"),
-                    "restrict_by column '%s' of stream '%s' is not one of its "
-                    "columns",
-                    restrict_by, st->table);
-    else if (!sp_streq(rc->sql_type, "text"))
-      sp_errors_add(errs, file, sp_get_line(st->s, "restrict_by"),
-                    "restrict_by column '%s' of stream '%s' is %s; it must "
-                    "be a text column holding area names",
-                    restrict_by, st->table, rc->sql_type);
-  }
-  int has_ret = sp_is_set(st->s, "retention");
-  const char *retcol = sc.retention_column;
-  if (has_ret && !retcol)
-    sp_errors_add(errs, file, sp_get_line(st->s, "retention"),
-                  "stream '%s': retention needs retention_column (a date "
-                  "column)",
-                  st->table);
-  if (retcol) {
-    const sp_column *rc = find_column(st, retcol);
-    if (!has_ret)
-      sp_errors_add(errs, file, sp_get_line(st->s, "retention_column"),
-                    "stream '%s': retention_column needs retention (\"6y\")",
-                    st->table);
-    if (!rc)
-      sp_errors_add(errs, file, sp_get_line(st->s, "retention_column"),
-                    "retention column '%s' of stream '%s' is not one of its "
-                    "columns",
-                    retcol, st->table);
-    else if (!sp_streq(rc->sql_type, "date") &&
-             !sp_streq(rc->sql_type, "timestamptz"))
-      sp_errors_add(errs, file, sp_get_line(st->s, "retention_column"),
-                    "retention column '%s' of stream '%s' is %s, not a date",
-                    retcol, st->table, rc->sql_type);
-  }
+  for (size_t i = 0; i < ncols; i++)
+    build_column(c, st, cols[i], file, errs);
+  check_column_refs(st, file, errs);
+  check_key_cursor(st, &sc, file, errs);
+  check_restrict_retention(st, &sc, file, errs);
 }
 
 /*
