@@ -108,4 +108,40 @@ int sp_valid_ident(const char *s);
  */
 int sp_utf8_valid(const char *s, size_t len);
 
+/*
+ * Append the n bytes at s to b in PostgreSQL's COPY text format: backslash,
+ * tab, newline and CR escaped as \\ \t \n \r.  The one escaping of samspor
+ * (the rules' values, the rejects, bookkeeping rows); inline, since it runs
+ * for every value loaded.
+ */
+static inline void sp_copy_escape(sp_buf *b, const char *s, size_t n) {
+  sp_buf_reserve(b, 2 * n + 1);
+  char *o = b->data + b->len;
+  for (size_t i = 0; i < n; i++) {
+    char ch = s[i];
+    switch (ch) {
+    case '\\':
+      *o++ = '\\';
+      *o++ = '\\';
+      break;
+    case '\t':
+      *o++ = '\\';
+      *o++ = 't';
+      break;
+    case '\n':
+      *o++ = '\\';
+      *o++ = 'n';
+      break;
+    case '\r':
+      *o++ = '\\';
+      *o++ = 'r';
+      break;
+    default:
+      *o++ = ch;
+    }
+  }
+  b->len = (size_t)(o - b->data);
+  b->data[b->len] = '\0';
+}
+
 #endif

@@ -356,28 +356,6 @@ typedef struct loader {
   long long last_log_read; /* rows read then */
 } loader;
 
-static void copy_escape(sp_buf *b, const char *s, size_t n) {
-  for (size_t i = 0; i < n; i++) {
-    char c = s[i];
-    switch (c) {
-    case '\\':
-      sp_buf_append(b, "\\\\", 2);
-      break;
-    case '\t':
-      sp_buf_append(b, "\\t", 2);
-      break;
-    case '\n':
-      sp_buf_append(b, "\\n", 2);
-      break;
-    case '\r':
-      sp_buf_append(b, "\\r", 2);
-      break;
-    default:
-      sp_buf_putc(b, c);
-    }
-  }
-}
-
 /* "cpr_bad_date 12, field_count 3": a result's rejects per reason, for
  * the summary line and the log. */
 void sp_stream_reasons(const sp_stream_result *r, char *buf, size_t n) {
@@ -399,24 +377,24 @@ static void spool_reject(loader *l, const char *position, const char *column,
   sp_buf b;
   sp_buf_init(&b);
   sp_buf_printf(&b, "%lld\t", l->run_id);
-  copy_escape(&b, l->connector, strlen(l->connector));
+  sp_copy_escape(&b, l->connector, strlen(l->connector));
   sp_buf_putc(&b, '\t');
-  copy_escape(&b, l->st->table, strlen(l->st->table));
+  sp_copy_escape(&b, l->st->table, strlen(l->st->table));
   sp_buf_putc(&b, '\t');
   if (position)
-    copy_escape(&b, position, strlen(position));
+    sp_copy_escape(&b, position, strlen(position));
   else
     sp_buf_puts(&b, "\\N");
   sp_buf_putc(&b, '\t');
   if (column)
-    copy_escape(&b, column, strlen(column));
+    sp_copy_escape(&b, column, strlen(column));
   else
     sp_buf_puts(&b, "\\N");
   sp_buf_putc(&b, '\t');
-  copy_escape(&b, reason, strlen(reason));
+  sp_copy_escape(&b, reason, strlen(reason));
   sp_buf_putc(&b, '\t');
   if (message)
-    copy_escape(&b, message, strlen(message));
+    sp_copy_escape(&b, message, strlen(message));
   else
     sp_buf_puts(&b, "\\N");
   sp_buf_putc(&b, '\n');
@@ -589,10 +567,9 @@ static int l_record_end(samspor_sink *sink) {
       l->max_cursor = sp_xstrndup(v, cl);
     }
   }
-  /* The rules end the line with '\n'; the digest of the values, the run
+  /* The rules wrote the row's values; the digest of the values, the run
    * id and, when rows are compared with the table's, the row's ordinal
-   * (the order of the source, for on_duplicate) follow. */
-  l->copy.len--;
+   * (the order of the source, for on_duplicate) follow, and the line end. */
   l->rows++;
   int sent = 1;
   if (l->digest) {

@@ -1021,35 +1021,6 @@ static int reject(sp_reject_info *rej, int column, const char *reason) {
   return SP_ROW_REJECT;
 }
 
-/* Append value v to out in COPY text format. */
-static void copy_escape(sp_buf *out, const char *v, size_t n) {
-  char *o = out->data + out->len; /* room reserved by the caller */
-  for (size_t i = 0; i < n; i++) {
-    char ch = v[i];
-    switch (ch) {
-    case '\\':
-      *o++ = '\\';
-      *o++ = '\\';
-      break;
-    case '\t':
-      *o++ = '\\';
-      *o++ = 't';
-      break;
-    case '\n':
-      *o++ = '\\';
-      *o++ = 'n';
-      break;
-    case '\r':
-      *o++ = '\\';
-      *o++ = 'r';
-      break;
-    default:
-      *o++ = ch;
-    }
-  }
-  out->len = (size_t)(o - out->data);
-}
-
 int sp_rules_apply(sp_rules *r, const sp_field *fields, sp_buf *out,
                    sp_reject_info *rej) {
   int set = r->ok == 0 ? 1 : 0;
@@ -1117,13 +1088,14 @@ int sp_rules_apply(sp_rules *r, const sp_field *fields, sp_buf *out,
       memcpy(out->data + out->len, "\\N", 2);
       out->len += 2;
     } else if (c->escape) {
-      copy_escape(out, r->vals[set].data + c->off[set], c->len[set]);
+      sp_copy_escape(out, r->vals[set].data + c->off[set], c->len[set]);
     } else {
       memcpy(out->data + out->len, r->vals[set].data + c->off[set],
              c->len[set]);
       out->len += c->len[set];
     }
-    out->data[out->len++] = ci + 1 < r->ncols ? '\t' : '\n';
+    if (ci + 1 < r->ncols)
+      out->data[out->len++] = '\t';
   }
   out->data[out->len] = '\0';
   r->ok = set;

@@ -119,9 +119,11 @@ void sp_rules_free(sp_rules *r);
  * Apply the rules to one record.  fields[] has st->nfields entries; column
  * c reads fields[st->columns[c].field].
  *
- * SP_ROW_OK: one line is appended to out, the columns in declared order in
- * COPY text format (tab-separated, \N for NULL, backslash, tab, newline and
- * CR escaped as \\ \t \n \r), ending in "\n".
+ * SP_ROW_OK: the row's values are appended to out, the columns in
+ * declared order in COPY text format (tab-separated, \N for NULL,
+ * backslash, tab, newline and CR escaped as \\ \t \n \r), with no line
+ * end: the loader owns the COPY line, and adds its own columns and the
+ * "\n".
  *
  * SP_ROW_REJECT: out is left exactly as it was and *rej says which column
  * and why.  The first failing column, in the order columns are computed:

@@ -322,6 +322,8 @@ static int run(built *b, const sp_field *fields) {
   size_t before = out->len;
   sp_reject_info rej;
   int rc = sp_rules_apply(b->r, fields, out, &rej);
+  if (rc == SP_ROW_OK)
+    sp_buf_putc(out, '\n'); /* the loader's line end, as sync.c adds */
   if (rc != SP_ROW_OK) {
     CHECK(out->len == before && strcmp(out->data, "before\n") == 0);
     if (rc == SP_ROW_REJECT) {
