@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""contrib/dev/layers.py [CORE_DIR] — check the core's layering.
+"""contrib/dev/layers.py [CORE_DIR [PLUGINS_DIR]] — check the core's layering.
 
 The core is grouped in folders by layer; a file may include headers of its
 own layer and of the layers below, never above, and no two modules (a .c
 and its .h) may include each other, directly or around a circle.  Core
 headers are included with their folder ("store/schema.h"), so the
-direction is visible in every include line.  Prints each breach and exits 1
-when there is one.
+direction is visible in every include line.  A name tells which side of
+the plugin ABI it lives on: no sp_/SP_ (core) name in the plugins, whose
+shared helpers are spp_/SPP_ and whose own helpers carry the plugin's
+prefix.  Prints each breach and exits 1 when there is one.
 """
 import os, re, sys
 
@@ -43,6 +45,21 @@ for layer in ORDER:
 for f in sorted(os.listdir(core)):
     if f.endswith((".c", ".h")) and f not in OUTSIDE:
         errors.append("%s: a core file outside the layer folders" % f)
+
+# plugins (PLUGINS_DIR, by default beside the core): no core names
+plugins = sys.argv[2] if len(sys.argv) > 2 else os.path.join(core, "..", "plugins")
+core_name = re.compile(r"\b(?:sp|SP)_[A-Za-z0-9_]+")
+if os.path.isdir(plugins):
+    for d, _, names in sorted(os.walk(plugins)):
+        for name in sorted(names):
+            if not name.endswith((".c", ".h")):
+                continue
+            path = os.path.join(d, name)
+            shown = os.path.relpath(path, os.path.join(plugins, ".."))
+            for no, line in enumerate(open(path, encoding="utf-8"), 1):
+                for m in core_name.findall(line):
+                    errors.append("%s:%d: %s is a core name (plugin helpers are spp_ or the plugin's own)"
+                                  % (shown, no, m))
 
 # circles between modules
 state = {}

@@ -168,8 +168,8 @@ static const char *mode_name(sp_mode m) {
 static void tls_summary(const char *conninfo, const samspor_settings *s,
                         const char *what, sp_errors *errs, char *out,
                         size_t outlen) {
-  sp_pq_tls_info t;
-  if (!conninfo || sp_pq_tls(conninfo, &t) != 0) {
+  spp_pq_tls_info t;
+  if (!conninfo || spp_pq_tls(conninfo, &t) != 0) {
     snprintf(out, outlen, "?");
     return;
   }
@@ -182,7 +182,7 @@ static void tls_summary(const char *conninfo, const samspor_settings *s,
            *t.sslmode ? t.sslmode : "from the service file",
            t.defaulted ? " (samspor's default for the non-local host " : "",
            t.defaulted ? t.first_remote : "", t.defaulted ? ")" : "");
-  if (!sp_pq_tls_verified(t.sslmode))
+  if (!spp_pq_tls_verified(t.sslmode))
     sp_warnings_add(errs, s->file, sp_get_line(s, "conninfo"),
                     "%s reaches the non-local host %s with sslmode %s: the "
                     "server's certificate and name are not verified; use "

@@ -34,8 +34,8 @@ int sp_warehouse_connect(const sp_config *c, PGconn **out, char *err,
   char timeout[32];
   double tmo = sp_get_duration(w, "connect_timeout");
   snprintf(timeout, sizeof timeout, "%.0f", tmo);
-  sp_pq_tls_info tls;
-  sp_pq_tls(conninfo, &tls);
+  spp_pq_tls_info tls;
+  spp_pq_tls(conninfo, &tls);
   if (tls.defaulted)
     sp_debug(NULL,
              "warehouse: sslmode=verify-full (samspor's default for the "
@@ -54,8 +54,8 @@ int sp_warehouse_connect(const sp_config *c, PGconn **out, char *err,
                         NULL};
   PGconn *conn;
   char why[768];
-  int rc = sp_pq_connect(keys, vals, tmo, "warehouse.conninfo", &conn, why,
-                         sizeof why);
+  int rc = spp_pq_connect(keys, vals, tmo, "warehouse.conninfo", &conn, why,
+                          sizeof why);
   if (rc != 0) {
     snprintf(err, errlen, "cannot connect to the warehouse: %s", why);
     return rc;
@@ -123,7 +123,7 @@ void sp_pg_error(PGconn *conn, const PGresult *res, char *err, size_t errlen) {
   /* Only texts of the classes that never quote a value are repeated
    * (pgconn.c, the same rule as the pgsql plugin's): a data error would
    * quote the value, a function's RAISE anything its author chose. */
-  sp_pq_message(res, PQerrorMessage(conn), err, errlen);
+  spp_pq_message(res, PQerrorMessage(conn), err, errlen);
   size_t o = strlen(err);
   if (state && o + 10 < errlen)
     snprintf(err + o, errlen - o, " (SQLSTATE %s)", state);

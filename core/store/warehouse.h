@@ -52,7 +52,7 @@ int sp_pg_copy_in(PGconn *conn, const char *sql, FILE *data, char *err,
                   size_t errlen);
 /* The server's message for a failed result with its SQLSTATE: the
  * server's text only for the classes whose texts carry no values
- * (sp_pq_text_allowed()), else samspor's words (sp_pq_message()). */
+ * (spp_pq_text_allowed()), else samspor's words (spp_pq_message()). */
 void sp_pg_error(PGconn *conn, const PGresult *res, char *err, size_t errlen);
 /* Classify a failed result or a lost connection. */
 int sp_pg_classify(PGconn *conn, const PGresult *res);

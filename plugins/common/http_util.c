@@ -21,15 +21,15 @@
 
 #define HEADERS_FILE_MAX (64 * 1024)
 
-double sp_jitter01(unsigned *seed) {
+double spp_jitter01(unsigned *seed) {
   return (double)rand_r(seed) / ((double)RAND_MAX + 1.0);
 }
 
-int sp_http_status_temporary(long status) {
+int spp_http_status_temporary(long status) {
   return status == 429 || (status >= 500 && status <= 599);
 }
 
-const char *sp_http_reason(long status) {
+const char *spp_http_reason(long status) {
   switch (status) {
   case 400:
     return "Bad Request";
@@ -72,7 +72,7 @@ const char *sp_http_reason(long status) {
   }
 }
 
-void sp_sleep_for(double s) {
+void spp_sleep_for(double s) {
   struct timespec ts;
   if (s <= 0)
     return;
@@ -88,7 +88,7 @@ static int tchar(char c) {
          (c >= '0' && c <= '9') || (c && strchr("!#$%&'*+-.^_`|~", c));
 }
 
-void sp_headers_free(char **lines, size_t n) {
+void spp_headers_free(char **lines, size_t n) {
   if (!lines)
     return;
   for (size_t i = 0; i < n; i++) {
@@ -101,8 +101,8 @@ void sp_headers_free(char **lines, size_t n) {
   free(lines);
 }
 
-int sp_headers_file_read(const char *path, char ***out, size_t *n, char *err,
-                         size_t errlen) {
+int spp_headers_file_read(const char *path, char ***out, size_t *n, char *err,
+                          size_t errlen) {
   struct stat st;
   char *buf = NULL, **lines = NULL;
   size_t got = 0, count = 0, lineno = 0;
@@ -187,7 +187,7 @@ done:
       v[i] = 0;
   }
   free(buf);
-  sp_headers_free(lines, count);
+  spp_headers_free(lines, count);
   close(fd);
   return rc;
 }
@@ -212,8 +212,8 @@ static int origin_of(CURLU *h, char *buf, size_t len) {
   return rc;
 }
 
-int sp_http_same_origin(const char *configured, const char *current,
-                        const char *location, size_t len) {
+int spp_http_same_origin(const char *configured, const char *current,
+                         const char *location, size_t len) {
   char a[512], b[512], *loc = malloc(len + 1);
   CURLU *hc = curl_url(), *hl = curl_url();
   int same = 0;

@@ -15,17 +15,17 @@
 
 /* A uniform draw in [0, 1) from rand_r(seed), for the jitter of
  * samspor_backoff_delay() (samspor-plugin.h): the state is the caller's. */
-double sp_jitter01(unsigned *seed);
+double spp_jitter01(unsigned *seed);
 
 /* Nonzero when an HTTP status is worth retrying: 429 and 5xx. */
-int sp_http_status_temporary(long status);
+int spp_http_status_temporary(long status);
 
 /* The reason phrase of common HTTP statuses ("Not Found"), or "". */
-const char *sp_http_reason(long status);
+const char *spp_http_reason(long status);
 
 /* Sleep s seconds (nothing when s <= 0), through signals: the core ends
  * the process when it wants it gone, so an interrupted sleep goes on. */
-void sp_sleep_for(double s);
+void spp_sleep_for(double s);
 
 /*
  * Whether following a redirect to `location` (the Location header's value,
@@ -33,22 +33,22 @@ void sp_sleep_for(double s);
  * stays at the scheme, host and port of `configured`: 1 yes, 0 no (or
  * unparsable).  Configured headers and credentials are sent only there.
  */
-int sp_http_same_origin(const char *configured, const char *current,
-                        const char *location, size_t len);
+int spp_http_same_origin(const char *configured, const char *current,
+                         const char *location, size_t len);
 
 /*
  * Read a headers_file: one "Name: value" a line (CRLF or LF), blank lines
  * and lines starting with '#' skipped.  The file must be a regular file of
  * at most 64 KiB not readable by group or others, since its lines carry
  * secrets.  Returns 0 with *out (a NULL-terminated array of *n malloc'd
- * lines; free with sp_headers_free()), or SAMSPOR_EINVAL (the file is
+ * lines; free with spp_headers_free()), or SAMSPOR_EINVAL (the file is
  * unusable) or SAMSPOR_ENOMEM, with a sentence in err (capacity errlen)
  * naming the file and line but never a value.
  */
-int sp_headers_file_read(const char *path, char ***out, size_t *n, char *err,
-                         size_t errlen);
+int spp_headers_file_read(const char *path, char ***out, size_t *n, char *err,
+                          size_t errlen);
 
-/* Wipe and free what sp_headers_file_read() returned. */
-void sp_headers_free(char **lines, size_t n);
+/* Wipe and free what spp_headers_file_read() returned. */
+void spp_headers_free(char **lines, size_t n);
 
 #endif

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void sp_loaded_free(sp_loaded *s) {
+void spp_loaded_free(spp_loaded *s) {
   size_t i;
   for (i = 0; i < s->n; i++)
     free(s->v[i].name);
@@ -93,7 +93,7 @@ bad:
  * (keys in any order; others with string or number values ignored).
  * Returns 0, 1 when malformed, or SAMSPOR_ENOMEM; e->name is the
  * caller's to free whatever the result. */
-static int parse_entry(const char **pp, sp_loaded_file *e) {
+static int parse_entry(const char **pp, spp_loaded_file *e) {
   const char *p = skip_ws(*pp);
   int rc;
 
@@ -152,7 +152,7 @@ static int parse_entry(const char **pp, sp_loaded_file *e) {
   }
 }
 
-int sp_loaded_parse(const char *json, sp_loaded *out) {
+int spp_loaded_parse(const char *json, spp_loaded *out) {
   const char *p = skip_ws(json);
   int rc;
 
@@ -164,16 +164,16 @@ int sp_loaded_parse(const char *json, sp_loaded *out) {
   if (*p == ']')
     return skip_ws(p + 1)[0] ? 1 : 0;
   for (;;) {
-    sp_loaded_file e, *nv;
+    spp_loaded_file e, *nv;
     if ((rc = parse_entry(&p, &e)) != 0) {
       free(e.name);
-      sp_loaded_free(out);
+      spp_loaded_free(out);
       return rc;
     }
     nv = realloc(out->v, (out->n + 1) * sizeof *nv);
     if (!nv) {
       free(e.name);
-      sp_loaded_free(out);
+      spp_loaded_free(out);
       return SAMSPOR_ENOMEM;
     }
     out->v = nv;
@@ -185,12 +185,12 @@ int sp_loaded_parse(const char *json, sp_loaded *out) {
     }
     if (*p++ == ']' && !skip_ws(p)[0])
       return 0;
-    sp_loaded_free(out);
+    spp_loaded_free(out);
     return 1;
   }
 }
 
-int sp_loaded_has(const sp_loaded *s, const sp_file *f) {
+int spp_loaded_has(const spp_loaded *s, const spp_file *f) {
   size_t i;
   if (f->mtime < 0)
     return 0;
@@ -284,7 +284,7 @@ static char *json_entry(char *b, const char *name, long long size,
 }
 
 /* Nonzero when a file named `name` is among files[0..n). */
-static int among(const sp_file *files, size_t n, const char *name) {
+static int among(const spp_file *files, size_t n, const char *name) {
   size_t i;
   for (i = 0; i < n; i++)
     if (!strcmp(files[i].name, name))
@@ -299,7 +299,7 @@ static size_t entry_cap(const char *name) {
   return strlen(name) * 6 + 80;
 }
 
-char *sp_loaded_json(const sp_loaded *old, const sp_file *files, size_t n) {
+char *spp_loaded_json(const spp_loaded *old, const spp_file *files, size_t n) {
   size_t i, cap = 3, total = n, skip, k = 0;
   char *s, *b;
 
@@ -311,7 +311,7 @@ char *sp_loaded_json(const sp_loaded *old, const sp_file *files, size_t n) {
   for (i = 0; i < n; i++)
     cap += entry_cap(files[i].name);
   /* the oldest go first: the list is in loading order */
-  skip = total > SP_LOADED_MAX ? total - SP_LOADED_MAX : 0;
+  skip = total > SPP_LOADED_MAX ? total - SPP_LOADED_MAX : 0;
   s = b = malloc(cap);
   if (!s)
     return NULL;
@@ -332,9 +332,9 @@ char *sp_loaded_json(const sp_loaded *old, const sp_file *files, size_t n) {
   return s;
 }
 
-int sp_loaded_skip(const samspor_open_args *a, const char *plugin,
-                   const char *written, sp_loaded *loaded, int *append,
-                   sp_file *files, size_t *nfiles) {
+int spp_loaded_skip(const samspor_open_args *a, const char *plugin,
+                    const char *written, spp_loaded *loaded, int *append,
+                    spp_file *files, size_t *nfiles) {
   const char *mode;
   size_t i, kept = 0;
   int rc;
@@ -345,7 +345,7 @@ int sp_loaded_skip(const samspor_open_args *a, const char *plugin,
   if (!mode || strcmp(mode, "append") != 0)
     return 0;
   *append = 1;
-  rc = sp_loaded_parse(a->state, loaded);
+  rc = spp_loaded_parse(a->state, loaded);
   if (rc == SAMSPOR_ENOMEM) {
     a->host->error(a->ctx, "%s: out of memory", plugin);
     return rc;
@@ -362,7 +362,7 @@ int sp_loaded_skip(const samspor_open_args *a, const char *plugin,
     return SAMSPOR_EDATA;
   }
   for (i = 0; i < *nfiles; i++) {
-    if (sp_loaded_has(loaded, &files[i])) {
+    if (spp_loaded_has(loaded, &files[i])) {
       a->host->log(a->ctx, SAMSPOR_LOG_INFO,
                    "%s: %s already loaded (same name, size and "
                    "modification time); skipped",

@@ -11,9 +11,9 @@
  * state.  Compiled into each plugin that uses it, like transport.c, so
  * everything here is hidden.
  *
- * Ownership: an sp_loaded filled by sp_loaded_parse() owns its array and
- * names until sp_loaded_free(); sp_loaded_json() returns a string the
- * caller frees.  Only sp_loaded_skip() reports through the host, with
+ * Ownership: an spp_loaded filled by spp_loaded_parse() owns its array and
+ * names until spp_loaded_free(); spp_loaded_json() returns a string the
+ * caller frees.  Only spp_loaded_skip() reports through the host, with
  * the plugin's name and wording given by the caller, as only it knows
  * which plugin is refusing what.
  */
@@ -27,51 +27,51 @@
 /* Files remembered in append mode: a daily export is remembered for
  * years; older ones are no longer in the directory in practice, and the
  * state stays small enough to store on every run. */
-#define SP_LOADED_MAX 1000
+#define SPP_LOADED_MAX 1000
 
 /* One file loaded by an earlier run. */
-typedef struct sp_loaded_file {
+typedef struct spp_loaded_file {
   char *name; /* owned; the bytes of the name, which need not be UTF-8 */
   long long size, mtime;
-} sp_loaded_file;
+} spp_loaded_file;
 
 /* The files of a stored state, in the order stored (oldest first). */
-typedef struct sp_loaded {
-  sp_loaded_file *v; /* owned, n entries */
+typedef struct spp_loaded {
+  spp_loaded_file *v; /* owned, n entries */
   size_t n;
-} sp_loaded;
+} spp_loaded;
 
 /*
  * Parse a stored state into *out (which need not be initialised; on every
- * return it is either empty or, on 0, the caller's to sp_loaded_free()).
+ * return it is either empty or, on 0, the caller's to spp_loaded_free()).
  * Keys of an object may come in any order; other keys with a string or
  * number value are ignored.  Returns 0; 1 when the text is not such a list
  * (e.g. a state the plugin did not write, which the caller refuses rather
  * than guess at: loading every file again would duplicate rows); or
  * SAMSPOR_ENOMEM.
  */
-int sp_loaded_parse(const char *json, sp_loaded *out);
+int spp_loaded_parse(const char *json, spp_loaded *out);
 
 /* Free what s owns and leave it empty (s itself is the caller's).  Safe on
- * an empty or zeroed sp_loaded, and twice. */
-void sp_loaded_free(sp_loaded *s);
+ * an empty or zeroed spp_loaded, and twice. */
+void spp_loaded_free(spp_loaded *s);
 
 /* Nonzero when f is in s: same name, size and mtime.  A file whose mtime
  * is unknown (an https server without Last-Modified) is never in it, since
  * a new version could not be told apart. */
-int sp_loaded_has(const sp_loaded *s, const sp_file *f);
+int spp_loaded_has(const spp_loaded *s, const spp_file *f);
 
 /*
  * The state after a complete read of files[0..n): the entries of `old`
  * (NULL when not in append mode) whose name is not among those files, so
  * that the skipping goes on working, then those files; and of all these
- * only the last SP_LOADED_MAX.  A name that is not valid UTF-8 has each
- * byte >= 0x80 written as \u00XX (sp_loaded_parse() turns them back into
+ * only the last SPP_LOADED_MAX.  A name that is not valid UTF-8 has each
+ * byte >= 0x80 written as \u00XX (spp_loaded_parse() turns them back into
  * the bytes), so that the text is always valid UTF-8 and the same name
  * always gives the same text.  Returns a malloc'd string (the caller
  * frees it) or NULL when out of memory.
  */
-char *sp_loaded_json(const sp_loaded *old, const sp_file *files, size_t n);
+char *spp_loaded_json(const spp_loaded *old, const spp_file *files, size_t n);
 
 /*
  * What csv and xml do at open in append mode: parse the stored state
@@ -84,8 +84,8 @@ char *sp_loaded_json(const sp_loaded *old, const sp_file *files, size_t n);
  * list csv writes"), for the refusal of a state it cannot read.  Returns
  * 0, or SAMSPOR_ENOMEM or SAMSPOR_EDATA after host->error.
  */
-int sp_loaded_skip(const samspor_open_args *a, const char *plugin,
-                   const char *written, sp_loaded *loaded, int *append,
-                   sp_file *files, size_t *nfiles);
+int spp_loaded_skip(const samspor_open_args *a, const char *plugin,
+                    const char *written, spp_loaded *loaded, int *append,
+                    spp_file *files, size_t *nfiles);
 
 #endif

@@ -18,7 +18,7 @@
 
 /* ---- messages ---------------------------------------------------------- */
 
-int sp_pq_text_allowed(const char *sqlstate) {
+int spp_pq_text_allowed(const char *sqlstate) {
   static const char *const keep[] = {"08", "25", "28", "3D", "3F",
                                      "40", "42", "53", "57"};
   if (!sqlstate || strlen(sqlstate) != 5)
@@ -77,8 +77,8 @@ static void append_line(char *out, size_t outlen, size_t *o, const char *src) {
   out[*o] = '\0';
 }
 
-void sp_pq_message(const PGresult *res, const char *libpq_msg, char *out,
-                   size_t outlen) {
+void spp_pq_message(const PGresult *res, const char *libpq_msg, char *out,
+                    size_t outlen) {
   const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
   const char *msg =
       res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
@@ -95,7 +95,7 @@ void sp_pq_message(const PGresult *res, const char *libpq_msg, char *out,
       snprintf(out, outlen, "unknown error");
     return;
   }
-  if (sp_pq_text_allowed(state) && msg) {
+  if (spp_pq_text_allowed(state) && msg) {
     append_line(out, outlen, &o, msg);
     return;
   }
@@ -124,7 +124,7 @@ void sp_pq_message(const PGresult *res, const char *libpq_msg, char *out,
 
 /* ---- connecting -------------------------------------------------------- */
 
-int sp_pq_connect_sqlstate(const char *msg, char state[6]) {
+int spp_pq_connect_sqlstate(const char *msg, char state[6]) {
   int found = 0;
   if (!msg)
     return 0;
@@ -160,9 +160,9 @@ static void libpq_line(const char *msg, char *out, size_t outlen) {
     snprintf(out, outlen, "no answer");
 }
 
-int sp_pq_connect(const char *const *keys, const char *const *vals,
-                  double timeout, const char *setting, PGconn **out, char *err,
-                  size_t errlen) {
+int spp_pq_connect(const char *const *keys, const char *const *vals,
+                   double timeout, const char *setting, PGconn **out, char *err,
+                   size_t errlen) {
   char state[6] = "", text[512];
   int timed_out = 0, rc;
   PGconn *conn;
@@ -215,7 +215,7 @@ int sp_pq_connect(const char *const *keys, const char *const *vals,
     PQfinish(conn);
     return SAMSPOR_ETEMP;
   }
-  if (sp_pq_connect_sqlstate(PQerrorMessage(conn), state)) {
+  if (spp_pq_connect_sqlstate(PQerrorMessage(conn), state)) {
     if (!strcmp(state, "28P01")) {
       snprintf(err, errlen,
                "the server refused the password (SQLSTATE 28P01); fix the "
@@ -306,7 +306,7 @@ static int local_host(const char *h, size_t len) {
 }
 
 /* Walk a comma-separated host list; record the first remote one. */
-static void scan_hosts(const char *list, sp_pq_tls_info *out) {
+static void scan_hosts(const char *list, spp_pq_tls_info *out) {
   if (!list)
     return;
   for (const char *p = list;;) {
@@ -323,7 +323,7 @@ static void scan_hosts(const char *list, sp_pq_tls_info *out) {
   }
 }
 
-int sp_pq_tls(const char *conninfo, sp_pq_tls_info *out) {
+int spp_pq_tls(const char *conninfo, spp_pq_tls_info *out) {
   char *perr = NULL;
   const char *host = NULL, *hostaddr = NULL, *sslmode = NULL, *service = NULL;
   PQconninfoOption *opts = PQconninfoParse(conninfo ? conninfo : "", &perr);
@@ -363,6 +363,6 @@ int sp_pq_tls(const char *conninfo, sp_pq_tls_info *out) {
   return 0;
 }
 
-int sp_pq_tls_verified(const char *sslmode) {
+int spp_pq_tls_verified(const char *sslmode) {
   return sslmode && !strcmp(sslmode, "verify-full");
 }

@@ -31,21 +31,21 @@
  * extension invents — may quote rows and is replaced by samspor's own
  * words.  NULL (no SQLSTATE) is 0.
  */
-int sp_pq_text_allowed(const char *sqlstate);
+int spp_pq_text_allowed(const char *sqlstate);
 
 /*
  * The message of failed result `res` (may be NULL) as one line into `out`
  * (capacity outlen > 0; always NUL-terminated, cut if too long), without
  * the SQLSTATE: the server's primary message with every run of whitespace
- * made one space when sp_pq_text_allowed(), else samspor's own words for
+ * made one space when spp_pq_text_allowed(), else samspor's own words for
  * the SQLSTATE followed by the names of the constraint, table, column and
  * type the server gives in separate fields (names describe the data, they
  * are not data).  With no SQLSTATE (libpq's own failure: the connection
  * broke, out of memory), `libpq_msg` (PQerrorMessage(), may be NULL),
  * which libpq writes itself and never fills with row values.
  */
-void sp_pq_message(const PGresult *res, const char *libpq_msg, char *out,
-                   size_t outlen);
+void spp_pq_message(const PGresult *res, const char *libpq_msg, char *out,
+                    size_t outlen);
 
 /* ---- connecting -------------------------------------------------------- */
 
@@ -68,9 +68,9 @@ void sp_pq_message(const PGresult *res, const char *libpq_msg, char *out,
  * *out NULL and a sentence in err (capacity errlen) that says why and
  * what to fix.
  */
-int sp_pq_connect(const char *const *keys, const char *const *vals,
-                  double timeout, const char *setting, PGconn **out, char *err,
-                  size_t errlen);
+int spp_pq_connect(const char *const *keys, const char *const *vals,
+                   double timeout, const char *setting, PGconn **out, char *err,
+                   size_t errlen);
 
 /*
  * The SQLSTATE in a connection failure's message written with
@@ -78,17 +78,17 @@ int sp_pq_connect(const char *const *keys, const char *const *vals,
  * "<severity>:  XXXXX" at the end of a line, copied to state[6].  Returns
  * 1 when found, else 0.  Exposed for the unit tests.
  */
-int sp_pq_connect_sqlstate(const char *msg, char state[6]);
+int spp_pq_connect_sqlstate(const char *msg, char state[6]);
 
 /* ---- TLS --------------------------------------------------------------- */
 
-/* What sp_pq_tls() found out about a conninfo. */
-typedef struct sp_pq_tls_info {
+/* What spp_pq_tls() found out about a conninfo. */
+typedef struct spp_pq_tls_info {
   int remote;            /* a TCP host other than loopback or localhost */
   int defaulted;         /* samspor adds sslmode=verify-full */
   char sslmode[16];      /* the sslmode that applies ("" = libpq default) */
   char first_remote[64]; /* the first such host, cut; for messages */
-} sp_pq_tls_info;
+} spp_pq_tls_info;
 
 /*
  * Decide the TLS of a connection string (already checked to parse):
@@ -100,10 +100,10 @@ typedef struct sp_pq_tls_info {
  * defaulted is set and sslmode says so.  Returns 0, or SAMSPOR_ECONFIG
  * when the string does not parse.
  */
-int sp_pq_tls(const char *conninfo, sp_pq_tls_info *out);
+int spp_pq_tls(const char *conninfo, spp_pq_tls_info *out);
 
-/* Nonzero when sslmode (as sp_pq_tls() reports it) verifies the server's
+/* Nonzero when sslmode (as spp_pq_tls() reports it) verifies the server's
  * certificate and host name: only "verify-full". */
-int sp_pq_tls_verified(const char *sslmode);
+int spp_pq_tls_verified(const char *sslmode);
 
 #endif

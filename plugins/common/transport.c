@@ -8,13 +8,13 @@
  * in the way of the common case.  Remote transfers all run through one
  * curl multi handle and one easy handle per transport, driven by hand
  * (curl_multi_perform/poll), so that the same engine serves both the push
- * style of fetch() and the pull style of sp_reader_read(): a pull reader
+ * style of fetch() and the pull style of spp_reader_read(): a pull reader
  * pauses the transfer while its unread bytes wait, which keeps memory
  * bounded whatever the file size.  One multi handle also means one
  * connection cache: the SSH session that listed a directory fetches its
  * files, the TLS connection of a HEAD serves the GET.
  *
- * Privacy: messages name the URL without credentials (sp_url_redact), the
+ * Privacy: messages name the URL without credentials (spp_url_redact), the
  * HTTP status and curl's own error text (which names hosts and protocol
  * problems, never payload); bodies of HTTP error answers are dropped
  * unread.
@@ -54,7 +54,7 @@ typedef enum req_kind {
   REQ_LONG  /* a directory's long listing, "ls -l" style (SFTP) */
 } req_kind;
 
-struct sp_transport {
+struct spp_transport {
   const samspor_host *host; /* borrowed: for error() and log() */
   samspor_ctx *ctx;
   scheme scheme;
@@ -77,11 +77,11 @@ struct sp_transport {
   CURL *easy;                   /* owned; NULL for local */
   char errbuf[CURL_ERROR_SIZE]; /* curl's detail for the last transfer */
   int khmatch;                  /* last host key check (curl_khmatch), or -1 */
-  sp_reader *active;            /* the open reader, if any (one at a time) */
+  spp_reader *active;           /* the open reader, if any (one at a time) */
 };
 
-struct sp_reader {
-  sp_transport *t;
+struct spp_reader {
+  spp_transport *t;
   req_kind kind;
   char *url;   /* owned: what to transfer */
   char *shown; /* owned: url without credentials */
@@ -115,12 +115,12 @@ struct sp_reader {
 
 /* ---- messages ------------------------------------------------------- */
 
-static int fail(const sp_transport *t, int code, const char *fmt, ...)
+static int fail(const spp_transport *t, int code, const char *fmt, ...)
     SAMSPOR_PRINTF(3, 4);
 
 /* Report why the current call fails through host->error (which is
  * variadic only, hence the buffer) and return code. */
-static int fail(const sp_transport *t, int code, const char *fmt, ...) {
+static int fail(const spp_transport *t, int code, const char *fmt, ...) {
   char msg[MSG_MAX];
   va_list ap;
   va_start(ap, fmt);
@@ -130,13 +130,13 @@ static int fail(const sp_transport *t, int code, const char *fmt, ...) {
   return code;
 }
 
-static int nomem(const sp_transport *t) {
+static int nomem(const spp_transport *t) {
   return fail(t, SAMSPOR_ENOMEM, "out of memory");
 }
 
 /* ---- pure helpers --------------------------------------------------- */
 
-char *sp_url_redact(const char *url) {
+char *spp_url_redact(const char *url) {
   const char *sep = strstr(url, "://");
   const char *auth, *end, *at = NULL, *p;
   size_t n;
@@ -160,8 +160,8 @@ char *sp_url_redact(const char *url) {
   return out;
 }
 
-int sp_listing_match(const char *listing, size_t len, const char *pattern,
-                     char ***names, size_t *n) {
+int spp_listing_match(const char *listing, size_t len, const char *pattern,
+                      char ***names, size_t *n) {
   const char *p = listing, *end = listing + len;
   char **v = NULL;
   size_t nv = 0;
@@ -208,7 +208,7 @@ nomem:
   return SAMSPOR_ENOMEM;
 }
 
-int sp_listing_is_dir(const char *listing, size_t len, const char *name) {
+int spp_listing_is_dir(const char *listing, size_t len, const char *name) {
   const char *p = listing, *end = listing + len;
   size_t nl = strlen(name);
   int dir = 0, other = 0;
@@ -231,13 +231,13 @@ int sp_listing_is_dir(const char *listing, size_t len, const char *name) {
 }
 
 static int by_name(const void *a, const void *b) {
-  const sp_file *x = a, *y = b;
+  const spp_file *x = a, *y = b;
   return strcmp(x->name, y->name);
 }
 
 /* Nonzero when a is newer than b (on a tie, the later name, so that the
  * choice does not depend on the order of a listing). */
-static int newer(const sp_file *a, const sp_file *b) {
+static int newer(const spp_file *a, const spp_file *b) {
   if (a->mtime != b->mtime)
     return a->mtime > b->mtime;
   if (a->mtime_ns != b->mtime_ns)
@@ -245,13 +245,13 @@ static int newer(const sp_file *a, const sp_file *b) {
   return strcmp(a->name, b->name) > 0;
 }
 
-static void file_free(sp_file *f) {
+static void file_free(spp_file *f) {
   free(f->name);
   free(f->url);
   f->name = f->url = NULL;
 }
 
-void sp_files_select(sp_files *f, int all) {
+void spp_files_select(spp_files *f, int all) {
   size_t i, best = 0;
 
   if (f->n < 2)
@@ -270,7 +270,7 @@ void sp_files_select(sp_files *f, int all) {
   f->n = 1;
 }
 
-void sp_files_free(sp_files *f) {
+void spp_files_free(spp_files *f) {
   size_t i;
   if (!f)
     return;
@@ -291,7 +291,7 @@ static int hexval(int c) {
   return -1;
 }
 
-int sp_percent_decode(const char *s, size_t len, char **out) {
+int spp_percent_decode(const char *s, size_t len, char **out) {
   char *o, *d;
   size_t i;
 
@@ -344,7 +344,7 @@ static void curl_init_once(void) {
 static int on_host_key(CURL *easy, const struct curl_khkey *knownkey,
                        const struct curl_khkey *foundkey,
                        enum curl_khmatch match, void *ud) {
-  sp_transport *t = ud;
+  spp_transport *t = ud;
   (void)easy;
   (void)knownkey;
   (void)foundkey;
@@ -353,7 +353,7 @@ static int on_host_key(CURL *easy, const struct curl_khkey *knownkey,
 }
 
 /* Append n bytes to r's buffer.  Returns 0 or SAMSPOR_ENOMEM. */
-static int buf_add(sp_reader *r, const char *p, size_t n) {
+static int buf_add(spp_reader *r, const char *p, size_t n) {
   if (r->off == r->len)
     r->off = r->len = 0;
   if (r->len + n > r->cap && r->off > 0) {
@@ -380,7 +380,7 @@ static int buf_add(sp_reader *r, const char *p, size_t n) {
 /* curl's write callback: body bytes into r's buffer.  The body of an HTTP
  * error answer is dropped unread: it is not data, and may be anything. */
 static size_t on_data(char *p, size_t size, size_t nmemb, void *ud) {
-  sp_reader *r = ud;
+  spp_reader *r = ud;
   size_t n = size * nmemb;
 
   if (r->t->scheme == SCHEME_HTTPS) {
@@ -412,7 +412,7 @@ static size_t on_data(char *p, size_t size, size_t nmemb, void *ud) {
  * is followed.
  */
 static size_t on_header(char *p, size_t size, size_t nmemb, void *ud) {
-  sp_reader *r = ud;
+  spp_reader *r = ud;
   size_t n = size * nmemb;
   const char *v, *end = p + n;
 
@@ -431,7 +431,7 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud) {
     end--;
   const char *cur = NULL;
   curl_easy_getinfo(r->t->easy, CURLINFO_EFFECTIVE_URL, &cur);
-  if (!sp_http_same_origin(r->url, cur ? cur : r->url, v, (size_t)(end - v))) {
+  if (!spp_http_same_origin(r->url, cur ? cur : r->url, v, (size_t)(end - v))) {
     r->cross_redirect = 1;
     return 0; /* stops the transfer */
   }
@@ -446,8 +446,8 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud) {
 
 /* Set up the easy handle for one attempt of r.  Returns 0 or a code after
  * host->error (an option this libcurl refuses). */
-static int setup_easy(sp_reader *r) {
-  sp_transport *t = r->t;
+static int setup_easy(spp_reader *r) {
+  spp_transport *t = r->t;
   CURL *e = t->easy;
   const char *bad = NULL;
 
@@ -528,8 +528,8 @@ static int setup_easy(sp_reader *r) {
 /* ---- the transfer engine ---------------------------------------------- */
 
 /* Start an attempt of r.  Returns 0 or a code after host->error. */
-static int start_attempt(sp_reader *r) {
-  sp_transport *t = r->t;
+static int start_attempt(spp_reader *r) {
+  spp_transport *t = r->t;
   int rc = setup_easy(r);
   CURLMcode mc;
 
@@ -549,7 +549,7 @@ static int start_attempt(sp_reader *r) {
   return 0;
 }
 
-static void stop_attempt(sp_reader *r) {
+static void stop_attempt(spp_reader *r) {
   if (r->in_multi) {
     curl_multi_remove_handle(r->t->multi, r->t->easy);
     r->in_multi = 0;
@@ -577,9 +577,9 @@ static int client_cert_refused(const char *e) {
  * into msg; *temp set when it is worth retrying and *wait to a Retry-After
  * in seconds (or -1).
  */
-static int classify(sp_reader *r, CURLcode res, int *temp, double *wait,
+static int classify(spp_reader *r, CURLcode res, int *temp, double *wait,
                     char *msg, size_t msglen) {
-  sp_transport *t = r->t;
+  spp_transport *t = r->t;
   const char *detail = t->errbuf[0] ? t->errbuf : curl_easy_strerror(res);
   long status = 0;
 
@@ -602,9 +602,9 @@ static int classify(sp_reader *r, CURLcode res, int *temp, double *wait,
       return 0;
     }
     snprintf(msg, msglen, "HTTP status %ld%s%s%s", status,
-             *sp_http_reason(status) ? " (" : "", sp_http_reason(status),
-             *sp_http_reason(status) ? ")" : "");
-    if (sp_http_status_temporary(status)) {
+             *spp_http_reason(status) ? " (" : "", spp_http_reason(status),
+             *spp_http_reason(status) ? ")" : "");
+    if (spp_http_status_temporary(status)) {
       curl_off_t ra = -1;
       *temp = 1;
       if ((status == 429 || status == 503) &&
@@ -730,8 +730,8 @@ static int classify(sp_reader *r, CURLcode res, int *temp, double *wait,
 }
 
 /* A finished attempt: done, or wait and set up the next one. */
-static void finish_attempt(sp_reader *r, CURLcode res) {
-  sp_transport *t = r->t;
+static void finish_attempt(spp_reader *r, CURLcode res) {
+  spp_transport *t = r->t;
   char msg[MSG_MAX - 200];
   double wait;
   int temp, rc, tries;
@@ -760,11 +760,11 @@ static void finish_attempt(sp_reader *r, CURLcode res) {
     double d = wait >= 0 ? wait
                          : samspor_backoff_delay(t->backoff, t->max_backoff,
                                                  (unsigned)r->attempt + 1,
-                                                 sp_jitter01(&t->seed));
+                                                 spp_jitter01(&t->seed));
     t->host->log(t->ctx, SAMSPOR_LOG_WARN,
                  "%s: %s; retrying in %.1fs (retry %d of %d)", r->shown, msg, d,
                  r->attempt + 1, tries);
-    sp_sleep_for(d);
+    spp_sleep_for(d);
     r->attempt++;
     r->started = 0; /* drive() starts the next attempt */
     /* what this attempt received was never handed out: the next attempt
@@ -796,8 +796,8 @@ static void finish_attempt(sp_reader *r, CURLcode res) {
  * is finished) or is finished.  Returns 0, or the final code once finished
  * with an error.
  */
-static int drive(sp_reader *r) {
-  sp_transport *t = r->t;
+static int drive(spp_reader *r) {
+  spp_transport *t = r->t;
 
   while (!r->done && (r->collect || r->off == r->len)) {
     CURLMcode mc;
@@ -838,9 +838,9 @@ static int drive(sp_reader *r) {
 /* ---- readers ---------------------------------------------------------- */
 
 /* A reader of `kind` for url (copied).  Returns 0 with *out or a code. */
-static int reader_new(sp_transport *t, req_kind kind, const char *url,
-                      sp_reader **out) {
-  sp_reader *r;
+static int reader_new(spp_transport *t, req_kind kind, const char *url,
+                      spp_reader **out) {
+  spp_reader *r;
 
   *out = NULL;
   if (t->active)
@@ -856,7 +856,7 @@ static int reader_new(sp_transport *t, req_kind kind, const char *url,
   r->want_size = r->want_mtime = -1;
   r->collect = kind == REQ_HEAD || kind == REQ_LIST || kind == REQ_LONG;
   r->url = strdup(url);
-  r->shown = r->url ? sp_url_redact(url) : NULL;
+  r->shown = r->url ? spp_url_redact(url) : NULL;
   if (!r->shown) {
     free(r->url);
     free(r);
@@ -867,7 +867,7 @@ static int reader_new(sp_transport *t, req_kind kind, const char *url,
   return 0;
 }
 
-void sp_reader_close(sp_reader *r) {
+void spp_reader_close(spp_reader *r) {
   if (!r)
     return;
   stop_attempt(r);
@@ -883,12 +883,12 @@ void sp_reader_close(sp_reader *r) {
 }
 
 /* Run a collecting reader to its end.  Returns 0 or a code. */
-static int run_collect(sp_reader *r) {
+static int run_collect(spp_reader *r) {
   return drive(r);
 }
 
-int sp_transport_read_open(sp_transport *t, sp_file *f, sp_reader **out) {
-  sp_reader *r;
+int spp_transport_read_open(spp_transport *t, spp_file *f, spp_reader **out) {
+  spp_reader *r;
   int rc;
 
   *out = NULL;
@@ -899,13 +899,13 @@ int sp_transport_read_open(sp_transport *t, sp_file *f, sp_reader **out) {
     r->fd = open(f->url, O_RDONLY | O_CLOEXEC);
     if (r->fd < 0) {
       int e = errno;
-      sp_reader_close(r);
+      spp_reader_close(r);
       return fail(t, e == ENOENT ? SAMSPOR_ENOENT : SAMSPOR_EIO, "%s: %s",
                   f->url, strerror(e));
     }
     if (fstat(r->fd, &st) != 0) {
       int e = errno;
-      sp_reader_close(r);
+      spp_reader_close(r);
       return fail(t, SAMSPOR_EIO, "%s: %s", f->url, strerror(e));
     }
     /* The file opened is not the one listed (replaced, or rewritten, in
@@ -915,7 +915,7 @@ int sp_transport_read_open(sp_transport *t, sp_file *f, sp_reader **out) {
          (int64_t)st.st_size != f->size ||
          (int64_t)st.st_mtim.tv_sec != f->mtime ||
          st.st_mtim.tv_nsec != f->mtime_ns)) {
-      sp_reader_close(r);
+      spp_reader_close(r);
       return fail(t, SAMSPOR_ETEMP,
                   "%s: changed between the listing and the open (replaced "
                   "or still being written); nothing was read, try again "
@@ -938,7 +938,7 @@ int sp_transport_read_open(sp_transport *t, sp_file *f, sp_reader **out) {
   if (t->min_age > 0 && f->mtime >= 0) {
     double age = difftime(time(NULL), (time_t)f->mtime);
     if (age < t->min_age) {
-      sp_reader_close(r);
+      spp_reader_close(r);
       return fail(t, SAMSPOR_ETEMP,
                   "%s: modified %.0fs ago, less than min_age (%.0fs): "
                   "not read yet (it may still be being written); try "
@@ -952,7 +952,7 @@ int sp_transport_read_open(sp_transport *t, sp_file *f, sp_reader **out) {
 
 /* A local file at its end: did it change since it was opened?  Returns 0
  * or SAMSPOR_ETEMP after host->error. */
-static int verify_local(sp_reader *r) {
+static int verify_local(spp_reader *r) {
   struct stat st, ps;
   const char *why = NULL;
 
@@ -974,14 +974,14 @@ static int verify_local(sp_reader *r) {
               r->url, why, (long long)r->want_size, r->delivered);
 }
 
-static int stat_remote(sp_transport *t, const char *url, int64_t *size,
+static int stat_remote(spp_transport *t, const char *url, int64_t *size,
                        int64_t *mtime);
 
 /* An sftp:// file at its end: the bytes the listing announced, and the
  * same size and mtime in a stat after the transfer.  Returns 0 or a code
  * after host->error. */
-static int verify_sftp(sp_reader *r) {
-  sp_transport *t = r->t;
+static int verify_sftp(spp_reader *r) {
+  spp_transport *t = r->t;
   int64_t size = -1, mtime = -1;
   int rc;
 
@@ -1011,9 +1011,9 @@ static int verify_sftp(sp_reader *r) {
   return 0;
 }
 
-int sp_transport_post_open(sp_transport *t, const char *body, size_t len,
-                           sp_reader **out) {
-  sp_reader *r;
+int spp_transport_post_open(spp_transport *t, const char *body, size_t len,
+                            spp_reader **out) {
+  spp_reader *r;
   int rc;
 
   *out = NULL;
@@ -1024,7 +1024,7 @@ int sp_transport_post_open(sp_transport *t, const char *body, size_t len,
     return rc;
   r->body = malloc(len ? len : 1);
   if (!r->body) {
-    sp_reader_close(r);
+    spp_reader_close(r);
     return nomem(t);
   }
   if (len)
@@ -1034,7 +1034,7 @@ int sp_transport_post_open(sp_transport *t, const char *body, size_t len,
   return 0;
 }
 
-long long sp_reader_read(sp_reader *r, char *buf, size_t cap) {
+long long spp_reader_read(spp_reader *r, char *buf, size_t cap) {
   size_t n;
   int rc;
 
@@ -1075,14 +1075,14 @@ long long sp_reader_read(sp_reader *r, char *buf, size_t cap) {
 }
 
 /* Push every byte of r to fn.  Returns 0 or a code. */
-static int push_all(sp_reader *r, sp_transport_data_fn fn, void *ud) {
+static int push_all(spp_reader *r, spp_transport_data_fn fn, void *ud) {
   char *buf = malloc(PIECE);
   int rc = 0;
 
   if (!buf)
     return nomem(r->t);
   for (;;) {
-    long long n = sp_reader_read(r, buf, PIECE);
+    long long n = spp_reader_read(r, buf, PIECE);
     if (n <= 0) {
       rc = (int)n;
       break;
@@ -1094,36 +1094,36 @@ static int push_all(sp_reader *r, sp_transport_data_fn fn, void *ud) {
   return rc;
 }
 
-int sp_transport_fetch(sp_transport *t, const sp_file *f,
-                       sp_transport_data_fn fn, void *ud) {
-  sp_file copy = *f;
-  sp_reader *r;
-  int rc = sp_transport_read_open(t, &copy, &r);
+int spp_transport_fetch(spp_transport *t, const spp_file *f,
+                        spp_transport_data_fn fn, void *ud) {
+  spp_file copy = *f;
+  spp_reader *r;
+  int rc = spp_transport_read_open(t, &copy, &r);
   if (rc)
     return rc;
   rc = push_all(r, fn, ud);
-  sp_reader_close(r);
+  spp_reader_close(r);
   return rc;
 }
 
-int sp_transport_post(sp_transport *t, const char *body, size_t len,
-                      sp_transport_data_fn fn, void *ud) {
-  sp_reader *r;
-  int rc = sp_transport_post_open(t, body, len, &r);
+int spp_transport_post(spp_transport *t, const char *body, size_t len,
+                       spp_transport_data_fn fn, void *ud) {
+  spp_reader *r;
+  int rc = spp_transport_post_open(t, body, len, &r);
   if (rc)
     return rc;
   rc = push_all(r, fn, ud);
-  sp_reader_close(r);
+  spp_reader_close(r);
   return rc;
 }
 
 /* ---- listing ---------------------------------------------------------- */
 
 /* Add a file (name and url copied) to out.  Returns 0 or SAMSPOR_ENOMEM. */
-static int files_add(sp_files *out, const char *name, const char *url,
+static int files_add(spp_files *out, const char *name, const char *url,
                      int64_t size, int64_t mtime, long mtime_ns) {
-  sp_file *nv = realloc(out->v, (out->n + 1) * sizeof *out->v);
-  sp_file *f;
+  spp_file *nv = realloc(out->v, (out->n + 1) * sizeof *out->v);
+  spp_file *f;
   if (!nv)
     return SAMSPOR_ENOMEM;
   out->v = nv;
@@ -1146,7 +1146,7 @@ static int files_add(sp_files *out, const char *name, const char *url,
 
 /* Add the local file at path if it is a regular file.  Returns 0, 1 when
  * it is not (or is gone), or SAMSPOR_ENOMEM. */
-static int add_local(sp_files *out, const char *path) {
+static int add_local(spp_files *out, const char *path) {
   struct stat st;
   const char *slash = strrchr(path, '/');
   int rc;
@@ -1155,7 +1155,7 @@ static int add_local(sp_files *out, const char *path) {
   rc = files_add(out, slash ? slash + 1 : path, path, (int64_t)st.st_size,
                  (int64_t)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
   if (rc == 0) {
-    sp_file *f = &out->v[out->n - 1];
+    spp_file *f = &out->v[out->n - 1];
     f->has_ino = 1;
     f->dev = (uint64_t)st.st_dev;
     f->ino = (uint64_t)st.st_ino;
@@ -1169,7 +1169,7 @@ static int add_local(sp_files *out, const char *path) {
  * state), so ask opendir() again.  Returns SAMSPOR_ENOENT for a missing
  * directory, else SAMSPOR_EIO, after host->error.
  */
-static int dir_error(sp_transport *t, const char *path, const char *slash) {
+static int dir_error(spp_transport *t, const char *path, const char *slash) {
   char dir[4096];
   DIR *d;
   int e = EIO;
@@ -1188,7 +1188,7 @@ static int dir_error(sp_transport *t, const char *path, const char *slash) {
               "cannot read directory %s (for %s): %s", dir, path, strerror(e));
 }
 
-static int list_local(sp_transport *t, sp_files *out) {
+static int list_local(spp_transport *t, spp_files *out) {
   const char *path = t->url;
   const char *slash = strrchr(path, '/');
   const char *seg = slash ? slash + 1 : path;
@@ -1229,22 +1229,23 @@ static int list_local(sp_transport *t, sp_files *out) {
 
 /* Size and mtime of one remote file (HTTP HEAD, SFTP stat).  Returns 0
  * with *size and *mtime (-1 when unknown), or a code after host->error. */
-static int stat_remote(sp_transport *t, const char *url, int64_t *size,
+static int stat_remote(spp_transport *t, const char *url, int64_t *size,
                        int64_t *mtime) {
-  sp_reader *r;
+  spp_reader *r;
   int rc = reader_new(t, REQ_HEAD, url, &r);
   if (rc)
     return rc;
   rc = run_collect(r);
   *size = r->size;
   *mtime = r->mtime;
-  sp_reader_close(r);
+  spp_reader_close(r);
   return rc;
 }
 
 /* The last path segment of a remote url (after the authority): *seg and
  * its length; the query of an https url is not part of it. */
-static void last_segment(const sp_transport *t, const char **seg, size_t *len) {
+static void last_segment(const spp_transport *t, const char **seg,
+                         size_t *len) {
   const char *auth = strstr(t->url, "://") + 3;
   const char *path = auth + strcspn(auth, "/");
   const char *end =
@@ -1256,7 +1257,7 @@ static void last_segment(const sp_transport *t, const char **seg, size_t *len) {
   *len = (size_t)(end - s);
 }
 
-static int list_https(sp_transport *t, sp_files *out) {
+static int list_https(spp_transport *t, spp_files *out) {
   const char *seg;
   size_t len;
   int64_t size = -1, mtime = -1;
@@ -1275,15 +1276,15 @@ static int list_https(sp_transport *t, sp_files *out) {
   return rc ? nomem(t) : 0;
 }
 
-static int list_sftp(sp_transport *t, sp_files *out) {
+static int list_sftp(spp_transport *t, spp_files *out) {
   const char *seg;
   size_t seglen, i, nnames = 0;
   char *pattern = NULL, *dir = NULL, **names = NULL;
-  sp_reader *r = NULL;
+  spp_reader *r = NULL;
   int rc;
 
   last_segment(t, &seg, &seglen);
-  rc = sp_percent_decode(seg, seglen, &pattern);
+  rc = spp_percent_decode(seg, seglen, &pattern);
   if (rc)
     return rc == SAMSPOR_ENOMEM ? nomem(t)
                                 : fail(t, SAMSPOR_EINVAL,
@@ -1314,12 +1315,12 @@ static int list_sftp(sp_transport *t, sp_files *out) {
     goto out;
   if ((rc = run_collect(r)) != 0)
     goto out;
-  if (sp_listing_match(r->buf + r->off, r->len - r->off, pattern, &names,
-                       &nnames)) {
+  if (spp_listing_match(r->buf + r->off, r->len - r->off, pattern, &names,
+                        &nnames)) {
     rc = nomem(t);
     goto out;
   }
-  sp_reader_close(r);
+  spp_reader_close(r);
   r = NULL;
   if (nnames > 0) {
     /* The names do not say which are directories; a long listing does,
@@ -1329,11 +1330,11 @@ static int list_sftp(sp_transport *t, sp_files *out) {
         (rc = run_collect(r)) != 0)
       goto out;
     for (i = 0; i < nnames; i++)
-      if (sp_listing_is_dir(r->buf + r->off, r->len - r->off, names[i])) {
+      if (spp_listing_is_dir(r->buf + r->off, r->len - r->off, names[i])) {
         free(names[i]);
         names[i] = NULL;
       }
-    sp_reader_close(r);
+    spp_reader_close(r);
     r = NULL;
   }
   for (i = 0; i < nnames && rc == 0; i++) {
@@ -1359,7 +1360,7 @@ static int list_sftp(sp_transport *t, sp_files *out) {
     free(url);
   }
 out:
-  sp_reader_close(r);
+  spp_reader_close(r);
   for (i = 0; i < nnames; i++)
     free(names[i]);
   free(names);
@@ -1368,7 +1369,7 @@ out:
   return rc;
 }
 
-int sp_transport_list(sp_transport *t, int all, sp_files *out) {
+int spp_transport_list(spp_transport *t, int all, spp_files *out) {
   int rc;
 
   out->v = NULL;
@@ -1377,14 +1378,14 @@ int sp_transport_list(sp_transport *t, int all, sp_files *out) {
        : t->scheme == SCHEME_HTTPS ? list_https(t, out)
                                    : list_sftp(t, out);
   if (rc) {
-    sp_files_free(out);
+    spp_files_free(out);
     return rc;
   }
-  sp_files_select(out, all);
+  spp_files_select(out, all);
   return 0;
 }
 
-int sp_transport_missing(sp_transport *t, int list_rc, const char *plugin) {
+int spp_transport_missing(spp_transport *t, int list_rc, const char *plugin) {
   if (list_rc != 0 && list_rc != SAMSPOR_ENOENT)
     return list_rc;
   if (t->if_missing == 1)
@@ -1401,12 +1402,12 @@ int sp_transport_missing(sp_transport *t, int list_rc, const char *plugin) {
   return list_rc; /* its message names the path and why */
 }
 
-int sp_transport_check(sp_transport *t) {
-  sp_files files;
+int spp_transport_check(spp_transport *t) {
+  spp_files files;
   int rc;
 
   t->no_retry = 1;
-  rc = sp_transport_list(t, 0, &files);
+  rc = spp_transport_list(t, 0, &files);
   t->no_retry = 0;
   if (rc)
     return rc;
@@ -1422,37 +1423,37 @@ int sp_transport_check(sp_transport *t) {
       close(fd);
     }
   }
-  sp_files_free(&files);
+  spp_files_free(&files);
   return rc;
 }
 
 /* ---- opening ---------------------------------------------------------- */
 
-const char *sp_transport_url(const sp_transport *t) {
+const char *spp_transport_url(const spp_transport *t) {
   return t->shown;
 }
 
-double sp_transport_min_age(const sp_transport *t) {
+double spp_transport_min_age(const spp_transport *t) {
   return t->min_age;
 }
 
-double sp_transport_settle(const sp_transport *t) {
-  return t->min_age > 0 ? t->min_age : SP_SETTLE_DEFAULT;
+double spp_transport_settle(const spp_transport *t) {
+  return t->min_age > 0 ? t->min_age : SPP_SETTLE_DEFAULT;
 }
 
-int sp_transport_files_all(const sp_transport *t) {
+int spp_transport_files_all(const spp_transport *t) {
   return t->all_files;
 }
 
-int sp_transport_is_local(const sp_transport *t) {
+int spp_transport_is_local(const spp_transport *t) {
   return t->scheme == SCHEME_LOCAL;
 }
 
-void sp_transport_close(sp_transport *t) {
+void spp_transport_close(spp_transport *t) {
   if (!t)
     return;
   if (t->active)
-    sp_reader_close(t->active);
+    spp_reader_close(t->active);
   if (t->easy)
     curl_easy_cleanup(t->easy);
   if (t->multi)
@@ -1488,7 +1489,7 @@ static int copy_opt(const char *v, char **dst) {
 
 /* The option naming a file must name a readable one.  Returns 0 or
  * SAMSPOR_EINVAL after host->error. */
-static int readable(const sp_transport *t, const char *opt, const char *path) {
+static int readable(const spp_transport *t, const char *opt, const char *path) {
   if (!path || access(path, R_OK) == 0)
     return 0;
   return fail(t, SAMSPOR_EINVAL, "%s %s: %s", opt, path, strerror(errno));
@@ -1496,7 +1497,7 @@ static int readable(const sp_transport *t, const char *opt, const char *path) {
 
 /* Work out the scheme of t->url and, for local files, replace it by the
  * path it names.  Returns 0 or a code after host->error. */
-static int parse_url(sp_transport *t) {
+static int parse_url(spp_transport *t) {
   const char *url = t->url, *sep = strstr(url, "://");
   size_t slen;
   char *path;
@@ -1537,7 +1538,7 @@ static int parse_url(sp_transport *t) {
                 "url %s: a file:// URL needs an absolute path on this host "
                 "(file:///path)",
                 t->shown);
-  rc = sp_percent_decode(src, strlen(src), &path);
+  rc = spp_percent_decode(src, strlen(src), &path);
   if (rc == SAMSPOR_ENOMEM)
     return nomem(t);
   if (rc)
@@ -1548,7 +1549,7 @@ static int parse_url(sp_transport *t) {
 }
 
 /* Checks of a local path: a glob only in the last segment. */
-static int check_local(sp_transport *t) {
+static int check_local(spp_transport *t) {
   const char *slash = strrchr(t->url, '/');
   const char *g = strpbrk(t->url, "*?[");
   if (g && slash && g < slash)
@@ -1559,7 +1560,7 @@ static int check_local(sp_transport *t) {
 }
 
 /* Options of a remote url.  Returns 0 or a code after host->error. */
-static int open_remote(sp_transport *t, const sp_transport_conf *c) {
+static int open_remote(spp_transport *t, const spp_transport_conf *c) {
   const char *const *items = NULL;
   size_t n, i;
   const char *seg;
@@ -1590,18 +1591,18 @@ static int open_remote(sp_transport *t, const sp_transport_conf *c) {
     if (hf) {
       char **fh, err[MSG_MAX];
       size_t nf;
-      int rc = sp_headers_file_read(hf, &fh, &nf, err, sizeof err);
+      int rc = spp_headers_file_read(hf, &fh, &nf, err, sizeof err);
       if (rc != 0)
         return fail(t, rc, "%s", err);
       for (i = 0; i < nf; i++) {
         struct curl_slist *nl = curl_slist_append(t->headers, fh[i]);
         if (!nl) {
-          sp_headers_free(fh, nf);
+          spp_headers_free(fh, nf);
           return nomem(t);
         }
         t->headers = nl;
       }
-      sp_headers_free(fh, nf);
+      spp_headers_free(fh, nf);
     }
   } else {
     const char *auth = strstr(t->url, "://") + 3;
@@ -1636,9 +1637,9 @@ static int open_remote(sp_transport *t, const sp_transport_conf *c) {
   return 0;
 }
 
-int sp_transport_open(const samspor_host *host, samspor_ctx *ctx,
-                      const sp_transport_conf *c, sp_transport **out) {
-  sp_transport *t;
+int spp_transport_open(const samspor_host *host, samspor_ctx *ctx,
+                       const spp_transport_conf *c, spp_transport **out) {
+  spp_transport *t;
   const char *url;
   int rc;
 
@@ -1662,7 +1663,7 @@ int sp_transport_open(const samspor_host *host, samspor_ctx *ctx,
     goto fail;
   }
   t->url = strdup(url);
-  t->shown = sp_url_redact(url);
+  t->shown = spp_url_redact(url);
   if (!t->url || !t->shown)
     goto nomem;
 
@@ -1734,6 +1735,6 @@ int sp_transport_open(const samspor_host *host, samspor_ctx *ctx,
 nomem:
   rc = nomem(t);
 fail:
-  sp_transport_close(t);
+  spp_transport_close(t);
   return rc;
 }

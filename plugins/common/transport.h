@@ -8,8 +8,8 @@
  * Streaming: fetch() pushes the bytes of one file through a callback as
  * they arrive; nothing is ever held whole in memory.
  *
- * Ownership: sp_transport owns its curl handle and settings copies; a
- * file list returned by list() is owned by the caller (sp_files_free).
+ * Ownership: spp_transport owns its curl handle and settings copies; a
+ * file list returned by list() is owned by the caller (spp_files_free).
  *
  * Errors follow the ABI: 0 or a negative SAMSPOR_E* code, with a message
  * through host->error() that names the URL (without credentials) and never
@@ -32,16 +32,16 @@
  * of a plugin's own source table, so that one table still declares every
  * option:
  *
- *   typedef struct csv_conf { sp_transport_conf tp; int encoding; ... };
+ *   typedef struct csv_conf { spp_transport_conf tp; int encoding; ... };
  *   static const samspor_option csv_source_options[] = {
- *       SP_TRANSPORT_OPTION_ROWS(csv_conf, tp),
+ *       SPP_TRANSPORT_OPTION_ROWS(csv_conf, tp),
  *       {.name = "encoding", ...},
  *       {.name = NULL}};
  *
  * host->fill then fills the plugin's struct, transport part included, and
- * sp_transport_open takes that part.
+ * spp_transport_open takes that part.
  */
-typedef struct sp_transport_conf {
+typedef struct spp_transport_conf {
   const char *url;
   int files;      /* newest|all */
   int if_missing; /* fail|retry|skip */
@@ -52,10 +52,10 @@ typedef struct sp_transport_conf {
   double connect_timeout, timeout; /* seconds */
   long long retry_attempts;
   double retry_backoff, retry_max_backoff, min_age; /* seconds */
-} sp_transport_conf;
+} spp_transport_conf;
 
 /* clang-format off */
-#define SP_TRANSPORT_OPTION_ROWS(T, M)                                         \
+#define SPP_TRANSPORT_OPTION_ROWS(T, M)                                         \
     {.name = "url",                                                            \
      SAMSPOR_AT(T, M.url),                                                     \
      .type = SAMSPOR_OPT_PATH,                                                 \
@@ -201,11 +201,11 @@ typedef struct sp_transport_conf {
              "min_age is 0."}
 /* clang-format on */
 
-typedef struct sp_file {
+typedef struct spp_file {
   char *name;        /* base name, for positions ("unge_2026.csv") and state */
   char *url;         /* full URL (credentials included as configured) or local
                         path to fetch; never put it in a message as it is: see
-                        sp_url_redact() */
+                        spp_url_redact() */
   int64_t size;      /* bytes, -1 when unknown */
   int64_t mtime;     /* modification time (unix seconds), -1 when unknown */
   long mtime_ns;     /* nanoseconds part of mtime (local files; else 0), so
@@ -213,38 +213,38 @@ typedef struct sp_file {
   int has_ino;       /* dev and ino are known (local files) */
   uint64_t dev, ino; /* identity of the file the listing saw, so that one
                         replaced before it is opened is noticed */
-} sp_file;
+} spp_file;
 
-typedef struct sp_files {
-  sp_file *v; /* owned, n entries */
+typedef struct spp_files {
+  spp_file *v; /* owned, n entries */
   size_t n;
-} sp_files;
+} spp_files;
 
-typedef struct sp_transport sp_transport;
-typedef struct sp_reader sp_reader;
+typedef struct spp_transport spp_transport;
+typedef struct spp_reader spp_reader;
 
 /* Called with each piece of a file's bytes as it arrives.  Return 0 to go
  * on, or a negative code to stop the transfer (returned by fetch()). */
-typedef int (*sp_transport_data_fn)(void *ud, const char *buf, size_t len);
+typedef int (*spp_transport_data_fn)(void *ud, const char *buf, size_t len);
 
 /*
- * Take the transport options `c` (filled from the SP_TRANSPORT_OPTION_ROWS
+ * Take the transport options `c` (filled from the SPP_TRANSPORT_OPTION_ROWS
  * of the plugin's source table: url, timeouts, TLS, SFTP credentials...)
  * and check them: files named must be readable, sftp://
  * needs username, known_hosts_file and a key or password.  Nothing is
- * contacted yet.  Returns 0 and *out (free with sp_transport_close), or
+ * contacted yet.  Returns 0 and *out (free with spp_transport_close), or
  * SAMSPOR_EINVAL / SAMSPOR_ENOMEM after host->error().  `host` and `ctx`
  * are borrowed and must outlive the transport; every option value is
  * copied.
  */
-int sp_transport_open(const samspor_host *host, samspor_ctx *ctx,
-                      const sp_transport_conf *c, sp_transport **out);
+int spp_transport_open(const samspor_host *host, samspor_ctx *ctx,
+                       const spp_transport_conf *c, spp_transport **out);
 /* Free t (NULL is fine), closing its connections.  Never fails. */
-void sp_transport_close(sp_transport *t);
+void spp_transport_close(spp_transport *t);
 
 /* The configured url for messages, without credentials.  Borrowed: valid
- * until sp_transport_close. */
-const char *sp_transport_url(const sp_transport *t);
+ * until spp_transport_close. */
+const char *spp_transport_url(const spp_transport *t);
 
 /*
  * The url matched no file (list_rc 0 and no files), or its local path or
@@ -253,23 +253,23 @@ const char *sp_transport_url(const sp_transport *t);
  * SAMSPOR_ETEMP (retry) or SAMSPOR_ESKIP (skip).  Any other list_rc is
  * returned as it is.  plugin names the caller in the message ("csv").
  */
-int sp_transport_missing(sp_transport *t, int list_rc, const char *plugin);
+int spp_transport_missing(spp_transport *t, int list_rc, const char *plugin);
 
 /* The min_age option, in seconds (0: none). */
-double sp_transport_min_age(const sp_transport *t);
+double spp_transport_min_age(const spp_transport *t);
 
 /* The settle time, in seconds: how long a file that is empty where a
  * header is expected (csv) or a document that ends early (xml) counts as
  * an export still being written (SAMSPOR_ETEMP) rather than a broken one:
- * min_age, or SP_SETTLE_DEFAULT seconds when min_age is 0. */
-#define SP_SETTLE_DEFAULT 300
-double sp_transport_settle(const sp_transport *t);
+ * min_age, or SPP_SETTLE_DEFAULT seconds when min_age is 0. */
+#define SPP_SETTLE_DEFAULT 300
+double spp_transport_settle(const spp_transport *t);
 
 /* Nonzero when the `files` option says "all" (else "newest"). */
-int sp_transport_files_all(const sp_transport *t);
+int spp_transport_files_all(const spp_transport *t);
 
 /* Nonzero when the url is a local path or file:// URL. */
-int sp_transport_is_local(const sp_transport *t);
+int spp_transport_is_local(const spp_transport *t);
 
 /*
  * The files the url names: one file, or the matches of a glob in its last
@@ -279,13 +279,13 @@ int sp_transport_is_local(const sp_transport *t);
  * `all`: every match in name order; else only the newest by mtime (on a
  * tie, the last by name).  Names starting with '.' match only a pattern
  * that starts with '.'.  Returns 0 with *out (owned by the caller: free
- * with sp_files_free; possibly empty, n == 0, when a glob matches
+ * with spp_files_free; possibly empty, n == 0, when a glob matches
  * nothing), or a negative code after host->error() (a single file that
  * does not exist: SAMSPOR_ENOENT).
  */
-int sp_transport_list(sp_transport *t, int all, sp_files *out);
+int spp_transport_list(spp_transport *t, int all, spp_files *out);
 /* Free the entries of f and empty it (f itself is the caller's). */
-void sp_files_free(sp_files *f);
+void spp_files_free(spp_files *f);
 
 /*
  * Stream one file's bytes to fn, as they arrive, in pieces of at most
@@ -308,8 +308,8 @@ void sp_files_free(sp_files *f);
  *
  * Source files are only ever read: never modified, renamed or deleted.
  */
-int sp_transport_fetch(sp_transport *t, const sp_file *f,
-                       sp_transport_data_fn fn, void *ud);
+int spp_transport_fetch(spp_transport *t, const spp_file *f,
+                        spp_transport_data_fn fn, void *ud);
 
 /*
  * POST `body` (len bytes; copied) to the url (https:// only: SOAP) with
@@ -317,22 +317,22 @@ int sp_transport_fetch(sp_transport *t, const sp_file *f,
  * retries.  Returns 0, or a code (4xx other than 429: SAMSPOR_EFAIL naming
  * the status; 401: SAMSPOR_EAUTH).
  */
-int sp_transport_post(sp_transport *t, const char *body, size_t len,
-                      sp_transport_data_fn fn, void *ud);
+int spp_transport_post(spp_transport *t, const char *body, size_t len,
+                       spp_transport_data_fn fn, void *ud);
 
 /*
  * Pull-style reading, for a consumer that asks for bytes when it wants
  * them (a parser that must stop after a header, libxml2's xmlReaderForIO)
  * instead of having them pushed: open a reader on one file (or a POST),
- * call sp_reader_read until it returns 0, close it.  The same retry rules
+ * call spp_reader_read until it returns 0, close it.  The same retry rules
  * as fetch(): a failure before the first byte was returned is retried,
  * after it returns SAMSPOR_ETEMP.  Memory stays bounded (the transfer is
  * paused while unread bytes wait).  One reader may be open per transport
  * at a time.
  *
- * sp_transport_read_open: for a local file, f->size and f->mtime are
+ * spp_transport_read_open: for a local file, f->size and f->mtime are
  * updated from the file actually opened (what is read, not what the
- * listing saw).  Returns 0 with *out (close with sp_reader_close), or a
+ * listing saw).  Returns 0 with *out (close with spp_reader_close), or a
  * code after host->error().  Remote transfers start on the first read.
  *
  * A file that changes while it is read is never delivered as if whole:
@@ -344,14 +344,14 @@ int sp_transport_post(sp_transport *t, const char *body, size_t len,
  * or a stat after the transfer gives another size or mtime.  A file
  * modified less than min_age ago is not opened (SAMSPOR_ETEMP).
  */
-int sp_transport_read_open(sp_transport *t, sp_file *f, sp_reader **out);
-int sp_transport_post_open(sp_transport *t, const char *body, size_t len,
-                           sp_reader **out);
+int spp_transport_read_open(spp_transport *t, spp_file *f, spp_reader **out);
+int spp_transport_post_open(spp_transport *t, const char *body, size_t len,
+                            spp_reader **out);
 /* Up to `cap` bytes into buf.  Returns the count (> 0), 0 at the end of
  * the data, or a negative code after host->error(). */
-long long sp_reader_read(sp_reader *r, char *buf, size_t cap);
+long long spp_reader_read(spp_reader *r, char *buf, size_t cap);
 /* Close the reader (NULL is fine), abandoning a transfer in progress. */
-void sp_reader_close(sp_reader *r);
+void spp_reader_close(spp_reader *r);
 
 /*
  * Reach the source and verify credentials without transferring data, for
@@ -362,16 +362,16 @@ void sp_reader_close(sp_reader *r);
  * quickly.  Returns 0, or a code after host->error() (unreachable:
  * SAMSPOR_ETEMP).
  */
-int sp_transport_check(sp_transport *t);
+int spp_transport_check(spp_transport *t);
 
 /* ---- pure helpers (also for tests/unit/test_transport.c) -------------- */
 
 /* A copy of url without the user name and password of its authority
  * ("sftp://u:pw@host/p" -> "sftp://host/p"), for messages.  Returns a
  * malloc'd string (caller frees) or NULL when out of memory. */
-char *sp_url_redact(const char *url);
+char *spp_url_redact(const char *url);
 
-/* sp_jitter01, sp_http_status_temporary, sp_http_reason: see
+/* spp_jitter01, spp_http_status_temporary, spp_http_reason: see
  * http_util.h. */
 
 /*
@@ -381,8 +381,8 @@ char *sp_url_redact(const char *url);
  * matched explicitly.  Returns 0 with *names (n entries, in listing order;
  * free each and the array) or SAMSPOR_ENOMEM.
  */
-int sp_listing_match(const char *listing, size_t len, const char *pattern,
-                     char ***names, size_t *n);
+int spp_listing_match(const char *listing, size_t len, const char *pattern,
+                      char ***names, size_t *n);
 
 /*
  * Whether `name` is a directory according to a long directory listing
@@ -390,17 +390,17 @@ int sp_listing_match(const char *listing, size_t len, const char *pattern,
  * the first column, the name last).  Nonzero only when a line ending in
  * " name" starts with 'd' and no other line ending so says otherwise.
  */
-int sp_listing_is_dir(const char *listing, size_t len, const char *name);
+int spp_listing_is_dir(const char *listing, size_t len, const char *name);
 
 /* Keep in f every file in name order (all), or only the newest (largest
  * mtime, then mtime_ns, then name), freeing the others. */
-void sp_files_select(sp_files *f, int all);
+void spp_files_select(spp_files *f, int all);
 
 /*
  * Decode the %XX escapes of s[0..len) into a new string.  Returns 0 with
  * *out (malloc'd, caller frees), SAMSPOR_EINVAL for a malformed escape or
  * %00, or SAMSPOR_ENOMEM.
  */
-int sp_percent_decode(const char *s, size_t len, char **out);
+int spp_percent_decode(const char *s, size_t len, char **out);
 
 #endif

@@ -43,10 +43,10 @@
 /* The source settings of the parser, checked (the url and everything
  * about reaching it are the transport's). */
 typedef struct csv_opts {
-  sp_transport_conf tp; /* for sp_transport_open; borrowed strings */
-  int header;           /* the first record names the fields */
-  int final_nl;         /* final_newline = "required" */
-  csv_config cfg;       /* for the parser */
+  spp_transport_conf tp; /* for spp_transport_open; borrowed strings */
+  int header;            /* the first record names the fields */
+  int final_nl;          /* final_newline = "required" */
+  csv_config cfg;        /* for the parser */
 } csv_opts;
 
 /* One open stream. */
@@ -55,15 +55,15 @@ typedef struct csv_handle {
   samspor_ctx *ctx;
   samspor_sink *sink;
   csv_opts opts;
-  sp_transport *tp; /* owned: reaches the files */
+  spp_transport *tp; /* owned: reaches the files */
 
-  sp_file *files; /* owned: the files to read, in reading order */
+  spp_file *files; /* owned: the files to read, in reading order */
   size_t nfiles;
-  size_t cur;       /* index of the file open (or next to open) */
-  int is_open;      /* files[cur] is open */
-  char *shown;      /* owned: files[cur] for messages (no credentials) */
-  int append;       /* the stream's mode is append (and not --full) */
-  sp_loaded loaded; /* owned: the files of the stored state */
+  size_t cur;        /* index of the file open (or next to open) */
+  int is_open;       /* files[cur] is open */
+  char *shown;       /* owned: files[cur] for messages (no credentials) */
+  int append;        /* the stream's mode is append (and not --full) */
+  spp_loaded loaded; /* owned: the files of the stored state */
 
   char **fields; /* owned copies of the requested fields */
   size_t nfields;
@@ -74,7 +74,7 @@ typedef struct csv_handle {
   int discover;       /* samspor discover: the next header names the fields */
 
   csv_parser *parser;
-  sp_reader *rd;  /* the open file's bytes, or NULL */
+  spp_reader *rd; /* the open file's bytes, or NULL */
   int gz;         /* the file is gzip-compressed: inflated through zs */
   z_stream zs;    /* inflate state while gz */
   char *zin;      /* owned compressed input buffer of READ_CHUNK bytes */
@@ -97,7 +97,7 @@ typedef struct csv_handle {
 
 /* The source settings as written, filled by host->fill. */
 typedef struct csv_conf {
-  sp_transport_conf tp;
+  spp_transport_conf tp;
   int encoding; /* utf-8|windows-1252|iso-8859-1 */
   const char *delimiter;
   int header;
@@ -115,7 +115,7 @@ typedef struct csv_conf {
  * them cannot give the parser something it refuses.
  */
 static const samspor_option csv_source_options[] = {
-    SP_TRANSPORT_OPTION_ROWS(csv_conf, tp),
+    SPP_TRANSPORT_OPTION_ROWS(csv_conf, tp),
     {.name = "encoding",
      AT(encoding),
      .type = SAMSPOR_OPT_ENUM,
@@ -268,7 +268,7 @@ static int parse_opts(const samspor_host *host, samspor_ctx *ctx,
 /* ---- reading one file ------------------------------------------------- */
 
 static void file_close(csv_handle *h) {
-  sp_reader_close(h->rd);
+  spp_reader_close(h->rd);
   h->rd = NULL;
   if (h->gz)
     inflateEnd(&h->zs);
@@ -280,7 +280,7 @@ static void file_close(csv_handle *h) {
  * the count (0 at the end) or a negative SAMSPOR code after host->error
  * (the transport names the file). */
 static long long raw_read(csv_handle *h, char *buf, size_t n) {
-  return sp_reader_read(h->rd, buf, n);
+  return spp_reader_read(h->rd, buf, n);
 }
 
 /*
@@ -353,18 +353,18 @@ static long long src_read(csv_handle *h, char *buf, size_t n) {
  * bytes stay in buf for the parser.  Returns 0 or a negative SAMSPOR code
  * after host->error. */
 static int file_open(csv_handle *h) {
-  sp_file *f = &h->files[h->cur];
+  spp_file *f = &h->files[h->cur];
   size_t blen = strlen(f->name);
   long long k;
   int rc;
 
   free(h->shown);
-  h->shown = sp_url_redact(f->url);
+  h->shown = spp_url_redact(f->url);
   if (!h->shown) {
     h->host->error(h->ctx, "csv: out of memory");
     return SAMSPOR_ENOMEM;
   }
-  if ((rc = sp_transport_read_open(h->tp, f, &h->rd)) != 0)
+  if ((rc = spp_transport_read_open(h->tp, f, &h->rd)) != 0)
     return rc;
   h->is_open = 1;
 
@@ -745,8 +745,8 @@ static int pump(csv_handle *h, int header_only) {
     break;
   }
   if (h->header_pending) {
-    const sp_file *f = &h->files[h->cur];
-    double settle = sp_transport_settle(h->tp);
+    const spp_file *f = &h->files[h->cur];
+    double settle = spp_transport_settle(h->tp);
     double age = f->mtime >= 0 ? difftime(time(NULL), (time_t)f->mtime) : -1;
     /* Empty and fresh: most likely an export being written again from
      * the start (truncated, then filled), not a broken one. */
@@ -787,11 +787,11 @@ static void csv_close(void *handle) {
   file_close(h);
   csv_parser_free(h->parser);
   {
-    sp_files fl = {h->files, h->nfiles};
-    sp_files_free(&fl);
+    spp_files fl = {h->files, h->nfiles};
+    spp_files_free(&fl);
   }
-  sp_transport_close(h->tp);
-  sp_loaded_free(&h->loaded);
+  spp_transport_close(h->tp);
+  spp_loaded_free(&h->loaded);
   for (i = 0; i < h->nfields; i++)
     free(h->fields[i]);
   free(h->fields);
@@ -840,29 +840,29 @@ nomem:
 }
 
 /* In append mode, drop from h->files those loaded before (see
- * sp_loaded_skip).  Returns 0 or a negative SAMSPOR code after
+ * spp_loaded_skip).  Returns 0 or a negative SAMSPOR code after
  * host->error. */
 static int skip_loaded(csv_handle *h, const samspor_open_args *a) {
-  return sp_loaded_skip(a, "csv", "the list csv writes", &h->loaded, &h->append,
-                        h->files, &h->nfiles);
+  return spp_loaded_skip(a, "csv", "the list csv writes", &h->loaded,
+                         &h->append, h->files, &h->nfiles);
 }
 
 /* The files of the url, as csv reads them: at least one must match.
  * Returns 0 or a negative SAMSPOR code after host->error. */
 static int list_files(const samspor_host *host, samspor_ctx *ctx,
-                      sp_transport *tp, sp_files *out) {
-  int rc = sp_transport_list(tp, sp_transport_files_all(tp), out);
+                      spp_transport *tp, spp_files *out) {
+  int rc = spp_transport_list(tp, spp_transport_files_all(tp), out);
   (void)host;
   (void)ctx;
   if (rc == SAMSPOR_ENOENT || (rc == 0 && out->n == 0))
-    rc = sp_transport_missing(tp, rc, "csv");
+    rc = spp_transport_missing(tp, rc, "csv");
   return rc;
 }
 
 static int open_handle(const samspor_open_args *a, void **handle,
                        int discover) {
   csv_handle *h;
-  sp_files fl = {NULL, 0};
+  spp_files fl = {NULL, 0};
   int rc;
 
   *handle = NULL;
@@ -880,7 +880,7 @@ static int open_handle(const samspor_open_args *a, void **handle,
 
   if ((rc = parse_opts(a->host, a->ctx, a->source, &h->opts)) != 0 ||
       (!discover && (rc = take_fields(h, a)) != 0) ||
-      (rc = sp_transport_open(a->host, a->ctx, &h->opts.tp, &h->tp)) != 0 ||
+      (rc = spp_transport_open(a->host, a->ctx, &h->opts.tp, &h->tp)) != 0 ||
       (rc = list_files(a->host, a->ctx, h->tp, &fl)) != 0)
     goto fail;
   h->files = fl.v;
@@ -936,7 +936,7 @@ static int csv_read(void *handle) {
     file_close(h);
     h->cur++;
   }
-  state = sp_loaded_json(h->append ? &h->loaded : NULL, h->files, h->nfiles);
+  state = spp_loaded_json(h->append ? &h->loaded : NULL, h->files, h->nfiles);
   if (!state) {
     h->host->error(h->ctx, "csv: out of memory");
     return SAMSPOR_ENOMEM;
@@ -950,29 +950,29 @@ static int csv_read(void *handle) {
  * can be opened, and (remote) the credentials are accepted. */
 static int csv_check(const samspor_check_args *a) {
   csv_opts o;
-  sp_transport *tp = NULL;
+  spp_transport *tp = NULL;
   int rc;
 
   if (!samspor_abi_fits(a->host, a->struct_size, sizeof *a))
     return SAMSPOR_EABI;
   if ((rc = parse_opts(a->host, a->ctx, a->source, &o)) == 0 &&
-      (rc = sp_transport_open(a->host, a->ctx, &o.tp, &tp)) == 0)
-    rc = sp_transport_check(tp);
-  sp_transport_close(tp);
+      (rc = spp_transport_open(a->host, a->ctx, &o.tp, &tp)) == 0)
+    rc = spp_transport_check(tp);
+  spp_transport_close(tp);
   return rc;
 }
 
 /* `check`: the settings parse as open() parses them, reaching nothing. */
 static int csv_validate(const samspor_check_args *a) {
   csv_opts o;
-  sp_transport *tp = NULL;
+  spp_transport *tp = NULL;
   int rc;
 
   if (!samspor_abi_fits(a->host, a->struct_size, sizeof *a))
     return SAMSPOR_EABI;
   if ((rc = parse_opts(a->host, a->ctx, a->source, &o)) == 0)
-    rc = sp_transport_open(a->host, a->ctx, &o.tp, &tp);
-  sp_transport_close(tp);
+    rc = spp_transport_open(a->host, a->ctx, &o.tp, &tp);
+  spp_transport_close(tp);
   return rc;
 }
 

@@ -23,7 +23,7 @@
  * Privacy: messages name options, files, result columns (which describe
  * the data and are not personal) and row numbers; never a value.  A
  * server's message text is repeated only for the SQLSTATE classes whose
- * texts carry no values (sp_pq_text_allowed(), shared with the core);
+ * texts carry no values (spp_pq_text_allowed(), shared with the core);
  * otherwise the SQLSTATE and samspor's words.  DETAIL and CONTEXT lines,
  * which may quote rows, are never read, and server notices are logged by
  * SQLSTATE only.
@@ -208,8 +208,8 @@ static int pg_fail(const samspor_host *host, samspor_ctx *ctx, PGconn *conn,
       res ? PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION) : NULL;
   char text[768], where[320] = "", hbuf[320] = "", sbuf[32] = "";
 
-  sp_pq_message(res, conn ? PQerrorMessage(conn) : "no connection", text,
-                sizeof text);
+  spp_pq_message(res, conn ? PQerrorMessage(conn) : "no connection", text,
+                 sizeof text);
 
   if (spos && query) {
     long line, col;
@@ -221,7 +221,7 @@ static int pg_fail(const samspor_host *host, samspor_ctx *ctx, PGconn *conn,
     snprintf(hbuf, sizeof hbuf,
              "; give $1 a type with a cast, e.g. $1::timestamptz or "
              "$1::date");
-  } else if (hint && sp_pq_text_allowed(state)) {
+  } else if (hint && spp_pq_text_allowed(state)) {
     snprintf(hbuf, sizeof hbuf, "; hint: %s", hint);
   }
   if (state)
@@ -268,13 +268,13 @@ static int pg_command(const samspor_host *host, samspor_ctx *ctx, PGconn *conn,
 static int pg_connect(const samspor_host *host, samspor_ctx *ctx,
                       const pgsql_opts *o, pgsql_logto *logto, PGconn **out) {
   char timeout[32], why[768];
-  sp_pq_tls_info tls;
+  spp_pq_tls_info tls;
   PGconn *conn;
   int rc;
 
   *out = NULL;
   snprintf(timeout, sizeof timeout, "%.0f", o->connect_timeout);
-  sp_pq_tls(o->conninfo, &tls);
+  spp_pq_tls(o->conninfo, &tls);
   if (tls.defaulted)
     host->log(ctx, SAMSPOR_LOG_DEBUG,
               "pgsql: sslmode=verify-full (samspor's default for the "
@@ -303,8 +303,8 @@ static int pg_connect(const samspor_host *host, samspor_ctx *ctx,
                         timeout,
                         "UTF8",
                         NULL};
-  rc = sp_pq_connect(keys, vals, o->connect_timeout, "the source's conninfo",
-                     &conn, why, sizeof why);
+  rc = spp_pq_connect(keys, vals, o->connect_timeout, "the source's conninfo",
+                      &conn, why, sizeof why);
   if (rc != 0) {
     host->error(ctx, "pgsql: cannot connect to the source: %s", why);
     return rc;

@@ -350,7 +350,7 @@ static const samspor_option rest_stream_options[] = {
 static void free_opts(rest_opts *o) {
   free(o->body);
   o->body = NULL;
-  sp_headers_free(o->file_headers, o->nfile_headers);
+  spp_headers_free(o->file_headers, o->nfile_headers);
   o->file_headers = NULL;
   o->nfile_headers = 0;
   free(o->all_headers);
@@ -525,8 +525,8 @@ static int opts_headers_tls(const samspor_host *host, samspor_ctx *ctx,
     }
   }
   if (cf->headers_file) {
-    if ((rc = sp_headers_file_read(cf->headers_file, &o->file_headers,
-                                   &o->nfile_headers, err, sizeof err)) != 0) {
+    if ((rc = spp_headers_file_read(cf->headers_file, &o->file_headers,
+                                    &o->nfile_headers, err, sizeof err)) != 0) {
       host->error(ctx, "rest: %s", err);
       return rc;
     }

@@ -126,7 +126,7 @@ static void wipe_free(char *s) {
 /* "HTTP 404 Not Found", or "HTTP 499" for a status without a phrase
  * here, into buf. */
 static const char *status_text(long status, char *buf, size_t size) {
-  const char *p = sp_http_reason(status);
+  const char *p = spp_http_reason(status);
   snprintf(buf, size, "HTTP %ld%s%s", status, *p ? " " : "", p);
   return buf;
 }
@@ -218,8 +218,8 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud) {
      * token_url) or a same-host next link gave. */
     const char *cur = NULL;
     curl_easy_getinfo(h->curl, CURLINFO_EFFECTIVE_URL, &cur);
-    if (!sp_http_same_origin(h->rq->url, cur ? cur : h->rq->url, v,
-                             (size_t)(end - v))) {
+    if (!spp_http_same_origin(h->rq->url, cur ? cur : h->rq->url, v,
+                              (size_t)(end - v))) {
       h->cross_redirect = 1;
       return 0; /* stops the transfer */
     }
@@ -474,13 +474,13 @@ static int with_retries(rest_http *h, const request *rq) {
     if (cc == CURLE_OK && h->has_retry_after)
       delay = h->retry_after;
     else
-      delay = samspor_backoff_delay(h->cfg.retry_backoff,
-                                    h->cfg.retry_max_backoff, attempt + 1,
-                                    sp_jitter01(&h->seed));
+      delay =
+          samspor_backoff_delay(h->cfg.retry_backoff, h->cfg.retry_max_backoff,
+                                attempt + 1, spp_jitter01(&h->seed));
     h->host->log(h->ctx, SAMSPOR_LOG_WARN,
                  "rest: %s%s: %s; retry %u of %u in %.1f s", rq->what, url, why,
                  attempt + 1, tries - 1, delay);
-    sp_sleep_for(delay);
+    spp_sleep_for(delay);
   }
 }
 

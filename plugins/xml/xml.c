@@ -57,11 +57,11 @@ typedef struct xml_handle {
   samspor_ctx *ctx;
   samspor_sink *sink;
 
-  sp_transport *t;  /* owned */
-  sp_files files;   /* owned: the documents to read (not for SOAP) */
-  int append;       /* append mode with a stored state (and not --full) */
-  sp_loaded loaded; /* owned: in append mode, the files loaded before */
-  char *soap_body;  /* owned: the request, cursor substituted; or NULL */
+  spp_transport *t;  /* owned */
+  spp_files files;   /* owned: the documents to read (not for SOAP) */
+  int append;        /* append mode with a stored state (and not --full) */
+  spp_loaded loaded; /* owned: in append mode, the files loaded before */
+  char *soap_body;   /* owned: the request, cursor substituted; or NULL */
   size_t soap_len;
 
   xr_parser *parser; /* owned */
@@ -96,7 +96,7 @@ __attribute__((constructor)) static void xml_plugin_load(void) {
 
 /* The source and stream settings as written, filled by host->fill. */
 typedef struct xml_conf {
-  sp_transport_conf tp;
+  spp_transport_conf tp;
   samspor_strlist namespaces;
   const char *soap_request_file;
   long long max_record_size;
@@ -106,7 +106,7 @@ typedef struct xml_stream_conf {
 } xml_stream_conf;
 
 static const samspor_option xml_source_options[] = {
-    SP_TRANSPORT_OPTION_ROWS(xml_conf, tp),
+    SPP_TRANSPORT_OPTION_ROWS(xml_conf, tp),
     {.name = "namespaces",
      SAMSPOR_AT(xml_conf, namespaces),
      .type = SAMSPOR_OPT_STRLIST,
@@ -309,11 +309,11 @@ static int on_data(void *ud, const char *buf, size_t len) {
 }
 
 /*
- * Read one document: `file` through sp_transport_fetch, or (file NULL) the
+ * Read one document: `file` through spp_transport_fetch, or (file NULL) the
  * response to the SOAP request.  Returns 0 or a negative code after
  * host->error.
  */
-static int read_doc(xml_handle *h, const sp_file *file) {
+static int read_doc(xml_handle *h, const spp_file *file) {
   int rc, frc;
   size_t i;
 
@@ -331,8 +331,8 @@ static int read_doc(xml_handle *h, const sp_file *file) {
   else
     h->host->log(h->ctx, SAMSPOR_LOG_INFO, "xml: posting the SOAP request");
 
-  rc = file ? sp_transport_fetch(h->t, file, on_data, h)
-            : sp_transport_post(h->t, h->soap_body, h->soap_len, on_data, h);
+  rc = file ? spp_transport_fetch(h->t, file, on_data, h)
+            : spp_transport_post(h->t, h->soap_body, h->soap_len, on_data, h);
   /* The document is ended either way, so the parser is ready for the
    * next; after a failure its own verdict comes first. */
   frc = xr_parser_finish(h->parser);
@@ -345,7 +345,7 @@ static int read_doc(xml_handle *h, const sp_file *file) {
     if (file && frc == XR_EDATA && h->doc_rc == SAMSPOR_EDATA &&
         file->mtime >= 0) {
       double age = difftime(time(NULL), (time_t)file->mtime);
-      double settle = sp_transport_settle(h->t);
+      double settle = spp_transport_settle(h->t);
       if (age < settle) {
         size_t n = strlen(h->msg);
         snprintf(h->msg + n, sizeof h->msg - n,
@@ -393,9 +393,9 @@ static void xml_close(void *handle) {
   xr_parser_free(h->parser);
   xr_fields_free(h->fields);
   if (h->t)
-    sp_transport_close(h->t);
-  sp_files_free(&h->files);
-  sp_loaded_free(&h->loaded);
+    spp_transport_close(h->t);
+  spp_files_free(&h->files);
+  spp_loaded_free(&h->loaded);
   for (i = 0; i < h->nfields; i++)
     free(h->exprs[i]);
   free(h->exprs);
@@ -432,11 +432,11 @@ static int engine_config(const samspor_host *host, samspor_ctx *ctx,
 }
 
 /* In append mode, drop from h->files those loaded before (same name,
- * size and mtime; see sp_loaded_skip), as the csv plugin does.  Returns 0
+ * size and mtime; see spp_loaded_skip), as the csv plugin does.  Returns 0
  * or a negative code after host->error. */
 static int skip_loaded(xml_handle *h, const samspor_open_args *a) {
-  return sp_loaded_skip(a, "xml", "a list of files", &h->loaded, &h->append,
-                        h->files.v, &h->files.n);
+  return spp_loaded_skip(a, "xml", "a list of files", &h->loaded, &h->append,
+                         h->files.v, &h->files.n);
 }
 
 static int xml_open(const samspor_open_args *a, void **handle) {
@@ -488,11 +488,11 @@ static int xml_open(const samspor_open_args *a, void **handle) {
     goto fail;
   }
 
-  if ((rc = sp_transport_open(host, a->ctx, &xc.tp, &h->t)) != 0)
+  if ((rc = spp_transport_open(host, a->ctx, &xc.tp, &h->t)) != 0)
     goto fail;
   soap = xc.soap_request_file;
   if (soap && *soap) {
-    if (sp_transport_is_local(h->t)) {
+    if (spp_transport_is_local(h->t)) {
       host->error(a->ctx, "xml: soap_request_file needs an https:// url "
                           "(the SOAP service), not a local file");
       rc = SAMSPOR_EINVAL;
@@ -503,9 +503,9 @@ static int xml_open(const samspor_open_args *a, void **handle) {
       goto fail;
   } else {
     /* Listing here makes a missing file fail open(), before any load. */
-    rc = sp_transport_list(h->t, sp_transport_files_all(h->t), &h->files);
+    rc = spp_transport_list(h->t, spp_transport_files_all(h->t), &h->files);
     if (rc == SAMSPOR_ENOENT || (rc == 0 && h->files.n == 0))
-      rc = sp_transport_missing(h->t, rc, "xml");
+      rc = spp_transport_missing(h->t, rc, "xml");
     if (rc == 0)
       rc = skip_loaded(h, a);
     if (rc)
@@ -532,7 +532,8 @@ static int xml_read(void *handle) {
   for (i = 0; i < h->files.n; i++)
     if ((rc = read_doc(h, &h->files.v[i])) != 0)
       return rc;
-  state = sp_loaded_json(h->append ? &h->loaded : NULL, h->files.v, h->files.n);
+  state =
+      spp_loaded_json(h->append ? &h->loaded : NULL, h->files.v, h->files.n);
   if (!state) {
     h->host->error(h->ctx, "xml: out of memory");
     return SAMSPOR_ENOMEM;
@@ -545,7 +546,7 @@ static int xml_read(void *handle) {
 /* `check`: the settings parse as open() parses them, reaching nothing. */
 static int xml_validate(const samspor_check_args *a) {
   const samspor_host *host = a->host;
-  sp_transport *t = NULL;
+  spp_transport *t = NULL;
   xr_config cfg;
   xr_parser *p = NULL;
   char err[600];
@@ -563,21 +564,21 @@ static int xml_validate(const samspor_check_args *a) {
     return from_xr(rc);
   }
   xr_parser_free(p);
-  if ((rc = sp_transport_open(host, a->ctx, &xc.tp, &t)) != 0)
+  if ((rc = spp_transport_open(host, a->ctx, &xc.tp, &t)) != 0)
     return rc;
   soap = xc.soap_request_file;
-  if (soap && *soap && sp_transport_is_local(t)) {
+  if (soap && *soap && spp_transport_is_local(t)) {
     host->error(a->ctx, "xml: soap_request_file needs an https:// url "
                         "(the SOAP service), not a local file");
     rc = SAMSPOR_EINVAL;
   }
-  sp_transport_close(t);
+  spp_transport_close(t);
   return rc;
 }
 
 static int xml_check(const samspor_check_args *a) {
   const samspor_host *host = a->host;
-  sp_transport *t = NULL;
+  spp_transport *t = NULL;
   xr_config cfg;
   xr_parser *p = NULL;
   char err[600];
@@ -597,13 +598,13 @@ static int xml_check(const samspor_check_args *a) {
     return from_xr(rc);
   }
   xr_parser_free(p);
-  if ((rc = sp_transport_open(host, a->ctx, &xc.tp, &t)) != 0)
+  if ((rc = spp_transport_open(host, a->ctx, &xc.tp, &t)) != 0)
     return rc;
   soap = xc.soap_request_file;
   if (soap && *soap) {
     char *body;
     size_t len;
-    if (sp_transport_is_local(t)) {
+    if (spp_transport_is_local(t)) {
       host->error(a->ctx, "xml: soap_request_file needs an https:// url "
                           "(the SOAP service), not a local file");
       rc = SAMSPOR_EINVAL;
@@ -614,8 +615,8 @@ static int xml_check(const samspor_check_args *a) {
   /* For SOAP this reaches the service (TLS with the client certificate)
    * without posting a request. */
   if (rc == 0)
-    rc = sp_transport_check(t);
-  sp_transport_close(t);
+    rc = spp_transport_check(t);
+  spp_transport_close(t);
   return rc;
 }
 

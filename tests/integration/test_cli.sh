@@ -303,9 +303,11 @@ test_mismatched_plugins_refused() {
 }
 
 test_plugin_exports_one_symbol() {
-	local syms
-	syms=$(nm -D --defined-only "$SAMSPOR_PLUGIN_DIR/csv.so" | awk '{print $3}' | grep -v '^_' || true)
-	assert_eq "$syms" "samspor_plugin_descriptor" "csv.so exports exactly one symbol"
+	local syms so
+	for so in csv xml rest pgsql; do
+		syms=$(nm -D --defined-only "$SAMSPOR_PLUGIN_DIR/$so.so" | awk '{print $3}' | grep -v '^_' || true)
+		assert_eq "$syms" "samspor_plugin_descriptor" "$so.so exports exactly one symbol"
+	done
 }
 
 test_plugins_lists_options() {

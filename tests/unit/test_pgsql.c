@@ -25,70 +25,70 @@
 /* The allow-list of SQLSTATE classes whose texts may be repeated. */
 static void test_text_allowed(void **st) {
   (void)st;
-  assert_true(sp_pq_text_allowed("42601"));
-  assert_true(sp_pq_text_allowed("42P01"));
-  assert_true(sp_pq_text_allowed("08006"));
-  assert_true(sp_pq_text_allowed("28P01"));
-  assert_true(sp_pq_text_allowed("3D000"));
-  assert_true(sp_pq_text_allowed("53300"));
-  assert_true(sp_pq_text_allowed("57014"));
-  assert_true(sp_pq_text_allowed("25006"));
-  assert_false(sp_pq_text_allowed("22P02"));
-  assert_false(sp_pq_text_allowed("23505"));
-  assert_false(sp_pq_text_allowed("P0001")); /* RAISE: anything at all */
-  assert_false(sp_pq_text_allowed("XX000"));
-  assert_false(sp_pq_text_allowed("HV000")); /* unknown to the list */
-  assert_false(sp_pq_text_allowed(NULL));
-  assert_false(sp_pq_text_allowed("42")); /* not a SQLSTATE */
+  assert_true(spp_pq_text_allowed("42601"));
+  assert_true(spp_pq_text_allowed("42P01"));
+  assert_true(spp_pq_text_allowed("08006"));
+  assert_true(spp_pq_text_allowed("28P01"));
+  assert_true(spp_pq_text_allowed("3D000"));
+  assert_true(spp_pq_text_allowed("53300"));
+  assert_true(spp_pq_text_allowed("57014"));
+  assert_true(spp_pq_text_allowed("25006"));
+  assert_false(spp_pq_text_allowed("22P02"));
+  assert_false(spp_pq_text_allowed("23505"));
+  assert_false(spp_pq_text_allowed("P0001")); /* RAISE: anything at all */
+  assert_false(spp_pq_text_allowed("XX000"));
+  assert_false(spp_pq_text_allowed("HV000")); /* unknown to the list */
+  assert_false(spp_pq_text_allowed(NULL));
+  assert_false(spp_pq_text_allowed("42")); /* not a SQLSTATE */
 }
 
 /* A refused connection's message written with PQERRORS_SQLSTATE. */
 static void test_connect_sqlstate(void **st) {
   char s[6];
   (void)st;
-  assert_true(sp_pq_connect_sqlstate(
+  assert_true(spp_pq_connect_sqlstate(
       "connection to server on socket \"/x/.s.PGSQL.5432\" failed: FATAL:  "
       "28P01\n",
       s));
   assert_string_equal(s, "28P01");
   /* Translated severity; two attempts (the last counts). */
-  assert_true(sp_pq_connect_sqlstate("a failed: FATAL:  57P03\nb failed: "
-                                     "SCHWERWIEGEND:  3D000\n",
-                                     s));
+  assert_true(spp_pq_connect_sqlstate("a failed: FATAL:  57P03\nb failed: "
+                                      "SCHWERWIEGEND:  3D000\n",
+                                      s));
   assert_string_equal(s, "3D000");
-  assert_false(sp_pq_connect_sqlstate(
+  assert_false(spp_pq_connect_sqlstate(
       "connection to server at \"127.0.0.1\", port 1 failed: Connection "
       "refused\n\tIs the server running on that host and accepting TCP/IP "
       "connections?\n",
       s));
-  assert_false(sp_pq_connect_sqlstate("x:  28P01 and more\n", s));
-  assert_false(sp_pq_connect_sqlstate(NULL, s));
+  assert_false(spp_pq_connect_sqlstate("x:  28P01 and more\n", s));
+  assert_false(spp_pq_connect_sqlstate(NULL, s));
 }
 
 /* sslmode=verify-full for non-loopback TCP hosts unless chosen. */
 static void test_tls_default(void **st) {
-  sp_pq_tls_info t;
+  spp_pq_tls_info t;
   (void)st;
   unsetenv("PGHOST");
   unsetenv("PGHOSTADDR");
   unsetenv("PGSSLMODE");
   unsetenv("PGSERVICE");
-  assert_int_equal(sp_pq_tls("host=db.example.invalid dbname=x", &t), 0);
+  assert_int_equal(spp_pq_tls("host=db.example.invalid dbname=x", &t), 0);
   assert_true(t.remote);
   assert_true(t.defaulted);
   assert_string_equal(t.sslmode, "verify-full");
   assert_string_equal(t.first_remote, "db.example.invalid");
   assert_int_equal(
-      sp_pq_tls("host=db.example.invalid sslmode=require dbname=x", &t), 0);
+      spp_pq_tls("host=db.example.invalid sslmode=require dbname=x", &t), 0);
   assert_true(t.remote);
   assert_false(t.defaulted);
   assert_string_equal(t.sslmode, "require");
-  assert_false(sp_pq_tls_verified(t.sslmode));
-  assert_int_equal(sp_pq_tls("postgresql://10.1.2.3:5432/x", &t), 0);
+  assert_false(spp_pq_tls_verified(t.sslmode));
+  assert_int_equal(spp_pq_tls("postgresql://10.1.2.3:5432/x", &t), 0);
   assert_true(t.defaulted);
-  assert_int_equal(sp_pq_tls("hostaddr=192.0.2.1 host=db dbname=x", &t), 0);
+  assert_int_equal(spp_pq_tls("hostaddr=192.0.2.1 host=db dbname=x", &t), 0);
   assert_true(t.defaulted);
-  assert_int_equal(sp_pq_tls("host=/run/postgresql,db2.example.invalid", &t),
+  assert_int_equal(spp_pq_tls("host=/run/postgresql,db2.example.invalid", &t),
                    0);
   assert_true(t.remote);
   assert_string_equal(t.first_remote, "db2.example.invalid");
@@ -104,22 +104,22 @@ static void test_tls_default(void **st) {
                          "",
                          "service=partner"};
   for (size_t i = 0; i < sizeof local / sizeof *local; i++) {
-    assert_int_equal(sp_pq_tls(local[i], &t), 0);
+    assert_int_equal(spp_pq_tls(local[i], &t), 0);
     assert_false(t.defaulted);
   }
   /* A service file or the environment chooses: no default. */
-  assert_int_equal(sp_pq_tls("service=p host=db.example.invalid", &t), 0);
+  assert_int_equal(spp_pq_tls("service=p host=db.example.invalid", &t), 0);
   assert_false(t.defaulted);
   setenv("PGSSLMODE", "disable", 1);
-  assert_int_equal(sp_pq_tls("host=db.example.invalid", &t), 0);
+  assert_int_equal(spp_pq_tls("host=db.example.invalid", &t), 0);
   assert_false(t.defaulted);
   assert_string_equal(t.sslmode, "disable");
   unsetenv("PGSSLMODE");
   setenv("PGHOST", "db.example.invalid", 1);
-  assert_int_equal(sp_pq_tls("dbname=x", &t), 0);
+  assert_int_equal(spp_pq_tls("dbname=x", &t), 0);
   assert_true(t.defaulted);
   unsetenv("PGHOST");
-  assert_int_equal(sp_pq_tls("host='", &t), SAMSPOR_ECONFIG);
+  assert_int_equal(spp_pq_tls("host='", &t), SAMSPOR_ECONFIG);
 }
 
 static void test_classify_sqlstate(void **st) {

@@ -520,16 +520,17 @@ static void test_backoff(void **state) {
   for (a = 0; a < 12; a++)
     for (i = 0; i < 200; i++) {
       double ceil = a >= 6 ? 30 : (double)(1u << a) * 0.5;
-      d = samspor_backoff_delay(0.5, 30, (unsigned)(a) + 1, sp_jitter01(&seed));
+      d = samspor_backoff_delay(0.5, 30, (unsigned)(a) + 1,
+                                spp_jitter01(&seed));
       assert_true(d >= 0 && d <= ceil);
     }
-  assert_true(
-      samspor_backoff_delay(0, 30, (unsigned)(3) + 1, sp_jitter01(&seed)) == 0);
+  assert_true(samspor_backoff_delay(0, 30, (unsigned)(3) + 1,
+                                    spp_jitter01(&seed)) == 0);
   /* Full jitter: spread over the whole range, not bunched at the top. */
   {
     int low = 0, high = 0;
     for (i = 0; i < 1000; i++) {
-      d = samspor_backoff_delay(1, 60, (unsigned)(10) + 1, sp_jitter01(&seed));
+      d = samspor_backoff_delay(1, 60, (unsigned)(10) + 1, spp_jitter01(&seed));
       low += d < 20;
       high += d > 40;
     }
@@ -648,13 +649,13 @@ static void test_headers_file_codes(void **state) {
   char **lines = NULL, err[256];
   size_t n = 0;
   (void)state;
-  assert_int_equal(sp_headers_file_read("/nonexistent/samspor/headers", &lines,
-                                        &n, err, sizeof err),
+  assert_int_equal(spp_headers_file_read("/nonexistent/samspor/headers", &lines,
+                                         &n, err, sizeof err),
                    SAMSPOR_EINVAL);
   assert_null(lines);
   assert_non_null(strstr(err, "headers_file /nonexistent/samspor/headers"));
   assert_int_equal(
-      sp_headers_file_read("/dev/null", &lines, &n, err, sizeof err),
+      spp_headers_file_read("/dev/null", &lines, &n, err, sizeof err),
       SAMSPOR_EINVAL); /* not a regular file */
 }
 

@@ -11,7 +11,7 @@
  *
  * Also plugins/common/loaded.c, the files-loaded state that the file-based
  * plugins share with the transport: its JSON both ways, the \u00XX of
- * names that are not UTF-8, merging and the SP_LOADED_MAX bound.  How csv
+ * names that are not UTF-8, merging and the SPP_LOADED_MAX bound.  How csv
  * and xml use it (skipping, refusing a state they did not write) is tested
  * through each plugin in test_csv.c and test_xml.c.
  */
@@ -40,18 +40,18 @@
 /* The host is the shared test host (plugin_host.h), with settings over the
  * transport's rows; headers are given as the settings' list. */
 typedef struct conf {
-  sp_transport_conf tp;
+  spp_transport_conf tp;
 } conf;
-static const samspor_option table[] = {SP_TRANSPORT_OPTION_ROWS(conf, tp),
+static const samspor_option table[] = {SPP_TRANSPORT_OPTION_ROWS(conf, tp),
                                        {.name = NULL}};
 
-/* sp_transport_open on the settings s, filled as a plugin fills them.
+/* spp_transport_open on the settings s, filled as a plugin fills them.
  * The filled strings are the test's own (borrowed by ph_settings). */
-static int topen(ph_ctx *ctx, ph_settings *s, sp_transport **t) {
+static int topen(ph_ctx *ctx, ph_settings *s, spp_transport **t) {
   conf c;
   memset(&c, 0, sizeof c);
   assert_int_equal(ph_host.fill(PH_SETTINGS(s), table, &c), 0);
-  return sp_transport_open(&ph_host, PH_CTX(ctx), &c.tp, t);
+  return spp_transport_open(&ph_host, PH_CTX(ctx), &c.tp, t);
 }
 
 /* ---- pure helpers ----------------------------------------------------- */
@@ -68,7 +68,7 @@ static void test_redact(void **state) {
   size_t i;
   (void)state;
   for (i = 0; i < sizeof cases / sizeof *cases; i++) {
-    char *r = sp_url_redact(cases[i][0]);
+    char *r = spp_url_redact(cases[i][0]);
     assert_string_equal(r, cases[i][1]);
     free(r);
   }
@@ -89,7 +89,7 @@ static void test_backoff(void **state) {
       limit = 30;
     for (i = 0; i < 200; i++) {
       double d = samspor_backoff_delay(0.5, 30, (unsigned)(attempt) + 1,
-                                       sp_jitter01(&seed));
+                                       spp_jitter01(&seed));
       assert_true(d >= 0 && d < limit);
       if (attempt == 11) {
         lo = d < lo ? d : lo;
@@ -104,26 +104,26 @@ static void test_backoff(void **state) {
   {
     unsigned a = 7, b = 7;
     assert_true(
-        samspor_backoff_delay(1, 30, (unsigned)(3) + 1, sp_jitter01(&a)) ==
-        samspor_backoff_delay(1, 30, (unsigned)(3) + 1, sp_jitter01(&b)));
+        samspor_backoff_delay(1, 30, (unsigned)(3) + 1, spp_jitter01(&a)) ==
+        samspor_backoff_delay(1, 30, (unsigned)(3) + 1, spp_jitter01(&b)));
   }
-  assert_true(
-      samspor_backoff_delay(0, 30, (unsigned)(5) + 1, sp_jitter01(&seed)) == 0);
+  assert_true(samspor_backoff_delay(0, 30, (unsigned)(5) + 1,
+                                    spp_jitter01(&seed)) == 0);
   /* a huge attempt number neither overflows nor passes the cap */
   assert_true(samspor_backoff_delay(1, 30, (unsigned)(1000000) + 1,
-                                    sp_jitter01(&seed)) < 30);
+                                    spp_jitter01(&seed)) < 30);
 }
 
 static void test_http_status(void **state) {
   (void)state;
-  assert_true(sp_http_status_temporary(429));
-  assert_true(sp_http_status_temporary(500));
-  assert_true(sp_http_status_temporary(503));
-  assert_false(sp_http_status_temporary(404));
-  assert_false(sp_http_status_temporary(401));
-  assert_false(sp_http_status_temporary(200));
-  assert_string_equal(sp_http_reason(404), "Not Found");
-  assert_string_equal(sp_http_reason(299), "");
+  assert_true(spp_http_status_temporary(429));
+  assert_true(spp_http_status_temporary(500));
+  assert_true(spp_http_status_temporary(503));
+  assert_false(spp_http_status_temporary(404));
+  assert_false(spp_http_status_temporary(401));
+  assert_false(spp_http_status_temporary(200));
+  assert_string_equal(spp_http_reason(404), "Not Found");
+  assert_string_equal(spp_http_reason(299), "");
 }
 
 static void test_listing_match(void **state) {
@@ -134,7 +134,7 @@ static void test_listing_match(void **state) {
   size_t n, i;
   (void)state;
   assert_int_equal(
-      sp_listing_match(listing, sizeof listing - 1, "unge_*.csv", &names, &n),
+      spp_listing_match(listing, sizeof listing - 1, "unge_*.csv", &names, &n),
       0);
   assert_int_equal(n, 3);
   assert_string_equal(names[0], "unge_1.csv");
@@ -146,18 +146,18 @@ static void test_listing_match(void **state) {
 
   /* a hidden file only for a pattern that says so; never . or .. */
   assert_int_equal(
-      sp_listing_match(listing, sizeof listing - 1, ".*", &names, &n), 0);
+      spp_listing_match(listing, sizeof listing - 1, ".*", &names, &n), 0);
   assert_int_equal(n, 1);
   assert_string_equal(names[0], ".unge_3.csv");
   free(names[0]);
   free(names);
 
-  assert_int_equal(sp_listing_match("", 0, "*", &names, &n), 0);
+  assert_int_equal(spp_listing_match("", 0, "*", &names, &n), 0);
   assert_int_equal(n, 0);
   free(names);
 
   /* a line with a NUL is no file name */
-  assert_int_equal(sp_listing_match("a\0b\nab\n", 8, "a*", &names, &n), 0);
+  assert_int_equal(spp_listing_match("a\0b\nab\n", 8, "a*", &names, &n), 0);
   assert_int_equal(n, 1);
   assert_string_equal(names[0], "ab");
   free(names[0]);
@@ -174,27 +174,27 @@ static void test_listing_is_dir(void **state) {
       "drwxr-xr-x    2 root root 4096 Nov 26 17:30 a b\n"
       "-rw-r--r--    1 root root    2 Nov 26 17:30 b";
   (void)state;
-  assert_true(sp_listing_is_dir(listing, sizeof listing - 1, "sub.csv"));
-  assert_false(sp_listing_is_dir(listing, sizeof listing - 1, "x.csv"));
-  assert_false(sp_listing_is_dir(listing, sizeof listing - 1, "sp ace.csv"));
-  assert_false(sp_listing_is_dir(listing, sizeof listing - 1, "link.csv"));
-  assert_false(sp_listing_is_dir(listing, sizeof listing - 1, "nothere"));
-  assert_true(sp_listing_is_dir(listing, sizeof listing - 1, "a b"));
+  assert_true(spp_listing_is_dir(listing, sizeof listing - 1, "sub.csv"));
+  assert_false(spp_listing_is_dir(listing, sizeof listing - 1, "x.csv"));
+  assert_false(spp_listing_is_dir(listing, sizeof listing - 1, "sp ace.csv"));
+  assert_false(spp_listing_is_dir(listing, sizeof listing - 1, "link.csv"));
+  assert_false(spp_listing_is_dir(listing, sizeof listing - 1, "nothere"));
+  assert_true(spp_listing_is_dir(listing, sizeof listing - 1, "a b"));
   /* "b" ends both the file's line and the dir "a b"'s: not a dir */
-  assert_false(sp_listing_is_dir(listing, sizeof listing - 1, "b"));
+  assert_false(spp_listing_is_dir(listing, sizeof listing - 1, "b"));
 }
 
-static sp_file mkfile(const char *name, int64_t mtime, long ns) {
-  sp_file f = {.name = strdup(name),
-               .url = strdup(name),
-               .size = 1,
-               .mtime = mtime,
-               .mtime_ns = ns};
+static spp_file mkfile(const char *name, int64_t mtime, long ns) {
+  spp_file f = {.name = strdup(name),
+                .url = strdup(name),
+                .size = 1,
+                .mtime = mtime,
+                .mtime_ns = ns};
   return f;
 }
 
 static void test_files_select(void **state) {
-  sp_files f;
+  spp_files f;
   (void)state;
   f.n = 4;
   f.v = malloc(4 * sizeof *f.v);
@@ -202,36 +202,36 @@ static void test_files_select(void **state) {
   f.v[1] = mkfile("a", 300, 0);
   f.v[2] = mkfile("d", 200, 0);
   f.v[3] = mkfile("b", 300, 0);
-  sp_files_select(&f, 1);
+  spp_files_select(&f, 1);
   assert_int_equal(f.n, 4);
   assert_string_equal(f.v[0].name, "a");
   assert_string_equal(f.v[3].name, "d");
   /* newest: mtime 300 twice, the later name wins the tie */
-  sp_files_select(&f, 0);
+  spp_files_select(&f, 0);
   assert_int_equal(f.n, 1);
   assert_string_equal(f.v[0].name, "b");
-  sp_files_free(&f);
+  spp_files_free(&f);
   assert_int_equal(f.n, 0);
 
   f.n = 2;
   f.v = malloc(2 * sizeof *f.v);
   f.v[0] = mkfile("z", 300, 5);
   f.v[1] = mkfile("y", 300, 9);
-  sp_files_select(&f, 0);
+  spp_files_select(&f, 0);
   assert_string_equal(f.v[0].name, "y"); /* nanoseconds decide first */
-  sp_files_free(&f);
+  spp_files_free(&f);
 }
 
 static void test_percent_decode(void **state) {
   char *out;
   (void)state;
-  assert_int_equal(sp_percent_decode("a%20b%2fc", 9, &out), 0);
+  assert_int_equal(spp_percent_decode("a%20b%2fc", 9, &out), 0);
   assert_string_equal(out, "a b/c");
   free(out);
-  assert_int_equal(sp_percent_decode("x%2", 3, &out), SAMSPOR_EINVAL);
-  assert_int_equal(sp_percent_decode("x%zz", 4, &out), SAMSPOR_EINVAL);
-  assert_int_equal(sp_percent_decode("x%00", 4, &out), SAMSPOR_EINVAL);
-  assert_int_equal(sp_percent_decode("x%41yz", 4, &out), 0); /* len 4 */
+  assert_int_equal(spp_percent_decode("x%2", 3, &out), SAMSPOR_EINVAL);
+  assert_int_equal(spp_percent_decode("x%zz", 4, &out), SAMSPOR_EINVAL);
+  assert_int_equal(spp_percent_decode("x%00", 4, &out), SAMSPOR_EINVAL);
+  assert_int_equal(spp_percent_decode("x%41yz", 4, &out), 0); /* len 4 */
   assert_string_equal(out, "xA");
   free(out);
 }
@@ -254,9 +254,9 @@ static int setup_dir(void **state) {
   return 0;
 }
 
-/* sp_transport_open on s; returns its code, error text in ctx. */
+/* spp_transport_open on s; returns its code, error text in ctx. */
 static int try_open(ph_settings *s, ph_ctx *ctx) {
-  sp_transport *t = NULL;
+  spp_transport *t = NULL;
   int rc;
   memset(ctx, 0, sizeof *ctx);
   rc = topen(ctx, s, &t);
@@ -264,7 +264,7 @@ static int try_open(ph_settings *s, ph_ctx *ctx) {
     assert_non_null(t);
   else
     assert_true(ctx->nerrors > 0);
-  sp_transport_close(t);
+  spp_transport_close(t);
   return rc;
 }
 
@@ -362,10 +362,10 @@ static void test_local(void **state) {
   char url[200];
   ph_settings s = {.table = table};
   ph_ctx ctx = {0};
-  sp_transport *t;
-  sp_files f;
+  spp_transport *t;
+  spp_files f;
   sink k = {{0}, 0, 0};
-  sp_reader *r;
+  spp_reader *r;
   char buf[4];
   long long n;
   (void)state;
@@ -376,84 +376,84 @@ static void test_local(void **state) {
   snprintf(url, sizeof url, "%s/l/u_*.csv", ph_tmpdir);
   ph_set(&s, "url", url);
   assert_int_equal(topen(&ctx, &s, &t), 0);
-  assert_true(sp_transport_is_local(t));
-  assert_string_equal(sp_transport_url(t), url);
+  assert_true(spp_transport_is_local(t));
+  assert_string_equal(spp_transport_url(t), url);
 
-  assert_int_equal(sp_transport_list(t, 1, &f), 0);
+  assert_int_equal(spp_transport_list(t, 1, &f), 0);
   assert_int_equal(f.n, 2);
   assert_string_equal(f.v[0].name, "u_1.csv");
   assert_int_equal(f.v[0].size, 4);
   assert_int_equal(f.v[0].mtime, 1700000300);
-  assert_int_equal(sp_transport_fetch(t, &f.v[1], collect, &k), 0);
+  assert_int_equal(spp_transport_fetch(t, &f.v[1], collect, &k), 0);
   assert_string_equal(k.data, "two\n");
   /* a callback's stop code comes back unchanged */
   k.stop = -42;
-  assert_int_equal(sp_transport_fetch(t, &f.v[0], collect, &k), -42);
-  sp_files_free(&f);
+  assert_int_equal(spp_transport_fetch(t, &f.v[0], collect, &k), -42);
+  spp_files_free(&f);
 
-  assert_int_equal(sp_transport_list(t, 0, &f), 0);
+  assert_int_equal(spp_transport_list(t, 0, &f), 0);
   assert_int_equal(f.n, 1);
   assert_string_equal(f.v[0].name, "u_1.csv");
   /* pull reading, in small pieces */
-  assert_int_equal(sp_transport_read_open(t, &f.v[0], &r), 0);
+  assert_int_equal(spp_transport_read_open(t, &f.v[0], &r), 0);
   k.len = 0;
   k.stop = 0;
-  while ((n = sp_reader_read(r, buf, sizeof buf - 1)) > 0)
+  while ((n = spp_reader_read(r, buf, sizeof buf - 1)) > 0)
     collect(&k, buf, (size_t)n);
   assert_int_equal(n, 0);
   assert_string_equal(k.data, "one\n");
   /* one reader at a time */
   {
-    sp_reader *r2;
-    assert_int_equal(sp_transport_read_open(t, &f.v[0], &r2), SAMSPOR_EINVAL);
+    spp_reader *r2;
+    assert_int_equal(spp_transport_read_open(t, &f.v[0], &r2), SAMSPOR_EINVAL);
   }
-  sp_reader_close(r);
-  sp_files_free(&f);
-  assert_int_equal(sp_transport_check(t), 0);
-  sp_transport_close(t);
+  spp_reader_close(r);
+  spp_files_free(&f);
+  assert_int_equal(spp_transport_check(t), 0);
+  spp_transport_close(t);
 
   /* no match: an empty list, and check says so */
   snprintf(url, sizeof url, "%s/l/none_*.csv", ph_tmpdir);
   s.values[0] = url;
   assert_int_equal(topen(&ctx, &s, &t), 0);
-  assert_int_equal(sp_transport_list(t, 1, &f), 0);
+  assert_int_equal(spp_transport_list(t, 1, &f), 0);
   assert_int_equal(f.n, 0);
-  sp_files_free(&f);
-  assert_int_equal(sp_transport_check(t), SAMSPOR_ENOENT);
+  spp_files_free(&f);
+  assert_int_equal(spp_transport_check(t), SAMSPOR_ENOENT);
   assert_non_null(strstr(ctx.error, "none_*.csv"));
-  sp_transport_close(t);
+  spp_transport_close(t);
 
   /* a single missing file */
   snprintf(url, sizeof url, "%s/l/missing.csv", ph_tmpdir);
   assert_int_equal(topen(&ctx, &s, &t), 0);
-  assert_int_equal(sp_transport_list(t, 1, &f), SAMSPOR_ENOENT);
+  assert_int_equal(spp_transport_list(t, 1, &f), SAMSPOR_ENOENT);
   assert_int_equal(f.n, 0);
-  sp_transport_close(t);
+  spp_transport_close(t);
 
   /* POST needs https */
   snprintf(url, sizeof url, "%s/l/u_1.csv", ph_tmpdir);
   assert_int_equal(topen(&ctx, &s, &t), 0);
-  assert_int_equal(sp_transport_post(t, "x", 1, collect, &k), SAMSPOR_EINVAL);
-  sp_transport_close(t);
+  assert_int_equal(spp_transport_post(t, "x", 1, collect, &k), SAMSPOR_EINVAL);
+  spp_transport_close(t);
 }
 
-/* Read r to its end; returns the last sp_reader_read result. */
-static long long drain(sp_reader *r) {
+/* Read r to its end; returns the last spp_reader_read result. */
+static long long drain(spp_reader *r) {
   char buf[64];
   long long n;
-  while ((n = sp_reader_read(r, buf, sizeof buf)) > 0)
+  while ((n = spp_reader_read(r, buf, sizeof buf)) > 0)
     ;
   return n;
 }
 
 /* Open url's single file (listed first) and read its first bytes. */
-static sp_reader *open_started(sp_transport *t, sp_files *f) {
-  sp_reader *r;
+static spp_reader *open_started(spp_transport *t, spp_files *f) {
+  spp_reader *r;
   char buf[8];
-  assert_int_equal(sp_transport_list(t, 1, f), 0);
+  assert_int_equal(spp_transport_list(t, 1, f), 0);
   assert_int_equal(f->n, 1);
-  assert_int_equal(sp_transport_read_open(t, &f->v[0], &r), 0);
-  assert_int_equal(sp_reader_read(r, buf, sizeof buf), 8);
+  assert_int_equal(spp_transport_read_open(t, &f->v[0], &r), 0);
+  assert_int_equal(spp_reader_read(r, buf, sizeof buf), 8);
   return r;
 }
 
@@ -464,9 +464,9 @@ static void test_local_changed(void **state) {
   char url[200], path[200], tmp[220];
   ph_settings s = {.table = table};
   ph_ctx ctx = {0};
-  sp_transport *t;
-  sp_files f;
-  sp_reader *r;
+  spp_transport *t;
+  spp_files f;
+  spp_reader *r;
   (void)state;
   snprintf(url, sizeof url, "%s/ch_*.csv", ph_tmpdir);
   snprintf(path, sizeof path, "%s/ch_1.csv", ph_tmpdir);
@@ -478,8 +478,8 @@ static void test_local_changed(void **state) {
   write_file("ch_1.csv", rows, 1700000000);
   r = open_started(t, &f);
   assert_int_equal(drain(r), 0);
-  sp_reader_close(r);
-  sp_files_free(&f);
+  spp_reader_close(r);
+  spp_files_free(&f);
 
   /* truncated at a row boundary while read */
   write_file("ch_1.csv", rows, 1700000000);
@@ -487,8 +487,8 @@ static void test_local_changed(void **state) {
   assert_int_equal(truncate(path, 16), 0);
   assert_int_equal(drain(r), SAMSPOR_ETEMP);
   assert_non_null(strstr(ctx.error, "size changed"));
-  sp_reader_close(r);
-  sp_files_free(&f);
+  spp_reader_close(r);
+  spp_files_free(&f);
 
   /* grown while read */
   write_file("ch_1.csv", rows, 1700000000);
@@ -500,8 +500,8 @@ static void test_local_changed(void **state) {
     fclose(a);
   }
   assert_int_equal(drain(r), SAMSPOR_ETEMP);
-  sp_reader_close(r);
-  sp_files_free(&f);
+  spp_reader_close(r);
+  spp_files_free(&f);
 
   /* rewritten in place, same size: the mtime tells */
   write_file("ch_1.csv", rows, 1700000000);
@@ -509,8 +509,8 @@ static void test_local_changed(void **state) {
   write_file("ch_1.csv", rows, 1700000005);
   assert_int_equal(drain(r), SAMSPOR_ETEMP);
   assert_non_null(strstr(ctx.error, "modified"));
-  sp_reader_close(r);
-  sp_files_free(&f);
+  spp_reader_close(r);
+  spp_files_free(&f);
 
   /* its path replaced (rename over it) while read: same size and mtime */
   write_file("ch_1.csv", rows, 1700000000);
@@ -519,33 +519,33 @@ static void test_local_changed(void **state) {
   assert_int_equal(rename(tmp, path), 0);
   assert_int_equal(drain(r), SAMSPOR_ETEMP);
   assert_non_null(strstr(ctx.error, "replaced"));
-  sp_reader_close(r);
-  sp_files_free(&f);
+  spp_reader_close(r);
+  spp_files_free(&f);
 
   /* replaced between the listing and the open */
   write_file("ch_1.csv", rows, 1700000000);
-  assert_int_equal(sp_transport_list(t, 1, &f), 0);
+  assert_int_equal(spp_transport_list(t, 1, &f), 0);
   write_file("ch_1.tmp", rows, 1700000000);
   assert_int_equal(rename(tmp, path), 0);
-  assert_int_equal(sp_transport_read_open(t, &f.v[0], &r), SAMSPOR_ETEMP);
+  assert_int_equal(spp_transport_read_open(t, &f.v[0], &r), SAMSPOR_ETEMP);
   assert_non_null(strstr(ctx.error, "between the listing and the open"));
-  sp_files_free(&f);
+  spp_files_free(&f);
 
   /* min_age: not read while younger */
-  sp_transport_close(t);
+  spp_transport_close(t);
   ph_set(&s, "min_age", "2m");
   assert_int_equal(topen(&ctx, &s, &t), 0);
   write_file("ch_1.csv", rows, time(NULL) - 60);
-  assert_int_equal(sp_transport_list(t, 1, &f), 0);
-  assert_int_equal(sp_transport_read_open(t, &f.v[0], &r), SAMSPOR_ETEMP);
+  assert_int_equal(spp_transport_list(t, 1, &f), 0);
+  assert_int_equal(spp_transport_read_open(t, &f.v[0], &r), SAMSPOR_ETEMP);
   assert_non_null(strstr(ctx.error, "min_age"));
-  sp_files_free(&f);
+  spp_files_free(&f);
   write_file("ch_1.csv", rows, time(NULL) - 121);
   r = open_started(t, &f);
   assert_int_equal(drain(r), 0);
-  sp_reader_close(r);
-  sp_files_free(&f);
-  sp_transport_close(t);
+  spp_reader_close(r);
+  spp_files_free(&f);
+  spp_transport_close(t);
 }
 
 /* A refused connection is temporary: retried retry_attempts times (here
@@ -553,8 +553,8 @@ static void test_local_changed(void **state) {
 static void test_refused_is_temporary(void **state) {
   ph_settings s = {.table = table};
   ph_ctx ctx = {0};
-  sp_transport *t;
-  sp_files f;
+  spp_transport *t;
+  spp_files f;
   (void)state;
   /* port 1 on loopback: nothing listens there */
   ph_set(&s, "url", "https://127.0.0.1:1/x.csv");
@@ -562,71 +562,71 @@ static void test_refused_is_temporary(void **state) {
   ph_set(&s, "retry_backoff", "0s");
   ph_set(&s, "connect_timeout", "5s");
   assert_int_equal(topen(&ctx, &s, &t), 0);
-  assert_int_equal(sp_transport_list(t, 0, &f), SAMSPOR_ETEMP);
+  assert_int_equal(spp_transport_list(t, 0, &f), SAMSPOR_ETEMP);
   assert_int_equal(ctx.nwarn, 2);
   assert_non_null(strstr(ctx.warn, "retry 2 of 2"));
   assert_non_null(strstr(ctx.error, "https://127.0.0.1:1/x.csv"));
   assert_non_null(strstr(ctx.error, "cannot connect"));
   assert_non_null(strstr(ctx.error, "after 2 retries"));
   ctx.nwarn = 0;
-  assert_int_equal(sp_transport_check(t), SAMSPOR_ETEMP);
+  assert_int_equal(spp_transport_check(t), SAMSPOR_ETEMP);
   assert_int_equal(ctx.nwarn, 0);
-  sp_transport_close(t);
+  spp_transport_close(t);
 }
 
 /* ---- the files-loaded state (loaded.c) -------------------------------- */
 
 static void test_loaded_roundtrip(void **state) {
-  sp_file files[3] = {{.name = "a.xml", .size = 10, .mtime = 100},
-                      {.name = "b\xff\"\\.xml", .size = 0, .mtime = 5},
-                      {.name = "c\xc3\xa6.xml", .size = -1, .mtime = -1}};
-  sp_loaded st, st2;
+  spp_file files[3] = {{.name = "a.xml", .size = 10, .mtime = 100},
+                       {.name = "b\xff\"\\.xml", .size = 0, .mtime = 5},
+                       {.name = "c\xc3\xa6.xml", .size = -1, .mtime = -1}};
+  spp_loaded st, st2;
   char *js, *js2;
   size_t i;
   (void)state;
 
-  js = sp_loaded_json(NULL, files, 3);
+  js = spp_loaded_json(NULL, files, 3);
   assert_non_null(js);
   assert_string_equal(js,
                       "[{\"name\":\"a.xml\",\"size\":10,\"mtime\":100},"
                       "{\"name\":\"b\\u00ff\\\"\\\\.xml\",\"size\":0,"
                       "\"mtime\":5},{\"name\":\"c\xc3\xa6.xml\",\"size\":-1,"
                       "\"mtime\":-1}]");
-  assert_int_equal(sp_loaded_parse(js, &st), 0);
+  assert_int_equal(spp_loaded_parse(js, &st), 0);
   assert_int_equal(st.n, 3);
   for (i = 0; i < 3; i++)
     assert_string_equal(st.v[i].name, files[i].name);
-  assert_true(sp_loaded_has(&st, &files[0]));
-  assert_true(sp_loaded_has(&st, &files[1]));
-  assert_false(sp_loaded_has(&st, &files[2])); /* mtime unknown */
+  assert_true(spp_loaded_has(&st, &files[0]));
+  assert_true(spp_loaded_has(&st, &files[1]));
+  assert_false(spp_loaded_has(&st, &files[2])); /* mtime unknown */
   files[0].size = 11;
-  assert_false(sp_loaded_has(&st, &files[0]));
+  assert_false(spp_loaded_has(&st, &files[0]));
   /* merged: the old entries not read now, then the files read now */
-  js2 = sp_loaded_json(&st, files, 1);
-  assert_int_equal(sp_loaded_parse(js2, &st2), 0);
+  js2 = spp_loaded_json(&st, files, 1);
+  assert_int_equal(spp_loaded_parse(js2, &st2), 0);
   assert_int_equal(st2.n, 3);
   assert_string_equal(st2.v[2].name, "a.xml");
   assert_int_equal(st2.v[2].size, 11);
-  sp_loaded_free(&st2);
+  spp_loaded_free(&st2);
   free(js2);
-  sp_loaded_free(&st);
-  sp_loaded_free(&st); /* twice is harmless */
+  spp_loaded_free(&st);
+  spp_loaded_free(&st); /* twice is harmless */
   free(js);
 
-  assert_int_equal(sp_loaded_parse("[]", &st), 0);
+  assert_int_equal(spp_loaded_parse("[]", &st), 0);
   assert_int_equal(st.n, 0);
-  assert_int_equal(sp_loaded_parse(" [ ] \n", &st), 0);
+  assert_int_equal(spp_loaded_parse(" [ ] \n", &st), 0);
   /* whitespace, any key order, unknown keys and \/ are read */
-  assert_int_equal(sp_loaded_parse(" [ { \"size\" : 4 , \"x\":\"y\", "
-                                   "\"mtime\": 7, \"z\": 1, "
-                                   "\"name\": \"d\\/e\" } ] ",
-                                   &st),
+  assert_int_equal(spp_loaded_parse(" [ { \"size\" : 4 , \"x\":\"y\", "
+                                    "\"mtime\": 7, \"z\": 1, "
+                                    "\"name\": \"d\\/e\" } ] ",
+                                    &st),
                    0);
   assert_int_equal(st.n, 1);
   assert_string_equal(st.v[0].name, "d/e");
   assert_int_equal(st.v[0].size, 4);
   assert_int_equal(st.v[0].mtime, 7);
-  sp_loaded_free(&st);
+  spp_loaded_free(&st);
   {
     /* what the plugins did not write: 1, never SAMSPOR_ENOMEM (which
      * would be reported as out of memory) */
@@ -652,7 +652,7 @@ static void test_loaded_roundtrip(void **state) {
                                       "[{\"name\" \"a\"}]"};
     for (i = 0; i < sizeof bad / sizeof *bad; i++) {
       st.n = 99; /* emptied on every return */
-      if (sp_loaded_parse(bad[i], &st) != 1)
+      if (spp_loaded_parse(bad[i], &st) != 1)
         fail_msg("state '%s' accepted", bad[i]);
       assert_null(st.v);
       assert_int_equal(st.n, 0);
@@ -687,29 +687,29 @@ static void test_loaded_utf8(void **state) {
   (void)state;
 
   for (i = 0; i < sizeof cases / sizeof *cases; i++) {
-    sp_file f = {.name = (char *)cases[i].name, .size = 1, .mtime = 2};
-    sp_loaded st;
-    char *js = sp_loaded_json(NULL, &f, 1);
+    spp_file f = {.name = (char *)cases[i].name, .size = 1, .mtime = 2};
+    spp_loaded st;
+    char *js = spp_loaded_json(NULL, &f, 1);
     assert_non_null(js);
     snprintf(want, sizeof want, "[{\"name\":%s,\"size\":1,\"mtime\":2}]",
              cases[i].json);
     if (strcmp(js, want) != 0)
       fail_msg("case %zu: %s, not %s", i, js, want);
-    assert_int_equal(sp_loaded_parse(js, &st), 0);
+    assert_int_equal(spp_loaded_parse(js, &st), 0);
     assert_int_equal(st.n, 1);
     assert_string_equal(st.v[0].name, cases[i].name);
-    assert_true(sp_loaded_has(&st, &f));
-    sp_loaded_free(&st);
+    assert_true(spp_loaded_has(&st, &f));
+    spp_loaded_free(&st);
     free(js);
   }
 }
 
-/* Of the old entries and the files read now only the last SP_LOADED_MAX
+/* Of the old entries and the files read now only the last SPP_LOADED_MAX
  * are kept, the oldest dropped first. */
 static void test_loaded_bounded(void **state) {
-  enum { OLD = SP_LOADED_MAX, NEW = 3 };
-  sp_loaded old = {calloc(OLD, sizeof(sp_loaded_file)), OLD}, st;
-  sp_file files[NEW];
+  enum { OLD = SPP_LOADED_MAX, NEW = 3 };
+  spp_loaded old = {calloc(OLD, sizeof(spp_loaded_file)), OLD}, st;
+  spp_file files[NEW];
   char name[32];
   char *js;
   size_t i;
@@ -732,31 +732,31 @@ static void test_loaded_bounded(void **state) {
     files[i].mtime = 5000;
   }
 
-  js = sp_loaded_json(&old, files, NEW);
+  js = spp_loaded_json(&old, files, NEW);
   assert_non_null(js);
-  assert_int_equal(sp_loaded_parse(js, &st), 0);
-  assert_int_equal(st.n, SP_LOADED_MAX);
+  assert_int_equal(spp_loaded_parse(js, &st), 0);
+  assert_int_equal(st.n, SPP_LOADED_MAX);
   /* 999 old not read now + 3 read now = 1002: old_0 and old_1 go */
   assert_string_equal(st.v[0].name, "old_2.csv");
   assert_string_equal(st.v[2].name, "old_4.csv");
   assert_string_equal(st.v[3].name, "old_6.csv");
-  assert_string_equal(st.v[SP_LOADED_MAX - 4].name, "old_999.csv");
-  assert_string_equal(st.v[SP_LOADED_MAX - 3].name, "old_5.csv");
-  assert_int_equal(st.v[SP_LOADED_MAX - 3].size, 2);
-  assert_string_equal(st.v[SP_LOADED_MAX - 1].name, "new_2.csv");
-  sp_loaded_free(&st);
+  assert_string_equal(st.v[SPP_LOADED_MAX - 4].name, "old_999.csv");
+  assert_string_equal(st.v[SPP_LOADED_MAX - 3].name, "old_5.csv");
+  assert_int_equal(st.v[SPP_LOADED_MAX - 3].size, 2);
+  assert_string_equal(st.v[SPP_LOADED_MAX - 1].name, "new_2.csv");
+  spp_loaded_free(&st);
   free(js);
 
   /* not in append mode: only the files read now */
-  js = sp_loaded_json(NULL, files, NEW);
-  assert_int_equal(sp_loaded_parse(js, &st), 0);
+  js = spp_loaded_json(NULL, files, NEW);
+  assert_int_equal(spp_loaded_parse(js, &st), 0);
   assert_int_equal(st.n, NEW);
-  sp_loaded_free(&st);
+  spp_loaded_free(&st);
   free(js);
-  js = sp_loaded_json(NULL, NULL, 0);
+  js = spp_loaded_json(NULL, NULL, 0);
   assert_string_equal(js, "[]");
   free(js);
-  sp_loaded_free(&old);
+  spp_loaded_free(&old);
 }
 
 int main(void) {
