@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# samspor discover through the real binary and the real csv, pgsql and xml
-# plugins: the fields of a source file, query or XML document, the
+# samspor discover through the real binary and the real csv, pgsql, xml
+# and rest plugins: the fields of a source file, query, XML document or
+# REST API (tests/integration/api_server.py over HTTPS on 127.0.0.1), the
 # guessed types, a columns skeleton that
 # samspor check accepts, privacy-safe defaults, and never a value: the
 # output is scanned for every value of the generated file.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+. "$SP_TESTDIR/certs.sh"
 
 GEN=$SP_TESTDIR/gen_csv.py
 
@@ -162,6 +164,74 @@ test_xml_record_children() {
 	assert_no_value "$OUT$ERR" "xml with namespaces"
 	assert_exit 2 "$SAMSPOR" discover --plugin xml "$T/in/elever.xml" --option record=/Elevliste/Nope
 	assert_contains "$ERR" "xml: elever.xml: no element matches the record path '/Elevliste/Nope'" "no record"
+}
+
+# The keys of a REST API's first records (api_server.py: nested objects,
+# arrays, nulls, CPR numbers with a dash), over HTTPS on 127.0.0.1.
+test_rest_record_keys() {
+	local certs=$SP_WORK/certs pid
+	make_certs "$certs"
+	python3 "$SP_TESTDIR/api_server.py" serve --certs "$certs" --port-file "$T/api.port" \
+		--records 60 --seed 3 --parent $$ >"$T/api.log" 2>&1 &
+	pid=$!
+	at_exit "kill $pid 2>/dev/null; wait $pid 2>/dev/null"
+	for _ in $(seq 1 100); do
+		[[ -s $T/api.port ]] && break
+		sleep 0.1
+	done
+	[[ -s $T/api.port ]] || fail "api_server did not start: $(cat "$T/api.log")"
+	local port
+	port=$(cat "$T/api.port")
+	# A configured connector: the token comes from the environment, as
+	# secrets do.
+	[[ -f $T/key ]] || "$SAMSPOR" keygen "$T/key" 2>/dev/null
+	rest_conf() { # rest_conf COLUMNS
+		cat >"$T/rest.conf" <<-EOF
+			warehouse: { conninfo = "host=/nonexistent dbname=w"; };
+			pseudonym: { key_file = "$T/key"; };
+			connectors = ( { name = "boliger"; plugin = "rest";
+			  source = { url = "https://127.0.0.1:$port/v1/page/tenancies"; ca_file = "$certs/ca.pem";
+			    auth = "bearer"; token_env = "SP_TEST_TOKEN"; pagination = "page";
+			    page_param = "page"; limit_param = "limit"; page_size = 25; };
+			  streams = ( { table = "tenancy"; mode = "full_refresh"; records = "items";
+			    $1
+			  } ); } );
+		EOF
+	}
+	rest_conf 'columns = ( { name = "id"; from = "tenancy_id"; type = "bigint"; } );'
+	SP_TEST_TOKEN=static-bearer-token-1 assert_exit 0 "$SAMSPOR" -c "$T/rest.conf" discover boliger
+	local out=$OUT
+	python3 "$SP_TESTDIR/api_server.py" ctl --certs "$certs" --port "$port" GET /_log | python3 -c '
+import json, sys
+for r in json.load(sys.stdin)["records"]:
+    for v in (r["tenant"]["cpr"], r["tenant"]["cpr"].replace("-", ""), r["tenant"]["name"], r["unit"]["address"], r["move_in"]):
+        print(v)' >"$T/values.txt"
+	assert_no_value "$out$ERR" "rest"
+	assert_contains "$out" "11 fields
+# types guessed from 60 records" "every key, over pages"
+	assert_match "$out" "#   tenant\\.cpr +CPR-like \\(60 of 60 values\\)" "CPR flagged"
+	assert_contains "$out" '{ name = "tenant_cpr"; from = "tenant.cpr"; rule = "pseudonym"; kind = "cpr"; }' "nested key as a dotted path"
+	assert_contains "$out" '# left out, a name or an address: { name = "tenant_name"; from = "tenant.name"; }' "name left out"
+	assert_contains "$out" '# left out, a name or an address: { name = "unit_address"; from = "unit.address"; }' "address left out"
+	assert_contains "$out" '{ name = "tenancy_id"; from = "tenancy_id"; type = "bigint"; }' "integer"
+	assert_contains "$out" '{ name = "move_in"; from = "move_in"; type = "date"; }' "ISO date"
+	assert_contains "$out" '{ name = "arrears_dkk"; from = "arrears_dkk"; type = "numeric"; }' "decimal point"
+	assert_contains "$out" '{ name = "eviction"; from = "eviction"; type = "boolean"; }' "boolean"
+	assert_contains "$out" '{ name = "tags"; from = "tags"; type = "text"; }' "an array as one field"
+	# The skeleton is a valid columns list as it stands.
+	rest_conf "$(sed -n '/^columns = (/,/^);/p' <<<"$out")"
+	SP_TEST_TOKEN=static-bearer-token-1 assert_exit 0 "$SAMSPOR" -c "$T/rest.conf" check
+	# A bare URL, to an API that needs no credentials.
+	python3 "$SP_TESTDIR/api_server.py" ctl --certs "$certs" --port "$port" POST /_control '{"auth_required": false}' >/dev/null
+	assert_exit 0 "$SAMSPOR" discover -n 10 --plugin rest "https://127.0.0.1:$port/v1/page/tenancies" \
+		--option ca_file="$certs/ca.pem" --option records=items
+	assert_contains "$OUT" "11 fields
+# types guessed from 10 records" "bare URL, -n"
+	assert_no_value "$OUT$ERR" "rest -n"
+	assert_exit 1 "$SAMSPOR" discover --plugin rest "https://127.0.0.1:$port/v1/page/tenancies" \
+		--option ca_file="$certs/ca.pem" --option records=page
+	assert_contains "$ERR" "rest: page 1 (" "records path not an array"
+	assert_no_value "$ERR" "rest error"
 }
 
 test_usage() {
