@@ -175,11 +175,33 @@ static void column_name(const char *field, char *out, size_t outlen) {
   out[o] = '\0';
 }
 
+/* The field name without the xml plugin's namespace test: an element in a
+ * namespace without a configured prefix is named *[local-name()='Navn'],
+ * and "name" in the XPath function must not make every such field look
+ * like a person's name. */
+static void plain_name(const char *field, char *out, size_t outlen) {
+  static const char pre[] = "*[local-name()='";
+  size_t o = 0;
+  while (*field && o + 1 < outlen) {
+    const char *end;
+    if (!strncmp(field, pre, sizeof pre - 1) &&
+        (end = strstr(field + sizeof pre - 1, "']")) != NULL) {
+      for (field += sizeof pre - 1; field < end && o + 1 < outlen; field++)
+        out[o++] = *field;
+      field = end + 2;
+      continue;
+    }
+    out[o++] = *field++;
+  }
+  out[o] = '\0';
+}
+
 /* The guess for one field: a sentence for people and the column line. */
 static void guess(const char *field, const field_stat *f, FILE *out,
                   sp_buf *cols, size_t *ncols) {
-  char col[64];
-  column_name(field, col, sizeof col);
+  char col[64], plain[256];
+  plain_name(field, plain, sizeof plain);
+  column_name(plain, col, sizeof col);
   long long n = f->filled;
   const char *what, *line;
   char buf[256];
@@ -188,10 +210,10 @@ static void guess(const char *field, const field_stat *f, FILE *out,
              f->shape[SH_CPR], n);
     what = buf;
     line = "rule = \"pseudonym\"; kind = \"cpr\";";
-  } else if (name_has(field, cpr_words)) {
+  } else if (name_has(plain, cpr_words)) {
     what = "named like a CPR number (values do not validate)";
     line = "rule = \"pseudonym\"; kind = \"cpr\";";
-  } else if (name_has(field, person_words)) {
+  } else if (name_has(plain, person_words)) {
     /* Left out, not pseudonymised: a name or an address is no identifier
      * that links; an area, if needed, comes from a map (rule lookup). */
     sp_buf_printf(cols,

@@ -78,6 +78,8 @@ typedef struct rest_handle {
   json_t **vals;     /* the current record's values (borrowed from page) */
   const char *const *names; /* the fields as configured (the core's) */
   size_t nfields;
+  char **owned; /* discover: the field names found, owned; else NULL */
+  size_t nowned;
 
   char *base_url; /* owned: url with ${cursor} substituted */
   char *body;     /* owned: body with ${cursor} substituted, or NULL */
@@ -779,6 +781,9 @@ static void rest_close(void *handle) {
   free(h->base_url);
   free(h->body);
   rest_scratch_free(&h->scratch);
+  for (i = 0; i < h->nowned; i++)
+    free(h->owned[i]);
+  free(h->owned);
   free(h);
 }
 
@@ -1152,6 +1157,169 @@ out:
   return rc;
 }
 
+/* ---- samspor discover ------------------------------------------------- */
+
+/* Records of the first page whose keys name the fields (the core's default
+ * sample); a key only some records have is still found. */
+#define DISCOVER_RECORDS 100
+/* Deepest object nesting listed as a dotted path; deeper objects arrive
+ * as compact JSON text under the path reached. */
+#define DISCOVER_DEPTH 8
+/* Most field names listed. */
+#define DISCOVER_MAX_NAMES 1000
+
+/* The field names found so far: dotted paths inside a record. */
+typedef struct rest_names {
+  char **v; /* owned */
+  size_t n, cap;
+} rest_names;
+
+static void names_free(rest_names *c) {
+  for (size_t i = 0; i < c->n; i++)
+    free(c->v[i]);
+  free(c->v);
+  c->v = NULL;
+  c->n = c->cap = 0;
+}
+
+static int names_add(rest_names *c, const char *path) {
+  for (size_t i = 0; i < c->n; i++)
+    if (!strcmp(c->v[i], path))
+      return 0;
+  if (c->n == DISCOVER_MAX_NAMES)
+    return 0;
+  if (c->n == c->cap) {
+    size_t cap = c->cap ? 2 * c->cap : 16;
+    char **nv = realloc(c->v, cap * sizeof *nv);
+    if (!nv)
+      return SAMSPOR_ENOMEM;
+    c->v = nv;
+    c->cap = cap;
+  }
+  if (!(c->v[c->n] = strdup(path)))
+    return SAMSPOR_ENOMEM;
+  c->n++;
+  return 0;
+}
+
+/*
+ * Every member of object obj as a path after `prefix`: a non-empty object
+ * by its own members (dotted: "tenant.cpr"), anything else (a scalar, an
+ * array, null) as it is.  Dots and backslashes in keys are escaped as the
+ * path syntax wants.
+ */
+static int names_walk(rest_names *c, json_t *obj, const char *prefix,
+                      int depth) {
+  const char *key;
+  json_t *v;
+  json_object_foreach(obj, key, v) {
+    char path[1024];
+    size_t o =
+        (size_t)snprintf(path, sizeof path, "%s%s", prefix, *prefix ? "." : "");
+    int rc;
+    if (!*key)
+      continue; /* no path names it */
+    for (const char *k = key; *k && o + 2 < sizeof path; k++) {
+      if (*k == '.' || *k == '\\')
+        path[o++] = '\\';
+      path[o++] = *k;
+    }
+    path[o] = '\0';
+    if (json_is_object(v) && json_object_size(v) > 0 &&
+        depth + 1 < DISCOVER_DEPTH)
+      rc = names_walk(c, v, path, depth + 1);
+    else
+      rc = names_add(c, path);
+    if (rc)
+      return rc;
+  }
+  return 0;
+}
+
+/* The keys of the first page's records, by the request read() makes
+ * first.  Returns 0 with c filled, or a negative code after host->error. */
+static int names_find(rest_handle *h, rest_names *c) {
+  char err[ERR_TEXT], ut[URL_TEXT];
+  char *url = NULL;
+  rest_response resp;
+  rest_page pg = {NULL, NULL, 0};
+  size_t objects = 0;
+  int rc;
+
+  if ((rc = first_url(&h->o, h->base_url, &url)) != 0) {
+    h->host->error(h->ctx, "rest: out of memory");
+    return rc;
+  }
+  rc = rest_http_fetch(h->http, h->o.post, url, h->body, h->body_len, &resp);
+  if (rc == 0 && (rc = rest_page_parse(resp.body, resp.len, &h->records, &pg,
+                                       err, sizeof err)) != 0) {
+    rest_url_redact(resp.url, ut, sizeof ut);
+    h->host->error(h->ctx, "rest: page 1 (%s): %s", ut, err);
+  }
+  for (size_t i = 0; rc == 0 && i < pg.n && objects < DISCOVER_RECORDS; i++) {
+    json_t *item = json_array_get(pg.records, i);
+    if (!json_is_object(item))
+      continue;
+    objects++;
+    if ((rc = names_walk(c, item, "", 0)) != 0)
+      h->host->error(h->ctx, "rest: out of memory");
+  }
+  if (rc == 0 && c->n == 0) {
+    rest_url_redact(url, ut, sizeof ut);
+    h->host->error(h->ctx,
+                   objects ? "rest: page 1 (%s): the records have no keys"
+                           : "rest: page 1 (%s): no record (JSON object) at "
+                             "the records path to take the fields from",
+                   ut);
+    rc = SAMSPOR_EDATA;
+  }
+  rest_page_free(&pg);
+  free(url);
+  return rc;
+}
+
+/* samspor discover: open() without fields, then the first page's keys as
+ * the fields; the handle owns their names (h->owned). */
+static int rest_discover(const samspor_open_args *a, void **handle,
+                         const char *const **names, size_t *nnames) {
+  rest_names c = {0};
+  rest_handle *h;
+  int rc;
+
+  if ((rc = rest_open(a, handle)) != 0)
+    return rc;
+  h = *handle;
+  if ((rc = names_find(h, &c)) != 0)
+    goto fail;
+  free(h->fields);
+  free(h->vals);
+  h->fields = calloc(c.n, sizeof *h->fields);
+  h->vals = calloc(c.n, sizeof *h->vals);
+  if (!h->fields || !h->vals) {
+    h->host->error(h->ctx, "rest: out of memory");
+    rc = SAMSPOR_ENOMEM;
+    goto fail;
+  }
+  for (size_t i = 0; i < c.n; i++) {
+    char what[160];
+    snprintf(what, sizeof what, "key '%s'", c.v[i]);
+    if ((rc = compile_path(h->host, h->ctx, what, c.v[i], &h->fields[i])) != 0)
+      goto fail;
+    h->nfields = i + 1;
+  }
+  h->owned = c.v;
+  h->nowned = c.n;
+  h->names = (const char *const *)c.v;
+  *names = h->names;
+  *nnames = h->nfields;
+  return 0;
+fail:
+  names_free(&c);
+  rest_close(h);
+  *handle = NULL;
+  return rc;
+}
+
 static const samspor_plugin rest_plugin = {
     .struct_size = sizeof(samspor_plugin),
     .abi_version = SAMSPOR_ABI_VERSION,
@@ -1167,6 +1335,7 @@ static const samspor_plugin rest_plugin = {
     .close = rest_close,
     .check = rest_check,
     .validate = rest_validate,
+    .discover = rest_discover,
 };
 
 SAMSPOR_PLUGIN_EXPORT(rest_plugin)

@@ -620,6 +620,231 @@ static int xml_check(const samspor_check_args *a) {
   return rc;
 }
 
+/* ---- samspor discover ------------------------------------------------- */
+
+/* Records whose children name the fields: the core's default sample.  A
+ * child only some records have is still found. */
+#define DISCOVER_RECORDS 100
+/* Deepest nesting listed as a path ("Adresse/Vej"); below it the element's
+ * text as a whole is the field. */
+#define DISCOVER_DEPTH 8
+/* Most field names listed. */
+#define DISCOVER_MAX_NAMES 1000
+
+/* The field names found so far: XPaths relative to the record. */
+typedef struct xml_names {
+  char **v; /* owned */
+  size_t n, cap;
+  const char *const *ns; /* the configured "prefix=uri" items */
+  size_t nns;
+  unsigned long long records;
+  xr_parser *parser; /* borrowed */
+  int fail;          /* SAMSPOR_ENOMEM, or an engine code, or 0 */
+  char bare_ns[256]; /* a child's namespace without a configured prefix */
+} xml_names;
+
+static int names_add(xml_names *c, const char *path) {
+  for (size_t i = 0; i < c->n; i++)
+    if (!strcmp(c->v[i], path))
+      return 0;
+  if (c->n == DISCOVER_MAX_NAMES)
+    return 0;
+  if (c->n == c->cap) {
+    size_t cap = c->cap ? 2 * c->cap : 16;
+    char **nv = realloc(c->v, cap * sizeof *nv);
+    if (!nv)
+      return SAMSPOR_ENOMEM;
+    c->v = nv;
+    c->cap = cap;
+  }
+  if (!(c->v[c->n] = strdup(path)))
+    return SAMSPOR_ENOMEM;
+  c->n++;
+  return 0;
+}
+
+/* The XPath step for element e: its name; with a namespace, the
+ * configured prefix for it, else a local-name() test (which works without
+ * one, and tells the reader which prefix to declare). */
+static void names_step(xml_names *c, xmlNodePtr e, char *out, size_t outlen) {
+  const char *uri = e->ns && e->ns->href ? (const char *)e->ns->href : NULL;
+  if (!uri || !*uri) {
+    snprintf(out, outlen, "%s", (const char *)e->name);
+    return;
+  }
+  for (size_t i = 0; i < c->nns; i++) {
+    const char *eq = strchr(c->ns[i], '=');
+    if (eq && !strcmp(eq + 1, uri)) {
+      snprintf(out, outlen, "%.*s:%s", (int)(eq - c->ns[i]), c->ns[i],
+               (const char *)e->name);
+      return;
+    }
+  }
+  if (!c->bare_ns[0])
+    snprintf(c->bare_ns, sizeof c->bare_ns, "%s", uri);
+  snprintf(out, outlen, "*[local-name()='%s']", (const char *)e->name);
+}
+
+static int has_element_child(xmlNodePtr e) {
+  for (xmlNodePtr k = e->children; k; k = k->next)
+    if (k->type == XML_ELEMENT_NODE)
+      return 1;
+  return 0;
+}
+
+/* Every leaf element under `parent`, as a path from the record. */
+static int names_walk(xml_names *c, xmlNodePtr parent, const char *prefix,
+                      int depth) {
+  for (xmlNodePtr e = parent->children; e; e = e->next) {
+    char step[256], path[1024];
+    int rc;
+    if (e->type != XML_ELEMENT_NODE)
+      continue;
+    names_step(c, e, step, sizeof step);
+    snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "/" : "", step);
+    if (depth + 1 < DISCOVER_DEPTH && has_element_child(e))
+      rc = names_walk(c, e, path, depth + 1);
+    else
+      rc = names_add(c, path);
+    if (rc)
+      return rc;
+  }
+  return 0;
+}
+
+static int names_record(void *ud, const xr_record *r) {
+  xml_names *c = ud;
+  if (r->too_long)
+    return 0;
+  if ((c->fail = names_walk(c, r->node, "", 0)) != 0)
+    return c->fail;
+  return ++c->records >= DISCOVER_RECORDS ? SAMSPOR_EABORT : 0;
+}
+
+static int names_data(void *ud, const char *buf, size_t len) {
+  xml_names *c = ud;
+  return xr_parser_feed(c->parser, buf, len);
+}
+
+/*
+ * The fields of the first records (of the first documents, or of the SOAP
+ * response): the leaf elements under each record, as XPaths relative to
+ * it.  Returns 0 with c filled, or a negative code after host->error.
+ */
+static int names_find(const samspor_open_args *a, xml_names *c) {
+  const samspor_host *host = a->host;
+  sp_transport *t = NULL;
+  sp_files files = {0};
+  xr_config cfg;
+  xml_conf xc;
+  char err[600], *body = NULL;
+  size_t len = 0;
+  const char *soap, *doc = SOAP_DOC_NAME;
+  int rc;
+
+  if ((rc = engine_config(host, a->ctx, a->source, a->stream, &cfg, &xc)) != 0)
+    return rc;
+  if (!cfg.record) {
+    host->error(a->ctx, "xml: the stream's record path is required");
+    return SAMSPOR_EINVAL;
+  }
+  c->ns = cfg.namespaces;
+  c->nns = cfg.nnamespaces;
+  if ((rc = xr_parser_new(&cfg, names_record, c, &c->parser, err,
+                          sizeof err)) != 0) {
+    host->error(a->ctx, "xml: %s", err);
+    return from_xr(rc);
+  }
+  if ((rc = sp_transport_open(host, a->ctx, &xc.tp, &t)) != 0)
+    goto out;
+  soap = xc.soap_request_file;
+  if (soap && *soap) {
+    if (sp_transport_is_local(t)) {
+      host->error(a->ctx, "xml: soap_request_file needs an https:// url "
+                          "(the SOAP service), not a local file");
+      rc = SAMSPOR_EINVAL;
+    } else if ((rc = soap_body(host, a->ctx, soap, a->cursor, &body, &len)) ==
+               0) {
+      rc = sp_transport_post(t, body, len, names_data, c);
+      int frc = xr_parser_finish(c->parser);
+      if (rc == 0)
+        rc = frc;
+    }
+  } else {
+    rc = sp_transport_list(t, sp_transport_files_all(t), &files);
+    if (rc == SAMSPOR_ENOENT || (rc == 0 && files.n == 0))
+      rc = sp_transport_missing(t, rc, "xml");
+    for (size_t i = 0; rc == 0 && i < files.n; i++) {
+      if (c->records >= DISCOVER_RECORDS)
+        break;
+      doc = files.v[i].name;
+      rc = sp_transport_fetch(t, &files.v[i], names_data, c);
+      int frc = xr_parser_finish(c->parser);
+      if (rc == 0)
+        rc = frc;
+    }
+  }
+  if (rc == SAMSPOR_EABORT)
+    rc = 0; /* enough records */
+  if (c->fail == SAMSPOR_ENOMEM || rc == XR_ENOMEM) {
+    host->error(a->ctx, "xml: out of memory");
+    rc = SAMSPOR_ENOMEM;
+  } else if (rc == XR_EINVAL || rc == XR_EDATA || rc == XR_EFAULT) {
+    host->error(a->ctx, "xml: %s: %s", doc, xr_parser_error(c->parser));
+    rc = from_xr(rc);
+  } else if (rc == 0 && c->n == 0) {
+    /* No record at all is most likely a wrong record path: a setting. */
+    host->error(a->ctx,
+                c->records ? "xml: %s: the records at '%s' have no child "
+                             "elements"
+                           : "xml: %s: no element matches the record path '%s'",
+                doc, cfg.record);
+    rc = c->records ? SAMSPOR_EDATA : SAMSPOR_EINVAL;
+  }
+  if (rc == 0 && c->bare_ns[0])
+    host->log(a->ctx, SAMSPOR_LOG_WARN,
+              "xml: some fields are in namespace %s, which namespaces gives "
+              "no prefix: they are listed as *[local-name()='...']; add "
+              "\"PREFIX=%s\" to namespaces for PREFIX:NAME paths",
+              c->bare_ns, c->bare_ns);
+out:
+  free(body);
+  sp_files_free(&files);
+  if (t)
+    sp_transport_close(t);
+  xr_parser_free(c->parser);
+  c->parser = NULL;
+  return rc;
+}
+
+/* samspor discover: open() with the fields names_find found; the handle
+ * owns their copies (exprs). */
+static int xml_discover(const samspor_open_args *a, void **handle,
+                        const char *const **names, size_t *nnames) {
+  xml_names c = {0};
+  int rc;
+
+  *handle = NULL;
+  if (!samspor_abi_fits(a->host, a->struct_size, sizeof *a))
+    return SAMSPOR_EABI;
+  rc = names_find(a, &c);
+  if (rc == 0) {
+    samspor_open_args all = *a;
+    all.fields = (const char *const *)c.v;
+    all.nfields = c.n;
+    rc = xml_open(&all, handle);
+  }
+  for (size_t i = 0; i < c.n; i++)
+    free(c.v[i]);
+  free(c.v);
+  if (rc)
+    return rc;
+  xml_handle *h = *handle;
+  *names = (const char *const *)h->exprs;
+  *nnames = h->nfields;
+  return 0;
+}
+
 static const samspor_plugin xml_plugin = {
     .struct_size = sizeof(samspor_plugin),
     .abi_version = SAMSPOR_ABI_VERSION,
@@ -635,6 +860,7 @@ static const samspor_plugin xml_plugin = {
     .close = xml_close,
     .check = xml_check,
     .validate = xml_validate,
+    .discover = xml_discover,
 };
 
 SAMSPOR_PLUGIN_EXPORT(xml_plugin)
