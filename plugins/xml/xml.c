@@ -733,8 +733,8 @@ static int names_data(void *ud, const char *buf, size_t len) {
  */
 static int names_find(const samspor_open_args *a, xml_names *c) {
   const samspor_host *host = a->host;
-  sp_transport *t = NULL;
-  sp_files files = {0};
+  spp_transport *t = NULL;
+  spp_files files = {0};
   xr_config cfg;
   xml_conf xc;
   char err[600], *body = NULL;
@@ -755,30 +755,30 @@ static int names_find(const samspor_open_args *a, xml_names *c) {
     host->error(a->ctx, "xml: %s", err);
     return from_xr(rc);
   }
-  if ((rc = sp_transport_open(host, a->ctx, &xc.tp, &t)) != 0)
+  if ((rc = spp_transport_open(host, a->ctx, &xc.tp, &t)) != 0)
     goto out;
   soap = xc.soap_request_file;
   if (soap && *soap) {
-    if (sp_transport_is_local(t)) {
+    if (spp_transport_is_local(t)) {
       host->error(a->ctx, "xml: soap_request_file needs an https:// url "
                           "(the SOAP service), not a local file");
       rc = SAMSPOR_EINVAL;
     } else if ((rc = soap_body(host, a->ctx, soap, a->cursor, &body, &len)) ==
                0) {
-      rc = sp_transport_post(t, body, len, names_data, c);
+      rc = spp_transport_post(t, body, len, names_data, c);
       int frc = xr_parser_finish(c->parser);
       if (rc == 0)
         rc = frc;
     }
   } else {
-    rc = sp_transport_list(t, sp_transport_files_all(t), &files);
+    rc = spp_transport_list(t, spp_transport_files_all(t), &files);
     if (rc == SAMSPOR_ENOENT || (rc == 0 && files.n == 0))
-      rc = sp_transport_missing(t, rc, "xml");
+      rc = spp_transport_missing(t, rc, "xml");
     for (size_t i = 0; rc == 0 && i < files.n; i++) {
       if (c->records >= DISCOVER_RECORDS)
         break;
       doc = files.v[i].name;
-      rc = sp_transport_fetch(t, &files.v[i], names_data, c);
+      rc = spp_transport_fetch(t, &files.v[i], names_data, c);
       int frc = xr_parser_finish(c->parser);
       if (rc == 0)
         rc = frc;
@@ -809,9 +809,9 @@ static int names_find(const samspor_open_args *a, xml_names *c) {
               c->bare_ns, c->bare_ns);
 out:
   free(body);
-  sp_files_free(&files);
+  spp_files_free(&files);
   if (t)
-    sp_transport_close(t);
+    spp_transport_close(t);
   xr_parser_free(c->parser);
   c->parser = NULL;
   return rc;
