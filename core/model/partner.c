@@ -18,18 +18,58 @@
 
 /* ---- options ------------------------------------------------------------ */
 
+/*
+ * The typed settings the tables below fill (sp_options_fill).  One struct
+ * for the three kinds of measure: each table fills the members it
+ * declares, the others stay zero.
+ */
+typedef struct measure_conf {
+  const char *name, *description, *label;
+  const char *subset_of;   /* counts */
+  int needs_next_period;   /* counts */
+  const char *numerator;   /* ratios */
+  const char *denominator; /* ratios */
+  double scale;            /* ratios */
+  long long decimals;      /* ratios */
+  int change;              /* ratios */
+} measure_conf;
+
+typedef struct indicator_conf {
+  const char *name, *title, *description, *query, *query_file, *time, *series,
+      *baseline, *chart;
+  samspor_strlist dimensions, totals, coarsen;
+  int coarsen_time; /* index in its choices */
+  samspor_grouplist counts, sums, ratios;
+} indicator_conf;
+
+/* coarsen_time's choices, in their order ("none" is no coarsening). */
+static const char *const time_grains[] = {NULL, "quarter", "half", "year"};
+
+typedef struct partner_conf {
+  long long suppression_threshold, protection_width;
+  int protect_zeros;
+  double audit_budget, freeze_after;
+  const char *hidden_label, *total_label, *report, *report_title;
+  int report_language; /* index in its choices: 0 is "da" */
+  samspor_strlist dimension_labels;
+  samspor_grouplist indicators;
+} partner_conf;
+
 static const samspor_option named_options[] = {
     {.name = "name",
+     SAMSPOR_AT(measure_conf, name),
      .type = SAMSPOR_OPT_STRING,
      .flags = SAMSPOR_OPT_REQUIRED,
      .help =
          "Column name: the query's column and the partner table's (lowercase "
          "letters, digits, _)."},
     {.name = "description",
+     SAMSPOR_AT(measure_conf, description),
      .type = SAMSPOR_OPT_STRING,
      .help = "What it counts, for the column comment, the report and the data "
              "dictionary."},
     {.name = "label",
+     SAMSPOR_AT(measure_conf, label),
      .type = SAMSPOR_OPT_STRING,
      .help =
          "Its name for people, in the report's language: the report's axes, "
@@ -40,28 +80,33 @@ static const samspor_option named_options[] = {
 
 static const samspor_option count_options[] = {
     {.name = "name",
+     SAMSPOR_AT(measure_conf, name),
      .type = SAMSPOR_OPT_STRING,
      .flags = SAMSPOR_OPT_REQUIRED,
      .help =
          "Column name: the query's column and the partner table's (lowercase "
          "letters, digits, _)."},
     {.name = "description",
+     SAMSPOR_AT(measure_conf, description),
      .type = SAMSPOR_OPT_STRING,
      .help = "What it counts, for the column comment, the report and the data "
              "dictionary."},
     {.name = "label",
+     SAMSPOR_AT(measure_conf, label),
      .type = SAMSPOR_OPT_STRING,
      .help =
          "Its name for people, in the report's language: the report's axes, "
          "legends, table headers and CSV files, and the data dictionary "
          "(default: the column name)."},
     {.name = "subset_of",
+     SAMSPOR_AT(measure_conf, subset_of),
      .type = SAMSPOR_OPT_STRING,
      .help =
          "Another count of the indicator that counts everyone this one counts "
          "(\"neet\" is a subset of \"young\"): a partner knows it, so the "
          "disclosure audit uses it, and a refresh fails if a cell breaks it."},
     {.name = "needs_next_period",
+     SAMSPOR_AT(measure_conf, needs_next_period),
      .type = SAMSPOR_OPT_BOOL,
      .def = "false",
      .help =
@@ -75,18 +120,22 @@ static const samspor_option count_options[] = {
 
 static const samspor_option ratio_options[] = {
     {.name = "name",
+     SAMSPOR_AT(measure_conf, name),
      .type = SAMSPOR_OPT_STRING,
      .flags = SAMSPOR_OPT_REQUIRED,
      .help = "Column name in the partner table."},
     {.name = "numerator",
+     SAMSPOR_AT(measure_conf, numerator),
      .type = SAMSPOR_OPT_STRING,
      .flags = SAMSPOR_OPT_REQUIRED,
      .help = "A count or sum of the indicator."},
     {.name = "denominator",
+     SAMSPOR_AT(measure_conf, denominator),
      .type = SAMSPOR_OPT_STRING,
      .flags = SAMSPOR_OPT_REQUIRED,
      .help = "A count of the indicator."},
     {.name = "scale",
+     SAMSPOR_AT(measure_conf, scale),
      .type = SAMSPOR_OPT_FLOAT,
      .def = "100",
      .max = 1e9,
@@ -94,19 +143,23 @@ static const samspor_option ratio_options[] = {
          "Factor applied to numerator/denominator: 100 for a percentage, 1 for "
          "a mean."},
     {.name = "decimals",
+     SAMSPOR_AT(measure_conf, decimals),
      .type = SAMSPOR_OPT_INT,
      .def = "1",
      .max = 6,
      .help = "Decimals the published value is rounded to."},
     {.name = "change",
+     SAMSPOR_AT(measure_conf, change),
      .type = SAMSPOR_OPT_BOOL,
      .def = "false",
      .help = "Also publish <name>_change: the value minus the value in the "
              "indicator's baseline period, for the same other dimensions."},
     {.name = "description",
+     SAMSPOR_AT(measure_conf, description),
      .type = SAMSPOR_OPT_STRING,
      .help = "What the ratio means, for people."},
     {.name = "label",
+     SAMSPOR_AT(measure_conf, label),
      .type = SAMSPOR_OPT_STRING,
      .help =
          "Its name for people, in the report's language: the report's axes, "
@@ -117,16 +170,20 @@ static const samspor_option ratio_options[] = {
 
 static const samspor_option indicator_options[] = {
     {.name = "name",
+     SAMSPOR_AT(indicator_conf, name),
      .type = SAMSPOR_OPT_STRING,
      .flags = SAMSPOR_OPT_REQUIRED,
      .help = "Table partner.<name> (lowercase letters, digits, _)."},
     {.name = "title",
+     SAMSPOR_AT(indicator_conf, title),
      .type = SAMSPOR_OPT_STRING,
      .help = "Heading in the report and the data dictionary."},
     {.name = "description",
+     SAMSPOR_AT(indicator_conf, description),
      .type = SAMSPOR_OPT_STRING,
      .help = "What the indicator shows and how it is defined, for people."},
     {.name = "query",
+     SAMSPOR_AT(indicator_conf, query),
      .type = SAMSPOR_OPT_STRING,
      .help =
          "SQL returning one row per cell: the dimension columns and the count "
@@ -136,6 +193,7 @@ static const samspor_option indicator_options[] = {
          "the total rows and suppresses small counts. Give query or "
          "query_file."},
     {.name = "query_file",
+     SAMSPOR_AT(indicator_conf, query_file),
      .type = SAMSPOR_OPT_PATH,
      .help =
          "A file holding the query instead (e.g. \"housing.sql\"; a relative "
@@ -143,32 +201,38 @@ static const samspor_option indicator_options[] = {
          "can review it as SQL. Read when the configuration is loaded; "
          "`check --connect` plans it and names the file in any error."},
     {.name = "dimensions",
+     SAMSPOR_AT(indicator_conf, dimensions),
      .type = SAMSPOR_OPT_STRLIST,
      .flags = SAMSPOR_OPT_REQUIRED,
      .help = "The columns that identify a cell, e.g. [\"area\", \"month\"]."},
     {.name = "time",
+     SAMSPOR_AT(indicator_conf, time),
      .type = SAMSPOR_OPT_STRING,
      .flags = SAMSPOR_OPT_REQUIRED,
      .help =
          "The dimension that is time (the report's x axis); its values should "
          "sort in time order as text (\"2025-01\", \"2024/25\")."},
     {.name = "series",
+     SAMSPOR_AT(indicator_conf, series),
      .type = SAMSPOR_OPT_STRING,
      .help = "The dimension whose values are the report's lines (default: the "
              "first "
              "dimension that is not time)."},
     {.name = "totals",
+     SAMSPOR_AT(indicator_conf, totals),
      .type = SAMSPOR_OPT_STRLIST,
      .help =
          "Dimensions that get total rows (value partner.total_label), summed "
          "from the cells. Secondary suppression protects the cells of every "
          "total."},
     {.name = "coarsen",
+     SAMSPOR_AT(indicator_conf, coarsen),
      .type = SAMSPOR_OPT_STRLIST,
      .help = "Dimensions other than time to collapse into one value (the total "
              "label): their cells are summed, as the totals are. For a table "
              "that would otherwise be mostly hidden (area -> the whole plan)."},
     {.name = "coarsen_time",
+     SAMSPOR_AT(indicator_conf, coarsen_time),
      .type = SAMSPOR_OPT_ENUM,
      .def = "none",
      .choices = "none|quarter|half|year",
@@ -181,28 +245,33 @@ static const samspor_option indicator_options[] = {
          "coarser "
          "period instead."},
     {.name = "baseline",
+     SAMSPOR_AT(indicator_conf, baseline),
      .type = SAMSPOR_OPT_STRING,
      .help =
          "The time value the plan's baseline is measured in, for ratios with "
          "change = true."},
     {.name = "chart",
+     SAMSPOR_AT(indicator_conf, chart),
      .type = SAMSPOR_OPT_STRING,
      .help =
          "The count or ratio the report plots (default: the first ratio, else "
          "the first count)."},
     {.name = "counts",
+     SAMSPOR_AT(indicator_conf, counts),
      .type = SAMSPOR_OPT_GROUPLIST,
      .flags = SAMSPOR_OPT_REQUIRED,
      .help = "Published counts of people (or cases). Counts from 1 to the "
              "threshold are suppressed.",
      .sub = count_options},
     {.name = "sums",
+     SAMSPOR_AT(indicator_conf, sums),
      .type = SAMSPOR_OPT_GROUPLIST,
      .help =
          "Hidden sums, never published: only numerators of ratios (a mean is a "
          "sum over a count).",
      .sub = named_options},
     {.name = "ratios",
+     SAMSPOR_AT(indicator_conf, ratios),
      .type = SAMSPOR_OPT_GROUPLIST,
      .help = "Shares and means computed from the counts after suppression.",
      .sub = ratio_options},
@@ -211,6 +280,7 @@ static const samspor_option indicator_options[] = {
 
 const samspor_option sp_partner_options[] = {
     {.name = "suppression_threshold",
+     SAMSPOR_AT(partner_conf, suppression_threshold),
      .type = SAMSPOR_OPT_INT,
      .def = "5",
      .min = 3,
@@ -219,6 +289,7 @@ const samspor_option sp_partner_options[] = {
              "table "
              "(never below 3)."},
     {.name = "protect_zeros",
+     SAMSPOR_AT(partner_conf, protect_zeros),
      .type = SAMSPOR_OPT_BOOL,
      .def = "false",
      .help =
@@ -228,6 +299,7 @@ const samspor_option sp_partner_options[] = {
          "may "
          "be 0)."},
     {.name = "protection_width",
+     SAMSPOR_AT(partner_conf, protection_width),
      .type = SAMSPOR_OPT_INT,
      .def = "0",
      .max = 1000000,
@@ -235,6 +307,7 @@ const samspor_option sp_partner_options[] = {
          "The narrowest interval a partner may be able to confine a hidden "
          "count to, from everything published (0: the suppression threshold)."},
     {.name = "audit_budget",
+     SAMSPOR_AT(partner_conf, audit_budget),
      .type = SAMSPOR_OPT_DURATION,
      .def = "5m",
      .help =
@@ -242,6 +315,7 @@ const samspor_option sp_partner_options[] = {
          "out, every period not yet proven safe is withheld whole (fail-safe), "
          "never published on a weaker rule."},
     {.name = "hidden_label",
+     SAMSPOR_AT(partner_conf, hidden_label),
      .type = SAMSPOR_OPT_STRING,
      .def = "skjult (diskretion)",
      .help = "suppression_reason of every hidden count: one neutral reason, so "
@@ -249,19 +323,23 @@ const samspor_option sp_partner_options[] = {
              "the table does not tell a small count from one hidden to protect "
              "it."},
     {.name = "total_label",
+     SAMSPOR_AT(partner_conf, total_label),
      .type = SAMSPOR_OPT_STRING,
      .def = "I alt",
      .help = "Value of a dimension in total rows."},
     {.name = "report",
+     SAMSPOR_AT(partner_conf, report),
      .type = SAMSPOR_OPT_PATH,
      .help =
          "HTML report (samspor report) rewritten after every refresh of the "
          "indicators, i.e. after every sync."},
     {.name = "report_title",
+     SAMSPOR_AT(partner_conf, report_title),
      .type = SAMSPOR_OPT_STRING,
      .def = "samspor indicators",
      .help = "Title of the report."},
     {.name = "report_language",
+     SAMSPOR_AT(partner_conf, report_language),
      .type = SAMSPOR_OPT_ENUM,
      .def = "da",
      .choices = "da|en",
@@ -270,12 +348,14 @@ const samspor_option sp_partner_options[] = {
          "and thousands separator \".\"; en: English). Labels, titles and "
          "descriptions are written as configured."},
     {.name = "dimension_labels",
+     SAMSPOR_AT(partner_conf, dimension_labels),
      .type = SAMSPOR_OPT_STRLIST,
      .help =
          "Names for people of the indicators' dimensions, each \"dimension: "
          "Label\" ([\"area: Boligområde\", \"month: Måned\"]): the report's "
          "axes, table headers and headings, and the data dictionary."},
     {.name = "freeze_after",
+     SAMSPOR_AT(partner_conf, freeze_after),
      .type = SAMSPOR_OPT_DURATION,
      .def = "45d",
      .max = 200 * 365 * 86400.0,
@@ -286,6 +366,7 @@ const samspor_option sp_partner_options[] = {
          "frozen: never recomputed, whatever later loads, corrections or "
          "erasures change. Other time formats never close."},
     {.name = "indicators",
+     SAMSPOR_AT(partner_conf, indicators),
      .type = SAMSPOR_OPT_GROUPLIST,
      .help = "The indicators: one table partner.<name> each.",
      .sub = indicator_options},
@@ -321,13 +402,24 @@ static int name_taken(const sp_indicator *ind, const char *name) {
   return 0;
 }
 
-static void add_measures(sp_indicator *ind, const samspor_settings *s,
-                         const char *opt, sp_measure_kind kind,
+/* mc[i]: the settings of items[i], filled from `table`. */
+static measure_conf *fill_measures(samspor_grouplist items,
+                                   const samspor_option *table) {
+  measure_conf *mc = sp_xcalloc(items.n ? items.n : 1, sizeof *mc);
+  for (size_t i = 0; i < items.n; i++)
+    if (sp_options_fill(items.items[i], table, &mc[i]) != 0)
+      abort(); /* a table the group was not parsed with: a bug */
+  return mc;
+}
+
+static void add_measures(sp_indicator *ind, samspor_grouplist list,
+                         const samspor_option *table, sp_measure_kind kind,
                          const char *file, sp_errors *errs) {
-  samspor_settings *const *items;
-  size_t n = sp_get_items(s, opt, &items);
+  samspor_settings *const *items = list.items;
+  size_t n = list.n;
+  measure_conf *mc = fill_measures(list, table);
   for (size_t i = 0; i < n; i++) {
-    const char *name = sp_get_string(items[i], "name");
+    const char *name = mc[i].name;
     if (!name)
       continue;
     if (!sp_valid_ident(name) || strlen(name) > 40) {
@@ -347,31 +439,33 @@ static void add_measures(sp_indicator *ind, const samspor_settings *s,
     sp_measure *m = &ind->measures[ind->nmeasures++];
     memset(m, 0, sizeof *m);
     m->name = name;
-    m->description = sp_get_string(items[i], "description");
-    m->label = sp_get_string(items[i], "label");
+    m->description = mc[i].description;
+    m->label = mc[i].label;
     if (kind == SP_MEASURE_COUNT)
-      m->needs_next = sp_get_bool(items[i], "needs_next_period");
+      m->needs_next = mc[i].needs_next_period;
     m->kind = kind;
     m->numerator = m->denominator = m->subset_of = -1;
     if (kind == SP_MEASURE_RATIO) {
-      m->scale = sp_get_float(items[i], "scale");
-      m->decimals = (int)sp_get_int(items[i], "decimals");
-      m->change = sp_get_bool(items[i], "change");
+      m->scale = mc[i].scale;
+      m->decimals = (int)mc[i].decimals;
+      m->change = mc[i].change;
     }
   }
+  free(mc);
 }
 
-static void resolve_ratios(sp_indicator *ind, const samspor_settings *s,
+static void resolve_ratios(sp_indicator *ind, samspor_grouplist list,
                            const char *file, sp_errors *errs) {
-  samspor_settings *const *items;
-  size_t n = sp_get_items(s, "ratios", &items);
+  samspor_settings *const *items = list.items;
+  size_t n = list.n;
+  measure_conf *mc = fill_measures(list, ratio_options);
   for (size_t i = 0; i < n; i++) {
-    int r = find_measure(ind, sp_get_string(items[i], "name"));
+    int r = find_measure(ind, mc[i].name);
     if (r < 0 || ind->measures[r].kind != SP_MEASURE_RATIO)
       continue;
     sp_measure *m = &ind->measures[r];
-    const char *num = sp_get_string(items[i], "numerator");
-    const char *den = sp_get_string(items[i], "denominator");
+    const char *num = mc[i].numerator;
+    const char *den = mc[i].denominator;
     m->numerator = find_measure(ind, num);
     m->denominator = find_measure(ind, den);
     if (m->numerator < 0 ||
@@ -392,15 +486,17 @@ static void resolve_ratios(sp_indicator *ind, const samspor_settings *s,
                     "indicator's baseline",
                     ind->name, m->name);
   }
+  free(mc);
 }
 
-static void resolve_subsets(sp_indicator *ind, const samspor_settings *s,
+static void resolve_subsets(sp_indicator *ind, samspor_grouplist list,
                             const char *file, sp_errors *errs) {
-  samspor_settings *const *items;
-  size_t n = sp_get_items(s, "counts", &items);
+  samspor_settings *const *items = list.items;
+  size_t n = list.n;
+  measure_conf *mc = fill_measures(list, count_options);
   for (size_t i = 0; i < n; i++) {
-    const char *sup = sp_get_string(items[i], "subset_of");
-    int c = find_measure(ind, sp_get_string(items[i], "name"));
+    const char *sup = mc[i].subset_of;
+    int c = find_measure(ind, mc[i].name);
     if (!sup || c < 0)
       continue;
     int w = find_measure(ind, sup);
@@ -412,6 +508,7 @@ static void resolve_subsets(sp_indicator *ind, const samspor_settings *s,
     else
       ind->measures[c].subset_of = w;
   }
+  free(mc);
 }
 
 /*
@@ -545,13 +642,17 @@ static char *read_query_file(const char *path, const char *file, int line,
 
 static void init_indicator(sp_indicator *ind, const samspor_settings *s,
                            const char *file, sp_errors *errs) {
+  indicator_conf ic;
+  memset(&ic, 0, sizeof ic);
+  if (sp_options_fill(s, indicator_options, &ic) != 0)
+    abort(); /* a table the group was not parsed with: a bug */
   ind->s = s;
   ind->line = s->line;
-  ind->name = sp_get_string(s, "name");
-  ind->title = sp_get_string(s, "title");
-  ind->description = sp_get_string(s, "description");
-  ind->query = sp_get_string(s, "query");
-  ind->query_file = sp_get_string(s, "query_file");
+  ind->name = ic.name;
+  ind->title = ic.title;
+  ind->description = ic.description;
+  ind->query = ic.query;
+  ind->query_file = ic.query_file;
   const char *qopt = ind->query_file ? "query_file" : "query";
   if (ind->query && ind->query_file)
     sp_errors_add(errs, file, sp_get_line(s, "query_file"),
@@ -573,7 +674,7 @@ static void init_indicator(sp_indicator *ind, const samspor_settings *s,
                     qopt, ind->query_file ? " " : "",
                     ind->query_file ? ind->query_file : "", why);
   }
-  ind->baseline = sp_get_string(s, "baseline");
+  ind->baseline = ic.baseline;
   ind->time_dim = ind->series_dim = ind->chart = -1;
   if (!ind->name)
     ind->name = "";
@@ -585,8 +686,8 @@ static void init_indicator(sp_indicator *ind, const samspor_settings *s,
                   "and _ (it becomes the table partner.%s)",
                   ind->name, ind->name);
 
-  const char *const *dims;
-  size_t nd = sp_get_list(s, "dimensions", &dims);
+  const char *const *dims = ic.dimensions.items;
+  size_t nd = ic.dimensions.n;
   if (nd > SP_MAX_DIMS) {
     sp_errors_add(errs, file, sp_get_line(s, "dimensions"),
                   "indicator '%s': at most %d dimensions", ind->name,
@@ -605,13 +706,13 @@ static void init_indicator(sp_indicator *ind, const samspor_settings *s,
     }
     ind->dims[ind->ndims++] = dims[i];
   }
-  const char *time = sp_get_string(s, "time");
+  const char *time = ic.time;
   ind->time_dim = find_dim(ind, time);
   if (time && ind->time_dim < 0)
     sp_errors_add(errs, file, sp_get_line(s, "time"),
                   "indicator '%s': time '%s' is not one of its dimensions",
                   ind->name, time);
-  const char *series = sp_get_string(s, "series");
+  const char *series = ic.series;
   if (series) {
     ind->series_dim = find_dim(ind, series);
     if (ind->series_dim < 0 || ind->series_dim == ind->time_dim)
@@ -624,8 +725,8 @@ static void init_indicator(sp_indicator *ind, const samspor_settings *s,
       if ((int)i != ind->time_dim)
         ind->series_dim = (int)i;
   }
-  const char *const *coarse;
-  size_t nc = sp_get_list(s, "coarsen", &coarse);
+  const char *const *coarse = ic.coarsen.items;
+  size_t nc = ic.coarsen.n;
   for (size_t i = 0; i < nc; i++) {
     int d = find_dim(ind, coarse[i]);
     if (d < 0 || d == ind->time_dim)
@@ -636,10 +737,12 @@ static void init_indicator(sp_indicator *ind, const samspor_settings *s,
     else
       ind->coarsen |= 1u << d;
   }
-  const char *grain = sp_get_string(s, "coarsen_time");
-  ind->time_grain = grain && strcmp(grain, "none") != 0 ? grain : NULL;
-  const char *const *totals;
-  size_t nt = sp_get_list(s, "totals", &totals);
+  ind->time_grain =
+      ic.coarsen_time > 0 && (size_t)ic.coarsen_time < SP_ARRAY_LEN(time_grains)
+          ? time_grains[ic.coarsen_time]
+          : NULL;
+  const char *const *totals = ic.totals.items;
+  size_t nt = ic.totals.n;
   for (size_t i = 0; i < nt; i++) {
     int d = find_dim(ind, totals[i]);
     if (d < 0 || d == ind->time_dim)
@@ -656,18 +759,15 @@ static void init_indicator(sp_indicator *ind, const samspor_settings *s,
       ind->totals |= 1u << d;
   }
 
-  samspor_settings *const *items;
-  size_t nm = sp_get_items(s, "counts", &items) +
-              sp_get_items(s, "sums", &items) +
-              sp_get_items(s, "ratios", &items);
+  size_t nm = ic.counts.n + ic.sums.n + ic.ratios.n;
   ind->measures = sp_xcalloc(nm ? nm : 1, sizeof *ind->measures);
-  add_measures(ind, s, "counts", SP_MEASURE_COUNT, file, errs);
-  add_measures(ind, s, "sums", SP_MEASURE_SUM, file, errs);
-  add_measures(ind, s, "ratios", SP_MEASURE_RATIO, file, errs);
-  resolve_ratios(ind, s, file, errs);
-  resolve_subsets(ind, s, file, errs);
+  add_measures(ind, ic.counts, count_options, SP_MEASURE_COUNT, file, errs);
+  add_measures(ind, ic.sums, named_options, SP_MEASURE_SUM, file, errs);
+  add_measures(ind, ic.ratios, ratio_options, SP_MEASURE_RATIO, file, errs);
+  resolve_ratios(ind, ic.ratios, file, errs);
+  resolve_subsets(ind, ic.counts, file, errs);
 
-  const char *chart = sp_get_string(s, "chart");
+  const char *chart = ic.chart;
   if (chart) {
     ind->chart = find_measure(ind, chart);
     if (ind->chart < 0 || ind->measures[ind->chart].kind == SP_MEASURE_SUM)
@@ -689,9 +789,10 @@ static void init_indicator(sp_indicator *ind, const samspor_settings *s,
  * dimension of some indicator (a misspelt name would silently not
  * label). */
 static void dimension_labels(sp_partner *p, const samspor_settings *partner,
-                             const char *file, sp_errors *errs) {
-  const char *const *v;
-  size_t n = sp_get_list(partner, "dimension_labels", &v);
+                             samspor_strlist list, const char *file,
+                             sp_errors *errs) {
+  const char *const *v = list.items;
+  size_t n = list.n;
   int line = sp_get_line(partner, "dimension_labels");
   p->dim_labels = sp_xcalloc(2 * n + 1, sizeof *p->dim_labels);
   for (size_t i = 0; i < n; i++) {
@@ -719,17 +820,20 @@ int sp_partner_init(sp_partner *p, const samspor_settings *partner,
                     const char *file, sp_errors *errs) {
   size_t before = errs->nerrors;
   memset(p, 0, sizeof *p);
-  p->threshold = (int)sp_get_int(partner, "suppression_threshold");
-  p->total_label = sp_get_string(partner, "total_label");
-  p->protect_zeros = sp_get_bool(partner, "protect_zeros");
-  p->width = sp_get_int(partner, "protection_width");
-  p->audit_budget = sp_get_duration(partner, "audit_budget");
-  p->hidden_label = sp_get_string(partner, "hidden_label");
-  p->report = sp_get_string(partner, "report");
-  p->report_title = sp_get_string(partner, "report_title");
-  const char *lang = sp_get_string(partner, "report_language");
-  p->report_da = !lang || strcmp(lang, "da") == 0;
-  p->freeze_after = sp_get_duration(partner, "freeze_after");
+  partner_conf pc;
+  memset(&pc, 0, sizeof pc);
+  if (sp_options_fill(partner, sp_partner_options, &pc) != 0)
+    abort(); /* a table the group was not parsed with: a bug */
+  p->threshold = (int)pc.suppression_threshold;
+  p->total_label = pc.total_label;
+  p->protect_zeros = pc.protect_zeros;
+  p->width = pc.protection_width;
+  p->audit_budget = pc.audit_budget;
+  p->hidden_label = pc.hidden_label;
+  p->report = pc.report;
+  p->report_title = pc.report_title;
+  p->report_da = pc.report_language <= 0; /* "da", or unset */
+  p->freeze_after = pc.freeze_after;
   if (p->report) {
     /* Like the other files a configuration names: a warning, so that the
      * file checks on a machine not yet set up; writing it then fails. */
@@ -748,8 +852,8 @@ int sp_partner_init(sp_partner *p, const samspor_settings *partner,
     p->threshold = 3;
   if (p->width <= 0)
     p->width = p->threshold;
-  samspor_settings *const *items;
-  size_t n = sp_get_items(partner, "indicators", &items);
+  samspor_settings *const *items = pc.indicators.items;
+  size_t n = pc.indicators.n;
   p->indicators = sp_xcalloc(n ? n : 1, sizeof *p->indicators);
   for (size_t i = 0; i < n; i++) {
     sp_indicator *ind = &p->indicators[p->nindicators++];
@@ -760,7 +864,7 @@ int sp_partner_init(sp_partner *p, const samspor_settings *partner,
                       "two indicators are named '%s' (the other at line %d)",
                       ind->name, p->indicators[j].line);
   }
-  dimension_labels(p, partner, file, errs);
+  dimension_labels(p, partner, pc.dimension_labels, file, errs);
   return errs->nerrors > before ? -1 : 0;
 }
 
