@@ -389,6 +389,193 @@ int sp_schema_digested(const sp_stream *st) {
          sp_get_list(st->s, "key", &key) > 0;
 }
 
+/* The statements that create the stream's table, into sql. */
+static void create_table_sql(PGconn *conn, const sp_stream *st, const char *qt,
+                             const char *qs, sp_buf *sql) {
+  sp_buf_printf(sql, "CREATE SCHEMA IF NOT EXISTS %s;", qs);
+  sp_buf_printf(sql, "CREATE TABLE %s (", qt);
+  for (size_t i = 0; i < st->ncolumns; i++) {
+    const sp_column *col = &st->columns[i];
+    char *qc = PQescapeIdentifier(conn, col->name, strlen(col->name));
+    sp_buf_printf(sql, "%s %s%s, ", qc, col->sql_type,
+                  sp_get_bool(col->s, "not_null") || is_key(st, col->name)
+                      ? " NOT NULL"
+                      : "");
+    PQfreemem(qc);
+  }
+  sp_buf_puts(sql, "_run_id bigint NOT NULL, _loaded_at timestamptz NOT "
+                   "NULL DEFAULT now()");
+  if (sp_schema_digested(st))
+    sp_buf_puts(sql, ", _digest uuid");
+  const char *const *key;
+  size_t nkey = sp_get_list(st->s, "key", &key);
+  for (size_t i = 0; i < nkey; i++) {
+    char *qc = PQescapeIdentifier(conn, key[i], strlen(key[i]));
+    sp_buf_printf(sql, "%s%s", i ? ", " : ", PRIMARY KEY (", qc);
+    PQfreemem(qc);
+  }
+  sp_buf_puts(sql, nkey ? "));" : ");");
+}
+
+/* Evolve: compare what is there (res, the columns of the table) with what
+ * is declared; the columns to add go into sql.  A change samspor does
+ * not make is an error. */
+static int evolve_table_sql(PGconn *conn, const sp_stream *st,
+                            const char *schema, const char *qt,
+                            const PGresult *res, sp_buf *sql, char *err,
+                            size_t errlen) {
+  int rc = 0;
+  for (size_t i = 0; i < st->ncolumns && !rc; i++) {
+    const sp_column *col = &st->columns[i];
+    int found = 0;
+    for (int r = 0; r < PQntuples(res); r++) {
+      if (strcmp(PQgetvalue(res, r, 0), col->name) != 0)
+        continue;
+      found = 1;
+      const char *have = PQgetvalue(res, r, 1);
+      if (strcmp(have, pg_type_name(col->sql_type)) != 0) {
+        snprintf(err, errlen,
+                 "column %s of table %s.%s is %s in the warehouse, but the "
+                 "configuration (line %d) makes it %s; samspor never "
+                 "converts or drops data: change the configuration back, "
+                 "or alter or rename the column yourself",
+                 col->name, schema, st->table, have, col->line,
+                 pg_type_name(col->sql_type));
+        rc = SAMSPOR_ECONFIG;
+      }
+    }
+    if (!found) {
+      char *qc = PQescapeIdentifier(conn, col->name, strlen(col->name));
+      sp_buf_printf(sql, "ALTER TABLE %s ADD COLUMN %s %s;", qt, qc,
+                    col->sql_type);
+      PQfreemem(qc);
+    }
+  }
+  int has_digest = 0;
+  for (int r = 0; r < PQntuples(res); r++)
+    has_digest |= strcmp(PQgetvalue(res, r, 0), "_digest") == 0;
+  if (!has_digest && sp_schema_digested(st))
+    sp_buf_printf(sql, "ALTER TABLE %s ADD COLUMN _digest uuid;", qt);
+  /* The key must be the same set of columns. */
+  for (int r = 0; r < PQntuples(res) && !rc; r++) {
+    const char *name = PQgetvalue(res, r, 0);
+    int in_pk = strcmp(PQgetvalue(res, r, 2), "t") == 0;
+    if (in_pk != is_key(st, name)) {
+      snprintf(err, errlen,
+               "table %s.%s has %s %s its primary key, but the "
+               "configuration's key %s; samspor does not change a key: "
+               "restore the key in the configuration, or load into a new "
+               "table",
+               schema, st->table, name, in_pk ? "in" : "outside",
+               in_pk ? "leaves it out" : "names it");
+      rc = SAMSPOR_ECONFIG;
+    }
+  }
+  const char *const *key;
+  size_t nkey = sp_get_list(st->s, "key", &key);
+  for (size_t k = 0; k < nkey && !rc; k++) {
+    int present = 0;
+    for (int r = 0; r < PQntuples(res); r++)
+      present |= strcmp(PQgetvalue(res, r, 0), key[k]) == 0;
+    if (!present) {
+      snprintf(err, errlen,
+               "key column %s is new to table %s.%s; samspor does not "
+               "change a key: load into a new table",
+               key[k], schema, st->table);
+      rc = SAMSPOR_ECONFIG;
+    }
+  }
+  return rc;
+}
+
+/* The comments of the table and its columns that differ from what res
+ * (the table's columns, with their comments; none unless exists) has,
+ * into sql. */
+static void comments_sql(PGconn *conn, const sp_connector *cc,
+                         const sp_stream *st, const char *qt,
+                         const PGresult *res, int exists, sp_buf *sql) {
+  const char *desc = sp_get_string(st->s, "description");
+  char *tcomment = sp_xasprintf("%s%sLoaded by samspor connector %s.",
+                                desc ? desc : "", desc ? ". " : "", cc->name);
+  char *twhat = sp_xasprintf("TABLE %s", qt);
+  if (!exists || !same_text(PQgetvalue(res, 0, 4), tcomment))
+    add_comment(sql, conn, twhat, tcomment);
+  free(twhat);
+  free(tcomment);
+  size_t ncomment = st->ncolumns + (sp_schema_digested(st) ? 3 : 2);
+  for (size_t i = 0; i < ncomment; i++) {
+    const sp_column *col = i < st->ncolumns ? &st->columns[i] : NULL;
+    const char *name = col                     ? col->name
+                       : i == st->ncolumns     ? "_run_id"
+                       : i == st->ncolumns + 1 ? "_loaded_at"
+                                               : "_digest";
+    char *text =
+        col ? column_comment(col)
+            : sp_xstrdup(i == st->ncolumns ? "The samspor.sync_run that loaded "
+                                             "the row."
+                         : i == st->ncolumns + 1
+                             ? "When the row was loaded."
+                             : "Bookkeeping: a digest of the row's "
+                               "declared values, with which samspor finds "
+                               "unchanged rows without sending them.");
+    const char *have = NULL;
+    for (int r = 0; exists && r < PQntuples(res); r++)
+      if (strcmp(PQgetvalue(res, r, 0), name) == 0 && !PQgetisnull(res, r, 3))
+        have = PQgetvalue(res, r, 3);
+    if (!have || strcmp(have, text) != 0) {
+      char *qc = PQescapeIdentifier(conn, name, strlen(name));
+      char *what = sp_xasprintf("COLUMN %s.%s", qt, qc);
+      add_comment(sql, conn, what, text);
+      free(what);
+      PQfreemem(qc);
+    }
+    free(text);
+  }
+}
+
+/* Whether the register forget uses to find pseudonym columns holds every
+ * pseudonym column of the stream, in *registered. */
+static int pseudonyms_registered(PGconn *conn, const char *schema,
+                                 const sp_stream *st, int *registered,
+                                 char *err, size_t errlen) {
+  int rc = 0;
+  *registered = 1;
+  for (size_t i = 0; i < st->ncolumns && !rc && *registered; i++) {
+    const sp_column *col = &st->columns[i];
+    if (col->rule != SP_RULE_PSEUDONYM)
+      continue;
+    const char *p[] = {schema, st->table, col->name,
+                       sp_get_string(col->s, "kind")};
+    PGresult *r2 = NULL;
+    rc = sp_pg_execp(conn,
+                     "SELECT 1 FROM samspor.pseudonym_columns WHERE "
+                     "table_schema = $1 AND table_name = $2 AND column_name "
+                     "= $3 AND kind = $4",
+                     4, p, PGRES_TUPLES_OK, &r2, err, errlen);
+    *registered = !rc && PQntuples(r2) == 1;
+    PQclear(r2);
+  }
+  return rc;
+}
+
+static int register_pseudonyms(PGconn *conn, const char *schema,
+                               const sp_stream *st, char *err, size_t errlen) {
+  int rc = 0;
+  for (size_t i = 0; i < st->ncolumns && !rc; i++) {
+    const sp_column *col = &st->columns[i];
+    if (col->rule != SP_RULE_PSEUDONYM)
+      continue;
+    const char *p[] = {schema, st->table, col->name,
+                       sp_get_string(col->s, "kind")};
+    rc = sp_pg_execp(conn,
+                     "INSERT INTO samspor.pseudonym_columns VALUES "
+                     "($1, $2, $3, $4) ON CONFLICT (table_schema, table_name, "
+                     "column_name) DO UPDATE SET kind = EXCLUDED.kind",
+                     4, p, PGRES_COMMAND_OK, NULL, err, errlen);
+  }
+  return rc;
+}
+
 /* Find what the stream's table lacks (table, columns, comments, grants,
  * the pseudonym register) with read-only queries; with dry set, only say
  * in *todo whether anything does, else make it (in the caller's
@@ -422,154 +609,19 @@ static int ensure_table(PGconn *conn, const sp_config *c,
     goto out;
   int exists = PQntuples(res) > 0;
   if (!exists)
-    sp_buf_printf(&sql, "CREATE SCHEMA IF NOT EXISTS %s;", qs);
-  if (!exists) {
-    sp_buf_printf(&sql, "CREATE TABLE %s (", qt);
-    for (size_t i = 0; i < st->ncolumns; i++) {
-      const sp_column *col = &st->columns[i];
-      char *qc = PQescapeIdentifier(conn, col->name, strlen(col->name));
-      sp_buf_printf(&sql, "%s %s%s, ", qc, col->sql_type,
-                    sp_get_bool(col->s, "not_null") || is_key(st, col->name)
-                        ? " NOT NULL"
-                        : "");
-      PQfreemem(qc);
-    }
-    sp_buf_puts(&sql, "_run_id bigint NOT NULL, _loaded_at timestamptz NOT "
-                      "NULL DEFAULT now()");
-    if (sp_schema_digested(st))
-      sp_buf_puts(&sql, ", _digest uuid");
-    const char *const *key;
-    size_t nkey = sp_get_list(st->s, "key", &key);
-    for (size_t i = 0; i < nkey; i++) {
-      char *qc = PQescapeIdentifier(conn, key[i], strlen(key[i]));
-      sp_buf_printf(&sql, "%s%s", i ? ", " : ", PRIMARY KEY (", qc);
-      PQfreemem(qc);
-    }
-    sp_buf_puts(&sql, nkey ? "));" : ");");
-  } else {
-    /* Evolve: compare what is there with what is declared. */
-    for (size_t i = 0; i < st->ncolumns && !rc; i++) {
-      const sp_column *col = &st->columns[i];
-      int found = 0;
-      for (int r = 0; r < PQntuples(res); r++) {
-        if (strcmp(PQgetvalue(res, r, 0), col->name) != 0)
-          continue;
-        found = 1;
-        const char *have = PQgetvalue(res, r, 1);
-        if (strcmp(have, pg_type_name(col->sql_type)) != 0) {
-          snprintf(err, errlen,
-                   "column %s of table %s.%s is %s in the warehouse, but the "
-                   "configuration (line %d) makes it %s; samspor never "
-                   "converts or drops data: change the configuration back, "
-                   "or alter or rename the column yourself",
-                   col->name, schema, st->table, have, col->line,
-                   pg_type_name(col->sql_type));
-          rc = SAMSPOR_ECONFIG;
-        }
-      }
-      if (!found) {
-        char *qc = PQescapeIdentifier(conn, col->name, strlen(col->name));
-        sp_buf_printf(&sql, "ALTER TABLE %s ADD COLUMN %s %s;", qt, qc,
-                      col->sql_type);
-        PQfreemem(qc);
-      }
-    }
-    int has_digest = 0;
-    for (int r = 0; r < PQntuples(res); r++)
-      has_digest |= strcmp(PQgetvalue(res, r, 0), "_digest") == 0;
-    if (!has_digest && sp_schema_digested(st))
-      sp_buf_printf(&sql, "ALTER TABLE %s ADD COLUMN _digest uuid;", qt);
-    /* The key must be the same set of columns. */
-    for (int r = 0; r < PQntuples(res) && !rc; r++) {
-      const char *name = PQgetvalue(res, r, 0);
-      int in_pk = strcmp(PQgetvalue(res, r, 2), "t") == 0;
-      if (in_pk != is_key(st, name)) {
-        snprintf(err, errlen,
-                 "table %s.%s has %s %s its primary key, but the "
-                 "configuration's key %s; samspor does not change a key: "
-                 "restore the key in the configuration, or load into a new "
-                 "table",
-                 schema, st->table, name, in_pk ? "in" : "outside",
-                 in_pk ? "leaves it out" : "names it");
-        rc = SAMSPOR_ECONFIG;
-      }
-    }
-    const char *const *key;
-    size_t nkey = sp_get_list(st->s, "key", &key);
-    for (size_t k = 0; k < nkey && !rc; k++) {
-      int present = 0;
-      for (int r = 0; r < PQntuples(res); r++)
-        present |= strcmp(PQgetvalue(res, r, 0), key[k]) == 0;
-      if (!present) {
-        snprintf(err, errlen,
-                 "key column %s is new to table %s.%s; samspor does not "
-                 "change a key: load into a new table",
-                 key[k], schema, st->table);
-        rc = SAMSPOR_ECONFIG;
-      }
-    }
-  }
+    create_table_sql(conn, st, qt, qs, &sql);
+  else
+    rc = evolve_table_sql(conn, st, schema, qt, res, &sql, err, errlen);
   if (rc)
     goto out;
 
-  const char *desc = sp_get_string(st->s, "description");
-  char *tcomment = sp_xasprintf("%s%sLoaded by samspor connector %s.",
-                                desc ? desc : "", desc ? ". " : "", cc->name);
-  char *twhat = sp_xasprintf("TABLE %s", qt);
-  if (!exists || !same_text(PQgetvalue(res, 0, 4), tcomment))
-    add_comment(&sql, conn, twhat, tcomment);
-  free(twhat);
-  free(tcomment);
-  size_t ncomment = st->ncolumns + (sp_schema_digested(st) ? 3 : 2);
-  for (size_t i = 0; i < ncomment; i++) {
-    const sp_column *col = i < st->ncolumns ? &st->columns[i] : NULL;
-    const char *name = col                     ? col->name
-                       : i == st->ncolumns     ? "_run_id"
-                       : i == st->ncolumns + 1 ? "_loaded_at"
-                                               : "_digest";
-    char *text =
-        col ? column_comment(col)
-            : sp_xstrdup(i == st->ncolumns ? "The samspor.sync_run that loaded "
-                                             "the row."
-                         : i == st->ncolumns + 1
-                             ? "When the row was loaded."
-                             : "Bookkeeping: a digest of the row's "
-                               "declared values, with which samspor finds "
-                               "unchanged rows without sending them.");
-    const char *have = NULL;
-    for (int r = 0; exists && r < PQntuples(res); r++)
-      if (strcmp(PQgetvalue(res, r, 0), name) == 0 && !PQgetisnull(res, r, 3))
-        have = PQgetvalue(res, r, 3);
-    if (!have || strcmp(have, text) != 0) {
-      char *qc = PQescapeIdentifier(conn, name, strlen(name));
-      char *what = sp_xasprintf("COLUMN %s.%s", qt, qc);
-      add_comment(&sql, conn, what, text);
-      free(what);
-      PQfreemem(qc);
-    }
-    free(text);
-  }
+  comments_sql(conn, cc, st, qt, res, exists, &sql);
   /* Grants and row-level security are checked with every load: roles may
    * have been created since, and restrict_by may have changed. */
   const char *restrict_col = sp_get_string(st->s, "restrict_by");
   int access = exists ? sp_access_missing(conn, schema, qt, restrict_col) : 1;
-  /* The register forget uses to find pseudonym columns. */
-  int registered = 1;
-  for (size_t i = 0; i < st->ncolumns && !rc && registered; i++) {
-    const sp_column *col = &st->columns[i];
-    if (col->rule != SP_RULE_PSEUDONYM)
-      continue;
-    const char *p[] = {schema, st->table, col->name,
-                       sp_get_string(col->s, "kind")};
-    PGresult *r2 = NULL;
-    rc = sp_pg_execp(conn,
-                     "SELECT 1 FROM samspor.pseudonym_columns WHERE "
-                     "table_schema = $1 AND table_name = $2 AND column_name "
-                     "= $3 AND kind = $4",
-                     4, p, PGRES_TUPLES_OK, &r2, err, errlen);
-    registered = !rc && PQntuples(r2) == 1;
-    PQclear(r2);
-  }
+  int registered;
+  rc = pseudonyms_registered(conn, schema, st, &registered, err, errlen);
   if (rc)
     goto out;
   if (dry) {
@@ -580,18 +632,8 @@ static int ensure_table(PGconn *conn, const sp_config *c,
     rc = sp_pg_exec(conn, sql.data, PGRES_COMMAND_OK, NULL, err, errlen);
   if (!rc)
     rc = sp_access_apply(conn, schema, st->table, restrict_col, err, errlen);
-  for (size_t i = 0; i < st->ncolumns && !rc && !registered; i++) {
-    const sp_column *col = &st->columns[i];
-    if (col->rule != SP_RULE_PSEUDONYM)
-      continue;
-    const char *p[] = {schema, st->table, col->name,
-                       sp_get_string(col->s, "kind")};
-    rc = sp_pg_execp(conn,
-                     "INSERT INTO samspor.pseudonym_columns VALUES "
-                     "($1, $2, $3, $4) ON CONFLICT (table_schema, table_name, "
-                     "column_name) DO UPDATE SET kind = EXCLUDED.kind",
-                     4, p, PGRES_COMMAND_OK, NULL, err, errlen);
-  }
+  if (!rc && !registered)
+    rc = register_pseudonyms(conn, schema, st, err, errlen);
 out:
   PQclear(res);
   sp_buf_free(&sql);
