@@ -1253,201 +1253,230 @@ static int replace_changed(loader *l, const char *qt, const char *dcols,
   return rc;
 }
 
-/*
- * The body of one stream's transaction, after BEGIN: table, state, the
- * plugin's records through COPY, merge, retention, state, run row.
- */
-static int stream_tx(sp_syncer *s, const sp_connector *cc, const sp_stream *st,
-                     loader *l, sp_stream_result *r, const char *started) {
-  PGconn *conn = s->conn;
-  const sp_config *c = s->config;
-  char *err = r->error;
-  size_t errlen = sizeof r->error;
-  PGresult *res = NULL;
-  int rc;
-  char *qt = sp_schema_qualified(conn, sp_config_schema(c), st->table);
-  char *cols = column_list(conn, st);
-  /* The columns COPY fills, but for _run_id (and a stage's _ord). */
-  char *dcols = sp_schema_digested(st) ? sp_xasprintf("%s, _digest", cols)
-                                       : sp_xstrdup(cols);
+/* What the steps of one stream's transaction (stream_tx) share. */
+typedef struct stream_txn {
+  sp_syncer *s;
+  const sp_connector *cc;
+  const sp_stream *st;
+  loader *l;
+  sp_stream_result *r;
+  PGconn *conn;
+  char *err;
+  size_t errlen;
+  char *qt, *cols;
+  char *dcols; /* the columns COPY fills, but for _run_id (and a stage's
+                  _ord) */
   digest_set known;
-  memset(&known, 0, sizeof known);
-  int aware = 0; /* rows are compared with the table's before sending */
-  int restaged = 0;
-  char *stored_cursor = NULL, *stored_state = NULL;
-  int initial = 0;     /* first load of an incremental_dedup table */
-  char *pkname = NULL; /* the table's primary key constraint */
-  const char *const *keycols;
-  int keyed = sp_get_list(st->s, "key", &keycols) > 0;
+  int aware; /* rows are compared with the table's before sending */
+  int restaged;
+  char *stored_cursor, *stored_state;
+  int initial;  /* first load of an incremental_dedup table */
+  char *pkname; /* the table's primary key constraint */
+  int keyed;    /* the stream has a key */
+  int staged;   /* the COPY goes to samspor_stage */
+  int freeze;   /* the table is emptied: COPY ... WITH (FREEZE) */
+  int rebuild;  /* the primary key is dropped and added back at the end */
   sp_buf sql;
-  sp_buf_init(&sql);
   forgotten_set forgotten;
-  memset(&forgotten, 0, sizeof forgotten);
-  void *handle = NULL;
   samspor_ctx ctx;
-  sp_ctx_init(&ctx, cc->name, st->table, r->run_id);
+} stream_txn;
 
-  /* Otherwise sp_schema_prepare did it before the load's transaction. */
-  if (s->opts.rebuild) {
-    rc = sp_schema_ensure_table(conn, c, cc, st, err, errlen);
-    if (rc)
-      goto out;
+/* The stored cursor and plugin state, the row locked until commit. */
+static int tx_read_state(stream_txn *t) {
+  PGresult *res = NULL;
+  const char *kp[] = {t->cc->name, t->st->table};
+  int rc =
+      sp_pg_execp(t->conn,
+                  "SELECT cursor_value, plugin_state FROM samspor.sync_state "
+                  "WHERE connector = $1 AND stream = $2 FOR UPDATE",
+                  2, kp, PGRES_TUPLES_OK, &res, t->err, t->errlen);
+  if (rc) {
+    PQclear(res);
+    return rc;
   }
-
-  const char *kp[] = {cc->name, st->table};
-  rc = sp_pg_execp(conn,
-                   "SELECT cursor_value, plugin_state FROM samspor.sync_state "
-                   "WHERE connector = $1 AND stream = $2 FOR UPDATE",
-                   2, kp, PGRES_TUPLES_OK, &res, err, errlen);
-  if (rc)
-    goto out;
-  if (PQntuples(res) == 1 && !s->opts.full) {
+  if (PQntuples(res) == 1 && !t->s->opts.full) {
     if (!PQgetisnull(res, 0, 0))
-      stored_cursor = sp_xstrdup(PQgetvalue(res, 0, 0));
+      t->stored_cursor = sp_xstrdup(PQgetvalue(res, 0, 0));
     if (!PQgetisnull(res, 0, 1))
-      stored_state = sp_xstrdup(PQgetvalue(res, 0, 1));
+      t->stored_state = sp_xstrdup(PQgetvalue(res, 0, 1));
   }
   PQclear(res);
-  res = NULL;
-  if (st->cursor_column < 0) {
-    free(stored_cursor);
-    stored_cursor = NULL;
+  if (t->st->cursor_column < 0) {
+    free(t->stored_cursor);
+    t->stored_cursor = NULL;
   }
+  return 0;
+}
 
-  rc = load_forgotten(conn, st, s->opts.old_key, &forgotten, err, errlen);
+/* The forgotten people and the column rules of the loader. */
+static int tx_rules(stream_txn *t) {
+  sp_syncer *s = t->s;
+  int rc = load_forgotten(t->conn, t->st, s->opts.old_key, &t->forgotten,
+                          t->err, t->errlen);
   if (rc)
-    goto out;
-  sp_rules_env env = {.config = c,
+    return rc;
+  sp_rules_env env = {.config = s->config,
                       .key = s->key,
                       .is_forgotten = is_forgotten,
-                      .ud = &forgotten,
+                      .ud = &t->forgotten,
                       .old_key = s->opts.old_key,
                       .was_forgotten = was_forgotten};
-  run_date(c, &env.run_year, &env.run_month, &env.run_day);
-  rc = sp_rules_new(st, &env, &l->rules, err, errlen);
-  if (rc) {
-    rc = rc == SAMSPOR_ENOMEM ? rc : SAMSPOR_ECONFIG;
-    goto out;
-  }
-  l->stored_cursor = stored_cursor;
+  run_date(s->config, &env.run_year, &env.run_month, &env.run_day);
+  rc = sp_rules_new(t->st, &env, &t->l->rules, t->err, t->errlen);
+  if (rc)
+    return rc == SAMSPOR_ENOMEM ? rc : SAMSPOR_ECONFIG;
+  t->l->stored_cursor = t->stored_cursor;
+  return 0;
+}
 
-  /* Where the COPY goes:
-   *  - full_refresh: the table itself, emptied in this transaction
-   *    (readers wait, then see the new rows; dependent views keep working);
-   *  - incremental_dedup into an empty table (the first load): the table
-   *    itself with its primary key dropped, rebuilt once by sorting at the
-   *    end, which is far cheaper than a million index probes;
-   *  - append without a stored cursor: the table itself;
-   *  - otherwise a staging table, merged at the end. */
-  if (keyed) {
-    sp_buf_reset(&sql);
-    sp_buf_printf(&sql,
+/* What the table holds (empty? its primary key) and, when rows are
+ * compared with it, their digests. */
+static int tx_inspect(stream_txn *t) {
+  const sp_stream *st = t->st;
+  const char *qt = t->qt;
+  loader *l = t->l;
+  int rc = 0;
+  if (t->keyed) {
+    PGresult *res = NULL;
+    sp_buf_reset(&t->sql);
+    sp_buf_printf(&t->sql,
                   "SELECT NOT EXISTS (SELECT 1 FROM %s), (SELECT conname "
                   "FROM pg_constraint WHERE conrelid = '%s'::regclass AND "
                   "contype = 'p')",
                   qt, qt);
-    rc = sp_pg_exec(conn, sql.data, PGRES_TUPLES_OK, &res, err, errlen);
-    if (rc)
-      goto out;
+    rc = sp_pg_exec(t->conn, t->sql.data, PGRES_TUPLES_OK, &res, t->err,
+                    t->errlen);
+    if (rc) {
+      PQclear(res);
+      return rc;
+    }
     if (!PQgetisnull(res, 0, 1))
-      pkname = sp_xstrdup(PQgetvalue(res, 0, 1));
-    initial = st->mode == SP_MODE_INCREMENTAL_DEDUP &&
-              (s->opts.rebuild || strcmp(PQgetvalue(res, 0, 0), "t") == 0) &&
-              pkname;
+      t->pkname = sp_xstrdup(PQgetvalue(res, 0, 1));
+    t->initial =
+        st->mode == SP_MODE_INCREMENTAL_DEDUP &&
+        (t->s->opts.rebuild || strcmp(PQgetvalue(res, 0, 0), "t") == 0) &&
+        t->pkname;
     /* A table with rows to compare against: send only what changed. */
-    aware = sp_schema_digested(st) && !s->opts.rebuild && pkname &&
-            strcmp(PQgetvalue(res, 0, 0), "f") == 0;
+    t->aware = sp_schema_digested(st) && !t->s->opts.rebuild && t->pkname &&
+               strcmp(PQgetvalue(res, 0, 0), "f") == 0;
     PQclear(res);
-    res = NULL;
   }
   l->digest = sp_schema_digested(st);
-  if (aware) {
+  if (t->aware) {
     /* Other writers (forget) wait for this load; readers do not. */
-    sp_buf_reset(&sql);
-    sp_buf_printf(&sql, "LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE", qt);
-    rc = sp_pg_exec(conn, sql.data, PGRES_COMMAND_OK, NULL, err, errlen);
+    sp_buf_reset(&t->sql);
+    sp_buf_printf(&t->sql, "LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE", qt);
+    rc = sp_pg_exec(t->conn, t->sql.data, PGRES_COMMAND_OK, NULL, t->err,
+                    t->errlen);
     if (!rc)
-      rc = fetch_digests(conn, qt, &known, err, errlen);
+      rc = fetch_digests(t->conn, qt, &t->known, t->err, t->errlen);
     if (rc)
-      goto out;
-    l->known = &known;
+      return rc;
+    l->known = &t->known;
     l->unchanged = tmpfile();
     if (!l->unchanged) {
-      rc = SAMSPOR_EIO;
-      snprintf(err, errlen, "cannot create a temporary file: %s",
+      snprintf(t->err, t->errlen, "cannot create a temporary file: %s",
                strerror(errno));
-      goto out;
+      return SAMSPOR_EIO;
     }
   }
+  return 0;
+}
+
+/* Where the COPY goes:
+ *  - full_refresh: the table itself, emptied in this transaction
+ *    (readers wait, then see the new rows; dependent views keep working);
+ *  - incremental_dedup into an empty table (the first load): the table
+ *    itself with its primary key dropped, rebuilt once by sorting at the
+ *    end, which is far cheaper than a million index probes;
+ *  - append without a stored cursor: the table itself;
+ *  - otherwise a staging table, merged at the end.
+ * Makes it ready and starts the COPY. */
+static int tx_open_copy(stream_txn *t) {
+  const sp_stream *st = t->st;
+  PGconn *conn = t->conn;
+  const char *qt = t->qt;
+  int rc;
   /* A keyed append is staged so that duplicates within the load are
    * handled before they meet the primary key; a table refilled from empty
    * (full_refresh, a first incremental_dedup) loads without its primary
    * key, which is added back at the end. */
-  int staged = (st->mode == SP_MODE_INCREMENTAL_DEDUP && !initial) ||
-               (st->mode == SP_MODE_APPEND && (stored_cursor || keyed));
+  t->staged = (st->mode == SP_MODE_INCREMENTAL_DEDUP && !t->initial) ||
+              (st->mode == SP_MODE_APPEND && (t->stored_cursor || t->keyed));
   /* A rebuild (rekey) empties every table first: a first load, unstaged. */
-  int freeze = st->mode == SP_MODE_FULL_REFRESH || initial || s->opts.rebuild;
-  if (s->opts.rebuild)
-    staged = 0;
-  if (aware) {
-    staged = 1;
-    freeze = 0;
+  t->freeze =
+      st->mode == SP_MODE_FULL_REFRESH || t->initial || t->s->opts.rebuild;
+  if (t->s->opts.rebuild)
+    t->staged = 0;
+  if (t->aware) {
+    t->staged = 1;
+    t->freeze = 0;
   }
-  int rebuild = pkname && freeze;
-  sp_buf_reset(&sql);
-  if (rebuild) {
-    char *qp = PQescapeIdentifier(conn, pkname, strlen(pkname));
-    sp_buf_printf(&sql, "ALTER TABLE %s DROP CONSTRAINT %s;", qt, qp);
+  t->rebuild = t->pkname && t->freeze;
+  sp_buf_reset(&t->sql);
+  if (t->rebuild) {
+    char *qp = PQescapeIdentifier(conn, t->pkname, strlen(t->pkname));
+    sp_buf_printf(&t->sql, "ALTER TABLE %s DROP CONSTRAINT %s;", qt, qp);
     PQfreemem(qp);
   }
-  if (freeze) {
+  if (t->freeze) {
     /* Emptied (or found empty) in this transaction, so COPY may FREEZE:
      * no later vacuum pass has to rewrite every page. */
-    sp_buf_printf(&sql, "TRUNCATE %s", qt);
+    sp_buf_printf(&t->sql, "TRUNCATE %s", qt);
   }
-  if (staged) {
+  if (t->staged) {
     /* A temporary table: no WAL, gone at commit or rollback. */
-    sp_buf_printf(&sql,
+    sp_buf_printf(&t->sql,
                   "CREATE TEMP TABLE samspor_stage ON COMMIT DROP AS "
                   "SELECT %s, _run_id%s FROM %s WITH NO DATA",
-                  dcols, aware ? ", 0::bigint AS _ord" : "", qt);
+                  t->dcols, t->aware ? ", 0::bigint AS _ord" : "", qt);
   }
-  if (sql.len) {
-    rc = sp_pg_exec(conn, sql.data, PGRES_COMMAND_OK, NULL, err, errlen);
+  if (t->sql.len) {
+    rc = sp_pg_exec(conn, t->sql.data, PGRES_COMMAND_OK, NULL, t->err,
+                    t->errlen);
     if (rc)
-      goto out;
+      return rc;
   }
-  sp_buf_reset(&sql);
-  sp_buf_printf(&sql, "COPY %s (%s, _run_id%s) FROM STDIN%s",
-                staged ? "samspor_stage" : qt, dcols, aware ? ", _ord" : "",
-                freeze ? " WITH (FREEZE)" : "");
-  res = PQexec(conn, sql.data);
+  sp_buf_reset(&t->sql);
+  sp_buf_printf(&t->sql, "COPY %s (%s, _run_id%s) FROM STDIN%s",
+                t->staged ? "samspor_stage" : qt, t->dcols,
+                t->aware ? ", _ord" : "", t->freeze ? " WITH (FREEZE)" : "");
+  PGresult *res = PQexec(conn, t->sql.data);
+  rc = 0;
   if (PQresultStatus(res) != PGRES_COPY_IN) {
     rc = sp_pg_classify(conn, res);
-    snprintf(err, errlen, "cannot start COPY: %s", PQerrorMessage(conn));
-    goto out;
+    snprintf(t->err, t->errlen, "cannot start COPY: %s", PQerrorMessage(conn));
   }
   PQclear(res);
-  res = NULL;
+  return rc;
+}
 
-  /* The plugin runs while the COPY is open: rows stream straight from
-   * the source to the warehouse, memory stays flat. */
+/* The plugin runs while the COPY is open: rows stream straight from
+ * the source to the warehouse, memory stays flat.  Then the COPY ends and
+ * the key is rebuilt or the rows deduplicated; the counts go into r. */
+static int tx_copy_records(stream_txn *t) {
+  const sp_connector *cc = t->cc;
+  const sp_stream *st = t->st;
+  loader *l = t->l;
+  sp_stream_result *r = t->r;
+  void *handle = NULL;
+  int rc;
   const samspor_plugin *d = cc->plugin->desc;
   samspor_open_args oa = {.struct_size = sizeof oa,
                           .host = sp_host(),
-                          .ctx = &ctx,
+                          .ctx = &t->ctx,
                           .sink = &l->sink,
                           .source = cc->source,
                           .stream = st->s,
                           .fields = st->fields,
                           .nfields = st->nfields,
-                          .cursor = stored_cursor,
+                          .cursor = t->stored_cursor,
                           .cursor_field =
                               st->cursor_column >= 0
                                   ? (int)st->columns[st->cursor_column].field
                                   : -1,
-                          .state = stored_state,
-                          .full = s->opts.full};
+                          .state = t->stored_state,
+                          .full = t->s->opts.full};
   int prc = d->open(&oa, &handle);
   if (prc == 0) {
     prc = d->read(handle);
@@ -1456,20 +1485,21 @@ static int stream_tx(sp_syncer *s, const sp_connector *cc, const sp_stream *st,
   if (prc != 0 && !l->rc) {
     l->rc = prc;
     snprintf(l->err, sizeof l->err, "%s",
-             sp_ctx_error(&ctx, samspor_strerror(prc)));
+             sp_ctx_error(&t->ctx, samspor_strerror(prc)));
   }
   rc = finish_copy(l);
   if (rc)
-    snprintf(err, errlen, "%s", l->err);
-  else if (rebuild)
-    rc = rebuild_key(l, qt, pkname, err, errlen);
-  else if (keyed) {
-    if (aware)
-      rc = must_restage(l, qt, &restaged, err, errlen);
-    if (!rc && restaged)
-      rc = restage(l, qt, dcols, err, errlen);
+    snprintf(t->err, t->errlen, "%s", l->err);
+  else if (t->rebuild)
+    rc = rebuild_key(l, t->qt, t->pkname, t->err, t->errlen);
+  else if (t->keyed) {
+    if (t->aware)
+      rc = must_restage(l, t->qt, &t->restaged, t->err, t->errlen);
+    if (!rc && t->restaged)
+      rc = restage(l, t->qt, t->dcols, t->err, t->errlen);
     if (!rc)
-      rc = dedupe_rel(l, staged ? "samspor_stage" : qt, err, errlen);
+      rc =
+          dedupe_rel(l, t->staged ? "samspor_stage" : t->qt, t->err, t->errlen);
   }
   r->read = l->read;
   r->rejected = l->rejected;
@@ -1477,17 +1507,27 @@ static int stream_tx(sp_syncer *s, const sp_connector *cc, const sp_stream *st,
   memcpy(r->reasons, l->reasons, sizeof r->reasons);
   r->skipped = l->skipped;
   r->duplicates = l->dups;
-  if (rc)
-    goto out;
-  if (forgotten.carried.len) {
-    FILE *f = fmemopen(forgotten.carried.data, forgotten.carried.len, "r");
-    rc = f ? sp_pg_copy_in(conn, "COPY samspor_carried FROM STDIN", f, err,
+  return rc;
+}
+
+/* The carried pseudonyms, the reject ratio, and the rows into the table
+ * (replace or merge). */
+static int tx_merge(stream_txn *t) {
+  loader *l = t->l;
+  sp_stream_result *r = t->r;
+  char *err = t->err;
+  size_t errlen = t->errlen;
+  int rc = 0;
+  if (t->forgotten.carried.len) {
+    FILE *f =
+        fmemopen(t->forgotten.carried.data, t->forgotten.carried.len, "r");
+    rc = f ? sp_pg_copy_in(t->conn, "COPY samspor_carried FROM STDIN", f, err,
                            errlen)
            : SAMSPOR_ENOMEM;
     if (f)
       fclose(f);
     if (rc)
-      goto out;
+      return rc;
   }
   /* Reject ratio over everything the source delivered. */
   double ratio = l->read ? (double)l->rejected / (double)l->read : 0;
@@ -1498,86 +1538,135 @@ static int stream_tx(sp_syncer *s, const sp_connector *cc, const sp_stream *st,
              "max_reject_ratio %.4g%%; nothing was loaded (see "
              "samspor.rejects for run %lld)",
              l->rejected, l->read, ratio * 100, max * 100, r->run_id);
-    rc = SAMSPOR_EDATA;
-    goto out;
+    return SAMSPOR_EDATA;
   }
 
   r->loaded = l->rows;
-  if (aware && st->mode == SP_MODE_FULL_REFRESH) {
-    rc = replace_changed(l, qt, dcols, restaged, err, errlen);
-    if (rc)
-      goto out;
-  } else if (staged) {
-    rc = merge_stage(conn, st, qt, cols, stored_cursor, r->run_id, &r->loaded,
-                     err, errlen);
-    if (rc)
-      goto out;
-    r->skipped += l->rows - r->loaded;
+  if (t->aware && t->st->mode == SP_MODE_FULL_REFRESH) {
+    rc = replace_changed(l, t->qt, t->dcols, t->restaged, err, errlen);
+  } else if (t->staged) {
+    rc = merge_stage(t->conn, t->st, t->qt, t->cols, t->stored_cursor,
+                     r->run_id, &r->loaded, err, errlen);
+    if (!rc)
+      r->skipped += l->rows - r->loaded;
   }
+  return rc;
+}
 
-  if (sp_is_set(st->s, "retention")) {
-    char *iv = duration_interval(sp_settings_value(st->s, "retention")->str);
-    const char *rcol = sp_get_string(st->s, "retention_column");
-    char *q = PQescapeIdentifier(conn, rcol, strlen(rcol));
-    sp_buf_reset(&sql);
-    sp_buf_printf(&sql, "DELETE FROM %s WHERE %s < now() - $1::interval", qt,
-                  q);
-    const char *rp[] = {iv};
-    rc =
-        sp_pg_execp(conn, sql.data, 1, rp, PGRES_COMMAND_OK, &res, err, errlen);
-    free(iv);
-    PQfreemem(q);
-    if (rc)
-      goto out;
-    r->deleted = atoll(PQcmdTuples(res));
-    PQclear(res);
-    res = NULL;
-  }
+/* Rows older than the stream's retention, deleted. */
+static int tx_retention(stream_txn *t) {
+  const sp_stream *st = t->st;
+  if (!sp_is_set(st->s, "retention"))
+    return 0;
+  PGresult *res = NULL;
+  char *iv = duration_interval(sp_settings_value(st->s, "retention")->str);
+  const char *rcol = sp_get_string(st->s, "retention_column");
+  char *q = PQescapeIdentifier(t->conn, rcol, strlen(rcol));
+  sp_buf_reset(&t->sql);
+  sp_buf_printf(&t->sql, "DELETE FROM %s WHERE %s < now() - $1::interval",
+                t->qt, q);
+  const char *rp[] = {iv};
+  int rc = sp_pg_execp(t->conn, t->sql.data, 1, rp, PGRES_COMMAND_OK, &res,
+                       t->err, t->errlen);
+  free(iv);
+  PQfreemem(q);
+  if (!rc)
+    t->r->deleted = atoll(PQcmdTuples(res));
+  PQclear(res);
+  return rc;
+}
 
+/* The new cursor and plugin state. */
+static int tx_save_state(stream_txn *t) {
+  loader *l = t->l;
   /* The cursor only moves forward. */
   const char *new_cursor = l->max_cursor;
-  if (stored_cursor &&
-      (!new_cursor || sp_rules_compare(l->rules, (size_t)st->cursor_column,
-                                       stored_cursor, new_cursor) > 0))
-    new_cursor = stored_cursor;
+  if (t->stored_cursor &&
+      (!new_cursor || sp_rules_compare(l->rules, (size_t)t->st->cursor_column,
+                                       t->stored_cursor, new_cursor) > 0))
+    new_cursor = t->stored_cursor;
   char run[32];
-  snprintf(run, sizeof run, "%lld", r->run_id);
-  const char *sp[] = {cc->name, st->table, new_cursor,
-                      l->plugin_state ? l->plugin_state : stored_state, run};
-  rc =
-      sp_pg_execp(conn,
-                  "INSERT INTO samspor.sync_state (connector, stream, "
-                  "cursor_value, plugin_state, run_id, updated_at) VALUES "
-                  "($1, $2, $3, $4, $5, now()) ON CONFLICT (connector, "
-                  "stream) DO UPDATE SET cursor_value = EXCLUDED.cursor_value, "
-                  "plugin_state = EXCLUDED.plugin_state, run_id = "
-                  "EXCLUDED.run_id, updated_at = EXCLUDED.updated_at",
-                  5, sp, PGRES_COMMAND_OK, NULL, err, errlen);
-  if (rc)
-    goto out;
-  rc = load_rejects(conn, l->rejects, err, errlen);
-  if (rc)
-    goto out;
-  rc = record_run(s, cc, st, r, started, "succeeded", err, errlen);
+  snprintf(run, sizeof run, "%lld", t->r->run_id);
+  const char *sp[] = {t->cc->name, t->st->table, new_cursor,
+                      l->plugin_state ? l->plugin_state : t->stored_state, run};
+  return sp_pg_execp(
+      t->conn,
+      "INSERT INTO samspor.sync_state (connector, stream, "
+      "cursor_value, plugin_state, run_id, updated_at) VALUES "
+      "($1, $2, $3, $4, $5, now()) ON CONFLICT (connector, "
+      "stream) DO UPDATE SET cursor_value = EXCLUDED.cursor_value, "
+      "plugin_state = EXCLUDED.plugin_state, run_id = "
+      "EXCLUDED.run_id, updated_at = EXCLUDED.updated_at",
+      5, sp, PGRES_COMMAND_OK, NULL, t->err, t->errlen);
+}
 
-out:
-  PQclear(res);
-  sp_ctx_free(&ctx);
-  sp_buf_free(&sql);
-  free(qt);
-  free(cols);
-  free(dcols);
-  digest_free(&known);
+/*
+ * The body of one stream's transaction, after BEGIN: table, state, the
+ * plugin's records through COPY, merge, retention, state, run row.
+ */
+static int stream_tx(sp_syncer *s, const sp_connector *cc, const sp_stream *st,
+                     loader *l, sp_stream_result *r, const char *started) {
+  stream_txn t;
+  memset(&t, 0, sizeof t);
+  t.s = s;
+  t.cc = cc;
+  t.st = st;
+  t.l = l;
+  t.r = r;
+  t.conn = s->conn;
+  t.err = r->error;
+  t.errlen = sizeof r->error;
+  int rc;
+  t.qt = sp_schema_qualified(t.conn, sp_config_schema(s->config), st->table);
+  t.cols = column_list(t.conn, st);
+  t.dcols = sp_schema_digested(st) ? sp_xasprintf("%s, _digest", t.cols)
+                                   : sp_xstrdup(t.cols);
+  const char *const *keycols;
+  t.keyed = sp_get_list(st->s, "key", &keycols) > 0;
+  sp_buf_init(&t.sql);
+  sp_ctx_init(&t.ctx, cc->name, st->table, r->run_id);
+
+  /* Otherwise sp_schema_prepare did it before the load's transaction. */
+  rc = s->opts.rebuild
+           ? sp_schema_ensure_table(t.conn, s->config, cc, st, t.err, t.errlen)
+           : 0;
+  if (!rc)
+    rc = tx_read_state(&t);
+  if (!rc)
+    rc = tx_rules(&t);
+  if (!rc)
+    rc = tx_inspect(&t);
+  if (!rc)
+    rc = tx_open_copy(&t);
+  if (!rc)
+    rc = tx_copy_records(&t);
+  if (!rc)
+    rc = tx_merge(&t);
+  if (!rc)
+    rc = tx_retention(&t);
+  if (!rc)
+    rc = tx_save_state(&t);
+  if (!rc)
+    rc = load_rejects(t.conn, l->rejects, t.err, t.errlen);
+  if (!rc)
+    rc = record_run(s, cc, st, r, started, "succeeded", t.err, t.errlen);
+
+  sp_ctx_free(&t.ctx);
+  sp_buf_free(&t.sql);
+  free(t.qt);
+  free(t.cols);
+  free(t.dcols);
+  digest_free(&t.known);
   l->known = NULL;
   if (l->unchanged)
     fclose(l->unchanged);
   l->unchanged = NULL;
-  free(stored_cursor);
-  free(stored_state);
-  free(pkname);
-  free(forgotten.pn);
-  free(forgotten.pn_old);
-  sp_buf_free(&forgotten.carried);
+  free(t.stored_cursor);
+  free(t.stored_state);
+  free(t.pkname);
+  free(t.forgotten.pn);
+  free(t.forgotten.pn_old);
+  sp_buf_free(&t.forgotten.carried);
   l->stored_cursor = NULL;
   return rc;
 }
