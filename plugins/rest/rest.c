@@ -19,6 +19,7 @@
 #include "samspor-plugin.h"
 
 #include "http_util.h"
+#include "names.h"
 #include "rest_http.h"
 #include "rest_json.h"
 #include "rest_util.h"
@@ -1169,37 +1170,14 @@ out:
 #define DISCOVER_MAX_NAMES 1000
 
 /* The field names found so far: dotted paths inside a record. */
-typedef struct rest_names {
-  char **v; /* owned */
-  size_t n, cap;
-} rest_names;
+typedef spp_names rest_names;
 
 static void names_free(rest_names *c) {
-  for (size_t i = 0; i < c->n; i++)
-    free(c->v[i]);
-  free(c->v);
-  c->v = NULL;
-  c->n = c->cap = 0;
+  spp_names_free(c);
 }
 
 static int names_add(rest_names *c, const char *path) {
-  for (size_t i = 0; i < c->n; i++)
-    if (!strcmp(c->v[i], path))
-      return 0;
-  if (c->n == DISCOVER_MAX_NAMES)
-    return 0;
-  if (c->n == c->cap) {
-    size_t cap = c->cap ? 2 * c->cap : 16;
-    char **nv = realloc(c->v, cap * sizeof *nv);
-    if (!nv)
-      return SAMSPOR_ENOMEM;
-    c->v = nv;
-    c->cap = cap;
-  }
-  if (!(c->v[c->n] = strdup(path)))
-    return SAMSPOR_ENOMEM;
-  c->n++;
-  return 0;
+  return spp_names_add(c, path, DISCOVER_MAX_NAMES);
 }
 
 /*

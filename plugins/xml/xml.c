@@ -34,6 +34,7 @@
 #include "samspor-plugin.h"
 
 #include "loaded.h"
+#include "names.h"
 #include "transport.h"
 #include "xml_records.h"
 
@@ -633,8 +634,7 @@ static int xml_check(const samspor_check_args *a) {
 
 /* The field names found so far: XPaths relative to the record. */
 typedef struct xml_names {
-  char **v; /* owned */
-  size_t n, cap;
+  spp_names names;
   const char *const *ns; /* the configured "prefix=uri" items */
   size_t nns;
   unsigned long long records;
@@ -644,23 +644,7 @@ typedef struct xml_names {
 } xml_names;
 
 static int names_add(xml_names *c, const char *path) {
-  for (size_t i = 0; i < c->n; i++)
-    if (!strcmp(c->v[i], path))
-      return 0;
-  if (c->n == DISCOVER_MAX_NAMES)
-    return 0;
-  if (c->n == c->cap) {
-    size_t cap = c->cap ? 2 * c->cap : 16;
-    char **nv = realloc(c->v, cap * sizeof *nv);
-    if (!nv)
-      return SAMSPOR_ENOMEM;
-    c->v = nv;
-    c->cap = cap;
-  }
-  if (!(c->v[c->n] = strdup(path)))
-    return SAMSPOR_ENOMEM;
-  c->n++;
-  return 0;
+  return spp_names_add(&c->names, path, DISCOVER_MAX_NAMES);
 }
 
 /* The XPath step for element e: its name; with a namespace, the
@@ -792,7 +776,7 @@ static int names_find(const samspor_open_args *a, xml_names *c) {
   } else if (rc == XR_EINVAL || rc == XR_EDATA || rc == XR_EFAULT) {
     host->error(a->ctx, "xml: %s: %s", doc, xr_parser_error(c->parser));
     rc = from_xr(rc);
-  } else if (rc == 0 && c->n == 0) {
+  } else if (rc == 0 && c->names.n == 0) {
     /* No record at all is most likely a wrong record path: a setting. */
     host->error(a->ctx,
                 c->records ? "xml: %s: the records at '%s' have no child "
@@ -830,13 +814,11 @@ static int xml_discover(const samspor_open_args *a, void **handle,
   rc = names_find(a, &c);
   if (rc == 0) {
     samspor_open_args all = *a;
-    all.fields = (const char *const *)c.v;
-    all.nfields = c.n;
+    all.fields = (const char *const *)c.names.v;
+    all.nfields = c.names.n;
     rc = xml_open(&all, handle);
   }
-  for (size_t i = 0; i < c.n; i++)
-    free(c.v[i]);
-  free(c.v);
+  spp_names_free(&c.names);
   if (rc)
     return rc;
   xml_handle *h = *handle;
