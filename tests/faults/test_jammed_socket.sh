@@ -9,44 +9,6 @@ set -euo pipefail
 . "$(dirname "$0")/faults.sh"
 pg_start
 
-# hold N SECONDS [CHATTY]: N connections to the admin socket, held for
-# SECONDS; CHATTY ones send a request every second.
-hold() {
-	rm -f "$T/hold.ready"
-	python3 - "$T/admin.sock" "$1" "$2" "${3:-}" "$T/hold.ready" <<-'EOF' &
-		import socket, sys, time
-		held = []
-		for _ in range(int(sys.argv[2])):
-		    s = socket.socket(socket.AF_UNIX)
-		    s.connect(sys.argv[1])
-		    held.append(s)
-		if sys.argv[4]:
-		    # every slot taken (each asked once and answered) before the
-		    # test asks
-		    for s in held:
-		        s.sendall(b'{"cmd":"nothing"}\n')
-		    for s in held:
-		        s.recv(65536)
-		open(sys.argv[5], "w").close()
-		end = time.time() + float(sys.argv[3])
-		while time.time() < end:
-		    if sys.argv[4]:
-		        for s in held:
-		            s.sendall(b'{"cmd":"nothing"}\n')
-		        for s in held:
-		            s.recv(65536)
-		    time.sleep(1)
-	EOF
-	HOLDER=$!
-	at_exit "kill $HOLDER 2>/dev/null || true"
-	local i
-	for i in $(seq 1 200); do
-		[[ -e $T/hold.ready ]] && return 0
-		sleep 0.1
-	done
-	fail "the $1 clients did not connect"
-}
-
 test_jammed_socket_status_and_trigger() {
 	reset_db
 	fconf "" "$(fconnector unge append 'retry = { attempts = 0; };')"
@@ -54,7 +16,7 @@ test_jammed_socket_status_and_trigger() {
 	fsync_ok 0
 	start_daemon
 	gen_source "$T/in/unge_2.csv" "$SP_FAULT_ROWS" 52
-	hold 40 60
+	hold_admin 40 60
 	local t0=$SECONDS
 	assert_exit 0 "$SAMSPOR" -c "$T/d.conf" status
 	assert_contains "$OUT" "unge" "status answered behind 40 idle connections"
@@ -65,7 +27,7 @@ test_jammed_socket_status_and_trigger() {
 	kill "$HOLDER" 2>/dev/null || true
 	wait "$HOLDER" 2>/dev/null || true
 
-	hold 32 20 chatty
+	hold_admin 32 20 chatty
 	assert_exit 75 "$SAMSPOR" -c "$T/d.conf" status
 	assert_contains "$ERR" "busy" "busy named"
 	assert_not_contains "$ERR" "no samspor daemon is listening" "busy is not down"

@@ -553,6 +553,46 @@ release_lock() {
 	wait "$LOCKPID" 2>/dev/null || true
 }
 
+# hold_admin N SECONDS [CHATTY]: N connections to the daemon's admin socket
+# ($T/admin.sock), held for SECONDS in the background ($HOLDER); CHATTY ones
+# send a request every second.  Returns once every connection is made (and,
+# when CHATTY, answered once: each holds a slot).
+hold_admin() {
+	rm -f "$T/hold.ready"
+	python3 - "$T/admin.sock" "$1" "$2" "${3:-}" "$T/hold.ready" <<-'EOF' &
+		import socket, sys, time
+		held = []
+		for _ in range(int(sys.argv[2])):
+		    s = socket.socket(socket.AF_UNIX)
+		    s.connect(sys.argv[1])
+		    held.append(s)
+		if sys.argv[4]:
+		    # every slot taken (each asked once and answered) before the
+		    # test asks
+		    for s in held:
+		        s.sendall(b'{"cmd":"nothing"}\n')
+		    for s in held:
+		        s.recv(65536)
+		open(sys.argv[5], "w").close()
+		end = time.time() + float(sys.argv[3])
+		while time.time() < end:
+		    if sys.argv[4]:
+		        for s in held:
+		            s.sendall(b'{"cmd":"nothing"}\n')
+		        for s in held:
+		            s.recv(65536)
+		    time.sleep(1)
+	EOF
+	HOLDER=$!
+	at_exit "kill $HOLDER 2>/dev/null || true"
+	local i
+	for i in $(seq 1 200); do
+		[[ -e $T/hold.ready ]] && return 0
+		sleep 0.1
+	done
+	fail "the $1 clients did not connect"
+}
+
 # read_pos PID PATH: the offset of the open file description of PATH in
 # PID or one of its children (a sync may run the plugin in a child), or
 # nothing while none has it open.

@@ -443,19 +443,8 @@ test_admin_socket_idle_and_busy() {
 	synced unge
 	start_daemon
 	# 40 idle connections, held for 30 s.
-	python3 - "$T/admin.sock" 40 30 <<-'EOF' &
-		import socket, sys, time
-		held = []
-		for _ in range(int(sys.argv[2])):
-		    s = socket.socket(socket.AF_UNIX)
-		    s.connect(sys.argv[1])
-		    held.append(s)
-		print("held", flush=True)
-		time.sleep(float(sys.argv[3]))
-	EOF
-	local holder=$!
-	at_exit "kill $holder 2>/dev/null || true"
-	sleep 1
+	hold_admin 40 30
+	local holder=$HOLDER
 	# A connection over the limit gets an answer, not silence.
 	local ans
 	ans=$(python3 - "$T/admin.sock" <<-'EOF'
@@ -479,35 +468,8 @@ test_admin_socket_idle_and_busy() {
 	wait "$holder" 2>/dev/null || true
 	# 32 clients that keep asking (not idle): status retries, then says the
 	# daemon is busy, which is not "no daemon listening".
-	rm -f "$T/busy.ready"
-	python3 - "$T/admin.sock" 32 25 "$T/busy.ready" <<-'EOF' &
-		import socket, sys, time
-		held = []
-		for _ in range(int(sys.argv[2])):
-		    s = socket.socket(socket.AF_UNIX)
-		    s.connect(sys.argv[1])
-		    held.append(s)
-		# every slot taken (each asked once and answered) before status asks
-		for s in held:
-		    s.sendall(b'{"cmd":"nothing"}\n')
-		for s in held:
-		    s.recv(65536)
-		open(sys.argv[4], "w").close()
-		end = time.time() + float(sys.argv[3])
-		while time.time() < end:
-		    for s in held:
-		        s.sendall(b'{"cmd":"nothing"}\n')
-		    for s in held:
-		        s.recv(65536)
-		    time.sleep(1)
-	EOF
-	holder=$!
-	at_exit "kill $holder 2>/dev/null || true"
-	for _ in $(seq 1 100); do
-		[[ -e $T/busy.ready ]] && break
-		sleep 0.1
-	done
-	[[ -e $T/busy.ready ]] || fail "the 32 busy clients did not connect"
+	hold_admin 32 25 chatty
+	holder=$HOLDER
 	assert_exit 75 "$SAMSPOR" -c "$T/d.conf" status
 	assert_contains "$ERR" "is running but busy" "busy named"
 	assert_not_contains "$ERR" "no samspor daemon is listening" "busy is not down"
