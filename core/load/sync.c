@@ -605,8 +605,15 @@ static int l_record_end(samspor_sink *sink) {
   else if (sent)
     sp_buf_puts(&l->copy, l->run_suffix);
   if (l->positions) {
-    for (const char *p = l->position; *p; p++)
-      putc(*p == '\n' ? ' ' : *p, l->positions);
+    /* a stretch at a time: fwrite locks the stream once, putc per byte */
+    for (const char *p = l->position;;) {
+      size_t n = strcspn(p, "\n");
+      fwrite(p, 1, n, l->positions);
+      if (!p[n])
+        break;
+      putc(' ', l->positions);
+      p += n + 1;
+    }
     if (putc('\n', l->positions) == EOF && !l->rc) {
       l->rc = SAMSPOR_EIO;
       snprintf(l->err, sizeof l->err, "cannot spool positions: %s",
