@@ -30,10 +30,6 @@ struct csv_parser {
   csv_config cfg;   /* as given, validated */
   csv_record_fn fn; /* record function and its argument */
   void *user;
-  unsigned char to_utf8[256][4]; /* single-byte input: byte b becomes
-                                    to_utf8[b][1..to_utf8[b][0]] in UTF-8;
-                                    a length of 0 marks a byte iconv
-                                    refuses */
   int delim;                   /* delimiter in use; 0 while detecting */
   unsigned char stop_unq[256]; /* nonzero: ends a run of unquoted data
                                   (delimiter, CR, LF) */
@@ -79,6 +75,12 @@ struct csv_parser {
   size_t conv_cap;
   uint32_t *conv_ends;
   size_t conv_ends_cap;
+
+  /* Single-byte input: byte b becomes the first utf8_len[b] bytes of
+   * to_utf8[b] (zero-padded to 4, stored as one word); a length of 0 marks
+   * a byte iconv refuses. */
+  unsigned char to_utf8[256][4];
+  unsigned char utf8_len[256];
 
   char msg[160]; /* the reject message handed to the record function */
 };
@@ -294,20 +296,20 @@ static int check_encoding(csv_parser *p, csv_record *r) {
       return 0;
     } else {
       for (j = 0; j < inleft; j++) {
-        const unsigned char *t = p->to_utf8[in[j]];
+        unsigned n = p->utf8_len[in[j]];
 
-        if (!t[0]) {
+        if (!n) {
           encoding_reject(p, i,
                           p->cfg.encoding == CSV_WINDOWS_1252
                               ? "byte not defined in windows-1252"
                               : "byte not convertible from ISO 8859-1");
           return 0;
         }
-        /* always 3 bytes copied, t[0] of them kept: the buffer has room
-         * for 3 per input byte, and a fixed-size copy is cheaper than a
-         * variable one */
-        memcpy(out, t + 1, 3);
-        out += t[0];
+        /* 4 bytes stored, n of them kept: one word store instead of a
+         * copy of variable length.  The buffer has room for 3 bytes per
+         * input byte plus 1, so the last store still fits. */
+        memcpy(out, p->to_utf8[in[j]], 4);
+        out += n;
       }
     }
     out_len = (size_t)((char *)out - p->conv);
@@ -769,13 +771,14 @@ static int build_table(csv_parser *p, const char *from) {
     size_t il = 1, ol = sizeof out;
 
     memset(p->to_utf8[b], 0, sizeof p->to_utf8[b]);
+    p->utf8_len[b] = 0;
     if (iconv(cd, &ip, &il, &op, &ol) == (size_t)-1 || il != 0 ||
         sizeof out - ol > 3) {
       iconv(cd, NULL, NULL, NULL, NULL); /* no state after a failure */
       continue;
     }
-    p->to_utf8[b][0] = (unsigned char)(sizeof out - ol);
-    memcpy(p->to_utf8[b] + 1, out, sizeof out - ol);
+    p->utf8_len[b] = (unsigned char)(sizeof out - ol);
+    memcpy(p->to_utf8[b], out, sizeof out - ol);
   }
   iconv_close(cd);
   return 0;
