@@ -241,7 +241,13 @@ int sp_utf8_valid(const char *s, size_t len) {
   while (i < len) {
     unsigned char c = p[i];
     if (c < 0x80) {
-      i++;
+      /* mostly ASCII: 8 bytes a step until a byte with the high bit */
+      for (i++; len - i >= 8; i += 8) {
+        uint64_t v;
+        memcpy(&v, p + i, 8);
+        if (v & UINT64_C(0x8080808080808080))
+          break;
+      }
       continue;
     }
     size_t n;

@@ -34,6 +34,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #if defined(__GNUC__)
 #define SP_PRINTF(f, a) __attribute__((format(printf, f, a)))
@@ -117,7 +118,21 @@ int sp_utf8_valid(const char *s, size_t len);
 static inline void sp_copy_escape(sp_buf *b, const char *s, size_t n) {
   sp_buf_reserve(b, 2 * n + 1);
   char *o = b->data + b->len;
-  for (size_t i = 0; i < n; i++) {
+  size_t i = 0;
+  /* 8 bytes a step while none of them is below 0x0e (\t, \n, \r) or a
+   * backslash: most values need no escaping at all */
+  for (; i + 8 <= n; i += 8) {
+    uint64_t v;
+    memcpy(&v, s + i, 8);
+    if (((v - UINT64_C(0x0e0e0e0e0e0e0e0e)) & ~v) & UINT64_C(0x8080808080808080))
+      break;
+    uint64_t x = v ^ UINT64_C(0x5c5c5c5c5c5c5c5c);
+    if (((x - UINT64_C(0x0101010101010101)) & ~x) & UINT64_C(0x8080808080808080))
+      break;
+    memcpy(o, &v, 8);
+    o += 8;
+  }
+  for (; i < n; i++) {
     char ch = s[i];
     switch (ch) {
     case '\\':

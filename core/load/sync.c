@@ -511,7 +511,11 @@ static int l_record_begin(samspor_sink *sink, const char *position) {
   sp_buf_reset(&l->rec);
   for (size_t i = 0; i < l->st->nfields; i++)
     l->off[i] = SIZE_MAX;
-  snprintf(l->position, sizeof l->position, "%s", position ? position : "");
+  /* as snprintf "%s" would, without its format parsing on every row */
+  size_t n = position ? strnlen(position, sizeof l->position - 1) : 0;
+  if (n)
+    memcpy(l->position, position, n);
+  l->position[n] = '\0';
   return l->rc;
 }
 
@@ -605,8 +609,15 @@ static int l_record_end(samspor_sink *sink) {
   else if (sent)
     sp_buf_puts(&l->copy, l->run_suffix);
   if (l->positions) {
-    for (const char *p = l->position; *p; p++)
-      putc(*p == '\n' ? ' ' : *p, l->positions);
+    /* a stretch at a time: fwrite locks the stream once, putc per byte */
+    for (const char *p = l->position;;) {
+      size_t n = strcspn(p, "\n");
+      fwrite(p, 1, n, l->positions);
+      if (!p[n])
+        break;
+      putc(' ', l->positions);
+      p += n + 1;
+    }
     if (putc('\n', l->positions) == EOF && !l->rc) {
       l->rc = SAMSPOR_EIO;
       snprintf(l->err, sizeof l->err, "cannot spool positions: %s",

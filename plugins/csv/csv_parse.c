@@ -30,7 +30,6 @@ struct csv_parser {
   csv_config cfg;   /* as given, validated */
   csv_record_fn fn; /* record function and its argument */
   void *user;
-  iconv_t cd;                  /* to UTF-8; (iconv_t)-1 for UTF-8 input */
   int delim;                   /* delimiter in use; 0 while detecting */
   unsigned char stop_unq[256]; /* nonzero: ends a run of unquoted data
                                   (delimiter, CR, LF) */
@@ -76,6 +75,12 @@ struct csv_parser {
   size_t conv_cap;
   uint32_t *conv_ends;
   size_t conv_ends_cap;
+
+  /* Single-byte input: byte b becomes the first utf8_len[b] bytes of
+   * to_utf8[b] (zero-padded to 4, stored as one word); a length of 0 marks
+   * a byte iconv refuses. */
+  unsigned char to_utf8[256][4];
+  unsigned char utf8_len[256];
 
   char msg[160]; /* the reject message handed to the record function */
 };
@@ -278,29 +283,36 @@ static int check_encoding(csv_parser *p, csv_record *r) {
       grow_u32(&p->conv_ends, &p->conv_ends_cap, p->nfields))
     return CSV_ENOMEM;
   for (i = 0; i < p->nfields; i++) {
-    char *in = p->data + start;
-    size_t inleft = p->ends[i] - start;
-    char *out = p->conv + out_len;
-    size_t outleft = p->conv_cap - out_len;
+    const unsigned char *in = (const unsigned char *)p->data + start;
+    size_t j, inleft = p->ends[i] - start;
+    unsigned char *out = (unsigned char *)p->conv + out_len;
 
-    if (ascii_clean(in, inleft)) {
-      /* the same bytes in UTF-8, and a copy is far cheaper than a call
-       * into iconv for every short field */
+    if (ascii_clean((const char *)in, inleft)) {
+      /* the same bytes in UTF-8: one copy */
       memcpy(out, in, inleft);
       out += inleft;
     } else if (memchr(in, 0, inleft)) {
       encoding_reject(p, i, "NUL byte");
       return 0;
-    } else if (iconv(p->cd, &in, &inleft, &out, &outleft) == (size_t)-1) {
-      /* both encodings are single-byte without shift states, so a failed
-       * call leaves no state behind to reset */
-      encoding_reject(p, i,
-                      p->cfg.encoding == CSV_WINDOWS_1252
-                          ? "byte not defined in windows-1252"
-                          : "byte not convertible from ISO 8859-1");
-      return 0;
+    } else {
+      for (j = 0; j < inleft; j++) {
+        unsigned n = p->utf8_len[in[j]];
+
+        if (!n) {
+          encoding_reject(p, i,
+                          p->cfg.encoding == CSV_WINDOWS_1252
+                              ? "byte not defined in windows-1252"
+                              : "byte not convertible from ISO 8859-1");
+          return 0;
+        }
+        /* 4 bytes stored, n of them kept: one word store instead of a
+         * copy of variable length.  The buffer has room for 3 bytes per
+         * input byte plus 1, so the last store still fits. */
+        memcpy(out, p->to_utf8[in[j]], 4);
+        out += n;
+      }
     }
-    out_len = (size_t)(out - p->conv);
+    out_len = (size_t)((char *)out - p->conv);
     p->conv_ends[i] = (uint32_t)out_len;
     start = p->ends[i];
   }
@@ -739,6 +751,39 @@ static int feed_stages(csv_parser *p, const unsigned char *buf, size_t len,
 
 /* ---- public ----------------------------------------------------------- */
 
+/*
+ * Fill p->to_utf8 by asking iconv for each byte once, so the mapping is
+ * exactly glibc's (including the bytes it refuses), while the per-byte
+ * work of the parse is a table lookup: converting every field through
+ * iconv cost as much as parsing it.  Every supported non-UTF-8 encoding
+ * is single-byte without shift states, which is what makes a table exact.
+ * Returns 0, CSV_ENOMEM or CSV_EINVAL.
+ */
+static int build_table(csv_parser *p, const char *from) {
+  iconv_t cd = iconv_open("UTF-8", from);
+  unsigned b;
+
+  if (cd == (iconv_t)-1)
+    return errno == ENOMEM ? CSV_ENOMEM : CSV_EINVAL;
+  for (b = 0; b < 256; b++) {
+    char in = (char)b, out[8];
+    char *ip = &in, *op = out;
+    size_t il = 1, ol = sizeof out;
+
+    memset(p->to_utf8[b], 0, sizeof p->to_utf8[b]);
+    p->utf8_len[b] = 0;
+    if (iconv(cd, &ip, &il, &op, &ol) == (size_t)-1 || il != 0 ||
+        sizeof out - ol > 3) {
+      iconv(cd, NULL, NULL, NULL, NULL); /* no state after a failure */
+      continue;
+    }
+    p->utf8_len[b] = (unsigned char)(sizeof out - ol);
+    memcpy(p->to_utf8[b], out, sizeof out - ol);
+  }
+  iconv_close(cd);
+  return 0;
+}
+
 int csv_parser_new(csv_parser **out, const csv_config *cfg, csv_record_fn fn,
                    void *user) {
   csv_parser *p;
@@ -773,13 +818,12 @@ int csv_parser_new(csv_parser **out, const csv_config *cfg, csv_record_fn fn,
   p->cfg = *cfg;
   p->fn = fn;
   p->user = user;
-  p->cd = (iconv_t)-1;
   if (from) {
-    p->cd = iconv_open("UTF-8", from);
-    if (p->cd == (iconv_t)-1) {
-      int e = errno;
+    int rc = build_table(p, from);
+
+    if (rc) {
       free(p);
-      return e == ENOMEM ? CSV_ENOMEM : CSV_EINVAL;
+      return rc;
     }
   }
   csv_parser_reset(p);
@@ -868,8 +912,6 @@ size_t csv_parser_memory(const csv_parser *p) {
 void csv_parser_free(csv_parser *p) {
   if (!p)
     return;
-  if (p->cd != (iconv_t)-1)
-    iconv_close(p->cd);
   free(p->sniff);
   free(p->data);
   free(p->ends);

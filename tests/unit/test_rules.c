@@ -24,6 +24,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 
+#include "base/util.h"
 #include "model/conf.h"
 #include "model/cpr.h"
 #include "model/key.h"
@@ -1339,6 +1340,56 @@ static void test_rule_table(void **state) {
   assert_string_equal(sp_rule_sql_type(SP_RULE_KEEP, NULL), "text");
 }
 
+/* The word-at-a-time paths of COPY escaping and UTF-8 checking against a
+ * byte at a time: each special byte at each position of values long enough
+ * to take the fast path, next to bytes just outside the special ranges. */
+static void test_escape_and_utf8_words(void **state) {
+  static const char special[] = {'\\', '\t', '\n', '\r', 0x0b,
+                                 0x0e, 0x5b, 0x5d, 0x7f};
+  sp_buf b;
+
+  (void)state;
+  sp_buf_init(&b);
+  for (size_t n = 1; n <= 40; n++)
+    for (size_t at = 0; at < n; at++)
+      for (size_t k = 0; k < sizeof special; k++) {
+        char in[40], want[81];
+        size_t wl = 0;
+
+        memset(in, 'x', n);
+        in[at] = special[k];
+        for (size_t i = 0; i < n; i++) {
+          const char *e = in[i] == '\\'   ? "\\\\"
+                          : in[i] == '\t' ? "\\t"
+                          : in[i] == '\n' ? "\\n"
+                          : in[i] == '\r' ? "\\r"
+                                          : NULL;
+          if (e) {
+            memcpy(want + wl, e, 2);
+            wl += 2;
+          } else
+            want[wl++] = in[i];
+        }
+        sp_buf_reset(&b);
+        sp_buf_putc(&b, '>');
+        sp_copy_escape(&b, in, n);
+        assert_int_equal(b.len, wl + 1);
+        assert_memory_equal(b.data + 1, want, wl);
+
+        /* a stray continuation byte, a lead byte without its continuation,
+         * and a whole 2-byte character at the same place */
+        in[at] = (char)0x80;
+        assert_false(sp_utf8_valid(in, n));
+        in[at] = (char)0xc3;
+        assert_false(sp_utf8_valid(in, n));
+        if (at + 1 < n) {
+          in[at + 1] = (char)0xa6;
+          assert_true(sp_utf8_valid(in, n));
+        }
+      }
+  sp_buf_free(&b);
+}
+
 int main(void) {
   if (sodium_init() < 0) {
     fprintf(stderr, "sodium_init failed\n");
@@ -1372,6 +1423,7 @@ int main(void) {
       T(test_compare),
       T(test_value_before_any_row),
       T(test_reason_texts),
+      T(test_escape_and_utf8_words),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
