@@ -2,7 +2,7 @@
  * kway.c — see kway.h.  The rank test here works modulo a prime with
  * integer arithmetic, and builds its equations from the digits of each
  * cell rather than from the engine's groups, so that a mistake in
- * core/suppress.c cannot hide in a shared one.
+ * core/partner/suppress.c cannot hide in a shared one.
  */
 #include "kway.h"
 

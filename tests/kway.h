@@ -1,6 +1,6 @@
 /*
  * kway.h — k-way tables with totals over every dimension, and an exact
- * test, written apart from core/suppress.c, of whether a hidden cell can
+ * test, written apart from core/partner/suppress.c, of whether a hidden cell can
  * be worked out from the published ones.  Shared by the unit test and the
  * fuzz target of the suppression engine.
  */

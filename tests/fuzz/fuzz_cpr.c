@@ -20,7 +20,7 @@
  *   mkdir -p /tmp/pz && : > /tmp/pz/config.h
  *   clang -std=c11 -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
  *       -fno-sanitize-recover=all -I/tmp/pz -Icore \
- *       core/util.c core/cpr.c core/key.c core/pseudonym.c \
+ *       core/base/util.c core/model/cpr.c core/model/key.c core/model/pseudonym.c \
  *       tests/fuzz/fuzz_cpr.c $(pkg-config --cflags --libs libsodium) \
  *       -o /tmp/pz/fuzz_cpr
  *   mkdir -p /tmp/pz/corpus && /tmp/pz/fuzz_cpr -max_total_time=60 \

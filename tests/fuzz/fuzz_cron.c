@@ -1,7 +1,7 @@
 #include "config.h"
 
 /*
- * fuzz_cron.c — libFuzzer target for core/schedule.c.
+ * fuzz_cron.c — libFuzzer target for core/model/schedule.c.
  *
  * Input layout: byte 0 picks a zone, bytes 1-4 a starting time (spread
  * over 2020-2040 so DST changes come up often), the rest is the text,

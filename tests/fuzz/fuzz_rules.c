@@ -1,6 +1,6 @@
 /*
- * fuzz_rules.c — libFuzzer target for the column-rule engine (core/rules.c)
- * and lookup maps (core/maps.c): arbitrary bytes as field values through
+ * fuzz_rules.c — libFuzzer target for the column-rule engine (core/model/rules.c)
+ * and lookup maps (core/model/maps.c): arbitrary bytes as field values through
  * every rule and type.
  *
  * The input is split at 0xFF bytes into field values; a value that is the

@@ -1,7 +1,7 @@
 #include "config.h"
 
 /*
- * fuzz_suppress.c — libFuzzer target for core/suppress.c.
+ * fuzz_suppress.c — libFuzzer target for core/partner/suppress.c.
  *
  * Input layout: byte 0 gives the number of dimensions (1 to 3), byte 1
  * the values per dimension (2 to 7, at most 4 for three dimensions), byte

@@ -1,5 +1,5 @@
 /*
- * Unit tests for core/cpr.c: CPR normalisation, the century table and the
+ * Unit tests for core/model/cpr.c: CPR normalisation, the century table and the
  * calendar check, per SPEC "Pseudonyms".
  */
 #include "config.h"

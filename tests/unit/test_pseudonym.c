@@ -1,5 +1,5 @@
 /*
- * Unit tests for core/key.c and core/pseudonym.c: the SPEC test vector,
+ * Unit tests for core/model/key.c and core/model/pseudonym.c: the SPEC test vector,
  * vectors computed independently with Python, normalisation per kind, key
  * file refusals and keygen.
  */

@@ -1,5 +1,5 @@
 /*
- * Unit tests for the periods of core/release.c: the last day of a period
+ * Unit tests for the periods of core/partner/release.c: the last day of a period
  * from its text, and when a period is closed by partner.freeze_after.
  */
 #include "config.h"

@@ -1,5 +1,5 @@
 /*
- * Unit tests for core/rules.c and core/maps.c: every column rule and type,
+ * Unit tests for core/model/rules.c and core/model/maps.c: every column rule and type,
  * NULL and required columns, COPY escaping, lookup maps and their errors,
  * ages at the run date and at another column, forgotten people, and the
  * privacy promise that no reject reason or message quotes a value.

@@ -2,7 +2,7 @@
 
 /*
  * test_runrecord.c — the run records a sync child sends the daemon
- * (core/runrecord.h): what the encoder writes, the decoder reads back
+ * (core/model/runrecord.h): what the encoder writes, the decoder reads back
  * field for field, a multi-line error stays one record, and what is not a
  * record is refused with a reason.
  */

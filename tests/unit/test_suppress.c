@@ -1,6 +1,6 @@
 /*
- * Unit tests for the suppression engine (core/suppress.c) and the
- * attacker's programs (core/audit.c): primary suppression of counts
+ * Unit tests for the suppression engine (core/partner/suppress.c) and the
+ * attacker's programs (core/partner/audit.c): primary suppression of counts
  * 1..threshold; secondary suppression until no hidden cell can be narrowed
  * below the protection width by integer programming over the totals, the
  * zero bound, subset relations and earlier releases; the fail-safe; and
