@@ -201,8 +201,11 @@ test_retention_each_unit_at_its_window_edge() {
 		iv=${spec#*:}
 		reset_db
 		conf append "" "" "retention = \"${spec%%:*}\"; retention_column = \"status_date\";"
-		inside=$(psql_q "SELECT to_char(current_date - interval '$iv' + interval '1 day', 'DD-MM-YYYY')")
-		outside=$(psql_q "SELECT to_char(current_date - interval '$iv' - interval '1 day', 'DD-MM-YYYY')")
+		# Today as the connector sees it: samspor's session runs in
+		# daemon.timezone (default Europe/Copenhagen), not in the test's
+		# own zone, which differs an hour or more around midnight.
+		inside=$(psql_q "SET TimeZone = 'Europe/Copenhagen'; SELECT to_char(current_date - interval '$iv' + interval '1 day', 'DD-MM-YYYY')")
+		outside=$(psql_q "SET TimeZone = 'Europe/Copenhagen'; SELECT to_char(current_date - interval '$iv' - interval '1 day', 'DD-MM-YYYY')")
 		[[ -n $inside && -n $outside ]] || fail "no dates for $iv"
 		printf 'cpr;status;statusdato;ydelse_kr\r\n0101011234;ledig;%s;1\r\n0202021234;ledig;%s;2\r\n' "$inside" "$outside" |
 			iconv -f utf-8 -t windows-1252 >"$T/in/unge_1.csv"
