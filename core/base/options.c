@@ -1221,3 +1221,87 @@ void sp_options_roff(FILE *f, const samspor_option *table, const char *prefix) {
     }
   }
 }
+
+/* ---- the settings as bytes, for a fingerprint ------------------------ */
+
+static void absorb_str(sp_absorb_fn absorb, void *ud, const char *s) {
+  /* length first, so that ("ab","c") and ("a","bc") differ */
+  unsigned long long n = s ? strlen(s) + 1 : 0;
+  absorb(ud, &n, sizeof n);
+  if (s)
+    absorb(ud, s, (size_t)n - 1);
+}
+
+static void absorb_raw(sp_absorb_fn absorb, void *ud,
+                       const config_setting_t *c) {
+  if (!c) {
+    absorb_str(absorb, ud, NULL);
+    return;
+  }
+  int type = config_setting_type(c);
+  absorb(ud, &type, sizeof type);
+  absorb_str(absorb, ud, config_setting_name(c));
+  switch (type) {
+  case CONFIG_TYPE_INT:
+  case CONFIG_TYPE_INT64: {
+    long long v = config_setting_get_int64(c);
+    absorb(ud, &v, sizeof v);
+    break;
+  }
+  case CONFIG_TYPE_FLOAT: {
+    double v = config_setting_get_float(c);
+    absorb(ud, &v, sizeof v);
+    break;
+  }
+  case CONFIG_TYPE_BOOL: {
+    int v = config_setting_get_bool(c);
+    absorb(ud, &v, sizeof v);
+    break;
+  }
+  case CONFIG_TYPE_STRING:
+    absorb_str(absorb, ud, config_setting_get_string(c));
+    break;
+  default: {
+    int n = config_setting_length(c);
+    absorb(ud, &n, sizeof n);
+    for (int i = 0; i < n; i++)
+      absorb_raw(absorb, ud, config_setting_get_elem(c, (unsigned)i));
+  }
+  }
+}
+
+void sp_settings_absorb(const samspor_settings *s, sp_absorb_fn absorb,
+                        void *ud) {
+  if (!s) {
+    absorb_str(absorb, ud, NULL);
+    return;
+  }
+  absorb_str(absorb, ud, s->name);
+  absorb(ud, &s->nvals, sizeof s->nvals);
+  for (size_t i = 0; i < s->nvals; i++) {
+    const sp_value *v = &s->vals[i];
+    absorb_str(absorb, ud, v->opt->name);
+    /* A password or token does not shape a value: leave it out, so that
+     * rotating one costs nothing. */
+    if (v->opt->flags & SAMSPOR_OPT_SECRET)
+      continue;
+    absorb(ud, &v->set, sizeof v->set);
+    absorb_str(absorb, ud, v->str);
+    absorb(ud, &v->i, sizeof v->i);
+    absorb(ud, &v->f, sizeof v->f);
+    absorb(ud, &v->nlist, sizeof v->nlist);
+    for (size_t k = 0; k < v->nlist; k++) {
+      if (v->list)
+        absorb_str(absorb, ud, v->list[k]);
+      if (v->ilist)
+        absorb(ud, &v->ilist[k], sizeof v->ilist[k]);
+    }
+    if (v->group)
+      sp_settings_absorb(v->group, absorb, ud);
+    absorb(ud, &v->nitems, sizeof v->nitems);
+    for (size_t k = 0; k < v->nitems; k++)
+      sp_settings_absorb(v->items[k], absorb, ud);
+    if (v->raw)
+      absorb_raw(absorb, ud, v->raw);
+  }
+}

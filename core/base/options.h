@@ -92,6 +92,15 @@ samspor_settings *sp_settings_parse(const config_setting_t *group,
                                     sp_errors *errs);
 void sp_settings_free(samspor_settings *s);
 
+/*
+ * Every value of s and of its groups, in a fixed order and without
+ * ambiguity, fed to absorb (a hash's update): two settings that differ in
+ * anything but a secret feed different bytes.  For a fingerprint of what
+ * a stream does (sync.c's row digests).
+ */
+void sp_settings_absorb(const samspor_settings *s, sp_absorb_fn absorb,
+                        void *ud);
+
 /* The value of option `name`, or NULL when `name` is not declared. */
 const sp_value *sp_settings_value(const samspor_settings *s, const char *name);
 

@@ -124,10 +124,12 @@ static inline void sp_copy_escape(sp_buf *b, const char *s, size_t n) {
   for (; i + 8 <= n; i += 8) {
     uint64_t v;
     memcpy(&v, s + i, 8);
-    if (((v - UINT64_C(0x0e0e0e0e0e0e0e0e)) & ~v) & UINT64_C(0x8080808080808080))
+    if (((v - UINT64_C(0x0e0e0e0e0e0e0e0e)) & ~v) &
+        UINT64_C(0x8080808080808080))
       break;
     uint64_t x = v ^ UINT64_C(0x5c5c5c5c5c5c5c5c);
-    if (((x - UINT64_C(0x0101010101010101)) & ~x) & UINT64_C(0x8080808080808080))
+    if (((x - UINT64_C(0x0101010101010101)) & ~x) &
+        UINT64_C(0x8080808080808080))
       break;
     memcpy(o, &v, 8);
     o += 8;
@@ -158,5 +160,9 @@ static inline void sp_copy_escape(sp_buf *b, const char *s, size_t n) {
   b->len = (size_t)(o - b->data);
   b->data[b->len] = '\0';
 }
+
+/* Takes n bytes at p, as a hash's update does: for functions that feed
+ * what they hold to a fingerprint without knowing the hash. */
+typedef void (*sp_absorb_fn)(void *ud, const void *p, size_t n);
 
 #endif

@@ -335,6 +335,9 @@ typedef struct loader {
   FILE *positions;      /* keyed streams: the position of each COPY row, a line
                            each, to name both rows of a duplicate key */
   int digest;           /* rows carry their _digest */
+  crypto_generichash_state *dstate; /* with digest: the hash keyed and fed
+                                       the stream's fingerprint (wiped
+                                       memory: it is key-equivalent) */
   digest_set *known;    /* the table's digests: rows found there are not
                            sent (NULL: every row is sent) */
   FILE *unchanged;      /* with known: an unchanged_row for each row not
@@ -529,6 +532,66 @@ static void l_field(samspor_sink *sink, size_t index, const char *value,
   sp_buf_append(&l->rec, value, len);
 }
 
+/* The position of the row just counted, a line of l->positions. */
+static int spool_position(loader *l) {
+  /* a stretch at a time: fwrite locks the stream once, putc per byte */
+  for (const char *p = l->position;;) {
+    size_t n = strcspn(p, "\n");
+    fwrite(p, 1, n, l->positions);
+    if (!p[n])
+      break;
+    putc(' ', l->positions);
+    p += n + 1;
+  }
+  if (putc('\n', l->positions) == EOF && !l->rc) {
+    l->rc = SAMSPOR_EIO;
+    snprintf(l->err, sizeof l->err, "cannot spool positions: %s",
+             strerror(errno));
+  }
+  return l->rc;
+}
+
+static void absorb_hash(void *ud, const void *p, size_t n) {
+  crypto_generichash_update(ud, p, n);
+}
+
+/*
+ * A row's digest: of the source values it is made from (the fields the
+ * stream reads, as the plugin delivered them), hashed under the stream's
+ * fingerprint (tx_rules).  Equal digests mean the same table row, so a row
+ * found in the table needs none of the rules' work (most of a sync's CPU:
+ * the pseudonyms' HMAC above all).
+ */
+static void row_digest(loader *l, unsigned char d[16]) {
+  crypto_generichash_state h = *l->dstate;
+  for (size_t i = 0; i < l->st->nfields; i++) {
+    /* absent, or present with its length: no two rows feed the same bytes */
+    unsigned long long n = l->fields[i].ptr ? l->fields[i].len + 1 : 0;
+    crypto_generichash_update(&h, (const unsigned char *)&n, sizeof n);
+    if (n > 1)
+      crypto_generichash_update(&h, (const unsigned char *)l->fields[i].ptr,
+                                l->fields[i].len);
+  }
+  crypto_generichash_final(&h, d, 16);
+  sodium_memzero(&h, sizeof h);
+}
+
+/* A row found in the table as it is: not sent, its ordinal and digest
+ * spooled for the rare load that must stage it after all. */
+static int keep_unchanged(loader *l, const unsigned char d[16], int met) {
+  l->nunchanged++;
+  l->met_again |= met == 2;
+  unchanged_row u;
+  u.ord = l->rows;
+  memcpy(u.digest, d, sizeof u.digest);
+  if (fwrite(&u, sizeof u, 1, l->unchanged) != 1 && !l->rc) {
+    l->rc = SAMSPOR_EIO;
+    snprintf(l->err, sizeof l->err, "cannot spool digests: %s",
+             strerror(errno));
+  }
+  return l->rc;
+}
+
 static int l_record_end(samspor_sink *sink) {
   loader *l = (loader *)sink;
   if (l->rc)
@@ -538,6 +601,19 @@ static int l_record_end(samspor_sink *sink) {
   for (size_t i = 0; i < l->st->nfields; i++) {
     l->fields[i].ptr = l->off[i] == SIZE_MAX ? NULL : l->rec.data + l->off[i];
     l->fields[i].len = l->off[i] == SIZE_MAX ? 0 : l->len[i];
+  }
+  unsigned char d[16];
+  if (l->digest) {
+    row_digest(l, d);
+    /* With a cursor the rules run on every row: they move the cursor. */
+    int met =
+        l->known && l->st->cursor_column < 0 ? digest_meet(l->known, d) : 0;
+    if (met) {
+      l->rows++;
+      if (keep_unchanged(l, d, met))
+        return l->rc;
+      return l->positions ? spool_position(l) : 0;
+    }
   }
   size_t mark = l->copy.len;
   sp_reject_info rej = {-1, NULL, NULL};
@@ -577,26 +653,15 @@ static int l_record_end(samspor_sink *sink) {
   l->rows++;
   int sent = 1;
   if (l->digest) {
-    unsigned char d[16];
-    crypto_generichash(d, sizeof d, (const unsigned char *)l->copy.data + mark,
-                       l->copy.len - mark, NULL, 0);
-    int met = l->known ? digest_meet(l->known, d) : 0;
+    /* A cursor stream's rows meet the table's here, after the rules. */
+    int met =
+        l->known && l->st->cursor_column >= 0 ? digest_meet(l->known, d) : 0;
     if (met) {
-      /* Already in the table as it is: not sent. */
       l->copy.len = mark;
       l->copy.data[mark] = '\0';
       sent = 0;
-      l->nunchanged++;
-      l->met_again |= met == 2;
-      unchanged_row u;
-      u.ord = l->rows;
-      memcpy(u.digest, d, sizeof u.digest);
-      if (fwrite(&u, sizeof u, 1, l->unchanged) != 1 && !l->rc) {
-        l->rc = SAMSPOR_EIO;
-        snprintf(l->err, sizeof l->err, "cannot spool digests: %s",
-                 strerror(errno));
+      if (keep_unchanged(l, d, met))
         return l->rc;
-      }
     } else {
       char u[37];
       sp_uuid_format(d, u);
@@ -608,23 +673,8 @@ static int l_record_end(samspor_sink *sink) {
     sp_buf_printf(&l->copy, "\t%lld\t%lld\n", l->run_id, l->rows);
   else if (sent)
     sp_buf_puts(&l->copy, l->run_suffix);
-  if (l->positions) {
-    /* a stretch at a time: fwrite locks the stream once, putc per byte */
-    for (const char *p = l->position;;) {
-      size_t n = strcspn(p, "\n");
-      fwrite(p, 1, n, l->positions);
-      if (!p[n])
-        break;
-      putc(' ', l->positions);
-      p += n + 1;
-    }
-    if (putc('\n', l->positions) == EOF && !l->rc) {
-      l->rc = SAMSPOR_EIO;
-      snprintf(l->err, sizeof l->err, "cannot spool positions: %s",
-               strerror(errno));
-      return l->rc;
-    }
-  }
+  if (l->positions && spool_position(l))
+    return l->rc;
   if (l->copy.len >= COPY_CHUNK)
     return flush_copy(l);
   return 0;
@@ -1319,6 +1369,30 @@ static int tx_read_state(stream_txn *t) {
   return 0;
 }
 
+/*
+ * The state every row digest starts from: BLAKE2b keyed with a subkey of
+ * the pseudonym key (so a digest of source values that hold a CPR number
+ * cannot be tested against guesses, and a new key starts afresh), fed
+ * what the rules make of a row besides the row itself: samspor's version,
+ * the stream's settings, its maps' contents and, for an age at the run
+ * date, that date.  Change any of them and no row is found unchanged: the
+ * next load writes every row once.
+ */
+static int fingerprint(loader *l, const sp_key *key) {
+  l->dstate = sodium_malloc(sizeof *l->dstate);
+  if (!l->dstate)
+    return SAMSPOR_ENOMEM;
+  unsigned char sub[32];
+  sp_key_derive(key, 1, "rowdgst1", sub);
+  crypto_generichash_init(l->dstate, sub, sizeof sub, 16);
+  sodium_memzero(sub, sizeof sub);
+  static const char v[] = "samspor row digest 1 " PACKAGE_VERSION;
+  crypto_generichash_update(l->dstate, (const unsigned char *)v, sizeof v);
+  sp_settings_absorb(l->st->s, absorb_hash, l->dstate);
+  sp_rules_absorb(l->rules, absorb_hash, l->dstate);
+  return 0;
+}
+
 /* The forgotten people and the column rules of the loader. */
 static int tx_rules(stream_txn *t) {
   sp_syncer *s = t->s;
@@ -1337,6 +1411,8 @@ static int tx_rules(stream_txn *t) {
   if (rc)
     return rc == SAMSPOR_ENOMEM ? rc : SAMSPOR_ECONFIG;
   t->l->stored_cursor = t->stored_cursor;
+  if (sp_schema_digested(t->st))
+    return fingerprint(t->l, s->key);
   return 0;
 }
 
@@ -1803,6 +1879,8 @@ static int sync_stream(sp_syncer *s, const sp_connector *cc,
                 r->duplicates, sp_get_string(st->s, "on_duplicate"));
   }
   sp_rules_free(l.rules);
+  if (l.dstate)
+    sodium_free(l.dstate); /* zeroes it */
   sp_buf_free(&l.rec);
   sp_buf_free(&l.copy);
   free(l.off);

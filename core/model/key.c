@@ -309,6 +309,12 @@ int sp_key_hmac_init(const sp_key *k, struct crypto_auth_hmacsha256_state *st) {
   return crypto_auth_hmacsha256_init(st, k->bytes, sizeof k->bytes);
 }
 
+void sp_key_derive(const sp_key *k, unsigned long long id,
+                   const char context[8], unsigned char out[32]) {
+  _Static_assert(SP_KEY_BYTES == crypto_kdf_KEYBYTES, "a kdf master key");
+  crypto_kdf_derive_from_key(out, 32, id, context, k->bytes);
+}
+
 /* sodium_free makes the block writable again, zeroes it, checks its canary
  * and unmaps it with its guard pages. */
 void sp_key_free(sp_key *k) {

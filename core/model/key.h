@@ -65,6 +65,14 @@ const char *sp_key_id(const sp_key *k);
 struct crypto_auth_hmacsha256_state;
 int sp_key_hmac_init(const sp_key *k, struct crypto_auth_hmacsha256_state *st);
 
+/*
+ * A 32-byte subkey of k for one purpose, named by an 8-byte context
+ * ("rowdgst1"): libsodium's crypto_kdf, so that no two uses of the key
+ * share an output.  out is key-equivalent: wipe it after use.
+ */
+void sp_key_derive(const sp_key *k, unsigned long long id,
+                   const char context[8], unsigned char out[32]);
+
 /* Wipe and free a key.  NULL is allowed. */
 void sp_key_free(sp_key *k);
 

@@ -459,3 +459,18 @@ int sp_map_lookup(const sp_map *m, const char *in, size_t len, sp_buf *scratch,
   *vlen = 0;
   return SP_MAP_UNMAPPED;
 }
+
+void sp_map_absorb(const sp_map *m, sp_absorb_fn absorb, void *ud) {
+  absorb(ud, &m->nentries, sizeof m->nentries);
+  for (size_t i = 0; i < m->nentries; i++) {
+    const map_entry *e = &m->entries[i];
+    absorb(ud, &e->key_len, sizeof e->key_len);
+    absorb(ud, m->text.data + e->key_off, e->key_len);
+    absorb(ud, &e->val_len, sizeof e->val_len);
+    absorb(ud, m->text.data + e->val_off, e->val_len);
+  }
+  size_t dl = m->def ? m->def_len + 1 : 0;
+  absorb(ud, &dl, sizeof dl);
+  if (m->def)
+    absorb(ud, m->def, m->def_len);
+}

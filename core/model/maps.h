@@ -80,6 +80,10 @@ void sp_map_free(sp_map *m);
 /* Number of distinct keys. */
 size_t sp_map_size(const sp_map *m);
 
+/* The map's contents (keys, values, default; its settings are the
+ * caller's), fed to absorb: a map changed in any entry feeds other bytes. */
+void sp_map_absorb(const sp_map *m, sp_absorb_fn absorb, void *ud);
+
 /* The map's name, borrowed from the map. */
 const char *sp_map_name(const sp_map *m);
 

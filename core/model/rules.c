@@ -1655,3 +1655,19 @@ void sp_rules_free(sp_rules *r) {
   free(r->maps);
   free(r);
 }
+
+void sp_rules_absorb(const sp_rules *r, sp_absorb_fn absorb, void *ud) {
+  absorb(ud, &r->nmaps, sizeof r->nmaps);
+  for (size_t i = 0; i < r->nmaps; i++)
+    sp_map_absorb(r->maps[i], absorb, ud);
+  /* An age at the run date changes with the date alone. */
+  int dated = 0;
+  for (size_t i = 0; i < r->ncols; i++)
+    dated |= (r->cols[i].op == OP_AGE || r->cols[i].op == OP_AGE_BAND) &&
+             r->cols[i].ref < 0;
+  absorb(ud, &dated, sizeof dated);
+  if (dated) {
+    int ymd[3] = {r->run_y, r->run_m, r->run_d};
+    absorb(ud, ymd, sizeof ymd);
+  }
+}

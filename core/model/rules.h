@@ -177,4 +177,12 @@ const unsigned char *sp_rules_pseudonym(const sp_rules *r, size_t col);
  * generic one for an unknown code. */
 const char *sp_rules_reason_text(const char *reason);
 
+/*
+ * What r's output depends on besides the row and the stream's settings,
+ * fed to absorb: the contents of its maps and, when a column's age is at
+ * the run date, that date.  With the key and the settings it makes the
+ * fingerprint under which a source row gives the same table row (sync.c).
+ */
+void sp_rules_absorb(const sp_rules *r, sp_absorb_fn absorb, void *ud);
+
 #endif

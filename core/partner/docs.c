@@ -591,9 +591,10 @@ static char *column_rule(ctx *x, const sp_stream *st, const char *name) {
   else if (sp_streq(name, "_loaded_at"))
     rule = sp_xstrdup("Bookkeeping: when the row was loaded");
   else if (sp_streq(name, "_digest"))
-    rule = sp_xstrdup("Bookkeeping: a digest of the row's declared values "
-                      "(keyed full_refresh and incremental_dedup tables), "
-                      "so that unchanged rows are not sent again");
+    rule = sp_xstrdup("Bookkeeping: a keyed digest of the source values "
+                      "the row was made from (keyed full_refresh and "
+                      "incremental_dedup tables), so that unchanged rows "
+                      "are not sent again");
   else
     rule = sp_xstrdup("No longer loaded: the column is not in the "
                       "configuration any more; rows loaded from now on "

@@ -515,9 +515,10 @@ static void comments_sql(PGconn *conn, const sp_connector *cc,
                                              "the row."
                          : i == st->ncolumns + 1
                              ? "When the row was loaded."
-                             : "Bookkeeping: a digest of the row's "
-                               "declared values, with which samspor finds "
-                               "unchanged rows without sending them.");
+                             : "Bookkeeping: a keyed digest of the source "
+                               "values the row was made from, with which "
+                               "samspor finds unchanged rows without "
+                               "sending them.");
     const char *have = NULL;
     for (int r = 0; exists && r < PQntuples(res); r++)
       if (strcmp(PQgetvalue(res, r, 0), name) == 0 && !PQgetisnull(res, r, 3))

@@ -19,6 +19,7 @@ conf() { # conf MODE [TABLE]; the key file is $KEYFILE (default $T/key)
 	mkdir -p "$T/in"
 	[[ -f $T/key ]] || "$SAMSPOR" keygen "$T/key" 2>/dev/null
 	cat >"$T/$table.conf" <<-EOF
+		${ROOT_EXTRA:-}
 		warehouse: { conninfo = "$SP_CONNINFO"; };
 		pseudonym: { key_file = "$key"; };
 		connectors = ( { name = "$table"; plugin = "csv";
@@ -32,7 +33,7 @@ conf() { # conf MODE [TABLE]; the key file is $KEYFILE (default $T/key)
 		      { name = "status"; from = "status"; rule = "keep"; },
 		      { name = "status_date"; from = "statusdato"; type = "date"; format = "%d-%m-%Y"; },
 		      { name = "institution"; from = "institution"; rule = "keep"; },
-		      { name = "benefit_dkk"; from = "ydelse_kr"; type = "numeric"; decimal_comma = true; }
+		      { name = "benefit_dkk"; from = "ydelse_kr"; type = "numeric"; decimal_comma = true; }${EXTRA_COLS:-}
 		    ); } ); } );
 	EOF
 }
@@ -225,6 +226,62 @@ test_rekey_then_unchanged_night() {
 		assert_eq "$(values)" "$(fresh "$mode")" "$mode: a change after the rotation is loaded"
 	done
 	KEYFILE=
+}
+
+# A row is compared by the source values it is made from, under a
+# fingerprint of what the rules make of them: a map whose entries change
+# must reach rows whose source did not.
+test_changed_map_reaches_unchanged_rows() {
+	local mode n
+	python3 "$GEN" --rows 1 --out /dev/null --areas-map "$T/areas.csv"
+	ROOT_EXTRA="maps: { areas = { file = \"$T/areas.csv\"; delimiter = \",\"; extract = \"^([^,]+)\"; default = \"ukendt\"; }; };"
+	EXTRA_COLS=', { name = "area"; from = "adresse"; rule = "lookup"; map = "areas"; }'
+	for mode in full_refresh incremental_dedup; do
+		reset_db
+		python3 "$GEN" --rows 1 --out /dev/null --areas-map "$T/areas.csv"
+		conf "$mode"
+		gen 300 9
+		sync 0
+		n=$(psql_q "SELECT count(*) FROM warehouse.youth_status WHERE area = 'Urbanplanen'")
+		[[ $n -gt 0 ]] || fail "$mode: no row in Urbanplanen to start with"
+		sed -i 's/,Urbanplanen$/,Urbanplanen Nord/' "$T/areas.csv"
+		sync 0
+		assert_eq "$(psql_q "SELECT count(*) FROM warehouse.youth_status WHERE area = 'Urbanplanen Nord'")" "$n" "$mode: the renamed area on every row of it"
+		assert_eq "$(psql_q "SELECT count(*) FROM warehouse.youth_status WHERE area = 'Urbanplanen'")" 0 "$mode: the old name gone"
+		assert_eq "$(psql_q "SELECT count(*) FROM warehouse.youth_status")" 300 "$mode: no row added or lost"
+	done
+	ROOT_EXTRA= EXTRA_COLS=
+}
+
+# An age at the run date changes with the date while its source row does
+# not.  Two time zones 25 hours apart always have different dates: a
+# person turning 20 today in the first is 19 in the second.
+test_age_at_run_date_follows_the_date() {
+	local mode cpr pn
+	cpr=$(python3 -c '
+import datetime, zoneinfo
+d = datetime.datetime.now(zoneinfo.ZoneInfo("Pacific/Kiritimati")).date()
+try:
+    b = d.replace(year=d.year - 20)
+except ValueError:
+    b = d.replace(year=d.year - 20, day=28)
+print(b.strftime("%d%m%y") + "4321")')
+	EXTRA_COLS=', { name = "age"; from = "cpr"; rule = "age"; }'
+	for mode in full_refresh incremental_dedup; do
+		reset_db
+		ROOT_EXTRA='daemon: { timezone = "Pacific/Kiritimati"; };'
+		conf "$mode"
+		gen 50 10
+		edit "r = list(rows[1]); r[0] = '$cpr'; rows.append(r)"
+		sync 0
+		pn=$(echo "$cpr" | "$SAMSPOR" -c "$T/youth_status.conf" pseudonym --kind cpr)
+		assert_eq "$(psql_q "SELECT age FROM warehouse.youth_status WHERE person = '$pn'")" 20 "$mode: 20 on the day"
+		ROOT_EXTRA='daemon: { timezone = "Pacific/Pago_Pago"; };'
+		conf "$mode"
+		sync 0
+		assert_eq "$(psql_q "SELECT age FROM warehouse.youth_status WHERE person = '$pn'")" 19 "$mode: 19 a day or two before, from the same row"
+	done
+	ROOT_EXTRA= EXTRA_COLS=
 }
 
 test_kill9_mid_change_aware_load() {
