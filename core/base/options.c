@@ -1281,9 +1281,9 @@ void sp_settings_absorb(const samspor_settings *s, sp_absorb_fn absorb,
   for (size_t i = 0; i < s->nvals; i++) {
     const sp_value *v = &s->vals[i];
     absorb_str(absorb, ud, v->opt->name);
-    /* A password or token does not shape a value: leave it out, so that
-     * rotating one costs nothing. */
-    if (v->opt->flags & SAMSPOR_OPT_SECRET)
+    /* A password or token shapes no value, nor does a description or the
+     * retention: leave them out, so that changing one rewrites no row. */
+    if (v->opt->flags & (SAMSPOR_OPT_SECRET | SP_OPT_INERT))
       continue;
     absorb(ud, &v->set, sizeof v->set);
     absorb_str(absorb, ud, v->str);

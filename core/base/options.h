@@ -25,6 +25,10 @@
 /* Internal flag: a STRING option that also takes an integer (a column's
  * `from`, which is a header name or a 1-based position). */
 #define SP_OPT_INTOK 0x200u
+/* Internal flag: the option shapes no stored value (a description, the
+ * retention, the reject limits, row-level access), so a stream's row
+ * fingerprint leaves it out: changing it rewrites no row. */
+#define SP_OPT_INERT 0x400u
 
 /* The `where` of the top-level group: its members are named without it. */
 #define SP_ROOT_WHERE "the configuration"
@@ -95,8 +99,8 @@ void sp_settings_free(samspor_settings *s);
 /*
  * Every value of s and of its groups, in a fixed order and without
  * ambiguity, fed to absorb (a hash's update): two settings that differ in
- * anything but a secret feed different bytes.  For a fingerprint of what
- * a stream does (sync.c's row digests).
+ * anything but a secret or an SP_OPT_INERT option feed different bytes.  For a
+ * fingerprint of what a stream does (sync.c's row digests).
  */
 void sp_settings_absorb(const samspor_settings *s, sp_absorb_fn absorb,
                         void *ud);

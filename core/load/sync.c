@@ -1374,9 +1374,9 @@ static int tx_read_state(stream_txn *t) {
  * the pseudonym key (so a digest of source values that hold a CPR number
  * cannot be tested against guesses, and a new key starts afresh), fed
  * what the rules make of a row besides the row itself: samspor's version,
- * the stream's settings, its maps' contents and, for an age at the run
- * date, that date.  Change any of them and no row is found unchanged: the
- * next load writes every row once.
+ * the stream's settings that shape a value, its maps' contents and, for an age
+ * at the run date, that date.  Change any of them and no row is found
+ * unchanged: the next load writes every row once.
  */
 static int fingerprint(loader *l, const sp_key *key) {
   l->dstate = sodium_malloc(sizeof *l->dstate);

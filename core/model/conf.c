@@ -268,6 +268,7 @@ const samspor_option sp_column_options[] = {
      .help = "A row without a value here is rejected (NOT NULL in the table)."},
     {.name = "description",
      .type = SAMSPOR_OPT_STRING,
+     .flags = SP_OPT_INERT,
      .help = "Meaning of the column, for COMMENT ON COLUMN and the data "
              "dictionary."},
     {.name = NULL},
@@ -281,6 +282,7 @@ const samspor_option sp_stream_options[] = {
      .help = "Table in the warehouse schema (lowercase letters, digits, _)."},
     {.name = "description",
      .type = SAMSPOR_OPT_STRING,
+     .flags = SP_OPT_INERT,
      .help =
          "What the table holds, for COMMENT ON TABLE and the data dictionary."},
     {.name = "mode",
@@ -302,6 +304,7 @@ const samspor_option sp_stream_options[] = {
          "source only for newer rows."},
     {.name = "max_reject_ratio",
      .type = SAMSPOR_OPT_FLOAT,
+     .flags = SP_OPT_INERT,
      .def = "0",
      .max = 1,
      .help =
@@ -317,6 +320,7 @@ const samspor_option sp_stream_options[] = {
          "max_reject_ratio), first or last (load that row, skip the others)."},
     {.name = "max_rejects_stored",
      .type = SAMSPOR_OPT_INT,
+     .flags = SP_OPT_INERT,
      .def = "1000",
      .max = 100000000,
      .help =
@@ -326,6 +330,7 @@ const samspor_option sp_stream_options[] = {
          "far is above max_reject_ratio, reading stops and the run fails."},
     {.name = "retention",
      .type = SAMSPOR_OPT_DURATION,
+     .flags = SP_OPT_INERT,
      .min = 86400,
      .max = 200 * 365 * 86400.0,
      .help =
@@ -334,10 +339,12 @@ const samspor_option sp_stream_options[] = {
     {.name = "retention_column",
      SAMSPOR_AT(stream_conf, retention_column),
      .type = SAMSPOR_OPT_STRING,
+     .flags = SP_OPT_INERT,
      .help = "Date column that retention is measured on."},
     {.name = "restrict_by",
      SAMSPOR_AT(stream_conf, restrict_by),
      .type = SAMSPOR_OPT_STRING,
+     .flags = SP_OPT_INERT,
      .help =
          "Text column holding the housing area of each row (e.g. \"area\"): "
          "row-level security then lets an analyst login of an organisation "

@@ -253,6 +253,30 @@ test_changed_map_reaches_unchanged_rows() {
 	ROOT_EXTRA= EXTRA_COLS=
 }
 
+# What shapes no stored value — a description, the retention, the reject
+# limits, row-level access — is not in the stream's fingerprint: changing
+# it (as contrib/demo.sh widens the retention) rewrites no row, and every
+# row keeps its digest.
+test_settings_that_shape_no_value_rewrite_no_row() {
+	local mode x0 d0
+	for mode in full_refresh incremental_dedup; do
+		reset_db
+		conf "$mode"
+		gen 200 11
+		sync 0
+		x0=$(versions)
+		d0=$(psql_q "SELECT md5(string_agg(_digest::text, ',' ORDER BY _digest)) FROM warehouse.youth_status")
+		sed -i -e 's/max_reject_ratio = 0.05;/max_reject_ratio = 0.2; max_rejects_stored = 50; description = "Statusser"; retention = "100y"; retention_column = "status_date"; restrict_by = "institution";/' \
+			-e 's/{ name = "institution"; from = "institution"; rule = "keep"; }/{ name = "institution"; from = "institution"; rule = "keep"; description = "Institution"; }/' "$T/youth_status.conf"
+		assert_contains "$(cat "$T/youth_status.conf")" 'description = "Institution"' "$mode: the column's description set"
+		assert_contains "$(cat "$T/youth_status.conf")" 'restrict_by = "institution"' "$mode: the stream's options set"
+		sync 0
+		assert_eq "$(versions)" "$x0" "$mode: no row written"
+		assert_eq "$(psql_q "SELECT md5(string_agg(_digest::text, ',' ORDER BY _digest)) FROM warehouse.youth_status")" "$d0" "$mode: every row keeps its digest"
+		assert_eq "$(psql_q "SELECT obj_description('warehouse.youth_status'::regclass) LIKE 'Statusser%'")" t "$mode: the new description applied"
+	done
+}
+
 # An age at the run date changes with the date while its source row does
 # not.  Two time zones 25 hours apart always have different dates: a
 # person turning 20 today in the first is 19 in the second.
