@@ -144,6 +144,10 @@ typedef struct digest_set {
   unsigned char *seen; /* a bit per slot: met in this load */
   size_t cap, n;
   long long nulls; /* rows of the table without a digest */
+  /* digests on their way in (digest_add_soon): their slots are fetched
+   * from memory while the ones before them are stored */
+  unsigned char soon[8][16];
+  unsigned nsoon;
 } digest_set;
 
 static const unsigned char zero16[16];
@@ -188,11 +192,35 @@ static void digest_add(digest_set *ds, const unsigned char d[16]) {
   ds->n++;
 }
 
+/* digest_add, a few digests later: a table of a million rows is far
+ * larger than the cache, and each store would otherwise wait for its
+ * slot to come from memory before the next could start. */
+static void digest_add_soon(digest_set *ds, const unsigned char d[16]) {
+  unsigned k = ds->nsoon % SP_ARRAY_LEN(ds->soon);
+  if (ds->nsoon >= SP_ARRAY_LEN(ds->soon))
+    digest_add(ds, ds->soon[k]);
+  memcpy(ds->soon[k], d, 16);
+  if (ds->cap)
+    __builtin_prefetch(ds->slot + 16 * digest_home(ds, d), 1);
+  ds->nsoon++;
+}
+
+/* The digests digest_add_soon still holds, stored. */
+static void digest_add_flush(digest_set *ds) {
+  size_t n = SP_ARRAY_LEN(ds->soon);
+  size_t first = ds->nsoon > n ? ds->nsoon - n : 0;
+  for (size_t j = first; j < ds->nsoon; j++)
+    digest_add(ds, ds->soon[j % n]);
+  ds->nsoon = 0;
+}
+
 /* 0: not in the table; 1: in it, met for the first time; 2: met again. */
 static int digest_meet(digest_set *ds, const unsigned char d[16]) {
   if (!ds->cap)
     return 0;
   size_t i = digest_home(ds, d);
+  /* the seen bit's byte, fetched while the slot is */
+  __builtin_prefetch(ds->seen + i / 8, 1);
   while (memcmp(ds->slot + 16 * i, zero16, 16) != 0) {
     if (memcmp(ds->slot + 16 * i, d, 16) == 0) {
       unsigned char bit = (unsigned char)(1u << (i % 8));
@@ -226,7 +254,7 @@ static void digest_free(digest_set *ds) {
 
 /* A uuid's text as PostgreSQL's uuid_out writes it (8-4-4-4-12 lowercase
  * hex) to its 16 bytes; -1 for anything else (\N).  Arithmetic, not
- * branches: it runs once a row of the table. */
+ * branches: it may run once a row of the stage. */
 static int uuid_parse(const char *s, size_t len, unsigned char out[16]) {
   static const unsigned char at[16] = {0,  2,  4,  6,  9,  11, 14, 16,
                                        19, 21, 24, 26, 28, 30, 32, 34};
@@ -244,9 +272,73 @@ static int uuid_parse(const char *s, size_t len, unsigned char out[16]) {
   return 0;
 }
 
-/* Every _digest of table qt into ds, with one COPY (text: a uuid a line,
- * \N for a row loaded before digests were kept; such a row never matches,
- * so it is sent and compared by the server as before). */
+/*
+ * COPY ... (FORMAT binary) of one uuid column, as it arrives: a header
+ * (signature, flags, extension), then per row a field count of 1 and the
+ * field (length 16, or -1 for NULL), then a field count of -1.  The
+ * protocol sends a row a message (the header with the first), but this
+ * does not count on it: bytes are consumed only as whole items.  Returns
+ * the bytes consumed, or -1 for anything else.
+ */
+static const unsigned char copy_signature[11] = "PGCOPY\n\377\r\n";
+
+static uint32_t be32(const unsigned char *p) {
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+         p[3];
+}
+
+static long long digests_take(digest_set *ds, const unsigned char *p, size_t n,
+                              int *state) {
+  size_t at = 0;
+  for (;;) {
+    const unsigned char *q = p + at;
+    size_t left = n - at;
+    if (*state == 0) { /* the header */
+      if (left < 19)
+        return (long long)at;
+      /* flags: the low 16 bits are format-critical, bit 16 is OIDs */
+      if (memcmp(q, copy_signature, sizeof copy_signature) != 0 ||
+          (be32(q + 11) & 0x1ffffu) != 0)
+        return -1;
+      uint32_t ext = be32(q + 15);
+      if (ext > 1u << 20)
+        return -1;
+      if (left < 19 + (size_t)ext)
+        return (long long)at;
+      at += 19 + ext;
+      *state = 1;
+    } else if (*state == 1) { /* a row, or the trailer */
+      if (left < 2)
+        return (long long)at;
+      int nf = (int16_t)(q[0] << 8 | q[1]);
+      if (nf == -1) {
+        at += 2;
+        *state = 2;
+      } else if (nf != 1) {
+        return -1;
+      } else if (left < 6) {
+        return (long long)at;
+      } else if (be32(q + 2) == 0xffffffffu) {
+        ds->nulls++;
+        at += 6;
+      } else if (be32(q + 2) != 16) {
+        return -1;
+      } else if (left < 22) {
+        return (long long)at;
+      } else {
+        digest_add_soon(ds, q + 6);
+        at += 22;
+      }
+    } else {
+      return left ? -1 : (long long)at;
+    }
+  }
+}
+
+/* Every _digest of table qt into ds, with one binary COPY (a uuid's 16
+ * bytes, not its 36 characters: less for the server to format and send;
+ * NULL for a row loaded before digests were kept: such a row never
+ * matches, so it is sent and compared by the server as before). */
 static int fetch_digests(PGconn *conn, const char *qt, digest_set *ds,
                          char *err, size_t errlen) {
   char *q = sp_xasprintf("SELECT greatest(reltuples, 0)::bigint FROM pg_class "
@@ -260,7 +352,8 @@ static int fetch_digests(PGconn *conn, const char *qt, digest_set *ds,
   long long est = PQntuples(res) ? atoll(PQgetvalue(res, 0, 0)) : 0;
   PQclear(res);
   digest_init(ds, (size_t)(est > 0 ? est + est / 16 : 0));
-  q = sp_xasprintf("COPY (SELECT _digest FROM %s) TO STDOUT", qt);
+  q = sp_xasprintf("COPY (SELECT _digest FROM %s) TO STDOUT (FORMAT binary)",
+                   qt);
   res = PQexec(conn, q);
   free(q);
   if (PQresultStatus(res) != PGRES_COPY_OUT) {
@@ -271,16 +364,43 @@ static int fetch_digests(PGconn *conn, const char *qt, digest_set *ds,
     return rc;
   }
   PQclear(res);
-  char *line;
+  sp_buf pend; /* bytes of an item split across messages */
+  sp_buf_init(&pend);
+  int state = 0;
+  char *msg;
   int len;
-  while ((len = PQgetCopyData(conn, &line, 0)) > 0) {
-    unsigned char d[16];
-    if (uuid_parse(line, (size_t)len, d) == 0)
-      digest_add(ds, d);
-    else
-      ds->nulls++;
-    PQfreemem(line);
+  while ((len = PQgetCopyData(conn, &msg, 0)) > 0) {
+    const unsigned char *p = (const unsigned char *)msg;
+    size_t n = (size_t)len;
+    if (pend.len) {
+      sp_buf_append(&pend, msg, n);
+      p = (const unsigned char *)pend.data;
+      n = pend.len;
+    }
+    long long used = rc ? (long long)n : digests_take(ds, p, n, &state);
+    if (used < 0) {
+      rc = SAMSPOR_EIO;
+      snprintf(err, errlen,
+               "cannot read the table's digests: unexpected "
+               "COPY data");
+      used = (long long)n;
+    }
+    if (pend.len) {
+      memmove(pend.data, pend.data + used, n - (size_t)used);
+      pend.len = n - (size_t)used;
+    } else if ((size_t)used < n) {
+      sp_buf_append(&pend, p + used, n - (size_t)used);
+    }
+    PQfreemem(msg);
   }
+  digest_add_flush(ds);
+  if (!rc && len == -1 && (state != 2 || pend.len)) {
+    rc = SAMSPOR_EIO;
+    snprintf(err, errlen,
+             "cannot read the table's digests: the COPY data "
+             "ended early");
+  }
+  sp_buf_free(&pend);
   while ((res = PQgetResult(conn)) != NULL) {
     if (PQresultStatus(res) != PGRES_COMMAND_OK && !rc) {
       rc = sp_pg_classify(conn, res);
@@ -335,9 +455,10 @@ typedef struct loader {
   FILE *positions;      /* keyed streams: the position of each COPY row, a line
                            each, to name both rows of a duplicate key */
   int digest;           /* rows carry their _digest */
-  crypto_generichash_state *dstate; /* with digest: the hash keyed and fed
-                                       the stream's fingerprint (wiped
-                                       memory: it is key-equivalent) */
+  unsigned char *dkey;  /* with digest: the row hash's key, made from the
+                           stream's fingerprint (wiped memory: it is
+                           key-equivalent) */
+  sp_buf drow;          /* a row's fields, serialised for the row hash */
   digest_set *known;    /* the table's digests: rows found there are not
                            sent (NULL: every row is sent) */
   FILE *unchanged;      /* with known: an unchanged_row for each row not
@@ -557,23 +678,36 @@ static void absorb_hash(void *ud, const void *p, size_t n) {
 
 /*
  * A row's digest: of the source values it is made from (the fields the
- * stream reads, as the plugin delivered them), hashed under the stream's
- * fingerprint (tx_rules).  Equal digests mean the same table row, so a row
- * found in the table needs none of the rules' work (most of a sync's CPU:
- * the pseudonyms' HMAC above all).
+ * stream reads, as the plugin delivered them), each with its length as a
+ * LEB128 prefix (0: absent, else length + 1), so that no two rows feed the
+ * same bytes; hashed with SipHash-2-4's 128-bit variant under a key made
+ * from the stream's fingerprint (fingerprint).  A keyed PRF is all change
+ * detection needs, and it costs a sixth of BLAKE2b on a row this short:
+ * it runs on every row the source delivers.  Equal digests mean the same
+ * table row, so a row found in the table needs none of the rules' work
+ * (most of a sync's CPU: the pseudonyms' HMAC above all).
  */
 static void row_digest(loader *l, unsigned char d[16]) {
-  crypto_generichash_state h = *l->dstate;
+  size_t need = 0;
+  for (size_t i = 0; i < l->st->nfields; i++)
+    need += l->fields[i].len + 10;
+  sp_buf_reset(&l->drow);
+  sp_buf_reserve(&l->drow, need);
+  unsigned char *o = (unsigned char *)l->drow.data;
   for (size_t i = 0; i < l->st->nfields; i++) {
-    /* absent, or present with its length: no two rows feed the same bytes */
-    unsigned long long n = l->fields[i].ptr ? l->fields[i].len + 1 : 0;
-    crypto_generichash_update(&h, (const unsigned char *)&n, sizeof n);
-    if (n > 1)
-      crypto_generichash_update(&h, (const unsigned char *)l->fields[i].ptr,
-                                l->fields[i].len);
+    uint64_t n = l->fields[i].ptr ? (uint64_t)l->fields[i].len + 1 : 0;
+    do {
+      *o++ = (unsigned char)((n & 0x7f) | (n > 0x7f ? 0x80 : 0));
+      n >>= 7;
+    } while (n);
+    if (l->fields[i].ptr && l->fields[i].len) {
+      memcpy(o, l->fields[i].ptr, l->fields[i].len);
+      o += l->fields[i].len;
+    }
   }
-  crypto_generichash_final(&h, d, 16);
-  sodium_memzero(&h, sizeof h);
+  crypto_shorthash_siphashx24(
+      d, (const unsigned char *)l->drow.data,
+      (unsigned long long)(o - (unsigned char *)l->drow.data), l->dkey);
 }
 
 /* A row found in the table as it is: not sent, its ordinal and digest
@@ -1370,26 +1504,33 @@ static int tx_read_state(stream_txn *t) {
 }
 
 /*
- * The state every row digest starts from: BLAKE2b keyed with a subkey of
- * the pseudonym key (so a digest of source values that hold a CPR number
- * cannot be tested against guesses, and a new key starts afresh), fed
- * what the rules make of a row besides the row itself: samspor's version,
- * the stream's settings that shape a value, its maps' contents and, for an age
- * at the run date, that date.  Change any of them and no row is found
- * unchanged: the next load writes every row once.
+ * The key of every row digest: BLAKE2b keyed with a subkey of the pseudonym
+ * key (so a digest of source values that hold a CPR number cannot be
+ * tested against guesses, and a new key starts afresh), fed what the rules
+ * make of a row besides the row itself: samspor's version, the stream's
+ * settings that shape a value, its maps' contents and, for an age at the
+ * run date, that date.  Change any of them and no row is found unchanged:
+ * the next load writes every row once.
  */
 static int fingerprint(loader *l, const sp_key *key) {
-  l->dstate = sodium_malloc(sizeof *l->dstate);
-  if (!l->dstate)
+  l->dkey = sodium_malloc(crypto_shorthash_siphashx24_KEYBYTES);
+  crypto_generichash_state *h = sodium_malloc(sizeof *h);
+  if (!l->dkey || !h) {
+    if (h)
+      sodium_free(h);
     return SAMSPOR_ENOMEM;
+  }
   unsigned char sub[32];
   sp_key_derive(key, 1, "rowdgst1", sub);
-  crypto_generichash_init(l->dstate, sub, sizeof sub, 16);
+  crypto_generichash_init(h, sub, sizeof sub,
+                          crypto_shorthash_siphashx24_KEYBYTES);
   sodium_memzero(sub, sizeof sub);
-  static const char v[] = "samspor row digest 1 " PACKAGE_VERSION;
-  crypto_generichash_update(l->dstate, (const unsigned char *)v, sizeof v);
-  sp_settings_absorb(l->st->s, absorb_hash, l->dstate);
-  sp_rules_absorb(l->rules, absorb_hash, l->dstate);
+  static const char v[] = "samspor row digest 2 " PACKAGE_VERSION;
+  crypto_generichash_update(h, (const unsigned char *)v, sizeof v);
+  sp_settings_absorb(l->st->s, absorb_hash, h);
+  sp_rules_absorb(l->rules, absorb_hash, h);
+  crypto_generichash_final(h, l->dkey, crypto_shorthash_siphashx24_KEYBYTES);
+  sodium_free(h); /* zeroes it */
   return 0;
 }
 
@@ -1775,6 +1916,7 @@ static int sync_stream(sp_syncer *s, const sp_connector *cc,
   l.connector = cc->name;
   sp_buf_init(&l.rec);
   sp_buf_init(&l.copy);
+  sp_buf_init(&l.drow);
   l.off = sp_xcalloc(st->nfields + 1, sizeof(size_t));
   l.len = sp_xcalloc(st->nfields + 1, sizeof(size_t));
   l.fields = sp_xcalloc(st->nfields + 1, sizeof(sp_field));
@@ -1879,8 +2021,10 @@ static int sync_stream(sp_syncer *s, const sp_connector *cc,
                 r->duplicates, sp_get_string(st->s, "on_duplicate"));
   }
   sp_rules_free(l.rules);
-  if (l.dstate)
-    sodium_free(l.dstate); /* zeroes it */
+  if (l.dkey)
+    sodium_free(l.dkey); /* zeroes it */
+  sp_wipe(l.drow.data, l.drow.cap);
+  sp_buf_free(&l.drow);
   sp_buf_free(&l.rec);
   sp_buf_free(&l.copy);
   free(l.off);
