@@ -135,7 +135,7 @@ static int load_forgotten(PGconn *conn, const sp_stream *st,
  * table, fetched at the start of a load: an incoming row whose digest is
  * here is already in the table, unchanged, and is not sent.  Open
  * addressing over 16-byte digests (random, so their first 8 bytes are the
- * hash), filled to at most 0.8: about 23 bytes per row of the table with
+ * hash), filled to at most 0.8: about 21 bytes per row of the table with
  * the seen bitmap, the one part of a load's memory that grows with the
  * table.
  */
