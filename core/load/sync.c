@@ -276,9 +276,9 @@ static int uuid_parse(const char *s, size_t len, unsigned char out[16]) {
  * COPY ... (FORMAT binary) of one uuid column, as it arrives: a header
  * (signature, flags, extension), then per row a field count of 1 and the
  * field (length 16, or -1 for NULL), then a field count of -1.  The
- * protocol sends a row a message (the header with the first), but this
- * does not count on it: bytes are consumed only as whole items.  Returns
- * the bytes consumed, or -1 for anything else.
+ * protocol sends each row in a CopyData message of its own (the header
+ * with the first, the trailer alone), so a message holds whole items.
+ * Returns the bytes consumed, or -1 for anything else.
  */
 static const unsigned char copy_signature[11] = "PGCOPY\n\377\r\n";
 
@@ -364,43 +364,25 @@ static int fetch_digests(PGconn *conn, const char *qt, digest_set *ds,
     return rc;
   }
   PQclear(res);
-  sp_buf pend; /* bytes of an item split across messages */
-  sp_buf_init(&pend);
   int state = 0;
   char *msg;
   int len;
   while ((len = PQgetCopyData(conn, &msg, 0)) > 0) {
-    const unsigned char *p = (const unsigned char *)msg;
-    size_t n = (size_t)len;
-    if (pend.len) {
-      sp_buf_append(&pend, msg, n);
-      p = (const unsigned char *)pend.data;
-      n = pend.len;
-    }
-    long long used = rc ? (long long)n : digests_take(ds, p, n, &state);
-    if (used < 0) {
+    /* after an error, the rest is read and dropped */
+    if (!rc && digests_take(ds, (const unsigned char *)msg, (size_t)len,
+                            &state) != len) {
       rc = SAMSPOR_EIO;
       snprintf(err, errlen,
-               "cannot read the table's digests: unexpected "
-               "COPY data");
-      used = (long long)n;
-    }
-    if (pend.len) {
-      memmove(pend.data, pend.data + used, n - (size_t)used);
-      pend.len = n - (size_t)used;
-    } else if ((size_t)used < n) {
-      sp_buf_append(&pend, p + used, n - (size_t)used);
+               "cannot read the table's digests: unexpected COPY data");
     }
     PQfreemem(msg);
   }
   digest_add_flush(ds);
-  if (!rc && len == -1 && (state != 2 || pend.len)) {
+  if (!rc && len == -1 && state != 2) {
     rc = SAMSPOR_EIO;
     snprintf(err, errlen,
-             "cannot read the table's digests: the COPY data "
-             "ended early");
+             "cannot read the table's digests: the COPY data ended early");
   }
-  sp_buf_free(&pend);
   while ((res = PQgetResult(conn)) != NULL) {
     if (PQresultStatus(res) != PGRES_COMMAND_OK && !rc) {
       rc = sp_pg_classify(conn, res);
