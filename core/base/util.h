@@ -161,6 +161,54 @@ static inline void sp_copy_escape(sp_buf *b, const char *s, size_t n) {
   b->data[b->len] = '\0';
 }
 
+/*
+ * PostgreSQL's binary COPY format (the protocol's "COPY ... (FORMAT
+ * binary)"), which the server reads without parsing text: a date is a
+ * day count, a uuid its 16 bytes.  Integers are big-endian.  A load
+ * starts with SP_COPY_BIN_HEADER (signature, flags 0, no extension); each
+ * row is its field count (16 bits) and each field its length (32 bits, -1
+ * for NULL) and bytes; SP_COPY_BIN_TRAILER ends the data.
+ */
+#define SP_COPY_BIN_HEADER "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0"
+#define SP_COPY_BIN_HEADER_LEN 19
+#define SP_COPY_BIN_TRAILER "\377\377"
+
+static inline char *sp_put_be16(char *o, uint16_t v) {
+  o[0] = (char)(v >> 8);
+  o[1] = (char)v;
+  return o + 2;
+}
+
+static inline char *sp_put_be32(char *o, uint32_t v) {
+  o[0] = (char)(v >> 24);
+  o[1] = (char)(v >> 16);
+  o[2] = (char)(v >> 8);
+  o[3] = (char)v;
+  return o + 4;
+}
+
+static inline char *sp_put_be64(char *o, uint64_t v) {
+  return sp_put_be32(sp_put_be32(o, (uint32_t)(v >> 32)), (uint32_t)v);
+}
+
+/* One bigint field of a binary COPY row. */
+static inline void sp_copy_bin_int8(sp_buf *b, long long v) {
+  sp_buf_reserve(b, 13);
+  char *o = sp_put_be32(b->data + b->len, 8);
+  o = sp_put_be64(o, (uint64_t)v);
+  b->len = (size_t)(o - b->data);
+  b->data[b->len] = '\0';
+}
+
+/* One field of n bytes (a uuid's 16) of a binary COPY row. */
+static inline void sp_copy_bin_bytes(sp_buf *b, const void *p, size_t n) {
+  sp_buf_reserve(b, n + 5);
+  char *o = sp_put_be32(b->data + b->len, (uint32_t)n);
+  memcpy(o, p, n);
+  b->len = (size_t)(o + n - b->data);
+  b->data[b->len] = '\0';
+}
+
 /* Takes n bytes at p, as a hash's update does: for functions that feed
  * what they hold to a fingerprint without knowing the hash. */
 typedef void (*sp_absorb_fn)(void *ud, const void *p, size_t n);

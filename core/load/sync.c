@@ -414,6 +414,7 @@ typedef struct loader {
   sp_rules *rules;
   long long run_id;
   char run_suffix[32]; /* "\t<run_id>\n": appended to each COPY line */
+  int binary;          /* the COPY is in binary format (sp_rules_binary) */
 
   sp_buf rec;  /* the current record's field values */
   size_t *off; /* per field: offset into rec, SIZE_MAX: NULL */
@@ -778,6 +779,8 @@ static int l_record_end(samspor_sink *sink) {
       sent = 0;
       if (keep_unchanged(l, d, met))
         return l->rc;
+    } else if (l->binary) {
+      sp_copy_bin_bytes(&l->copy, d, 16);
     } else {
       char u[37];
       sp_uuid_format(d, u);
@@ -785,10 +788,15 @@ static int l_record_end(samspor_sink *sink) {
       sp_buf_append(&l->copy, u, 36);
     }
   }
-  if (sent && l->known)
+  if (sent && l->binary) {
+    sp_copy_bin_int8(&l->copy, l->run_id);
+    if (l->known)
+      sp_copy_bin_int8(&l->copy, l->rows);
+  } else if (sent && l->known) {
     sp_buf_printf(&l->copy, "\t%lld\t%lld\n", l->run_id, l->rows);
-  else if (sent)
+  } else if (sent) {
     sp_buf_puts(&l->copy, l->run_suffix);
+  }
   if (l->positions && spool_position(l))
     return l->rc;
   if (l->copy.len >= COPY_CHUNK)
@@ -849,6 +857,8 @@ static char *column_list(PGconn *conn, const sp_stream *st) {
 
 /* End the COPY and collect its result. */
 static int finish_copy(loader *l) {
+  if (!l->rc && l->binary)
+    sp_buf_append(&l->copy, SP_COPY_BIN_TRAILER, 2);
   int rc = l->rc ? l->rc : flush_copy(l);
   if (PQputCopyEnd(l->conn, rc ? "samspor: load abandoned" : NULL) != 1 &&
       !rc) {
@@ -1647,15 +1657,28 @@ static int tx_open_copy(stream_txn *t) {
     if (rc)
       return rc;
   }
+  /* Binary rows, where every column has an exact binary form: the
+   * server's text parsing (dates and numbers above all) took two thirds
+   * of its time in a typed load.  The extra fields: _digest, _run_id and
+   * a stage's _ord. */
+  loader *l = t->l;
+  l->binary = sp_rules_binary(l->rules, (l->digest ? 1 : 0) + 1 +
+                                            (t->aware ? 1 : 0)) == 0;
+  const char *with = l->binary && t->freeze ? " WITH (FORMAT binary, FREEZE)"
+                     : l->binary            ? " WITH (FORMAT binary)"
+                     : t->freeze            ? " WITH (FREEZE)"
+                                            : "";
   sp_buf_reset(&t->sql);
   sp_buf_printf(&t->sql, "COPY %s (%s, _run_id%s) FROM STDIN%s",
                 t->staged ? "samspor_stage" : qt, t->dcols,
-                t->aware ? ", _ord" : "", t->freeze ? " WITH (FREEZE)" : "");
+                t->aware ? ", _ord" : "", with);
   PGresult *res = PQexec(conn, t->sql.data);
   rc = 0;
   if (PQresultStatus(res) != PGRES_COPY_IN) {
     rc = sp_pg_classify(conn, res);
     snprintf(t->err, t->errlen, "cannot start COPY: %s", PQerrorMessage(conn));
+  } else if (l->binary) {
+    sp_buf_append(&l->copy, SP_COPY_BIN_HEADER, SP_COPY_BIN_HEADER_LEN);
   }
   PQclear(res);
   return rc;

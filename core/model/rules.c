@@ -155,6 +155,8 @@ struct sp_rules {
   int ok;         /* set holding the last accepted row, -1: none */
   sp_buf scratch; /* lookups */
   int run_y, run_m, run_d;
+  int binary; /* rows in binary COPY format (sp_rules_binary) */
+  int extra;  /* with binary: fields the caller appends to each row */
   int (*is_forgotten)(void *, const char *, const unsigned char[16]);
   int (*was_forgotten)(void *, const char *, const unsigned char[16],
                        const unsigned char[16]);
@@ -1036,6 +1038,141 @@ static const char *compute(sp_rules *r, rcol *c, int set, const char *p,
   return NULL;
 }
 
+/* ---- binary COPY rows -------------------------------------------------- */
+
+/* A canonical integer's value (sign and digits, range checked). */
+static long long canonical_int(const char *s, size_t n) {
+  size_t i = s[0] == '-';
+  unsigned long long v = 0;
+  for (; i < n; i++)
+    v = v * 10 + (unsigned long long)(s[i] - '0');
+  return s[0] == '-' ? (long long)(0 - v) : (long long)v;
+}
+
+/* Four decimal digits at s (n of them, n <= 4; right-padded with zeros
+ * when pad, as a fraction's last group is) as one base-10000 digit. */
+static unsigned group_of(const char *s, size_t n, int pad) {
+  unsigned v = 0;
+  for (size_t i = 0; i < n; i++)
+    v = v * 10 + (unsigned)(s[i] - '0');
+  for (size_t i = n; pad && i < 4; i++)
+    v *= 10;
+  return v;
+}
+
+/*
+ * A canonical numeric ("-12345.670") as numeric_send writes it: the
+ * number of base-10000 digits, the weight of the first (its power of
+ * 10000), the sign (0 or 0x4000), the display scale (the digits after the
+ * point, so 12345.670 keeps its three), then the digits.  The integer
+ * part's groups are aligned at the point from the right, the fraction's
+ * from the left; zero groups at either end are allowed, and the server
+ * drops them as it does for text input.  Returns the end.
+ */
+static char *put_numeric(char *o, const char *s, size_t n) {
+  int neg = s[0] == '-';
+  const char *ip = s + neg, *end = s + n;
+  const char *dot = memchr(ip, '.', (size_t)(end - ip));
+  size_t il = (size_t)((dot ? dot : end) - ip);
+  if (il == 1 && ip[0] == '0')
+    il = 0; /* "0.5": no integer groups */
+  const char *fp = dot ? dot + 1 : end;
+  size_t fl = (size_t)(end - fp);
+  size_t ig = (il + 3) / 4, fg = (fl + 3) / 4;
+  o = sp_put_be32(o, (uint32_t)(8 + 2 * (ig + fg)));
+  o = sp_put_be16(o, (uint16_t)(ig + fg));
+  o = sp_put_be16(o, (uint16_t)(int16_t)((int)ig - 1));
+  o = sp_put_be16(o, neg ? 0x4000 : 0);
+  o = sp_put_be16(o, (uint16_t)fl);
+  size_t first = il - 4 * (ig ? ig - 1 : 0); /* digits of the top group */
+  for (size_t g = 0, at = 0; g < ig; g++) {
+    size_t k = g == 0 ? first : 4;
+    o = sp_put_be16(o, (uint16_t)group_of(ip + at, k, 0));
+    at += k;
+  }
+  for (size_t g = 0; g < fg; g++) {
+    size_t k = fl - 4 * g < 4 ? fl - 4 * g : 4;
+    o = sp_put_be16(o, (uint16_t)group_of(fp + 4 * g, k, 1));
+  }
+  return o;
+}
+
+/*
+ * The row in binary COPY format, from the canonical values: the server
+ * then parses no text (typed rows load in about a third of the time).
+ * sp_rules_binary has checked every column has a binary form here.
+ */
+static void put_binary_row(sp_rules *r, int set, sp_buf *out) {
+  /* 4 for the length; a numeric takes 8 + 2 per 4 digits, at most 16
+   * more than its text; the fixed-size values at most 16 */
+  size_t need = 2;
+  for (size_t ci = 0; ci < r->ncols; ci++)
+    need += 4 + (r->cols[ci].null[set] ? 0 : r->cols[ci].len[set] + 24);
+  sp_buf_reserve(out, need + 1);
+  char *o = sp_put_be16(out->data + out->len,
+                        (uint16_t)(r->ncols + (size_t)r->extra));
+  for (size_t ci = 0; ci < r->ncols; ci++) {
+    const rcol *c = &r->cols[ci];
+    if (c->null[set]) {
+      o = sp_put_be32(o, 0xffffffffu);
+      continue;
+    }
+    const char *v = r->vals[set].data + c->off[set];
+    size_t n = c->len[set];
+    switch (c->op) {
+    case OP_PSEUDONYM:
+      o = sp_put_be32(o, 16);
+      memcpy(o, c->pseudo[set], 16);
+      o += 16;
+      break;
+    case OP_INT:
+    case OP_BIRTH_YEAR:
+    case OP_AGE:
+    case OP_DATE_YEAR:
+      o = sp_put_be32(o, 4);
+      o = sp_put_be32(o, (uint32_t)canonical_int(v, n));
+      break;
+    case OP_BIGINT:
+      o = sp_put_be32(o, 8);
+      o = sp_put_be64(o, (uint64_t)canonical_int(v, n));
+      break;
+    case OP_NUMERIC:
+      o = put_numeric(o, v, n);
+      break;
+    case OP_DATE:
+    case OP_DATE_MONTH:
+    case OP_BIRTH_MONTH: {
+      /* days since 2000-01-01, PostgreSQL's epoch */
+      int y = (int)group_of(v, 4, 0), m = (int)group_of(v + 5, 2, 0),
+          d = (int)group_of(v + 8, 2, 0);
+      o = sp_put_be32(o, 4);
+      o = sp_put_be32(o, (uint32_t)(days_from_civil(y, m, d) -
+                                    days_from_civil(2000, 1, 1)));
+      break;
+    }
+    case OP_BOOL:
+      o = sp_put_be32(o, 1);
+      *o++ = v[0] == 't';
+      break;
+    default: /* text: the UTF-8 bytes */
+      o = sp_put_be32(o, (uint32_t)n);
+      memcpy(o, v, n);
+      o += n;
+    }
+  }
+  out->len = (size_t)(o - out->data);
+  out->data[out->len] = '\0';
+}
+
+int sp_rules_binary(sp_rules *r, int extra) {
+  for (size_t ci = 0; ci < r->ncols; ci++)
+    if (r->cols[ci].op == OP_TIMESTAMP)
+      return -1;
+  r->binary = 1;
+  r->extra = extra;
+  return 0;
+}
+
 static int reject(sp_reject_info *rej, int column, const char *reason) {
   if (rej) {
     rej->column = column;
@@ -1089,7 +1226,6 @@ int sp_rules_apply(sp_rules *r, const sp_field *fields, sp_buf *out,
   if (bad_col >= 0)
     return reject(rej, bad_col, bad_reason);
 
-  size_t need = 0;
   for (size_t k = r->npseudo; k < r->ncols; k++) {
     size_t ci = r->order[k];
     rcol *c = &r->cols[ci];
@@ -1100,6 +1236,12 @@ int sp_rules_apply(sp_rules *r, const sp_field *fields, sp_buf *out,
     if (why)
       return reject(rej, (int)ci, why);
   }
+  if (r->binary) {
+    put_binary_row(r, set, out);
+    r->ok = set;
+    return SP_ROW_OK;
+  }
+  size_t need = 0;
   for (size_t ci = 0; ci < r->ncols; ci++) {
     const rcol *c = &r->cols[ci];
     need += c->null[set] ? 3 : (c->escape ? 2 * c->len[set] : c->len[set]) + 1;

@@ -1,6 +1,7 @@
 /*
  * rules.h — the column-rule engine: one record's source field values in,
- * one line of PostgreSQL COPY text for the stream's table out.
+ * one row of PostgreSQL COPY (text, or binary: sp_rules_binary) for the
+ * stream's table out.
  *
  * Each column of a stream (SPEC.md, "Configuration": columns) has a rule:
  *
@@ -110,6 +111,16 @@ int sp_rules_new(const sp_stream *st, const sp_rules_env *env, sp_rules **out,
 
 /* Free the rules, wiping the row buffers.  NULL is allowed. */
 void sp_rules_free(sp_rules *r);
+
+/*
+ * Write rows in PostgreSQL's binary COPY format (util.h) from now on:
+ * each row's field count is the stream's columns plus `extra`, fields the
+ * caller appends after sp_rules_apply.  Returns 0, or -1 (and nothing
+ * changes) when a column has no exact binary form here: a timestamp
+ * without an offset is read in the session's time zone, which only the
+ * server applies.  sp_rules_value still gives the canonical text.
+ */
+int sp_rules_binary(sp_rules *r, int extra);
 
 #define SP_ROW_OK 0
 #define SP_ROW_REJECT 1

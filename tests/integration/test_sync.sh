@@ -421,4 +421,90 @@ test_password_file_and_service_name() {
 	assert_match "$OUT" "loaded 10" "loaded through the service name"
 }
 
+# Rows go to the server in binary COPY format where every column has an
+# exact binary form, and in text otherwise (a timestamp without an offset
+# is read in the session's zone).  The same file, loaded both ways, gives
+# the same values (not the same _digest: the stream differs by a column):
+# edge values of every type, NULLs, negative numbers and
+# zeros, long numerics, the calendar's ends, text COPY would escape.
+test_binary_and_text_copy_give_the_same_rows() {
+	reset_db
+	mkdir -p "$T/in"
+	[[ -f $T/key ]] || "$SAMSPOR" keygen "$T/key" 2>/dev/null
+	python3 - "$T/in/types.csv" <<-'PY'
+		import io, random, sys
+		random.seed(7)
+		nums = ["0", "-0.00", "0.0001", "-0.5", "1", "10000", "9999.9999",
+		        "12345.6789", "100000000", "-1234567890123456789012345678901234567890.123456789",
+		        "0.00000001", "42.10", "-10000.0001", "7", "99999999", ""]
+		ints = ["0", "-2147483648", "2147483647", "1", "-1", "", "10000", "65536"]
+		bigs = ["-9223372036854775808", "9223372036854775807", "0", "", "4294967296", "-1"]
+		dates = ["0001-01-01", "9999-12-31", "2000-01-01", "1999-12-31", "2000-02-29",
+		         "1900-03-01", "2024-02-29", "1970-01-01", ""]
+		texts = ["", "plain", "tab\there", "back\\slash", "æøå ÆØÅ", "ünïcødé €", "x" * 300, "'quote\""]
+		bools = ["ja", "nej", "true", "f", ""]
+		with io.open(sys.argv[1], "w", encoding="utf-8", newline="") as f:
+		    f.write("id;cpr;t;i;b;n;d;bo;ts\n")
+		    for k in range(400):
+		        day, month = random.randint(1, 28), random.randint(1, 12)
+		        cpr = "%02d%02d%02d%04d" % (day, month, random.randint(0, 99), random.randint(0, 3999))  # born 1900-1999
+		        t = random.choice(texts).replace(";", ",")
+		        f.write(";".join([str(k), cpr, '"%s"' % t.replace('"', '""'), random.choice(ints),
+		                          random.choice(bigs), random.choice(nums), random.choice(dates),
+		                          random.choice(bools), "2024-05-01T10:00:00"]) + "\n")
+	PY
+	local name ts
+	for name in bin txt; do
+		ts=""
+		[[ $name == txt ]] && ts='{ name = "ts"; from = "ts"; type = "timestamp"; },'
+		cat >"$T/$name.conf" <<-EOF
+			warehouse: { conninfo = "$SP_CONNINFO"; };
+			pseudonym: { key_file = "$T/key"; };
+			connectors = ( { name = "c_$name"; plugin = "csv";
+			  source = { url = "$T/in/types.csv"; };
+			  streams = ( { table = "types_$name"; mode = "full_refresh"; key = ["id"];
+			    columns = (
+			      { name = "id"; from = "id"; type = "int"; },
+			      { name = "person"; from = "cpr"; rule = "pseudonym"; kind = "cpr"; },
+			      { name = "birth_year"; from = "cpr"; rule = "cpr_birth_year"; },
+			      { name = "birth_month"; from = "cpr"; rule = "cpr_birth_month"; },
+			      { name = "gender"; from = "cpr"; rule = "cpr_gender"; },
+			      { name = "age"; from = "cpr"; rule = "age"; },
+			      { name = "age_band"; from = "cpr"; rule = "age_band"; bands = [0, 18, 30, 65]; },
+			      { name = "t"; from = "t"; rule = "keep"; type = "text"; },
+			      { name = "i"; from = "i"; type = "int"; },
+			      { name = "b"; from = "b"; type = "bigint"; },
+			      { name = "n"; from = "n"; type = "numeric"; },
+			      { name = "d"; from = "d"; type = "date"; },
+			      { name = "d_month"; from = "d"; rule = "date_month"; },
+			      { name = "d_year"; from = "d"; rule = "date_year"; },
+			      $ts
+			      { name = "bo"; from = "bo"; type = "boolean"; }
+			    ); } ); } );
+		EOF
+	done
+	psql_q "ALTER SYSTEM SET log_statement = 'all'" >/dev/null
+	psql_q "SELECT pg_reload_conf()" >/dev/null
+	: >"$SP_PG_DIR/postgres.log"
+	assert_exit 0 "$SAMSPOR" -c "$T/bin.conf" sync
+	assert_match "$OUT" "loaded 400" "all rows loaded in binary"
+	assert_exit 0 "$SAMSPOR" -c "$T/txt.conf" sync
+	assert_match "$OUT" "loaded 400" "all rows loaded as text"
+	psql_q "ALTER SYSTEM RESET log_statement" >/dev/null
+	psql_q "SELECT pg_reload_conf()" >/dev/null
+	local log
+	log=$(cat "$SP_PG_DIR/postgres.log")
+	assert_match "$log" 'COPY "?warehouse"?\."?types_bin"? .*FORMAT binary' "the table without a timestamp is loaded in binary"
+	assert_match "$log" 'COPY "?warehouse"?\."?types_txt"? .*STDIN WITH \(FREEZE\)' "the table with a timestamp is loaded as text"
+	local cols="id, person, birth_year, birth_month, gender, age, age_band, t, i, b, n, d, d_month, d_year, bo"
+	local q="SELECT count(*) FROM (SELECT $cols FROM warehouse.types_bin EXCEPT ALL SELECT $cols FROM warehouse.types_txt) x"
+	assert_eq "$(psql_q "$q")" "0" "every binary row is a text row"
+	q="SELECT count(*) FROM (SELECT $cols FROM warehouse.types_txt EXCEPT ALL SELECT $cols FROM warehouse.types_bin) x"
+	assert_eq "$(psql_q "$q")" "0" "every text row is a binary row"
+	# numeric's display scale and the text form of every value, not only equality
+	q="SELECT md5(string_agg(concat_ws('|', $cols), ',' ORDER BY id)) FROM warehouse.types_%s"
+	assert_eq "$(psql_q "$(printf "$q" bin)")" "$(psql_q "$(printf "$q" txt)")" "the same text of every value"
+	assert_eq "$(psql_q "SELECT count(DISTINCT n::text) > 10 AND count(*) FILTER (WHERE n IS NULL) > 0 AND min(d) = '0001-01-01' AND max(d) = '9999-12-31' AND min(b) < 0 FROM warehouse.types_bin")" "t" "the edge values are there"
+}
+
 run_tests

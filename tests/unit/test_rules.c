@@ -393,6 +393,64 @@ static void test_int(void **state) {
   fx_free(f);
 }
 
+/* Apply in binary COPY format (one extra field) and expect these bytes
+ * after the field count. */
+static void expect_binary(fx *f, const char *v, const unsigned char *want,
+                          size_t n) {
+  clear_fields(f);
+  set(f, "v", v);
+  sp_buf_reset(&f->out);
+  assert_int_equal(sp_rules_apply(f->r, f->fields, &f->out, NULL), SP_ROW_OK);
+  assert_int_equal(f->out.len, 2 + n);
+  assert_memory_equal(f->out.data, "\0\2", 2); /* 1 column + 1 extra */
+  assert_memory_equal(f->out.data + 2, want, n);
+}
+
+/* Binary COPY rows: numeric_send's base-10000 groups aligned at the point,
+ * with the display scale written; days since 2000-01-01; big-endian
+ * integers; NULL as length -1; a timestamp column stays in text. */
+static void test_binary_rows(void **state) {
+  (void)state;
+  fx *f = one_col("type = \"numeric\";");
+  assert_int_equal(sp_rules_binary(f->r, 1), 0);
+  /* 12345.670: 3 digits, weight 1, +, dscale 3: 1 2345 6700 */
+  static const unsigned char n1[] = {0, 0, 0, 14, 0, 3, 0,  1,  0,
+                                     0, 0, 3, 0,  1, 9, 41, 26, 44};
+  expect_binary(f, "12345.670", n1, sizeof n1);
+  /* -0.05: 1 digit, weight -1, -, dscale 2: 500 */
+  static const unsigned char n2[] = {0,    0,    0, 10, 0, 1, 0xff,
+                                     0xff, 0x40, 0, 0,  2, 1, 0xf4};
+  expect_binary(f, "-0.05", n2, sizeof n2);
+  /* 0: no digits */
+  static const unsigned char n3[] = {0, 0, 0, 8, 0, 0, 0xff, 0xff, 0, 0, 0, 0};
+  expect_binary(f, "0", n3, sizeof n3);
+  /* 10000: 1 0000, weight 1 */
+  static const unsigned char n4[] = {0, 0, 0, 12, 0, 2, 0, 1,
+                                     0, 0, 0, 0,  0, 1, 0, 0};
+  expect_binary(f, "10000", n4, sizeof n4);
+  static const unsigned char null[] = {0xff, 0xff, 0xff, 0xff};
+  expect_binary(f, "", null, sizeof null);
+  fx_free(f);
+
+  f = one_col("type = \"date\";");
+  assert_int_equal(sp_rules_binary(f->r, 1), 0);
+  static const unsigned char d1[] = {0, 0, 0, 4, 0, 0, 0, 0};
+  expect_binary(f, "2000-01-01", d1, sizeof d1);
+  static const unsigned char d2[] = {0, 0, 0, 4, 0xff, 0xff, 0xff, 0xff};
+  expect_binary(f, "1999-12-31", d2, sizeof d2);
+  fx_free(f);
+
+  f = one_col("type = \"int\";");
+  assert_int_equal(sp_rules_binary(f->r, 1), 0);
+  static const unsigned char i1[] = {0, 0, 0, 4, 0x80, 0, 0, 0};
+  expect_binary(f, "-2147483648", i1, sizeof i1);
+  fx_free(f);
+
+  f = one_col("type = \"timestamp\";");
+  assert_int_equal(sp_rules_binary(f->r, 1), -1);
+  fx_free(f);
+}
+
 static void test_numeric(void **state) {
   (void)state;
   fx *f = one_col("type = \"numeric\"; decimal_comma = true;");
@@ -1433,6 +1491,7 @@ int main(void) {
       T(test_text),
       T(test_int),
       T(test_numeric),
+      T(test_binary_rows),
       T(test_date_iso),
       T(test_date_formats),
       T(test_timestamp),
