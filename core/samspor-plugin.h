@@ -332,7 +332,12 @@ typedef struct samspor_plugin {
    * be called.  On failure nothing needs closing. */
   int (*open)(const samspor_open_args *args, void **handle);
   /* Emit every record of the stream through args->host/args->sink.
-   * Returns 0 at the end of the data, or a negative code. */
+   * Returns 0 at the end of the data, or a negative code.  The core calls
+   * read() on a thread of its own (so that parsing the source and making
+   * rows each take a core), open() and close() on the main thread, one
+   * after the other: a handle is never used by two threads at once, but
+   * read() must not rely on thread-local state that open() set up.  The
+   * host functions may be called from either. */
   int (*read)(void *handle);
   /* Release the handle.  Never fails. */
   void (*close)(void *handle);

@@ -13,6 +13,7 @@
 
 #include "store/access.h"
 #include "base/exitcode.h"
+#include "load/relay.h"
 #include "model/host.h"
 #include "partner/indicators.h"
 #include "base/log.h"
@@ -1695,10 +1696,17 @@ static int tx_copy_records(stream_txn *t) {
   void *handle = NULL;
   int rc;
   const samspor_plugin *d = cc->plugin->desc;
+  /* The plugin reads on a thread of its own (relay.h): parsing the source
+   * and making rows each take a core. */
+  sp_relay *relay = sp_relay_new(&l->sink);
+  if (!relay) {
+    snprintf(t->err, t->errlen, "out of memory");
+    return SAMSPOR_ENOMEM;
+  }
   samspor_open_args oa = {.struct_size = sizeof oa,
                           .host = sp_host(),
                           .ctx = &t->ctx,
-                          .sink = &l->sink,
+                          .sink = sp_relay_sink(relay),
                           .source = cc->source,
                           .stream = st->s,
                           .fields = st->fields,
@@ -1712,9 +1720,11 @@ static int tx_copy_records(stream_txn *t) {
                           .full = t->s->opts.full};
   int prc = d->open(&oa, &handle);
   if (prc == 0) {
-    prc = d->read(handle);
+    prc = sp_relay_run(relay, d->read, handle);
     d->close(handle);
   }
+  sp_relay_flush(relay);
+  sp_relay_free(relay);
   if (prc != 0 && !l->rc) {
     l->rc = prc;
     snprintf(l->err, sizeof l->err, "%s",
