@@ -19,6 +19,8 @@
 #   (e)  (c) again with 1% of the rows changed, 0.5% new and 0.5% vanished,
 #        shuffled (checked: the table holds the new rows)
 #   (e2) (b2) again with the file of (e) (checked: the vanished rows are gone)
+# Before each run, VACUUM (ANALYZE) and CHECKPOINT, so that what the run
+# before left for autovacuum does not run beside it on the other core.
 # Each size runs the sequence three times (interleaved) and prints the
 # median seconds, rows/s, the ratio to (a) ((r) and (b2) also to each
 # other) and samspor's peak RSS (largest of the three).
@@ -82,6 +84,10 @@ declare -A T R
 run() { # NAME CMD...: appends seconds to T[NAME], keeps the largest RSS
 	local name=$1 t rss rc
 	shift
+	# The night before has settled: what the last run left for autovacuum
+	# (a million inserted rows are a vacuum and an analyze) is done now, not
+	# on the other core during this run.
+	psql_q "VACUUM (ANALYZE)" >/dev/null
 	psql_q "CHECKPOINT" >/dev/null
 	read -r t rss rc < <(measure --stderr "$W/$name.err" "$@")
 	[[ $rc == 0 ]] || { echo "($name) failed ($rc):" >&2; cat "$W/$name.err" >&2; exit 1; }
