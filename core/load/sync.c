@@ -281,8 +281,6 @@ static int uuid_parse(const char *s, size_t len, unsigned char out[16]) {
  * with the first, the trailer alone), so a message holds whole items.
  * Returns the bytes consumed, or -1 for anything else.
  */
-static const unsigned char copy_signature[11] = "PGCOPY\n\377\r\n";
-
 static uint32_t be32(const unsigned char *p) {
   return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
          p[3];
@@ -297,8 +295,9 @@ static long long digests_take(digest_set *ds, const unsigned char *p, size_t n,
     if (*state == 0) { /* the header */
       if (left < 19)
         return (long long)at;
-      /* flags: the low 16 bits are format-critical, bit 16 is OIDs */
-      if (memcmp(q, copy_signature, sizeof copy_signature) != 0 ||
+      /* the signature (the header's first 11 bytes), then the flags: the
+       * low 16 bits are format-critical, bit 16 is OIDs */
+      if (memcmp(q, SP_COPY_BIN_HEADER, 11) != 0 ||
           (be32(q + 11) & 0x1ffffu) != 0)
         return -1;
       uint32_t ext = be32(q + 15);
