@@ -109,7 +109,7 @@ static void push(sp_relay *r) {
  * or when the loader is idle and the batch has waited long enough. */
 static int sent(sp_relay *r) {
   int stop = atomic_load_explicit(&r->stop, memory_order_relaxed);
-  if (stop || r->direct)
+  if (stop)
     return stop;
   if (r->fill.len >= RELAY_BATCH ||
       (atomic_load_explicit(&r->waiting, memory_order_relaxed) &&
@@ -254,8 +254,8 @@ static void *reader_main(void *arg) {
   return NULL;
 }
 
-/* Once the loader said stop: deliver nothing more, keep the rest only as
- * far as set_state goes (the loader ignores it in a failed load anyway). */
+/* Deliver a batch and empty it; once the loader said stop, nothing more is
+ * delivered (its state included: a stopped load fails and keeps none). */
 static void take(sp_relay *r, sp_buf *b) {
   if (!atomic_load_explicit(&r->stop, memory_order_relaxed)) {
     int stop = deliver(r, b);
@@ -319,9 +319,13 @@ sp_relay *sp_relay_new(samspor_sink *to) {
     free(r);
     return NULL;
   }
-  if (pthread_cond_init(&r->ready, NULL) != 0 ||
-      pthread_cond_init(&r->space, NULL) != 0) {
-    /* pthread_cond_init cannot fail on Linux; say so to the reader */
+  if (pthread_cond_init(&r->ready, NULL) != 0) {
+    pthread_mutex_destroy(&r->mu);
+    free(r);
+    return NULL;
+  }
+  if (pthread_cond_init(&r->space, NULL) != 0) {
+    pthread_cond_destroy(&r->ready);
     pthread_mutex_destroy(&r->mu);
     free(r);
     return NULL;
